@@ -1,0 +1,387 @@
+// Package bodyscan reads the few top-level members of an OpenAI-style JSON
+// request that routing needs (`model` and the backend member) without
+// decoding the document: keys are compared in place and every value is
+// skipped with sonic's validating skipper, so a 1 MiB body of messages costs
+// one pass and no allocation that grows with its size.
+package bodyscan
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/bytedance/sonic"
+	"github.com/bytedance/sonic/decoder"
+)
+
+// Kind says what was wrong with a body, so callers can pick the status and
+// the OpenAI error `param` without parsing messages.
+type Kind int
+
+const (
+	// Empty: no bytes, or only whitespace.
+	Empty Kind = iota + 1
+	// Invalid: not a JSON document.
+	Invalid
+	// NotObject: valid JSON whose top level is not an object.
+	NotObject
+	// Duplicate: a member we route on appears twice. Gateways and providers
+	// disagree on which duplicate wins, which is a routing and billing hole.
+	Duplicate
+)
+
+// Error describes why a body could not be scanned.
+type Error struct {
+	Kind   Kind
+	Member string // for Duplicate: the member's name
+	Offset int    // byte offset where scanning stopped
+}
+
+func (e *Error) Error() string {
+	switch e.Kind {
+	case Empty:
+		return "request body is empty"
+	case NotObject:
+		return "request body must be a JSON object"
+	case Duplicate:
+		return fmt.Sprintf("request body has more than one top-level %q member", e.Member)
+	default:
+		return fmt.Sprintf("request body is not valid JSON (at byte %d)", e.Offset)
+	}
+}
+
+// ValueType is the JSON type of a member's value.
+type ValueType uint8
+
+const (
+	TypeNone ValueType = iota
+	TypeString
+	TypeNumber
+	TypeObject
+	TypeArray
+	TypeBool
+	TypeNull
+)
+
+func (t ValueType) String() string {
+	return [...]string{"none", "string", "number", "object", "array", "boolean", "null"}[t]
+}
+
+// Member is one top-level member found in the body.
+type Member struct {
+	Present bool
+	Type    ValueType
+	// Value is the decoded string when Type is TypeString.
+	Value string
+	// cut is the byte span to delete to remove the member together with one
+	// adjacent comma, leaving valid JSON.
+	cutStart, cutEnd int
+}
+
+// Result holds the members routing needs.
+type Result struct {
+	Model   Member
+	Backend Member
+}
+
+// Scan validates body as a JSON object and returns its top-level `model` and
+// backendField members. Keys are compared after unescaping, so
+// `"mod\u0065l"` is the model member too: an escaped duplicate must not slip
+// past the duplicate check.
+func Scan(body []byte, backendField string) (Result, error) {
+	var r Result
+	i := skipSpace(body, 0)
+	if i == len(body) {
+		return r, &Error{Kind: Empty}
+	}
+	// One SIMD validation pass over the whole document; the walk below then
+	// only skips values (sonic's skipper does not check escapes on its own).
+	if ok, at := encoderValid(body); !ok {
+		return r, &Error{Kind: Invalid, Offset: at}
+	}
+	if body[i] != '{' {
+		return r, &Error{Kind: NotObject, Offset: i}
+	}
+	i = skipSpace(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		return r, trailing(body, i+1)
+	}
+	prevEnd := -1 // end of the previous member's value; -1 for the first member
+	for {
+		if i >= len(body) || body[i] != '"' {
+			return r, &Error{Kind: Invalid, Offset: i}
+		}
+		keyStart := i
+		keyEnd, escaped, err := skipString(body, i)
+		if err != nil {
+			return r, err
+		}
+		i = skipSpace(body, keyEnd)
+		if i >= len(body) || body[i] != ':' {
+			return r, &Error{Kind: Invalid, Offset: i}
+		}
+		i = skipSpace(body, i+1)
+		valStart, valEnd, err := skipValue(body, i)
+		if err != nil {
+			return r, err
+		}
+		i = skipSpace(body, valEnd)
+		if i >= len(body) {
+			return r, &Error{Kind: Invalid, Offset: i}
+		}
+		next := body[i]
+		if next != ',' && next != '}' {
+			return r, &Error{Kind: Invalid, Offset: i}
+		}
+
+		var target *Member
+		name := body[keyStart+1 : keyEnd-1]
+		if escaped {
+			var key string
+			if err := sonic.Unmarshal(body[keyStart:keyEnd], &key); err != nil {
+				return r, &Error{Kind: Invalid, Offset: keyStart}
+			}
+			name = []byte(key)
+		}
+		switch {
+		case string(name) == "model":
+			target = &r.Model
+		case string(name) == backendField:
+			target = &r.Backend
+		}
+		if target != nil {
+			if target.Present {
+				return r, &Error{Kind: Duplicate, Member: string(name), Offset: keyStart}
+			}
+			m := Member{Present: true, Type: typeOf(body[valStart])}
+			if m.Type == TypeString {
+				if m.Value, err = decodeString(body[valStart:valEnd]); err != nil {
+					return r, &Error{Kind: Invalid, Offset: valStart}
+				}
+			}
+			switch {
+			case next == ',':
+				// Remove `"k": v,` and the space before the next key.
+				m.cutStart, m.cutEnd = keyStart, skipSpace(body, i+1)
+			case prevEnd >= 0:
+				// Last member: remove `, "k": v` back to the previous value.
+				m.cutStart, m.cutEnd = prevEnd, valEnd
+			default:
+				// Only member.
+				m.cutStart, m.cutEnd = keyStart, valEnd
+			}
+			*target = m
+		}
+		if next == '}' {
+			return r, trailing(body, i+1)
+		}
+		prevEnd = valEnd
+		i = skipSpace(body, i+1)
+	}
+}
+
+// RemoveMember deletes m from body in place and returns the shortened slice.
+// body must be the slice Scan read and must not have changed since; the
+// caller owns it (Envoy's Bytes() already hands us a private copy, so no
+// second body-sized buffer is needed).
+func RemoveMember(body []byte, m Member) []byte {
+	if !m.Present {
+		return body
+	}
+	n := copy(body[m.cutStart:], body[m.cutEnd:])
+	return body[:m.cutStart+n]
+}
+
+func trailing(body []byte, i int) error {
+	if i = skipSpace(body, i); i != len(body) {
+		return &Error{Kind: Invalid, Offset: i}
+	}
+	return nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index after the closing quote of the string that
+// starts at b[i] == '"', and whether it contains escapes. Keys are short, so
+// a byte loop beats handing them to the skipper.
+func skipString(b []byte, i int) (end int, escaped bool, err error) {
+	j := i + 1
+	for {
+		k := bytes.IndexAny(b[j:], "\"\\")
+		if k < 0 {
+			return 0, false, &Error{Kind: Invalid, Offset: len(b)}
+		}
+		j += k
+		if b[j] == '"' {
+			break
+		}
+		escaped = true
+		j += 2
+		if j > len(b) {
+			return 0, false, &Error{Kind: Invalid, Offset: len(b)}
+		}
+	}
+	for _, c := range b[i+1 : j] {
+		if c < 0x20 {
+			return 0, false, &Error{Kind: Invalid, Offset: i}
+		}
+	}
+	return j + 1, escaped, nil
+}
+
+// encoderValid reports whether body is one valid JSON document. sonic's
+// validator checks structure but lets any byte follow a backslash and raw
+// control bytes sit inside strings, so one word-at-a-time pass checks both:
+// in a structurally valid document every backslash is inside a string and
+// escapes chain left to right. SDKs send compact JSON with no control bytes
+// at all; a body that has some (pretty-printed, or a raw newline inside a
+// string) is judged by encoding/json, which tracks string context.
+func encoderValid(body []byte) (bool, int) {
+	if !sonic.Valid(body) {
+		return false, 0
+	}
+	hasCtl, badEscape := scanWords(body)
+	if badEscape >= 0 {
+		return false, badEscape
+	}
+	if hasCtl && !json.Valid(body) {
+		return false, 0
+	}
+	return true, 0
+}
+
+// scanWords reports whether b has a byte below 0x20 and the offset of the
+// first invalid escape (-1 if none), eight bytes at a time with the classic
+// "has byte less than / equal to" bit tricks; only words holding a backslash
+// are looked at byte by byte.
+func scanWords(b []byte) (hasCtl bool, badEscape int) {
+	const (
+		ones = 0x0101010101010101
+		hi   = 0x8080808080808080
+		sp   = 0x2020202020202020
+		bs   = 0x5c5c5c5c5c5c5c5c
+	)
+	next := 0 // first byte not consumed by an escape sequence
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		y := x ^ bs
+		ctl, esc := (x-sp)&^x&hi, (y-ones)&^y&hi
+		if ctl|esc == 0 {
+			continue
+		}
+		if ctl != 0 {
+			hasCtl = true
+		}
+		if esc != 0 {
+			if next, badEscape = checkEscapes(b, max(i, next), i+8); badEscape >= 0 {
+				return hasCtl, badEscape
+			}
+		}
+	}
+	for _, c := range b[i:] {
+		if c < 0x20 {
+			hasCtl = true
+		}
+	}
+	_, badEscape = checkEscapes(b, max(i, next), len(b))
+	return hasCtl, badEscape
+}
+
+// checkEscapes validates every escape that starts in b[from:to] and returns
+// the first offset after the last escape it consumed.
+func checkEscapes(b []byte, from, to int) (next, bad int) {
+	next = from
+	for j := from; j < to; j++ {
+		if b[j] != '\\' {
+			continue
+		}
+		if j+1 >= len(b) {
+			return 0, j
+		}
+		switch b[j+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			j++
+		case 'u':
+			if j+6 > len(b) || !isHex4(b[j+2:j+6]) {
+				return 0, j
+			}
+			j += 5
+		default:
+			return 0, j
+		}
+		next = j + 1
+	}
+	return max(next, from), -1
+}
+
+func isHex4(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// skipValue skips the JSON value at b[i] with sonic's native
+// skipper and returns its span.
+func skipValue(b []byte, i int) (start, end int, err error) {
+	if i >= len(b) {
+		return 0, 0, &Error{Kind: Invalid, Offset: i}
+	}
+	s, e := decoder.Skip(b[i:])
+	if s < 0 || e <= s {
+		return 0, 0, &Error{Kind: Invalid, Offset: i}
+	}
+	return i + s, i + e, nil
+}
+
+func typeOf(c byte) ValueType {
+	switch c {
+	case '"':
+		return TypeString
+	case '{':
+		return TypeObject
+	case '[':
+		return TypeArray
+	case 't', 'f':
+		return TypeBool
+	case 'n':
+		return TypeNull
+	default:
+		return TypeNumber
+	}
+}
+
+// decodeString decodes a JSON string literal; the common unescaped case is a
+// plain sub-slice conversion.
+func decodeString(lit []byte) (string, error) {
+	inner := lit[1 : len(lit)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner), nil
+	}
+	var s string
+	if err := sonic.Unmarshal(lit, &s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// IsKind reports whether err is a scan error of kind k.
+func IsKind(err error, k Kind) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == k
+}

@@ -1,0 +1,214 @@
+package bodyscan
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestScan(t *testing.T) {
+	cases := []struct {
+		name        string
+		body        string
+		model       string
+		modelType   ValueType
+		backend     string
+		backendType ValueType
+		errKind     Kind
+		errMember   string
+		removed     string // body after removing the backend member; "" = unchanged
+	}{
+		{name: "model only", body: `{"model":"gpt-4o","messages":[]}`, model: "gpt-4o", modelType: TypeString},
+		{name: "backend first", body: `{"backend":"deploy-b","model":"gpt-4o"}`, model: "gpt-4o", modelType: TypeString, backend: "deploy-b", backendType: TypeString, removed: `{"model":"gpt-4o"}`},
+		{name: "backend middle", body: `{"model":"m", "backend" : "b" , "n":1}`, model: "m", modelType: TypeString, backend: "b", backendType: TypeString, removed: `{"model":"m", "n":1}`},
+		{name: "backend last", body: "{\"model\":\"m\",\n  \"backend\": \"b\"\n}", model: "m", modelType: TypeString, backend: "b", backendType: TypeString, removed: "{\"model\":\"m\"\n}"},
+		{name: "backend only member", body: ` { "backend":"b" } `, backend: "b", backendType: TypeString, removed: ` {  } `},
+		{name: "unicode escape in model", body: `{"model":"gpt\u002d4o\u00e9"}`, model: "gpt-4oé", modelType: TypeString},
+		{name: "escaped key is the model", body: `{"mod\u0065l":"x"}`, model: "x", modelType: TypeString},
+		{name: "model strings inside messages are not the model", body: `{"messages":[{"role":"user","content":"\"model\":\"evil\"","model":"evil"}],"metadata":{"model":"evil2","backend":"evil3"},"model":"good"}`, model: "good", modelType: TypeString},
+		{name: "model number", body: `{"model":42}`, modelType: TypeNumber},
+		{name: "model null", body: `{"model":null}`, modelType: TypeNull},
+		{name: "backend object", body: `{"backend":{"a":1},"model":"m"}`, model: "m", modelType: TypeString, backendType: TypeObject, removed: `{"model":"m"}`},
+		{name: "empty object", body: `{}`},
+		{name: "empty", body: ``, errKind: Empty},
+		{name: "whitespace", body: " \n\t", errKind: Empty},
+		{name: "array", body: `[{"model":"m"}]`, errKind: NotObject},
+		{name: "string", body: `"model"`, errKind: NotObject},
+		{name: "invalid after object", body: `{"model":"m"} x`, errKind: Invalid},
+		{name: "two objects", body: `{"model":"m"}{}`, errKind: Invalid},
+		{name: "truncated", body: `{"model":"m"`, errKind: Invalid},
+		{name: "trailing comma", body: `{"model":"m",}`, errKind: Invalid},
+		{name: "bad nested", body: `{"model":"m","messages":[1,2,}`, errKind: Invalid},
+		{name: "bad nested object", body: `{"messages":{"a" 1},"model":"m"}`, errKind: Invalid},
+		{name: "unquoted key", body: `{model:"m"}`, errKind: Invalid},
+		{name: "control char in key", body: "{\"mo\x01del\":\"m\"}", errKind: Invalid},
+		{name: "not json", body: `model=gpt-4`, errKind: Invalid},
+		{name: "duplicate model", body: `{"model":"a","model":"b"}`, errKind: Duplicate, errMember: "model"},
+		{name: "duplicate model escaped", body: `{"model":"a","m\u006fdel":"b"}`, errKind: Duplicate, errMember: "model"},
+		{name: "duplicate backend", body: `{"backend":"a","model":"m","backend":"b"}`, errKind: Duplicate, errMember: "backend"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			body := []byte(tc.body)
+			r, err := Scan(body, "backend")
+			if tc.errKind != 0 {
+				if !IsKind(err, tc.errKind) {
+					t.Fatalf("err = %v, want kind %d", err, tc.errKind)
+				}
+				if tc.errMember != "" && err.(*Error).Member != tc.errMember {
+					t.Fatalf("member = %q, want %q", err.(*Error).Member, tc.errMember)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if r.Model.Type != tc.modelType || r.Model.Value != tc.model || r.Model.Present != (tc.modelType != TypeNone) {
+				t.Errorf("model = %+v, want %q (%v)", r.Model, tc.model, tc.modelType)
+			}
+			if r.Backend.Type != tc.backendType || r.Backend.Value != tc.backend {
+				t.Errorf("backend = %+v, want %q (%v)", r.Backend, tc.backend, tc.backendType)
+			}
+			out := RemoveMember(body, r.Backend)
+			want := tc.removed
+			if want == "" {
+				want = tc.body
+			}
+			if string(out) != want {
+				t.Errorf("after removal %q, want %q", out, want)
+			}
+			if !json.Valid(out) {
+				t.Errorf("removal left invalid JSON %q", out)
+			}
+		})
+	}
+}
+
+func TestCustomBackendField(t *testing.T) {
+	r, err := Scan([]byte(`{"backend":"ignored","target":"b","model":"m"}`), "target")
+	if err != nil || r.Backend.Value != "b" {
+		t.Fatalf("got %+v, %v", r, err)
+	}
+}
+
+// A 1 MiB body whose model comes last must be found, and scanning it must not
+// allocate in proportion to its size.
+func TestLargeBodyModelLast(t *testing.T) {
+	body := LargeChatBody(1<<20, true)
+	r, err := Scan(body, "backend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Model.Value != "gpt-4o-mini" || r.Backend.Value != "deploy-b" {
+		t.Fatalf("got %+v", r)
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if _, err := Scan(body, "backend"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 2 {
+		t.Fatalf("Scan of 1 MiB allocated %v times per run", allocs)
+	}
+}
+
+// LargeChatBody builds an OpenAI chat body of about size bytes with a backend
+// member first and the model last.
+func LargeChatBody(size int, withBackend bool) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{`)
+	if withBackend {
+		b.WriteString(`"backend":"deploy-b",`)
+	}
+	b.WriteString(`"messages":[`)
+	msg := `{"role":"user","content":"` + strings.Repeat(`Lorem ipsum dolor sit amet, consectetur adipiscing elit, \"model\": sed do eiusmod tempor incididunt ut labore.\n`, 3) + `"}`
+	for first := true; b.Len() < size-len(msg)-40; first = false {
+		if !first {
+			b.WriteByte(',')
+		}
+		b.WriteString(msg)
+	}
+	b.WriteString(`],"model":"gpt-4o-mini"}`)
+	return b.Bytes()
+}
+
+func FuzzScan(f *testing.F) {
+	for _, s := range []string{`{"model":"m"}`, `{"backend":"b","model":"m"}`, `[]`, `{"a":[1,{"b":null}],"model":"\u0041"}`, `{"model":"a","model":"b"}`, ``, `{`, `{"x":"\ud800"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		orig := append([]byte(nil), body...)
+		r, err := Scan(body, "backend")
+		if !bytes.Equal(body, orig) {
+			t.Fatal("Scan modified its input")
+		}
+		valid := json.Valid(body)
+		if err != nil {
+			if valid && IsKind(err, Invalid) {
+				t.Fatalf("valid JSON %q reported invalid: %v", body, err)
+			}
+			return
+		}
+		if !valid {
+			t.Fatalf("invalid JSON %q accepted", body)
+		}
+		// Oracle: encoding/json keeps the last duplicate, Scan rejects
+		// duplicates, so on success the decoded map must agree with Scan.
+		var doc map[string]json.RawMessage
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatalf("Scan accepted %q which is not an object: %v", body, err)
+		}
+		checkMember(t, doc, "model", r.Model)
+		checkMember(t, doc, "backend", r.Backend)
+		out := RemoveMember(body, r.Backend)
+		var after map[string]json.RawMessage
+		if err := json.Unmarshal(out, &after); err != nil {
+			t.Fatalf("removal broke JSON: %q -> %q", orig, out)
+		}
+		if _, ok := after["backend"]; ok {
+			t.Fatalf("backend survived removal: %q", out)
+		}
+		if len(after) != len(doc)-btoi(r.Backend.Present) {
+			t.Fatalf("removal changed other members: %q -> %q", orig, out)
+		}
+	})
+}
+
+func checkMember(t *testing.T, doc map[string]json.RawMessage, name string, m Member) {
+	raw, ok := doc[name]
+	if ok != m.Present {
+		t.Fatalf("%s presence: json %v, scan %v", name, ok, m.Present)
+	}
+	if m.Type == TypeString {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil || s != m.Value {
+			t.Fatalf("%s: json %q (%v), scan %q", name, s, err, m.Value)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func BenchmarkScan(b *testing.B) {
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"1KiB", 1 << 10}, {"100KiB", 100 << 10}, {"1MiB", 1 << 20}} {
+		body := LargeChatBody(size.n, true)
+		b.Run(size.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Scan(body, "backend"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
