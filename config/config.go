@@ -1,0 +1,396 @@
+// Package config is aigw's one configuration schema and its one loader,
+// shared by the router phase (Go HTTP filter) and the upstream phase
+// (dynamic module), so both always read the same document the same way.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/aigw/aigw/internal/credentials"
+)
+
+// Selection is how far a client may choose the backend itself.
+type Selection string
+
+const (
+	// SelectConfigured lets a client name only a backend listed in backends.
+	SelectConfigured Selection = "configured"
+	// SelectAny lets a client name any backend; Envoy's routes decide.
+	SelectAny Selection = "any"
+	// SelectOff ignores a client's backend choice and removes its header.
+	SelectOff Selection = "off"
+)
+
+// Schema names the API a backend speaks.
+const (
+	SchemaOpenAI      = "openai"
+	SchemaAzureOpenAI = "azure_openai"
+	SchemaAnthropic   = "anthropic"
+)
+
+// Auth types.
+const (
+	AuthNone            = "none"
+	AuthBearer          = "bearer"
+	AuthAzureAPIKey     = "azure_api_key"
+	AuthAnthropicAPIKey = "anthropic_api_key"
+)
+
+// Defaults.
+const (
+	DefaultModelHeader        = "x-ai-eg-model"
+	DefaultBackendHeader      = "x-ai-eg-backend"
+	DefaultBackendField       = "backend"
+	DefaultMaxRequestBody     = 32 << 20
+	DefaultMetadataNamespace  = "aigw"
+	DefaultMetadataKey        = "backend"
+	DefaultAnthropicVersion   = "2023-06-01"
+	DynamicMetadataNamespace  = "io.envoy.ai_gateway"
+	defaultOpenAIPathPrefix   = "/v1"
+	defaultAzurePathPrefix    = "/openai"
+	defaultAnthropicPathPrefx = "/v1"
+)
+
+// DefaultPaths are the inference endpoints the router phase inspects.
+var DefaultPaths = []string{"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages"}
+
+// Config is the parsed, validated, defaulted document.
+type Config struct {
+	Backends               []*Backend `json:"backends"`
+	ClientBackendSelection Selection  `json:"client_backend_selection"`
+	ModelHeader            string     `json:"model_header"`
+	BackendHeader          string     `json:"backend_header"`
+	BackendField           string     `json:"backend_field"`
+	MaxRequestBodyBytes    ByteSize   `json:"max_request_body_bytes"`
+	Paths                  []string   `json:"paths"`
+	// Where the upstream phase finds the chosen endpoint's backend name:
+	// LbEndpoint.metadata.filter_metadata[namespace][key].
+	EndpointMetadataNamespace string `json:"endpoint_metadata_namespace"`
+	EndpointMetadataKey       string `json:"endpoint_metadata_key"`
+
+	byName map[string]*Backend
+	paths  map[string]struct{}
+	models []string
+}
+
+// Backend is one provider deployment.
+type Backend struct {
+	Name          string        `json:"name"`
+	Models        []string      `json:"models"`
+	Schema        string        `json:"schema"`
+	ModelOverride ModelOverride `json:"model_override"`
+	PathPrefix    string        `json:"path_prefix"`
+	APIVersion    string        `json:"api_version"`
+	Host          string        `json:"host"`
+	Auth          *Auth         `json:"auth"`
+}
+
+// Auth says how the upstream phase authenticates to a backend.
+type Auth struct {
+	Type    string `json:"type"`
+	KeyFile string `json:"key_file"`
+	KeyEnv  string `json:"key_env"`
+
+	source credentials.Source
+}
+
+// Key is the backend's current key; the zero Secret for auth type none.
+func (a *Auth) Key() credentials.Secret {
+	if a == nil || a.source == nil {
+		return credentials.Secret{}
+	}
+	return a.source.Key()
+}
+
+// ModelOverride renames the client's model for one backend: either one
+// model for every request, or a map from client model to backend model.
+type ModelOverride struct {
+	All     string
+	ByModel map[string]string
+}
+
+// UnmarshalJSON accepts a string or an object of strings.
+func (m *ModelOverride) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		return json.Unmarshal(b, &m.All)
+	}
+	if len(b) > 0 && b[0] == '{' {
+		return json.Unmarshal(b, &m.ByModel)
+	}
+	if string(b) == "null" {
+		return nil
+	}
+	return errors.New("must be a string or an object mapping client model to backend model")
+}
+
+// Apply returns the model to send upstream for a client model.
+func (m ModelOverride) Apply(model string) string {
+	if to, ok := m.ByModel[model]; ok {
+		return to
+	}
+	if m.All != "" {
+		return m.All
+	}
+	return model
+}
+
+// ByteSize is a byte count that also accepts integral JSON numbers in
+// exponent form, which is how a google.protobuf.Struct renders large numbers.
+type ByteSize int64
+
+func (s *ByteSize) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return errors.New("must be a number of bytes")
+	}
+	if f != math.Trunc(f) || f < 0 || f > math.MaxInt64/2 {
+		return errors.New("must be a whole, non-negative number of bytes")
+	}
+	*s = ByteSize(f)
+	return nil
+}
+
+// Parse reads a JSON config document: unknown fields are errors, defaults
+// are filled in, and every rule is checked; errors name the field. Key files
+// and variables are read here, so a missing or empty key fails the load.
+func Parse(data []byte) (*Config, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("aigw config: %s", describeJSONError(err))
+	}
+	if dec.More() {
+		return nil, errors.New("aigw config: trailing data after the JSON document")
+	}
+	if err := c.finish(); err != nil {
+		return nil, fmt.Errorf("aigw config: %w", err)
+	}
+	return &c, nil
+}
+
+func describeJSONError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Sprintf("field %q: expected %s, got JSON %s", te.Field, te.Type, te.Value)
+	}
+	return err.Error()
+}
+
+func (c *Config) finish() error {
+	if c.ClientBackendSelection == "" {
+		c.ClientBackendSelection = SelectConfigured
+	}
+	switch c.ClientBackendSelection {
+	case SelectConfigured, SelectAny, SelectOff:
+	default:
+		return fmt.Errorf("client_backend_selection: %q is not one of configured, any, off", c.ClientBackendSelection)
+	}
+	for _, h := range []struct {
+		field string
+		v     *string
+		def   string
+	}{
+		{"model_header", &c.ModelHeader, DefaultModelHeader},
+		{"backend_header", &c.BackendHeader, DefaultBackendHeader},
+		{"endpoint_metadata_namespace", &c.EndpointMetadataNamespace, DefaultMetadataNamespace},
+		{"endpoint_metadata_key", &c.EndpointMetadataKey, DefaultMetadataKey},
+	} {
+		if *h.v == "" {
+			*h.v = h.def
+		}
+		if strings.HasPrefix(h.field, "model_") || strings.HasPrefix(h.field, "backend_") {
+			if !validHeaderName(*h.v) {
+				return fmt.Errorf("%s: %q is not a lower-case HTTP header name", h.field, *h.v)
+			}
+		}
+	}
+	if c.ModelHeader == c.BackendHeader {
+		return fmt.Errorf("model_header and backend_header are both %q", c.ModelHeader)
+	}
+	if c.BackendField == "" {
+		c.BackendField = DefaultBackendField
+	}
+	if c.BackendField == "model" {
+		return errors.New(`backend_field: "model" is the model member`)
+	}
+	if c.MaxRequestBodyBytes == 0 {
+		c.MaxRequestBodyBytes = DefaultMaxRequestBody
+	}
+	if c.Paths == nil {
+		c.Paths = append([]string(nil), DefaultPaths...)
+	}
+	c.paths = make(map[string]struct{}, len(c.Paths))
+	for i, p := range c.Paths {
+		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?# ") {
+			return fmt.Errorf("paths[%d]: %q must be an absolute path without query", i, p)
+		}
+		c.paths[p] = struct{}{}
+	}
+	c.byName = make(map[string]*Backend, len(c.Backends))
+	seenModel := map[string]bool{}
+	for i, b := range c.Backends {
+		if b == nil {
+			return fmt.Errorf("backends[%d]: must be an object", i)
+		}
+		if err := b.finish(); err != nil {
+			return fmt.Errorf("backends[%d] (%s): %w", i, b.Name, err)
+		}
+		if _, dup := c.byName[b.Name]; dup {
+			return fmt.Errorf("backends[%d].name: %q is used twice", i, b.Name)
+		}
+		c.byName[b.Name] = b
+		for _, m := range b.Models {
+			if !seenModel[m] {
+				seenModel[m] = true
+				c.models = append(c.models, m)
+			}
+		}
+	}
+	sort.Strings(c.models)
+	return nil
+}
+
+func (b *Backend) finish() error {
+	if b.Name == "" {
+		return errors.New("name: required")
+	}
+	for j, m := range b.Models {
+		if m == "" {
+			return fmt.Errorf("models[%d]: empty model name", j)
+		}
+	}
+	if b.Schema == "" {
+		b.Schema = SchemaOpenAI
+	}
+	if !SchemaKnown(b.Schema) {
+		return fmt.Errorf("schema: %q is not a supported schema (%s)", b.Schema, strings.Join(knownSchemas(), ", "))
+	}
+	switch b.Schema {
+	case SchemaAzureOpenAI:
+		if b.APIVersion == "" {
+			return errors.New("api_version: required for schema azure_openai")
+		}
+		if b.PathPrefix == "" {
+			b.PathPrefix = defaultAzurePathPrefix
+		}
+	case SchemaAnthropic:
+		if b.APIVersion == "" {
+			b.APIVersion = DefaultAnthropicVersion
+		}
+		if b.PathPrefix == "" {
+			b.PathPrefix = defaultAnthropicPathPrefx
+		}
+	default:
+		if b.PathPrefix == "" {
+			b.PathPrefix = defaultOpenAIPathPrefix
+		}
+	}
+	if !strings.HasPrefix(b.PathPrefix, "/") || strings.ContainsAny(b.PathPrefix, "?# ") {
+		return fmt.Errorf("path_prefix: %q must be an absolute path without query", b.PathPrefix)
+	}
+	b.PathPrefix = strings.TrimSuffix(b.PathPrefix, "/")
+	if strings.ContainsAny(b.Host, "/ ?#@") {
+		return fmt.Errorf("host: %q must be a host[:port]", b.Host)
+	}
+	for from, to := range b.ModelOverride.ByModel {
+		if from == "" || to == "" {
+			return errors.New("model_override: empty model name")
+		}
+	}
+	if b.Auth == nil {
+		b.Auth = &Auth{Type: AuthNone}
+	}
+	return b.Auth.finish()
+}
+
+func (a *Auth) finish() error {
+	switch a.Type {
+	case AuthNone:
+		if a.KeyFile != "" || a.KeyEnv != "" {
+			return errors.New("auth: type none takes no key_file or key_env")
+		}
+		return nil
+	case AuthBearer, AuthAzureAPIKey, AuthAnthropicAPIKey:
+	case "":
+		return errors.New("auth.type: required (bearer, azure_api_key, anthropic_api_key or none)")
+	default:
+		return fmt.Errorf("auth.type: %q is not one of bearer, azure_api_key, anthropic_api_key, none", a.Type)
+	}
+	switch {
+	case a.KeyFile != "" && a.KeyEnv != "":
+		return errors.New("auth: set key_file or key_env, not both")
+	case a.KeyFile != "":
+		f, err := credentials.FromFile(a.KeyFile, nil)
+		if err != nil {
+			return fmt.Errorf("auth.key_file: %w", err)
+		}
+		a.source = f
+	case a.KeyEnv != "":
+		s, err := credentials.FromEnv(a.KeyEnv)
+		if err != nil {
+			return fmt.Errorf("auth.key_env: %w", err)
+		}
+		a.source = s
+	default:
+		return fmt.Errorf("auth: type %s needs key_file or key_env", a.Type)
+	}
+	return nil
+}
+
+// Backend finds a configured backend by name.
+func (c *Config) Backend(name string) (*Backend, bool) {
+	b, ok := c.byName[name]
+	return b, ok
+}
+
+// IsInferencePath reports whether the router phase inspects requests to path
+// (without query string).
+func (c *Config) IsInferencePath(path string) bool {
+	_, ok := c.paths[path]
+	return ok
+}
+
+// Models lists every configured model once, sorted.
+func (c *Config) Models() []string { return c.models }
+
+// SchemaKnown reports whether a schema has a translator. It is a variable so
+// the translator registry can own the list (adding a provider is a new file
+// there, not an edit here).
+var SchemaKnown = func(s string) bool {
+	switch s {
+	case SchemaOpenAI, SchemaAzureOpenAI, SchemaAnthropic:
+		return true
+	}
+	return false
+}
+
+func knownSchemas() []string {
+	var out []string
+	for _, s := range []string{SchemaOpenAI, SchemaAzureOpenAI, SchemaAnthropic} {
+		if SchemaKnown(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func validHeaderName(h string) bool {
+	if h == "" || strings.HasPrefix(h, ":") {
+		return false
+	}
+	for _, c := range []byte(h) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return http.CanonicalHeaderKey(h) != ""
+}

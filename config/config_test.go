@@ -1,0 +1,199 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	xdstype "github.com/cncf/xds/go/xds/type/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse([]byte(`{"backends":[{"name":"a","models":["m2","m1"]},{"name":"b","models":["m1"]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClientBackendSelection != SelectConfigured || c.ModelHeader != "x-ai-eg-model" || c.BackendHeader != "x-ai-eg-backend" ||
+		c.BackendField != "backend" || c.MaxRequestBodyBytes != 32<<20 || c.EndpointMetadataNamespace != "aigw" || c.EndpointMetadataKey != "backend" {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	for _, p := range DefaultPaths {
+		if !c.IsInferencePath(p) {
+			t.Errorf("%s not an inference path", p)
+		}
+	}
+	if c.IsInferencePath("/v1/models") {
+		t.Error("/v1/models must not be inspected")
+	}
+	if got := strings.Join(c.Models(), ","); got != "m1,m2" {
+		t.Errorf("models %q", got)
+	}
+	b, ok := c.Backend("a")
+	if !ok || b.Schema != SchemaOpenAI || b.PathPrefix != "/v1" || b.Auth.Type != AuthNone || !b.Auth.Key().Empty() {
+		t.Fatalf("backend a: %+v", b)
+	}
+	if _, ok := c.Backend("zzz"); ok {
+		t.Fatal("unknown backend found")
+	}
+}
+
+func TestParseFull(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "k")
+	os.WriteFile(keyFile, []byte("sk-file\n"), 0o600)
+	t.Setenv("AIGW_TEST_ENV_KEY", "sk-env")
+	doc := `{
+	  "backends": [
+	    {"name":"oa","models":["gpt"],"schema":"openai","model_override":"gpt-x","host":"api.openai.com",
+	     "auth":{"type":"bearer","key_file":"` + keyFile + `"}},
+	    {"name":"az","schema":"azure_openai","api_version":"2024-10-21","model_override":{"gpt":"my-deploy"},
+	     "auth":{"type":"azure_api_key","key_env":"AIGW_TEST_ENV_KEY"}},
+	    {"name":"an","schema":"anthropic","path_prefix":"/v1/","auth":{"type":"anthropic_api_key","key_env":"AIGW_TEST_ENV_KEY"}}
+	  ],
+	  "client_backend_selection":"any","model_header":"x-m","backend_header":"x-b","backend_field":"target",
+	  "max_request_body_bytes": 1.048576e+06, "paths":["/v1/chat/completions"],
+	  "endpoint_metadata_namespace":"ns","endpoint_metadata_key":"k"}`
+	c, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxRequestBodyBytes != 1<<20 || c.BackendField != "target" || c.ClientBackendSelection != SelectAny {
+		t.Fatalf("%+v", c)
+	}
+	oa, _ := c.Backend("oa")
+	if oa.Auth.Key().Reveal() != "sk-file" || oa.ModelOverride.Apply("gpt") != "gpt-x" || oa.ModelOverride.Apply("other") != "gpt-x" {
+		t.Fatalf("oa %+v", oa)
+	}
+	az, _ := c.Backend("az")
+	if az.PathPrefix != "/openai" || az.Auth.Key().Reveal() != "sk-env" || az.ModelOverride.Apply("gpt") != "my-deploy" || az.ModelOverride.Apply("o") != "o" {
+		t.Fatalf("az %+v", az)
+	}
+	an, _ := c.Backend("an")
+	if an.PathPrefix != "/v1" || an.APIVersion != DefaultAnthropicVersion {
+		t.Fatalf("an %+v", an)
+	}
+}
+
+func TestParseErrorsNameTheField(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, nil, 0o600)
+	cases := []struct{ doc, want string }{
+		{`{"backend":[]}`, `unknown field "backend"`},
+		{`{"backends":[{"name":"a","modles":[]}]}`, `unknown field "modles"`},
+		{`{"backends":[{"name":"a","auth":{"type":"bearer","key":"x"}}]}`, `unknown field "key"`},
+		{`{"backends":[{"models":["m"]}]}`, `backends[0] (): name: required`},
+		{`{"backends":[{"name":"a"},{"name":"a"}]}`, `backends[1].name: "a" is used twice`},
+		{`{"backends":[{"name":"a","models":[""]}]}`, `models[0]: empty model name`},
+		{`{"backends":[{"name":"a","schema":"bedrock"}]}`, `schema: "bedrock" is not a supported schema`},
+		{`{"backends":[{"name":"a","schema":"azure_openai"}]}`, `api_version: required`},
+		{`{"backends":[{"name":"a","auth":{"type":"bearer"}}]}`, `needs key_file or key_env`},
+		{`{"backends":[{"name":"a","auth":{"type":"basic"}}]}`, `auth.type: "basic" is not one of`},
+		{`{"backends":[{"name":"a","auth":{"type":"none","key_env":"X"}}]}`, `type none takes no key_file`},
+		{`{"backends":[{"name":"a","auth":{"type":"bearer","key_file":"` + empty + `"}}]}`, `auth.key_file:`},
+		{`{"backends":[{"name":"a","auth":{"type":"bearer","key_file":"/nonexistent/k"}}]}`, `auth.key_file: reading key file`},
+		{`{"backends":[{"name":"a","auth":{"type":"bearer","key_env":"AIGW_SURELY_UNSET"}}]}`, `auth.key_env: environment variable AIGW_SURELY_UNSET is unset`},
+		{`{"backends":[{"name":"a","model_override":3}]}`, `must be a string or an object`},
+		{`{"backends":[{"name":"a","host":"http://x"}]}`, `host:`},
+		{`{"client_backend_selection":"sometimes"}`, `client_backend_selection: "sometimes"`},
+		{`{"model_header":"X-Model"}`, `model_header: "X-Model" is not a lower-case`},
+		{`{"model_header":"x-b","backend_header":"x-b"}`, `both "x-b"`},
+		{`{"backend_field":"model"}`, `backend_field`},
+		{`{"max_request_body_bytes":1.5}`, `whole`},
+		{`{"max_request_body_bytes":"big"}`, `number of bytes`},
+		{`{"paths":["v1/chat"]}`, `paths[0]`},
+		{`{"backends":"a"}`, `field "backends"`},
+		{`{} {}`, `trailing data`},
+		{`not json`, `aigw config:`},
+	}
+	for _, tc := range cases {
+		_, err := Parse([]byte(tc.doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want it to contain %q", tc.doc, err, tc.want)
+		}
+	}
+}
+
+func TestKeysNeverInErrors(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "k")
+	os.WriteFile(f, []byte("sk-VERY-SECRET"), 0o600)
+	_, err := Parse([]byte(`{"backends":[{"name":"a","auth":{"type":"bearer","key_file":"` + f + `"}},{"name":"a"}]}`))
+	if err == nil || strings.Contains(err.Error(), "sk-VERY-SECRET") {
+		t.Fatalf("%v", err)
+	}
+}
+
+const sampleJSON = `{"backends":[{"name":"b1","models":["m"]}],"client_backend_selection":"off","max_request_body_bytes":2048}`
+
+func TestFromAny(t *testing.T) {
+	st, err := structpb.NewStruct(map[string]any{
+		"backends":                 []any{map[string]any{"name": "b1", "models": []any{"m"}}},
+		"client_backend_selection": "off",
+		"max_request_body_bytes":   2048,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(m proto.Message) *anypb.Any {
+		a, err := anypb.New(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	udpa := mk(&xdstype.TypedStruct{TypeUrl: "x", Value: st})
+	udpa.TypeUrl = "type.googleapis.com/udpa.type.v1.TypedStruct"
+	for name, a := range map[string]*anypb.Any{
+		"typed struct": mk(&xdstype.TypedStruct{TypeUrl: "type.googleapis.com/aigw", Value: st}),
+		"udpa":         udpa,
+		"struct":       mk(st),
+		"string":       mk(wrapperspb.String(sampleJSON)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := FromAny(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.ClientBackendSelection != SelectOff || c.MaxRequestBodyBytes != 2048 {
+				t.Fatalf("%+v", c)
+			}
+			if _, ok := c.Backend("b1"); !ok {
+				t.Fatal("b1 missing")
+			}
+		})
+	}
+	if _, err := FromAny(mk(wrapperspb.Int64(3))); err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Fatalf("int64: %v", err)
+	}
+	if _, err := FromAny(mk(wrapperspb.String(`{"nope":1}`))); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("bad json: %v", err)
+	}
+	if _, err := FromAny(nil); err == nil {
+		t.Fatal("nil accepted")
+	}
+}
+
+func TestFromDynamicModuleConfig(t *testing.T) {
+	c, err := FromDynamicModuleConfig([]byte("\n " + sampleJSON))
+	if err != nil || c.ClientBackendSelection != SelectOff {
+		t.Fatalf("json: %v", err)
+	}
+	st, _ := structpb.NewStruct(map[string]any{"client_backend_selection": "any", "backends": []any{map[string]any{"name": "x"}}})
+	raw, _ := proto.Marshal(st)
+	c, err = FromDynamicModuleConfig(raw)
+	if err != nil || c.ClientBackendSelection != SelectAny {
+		t.Fatalf("struct bytes: %v", err)
+	}
+	if _, err := FromDynamicModuleConfig(nil); err == nil {
+		t.Fatal("empty accepted")
+	}
+	if _, err := FromDynamicModuleConfig([]byte{0xff, 0xff, 0x01}); err == nil {
+		t.Fatal("garbage accepted")
+	}
+}
