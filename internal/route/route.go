@@ -1,0 +1,115 @@
+// Package route makes the router phase's one decision: which single routing
+// header a request carries. It is a pure function of the config, the
+// client's backend header and the scanned body, so every rule is a table
+// test and no rule depends on Envoy.
+package route
+
+import (
+	"net/http"
+
+	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/oaierr"
+)
+
+// Decision says how to route one request. Exactly one of Backend and Model
+// becomes a routing header: with two, Envoy's first matching rule wins and
+// an older deployment's model rule can take a request meant for a named
+// backend.
+type Decision struct {
+	// Backend, when not empty, is set as the backend header and the model
+	// header is removed.
+	Backend string
+	// Model is the body's model: the model header when Backend is empty,
+	// and recorded for access logs either way.
+	Model string
+	// RemoveBackendMember: the body names a backend member that providers
+	// would reject as an unknown parameter.
+	RemoveBackendMember bool
+}
+
+// Input is what the router phase knows when it decides.
+type Input struct {
+	// HeaderBackend is the client's backend header, if it sent one.
+	HeaderBackend    string
+	HasHeaderBackend bool
+	// Body is the scan of the request body.
+	Body bodyscan.Result
+}
+
+// Decide applies the routing rules. It returns an OpenAI-format error for
+// input that must not reach any backend.
+func Decide(cfg *config.Config, in Input) (Decision, *oaierr.Error) {
+	var d Decision
+	body := in.Body
+	field := cfg.BackendField
+
+	// The body's members are checked whatever decides the route: a request
+	// with a malformed model or backend is malformed for every backend.
+	if body.Backend.Present {
+		if body.Backend.Type != bodyscan.TypeString || body.Backend.Value == "" {
+			return d, oaierr.InvalidRequest(field, "%q must be a non-empty string naming a backend, got %s", field, describe(body.Backend))
+		}
+		d.RemoveBackendMember = true
+	}
+	if body.Model.Present {
+		if body.Model.Type != bodyscan.TypeString {
+			return d, oaierr.InvalidRequest("model", "\"model\" must be a string, got %s", body.Model.Type)
+		}
+		if body.Model.Value == "" {
+			return d, oaierr.InvalidRequest("model", "\"model\" must not be empty")
+		}
+		d.Model = body.Model.Value
+	}
+
+	backend, fromHeader := "", false
+	if cfg.ClientBackendSelection != config.SelectOff {
+		switch {
+		case in.HasHeaderBackend:
+			if in.HeaderBackend == "" {
+				return d, oaierr.InvalidRequest("", "header %s is empty", cfg.BackendHeader)
+			}
+			backend, fromHeader = in.HeaderBackend, true
+		case body.Backend.Present:
+			backend = body.Backend.Value
+		}
+	}
+	if backend != "" {
+		if cfg.ClientBackendSelection == config.SelectConfigured {
+			if _, ok := cfg.Backend(backend); !ok {
+				e := oaierr.New(http.StatusNotFound, "invalid_request_error", "backend_not_found", "backend %q is not configured", backend)
+				if !fromHeader {
+					e.Param = field
+				}
+				return d, e
+			}
+		}
+		d.Backend = backend
+		return d, nil
+	}
+	if !body.Model.Present {
+		return d, oaierr.InvalidRequest("model", "you must provide a model parameter")
+	}
+	return d, nil
+}
+
+// ScanError turns a body scan failure into the client's error.
+func ScanError(err error) *oaierr.Error {
+	e, ok := err.(*bodyscan.Error)
+	if !ok {
+		return oaierr.InvalidRequest("", "request body could not be read: %v", err)
+	}
+	switch e.Kind {
+	case bodyscan.Duplicate:
+		return oaierr.InvalidRequest(e.Member, "%s", e.Error())
+	default:
+		return oaierr.InvalidRequest("", "%s", e.Error())
+	}
+}
+
+func describe(m bodyscan.Member) string {
+	if m.Type == bodyscan.TypeString {
+		return "an empty string"
+	}
+	return m.Type.String()
+}

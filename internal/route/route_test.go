@@ -1,0 +1,96 @@
+package route
+
+import (
+	"testing"
+
+	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/bodyscan"
+)
+
+func mustConfig(t *testing.T, sel string) *config.Config {
+	t.Helper()
+	c, err := config.Parse([]byte(`{"client_backend_selection":"` + sel + `","backends":[
+		{"name":"deploy-a","models":["gpt-4o-mini"]},{"name":"deploy-b","models":["gpt-4o-mini"]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestDecide(t *testing.T) {
+	cases := []struct {
+		name    string
+		sel     string
+		header  *string
+		body    string
+		backend string
+		model   string
+		remove  bool
+		status  int
+		param   string
+		code    string
+	}{
+		{name: "model only", sel: "configured", body: `{"model":"gpt-4o-mini"}`, model: "gpt-4o-mini"},
+		{name: "two deployments same model: body backend wins over model", sel: "configured", body: `{"model":"gpt-4o-mini","backend":"deploy-b"}`, backend: "deploy-b", model: "gpt-4o-mini", remove: true},
+		{name: "header backend", sel: "configured", header: ptr("deploy-a"), body: `{"model":"gpt-4o-mini"}`, backend: "deploy-a", model: "gpt-4o-mini"},
+		{name: "header beats body", sel: "configured", header: ptr("deploy-a"), body: `{"model":"gpt-4o-mini","backend":"deploy-b"}`, backend: "deploy-a", model: "gpt-4o-mini", remove: true},
+		{name: "backend without model", sel: "configured", body: `{"backend":"deploy-b","input":"x"}`, backend: "deploy-b", remove: true},
+		{name: "unknown backend in body", sel: "configured", body: `{"model":"m","backend":"nope"}`, status: 404, param: "backend", code: "backend_not_found"},
+		{name: "unknown backend in header", sel: "configured", header: ptr("nope"), body: `{"model":"m"}`, status: 404, code: "backend_not_found"},
+		{name: "any allows unknown", sel: "any", body: `{"model":"m","backend":"elsewhere"}`, backend: "elsewhere", model: "m", remove: true},
+		{name: "off ignores header", sel: "off", header: ptr("deploy-a"), body: `{"model":"m"}`, model: "m"},
+		{name: "off ignores body backend but still strips it", sel: "off", body: `{"model":"m","backend":"deploy-a"}`, model: "m", remove: true},
+		{name: "off needs a model", sel: "off", body: `{"backend":"deploy-a"}`, status: 400, param: "model"},
+		{name: "missing model", sel: "configured", body: `{"messages":[]}`, status: 400, param: "model"},
+		{name: "model number", sel: "configured", body: `{"model":4}`, status: 400, param: "model"},
+		{name: "model number with backend", sel: "configured", body: `{"model":4,"backend":"deploy-a"}`, status: 400, param: "model"},
+		{name: "model empty", sel: "configured", body: `{"model":""}`, status: 400, param: "model"},
+		{name: "backend not string", sel: "configured", body: `{"model":"m","backend":1}`, status: 400, param: "backend"},
+		{name: "backend empty", sel: "configured", body: `{"model":"m","backend":""}`, status: 400, param: "backend"},
+		{name: "backend null", sel: "any", body: `{"model":"m","backend":null}`, status: 400, param: "backend"},
+		{name: "empty header", sel: "configured", header: ptr(""), body: `{"model":"m"}`, status: 400},
+		{name: "unicode model", sel: "configured", body: `{"model":"gpt\u002d4o\u002dmini"}`, model: "gpt-4o-mini"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := mustConfig(t, tc.sel)
+			r, err := bodyscan.Scan([]byte(tc.body), "backend")
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := Input{Body: r}
+			if tc.header != nil {
+				in.HeaderBackend, in.HasHeaderBackend = *tc.header, true
+			}
+			d, e := Decide(cfg, in)
+			if tc.status != 0 {
+				if e == nil {
+					t.Fatalf("decision %+v, want error %d", d, tc.status)
+				}
+				if e.Status != tc.status || e.Param != tc.param || e.Code != tc.code {
+					t.Fatalf("error %+v, want %d param=%q code=%q", e, tc.status, tc.param, tc.code)
+				}
+				return
+			}
+			if e != nil {
+				t.Fatalf("unexpected error %+v", e)
+			}
+			if d.Backend != tc.backend || d.Model != tc.model || d.RemoveBackendMember != tc.remove {
+				t.Fatalf("decision %+v, want backend=%q model=%q remove=%v", d, tc.backend, tc.model, tc.remove)
+			}
+		})
+	}
+}
+
+func TestScanError(t *testing.T) {
+	_, err := bodyscan.Scan([]byte(`{"model":"a","model":"b"}`), "backend")
+	if e := ScanError(err); e.Status != 400 || e.Param != "model" {
+		t.Fatalf("%+v", e)
+	}
+	_, err = bodyscan.Scan([]byte(`[]`), "backend")
+	if e := ScanError(err); e.Status != 400 || e.Message != "request body must be a JSON object" {
+		t.Fatalf("%+v", e)
+	}
+}
+
+func ptr(s string) *string { return &s }
