@@ -1,0 +1,134 @@
+package upstream
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aigw/aigw/config"
+)
+
+// fakeHeaders is a lower-case single-value header map.
+type fakeHeaders map[string]string
+
+func (h fakeHeaders) Get(k string) (string, bool) { v, ok := h[k]; return v, ok }
+func (h fakeHeaders) Set(k, v string)             { h[k] = v }
+func (h fakeHeaders) Remove(k string)             { delete(h, k) }
+
+// fakeBody holds a body; Replace records that it ran.
+type fakeBody struct {
+	b        []byte
+	replaced int
+}
+
+func (b *fakeBody) Bytes() []byte { return b.b }
+func (b *fakeBody) Replace(n []byte) {
+	b.b = append([]byte(nil), n...)
+	b.replaced++
+}
+
+type response struct {
+	status  int
+	headers []Header
+	body    string
+	retry   bool // FailAttempt (router may retry) rather than SendResponse
+}
+
+type logLine struct {
+	level LogLevel
+	msg   string
+}
+
+// fakeAttempt plays Envoy for one attempt. onFail, when set, runs inside
+// FailAttempt the way Envoy re-enters our response hooks from
+// send_response_headers.
+type fakeAttempt struct {
+	endpointMD map[[2]string]string
+	reqH       fakeHeaders
+	respH      fakeHeaders
+	reqB       fakeBody
+	respB      fakeBody
+	dynMD      map[string]any // "ns/key" -> string or float64
+	logs       []logLine
+	responses  []response
+	onFail     func()
+	panicOn    string // name of the method that panics
+}
+
+func newFakeAttempt() *fakeAttempt {
+	return &fakeAttempt{
+		endpointMD: map[[2]string]string{},
+		reqH:       fakeHeaders{},
+		respH:      fakeHeaders{},
+		dynMD:      map[string]any{},
+	}
+}
+
+func (a *fakeAttempt) maybePanic(name string) {
+	if a.panicOn == name {
+		panic("injected panic in " + name)
+	}
+}
+
+func (a *fakeAttempt) RequestHeaders() HeaderMap  { a.maybePanic("RequestHeaders"); return a.reqH }
+func (a *fakeAttempt) ResponseHeaders() HeaderMap { a.maybePanic("ResponseHeaders"); return a.respH }
+func (a *fakeAttempt) RequestBody() Body          { a.maybePanic("RequestBody"); return &a.reqB }
+func (a *fakeAttempt) ResponseBody() Body         { a.maybePanic("ResponseBody"); return &a.respB }
+
+func (a *fakeAttempt) EndpointMetadata(ns, key string) (string, bool) {
+	a.maybePanic("EndpointMetadata")
+	v, ok := a.endpointMD[[2]string{ns, key}]
+	return v, ok
+}
+
+func (a *fakeAttempt) SetDynamicMetadata(ns, key, value string) {
+	a.maybePanic("SetDynamicMetadata")
+	a.dynMD[ns+"/"+key] = value
+}
+
+func (a *fakeAttempt) SetDynamicMetadataNumber(ns, key string, value float64) {
+	a.maybePanic("SetDynamicMetadataNumber")
+	a.dynMD[ns+"/"+key] = value
+}
+
+func (a *fakeAttempt) Log(level LogLevel, msg string) { a.logs = append(a.logs, logLine{level, msg}) }
+
+func (a *fakeAttempt) FailAttempt(status int, headers []Header, body []byte) {
+	a.responses = append(a.responses, response{status, headers, string(body), true})
+	if a.onFail != nil {
+		a.onFail()
+	}
+}
+
+func (a *fakeAttempt) SendResponse(status int, headers []Header, body []byte) {
+	a.responses = append(a.responses, response{status, headers, string(body), false})
+}
+
+// logged reports whether a line at level contains every fragment.
+func (a *fakeAttempt) logged(level LogLevel, fragments ...string) bool {
+	for _, l := range a.logs {
+		if l.level != level {
+			continue
+		}
+		all := true
+		for _, f := range fragments {
+			all = all && strings.Contains(l.msg, f)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+func mustConfig(t *testing.T, doc string) *Config {
+	t.Helper()
+	c, err := config.Parse([]byte(doc))
+	if err != nil {
+		t.Fatalf("config.Parse: %v", err)
+	}
+	uc, err := NewConfig(c)
+	if err != nil {
+		t.Fatalf("NewConfig: %v", err)
+	}
+	return uc
+}

@@ -1,0 +1,291 @@
+package upstream
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+)
+
+const twoBackends = `{
+  "backends": [
+    {"name": "openai-primary", "models": ["gpt-4o-mini"]},
+    {"name": "azure-fallback", "models": ["gpt-4o-mini"], "schema": "azure_openai", "api_version": "2024-10-21"}
+  ]
+}`
+
+const customMetadata = `{
+  "backends": [{"name": "b1"}],
+  "endpoint_metadata_namespace": "acme",
+  "endpoint_metadata_key": "llm"
+}`
+
+type openAIError struct {
+	Error struct {
+		Message string  `json:"message"`
+		Type    string  `json:"type"`
+		Param   *string `json:"param"`
+		Code    *string `json:"code"`
+	} `json:"error"`
+}
+
+func TestRequestHeadersResolveBackend(t *testing.T) {
+	tests := []struct {
+		name     string
+		config   string
+		metadata map[[2]string]string
+
+		wantStatus  HeadersStatus
+		wantBackend string // "" means the attempt fails
+		wantLog     []string
+		wantMessage string
+	}{
+		{
+			name:        "endpoint names a configured backend",
+			config:      twoBackends,
+			metadata:    map[[2]string]string{{"aigw", "backend"}: "azure-fallback"},
+			wantStatus:  HeadersContinue,
+			wantBackend: "azure-fallback",
+		},
+		{
+			name:        "custom metadata namespace and key",
+			config:      customMetadata,
+			metadata:    map[[2]string]string{{"acme", "llm"}: "b1", {"aigw", "backend"}: "nope"},
+			wantStatus:  HeadersContinue,
+			wantBackend: "b1",
+		},
+		{
+			name:        "metadata missing",
+			config:      twoBackends,
+			metadata:    map[[2]string]string{{"other", "backend"}: "openai-primary"},
+			wantStatus:  HeadersStopAllIterationAndBuffer,
+			wantLog:     []string{`filter_metadata["aigw"]["backend"]`, "503", "another priority"},
+			wantMessage: "the selected upstream endpoint is not bound to an aigw backend",
+		},
+		{
+			name:        "metadata empty",
+			config:      twoBackends,
+			metadata:    map[[2]string]string{{"aigw", "backend"}: ""},
+			wantStatus:  HeadersStopAllIterationAndBuffer,
+			wantLog:     []string{`filter_metadata["aigw"]["backend"]`},
+			wantMessage: "the selected upstream endpoint is not bound to an aigw backend",
+		},
+		{
+			name:        "custom location missing although the default one is set",
+			config:      customMetadata,
+			metadata:    map[[2]string]string{{"aigw", "backend"}: "b1"},
+			wantStatus:  HeadersStopAllIterationAndBuffer,
+			wantLog:     []string{`filter_metadata["acme"]["llm"]`},
+			wantMessage: "the selected upstream endpoint is not bound to an aigw backend",
+		},
+		{
+			name:        "metadata names an unknown backend",
+			config:      twoBackends,
+			metadata:    map[[2]string]string{{"aigw", "backend"}: "gone\n"},
+			wantStatus:  HeadersStopAllIterationAndBuffer,
+			wantLog:     []string{`names backend "gone\n"`, "not in the config"},
+			wantMessage: `the selected upstream endpoint names backend "gone\n", which is not configured`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newFakeAttempt()
+			a.endpointMD = tt.metadata
+			f := NewFilter(mustConfig(t, tt.config), a)
+
+			if got := f.OnRequestHeaders(false); got != tt.wantStatus {
+				t.Fatalf("OnRequestHeaders = %v, want %v", got, tt.wantStatus)
+			}
+			if tt.wantBackend != "" {
+				if f.Backend() == nil || f.Backend().Name != tt.wantBackend || f.Backend().Conf.Name != tt.wantBackend {
+					t.Fatalf("Backend() = %+v, want %s", f.Backend(), tt.wantBackend)
+				}
+				if got := a.dynMD[MetadataNamespace+"/"+MetadataBackendName]; got != tt.wantBackend {
+					t.Errorf("dynamic metadata backend_name = %v, want %s", got, tt.wantBackend)
+				}
+				if len(a.responses) != 0 || len(a.logs) != 0 {
+					t.Errorf("unexpected responses %v / logs %v", a.responses, a.logs)
+				}
+				return
+			}
+
+			if f.Backend() != nil {
+				t.Errorf("Backend() = %+v for a failed attempt", f.Backend())
+			}
+			if len(a.dynMD) != 0 {
+				t.Errorf("dynamic metadata set for a failed attempt: %v", a.dynMD)
+			}
+			if !a.logged(LogError, tt.wantLog...) {
+				t.Errorf("no error log with %q in %v", tt.wantLog, a.logs)
+			}
+			if len(a.responses) != 1 {
+				t.Fatalf("responses = %v, want one", a.responses)
+			}
+			r := a.responses[0]
+			if !r.retry || r.status != http.StatusServiceUnavailable {
+				t.Errorf("response = %+v, want a retryable 503 (FailAttempt)", r)
+			}
+			if len(r.headers) != 1 || r.headers[0] != (Header{"content-type", "application/json"}) {
+				t.Errorf("headers = %v", r.headers)
+			}
+			var e openAIError
+			if err := json.Unmarshal([]byte(r.body), &e); err != nil {
+				t.Fatalf("body %q is not JSON: %v", r.body, err)
+			}
+			if e.Error.Message != tt.wantMessage || e.Error.Type != "server_error" ||
+				e.Error.Code == nil || *e.Error.Code != "backend_not_configured" || e.Error.Param != nil {
+				t.Errorf("error body = %s", r.body)
+			}
+		})
+	}
+}
+
+// The hooks after the request headers, for each way the attempt can go.
+func TestLaterHooksFollowState(t *testing.T) {
+	type statuses struct {
+		reqBody     BodyStatus
+		reqTrailers TrailersStatus
+		respHeaders HeadersStatus
+		respBody    BodyStatus
+		respTrailer TrailersStatus
+	}
+	tests := []struct {
+		name    string
+		backend string
+		panicOn string
+		want    statuses
+	}{
+		{
+			name:    "forwarding passes everything",
+			backend: "openai-primary",
+			want:    statuses{BodyContinue, TrailersContinue, HeadersContinue, BodyContinue, TrailersContinue},
+		},
+		{
+			// Request data is dropped; our own local response passes.
+			name:    "failed attempt",
+			backend: "unknown",
+			want:    statuses{BodyStopIterationNoBuffer, TrailersStopIteration, HeadersContinue, BodyContinue, TrailersContinue},
+		},
+		{
+			name:    "aborted request stops everything",
+			backend: "openai-primary",
+			panicOn: "EndpointMetadata",
+			want:    statuses{BodyStopIterationNoBuffer, TrailersStopIteration, HeadersStopIteration, BodyStopIterationNoBuffer, TrailersStopIteration},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newFakeAttempt()
+			a.endpointMD[[2]string{"aigw", "backend"}] = tt.backend
+			a.panicOn = tt.panicOn
+			f := NewFilter(mustConfig(t, twoBackends), a)
+			f.OnRequestHeaders(false)
+			got := statuses{
+				f.OnRequestBody(true), f.OnRequestTrailers(),
+				f.OnResponseHeaders(false), f.OnResponseBody(true), f.OnResponseTrailers(),
+			}
+			if got != tt.want {
+				t.Errorf("statuses = %+v, want %+v", got, tt.want)
+			}
+			// A repeated request-headers hook keeps the decision.
+			again := f.OnRequestHeaders(false)
+			if wantAgain := map[bool]HeadersStatus{true: HeadersContinue, false: HeadersStopAllIterationAndBuffer}[tt.want.reqBody == BodyContinue]; again != wantAgain {
+				t.Errorf("second OnRequestHeaders = %v, want %v", again, wantAgain)
+			}
+			if n := len(a.responses); n > 1 {
+				t.Errorf("%d local responses, want at most one", n)
+			}
+		})
+	}
+}
+
+// Envoy runs our response hooks for the local response from inside
+// send_response_headers, i.e. while OnRequestHeaders is still on the stack.
+func TestFailedAttemptPassesOwnResponseReentrantly(t *testing.T) {
+	a := newFakeAttempt()
+	f := NewFilter(mustConfig(t, twoBackends), a)
+	var inner []any
+	a.onFail = func() {
+		inner = append(inner, f.OnResponseHeaders(false), f.OnResponseBody(true))
+	}
+	if got := f.OnRequestHeaders(false); got != HeadersStopAllIterationAndBuffer {
+		t.Fatalf("OnRequestHeaders = %v", got)
+	}
+	if len(inner) != 2 || inner[0] != HeadersContinue || inner[1] != BodyContinue {
+		t.Errorf("re-entrant response hooks returned %v, want [Continue Continue]", inner)
+	}
+}
+
+func TestPanicIsContainedToTheRequest(t *testing.T) {
+	tests := []struct {
+		name    string
+		panicOn string
+		run     func(f *Filter) any
+		want    any
+	}{
+		{"reading endpoint metadata", "EndpointMetadata", func(f *Filter) any { return f.OnRequestHeaders(false) }, HeadersStopAllIterationAndBuffer},
+		{"setting dynamic metadata", "SetDynamicMetadata", func(f *Filter) any { return f.OnRequestHeaders(true) }, HeadersStopAllIterationAndBuffer},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newFakeAttempt()
+			a.endpointMD[[2]string{"aigw", "backend"}] = "openai-primary"
+			a.panicOn = tt.panicOn
+			f := NewFilter(mustConfig(t, twoBackends), a)
+			if got := tt.run(f); got != tt.want {
+				t.Fatalf("status = %v, want %v", got, tt.want)
+			}
+			if !a.logged(LogCritical, "panic in request headers hook", "injected panic in "+tt.panicOn, "goroutine") {
+				t.Errorf("no critical log with the panic and stack: %v", a.logs)
+			}
+			if len(a.responses) != 1 {
+				t.Fatalf("responses = %v, want one", a.responses)
+			}
+			r := a.responses[0]
+			if r.retry || r.status != http.StatusInternalServerError {
+				t.Errorf("response = %+v, want a final 500 (SendResponse)", r)
+			}
+			var e openAIError
+			if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Error.Type != "server_error" ||
+				e.Error.Code == nil || *e.Error.Code != "internal_error" {
+				t.Errorf("body = %s (%v)", r.body, err)
+			}
+			// A second panic must not answer again.
+			a.panicOn = "ResponseHeaders"
+			f.abort("response headers", "again")
+			if len(a.responses) != 1 {
+				t.Errorf("second abort answered again: %v", a.responses)
+			}
+		})
+	}
+}
+
+// A panic while our own local response is on its way must not send a second
+// response: the attempt is already answered.
+func TestPanicAfterFailedAttemptDoesNotAnswerTwice(t *testing.T) {
+	a := newFakeAttempt()
+	f := NewFilter(mustConfig(t, twoBackends), a)
+	f.OnRequestHeaders(false)
+	f.abort("response body", "boom")
+	if len(a.responses) != 1 || !a.responses[0].retry {
+		t.Errorf("responses = %v, want only the FailAttempt", a.responses)
+	}
+	if !a.logged(LogCritical, "panic in response body hook", "boom") {
+		t.Errorf("panic not logged: %v", a.logs)
+	}
+}
+
+func TestOnDestroyDropsTheAttempt(t *testing.T) {
+	a := newFakeAttempt()
+	a.endpointMD[[2]string{"aigw", "backend"}] = "openai-primary"
+	f := NewFilter(mustConfig(t, twoBackends), a)
+	f.OnRequestHeaders(true)
+	f.OnDestroy()
+	if f.a != nil || f.Backend() != nil {
+		t.Errorf("filter still references the attempt after OnDestroy")
+	}
+	// Envoy calls nothing after destroy, but a late abort must not crash.
+	f.abort("late", "x")
+	if len(a.logs) != 0 || len(a.responses) != 0 {
+		t.Errorf("destroyed filter used the attempt: logs %v, responses %v", a.logs, a.responses)
+	}
+}

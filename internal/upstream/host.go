@@ -1,0 +1,124 @@
+// Package upstream is the per-attempt logic of aigw's upstream phase: the
+// filter Envoy runs in a cluster's upstream http_filters after the load
+// balancer picked an endpoint (and so a priority). It is pure Go: Envoy is
+// reached only through the small interfaces below, which internal/dynmod
+// implements over the dynamic-modules ABI and the tests implement with fakes.
+//
+// One Filter serves one upstream attempt. Envoy creates a new filter instance
+// for every retry, so every attempt starts from the original request and
+// failover between priorities needs no state here.
+package upstream
+
+import "github.com/aigw/aigw/config"
+
+// HeaderMap is one header map of the attempt (request or response).
+type HeaderMap interface {
+	// Get returns the first value of key (lower case).
+	Get(key string) (string, bool)
+	// Set replaces every value of key with value. The request header map is
+	// shared by all attempts of a request, so headers are only ever set or
+	// removed, never added: a retry must not see two values.
+	Set(key, value string)
+	// Remove deletes every value of key.
+	Remove(key string)
+}
+
+// Body is the request or response body as Envoy holds it during a hook.
+type Body interface {
+	// Bytes returns the body Envoy currently holds for this hook: the whole
+	// buffered body, or the current chunk when nothing was buffered. When
+	// Envoy holds it in one slice the result is a view of Envoy's memory
+	// (no copy); otherwise it is one contiguous copy. Either way it is valid
+	// only until the hook returns or the body is replaced: never keep it.
+	Bytes() []byte
+	// Replace swaps the body Bytes returned for b. b may alias Bytes'
+	// result: the implementation copies b in before releasing the old data.
+	Replace(b []byte)
+}
+
+// Header is one header of a locally generated response.
+type Header struct {
+	Key, Value string
+}
+
+// Attempt is the host side of one upstream attempt.
+type Attempt interface {
+	RequestHeaders() HeaderMap
+	ResponseHeaders() HeaderMap
+	RequestBody() Body
+	ResponseBody() Body
+
+	// EndpointMetadata reads a string from the chosen endpoint's
+	// metadata.filter_metadata[ns][key]; ok is false when it is absent or
+	// not a string.
+	EndpointMetadata(ns, key string) (value string, ok bool)
+	// SetDynamicMetadata sets a string in the stream's dynamic metadata.
+	// Upstream filters share the downstream stream info, so the router-phase
+	// filter and access logs see it.
+	SetDynamicMetadata(ns, key, value string)
+	// SetDynamicMetadataNumber sets a number in the stream's dynamic metadata.
+	SetDynamicMetadataNumber(ns, key string, value float64)
+
+	// Log writes one line to Envoy's log. Never pass credentials.
+	Log(level LogLevel, msg string)
+
+	// FailAttempt answers this attempt locally as if the upstream had
+	// answered it: the router applies its retry policy to the status (so a
+	// 5xx can be retried on the next priority), and only when the router
+	// forwards this response to the client is body sent after the headers.
+	FailAttempt(status int, headers []Header, body []byte)
+	// SendResponse answers the whole downstream request and ends it: no
+	// retry, no other priority. For errors no backend could fix.
+	SendResponse(status int, headers []Header, body []byte)
+}
+
+// LogLevel values are envoy_dynamic_module_type_log_level.
+type LogLevel int
+
+const (
+	LogTrace LogLevel = iota
+	LogDebug
+	LogInfo
+	LogWarn
+	LogError
+	LogCritical
+)
+
+// HeadersStatus values are envoy_dynamic_module_type_on_http_filter_{request,response}_headers_status.
+type HeadersStatus int
+
+const (
+	HeadersContinue HeadersStatus = iota
+	HeadersStopIteration
+	HeadersContinueAndDontEndStream
+	HeadersStopAllIterationAndBuffer
+	HeadersStopAllIterationAndWatermark
+)
+
+// BodyStatus values are envoy_dynamic_module_type_on_http_filter_{request,response}_body_status.
+type BodyStatus int
+
+const (
+	BodyContinue BodyStatus = iota
+	BodyStopIterationAndBuffer
+	BodyStopIterationAndWatermark
+	BodyStopIterationNoBuffer
+)
+
+// TrailersStatus values are envoy_dynamic_module_type_on_http_filter_{request,response}_trailers_status.
+type TrailersStatus int
+
+const (
+	TrailersContinue TrailersStatus = iota
+	TrailersStopIteration
+)
+
+// Dynamic metadata the upstream phase writes (namespace and keys are a
+// contract with the router phase and the access log config).
+const (
+	MetadataNamespace   = config.DynamicMetadataNamespace
+	MetadataBackendName = "backend_name"
+	MetadataInputToken  = "llm_input_token"
+	MetadataOutputToken = "llm_output_token"
+	MetadataTotalToken  = "llm_total_token"
+)
