@@ -1,0 +1,85 @@
+// Package filter is the router phase: Envoy's Go HTTP filter
+// (envoy.filters.http.golang) running on the downstream chain before the
+// router. It buffers inference requests, makes the routing decision
+// (internal/route) from one scan of the body (internal/bodyscan), sets
+// exactly one routing header, strips the backend member and clears the route
+// cache so Envoy's own router matches on the result.
+package filter
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/oaierr"
+)
+
+// Name is the plugin name the filter registers under (plugin_name in Envoy).
+const Name = "aigw"
+
+// Config is the parsed plugin config plus what is derived from it once.
+type Config struct {
+	*config.Config
+	// modelsBody is the GET /v1/models answer, rendered once at load.
+	modelsBody string
+	metrics    *Metrics
+}
+
+// NewConfig derives the filter's config; metrics may be nil (route-level
+// configs and tests).
+func NewConfig(c *config.Config, metrics *Metrics) *Config {
+	return &Config{Config: c, modelsBody: modelList(c.Models(), time.Now().Unix()), metrics: metrics}
+}
+
+// Parser implements api.StreamFilterConfigParser.
+type Parser struct{}
+
+// Parse loads plugin_config. callbacks is non-nil only for the listener-level
+// config, which is the only place Envoy lets us define metrics.
+func (Parser) Parse(any *anypb.Any, callbacks api.ConfigCallbackHandler) (interface{}, error) {
+	c, err := config.FromAny(any)
+	if err != nil {
+		return nil, err
+	}
+	var m *Metrics
+	if callbacks != nil {
+		m = NewMetrics(callbacks)
+	}
+	return NewConfig(c, m), nil
+}
+
+// Merge lets a per-route config replace the listener one whole: merging two
+// backend lists member by member would be a guess at what the user meant.
+// The listener-level metrics are kept.
+func (Parser) Merge(parent, child interface{}) interface{} {
+	p, c := parent.(*Config), child.(*Config)
+	if c.metrics == nil {
+		cc := *c
+		cc.metrics = p.metrics
+		return &cc
+	}
+	return c
+}
+
+// Factory creates the per-request filter.
+func Factory(c interface{}, callbacks api.FilterCallbackHandler) api.StreamFilter {
+	return &Router{cfg: c.(*Config), cb: callbacks}
+}
+
+func modelList(models []string, created int64) string {
+	b := []byte(`{"object":"list","data":[`)
+	for i, m := range models {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = oaierr.AppendString(b, m)
+		b = append(b, `,"object":"model","created":`...)
+		b = strconv.AppendInt(b, created, 10)
+		b = append(b, `,"owned_by":"aigw"}`...)
+	}
+	return string(append(b, "]}"...))
+}

@@ -1,0 +1,36 @@
+package filter
+
+import "github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+
+// Metrics are Envoy stats (so they appear on Envoy's admin /stats and
+// /stats/prometheus next to the router's own), defined once per listener.
+// No label ever holds a credential; none holds a client-chosen string
+// either, so a client cannot blow up the stats' cardinality.
+type Metrics struct {
+	Requests       api.CounterMetric // inference requests inspected
+	Rejected       api.CounterMetric // answered by the filter with a 4xx
+	InternalErrors api.CounterMetric // panics recovered, answered 500
+	UpstreamErrors api.CounterMetric // responses with status >= 500 from upstream
+	InputTokens    api.CounterMetric // from the upstream phase's accounting
+	OutputTokens   api.CounterMetric
+	LatencyMsTotal api.CounterMetric // sum of request latencies; divide by Completed
+	Completed      api.CounterMetric // inference requests that got a response
+	ModelsListed   api.CounterMetric // GET /v1/models answered
+	InFlight       api.GaugeMetric
+}
+
+// NewMetrics defines the counters through Envoy's config callbacks.
+func NewMetrics(cb api.ConfigCallbacks) *Metrics {
+	return &Metrics{
+		Requests:       cb.DefineCounterMetric("aigw_requests_total"),
+		Rejected:       cb.DefineCounterMetric("aigw_rejected_total"),
+		InternalErrors: cb.DefineCounterMetric("aigw_internal_errors_total"),
+		UpstreamErrors: cb.DefineCounterMetric("aigw_upstream_errors_total"),
+		InputTokens:    cb.DefineCounterMetric("aigw_input_tokens_total"),
+		OutputTokens:   cb.DefineCounterMetric("aigw_output_tokens_total"),
+		LatencyMsTotal: cb.DefineCounterMetric("aigw_latency_ms_total"),
+		Completed:      cb.DefineCounterMetric("aigw_completed_total"),
+		ModelsListed:   cb.DefineCounterMetric("aigw_models_listed_total"),
+		InFlight:       cb.DefineGaugeMetric("aigw_in_flight"),
+	}
+}
