@@ -3,7 +3,7 @@ package bodyscan
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
+	"github.com/aigw/aigw/internal/testbodies"
 	"testing"
 )
 
@@ -113,25 +113,8 @@ func TestLargeBodyModelLast(t *testing.T) {
 	}
 }
 
-// LargeChatBody builds an OpenAI chat body of about size bytes with a backend
-// member first and the model last.
-func LargeChatBody(size int, withBackend bool) []byte {
-	var b bytes.Buffer
-	b.WriteString(`{`)
-	if withBackend {
-		b.WriteString(`"backend":"deploy-b",`)
-	}
-	b.WriteString(`"messages":[`)
-	msg := `{"role":"user","content":"` + strings.Repeat(`Lorem ipsum dolor sit amet, consectetur adipiscing elit, \"model\": sed do eiusmod tempor incididunt ut labore.\n`, 3) + `"}`
-	for first := true; b.Len() < size-len(msg)-40; first = false {
-		if !first {
-			b.WriteByte(',')
-		}
-		b.WriteString(msg)
-	}
-	b.WriteString(`],"model":"gpt-4o-mini"}`)
-	return b.Bytes()
-}
+// LargeChatBody is testbodies.Chat, short for this package's tests.
+func LargeChatBody(size int, withBackend bool) []byte { return testbodies.Chat(size, withBackend) }
 
 func FuzzScan(f *testing.F) {
 	for _, s := range []string{`{"model":"m"}`, `{"backend":"b","model":"m"}`, `[]`, `{"a":[1,{"b":null}],"model":"\u0041"}`, `{"model":"a","model":"b"}`, ``, `{`, `{"x":"\ud800"}`} {

@@ -1,0 +1,290 @@
+package filter
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/testbodies"
+)
+
+const testConfig = `{"backends":[
+  {"name":"deploy-a","models":["gpt-4o-mini"]},
+  {"name":"deploy-b","models":["gpt-4o-mini","gpt-4o"]}],
+  "max_request_body_bytes": 2097152}`
+
+type exchange struct {
+	cfg      *Config
+	cb       *fakeCallbacks
+	headers  *fakeHeaders
+	buf      *fakeBuffer
+	hdrState api.StatusType
+	status   api.StatusType
+	counters map[string]*fakeCounter
+}
+
+// run drives one request through the filter the way Envoy does: headers, then
+// (if the filter asked to buffer) the whole body in one DecodeData call.
+func run(t *testing.T, doc string, headers *fakeHeaders, body string) *exchange {
+	t.Helper()
+	ccb := &fakeConfigCallbacks{counters: map[string]*fakeCounter{}}
+	a, _ := anypb.New(wrapperspb.String(doc))
+	parsed, err := Parser{}.Parse(a, ccb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &exchange{cfg: parsed.(*Config), cb: newCallbacks(), headers: headers, buf: &fakeBuffer{b: []byte(body)}, counters: ccb.counters}
+	f := Factory(x.cfg, x.cb)
+	x.hdrState = f.DecodeHeaders(headers, body == "")
+	x.status = x.hdrState
+	if x.hdrState == api.StopAndBuffer {
+		x.status = f.DecodeData(x.buf, true)
+	}
+	f.EncodeHeaders(&fakeResponseHeaders{status: 200}, false)
+	f.OnStreamComplete()
+	return x
+}
+
+func post(path string, kv ...string) *fakeHeaders {
+	return newHeaders(append([]string{":method", "POST", ":path", path}, kv...)...)
+}
+
+func TestRouting(t *testing.T) {
+	cases := []struct {
+		name        string
+		headers     *fakeHeaders
+		body        string
+		wantBackend string // x-ai-eg-backend after the filter ("" = absent)
+		wantModel   string // x-ai-eg-model after the filter ("" = absent)
+		wantBody    string // forwarded body ("" = unchanged)
+	}{
+		{name: "model routes by model header", headers: post("/v1/chat/completions"),
+			body: `{"model":"gpt-4o-mini","messages":[]}`, wantModel: "gpt-4o-mini"},
+		{name: "two deployments, same model: named backend wins and model header is absent", headers: post("/v1/chat/completions"),
+			body: `{"model":"gpt-4o-mini","backend":"deploy-b","messages":[]}`, wantBackend: "deploy-b", wantBody: `{"model":"gpt-4o-mini","messages":[]}`},
+		{name: "header-only backend", headers: post("/v1/chat/completions", "x-ai-eg-backend", "deploy-a"),
+			body: `{"model":"gpt-4o-mini"}`, wantBackend: "deploy-a"},
+		{name: "spoofed model header is overwritten", headers: post("/v1/chat/completions", "x-ai-eg-model", "evil"),
+			body: `{"model":"gpt-4o"}`, wantModel: "gpt-4o"},
+		{name: "spoofed model header removed when a backend is named", headers: post("/v1/embeddings", "x-ai-eg-model", "gpt-4o"),
+			body: `{"model":"gpt-4o-mini","input":"x","backend":"deploy-a"}`, wantBackend: "deploy-a", wantBody: `{"model":"gpt-4o-mini","input":"x"}`},
+		{name: "unicode escapes in model", headers: post("/v1/chat/completions"),
+			body: `{"model":"gpt\u002d4o\u002dmini"}`, wantModel: "gpt-4o-mini"},
+		{name: "model strings inside messages", headers: post("/v1/chat/completions?x=1"),
+			body: `{"messages":[{"role":"user","content":"{\"model\":\"evil\",\"backend\":\"deploy-a\"}","model":"evil"}],"model":"gpt-4o"}`, wantModel: "gpt-4o"},
+		{name: "completions path", headers: post("/v1/completions"), body: `{"prompt":"hi","model":"gpt-4o"}`, wantModel: "gpt-4o"},
+		{name: "messages path", headers: post("/v1/messages"), body: `{"model":"gpt-4o","max_tokens":1}`, wantModel: "gpt-4o"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			x := run(t, testConfig, tc.headers, tc.body)
+			if x.cb.reply != nil {
+				t.Fatalf("unexpected local reply %d %s", x.cb.reply.status, x.cb.reply.body)
+			}
+			if x.hdrState != api.StopAndBuffer || x.status != api.Continue {
+				t.Fatalf("statuses %v/%v", x.hdrState, x.status)
+			}
+			b, hasB := x.headers.Get("x-ai-eg-backend")
+			m, hasM := x.headers.Get("x-ai-eg-model")
+			if b != tc.wantBackend || hasB != (tc.wantBackend != "") || m != tc.wantModel || hasM != (tc.wantModel != "") {
+				t.Fatalf("headers backend=%q(%v) model=%q(%v), want backend=%q model=%q", b, hasB, m, hasM, tc.wantBackend, tc.wantModel)
+			}
+			if hasB && hasM {
+				t.Fatal("both routing headers set")
+			}
+			want := tc.wantBody
+			if want == "" {
+				want = tc.body
+			} else if cl, _ := x.headers.Get("content-length"); cl != strconv.Itoa(len(want)) {
+				t.Fatalf("content-length %q for %d bytes", cl, len(want))
+			}
+			if string(x.buf.b) != want {
+				t.Fatalf("forwarded body %s, want %s", x.buf.b, want)
+			}
+			if x.cb.clearedRoute != 1 {
+				t.Fatalf("route cache cleared %d times", x.cb.clearedRoute)
+			}
+			if x.buf.bytesCalls != 1 {
+				t.Fatalf("body copied %d times", x.buf.bytesCalls)
+			}
+			md := x.cb.meta.m[config.DynamicMetadataNamespace]
+			var sc bodyscan.Result
+			sc, _ = bodyscan.Scan([]byte(tc.body), "backend")
+			if md[MetaModel] != sc.Model.Value {
+				t.Fatalf("metadata model %v", md[MetaModel])
+			}
+			if tc.wantBackend != "" && md[MetaBackend] != tc.wantBackend {
+				t.Fatalf("metadata backend %v", md[MetaBackend])
+			}
+			if x.counters["aigw_requests_total"].n != 1 || x.counters["aigw_completed_total"].n != 1 || x.counters["aigw_in_flight"].n != 0 {
+				t.Fatalf("counters %v", x.counters)
+			}
+		})
+	}
+}
+
+func TestLargeBodyModelLast(t *testing.T) {
+	body := testbodies.Chat(1<<20, true)
+	x := run(t, testConfig, post("/v1/chat/completions"), string(body))
+	if x.cb.reply != nil {
+		t.Fatalf("reply %+v", x.cb.reply)
+	}
+	if b, _ := x.headers.Get("x-ai-eg-backend"); b != "deploy-b" {
+		t.Fatalf("backend %q", b)
+	}
+	if _, ok := x.headers.Get("x-ai-eg-model"); ok {
+		t.Fatal("model header set")
+	}
+	if strings.Contains(string(x.buf.b), `"backend"`) || len(x.buf.b) != len(body)-len(`"backend":"deploy-b",`) {
+		t.Fatalf("backend member not removed cleanly (%d -> %d bytes)", len(body), len(x.buf.b))
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	cases := []struct {
+		name    string
+		doc     string
+		headers *fakeHeaders
+		body    string
+		status  int
+		param   interface{}
+		code    interface{}
+	}{
+		{name: "not JSON", headers: post("/v1/chat/completions"), body: `model=gpt`, status: 400},
+		{name: "not an object", headers: post("/v1/chat/completions"), body: `["gpt-4o"]`, status: 400},
+		{name: "empty body", headers: post("/v1/chat/completions"), body: ``, status: 400},
+		{name: "whitespace body", headers: post("/v1/chat/completions"), body: "  \n", status: 400},
+		{name: "missing model", headers: post("/v1/chat/completions"), body: `{"messages":[]}`, status: 400, param: "model"},
+		{name: "model not a string", headers: post("/v1/chat/completions"), body: `{"model":["a"]}`, status: 400, param: "model"},
+		{name: "backend not a string", headers: post("/v1/chat/completions"), body: `{"model":"m","backend":7}`, status: 400, param: "backend"},
+		{name: "backend empty", headers: post("/v1/chat/completions"), body: `{"model":"m","backend":""}`, status: 400, param: "backend"},
+		{name: "duplicate model", headers: post("/v1/chat/completions"), body: `{"model":"gpt-4o","model":"gpt-4o-mini"}`, status: 400, param: "model"},
+		{name: "duplicate backend", headers: post("/v1/chat/completions"), body: `{"backend":"deploy-a","model":"m","backend":"deploy-b"}`, status: 400, param: "backend"},
+		{name: "unknown backend in body", headers: post("/v1/chat/completions"), body: `{"model":"m","backend":"nope"}`, status: 404, param: "backend", code: "backend_not_found"},
+		{name: "unknown backend in header", headers: post("/v1/chat/completions", "x-ai-eg-backend", "nope"), body: `{"model":"m"}`, status: 404, code: "backend_not_found"},
+		{name: "content-length over limit", doc: `{"max_request_body_bytes":10}`, headers: post("/v1/chat/completions", "content-length", "11"), body: `{"model":"m"}`, status: 413, code: "request_too_large"},
+		{name: "body over limit", doc: `{"max_request_body_bytes":10}`, headers: post("/v1/chat/completions"), body: `{"model":"gpt-4o"}`, status: 413, code: "request_too_large"},
+		{name: "panic is a 500 for this request", headers: func() *fakeHeaders { h := post("/v1/chat/completions"); h.panicOn = "x-ai-eg-model"; return h }(), body: `{"model":"m"}`, status: 500, code: "internal_error"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := tc.doc
+			if doc == "" {
+				doc = testConfig
+			}
+			x := run(t, doc, tc.headers, tc.body)
+			if x.status != api.LocalReply || x.cb.reply == nil {
+				t.Fatalf("status %v, reply %+v", x.status, x.cb.reply)
+			}
+			r := x.cb.reply
+			if r.status != tc.status || r.headers["content-type"][0] != "application/json" {
+				t.Fatalf("reply %d %v", r.status, r.headers)
+			}
+			var e struct {
+				Error struct {
+					Message string      `json:"message"`
+					Type    string      `json:"type"`
+					Param   interface{} `json:"param"`
+					Code    interface{} `json:"code"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal([]byte(r.body), &e); err != nil {
+				t.Fatalf("not JSON: %s", r.body)
+			}
+			if e.Error.Message == "" || e.Error.Type == "" || e.Error.Param != tc.param || e.Error.Code != tc.code {
+				t.Fatalf("error %+v, want param=%v code=%v", e.Error, tc.param, tc.code)
+			}
+			if x.cb.clearedRoute != 0 {
+				t.Fatal("route cache cleared for a rejected request")
+			}
+			if _, ok := x.headers.Get("x-ai-eg-model"); ok && tc.status != 500 {
+				t.Fatal("routing header set on a rejected request")
+			}
+		})
+	}
+}
+
+func TestPassThrough(t *testing.T) {
+	for _, h := range []*fakeHeaders{
+		newHeaders(":method", "GET", ":path", "/v1/chat/completions", "x-ai-eg-model", "client"),
+		newHeaders(":method", "POST", ":path", "/v1/files", "x-ai-eg-model", "client"),
+		newHeaders(":method", "POST", ":path", "/healthz"),
+	} {
+		x := run(t, testConfig, h, "not json")
+		if x.hdrState != api.Continue || x.cb.reply != nil || x.cb.clearedRoute != 0 || x.buf.bytesCalls != 0 {
+			t.Fatalf("%v: %v %+v", h.h, x.hdrState, x.cb.reply)
+		}
+		if x.counters["aigw_requests_total"].n != 0 {
+			t.Fatal("counted a pass-through request")
+		}
+	}
+}
+
+func TestModelsList(t *testing.T) {
+	x := run(t, testConfig, newHeaders(":method", "GET", ":path", "/v1/models?limit=5"), "")
+	if x.status != api.LocalReply || x.cb.reply.status != 200 {
+		t.Fatalf("%+v", x.cb.reply)
+	}
+	var list struct {
+		Object string `json:"object"`
+		Data   []struct {
+			ID, Object string
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(x.cb.reply.body), &list); err != nil {
+		t.Fatal(err)
+	}
+	if list.Object != "list" || len(list.Data) != 2 || list.Data[0].ID != "gpt-4o" || list.Data[1].ID != "gpt-4o-mini" || list.Data[0].Object != "model" {
+		t.Fatalf("%s", x.cb.reply.body)
+	}
+}
+
+func TestSelectionOffDropsClientBackend(t *testing.T) {
+	x := run(t, `{"client_backend_selection":"off"}`, post("/v1/chat/completions", "x-ai-eg-backend", "deploy-a"), `{"model":"m","backend":"deploy-b"}`)
+	if _, ok := x.headers.Get("x-ai-eg-backend"); ok {
+		t.Fatal("client backend header kept")
+	}
+	if m, _ := x.headers.Get("x-ai-eg-model"); m != "m" || string(x.buf.b) != `{"model":"m"}` {
+		t.Fatalf("model %q body %s", m, x.buf.b)
+	}
+}
+
+func TestTokenAccounting(t *testing.T) {
+	ccb := &fakeConfigCallbacks{counters: map[string]*fakeCounter{}}
+	a, _ := anypb.New(wrapperspb.String(testConfig))
+	parsed, _ := Parser{}.Parse(a, ccb)
+	cb := newCallbacks()
+	f := Factory(parsed, cb)
+	f.DecodeHeaders(post("/v1/chat/completions"), false)
+	f.DecodeData(&fakeBuffer{b: []byte(`{"model":"gpt-4o"}`)}, true)
+	f.EncodeHeaders(&fakeResponseHeaders{status: 503}, false)
+	// What the upstream phase records (numbers arrive as float64 from a Struct).
+	cb.meta.Set(config.DynamicMetadataNamespace, MetaInputTokens, float64(12))
+	cb.meta.Set(config.DynamicMetadataNamespace, MetaOutputTokens, float64(30))
+	f.OnStreamComplete()
+	c := ccb.counters
+	if c["aigw_input_tokens_total"].n != 12 || c["aigw_output_tokens_total"].n != 30 || c["aigw_upstream_errors_total"].n != 1 {
+		t.Fatalf("counters in=%d out=%d errs=%d", c["aigw_input_tokens_total"].n, c["aigw_output_tokens_total"].n, c["aigw_upstream_errors_total"].n)
+	}
+	if _, ok := cb.meta.m[config.DynamicMetadataNamespace][MetaLatencyMs].(int64); !ok {
+		t.Fatal("latency not recorded")
+	}
+}
+
+func TestMergeKeepsListenerMetrics(t *testing.T) {
+	ccb := &fakeConfigCallbacks{counters: map[string]*fakeCounter{}}
+	a, _ := anypb.New(wrapperspb.String(testConfig))
+	parent, _ := Parser{}.Parse(a, ccb)
+	child, _ := Parser{}.Parse(a, nil)
+	merged := Parser{}.Merge(parent, child).(*Config)
+	if merged.metrics == nil || merged.metrics != parent.(*Config).metrics {
+		t.Fatal("metrics lost on merge")
+	}
+}
