@@ -1,0 +1,155 @@
+package dynmod
+
+import (
+	"strconv"
+	"unsafe"
+
+	"github.com/aigw/aigw/internal/upstream"
+)
+
+// attempt implements upstream.Attempt over the dynamic-modules callbacks for
+// one filter instance. envoy is the DynamicModuleHttpFilter pointer of the
+// hook being run; it is refreshed on every hook and cleared after it, so a
+// callback can only be made while Envoy is inside one of our hooks (the ABI
+// forbids callbacks at any other time, e.g. from on_http_filter_new or
+// on_http_filter_destroy).
+type attempt struct {
+	envoy unsafe.Pointer
+	// answered is set once this attempt sent a local response, so a panic
+	// recovered by the adapter cannot answer a second time.
+	answered bool
+
+	// The accessors hand out pointers to these, so the interfaces cost no
+	// allocation per call.
+	reqHeaders, respHeaders headerMap
+	reqBody, respBody       body
+}
+
+func newAttempt() *attempt {
+	a := &attempt{}
+	a.reqHeaders = headerMap{a: a}
+	a.respHeaders = headerMap{a: a, response: true}
+	a.reqBody = body{a: a}
+	a.respBody = body{a: a, response: true}
+	return a
+}
+
+// enter records the Envoy pointer for the duration of a hook and returns the
+// previous one: hooks nest when a local response runs our own response hooks
+// from inside a request hook, and the outer hook must get its pointer back.
+func (a *attempt) enter(envoy unsafe.Pointer) unsafe.Pointer {
+	prev := a.envoy
+	a.envoy = envoy
+	return prev
+}
+
+func (a *attempt) RequestHeaders() upstream.HeaderMap  { return &a.reqHeaders }
+func (a *attempt) ResponseHeaders() upstream.HeaderMap { return &a.respHeaders }
+func (a *attempt) RequestBody() upstream.Body          { return &a.reqBody }
+func (a *attempt) ResponseBody() upstream.Body         { return &a.respBody }
+
+func (a *attempt) EndpointMetadata(ns, key string) (string, bool) {
+	if a.envoy == nil {
+		return "", false
+	}
+	return hostMetadata(a.envoy, ns, key)
+}
+
+func (a *attempt) SetDynamicMetadata(ns, key, value string) {
+	if a.envoy != nil {
+		setDynamicMetadataString(a.envoy, ns, key, value)
+	}
+}
+
+func (a *attempt) SetDynamicMetadataNumber(ns, key string, value float64) {
+	if a.envoy != nil {
+		setDynamicMetadataNumber(a.envoy, ns, key, value)
+	}
+}
+
+func (a *attempt) Log(level upstream.LogLevel, msg string) { logAt(int(level), msg) }
+
+// FailAttempt sends the response headers through the upstream filter
+// chain, which hands them to the router as the upstream's response. The
+// body cannot go with them: if the router decides to retry, it resets and
+// unlinks this attempt inside send_response_headers, and data sent after
+// that would reach Router::Filter::onUpstreamData for a request it no longer
+// tracks and be encoded downstream before any response headers. So the
+// headers go with end_stream=false, and the body follows only if the router
+// forwarded them: it sets the downstream response code exactly then
+// (router.cc, onUpstreamHeaders), and never while attempts remain.
+func (a *attempt) FailAttempt(status int, headers []upstream.Header, b []byte) {
+	if a.envoy == nil || a.answered {
+		return
+	}
+	a.answered = true
+	f := a.envoy
+	_, startedBefore := responseCode(f)
+	hs := make([][2]string, 0, len(headers)+1)
+	for _, h := range headers {
+		hs = append(hs, [2]string{h.Key, h.Value})
+	}
+	hs = append(hs, [2]string{"content-length", strconv.Itoa(len(b))})
+	if len(b) == 0 {
+		sendResponseHeaders(f, strconv.Itoa(status), hs, true)
+		return
+	}
+	sendResponseHeaders(f, strconv.Itoa(status), hs, false)
+	if code, forwarded := responseCode(f); forwarded && !startedBefore && code == uint64(status) {
+		sendResponseData(f, b, true)
+	}
+}
+
+func (a *attempt) SendResponse(status int, headers []upstream.Header, b []byte) {
+	if a.envoy == nil || a.answered {
+		return
+	}
+	a.answered = true
+	hs := make([][2]string, len(headers))
+	for i, h := range headers {
+		hs[i] = [2]string{h.Key, h.Value}
+	}
+	sendResponse(a.envoy, status, hs, b)
+}
+
+type headerMap struct {
+	a        *attempt
+	response bool
+}
+
+func (h *headerMap) Get(key string) (string, bool) {
+	if h.a.envoy == nil {
+		return "", false
+	}
+	return getHeader(h.a.envoy, h.response, key)
+}
+
+func (h *headerMap) Set(key, value string) {
+	if h.a.envoy != nil {
+		setHeader(h.a.envoy, h.response, key, value)
+	}
+}
+
+func (h *headerMap) Remove(key string) {
+	if h.a.envoy != nil {
+		removeHeader(h.a.envoy, h.response, key)
+	}
+}
+
+type body struct {
+	a        *attempt
+	response bool
+}
+
+func (b *body) Bytes() []byte {
+	if b.a.envoy == nil {
+		return nil
+	}
+	return bodyBytes(b.a.envoy, b.response)
+}
+
+func (b *body) Replace(data []byte) {
+	if b.a.envoy != nil {
+		replaceBody(b.a.envoy, b.response, data)
+	}
+}

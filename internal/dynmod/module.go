@@ -1,0 +1,122 @@
+// Package dynmod is the cgo adapter between Envoy's dynamic-modules ABI
+// (v1.36.2, used for the upstream http_filters of a cluster) and the pure-Go
+// upstream logic in internal/upstream. It holds no decisions of its own:
+// hooks look their filter up by integer handle, call it, and translate the
+// result; callbacks wrap the Envoy functions the module is allowed to call.
+//
+// Importing the package (blank import from the c-shared main package) is all
+// it takes: the hooks are exported symbols and all state is set up in init,
+// because Envoy does not call on_program_init when the golang filter loaded
+// the same library first.
+package dynmod
+
+/*
+#include <stdlib.h>
+*/
+import "C"
+
+import (
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"unsafe"
+
+	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/oaierr"
+	"github.com/aigw/aigw/internal/upstream"
+)
+
+// abiVersion is kAbiVersion of source/extensions/dynamic_modules/abi_version.h
+// in Envoy v1.36.2; Envoy rejects the module unless on_program_init returns
+// exactly this string. TestABIVersionMatchesEnvoy compares it with the header
+// of the Envoy module in go.mod, so an Envoy bump cannot pass silently.
+const abiVersion = "ca2be3b80954d2a0e22b41d033b18eff9390c30261c8ec9ffe6e6bf971f41c27"
+
+// FilterName is the only filter_name this module serves.
+const FilterName = "aigw-upstream"
+
+var (
+	// abiVersionC is allocated once and never freed: Envoy may read it at
+	// any time after on_program_init.
+	abiVersionC *C.char
+
+	configs handleTable[*upstream.Config]
+	filters handleTable[*filter]
+)
+
+func init() {
+	abiVersionC = C.CString(abiVersion)
+}
+
+// newFilterConfig validates the filter name and parses the filter config: a
+// StringValue arrives unwrapped (JSON), a google.protobuf.Struct arrives as
+// its serialized bytes; config.FromDynamicModuleConfig handles both.
+func newFilterConfig(name string, raw []byte) (*upstream.Config, error) {
+	if name != FilterName {
+		return nil, fmt.Errorf("filter_name %q is not served by this module (want %q)", name, FilterName)
+	}
+	cfg, err := config.FromDynamicModuleConfig(raw)
+	if err != nil {
+		return nil, err
+	}
+	return upstream.NewConfig(cfg)
+}
+
+// filter is one upstream filter instance: the Go logic plus the adapter's
+// view of Envoy for it.
+type filter struct {
+	f *upstream.Filter
+	a *attempt
+	// dead is set when a panic escaped the upstream package's own recovery;
+	// later hooks then stop the stream without calling the filter again.
+	dead bool
+}
+
+func newFilter(cfg *upstream.Config) *filter {
+	a := newAttempt()
+	return &filter{f: upstream.NewFilter(cfg, a), a: a}
+}
+
+// panicked handles a panic recovered at the ABI boundary (the upstream
+// package recovers its own; this catches the adapter and anything that
+// escaped). A Go panic must never unwind into Envoy: it would abort the
+// process. The request gets a 500; other streams are unaffected.
+func (fl *filter) panicked(hook string, r any) {
+	fl.dead = true
+	logPanic(hook, r)
+	if fl.a.envoy != nil && !fl.a.answered {
+		fl.a.answered = true
+		sendResponse(fl.a.envoy, internalError.Status, jsonHeaders, internalErrorJSON)
+	}
+}
+
+// failUnknown answers a request whose filter does not exist.
+func failUnknown(envoyFilter unsafe.Pointer) {
+	logAt(logError, "aigw-upstream: request headers for a stream without a filter (filter creation failed); answering 500")
+	if envoyFilter != nil {
+		sendResponse(envoyFilter, internalError.Status, jsonHeaders, internalErrorJSON)
+	}
+}
+
+var (
+	internalError = oaierr.New(http.StatusInternalServerError, "server_error", "internal_error",
+		"internal error in the gateway's upstream filter")
+	internalErrorJSON = internalError.JSON()
+	jsonHeaders       = [][2]string{{"content-type", "application/json"}}
+)
+
+// Log levels of envoy_dynamic_module_type_log_level used by the adapter.
+const (
+	logError    = int(upstream.LogError)
+	logCritical = int(upstream.LogCritical)
+)
+
+func logAt(level int, msg string) {
+	if logEnabled(level) {
+		hostLog(level, msg)
+	}
+}
+
+func logPanic(hook string, r any) {
+	logAt(logCritical, fmt.Sprintf("aigw-upstream: panic in %s hook: %v\n%s", hook, r, debug.Stack()))
+}
