@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"github.com/aigw/aigw/internal/testbodies"
+	"runtime"
 	"testing"
 )
 
@@ -103,13 +104,20 @@ func TestLargeBodyModelLast(t *testing.T) {
 	if r.Model.Value != "gpt-4o-mini" || r.Backend.Value != "deploy-b" {
 		t.Fatalf("got %+v", r)
 	}
-	allocs := testing.AllocsPerRun(20, func() {
+	// What matters is that nothing grows with the body: measure bytes, not
+	// allocation counts (the race detector adds a few small ones).
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const runs = 20
+	for i := 0; i < runs; i++ {
 		if _, err := Scan(body, "backend"); err != nil {
 			t.Fatal(err)
 		}
-	})
-	if allocs > 2 {
-		t.Fatalf("Scan of 1 MiB allocated %v times per run", allocs)
+	}
+	runtime.ReadMemStats(&after)
+	if perRun := (after.TotalAlloc - before.TotalAlloc) / runs; perRun > 4096 {
+		t.Fatalf("Scan of a 1 MiB body allocated %d bytes per run", perRun)
 	}
 }
 
