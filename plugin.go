@@ -12,6 +12,7 @@ import (
 	"github.com/envoyproxy/envoy/contrib/golang/filters/http/source/go/pkg/http"
 
 	"github.com/aigw/aigw/filter"
+	_ "github.com/aigw/aigw/internal/dynmod"
 )
 
 func init() {
