@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"github.com/aigw/aigw/internal/testbodies"
-	"runtime"
 	"testing"
 )
 
