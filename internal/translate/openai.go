@@ -1,0 +1,216 @@
+package translate
+
+import (
+	"bytes"
+)
+
+// OpenAI-compatible upstreams (OpenAI, vLLM, any OpenAI-style server) take
+// the client's request as is: only the path prefix and, when an override
+// applies, the top-level "model" string change. Responses pass through
+// untouched; they are only read for token usage.
+
+func init() {
+	register(SchemaOpenAI, func(t Target, ep endpoint) (Translator, error) {
+		prefix := t.PathPrefix
+		if prefix == "" {
+			prefix = "/v1"
+		}
+		return &passthrough{target: t, usage: openaiUsageScanner{}, path: func(string) string {
+			p := joinPath(prefix, ep.suffix)
+			if ep.query != "" {
+				p += "?" + ep.query
+			}
+			return p
+		}}, nil
+	})
+}
+
+// passthrough is the OpenAI-schema translator, shared by Azure OpenAI which
+// differs only in how the path is built.
+type passthrough struct {
+	target Target
+	// path builds the upstream path from the effective model.
+	path func(model string) string
+	// requireModel makes a missing model an error (Azure needs it for the
+	// deployment name).
+	requireModel bool
+	// headers are set on every upstream request.
+	headers []Header
+	// usage reads token counts in the upstream's own schema.
+	usage usageScanner
+
+	mode   ResponseMode
+	coding contentCoding
+	acc    accumulator
+	sse    sseParser
+	tokens Usage
+}
+
+func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
+	var (
+		requested        string
+		modelVS, modelVE int
+		hasModel         bool
+		stream           bool
+	)
+	scanErr := forEachMember(body, func(key string, vs, ve int) error {
+		switch key {
+		case "model":
+			if s, ok := rawString(body[vs:ve]); ok {
+				requested, modelVS, modelVE, hasModel = s, vs, ve, true
+			}
+		case "stream":
+			stream = string(body[vs:ve]) == "true"
+		}
+		return nil
+	})
+	if scanErr != nil && (p.target.overrides() || p.requireModel) && len(bytes.TrimSpace(body)) > 0 {
+		return RequestResult{}, invalid("", "%s", scanErr.Error())
+	}
+	model := p.target.ResolveModel(requested)
+	if p.requireModel && model == "" {
+		return RequestResult{}, invalid("model", "model is required")
+	}
+	// Without accept-encoding the upstream answers in identity encoding, so
+	// usage can be read without decompressing.
+	res := RequestResult{Model: model, Stream: stream, Headers: p.headers, RemoveHeaders: []string{"accept-encoding"}}
+	switch {
+	case scanErr != nil || model == requested:
+		// Nothing to rewrite.
+	case hasModel:
+		out := make([]byte, 0, len(body)-(modelVE-modelVS)+len(model)+2)
+		out = append(out, body[:modelVS]...)
+		out = appendJSONString(out, model)
+		res.Body = append(out, body[modelVE:]...)
+	default:
+		// No model member but DefaultModel applies: insert it first.
+		i := bytes.IndexByte(body, '{') + 1
+		out := make([]byte, 0, len(body)+len(model)+12)
+		out = append(out, body[:i]...)
+		out = append(out, `"model":`...)
+		out = appendJSONString(out, model)
+		if j := skipSpace(body, i); j < len(body) && body[j] != '}' {
+			out = append(out, ',')
+		}
+		res.Body = append(out, body[i:]...)
+	}
+	res.Path = p.path(model)
+	return res, nil
+}
+
+func (p *passthrough) ResponseHeaders(status int, contentType, contentEncoding string) (ResponseMode, error) {
+	p.coding = parseContentEncoding(contentEncoding)
+	p.mode = ResponseMode{
+		Stream: isEventStream(contentType),
+		Error:  !isSuccess(status),
+	}
+	switch p.coding {
+	case codingGzip:
+		// Decoded so usage can be read; the whole body is needed for that.
+		p.mode.ModifiesBody = true
+		p.mode.RemoveContentEncoding = true
+		p.mode.BufferBody = !p.mode.Stream
+	case codingIdentity:
+		p.mode.BufferBody = !p.mode.Stream && !p.mode.Error
+	}
+	return p.mode, nil
+}
+
+func (p *passthrough) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error) {
+	switch {
+	case p.coding == codingOther:
+		// Undecodable: forwarded as is, no usage.
+		return chunk, p.tokens, nil
+	case p.coding == codingGzip:
+		// A gzip stream is decoded when complete (gzip cannot be resumed
+		// mid-member without keeping the whole input anyway).
+		whole, ok := p.acc.add(chunk, eos)
+		if !ok {
+			return nil, p.tokens, nil
+		}
+		plain, err := gunzip(whole)
+		if err != nil {
+			return nil, p.tokens, err
+		}
+		p.observe(plain, true)
+		return plain, p.tokens, nil
+	case p.mode.Stream:
+		p.observe(chunk, eos)
+		return chunk, p.tokens, nil
+	case p.mode.Error:
+		return chunk, p.tokens, nil
+	default:
+		whole, ok := p.acc.add(chunk, eos)
+		if !ok {
+			return nil, p.tokens, nil
+		}
+		p.observe(whole, true)
+		return whole, p.tokens, nil
+	}
+}
+
+// observe reads token usage from a response body or stream piece.
+func (p *passthrough) observe(b []byte, eos bool) {
+	if p.mode.Error {
+		return
+	}
+	if !p.mode.Stream {
+		p.usage.body(b, &p.tokens)
+		return
+	}
+	// A malformed stream is the client's to see; usage is best effort.
+	_ = p.sse.feed(b, eos, func(_, data []byte) error {
+		p.usage.event(data, &p.tokens)
+		return nil
+	})
+}
+
+// usageScanner reads token usage in one upstream schema.
+type usageScanner interface {
+	// body reads a complete non-streamed response.
+	body(b []byte, u *Usage)
+	// event reads the data of one streamed event.
+	event(data []byte, u *Usage)
+}
+
+// oaiUsage is OpenAI's usage object (chat, completions and embeddings).
+type oaiUsage struct {
+	PromptTokens        int64 `json:"prompt_tokens"`
+	CompletionTokens    int64 `json:"completion_tokens"`
+	TotalTokens         int64 `json:"total_tokens"`
+	PromptTokensDetails *struct {
+		CachedTokens int64 `json:"cached_tokens"`
+	} `json:"prompt_tokens_details"`
+}
+
+type openaiUsageScanner struct{}
+
+func (openaiUsageScanner) body(b []byte, u *Usage) {
+	if vs, ve, ok, err := findMember(b, "usage"); err == nil && ok {
+		readOpenAIUsage(b[vs:ve], u)
+	}
+}
+
+func (s openaiUsageScanner) event(data []byte, u *Usage) {
+	// Only the final chunk carries usage; skip the scan for the others.
+	if bytes.Contains(data, []byte(`"usage"`)) {
+		s.body(data, u)
+	}
+}
+
+func readOpenAIUsage(raw []byte, dst *Usage) {
+	if isNull(raw) {
+		return
+	}
+	var u oaiUsage
+	if err := jsonAPI.UnmarshalFromString(aliasString(raw), &u); err != nil {
+		return
+	}
+	*dst = Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
+	if dst.TotalTokens == 0 {
+		dst.TotalTokens = u.PromptTokens + u.CompletionTokens
+	}
+	if u.PromptTokensDetails != nil {
+		dst.CachedInputTokens = u.PromptTokensDetails.CachedTokens
+	}
+}

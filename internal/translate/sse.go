@@ -1,0 +1,115 @@
+package translate
+
+import "bytes"
+
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// sseParser is an incremental server-sent events parser (WHATWG "event
+// stream interpretation"). Chunks may split the stream at any byte; the
+// events produced are the same whatever the split. Lines end in "\n", "\r\n"
+// or "\r"; comment lines (":...") and the id/retry fields are ignored since
+// no translator needs them.
+type sseParser struct {
+	line    []byte // incomplete line carried over from the previous chunk
+	data    []byte // data lines of the current event, joined by '\n'
+	event   []byte // event type of the current event
+	hasData bool   // at least one data line seen (an empty "data:" counts)
+	skipLF  bool   // previous chunk ended in '\r': a leading '\n' belongs to it
+	started bool   // first line seen (a leading BOM is dropped from it)
+}
+
+// sseHandler receives one dispatched event. event is empty for unnamed
+// events. Both slices are only valid during the call.
+type sseHandler func(event, data []byte) error
+
+// feed parses chunk and calls fn for every complete event. With eos set, an
+// unterminated last line and an event lacking its blank line are dispatched
+// too: the spec discards them, but providers that omit the final newline
+// would otherwise lose their last event.
+func (p *sseParser) feed(chunk []byte, eos bool, fn sseHandler) error {
+	if p.skipLF && len(chunk) > 0 {
+		p.skipLF = false
+		if chunk[0] == '\n' {
+			chunk = chunk[1:]
+		}
+	}
+	for len(chunk) > 0 {
+		i := bytes.IndexAny(chunk, "\r\n")
+		if i < 0 {
+			p.line = append(p.line, chunk...)
+			break
+		}
+		seg := chunk[:i]
+		if chunk[i] == '\r' {
+			if i+1 < len(chunk) {
+				if chunk[i+1] == '\n' {
+					i++
+				}
+			} else {
+				p.skipLF = true
+			}
+		}
+		chunk = chunk[i+1:]
+		if len(p.line) > 0 {
+			p.line = append(p.line, seg...)
+			seg = p.line
+		}
+		err := p.processLine(seg, fn)
+		p.line = p.line[:0]
+		if err != nil {
+			return err
+		}
+	}
+	if eos {
+		if len(p.line) > 0 {
+			err := p.processLine(p.line, fn)
+			p.line = p.line[:0]
+			if err != nil {
+				return err
+			}
+		}
+		return p.dispatch(fn)
+	}
+	return nil
+}
+
+func (p *sseParser) processLine(line []byte, fn sseHandler) error {
+	if !p.started {
+		p.started = true
+		line = bytes.TrimPrefix(line, utf8BOM)
+	}
+	if len(line) == 0 {
+		return p.dispatch(fn)
+	}
+	if line[0] == ':' {
+		return nil
+	}
+	field, value := line, []byte(nil)
+	if i := bytes.IndexByte(line, ':'); i >= 0 {
+		field, value = line[:i], line[i+1:]
+		if len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
+		}
+	}
+	switch string(field) {
+	case "data":
+		if p.hasData {
+			p.data = append(p.data, '\n')
+		}
+		p.data = append(p.data, value...)
+		p.hasData = true
+	case "event":
+		p.event = append(p.event[:0], value...)
+	}
+	return nil
+}
+
+func (p *sseParser) dispatch(fn sseHandler) error {
+	if !p.hasData {
+		p.event = p.event[:0]
+		return nil
+	}
+	err := fn(p.event, p.data)
+	p.data, p.event, p.hasData = p.data[:0], p.event[:0], false
+	return err
+}

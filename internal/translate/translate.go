@@ -1,0 +1,223 @@
+// Package translate converts OpenAI-style client requests into the schema a
+// chosen upstream provider speaks, and converts the provider's responses
+// (plain JSON or server-sent event streams) back into OpenAI's schema.
+//
+// The package is pure Go and knows nothing about Envoy or the gateway's
+// config: the upstream filter builds a Target from the endpoint it was given,
+// calls New once per upstream attempt, and drives the returned Translator
+// with the request body, the response headers and the response body chunks.
+//
+// Each provider lives in its own file and registers itself with register, so
+// adding a provider is adding a file.
+package translate
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Schema names accepted in Target.Schema; they match the config's "schema" values.
+const (
+	SchemaOpenAI      = "openai"
+	SchemaAzureOpenAI = "azure_openai"
+	SchemaAnthropic   = "anthropic"
+)
+
+// Target describes the upstream an attempt goes to.
+type Target struct {
+	// Schema is the provider API the upstream speaks; empty means "openai".
+	Schema string
+	// ModelOverride maps a client model name to the upstream model name.
+	ModelOverride map[string]string
+	// DefaultModel, when set, replaces any model not found in ModelOverride.
+	DefaultModel string
+	// PathPrefix replaces the provider's default path prefix ("/v1" for
+	// OpenAI and Anthropic, "/openai" for Azure OpenAI).
+	PathPrefix string
+	// APIVersion is Azure's api-version query value, or Anthropic's
+	// anthropic-version header value.
+	APIVersion string
+}
+
+// ResolveModel returns the model name to send upstream for a client model:
+// a ModelOverride entry wins, then DefaultModel, else the client's name.
+func (t *Target) ResolveModel(requested string) string {
+	if m, ok := t.ModelOverride[requested]; ok && m != "" {
+		return m
+	}
+	if t.DefaultModel != "" {
+		return t.DefaultModel
+	}
+	return requested
+}
+
+// overrides reports whether ResolveModel could change a model name at all, so
+// passthrough translators can skip looking at the body when it cannot.
+func (t *Target) overrides() bool {
+	return t.DefaultModel != "" || len(t.ModelOverride) > 0
+}
+
+// Header is one request header to set upstream.
+type Header struct {
+	Key   string
+	Value string
+}
+
+// RequestResult is what a Translator decided for the request.
+type RequestResult struct {
+	// Path is the new :path (including any query string).
+	Path string
+	// Body is the new request body; nil means the body is unchanged.
+	Body []byte
+	// Headers are set (replacing existing values) on the upstream request.
+	Headers []Header
+	// RemoveHeaders are removed from the upstream request.
+	RemoveHeaders []string
+	// Model is the model name the upstream will see (after overrides); empty
+	// when the body carries none.
+	Model string
+	// Stream reports whether the client asked for a streamed response.
+	Stream bool
+}
+
+// ResponseMode tells the caller how to treat the response once headers arrived.
+type ResponseMode struct {
+	// Stream is true for server-sent event responses: call ResponseBody with
+	// every chunk as it arrives and forward each output immediately.
+	Stream bool
+	// Error is true when the upstream status is not 2xx; the body is (or is
+	// translated into) an OpenAI error object and the status is kept.
+	Error bool
+	// BufferBody asks the caller to buffer the whole response body and call
+	// ResponseBody once with endOfStream=true (the translator needs the
+	// complete document). Calling it with pieces still works, at the cost of
+	// an internal copy.
+	BufferBody bool
+	// ModifiesBody is false when ResponseBody returns its input unchanged
+	// (usage is only observed); the caller can then leave the body alone.
+	// When true, the caller replaces the body with ResponseBody's output and
+	// must remove content-length.
+	ModifiesBody bool
+	// ContentType, when non-empty, replaces the content-type header.
+	ContentType string
+	// RemoveContentEncoding is true when the translator decodes the provider's
+	// content-encoding: the caller must remove content-encoding (and
+	// content-length, as ModifiesBody is then true as well).
+	RemoveContentEncoding bool
+}
+
+// Usage is the token accounting extracted from a response. Values are
+// cumulative for the attempt: the latest value returned wins.
+type Usage struct {
+	InputTokens       int64
+	OutputTokens      int64
+	TotalTokens       int64
+	CachedInputTokens int64
+}
+
+// Translator converts one upstream attempt. It is not safe for concurrent use
+// and must not be reused across attempts.
+type Translator interface {
+	// RequestBody translates the complete client request body.
+	RequestBody(body []byte) (RequestResult, error)
+	// ResponseHeaders inspects the upstream response headers and decides how
+	// the body is handled.
+	ResponseHeaders(status int, contentType, contentEncoding string) (ResponseMode, error)
+	// ResponseBody translates a chunk of the response body. For streams it
+	// works incrementally: output may be empty until a complete event has
+	// arrived. The returned slice is only valid until the next call.
+	ResponseBody(chunk []byte, endOfStream bool) (out []byte, usage Usage, err error)
+}
+
+// factory builds a Translator for a target and a classified request path.
+type factory func(t Target, ep endpoint) (Translator, error)
+
+var registry = map[string]factory{}
+
+// register is called from each provider file's init.
+func register(schema string, f factory) {
+	if _, dup := registry[schema]; dup {
+		panic("translate: schema registered twice: " + schema)
+	}
+	registry[schema] = f
+}
+
+// New returns the Translator for one attempt at target t of a client request
+// sent to requestPath (the original :path, query included). It fails with
+// an *UnsupportedError when the target cannot serve that endpoint, and with
+// a plain error when the schema is unknown or the target is incomplete.
+func New(t Target, requestPath string) (Translator, error) {
+	schema := t.Schema
+	if schema == "" {
+		schema = SchemaOpenAI
+	}
+	f, ok := registry[schema]
+	if !ok {
+		return nil, fmt.Errorf("translate: unknown schema %q", t.Schema)
+	}
+	return f(t, parseEndpoint(requestPath))
+}
+
+// endpointKind classifies the client's API call.
+type endpointKind int
+
+const (
+	endpointOther endpointKind = iota
+	endpointChatCompletions
+	endpointCompletions
+	endpointEmbeddings
+	endpointMessages // Anthropic-native client request
+)
+
+// endpoint is the client request path split into the API suffix (after the
+// "/v1" version prefix) and the raw query string.
+type endpoint struct {
+	kind   endpointKind
+	suffix string // e.g. "/chat/completions"
+	query  string // without '?'
+}
+
+func parseEndpoint(p string) endpoint {
+	var ep endpoint
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p, ep.query = p[:i], p[i+1:]
+	}
+	if rest, ok := strings.CutPrefix(p, "/v1/"); ok {
+		p = "/" + rest
+	} else if p == "/v1" {
+		p = "/"
+	}
+	ep.suffix = p
+	switch strings.TrimSuffix(p, "/") {
+	case "/chat/completions":
+		ep.kind = endpointChatCompletions
+	case "/completions":
+		ep.kind = endpointCompletions
+	case "/embeddings":
+		ep.kind = endpointEmbeddings
+	case "/messages":
+		ep.kind = endpointMessages
+	}
+	return ep
+}
+
+// joinPath joins a configured prefix and an API suffix with exactly one '/'.
+func joinPath(prefix, suffix string) string {
+	prefix = strings.TrimSuffix(prefix, "/")
+	if suffix == "" || suffix[0] != '/' {
+		suffix = "/" + suffix
+	}
+	return prefix + suffix
+}
+
+// isSuccess reports whether an HTTP status is 2xx.
+func isSuccess(status int) bool { return status >= 200 && status < 300 }
+
+// isEventStream reports whether a content-type is text/event-stream.
+func isEventStream(contentType string) bool {
+	ct := strings.TrimSpace(contentType)
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = strings.TrimSpace(ct[:i])
+	}
+	return strings.EqualFold(ct, "text/event-stream")
+}
