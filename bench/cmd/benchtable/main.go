@@ -1,0 +1,301 @@
+// Command benchtable turns the raw `go test -bench` output of bench/ into the
+// Markdown tables of bench/README.md: one row per body size, worker count and
+// side (ext_proc over TCP, over a Unix socket, in-process), medians over
+// -count runs, and the baseline/in-process ratios when both sides ran.
+// benchstat remains the tool for confidence intervals and A/B comparison;
+// this only lays the medians out side by side.
+//
+// Usage: benchtable results.txt [more.txt...]
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: benchtable results.txt [more.txt...]")
+		os.Exit(2)
+	}
+	set := newResults()
+	for _, name := range os.Args[1:] {
+		f, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		err = set.parse(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+			os.Exit(1)
+		}
+	}
+	if err := set.render(os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// results holds every sample of every benchmark, by name and unit.
+type results struct {
+	order   []string                        // benchmark names, first-seen order
+	samples map[string]map[string][]float64 // name -> unit -> values
+}
+
+func newResults() *results {
+	return &results{samples: map[string]map[string][]float64{}}
+}
+
+// parse reads benchmark result lines; every other line is ignored.
+func (r *results) parse(in io.Reader) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") || len(f)%2 != 0 {
+			continue
+		}
+		if _, err := strconv.ParseInt(f[1], 10, 64); err != nil {
+			continue // a "Benchmark..." line that is not a result
+		}
+		name := trimProcs(f[0])
+		units, ok := r.samples[name]
+		if !ok {
+			units = map[string][]float64{}
+			r.samples[name] = units
+			r.order = append(r.order, name)
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				return fmt.Errorf("line %d: value %q: %v", line, f[i], err)
+			}
+			units[f[i+1]] = append(units[f[i+1]], v)
+		}
+	}
+	return sc.Err()
+}
+
+// trimProcs drops the -GOMAXPROCS suffix go test appends to names.
+func trimProcs(name string) string {
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return name
+	}
+	if _, err := strconv.Atoi(name[i+1:]); err != nil {
+		return name
+	}
+	return name[:i]
+}
+
+// median of the samples of one unit; ok is false when there are none.
+func (r *results) median(name, unit string) (float64, bool) {
+	v := slices.Clone(r.samples[name][unit])
+	if len(v) == 0 {
+		return 0, false
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2], true
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2, true
+}
+
+// row is one side at one size and worker count.
+type row struct {
+	size    string
+	workers int
+	side    string // "ext_proc tcp", "ext_proc uds", "in-process"
+	name    string // benchmark name
+}
+
+// sideRow maps the side-by-side benchmarks to rows:
+//
+//	BenchmarkExtProc/{tcp,uds}/<size>          1 worker
+//	BenchmarkExtProcParallel/{tcp,uds}/<size>  2 workers
+//	BenchmarkInProcess/<size>                  1 worker
+//	BenchmarkInProcessParallel/<size>          2 workers
+//
+// Every other benchmark is a microbenchmark.
+func sideRow(name string) (row, bool) {
+	parts := strings.Split(name, "/")
+	switch {
+	case len(parts) == 3 && (parts[0] == "BenchmarkExtProc" || parts[0] == "BenchmarkExtProcParallel"):
+		w := 1
+		if parts[0] == "BenchmarkExtProcParallel" {
+			w = 2
+		}
+		return row{size: parts[2], workers: w, side: "ext_proc " + parts[1], name: name}, true
+	case len(parts) == 2 && (parts[0] == "BenchmarkInProcess" || parts[0] == "BenchmarkInProcessParallel"):
+		w := 1
+		if parts[0] == "BenchmarkInProcessParallel" {
+			w = 2
+		}
+		return row{size: parts[1], workers: w, side: "in-process", name: name}, true
+	}
+	return row{}, false
+}
+
+// sizeBytes orders "1KiB" < "16KiB" < "100KiB" < "1MiB"; unknown sizes last.
+func sizeBytes(s string) float64 {
+	for _, u := range []struct {
+		suffix string
+		mult   float64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			if v, err := strconv.ParseFloat(n, 64); err == nil {
+				return v * u.mult
+			}
+		}
+	}
+	return 1 << 62
+}
+
+func sideRank(side string) int {
+	switch side {
+	case "ext_proc tcp":
+		return 0
+	case "ext_proc uds":
+		return 1
+	case "in-process":
+		return 2
+	}
+	return 3
+}
+
+func (r *results) render(w io.Writer) error {
+	var rows []row
+	var micro []string
+	for _, name := range r.order {
+		if rw, ok := sideRow(name); ok {
+			rows = append(rows, rw)
+		} else {
+			micro = append(micro, name)
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b row) int {
+		if c := compare(sizeBytes(a.size), sizeBytes(b.size)); c != 0 {
+			return c
+		}
+		if a.workers != b.workers {
+			return a.workers - b.workers
+		}
+		return sideRank(a.side) - sideRank(b.side)
+	})
+
+	bw := bufio.NewWriter(w)
+	if len(rows) > 0 {
+		fmt.Fprintln(bw, "| body | workers | side | wall µs/req | CPU µs/req (Envoy side + server) | p50 µs | p99 µs | req/s per core | B/op (Envoy side / server) | allocs/op (Envoy side / server) | peak RSS MiB (Envoy side / server) |")
+		fmt.Fprintln(bw, "|---|---|---|---|---|---|---|---|---|---|---|")
+		for _, rw := range rows {
+			n := rw.name
+			cpu, cpuOK := r.median(n, "cpu-ns/op")
+			perCore := "–"
+			if cpuOK && cpu > 0 {
+				perCore = strconv.FormatFloat(1e9/cpu, 'f', 0, 64)
+			}
+			fmt.Fprintf(bw, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+				rw.size, rw.workers, rw.side,
+				r.num(n, "ns/op", 1e-3, 1),
+				r.split(n, "cpu-ns/op", "client-cpu-ns/op", "server-cpu-ns/op", 1e-3, 1),
+				r.num(n, "p50-ns", 1e-3, 1),
+				r.num(n, "p99-ns", 1e-3, 1),
+				perCore,
+				r.pair(n, "B/op", "server-B/op", 1, 0),
+				r.pair(n, "allocs/op", "server-allocs/op", 1, 0),
+				r.pair(n, "client-peak-B", "server-peak-B", 1.0/(1<<20), 1),
+			)
+		}
+		r.renderRatios(bw, rows)
+	}
+	if len(micro) > 0 {
+		fmt.Fprintln(bw)
+		fmt.Fprintln(bw, "| microbenchmark | ns/op | B/op | allocs/op |")
+		fmt.Fprintln(bw, "|---|---|---|---|")
+		for _, n := range micro {
+			fmt.Fprintf(bw, "| %s | %s | %s | %s |\n", strings.TrimPrefix(n, "Benchmark"),
+				r.num(n, "ns/op", 1, 0), r.num(n, "B/op", 1, 0), r.num(n, "allocs/op", 1, 0))
+		}
+	}
+	return bw.Flush()
+}
+
+// renderRatios prints baseline/in-process for CPU per request and p50
+// latency, per size and worker count, when the in-process side ran.
+func (r *results) renderRatios(w io.Writer, rows []row) {
+	type key struct {
+		size    string
+		workers int
+	}
+	in := map[key]string{}
+	for _, rw := range rows {
+		if rw.side == "in-process" {
+			in[key{rw.size, rw.workers}] = rw.name
+		}
+	}
+	fmt.Fprintln(w)
+	if len(in) == 0 {
+		fmt.Fprintln(w, "In-process side not in these results: no baseline/in-process ratios.")
+		return
+	}
+	fmt.Fprintln(w, "| body | workers | baseline | CPU/req ratio (baseline ÷ in-process) | p50 ratio | wall/req ratio |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, rw := range rows {
+		ip, ok := in[key{rw.size, rw.workers}]
+		if rw.side == "in-process" || !ok {
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s |\n", rw.size, rw.workers, rw.side,
+			r.ratio(rw.name, ip, "cpu-ns/op"), r.ratio(rw.name, ip, "p50-ns"), r.ratio(rw.name, ip, "ns/op"))
+	}
+}
+
+func (r *results) ratio(base, in, unit string) string {
+	b, ok1 := r.median(base, unit)
+	i, ok2 := r.median(in, unit)
+	if !ok1 || !ok2 || i == 0 {
+		return "–"
+	}
+	return strconv.FormatFloat(b/i, 'f', 1, 64) + "×"
+}
+
+// num formats the median of unit scaled by scale with prec decimals.
+func (r *results) num(name, unit string, scale float64, prec int) string {
+	v, ok := r.median(name, unit)
+	if !ok {
+		return "–"
+	}
+	return strconv.FormatFloat(v*scale, 'f', prec, 64)
+}
+
+// pair formats "a / b"; b is "–" for the in-process side, which has no
+// server process.
+func (r *results) pair(name, a, b string, scale float64, prec int) string {
+	return r.num(name, a, scale, prec) + " / " + r.num(name, b, scale, prec)
+}
+
+// split formats "total (a + b)".
+func (r *results) split(name, total, a, b string, scale float64, prec int) string {
+	s := r.num(name, total, scale, prec)
+	if _, ok := r.median(name, b); !ok {
+		return s
+	}
+	return s + " (" + r.num(name, a, scale, prec) + " + " + r.num(name, b, scale, prec) + ")"
+}
+
+func compare(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# bench/run.sh — the side-by-side benchmark behind `make bench`.
+#
+# Builds the bench test binary once, runs every benchmark in bench/ COUNT
+# times (enough samples for benchstat's confidence intervals), then writes to
+# $OUT (default bench/out, git-ignored):
+#   raw.txt        go test -bench output, the input of everything below
+#   benchstat.txt  benchstat summary: median ± CI per benchmark and unit
+#   table.md       medians laid out side by side (bench/cmd/benchtable)
+#   machine.txt    nproc, CPU model, go version, kernel, load average
+# and prints benchstat's summary and the table.
+#
+# Knobs (environment):
+#   COUNT=6        runs per benchmark; benchstat wants >= 6 for a 95% CI
+#   BENCHTIME=1s   go test -benchtime per run
+#   BENCH=.        go test -bench regexp, e.g. 'ExtProc/uds' or 'InProcess'
+#   OUT=bench/out  output directory
+#   BASE=file      earlier raw.txt to compare with (benchstat BASE raw.txt),
+#                  e.g. BASE=bench/results/latest.txt
+#
+# With the defaults the run takes about 6 minutes on a 2-core machine.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+COUNT=${COUNT:-6}
+BENCHTIME=${BENCHTIME:-1s}
+BENCH=${BENCH:-.}
+OUT=${OUT:-bench/out}
+GO=${GO:-go}
+
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+
+# benchstat from golang.org/x/perf: on PATH, in GOBIN/GOPATH/bin, or installed.
+gobin=$($GO env GOBIN)
+[ -n "$gobin" ] || gobin="$($GO env GOPATH)/bin"
+if command -v benchstat >/dev/null 2>&1; then
+	BENCHSTAT=$(command -v benchstat)
+elif [ -x "$gobin/benchstat" ]; then
+	BENCHSTAT="$gobin/benchstat"
+else
+	echo "== installing benchstat" >&2
+	$GO install golang.org/x/perf/cmd/benchstat@latest
+	BENCHSTAT="$gobin/benchstat"
+fi
+
+machine() {
+	echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "nproc:   $(nproc)"
+	echo "cpu:     $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+	echo "go:      $($GO version)"
+	echo "kernel:  $(uname -sr)"
+	echo "commit:  $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+machine >"$OUT/machine.txt"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "== building the bench test binary" >&2
+$GO test -c -o "$tmp/bench.test" ./bench
+
+# Run from the package directory, as go test does. The ext_proc benchmarks
+# re-execute this binary as their server process.
+echo "== running benchmarks (count=$COUNT, benchtime=$BENCHTIME, bench=$BENCH)" >&2
+(cd bench && "$tmp/bench.test" -test.run '^$' -test.bench "$BENCH" \
+	-test.count "$COUNT" -test.benchtime "$BENCHTIME" -test.benchmem \
+	-test.timeout 60m) | tee "$OUT/raw.txt" >&2
+echo "load at end:   $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
+
+"$BENCHSTAT" "$OUT/raw.txt" >"$OUT/benchstat.txt"
+$GO run ./bench/cmd/benchtable "$OUT/raw.txt" >"$OUT/table.md"
+
+echo
+cat "$OUT/machine.txt"
+echo
+cat "$OUT/benchstat.txt"
+echo
+cat "$OUT/table.md"
+if [ -n "${BASE:-}" ]; then
+	echo
+	echo "== benchstat $BASE (old) vs this run (new)"
+	"$BENCHSTAT" old="$BASE" new="$OUT/raw.txt"
+fi
