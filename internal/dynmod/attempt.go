@@ -67,6 +67,19 @@ func (a *attempt) SetDynamicMetadataNumber(ns, key string, value float64) {
 	}
 }
 
+func (a *attempt) FilterState(key string) (string, bool) {
+	if a.envoy == nil {
+		return "", false
+	}
+	return filterState(a.envoy, key)
+}
+
+func (a *attempt) SetFilterState(key, value string) {
+	if a.envoy != nil {
+		setFilterState(a.envoy, key, value)
+	}
+}
+
 func (a *attempt) Log(level upstream.LogLevel, msg string) { logAt(int(level), msg) }
 
 // FailAttempt sends the response headers through the upstream filter

@@ -66,6 +66,11 @@ bool envoy_dynamic_module_callback_http_set_dynamic_metadata_string(void* f,
 bool envoy_dynamic_module_callback_http_set_dynamic_metadata_number(void* f,
     char* ns, size_t ns_len, char* key, size_t key_len, double value);
 
+bool envoy_dynamic_module_callback_http_set_filter_state_bytes(void* f,
+    char* key, size_t key_len, char* value, size_t value_len);
+bool envoy_dynamic_module_callback_http_get_filter_state_bytes(void* f,
+    char* key, size_t key_len, char** out, size_t* out_len);
+
 bool envoy_dynamic_module_callback_http_filter_get_attribute_int(void* f, int id, uint64_t* out);
 
 void envoy_dynamic_module_callback_http_send_response(void* f, uint32_t status,
@@ -102,6 +107,12 @@ static aigw_view aigw_get_host_metadata(void* f, char* ns, size_t ns_len, char* 
   aigw_view v = {0};
   v.ok = envoy_dynamic_module_callback_http_get_metadata_string(f, AIGW_METADATA_SOURCE_HOST,
       ns, ns_len, key, key_len, &v.ptr, &v.length);
+  return v;
+}
+
+static aigw_view aigw_get_filter_state(void* f, char* key, size_t key_len) {
+  aigw_view v = {0};
+  v.ok = envoy_dynamic_module_callback_http_get_filter_state_bytes(f, key, key_len, &v.ptr, &v.length);
   return v;
 }
 
@@ -356,6 +367,21 @@ func setDynamicMetadataNumber(f unsafe.Pointer, ns, key string, value float64) {
 	np, nn := cstr(ns)
 	kp, kn := cstr(key)
 	C.envoy_dynamic_module_callback_http_set_dynamic_metadata_number(f, np, nn, kp, kn, C.double(value))
+}
+
+func filterState(f unsafe.Pointer, key string) (string, bool) {
+	kp, kn := cstr(key)
+	v := C.aigw_get_filter_state(f, kp, kn)
+	if !v.ok {
+		return "", false
+	}
+	return gostring(v.ptr, v.length), true
+}
+
+func setFilterState(f unsafe.Pointer, key, value string) {
+	kp, kn := cstr(key)
+	vp, vn := cstr(value)
+	C.envoy_dynamic_module_callback_http_set_filter_state_bytes(f, kp, kn, vp, vn)
 }
 
 // responseCode is the downstream stream's response code, set only once the

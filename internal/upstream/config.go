@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/translate"
 )
 
 // Config is the upstream phase's view of the gateway config. It is built once
@@ -11,6 +12,10 @@ type Config struct {
 	metadataNamespace string
 	metadataKey       string
 	backends          map[string]*Backend
+	// schemas maps each configured schema to one backend speaking it: the
+	// candidates another priority could offer when this backend's schema
+	// cannot express a request.
+	schemas map[string]*Backend
 }
 
 // Backend is one configured backend as the upstream phase uses it.
@@ -18,6 +23,8 @@ type Backend struct {
 	Name string
 	// Conf is the backend's entry in the loaded config.
 	Conf *config.Backend
+	// Target is what translate needs to know about the backend.
+	Target translate.Target
 }
 
 // NewConfig indexes a loaded (validated, defaulted) config.
@@ -26,9 +33,20 @@ func NewConfig(c *config.Config) (*Config, error) {
 		metadataNamespace: c.EndpointMetadataNamespace,
 		metadataKey:       c.EndpointMetadataKey,
 		backends:          make(map[string]*Backend, len(c.Backends)),
+		schemas:           map[string]*Backend{},
 	}
 	for _, b := range c.Backends {
-		uc.backends[b.Name] = &Backend{Name: b.Name, Conf: b}
+		ub := &Backend{Name: b.Name, Conf: b, Target: translate.Target{
+			Schema:        b.Schema,
+			ModelOverride: b.ModelOverride.ByModel,
+			DefaultModel:  b.ModelOverride.All,
+			PathPrefix:    b.PathPrefix,
+			APIVersion:    b.APIVersion,
+		}}
+		uc.backends[b.Name] = ub
+		if _, ok := uc.schemas[b.Schema]; !ok {
+			uc.schemas[b.Schema] = ub
+		}
 	}
 	return uc, nil
 }

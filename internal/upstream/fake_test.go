@@ -48,6 +48,7 @@ type fakeAttempt struct {
 	reqB       fakeBody
 	respB      fakeBody
 	dynMD      map[string]any // "ns/key" -> string or float64
+	state      map[string]string
 	logs       []logLine
 	responses  []response
 	onFail     func()
@@ -60,6 +61,7 @@ func newFakeAttempt() *fakeAttempt {
 		reqH:       fakeHeaders{},
 		respH:      fakeHeaders{},
 		dynMD:      map[string]any{},
+		state:      map[string]string{},
 	}
 }
 
@@ -89,6 +91,9 @@ func (a *fakeAttempt) SetDynamicMetadataNumber(ns, key string, value float64) {
 	a.maybePanic("SetDynamicMetadataNumber")
 	a.dynMD[ns+"/"+key] = value
 }
+
+func (a *fakeAttempt) FilterState(key string) (string, bool) { v, ok := a.state[key]; return v, ok }
+func (a *fakeAttempt) SetFilterState(key, value string)      { a.state[key] = value }
 
 func (a *fakeAttempt) Log(level LogLevel, msg string) { a.logs = append(a.logs, logLine{level, msg}) }
 

@@ -1,11 +1,14 @@
 package upstream
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 
 	"github.com/aigw/aigw/internal/oaierr"
+	"github.com/aigw/aigw/internal/translate"
 )
 
 // state is where one attempt is. Every hook switches on it first, so a
@@ -15,7 +18,11 @@ type state uint8
 const (
 	// stateNew: request headers not seen yet.
 	stateNew state = iota
-	// stateForwarding: the attempt goes to the backend.
+	// stateResolved: the backend is known; the request is held until its
+	// body is complete, then rewritten for the backend.
+	stateResolved
+	// stateForwarding: the rewritten request went to the backend; the
+	// response is translated back.
 	stateForwarding
 	// stateFailed: FailAttempt answered the attempt. Envoy runs our own
 	// response hooks for that local response (send_response_headers enters
@@ -35,6 +42,13 @@ type Filter struct {
 	a       Attempt
 	state   state
 	backend *Backend
+
+	tr   translate.Translator
+	mode translate.ResponseMode
+	// replaceResponse, when set, is the body that replaces the backend's
+	// (a response the translator could not handle, answered as 502).
+	replaceResponse []byte
+	usage           translate.Usage
 }
 
 // NewFilter returns the filter for one attempt. It must not call a; Envoy
@@ -67,9 +81,111 @@ func (f *Filter) OnRequestHeaders(endStream bool) (st HeadersStatus) {
 		return HeadersStopAllIterationAndBuffer
 	}
 	f.backend = b
-	f.state = stateForwarding
+	f.state = stateResolved
 	f.a.SetDynamicMetadata(MetadataNamespace, MetadataBackendName, b.Name)
-	return HeadersContinue
+	if endStream {
+		// No body (e.g. GET /v1/models): rewrite now.
+		return headersStatus(f.forward(nil, false))
+	}
+	// Hold headers and body until the body is complete: the path, the
+	// model and content-length depend on it. StopIteration alone would not
+	// hold the body (filter.cc hands it on when the body hook continues).
+	return HeadersStopAllIterationAndBuffer
+}
+
+// forward rewrites the attempt for its backend from the original request:
+// credentials, host, path, body and content-length. It runs once, when the
+// request is complete. It reports whether the attempt goes on.
+func (f *Filter) forward(body []byte, haveBody bool) bool {
+	b := f.backend
+	h := f.a.RequestHeaders()
+	origPath, origAuthority := f.originals(h)
+
+	name, value, fail := credentialHeader(b)
+	if fail != nil {
+		f.fail(fail)
+		return false
+	}
+	tr, err := translate.New(b.Target, origPath)
+	var res translate.RequestResult
+	if err == nil {
+		res, err = tr.RequestBody(body)
+	}
+	if err != nil {
+		fail, final := f.cfg.translateFailure(b, err, origPath, body, haveBody)
+		if final {
+			f.end(fail)
+		} else {
+			f.fail(fail)
+		}
+		return false
+	}
+	f.tr = tr
+
+	for _, k := range clientCredentialHeaders {
+		h.Remove(k)
+	}
+	if name != "" {
+		h.Set(name, value)
+	}
+	if b.Conf.Host != "" {
+		h.Set(":authority", b.Conf.Host)
+	} else if origAuthority != "" {
+		// The header map is shared by all attempts: undo an earlier
+		// attempt's rewrite.
+		h.Set(":authority", origAuthority)
+	}
+	for _, k := range res.RemoveHeaders {
+		h.Remove(k)
+	}
+	for _, x := range res.Headers {
+		h.Set(x.Key, x.Value)
+	}
+	if res.Path != "" {
+		h.Set(":path", res.Path)
+	}
+	if haveBody {
+		n := len(body)
+		if res.Body != nil {
+			f.a.RequestBody().Replace(res.Body)
+			n = len(res.Body)
+		}
+		// Always set: an earlier attempt may have set another length on
+		// the shared header map.
+		h.Set("content-length", strconv.Itoa(n))
+	}
+	f.state = stateForwarding
+	return true
+}
+
+// Filter state keys holding the client's :path and :authority, recorded by
+// the first attempt before it rewrites them.
+const (
+	stateKeyPath      = "aigw.upstream.original_path"
+	stateKeyAuthority = "aigw.upstream.original_authority"
+)
+
+// originals returns the client's :path and :authority. Envoy shares the
+// request header map between attempts, so from the second attempt on the
+// map holds the previous attempt's rewrite; the first attempt saves the
+// originals in the request's filter state.
+func (f *Filter) originals(h HeaderMap) (path, authority string) {
+	if p, ok := f.a.FilterState(stateKeyPath); ok {
+		authority, _ = f.a.FilterState(stateKeyAuthority)
+		return p, authority
+	}
+	path, _ = h.Get(":path")
+	authority, _ = h.Get(":authority")
+	f.a.SetFilterState(stateKeyPath, path)
+	f.a.SetFilterState(stateKeyAuthority, authority)
+	return path, authority
+}
+
+func headersStatus(goOn bool) HeadersStatus {
+	if goOn {
+		return HeadersContinue
+	}
+	return HeadersStopAllIterationAndBuffer
 }
 
 // OnRequestBody forwards the body of a resolved attempt and drops it once
@@ -81,11 +197,21 @@ func (f *Filter) OnRequestBody(endStream bool) (st BodyStatus) {
 			st = BodyStopIterationNoBuffer
 		}
 	}()
-	if f.state == stateForwarding {
+	switch f.state {
+	case stateForwarding:
 		return BodyContinue
+	case stateResolved:
+		if !endStream {
+			return BodyStopIterationAndBuffer
+		}
+		// With buffering, Envoy adds the last chunk to the buffer before
+		// this hook (filter.cc decodeData), so this is the whole body.
+		if f.forward(f.a.RequestBody().Bytes(), true) {
+			return BodyContinue
+		}
 	}
-	// Headers stopped the attempt (or never ran): do not let the body reach
-	// the codec, and do not buffer what will never be sent.
+	// The attempt was answered locally (or never resolved): do not let the
+	// body reach the codec, and do not buffer what will never be sent.
 	return BodyStopIterationNoBuffer
 }
 
@@ -97,8 +223,15 @@ func (f *Filter) OnRequestTrailers() (st TrailersStatus) {
 			st = TrailersStopIteration
 		}
 	}()
-	if f.state == stateForwarding {
+	switch f.state {
+	case stateForwarding:
 		return TrailersContinue
+	case stateResolved:
+		// Trailers end a body whose last data frame did not: the body is
+		// complete and buffered now.
+		if f.forward(f.a.RequestBody().Bytes(), true) {
+			return TrailersContinue
+		}
 	}
 	return TrailersStopIteration
 }
@@ -112,7 +245,51 @@ func (f *Filter) OnResponseHeaders(endStream bool) (st HeadersStatus) {
 			st = HeadersStopIteration
 		}
 	}()
-	if f.state == stateAborted {
+	switch f.state {
+	case stateAborted:
+		return HeadersStopIteration
+	case stateForwarding:
+		return f.responseHeaders(endStream)
+	}
+	return HeadersContinue
+}
+
+// responseHeaders asks the translator how to treat the response and adjusts
+// the headers accordingly.
+func (f *Filter) responseHeaders(endStream bool) HeadersStatus {
+	h := f.a.ResponseHeaders()
+	statusText, _ := h.Get(":status")
+	status, _ := strconv.Atoi(statusText)
+	ct, _ := h.Get("content-type")
+	ce, _ := h.Get("content-encoding")
+	mode, err := f.tr.ResponseHeaders(status, ct, ce)
+	if err != nil {
+		e := responseFailure(f.backend, err)
+		f.a.Log(LogError, fmt.Sprintf("aigw-upstream: backend %q response (status %d) cannot be translated: %v", f.backend.Name, status, err))
+		h.Set(":status", strconv.Itoa(e.Status))
+		h.Set("content-type", "application/json")
+		h.Remove("content-encoding")
+		f.replaceResponse = e.JSON()
+		h.Set("content-length", strconv.Itoa(len(f.replaceResponse)))
+		f.mode = translate.ResponseMode{}
+		return HeadersContinue
+	}
+	f.mode = mode
+	if mode.ContentType != "" {
+		h.Set("content-type", mode.ContentType)
+	}
+	if mode.RemoveContentEncoding {
+		h.Remove("content-encoding")
+	}
+	if mode.ModifiesBody {
+		h.Remove("content-length")
+	}
+	if endStream {
+		return HeadersContinue
+	}
+	if mode.BufferBody {
+		// Hold the headers too: the body hook sets content-length once the
+		// translated body is known.
 		return HeadersStopIteration
 	}
 	return HeadersContinue
@@ -126,10 +303,79 @@ func (f *Filter) OnResponseBody(endStream bool) (st BodyStatus) {
 			st = BodyStopIterationNoBuffer
 		}
 	}()
-	if f.state == stateAborted {
+	switch f.state {
+	case stateAborted:
 		return BodyStopIterationNoBuffer
+	case stateForwarding:
+		return f.responseBody(endStream)
 	}
 	return BodyContinue
+}
+
+// responseBody translates one piece of the response (the whole body when the
+// translator asked for buffering) and accounts tokens at its end.
+func (f *Filter) responseBody(endStream bool) BodyStatus {
+	body := f.a.ResponseBody()
+	if f.replaceResponse != nil {
+		if !endStream {
+			body.Replace(nil)
+			return BodyContinue
+		}
+		body.Replace(f.replaceResponse)
+		return BodyContinue
+	}
+	if f.mode.BufferBody && !endStream {
+		return BodyStopIterationAndBuffer
+	}
+	out, usage, err := f.tr.ResponseBody(body.Bytes(), endStream)
+	f.usage = usage
+	if err != nil {
+		f.a.Log(LogError, fmt.Sprintf("aigw-upstream: backend %q response body cannot be translated: %v", f.backend.Name, err))
+		if f.mode.BufferBody {
+			// The headers are still held: answer 502 instead.
+			e := responseFailure(f.backend, err)
+			h := f.a.ResponseHeaders()
+			h.Set(":status", strconv.Itoa(e.Status))
+			h.Set("content-type", "application/json")
+			h.Remove("content-encoding")
+			out = e.JSON()
+			f.mode.ModifiesBody = true
+		}
+		// A stream already under way ends as the backend sent it.
+	}
+	if f.mode.ModifiesBody {
+		body.Replace(out)
+		if f.mode.BufferBody {
+			f.a.ResponseHeaders().Set("content-length", strconv.Itoa(len(out)))
+		}
+	}
+	if endStream {
+		f.account()
+	}
+	return BodyContinue
+}
+
+// account records the attempt's token usage. Envoy never calls
+// stream_complete for upstream filters, so this runs at end of stream.
+func (f *Filter) account() {
+	u := f.usage
+	if u == (translate.Usage{}) {
+		return
+	}
+	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataInputToken, float64(u.InputTokens))
+	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataOutputToken, float64(u.OutputTokens))
+	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataTotalToken, float64(u.TotalTokens))
+}
+
+// responseFailure is the client's error for a backend response the gateway
+// cannot translate.
+func responseFailure(b *Backend, err error) *oaierr.Error {
+	var unsupported *translate.UnsupportedError
+	if errors.As(err, &unsupported) && unsupported.Status >= 500 {
+		return &oaierr.Error{Status: unsupported.Status, Type: "server_error", Code: unsupported.Code, Message: unsupported.Message}
+	}
+	return oaierr.New(http.StatusBadGateway, "server_error", "bad_backend_response",
+		"backend %q sent a response the gateway cannot translate", b.Name)
 }
 
 // OnResponseTrailers passes the response trailers on.
@@ -140,8 +386,21 @@ func (f *Filter) OnResponseTrailers() (st TrailersStatus) {
 			st = TrailersStopIteration
 		}
 	}()
-	if f.state == stateAborted {
+	switch f.state {
+	case stateAborted:
 		return TrailersStopIteration
+	case stateForwarding:
+		// The body ended without end of stream: finish the translator for
+		// its usage. Output it still holds cannot be appended from a
+		// trailers hook; it is only logged as lost.
+		if f.replaceResponse == nil {
+			out, usage, err := f.tr.ResponseBody(nil, true)
+			f.usage = usage
+			if err != nil || len(out) > 0 {
+				f.a.Log(LogWarn, fmt.Sprintf("aigw-upstream: backend %q response ended with trailers; %d translated bytes dropped (err: %v)", f.backend.Name, len(out), err))
+			}
+			f.account()
+		}
 	}
 	return TrailersContinue
 }
@@ -151,6 +410,8 @@ func (f *Filter) OnResponseTrailers() (st TrailersStatus) {
 func (f *Filter) OnDestroy() {
 	f.a = nil
 	f.backend = nil
+	f.tr = nil
+	f.replaceResponse = nil
 }
 
 // requestHeadersStatus is the answer to a repeated request-headers hook,
@@ -180,6 +441,13 @@ func (f *Filter) fail(e *failure) {
 	f.a.Log(LogError, e.log)
 	f.state = stateFailed
 	f.a.FailAttempt(e.err.Status, jsonHeaders, e.err.JSON())
+}
+
+// end answers the whole request with failure: no backend could do better.
+func (f *Filter) end(e *failure) {
+	f.a.Log(LogWarn, e.log)
+	f.state = stateAborted
+	f.a.SendResponse(e.err.Status, jsonHeaders, e.err.JSON())
 }
 
 // abort turns a panic in a hook into a 500 for this request only.

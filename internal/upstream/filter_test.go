@@ -40,17 +40,18 @@ func TestRequestHeadersResolveBackend(t *testing.T) {
 		wantMessage string
 	}{
 		{
+			// Held until the body is complete.
 			name:        "endpoint names a configured backend",
 			config:      twoBackends,
 			metadata:    map[[2]string]string{{"aigw", "backend"}: "azure-fallback"},
-			wantStatus:  HeadersContinue,
+			wantStatus:  HeadersStopAllIterationAndBuffer,
 			wantBackend: "azure-fallback",
 		},
 		{
 			name:        "custom metadata namespace and key",
 			config:      customMetadata,
 			metadata:    map[[2]string]string{{"acme", "llm"}: "b1", {"aigw", "backend"}: "nope"},
-			wantStatus:  HeadersContinue,
+			wantStatus:  HeadersStopAllIterationAndBuffer,
 			wantBackend: "b1",
 		},
 		{
@@ -188,6 +189,9 @@ func TestLaterHooksFollowState(t *testing.T) {
 			}
 			// A repeated request-headers hook keeps the decision.
 			again := f.OnRequestHeaders(false)
+			if tt.want.reqBody == BodyContinue && len(a.responses) != 0 {
+				t.Errorf("forwarded attempt answered locally: %v", a.responses)
+			}
 			if wantAgain := map[bool]HeadersStatus{true: HeadersContinue, false: HeadersStopAllIterationAndBuffer}[tt.want.reqBody == BodyContinue]; again != wantAgain {
 				t.Errorf("second OnRequestHeaders = %v, want %v", again, wantAgain)
 			}

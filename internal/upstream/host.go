@@ -59,6 +59,13 @@ type Attempt interface {
 	// SetDynamicMetadataNumber sets a number in the stream's dynamic metadata.
 	SetDynamicMetadataNumber(ns, key string, value float64)
 
+	// FilterState reads a string the request's filter state holds under key;
+	// SetFilterState stores one. The filter state belongs to the downstream
+	// request, so it survives from one attempt to the next (unlike the
+	// filter instance) and is not sent anywhere.
+	FilterState(key string) (string, bool)
+	SetFilterState(key, value string)
+
 	// Log writes one line to Envoy's log. Never pass credentials.
 	Log(level LogLevel, msg string)
 
