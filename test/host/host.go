@@ -129,6 +129,7 @@ type AccessLog struct {
 	UpstreamHosts    []string                  `json:"upstream_hosts"`
 	Details          string                    `json:"details"`
 	RouteCacheClears int                       `json:"route_cache_clears"`
+	UpstreamFrames   int                       `json:"upstream_frames"`
 	BytesReceived    uint64                    `json:"bytes_received"`
 	BytesSent        uint64                    `json:"bytes_sent"`
 	Reset            bool                      `json:"reset"`
@@ -270,6 +271,10 @@ func Start(ctx context.Context, c Config) (*Host, error) {
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
+	}
+	// AIGW_HOST_LOG_LEVEL overrides the level of every host (debugging a failing test).
+	if l := os.Getenv("AIGW_HOST_LOG_LEVEL"); l != "" {
+		c.LogLevel = l
 	}
 	if c.DynmodSearchPath == "" {
 		c.DynmodSearchPath = filepath.Dir(c.SO)

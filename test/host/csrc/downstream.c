@@ -123,9 +123,9 @@ static void access_log(stream_t* s) {
   buf_add(&b, "],\"details\":", 12);
   json_str(&b, s->details, strlen(s->details));
   snprintf(tmp, sizeof(tmp),
-           ",\"route_cache_clears\":%d,\"bytes_received\":%llu,\"bytes_sent\":%llu,\"reset\":%s,"
-           "\"duration_ms\":%llu,",
-           s->route_clears, (unsigned long long)s->bytes_received,
+           ",\"route_cache_clears\":%d,\"upstream_frames\":%llu,\"bytes_received\":%llu,"
+           "\"bytes_sent\":%llu,\"reset\":%s,\"duration_ms\":%llu,",
+           s->route_clears, (unsigned long long)s->upstream_frames, (unsigned long long)s->bytes_received,
            (unsigned long long)s->resp_body_sent, s->reset ? "true" : "false",
            (unsigned long long)(now_ms() - s->start_ms));
   buf_add(&b, tmp, strlen(tmp));

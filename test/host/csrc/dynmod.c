@@ -83,6 +83,7 @@ typedef struct dmfilter {
   bool in_continue;
   bool sent_local_reply;
   bool in_new;
+  bool destroy_pending;
   bool destroyed;
   buf_t* cur_req_body;
   buf_t* cur_resp_body;
@@ -132,6 +133,8 @@ struct dmfilter* dynmod_filter_new(struct attempt* a, worker_t* w) {
 
 static void destroy_deferred(void* arg) {
   dmfilter_t* f = arg;
+  f->destroyed = true;
+  f->a = NULL;
   if (f->mod) on_filter_destroy(f->mod);
   f->mod = NULL;
   atomic_fetch_add(&st_destroyed, 1);
@@ -140,10 +143,11 @@ static void destroy_deferred(void* arg) {
 
 // DynamicModuleHttpFilter::destroy. Deferred (like the UpstreamRequest's deferred delete) so a
 // module is never re-entered from inside one of its own hooks.
+// Until then the filter stays usable from the hook that is on the stack, as in Envoy where the
+// reset UpstreamRequest is only deferred-deleted.
 void dynmod_filter_destroy(struct dmfilter* f) {
-  if (!f || f->destroyed) return;
-  f->destroyed = true;
-  f->a = NULL;
+  if (!f || f->destroy_pending) return;
+  f->destroy_pending = true;
   worker_defer(f->w, destroy_deferred, f);
 }
 
@@ -155,6 +159,7 @@ struct dmfilter* attempt_filter(attempt_t* a);
 static int dm_req_headers(void* ctx, bool end) {
   dmfilter_t* f = attempt_filter(ctx);
   int st = on_req_headers(f, f->mod, end);
+  dlog("dynmod on_req_headers end=%d -> %d", end, st);
   f->in_continue = st == envoy_dynamic_module_type_on_http_filter_request_headers_status_Continue;
   return st;
 }
@@ -169,6 +174,7 @@ static int dm_req_data(void* ctx, buf_t* data, bool end) {
   }
   f->cur_req_body = data;
   int st = on_req_body(f, f->mod, end);
+  dlog("dynmod on_req_body end=%d -> %d", end, st);
   f->cur_req_body = NULL;
   f->in_continue = st == envoy_dynamic_module_type_on_http_filter_request_body_status_Continue;
   return st;
@@ -178,6 +184,7 @@ static int dm_resp_headers(void* ctx, bool end) {
   dmfilter_t* f = attempt_filter(ctx);
   if (f->sent_local_reply) return FH_Continue;
   int st = on_resp_headers(f, f->mod, end);
+  dlog("dynmod on_resp_headers end=%d -> %d", end, st);
   f->in_continue = st == envoy_dynamic_module_type_on_http_filter_response_headers_status_Continue;
   return st;
 }
@@ -192,6 +199,7 @@ static int dm_resp_data(void* ctx, buf_t* data, bool end) {
   }
   f->cur_resp_body = data;
   int st = on_resp_body(f, f->mod, end);
+  dlog("dynmod on_resp_body end=%d -> %d", end, st);
   f->cur_resp_body = NULL;
   f->in_continue = st == envoy_dynamic_module_type_on_http_filter_response_body_status_Continue;
   return st;

@@ -268,6 +268,8 @@ static bool do_headers(gstate_t* st, hmap_t* headers, bool end) {
   st->do_end_stream = end;
   init_request(g);
   uint64_t status = go_on_header(&st->ps, end ? 1 : 0, headers->n, hmap_byte_size(headers));
+  dlog("golang %s headers end=%d -> status %llu", st->ps.is_encoding ? "encode" : "decode", end,
+       (unsigned long long)status);
   bool done = handle_header_status(st, (int)status);
   if (done) st->headers = NULL;
   return done;
@@ -278,6 +280,8 @@ static bool do_data_go(gstate_t* st, buf_t* data, bool end) {
   st->do_end_stream = end;
   buf_t* b = dl_push(st, data);
   uint64_t status = go_on_data(&st->ps, end ? 1 : 0, (uint64_t)(uintptr_t)b, b->length);
+  dlog("golang %s data len=%zu end=%d -> status %llu", st->ps.is_encoding ? "encode" : "decode", b->length, end,
+       (unsigned long long)status);
   return handle_data_status(st, (int)status);
 }
 
@@ -323,6 +327,7 @@ static void continue_do_data(gstate_t* st) {
 // Filter::continueStatusInternal, on the worker.
 static void continue_status_internal(gstate_t* st, int status) {
   int saved = st->ps.state;
+  dlog("golang %s continue(%d) in state %s", st->ps.is_encoding ? "encode" : "decode", status, state_str(st));
   bool done = handle_status(st, status);
   if (done) {
     switch (saved) {

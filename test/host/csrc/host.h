@@ -29,6 +29,11 @@
 void hlog(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void violation(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void out_line(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+// Debug trace of the host's own decisions (log_level debug or trace).
+#define dlog(...)                                                                                  \
+  do {                                                                                             \
+    if (g_log_level <= 1) hlog(__VA_ARGS__);                                                       \
+  } while (0)
 extern int g_log_level; // api.LogType numbering: 0 trace .. 5 critical, 6 off
 
 // ---------------------------------------------------------------------------------------------
@@ -156,7 +161,7 @@ typedef struct worker {
   pthread_mutex_t mu;
   post_item_t *qh, *qt;
   htimer_t* timers;
-  post_item_t* deferred; // deferred deletes, run after each loop iteration
+  post_item_t *deferred, *deferred_tail; // deferred deletes (FIFO), run after each batch
   struct upool* pools;
   atomic_bool stop;
   uint64_t requests;
@@ -356,6 +361,7 @@ typedef struct stream {
   bool reset;
   bool completed;
   uint64_t bytes_received;
+  uint64_t upstream_frames; // response data frames handed to the upstream filter
 } stream_t;
 
 // downstream.c

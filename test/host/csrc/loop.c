@@ -31,8 +31,12 @@ void worker_defer(worker_t* w, post_fn fn, void* arg) {
   post_item_t* it = xmalloc(sizeof(*it));
   it->fn = fn;
   it->arg = arg;
-  it->next = w->deferred;
-  w->deferred = it;
+  it->next = NULL;
+  if (w->deferred_tail)
+    w->deferred_tail->next = it;
+  else
+    w->deferred = it;
+  w->deferred_tail = it;
 }
 
 void timer_arm(worker_t* w, htimer_t* t, uint64_t ms, void (*fn)(void*), void* arg) {
@@ -89,7 +93,7 @@ static void run_posts(worker_t* w) {
 static void run_deferred(worker_t* w) {
   while (w->deferred) {
     post_item_t* it = w->deferred;
-    w->deferred = NULL;
+    w->deferred = w->deferred_tail = NULL;
     while (it) {
       post_item_t* next = it->next;
       it->fn(it->arg);

@@ -270,6 +270,8 @@ static void enc_request_headers(attempt_t* a, bool end) {
     }
   }
   buf_add(b, "\r\n", 2);
+  dlog("attempt %d to %s: request headers encoded (end=%d, content-length %lld, chunked %d)", a->n, a->ep->addr, end,
+       (long long)a->req_cl, a->req_chunked);
   a->req_headers_encoded = true;
   if (end) a->req_end_encoded = true;
   // The codec asks the pool for a connection once the filter chain let the headers through.
@@ -413,7 +415,10 @@ static void resp_deliver_headers(attempt_t* a, bool end) {
   fm_headers(&a->enc, end);
 }
 
-static void resp_deliver_data(attempt_t* a, buf_t* b, bool end) { fm_data(&a->enc, b, end); }
+static void resp_deliver_data(attempt_t* a, buf_t* b, bool end) {
+  if (b->length) a->s->upstream_frames++;
+  fm_data(&a->enc, b, end);
+}
 
 // Parses what is in the connection's read buffer; body bytes of one read go to the filter as
 // one data frame (Envoy's HTTP/1 codec dispatches once per read).
@@ -498,6 +503,7 @@ static void uc_parse(upconn_t* c, bool eof) {
         a->resp_close = true;
       }
       bool end_now = a->rstate == R_DONE;
+      dlog("attempt %d to %s: response %d", a->n, a->ep->addr, code);
       hmap_free(&a->resp_headers);
       a->resp_headers = h;
       a->resp_headers_present = true;
@@ -650,8 +656,10 @@ static void uc_cb(ioh_t* h, uint32_t ev) {
 static bool can_retry(stream_t* s) {
   route_t* r = s->route;
   if (!r || s->retries_used >= r->num_retries) return false;
-  if (!s->router_end) return false;
-  if (s->body_copy.length > g_cfg.buffer_limit) return false; // body no longer replayable
+  // Router::Filter keeps retrying while the request is still arriving (the retry replays what
+  // was buffered so far and streams the rest); only a body over the buffer limit disables
+  // retries (retry_state_.reset() in decodeData).
+  if (s->body_copy.length > g_cfg.buffer_limit) return false;
   return true;
 }
 
@@ -784,6 +792,7 @@ void router_decode_headers(stream_t* s, bool end) {
   }
   s->router_started = true;
   s->router_end = end;
+  dlog("stream %llu: route %s cluster %s", (unsigned long long)s->id, r->name, r->cluster);
   if (end) arm_timeout(s);
   start_attempt(s);
 }
