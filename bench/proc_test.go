@@ -176,25 +176,34 @@ func resetPeakRSS() error {
 	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
-// peakRSS reads VmHWM, the peak RSS of this process's address space.
-// getrusage's ru_maxrss is not usable: Linux carries it across exec, so the
-// server child would report the benchmark process's peak, and
-// resetPeakRSS does not reset it.
+// peakRSS is this process's peak RSS; see vmHWM.
 func peakRSS() uint64 {
-	data, err := os.ReadFile("/proc/self/status")
+	v, err := vmHWM("self")
 	if err != nil {
 		panic(err)
+	}
+	return v
+}
+
+// vmHWM reads VmHWM, the peak RSS of a process's address space, from
+// /proc/<proc>/status (proc is a pid or "self"). getrusage's ru_maxrss is
+// not usable: Linux carries it across exec, so the server child would report
+// the benchmark process's peak, and resetPeakRSS does not reset it.
+func vmHWM(proc string) (uint64, error) {
+	data, err := os.ReadFile("/proc/" + proc + "/status")
+	if err != nil {
+		return 0, err
 	}
 	for line := range strings.SplitSeq(string(data), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			if err != nil {
-				panic(fmt.Sprintf("VmHWM line %q: %v", line, err))
+				return 0, fmt.Errorf("VmHWM line %q: %w", line, err)
 			}
-			return kb * 1024
+			return kb * 1024, nil
 		}
 	}
-	panic("no VmHWM in /proc/self/status")
+	return 0, fmt.Errorf("no VmHWM in /proc/%s/status", proc)
 }
 
 func TestServerProcess(t *testing.T) {
@@ -232,5 +241,30 @@ func TestServerProcess(t *testing.T) {
 				t.Errorf("server exit: %v", err)
 			}
 		})
+	}
+}
+
+func TestProcessCPU(t *testing.T) {
+	before, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Burn some CPU so both clocks move well past their resolution.
+	x := 0
+	for i := range 50_000_000 {
+		x += i ^ (x >> 3)
+	}
+	after, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after <= before {
+		t.Errorf("process CPU clock did not advance: %v -> %v (%d)", before, after, x)
+	}
+	if own := selfStats().cpu; after > own+50*time.Millisecond || after < own-50*time.Millisecond {
+		t.Errorf("process CPU clock %v disagrees with getrusage %v", after, own)
+	}
+	if _, err := vmHWM(strconv.Itoa(os.Getpid())); err != nil {
+		t.Error(err)
 	}
 }
