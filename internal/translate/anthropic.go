@@ -78,11 +78,11 @@ type chatRequest struct {
 	Temperature         *float64           `json:"temperature"`
 	TopP                *float64           `json:"top_p"`
 	TopK                *int64             `json:"top_k"`
-	Stop                json.RawMessage    `json:"stop"`
+	Stop                rawJSON            `json:"stop"`
 	Stream              bool               `json:"stream"`
 	StreamOptions       *chatStreamOptions `json:"stream_options"`
 	Tools               []chatTool         `json:"tools"`
-	ToolChoice          json.RawMessage    `json:"tool_choice"`
+	ToolChoice          rawJSON            `json:"tool_choice"`
 	ParallelToolCalls   *bool              `json:"parallel_tool_calls"`
 	User                string             `json:"user"`
 }
@@ -92,12 +92,12 @@ type chatStreamOptions struct {
 }
 
 type chatMessage struct {
-	Role         string          `json:"role"`
-	Content      json.RawMessage `json:"content"`
-	ToolCalls    []chatToolCall  `json:"tool_calls"`
-	ToolCallID   string          `json:"tool_call_id"`
-	FunctionCall json.RawMessage `json:"function_call"`
-	Audio        json.RawMessage `json:"audio"`
+	Role         string         `json:"role"`
+	Content      rawJSON        `json:"content"`
+	ToolCalls    []chatToolCall `json:"tool_calls"`
+	ToolCallID   string         `json:"tool_call_id"`
+	FunctionCall rawJSON        `json:"function_call"`
+	Audio        rawJSON        `json:"audio"`
 }
 
 type chatPart struct {
@@ -121,9 +121,9 @@ type chatToolCall struct {
 type chatTool struct {
 	Type     string `json:"type"`
 	Function *struct {
-		Name        string          `json:"name"`
-		Description string          `json:"description"`
-		Parameters  json.RawMessage `json:"parameters"`
+		Name        string  `json:"name"`
+		Description string  `json:"description"`
+		Parameters  rawJSON `json:"parameters"`
 	} `json:"function"`
 }
 
@@ -215,7 +215,8 @@ func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
 	if err != nil {
 		return RequestResult{}, err
 	}
-	encoded, err := jsonAPI.Marshal(out)
+	// The Anthropic body is about as large as the OpenAI one.
+	encoded, err := encodeJSON(out, len(body)+len(body)/8+256)
 	if err != nil {
 		return RequestResult{}, invalid("", "cannot encode the anthropic request: %s", firstLine(err.Error()))
 	}
@@ -355,7 +356,7 @@ func (a *anthropicTranslator) buildRequest(req *chatRequest) (*anthRequest, erro
 	return out, nil
 }
 
-func parseStop(raw json.RawMessage) ([]string, error) {
+func parseStop(raw rawJSON) ([]string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || isNull(raw) {
 		return nil, nil
@@ -383,7 +384,7 @@ func convertTools(req *chatRequest, out *anthRequest) error {
 		if t.Function == nil || t.Function.Name == "" {
 			return invalid(param+".function.name", "tool function name is required")
 		}
-		schema := t.Function.Parameters
+		schema := json.RawMessage(t.Function.Parameters)
 		if len(bytes.TrimSpace(schema)) == 0 || isNull(schema) {
 			// Anthropic requires a schema; OpenAI's "no parameters" is an empty object schema.
 			schema = json.RawMessage(`{"type":"object","properties":{}}`)
@@ -439,16 +440,16 @@ func convertMessages(msgs []chatMessage, out *anthRequest) error {
 	out.Messages = make([]anthMessage, 0, len(msgs))
 	for i := range msgs {
 		m := &msgs[i]
-		param := "messages[" + strconv.Itoa(i) + "]"
+		loc := msgLoc(i)
 		if len(m.FunctionCall) > 0 && !isNull(m.FunctionCall) {
-			return unsupported(param+".function_call", "function_call is deprecated and not supported by an anthropic backend; use tool_calls")
+			return unsupported(loc.at(".function_call"), "function_call is deprecated and not supported by an anthropic backend; use tool_calls")
 		}
 		if len(m.Audio) > 0 && !isNull(m.Audio) {
-			return unsupported(param+".audio", "assistant audio is not supported by an anthropic backend")
+			return unsupported(loc.at(".audio"), "assistant audio is not supported by an anthropic backend")
 		}
 		switch m.Role {
 		case "system", "developer":
-			text, err := textContent(m.Content, param)
+			text, err := textContent(m.Content, loc)
 			if err != nil {
 				return err
 			}
@@ -457,28 +458,28 @@ func convertMessages(msgs []chatMessage, out *anthRequest) error {
 			}
 			continue
 		case "user":
-			blocks, err := userBlocks(m.Content, param)
+			blocks, err := userBlocks(m.Content, loc)
 			if err != nil {
 				return err
 			}
 			if len(blocks) == 0 {
-				return unsupported(param+".content", "an anthropic backend does not accept an empty user message")
+				return unsupported(loc.at(".content"), "an anthropic backend does not accept an empty user message")
 			}
 			appendTurn(out, "user", blocks...)
 		case "assistant":
-			blocks, err := assistantBlocks(m, param)
+			blocks, err := assistantBlocks(m, loc)
 			if err != nil {
 				return err
 			}
 			if len(blocks) == 0 {
-				return unsupported(param+".content", "an anthropic backend does not accept an assistant message with neither content nor tool_calls")
+				return unsupported(loc.at(".content"), "an anthropic backend does not accept an assistant message with neither content nor tool_calls")
 			}
 			appendTurn(out, "assistant", blocks...)
 		case "tool":
 			if m.ToolCallID == "" {
-				return invalid(param+".tool_call_id", "tool_call_id is required for tool messages")
+				return invalid(loc.at(".tool_call_id"), "tool_call_id is required for tool messages")
 			}
-			text, err := textContent(m.Content, param)
+			text, err := textContent(m.Content, loc)
 			if err != nil {
 				return err
 			}
@@ -490,9 +491,9 @@ func convertMessages(msgs []chatMessage, out *anthRequest) error {
 			// land in the single user turn following the tool_use turn.
 			appendTurn(out, "user", block)
 		case "function":
-			return unsupported(param+".role", "function messages are deprecated and not supported by an anthropic backend; use tool messages")
+			return unsupported(loc.at(".role"), "function messages are deprecated and not supported by an anthropic backend; use tool messages")
 		default:
-			return invalid(param+".role", "unknown message role %q", m.Role)
+			return invalid(loc.at(".role"), "unknown message role %q", m.Role)
 		}
 	}
 	if len(out.Messages) == 0 {
@@ -500,6 +501,22 @@ func convertMessages(msgs []chatMessage, out *anthRequest) error {
 	}
 	out.System = strings.Join(system, "\n\n")
 	return nil
+}
+
+// msgLoc is the index of a message; it names request locations in errors,
+// built only when an error occurs.
+type msgLoc int
+
+func (m msgLoc) at(suffix string) string {
+	return "messages[" + strconv.Itoa(int(m)) + "]" + suffix
+}
+
+func (m msgLoc) part(j int, suffix string) string {
+	return m.at(".content[" + strconv.Itoa(j) + "]" + suffix)
+}
+
+func (m msgLoc) call(j int, suffix string) string {
+	return m.at(".tool_calls[" + strconv.Itoa(j) + "]" + suffix)
 }
 
 // appendTurn adds blocks as a turn of role, merging them into the previous
@@ -514,7 +531,7 @@ func appendTurn(out *anthRequest, role string, blocks ...anthBlock) {
 }
 
 // contentParts splits message content into its string or content-part form.
-func contentParts(raw json.RawMessage, param string) (text string, parts []chatPart, isText bool, err error) {
+func contentParts(raw rawJSON, loc msgLoc) (text string, parts []chatPart, isText bool, err error) {
 	raw = bytes.TrimSpace(raw)
 	switch {
 	case len(raw) == 0 || isNull(raw):
@@ -522,38 +539,38 @@ func contentParts(raw json.RawMessage, param string) (text string, parts []chatP
 	case raw[0] == '"':
 		s, ok := rawString(raw)
 		if !ok {
-			return "", nil, false, invalid(param+".content", "content is not a valid string")
+			return "", nil, false, invalid(loc.at(".content"), "content is not a valid string")
 		}
 		return s, nil, true, nil
 	case raw[0] == '[':
 		if err := jsonAPI.UnmarshalFromString(aliasString(raw), &parts); err != nil {
-			return "", nil, false, invalid(param+".content", "content must be a string or an array of content parts")
+			return "", nil, false, invalid(loc.at(".content"), "content must be a string or an array of content parts")
 		}
 		return "", parts, false, nil
 	default:
-		return "", nil, false, invalid(param+".content", "content must be a string or an array of content parts")
+		return "", nil, false, invalid(loc.at(".content"), "content must be a string or an array of content parts")
 	}
 }
 
 // textContent flattens content that may only hold text (system, developer
 // and tool messages) into one string.
-func textContent(raw json.RawMessage, param string) (string, error) {
-	text, parts, isText, err := contentParts(raw, param)
+func textContent(raw rawJSON, loc msgLoc) (string, error) {
+	text, parts, isText, err := contentParts(raw, loc)
 	if err != nil || isText {
 		return text, err
 	}
 	var sb strings.Builder
 	for j, p := range parts {
 		if p.Type != "text" {
-			return "", unsupported(param+".content["+strconv.Itoa(j)+"]", "content part type %q is not supported here by an anthropic backend", p.Type)
+			return "", unsupported(loc.part(j, ""), "content part type %q is not supported here by an anthropic backend", p.Type)
 		}
 		sb.WriteString(p.Text)
 	}
 	return sb.String(), nil
 }
 
-func userBlocks(raw json.RawMessage, param string) ([]anthBlock, error) {
-	text, parts, isText, err := contentParts(raw, param)
+func userBlocks(raw rawJSON, loc msgLoc) ([]anthBlock, error) {
+	text, parts, isText, err := contentParts(raw, loc)
 	if err != nil {
 		return nil, err
 	}
@@ -566,7 +583,6 @@ func userBlocks(raw json.RawMessage, param string) ([]anthBlock, error) {
 	blocks := make([]anthBlock, 0, len(parts))
 	for j := range parts {
 		p := &parts[j]
-		pp := param + ".content[" + strconv.Itoa(j) + "]"
 		switch p.Type {
 		case "text":
 			if p.Text != "" {
@@ -574,15 +590,15 @@ func userBlocks(raw json.RawMessage, param string) ([]anthBlock, error) {
 			}
 		case "image_url":
 			if p.ImageURL == nil || p.ImageURL.URL == "" {
-				return nil, invalid(pp+".image_url.url", "image_url.url is required")
+				return nil, invalid(loc.part(j, ".image_url.url"), "image_url.url is required")
 			}
-			src, err := imageSource(p.ImageURL.URL, pp+".image_url.url")
+			src, err := imageSource(p.ImageURL.URL, loc, j)
 			if err != nil {
 				return nil, err
 			}
 			blocks = append(blocks, anthBlock{Type: "image", Source: src})
 		default:
-			return nil, unsupported(pp, "content part type %q is not supported by an anthropic backend", p.Type)
+			return nil, unsupported(loc.part(j, ""), "content part type %q is not supported by an anthropic backend", p.Type)
 		}
 	}
 	return blocks, nil
@@ -590,28 +606,29 @@ func userBlocks(raw json.RawMessage, param string) ([]anthBlock, error) {
 
 // imageSource maps an OpenAI image URL (data URI or http(s) URL) to an
 // Anthropic image source.
-func imageSource(u, param string) (*anthImageSource, error) {
+func imageSource(u string, loc msgLoc, j int) (*anthImageSource, error) {
+	param := func() string { return loc.part(j, ".image_url.url") }
 	if rest, ok := strings.CutPrefix(u, "data:"); ok {
 		meta, data, found := strings.Cut(rest, ",")
 		mediaType, isBase64 := strings.CutSuffix(meta, ";base64")
 		if !found || !isBase64 {
-			return nil, unsupported(param, "only base64 data URIs are supported for images")
+			return nil, unsupported(param(), "only base64 data URIs are supported for images")
 		}
 		switch mediaType {
 		case "image/jpeg", "image/png", "image/gif", "image/webp":
 		default:
-			return nil, unsupported(param, "image media type %q is not supported by an anthropic backend (jpeg, png, gif, webp)", mediaType)
+			return nil, unsupported(param(), "image media type %q is not supported by an anthropic backend (jpeg, png, gif, webp)", mediaType)
 		}
 		return &anthImageSource{Type: "base64", MediaType: mediaType, Data: data}, nil
 	}
 	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
 		return &anthImageSource{Type: "url", URL: u}, nil
 	}
-	return nil, invalid(param, "image URL must be an http(s) URL or a base64 data URI")
+	return nil, invalid(param(), "image URL must be an http(s) URL or a base64 data URI")
 }
 
-func assistantBlocks(m *chatMessage, param string) ([]anthBlock, error) {
-	text, parts, isText, err := contentParts(m.Content, param)
+func assistantBlocks(m *chatMessage, loc msgLoc) ([]anthBlock, error) {
+	text, parts, isText, err := contentParts(m.Content, loc)
 	if err != nil {
 		return nil, err
 	}
@@ -635,25 +652,24 @@ func assistantBlocks(m *chatMessage, param string) ([]anthBlock, error) {
 					blocks = append(blocks, anthBlock{Type: "text", Text: p.Refusal})
 				}
 			default:
-				return nil, unsupported(param+".content["+strconv.Itoa(j)+"]", "assistant content part type %q is not supported by an anthropic backend", p.Type)
+				return nil, unsupported(loc.part(j, ""), "assistant content part type %q is not supported by an anthropic backend", p.Type)
 			}
 		}
 	}
 	for j := range m.ToolCalls {
 		tc := &m.ToolCalls[j]
-		pp := param + ".tool_calls[" + strconv.Itoa(j) + "]"
 		if tc.Type != "" && tc.Type != "function" {
-			return nil, unsupported(pp+".type", "tool call type %q is not supported by an anthropic backend", tc.Type)
+			return nil, unsupported(loc.call(j, ".type"), "tool call type %q is not supported by an anthropic backend", tc.Type)
 		}
 		if tc.ID == "" || tc.Function.Name == "" {
-			return nil, invalid(pp, "tool calls need an id and a function name")
+			return nil, invalid(loc.call(j, ""), "tool calls need an id and a function name")
 		}
 		args := strings.TrimSpace(tc.Function.Arguments)
 		if args == "" {
 			args = "{}"
 		}
 		if !jsonAPI.Valid([]byte(args)) || args[0] != '{' {
-			return nil, invalid(pp+".function.arguments", "function arguments must be a JSON object")
+			return nil, invalid(loc.call(j, ".function.arguments"), "function arguments must be a JSON object")
 		}
 		blocks = append(blocks, anthBlock{Type: "tool_use", ID: tc.ID, Name: tc.Function.Name, Input: json.RawMessage(args)})
 	}
@@ -721,11 +737,11 @@ type anthResponse struct {
 }
 
 type anthResponseBlock struct {
-	Type  string          `json:"type"`
-	Text  string          `json:"text"`
-	ID    string          `json:"id"`
-	Name  string          `json:"name"`
-	Input json.RawMessage `json:"input"`
+	Type  string  `json:"type"`
+	Text  string  `json:"text"`
+	ID    string  `json:"id"`
+	Name  string  `json:"name"`
+	Input rawJSON `json:"input"`
 }
 
 type anthErrorBody struct {
@@ -903,14 +919,23 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	}
 	msg := &out.Choices[0].Message
 	msg.Role = "assistant"
-	var text []byte
-	hasText := false
+	// One text block (the usual case) is used as decoded; only several are
+	// concatenated.
+	var text string
+	var joined []byte
+	texts := 0
 	for i := range r.Content {
 		b := &r.Content[i]
 		switch b.Type {
 		case "text":
-			text = append(text, b.Text...)
-			hasText = true
+			if texts++; texts == 2 {
+				joined = append(joined, text...)
+			}
+			if texts >= 2 {
+				joined = append(joined, b.Text...)
+			} else {
+				text = b.Text
+			}
 		case "tool_use":
 			call := chatResponseCall{ID: b.ID, Type: "function"}
 			call.Function.Name = b.Name
@@ -924,14 +949,16 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 		// chat.completion field; they are only produced when the request
 		// enabled them, which this translator never does.
 	}
-	if hasText {
-		s := string(text)
-		msg.Content = &s
+	if texts >= 2 {
+		text = aliasString(joined)
+	}
+	if texts > 0 {
+		msg.Content = &text
 	}
 	u := a.tokens.usage()
 	out.Usage.PromptTokens, out.Usage.CompletionTokens, out.Usage.TotalTokens = u.InputTokens, u.OutputTokens, u.TotalTokens
 	out.Usage.PromptTokensDetails.CachedTokens = u.CachedInputTokens
-	return jsonAPI.Marshal(&out)
+	return encodeJSON(&out, len(body)+512)
 }
 
 // anthropicErrorJSON converts an Anthropic error body

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/bytedance/sonic"
+	"github.com/bytedance/sonic/encoder"
 )
 
 // The scanner below walks the top level of a JSON object without decoding
@@ -20,6 +21,26 @@ var errStop = errors.New("stop")
 // validated so a provider's invalid UTF-8 cannot produce invalid JSON, and
 // keys are matched case-sensitively as the OpenAI and Anthropic APIs do.
 var jsonAPI = sonic.Config{ValidateString: true, CaseSensitive: true, NoEncoderNewline: true}.Froze()
+
+// encodeJSON encodes v into a buffer of sizeHint capacity: with a good hint
+// the output is built in place, without sonic's pooled buffer and the copy
+// out of it that Marshal makes.
+func encodeJSON(v any, sizeHint int) ([]byte, error) {
+	buf := make([]byte, 0, sizeHint)
+	err := encoder.EncodeInto(&buf, v, encoder.ValidateString|encoder.NoEncoderNewline)
+	return buf, err
+}
+
+// rawJSON holds a raw JSON value during one decode. Unlike json.RawMessage
+// it does not copy: it aliases the decoder's input (sonic passes a view of
+// the source), so it is only valid while that input is, which is the
+// duration of one translation call.
+type rawJSON []byte
+
+func (r *rawJSON) UnmarshalJSON(b []byte) error {
+	*r = b
+	return nil
+}
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
@@ -176,6 +197,7 @@ func findMember(b []byte, key string) (vs, ve int, found bool, err error) {
 }
 
 // rawString decodes a raw JSON string value; ok is false for other types.
+// A string without escapes aliases raw: clone it before keeping it.
 func rawString(raw []byte) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
 		return "", false
@@ -190,7 +212,7 @@ func rawString(raw []byte) (string, bool) {
 			return s, true
 		}
 	}
-	return string(inner), true
+	return aliasString(inner), true
 }
 
 // isNull reports whether a raw JSON value is the literal null.

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"bytes"
+	"strings"
 )
 
 // OpenAI-compatible upstreams (OpenAI, vLLM, any OpenAI-style server) take
@@ -95,6 +96,7 @@ func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
 		res.Body = append(out, body[i:]...)
 	}
 	res.Path = p.path(model)
+	res.Model = strings.Clone(model) // may alias body, which the caller may release
 	return res, nil
 }
 

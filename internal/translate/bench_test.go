@@ -1,0 +1,152 @@
+package translate
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// chatRequestOfSize builds a multi-turn chat completions request with tools
+// of about size bytes.
+func chatRequestOfSize(tb testing.TB, size int) []byte {
+	tb.Helper()
+	msgs := []map[string]any{{"role": "system", "content": "You are a helpful assistant."}}
+	turn := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 4)
+	for i := 0; ; i++ {
+		role := "user"
+		if i%2 == 1 {
+			role = "assistant"
+		}
+		msgs = append(msgs, map[string]any{"role": role, "content": turn})
+		body, err := json.Marshal(map[string]any{
+			"model":       "gpt-4o-mini",
+			"messages":    append(msgs, map[string]any{"role": "user", "content": "Summarize."}),
+			"max_tokens":  512,
+			"temperature": 0.2,
+			"stream":      true,
+			"tools": []any{map[string]any{"type": "function", "function": map[string]any{
+				"name": "lookup", "description": "Look something up",
+				"parameters": map[string]any{"type": "object", "properties": map[string]any{"q": map[string]any{"type": "string"}}},
+			}}},
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if len(body) >= size {
+			return body
+		}
+	}
+}
+
+// anthropicMessageOfSize builds an Anthropic response of about size bytes.
+func anthropicMessageOfSize(tb testing.TB, size int) []byte {
+	tb.Helper()
+	text := strings.Repeat("All work and no play makes Jack a dull boy. ", size/44+1)[:size-260]
+	body, err := json.Marshal(map[string]any{
+		"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant",
+		"model":       "claude-3-5-haiku-20241022",
+		"content":     []any{map[string]any{"type": "text", "text": text}},
+		"stop_reason": "end_turn", "stop_sequence": nil,
+		"usage": map[string]any{"input_tokens": 1200, "output_tokens": 900, "cache_read_input_tokens": 0},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return body
+}
+
+var benchSizes = []struct {
+	name string
+	size int
+}{{"1KiB", 1 << 10}, {"100KiB", 100 << 10}}
+
+func BenchmarkAnthropicRequest(b *testing.B) {
+	for _, s := range benchSizes {
+		body := chatRequestOfSize(b, s.size)
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(anthTarget, "/v1/chat/completions")
+				if _, err := tr.RequestBody(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkAnthropicResponse(b *testing.B) {
+	for _, s := range benchSizes {
+		body := anthropicMessageOfSize(b, s.size)
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(anthTarget, "/v1/chat/completions")
+				if _, err := tr.ResponseHeaders(200, "application/json", ""); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := tr.ResponseBody(body, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAnthropicStreamChunk measures one text_delta event in, one
+// chat.completion.chunk out, on a long-lived stream.
+func BenchmarkAnthropicStreamChunk(b *testing.B) {
+	tr := anthropicResponseTranslator(b, true, true)
+	if _, err := tr.ResponseHeaders(200, "text/event-stream", ""); err != nil {
+		b.Fatal(err)
+	}
+	start := []byte("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-3-5-haiku-20241022\",\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n" +
+		"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
+	if _, _, err := tr.ResponseBody(start, false); err != nil {
+		b.Fatal(err)
+	}
+	delta := []byte("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" a few more words\"}}\n\n")
+	b.SetBytes(int64(len(delta)))
+	b.ReportAllocs()
+	for b.Loop() {
+		out, _, err := tr.ResponseBody(delta, false)
+		if err != nil || len(out) == 0 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkOpenAIRequestOverride(b *testing.B) {
+	target := Target{ModelOverride: map[string]string{"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}}
+	for _, s := range benchSizes {
+		body := chatRequestOfSize(b, s.size)
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(target, "/v1/chat/completions")
+				if _, err := tr.RequestBody(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkOpenAIStreamChunk measures usage observation on a passthrough stream.
+func BenchmarkOpenAIStreamChunk(b *testing.B) {
+	tr, _ := New(Target{}, "/v1/chat/completions")
+	if _, err := tr.ResponseHeaders(200, "text/event-stream", ""); err != nil {
+		b.Fatal(err)
+	}
+	chunk := []byte("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" a few more words\"},\"finish_reason\":null}]}\n\n")
+	b.SetBytes(int64(len(chunk)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := tr.ResponseBody(chunk, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,300 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+)
+
+func TestNew(t *testing.T) {
+	tests := []struct {
+		name        string
+		target      Target
+		path        string
+		wantErr     bool
+		unsupported bool
+	}{
+		{"empty schema is openai", Target{}, "/v1/chat/completions", false, false},
+		{"openai any path", Target{Schema: SchemaOpenAI}, "/v1/models", false, false},
+		{"azure chat", Target{Schema: SchemaAzureOpenAI, APIVersion: "2024-10-21"}, "/v1/chat/completions", false, false},
+		{"azure without api version", Target{Schema: SchemaAzureOpenAI}, "/v1/chat/completions", true, false},
+		{"anthropic chat", Target{Schema: SchemaAnthropic}, "/v1/chat/completions", false, false},
+		{"anthropic messages passthrough", Target{Schema: SchemaAnthropic}, "/v1/messages", false, false},
+		{"anthropic embeddings", Target{Schema: SchemaAnthropic}, "/v1/embeddings", true, true},
+		{"anthropic completions", Target{Schema: SchemaAnthropic}, "/v1/completions", true, true},
+		{"unknown schema", Target{Schema: "gemini"}, "/v1/chat/completions", true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := New(tc.target, tc.path)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if !tc.wantErr && tr == nil {
+				t.Fatal("nil translator")
+			}
+			var ue *UnsupportedError
+			if errors.As(err, &ue) != tc.unsupported {
+				t.Fatalf("err %v: UnsupportedError %v, want %v", err, !tc.unsupported, tc.unsupported)
+			}
+			if tc.unsupported {
+				if ue.Status != http.StatusBadRequest || !json.Valid(ue.JSON()) {
+					t.Fatalf("unsupported endpoint error: %+v %s", ue, ue.JSON())
+				}
+			}
+		})
+	}
+}
+
+func TestResolveModel(t *testing.T) {
+	tests := []struct {
+		name      string
+		target    Target
+		requested string
+		want      string
+	}{
+		{"no override", Target{}, "gpt-4o", "gpt-4o"},
+		{"map hit", Target{ModelOverride: map[string]string{"gpt-4o": "gpt-4o-2024-08-06"}}, "gpt-4o", "gpt-4o-2024-08-06"},
+		{"map miss", Target{ModelOverride: map[string]string{"gpt-4o": "x"}}, "gpt-4.1", "gpt-4.1"},
+		{"default applies", Target{DefaultModel: "d"}, "anything", "d"},
+		{"map beats default", Target{DefaultModel: "d", ModelOverride: map[string]string{"a": "b"}}, "a", "b"},
+		{"default on empty", Target{DefaultModel: "d"}, "", "d"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.target.ResolveModel(tc.requested); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPassthroughRequest(t *testing.T) {
+	tests := []struct {
+		name      string
+		target    Target
+		path      string
+		body      string
+		wantPath  string
+		wantBody  string // "" means unchanged (nil)
+		wantModel string
+		wantErr   bool   // an InvalidRequestError is expected...
+		errParam  string // ...naming this parameter
+	}{
+		{
+			name: "openai no override leaves body alone", target: Target{},
+			path: "/v1/chat/completions", body: `{"model":"gpt-4o","stream":true}`,
+			wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
+		},
+		{
+			name: "openai override rewrites only the model string", target: Target{ModelOverride: map[string]string{"gpt-4o": "gpt-4o-2024-08-06"}},
+			path: "/v1/chat/completions", body: `{ "messages":[{"role":"user","content":"model"}], "model" : "gpt-4o" ,"n":1}`,
+			wantPath: "/v1/chat/completions", wantModel: "gpt-4o-2024-08-06",
+			wantBody: `{ "messages":[{"role":"user","content":"model"}], "model" : "gpt-4o-2024-08-06" ,"n":1}`,
+		},
+		{
+			name: "nested model members are not touched", target: Target{DefaultModel: "m2"},
+			path: "/v1/chat/completions", body: `{"metadata":{"model":"x"},"model":"m1"}`,
+			wantPath: "/v1/chat/completions", wantModel: "m2", wantBody: `{"metadata":{"model":"x"},"model":"m2"}`,
+		},
+		{
+			name: "escaped model names round-trip", target: Target{ModelOverride: map[string]string{`a"b`: `c\d`}},
+			path: "/v1/chat/completions", body: `{"model":"a\"b"}`,
+			wantPath: "/v1/chat/completions", wantModel: `c\d`, wantBody: `{"model":"c\\d"}`,
+		},
+		{
+			name: "default model inserted when absent", target: Target{DefaultModel: "m"},
+			path: "/v1/embeddings", body: `{"input":"x"}`,
+			wantPath: "/v1/embeddings", wantModel: "m", wantBody: `{"model":"m","input":"x"}`,
+		},
+		{
+			name: "default model inserted into empty object", target: Target{DefaultModel: "m"},
+			path: "/v1/embeddings", body: ` { } `,
+			wantPath: "/v1/embeddings", wantModel: "m", wantBody: ` {"model":"m" } `,
+		},
+		{
+			name: "override equal to request leaves body alone", target: Target{DefaultModel: "same"},
+			path: "/v1/chat/completions", body: `{"model":"same"}`,
+			wantPath: "/v1/chat/completions", wantModel: "same",
+		},
+		{
+			name: "custom prefix and query kept", target: Target{PathPrefix: "/serving/v1/"},
+			path: "/v1/chat/completions?trace=1", body: `{"model":"m"}`,
+			wantPath: "/serving/v1/chat/completions?trace=1", wantModel: "m",
+		},
+		{
+			name: "non-JSON body without override passes", target: Target{},
+			path: "/v1/files", body: `--boundary`,
+			wantPath: "/v1/files",
+		},
+		{
+			name: "non-JSON body with override is rejected", target: Target{DefaultModel: "m"},
+			path: "/v1/chat/completions", body: `{"model":`, wantErr: true,
+		},
+		{
+			name: "azure deployment from overridden model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "2024-10-21", ModelOverride: map[string]string{"gpt-4o": "prod gpt4o"}},
+			path: "/v1/chat/completions", body: `{"model":"gpt-4o","messages":[]}`,
+			wantPath: "/openai/deployments/prod%20gpt4o/chat/completions?api-version=2024-10-21", wantModel: "prod gpt4o",
+			wantBody: `{"model":"prod gpt4o","messages":[]}`,
+		},
+		{
+			name: "azure embeddings with prefix", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "2024-10-21", PathPrefix: "/custom/openai"},
+			path: "/v1/embeddings?x=y", body: `{"model":"emb"}`,
+			wantPath: "/custom/openai/deployments/emb/embeddings?api-version=2024-10-21", wantModel: "emb",
+		},
+		{
+			name: "azure non-deployment path", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "2024-10-21"},
+			path: "/v1/models", body: ``,
+			wantPath: "/openai/models?api-version=2024-10-21",
+		},
+		{
+			name: "azure needs a model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"},
+			path: "/v1/chat/completions", body: `{"messages":[]}`, wantErr: true, errParam: "model",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := New(tc.target, tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := tr.RequestBody([]byte(tc.body))
+			if tc.wantErr {
+				var ie *InvalidRequestError
+				if !errors.As(err, &ie) || ie.Param != tc.errParam {
+					t.Fatalf("err = %v, want InvalidRequestError for %q", err, tc.errParam)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Path != tc.wantPath || res.Model != tc.wantModel {
+				t.Fatalf("path %q model %q, want %q %q", res.Path, res.Model, tc.wantPath, tc.wantModel)
+			}
+			if tc.wantBody == "" && res.Body != nil {
+				t.Fatalf("body rewritten to %s, want unchanged", res.Body)
+			}
+			if tc.wantBody != "" && string(res.Body) != tc.wantBody {
+				t.Fatalf("body %s, want %s", res.Body, tc.wantBody)
+			}
+		})
+	}
+}
+
+const openAIChatResponse = `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":4}}}`
+
+const openAIStreamFixture = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}\n\n" +
+	"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"usage\"},\"finish_reason\":null}],\"usage\":null}\n\n" +
+	"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n" +
+	"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3,\"total_tokens\":12}}\n\n" +
+	"data: [DONE]\n\n"
+
+func TestPassthroughResponse(t *testing.T) {
+	tests := []struct {
+		name        string
+		status      int
+		contentType string
+		encoding    string
+		body        []byte
+		wantMode    ResponseMode
+		wantOut     []byte
+		wantUsage   Usage
+	}{
+		{
+			name: "json usage", status: 200, contentType: "application/json", body: []byte(openAIChatResponse),
+			wantMode: ResponseMode{BufferBody: true}, wantOut: []byte(openAIChatResponse),
+			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, CachedInputTokens: 4},
+		},
+		{
+			name: "stream usage", status: 200, contentType: "text/event-stream", body: []byte(openAIStreamFixture),
+			wantMode: ResponseMode{Stream: true}, wantOut: []byte(openAIStreamFixture),
+			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12},
+		},
+		{
+			name: "gzip json decoded", status: 200, contentType: "application/json", encoding: "gzip", body: gzipBytes(t, []byte(openAIChatResponse)),
+			wantMode: ResponseMode{BufferBody: true, ModifiesBody: true, RemoveContentEncoding: true}, wantOut: []byte(openAIChatResponse),
+			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, CachedInputTokens: 4},
+		},
+		{
+			name: "gzip stream decoded at end", status: 200, contentType: "text/event-stream", encoding: "x-gzip", body: gzipBytes(t, []byte(openAIStreamFixture)),
+			wantMode: ResponseMode{Stream: true, ModifiesBody: true, RemoveContentEncoding: true}, wantOut: []byte(openAIStreamFixture),
+			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12},
+		},
+		{
+			name: "error passes through", status: 429, contentType: "application/json", body: []byte(`{"error":{"message":"slow","type":"requests","param":null,"code":"rate_limit_exceeded"}}`),
+			wantMode: ResponseMode{Error: true}, wantOut: []byte(`{"error":{"message":"slow","type":"requests","param":null,"code":"rate_limit_exceeded"}}`),
+		},
+		{
+			name: "undecodable encoding passes through", status: 200, contentType: "application/json", encoding: "br", body: []byte{1, 2, 3},
+			wantMode: ResponseMode{}, wantOut: []byte{1, 2, 3},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := New(Target{}, "/v1/chat/completions")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mode, err := tr.ResponseHeaders(tc.status, tc.contentType, tc.encoding)
+			if err != nil || mode != tc.wantMode {
+				t.Fatalf("mode %+v, %v; want %+v", mode, err, tc.wantMode)
+			}
+			// Feed in three pieces to exercise accumulation and streaming.
+			var out []byte
+			var usage Usage
+			n := len(tc.body)
+			cuts := []int{0, n / 3, 2 * n / 3, n}
+			for i := 0; i < 3; i++ {
+				o, u, err := tr.ResponseBody(tc.body[cuts[i]:cuts[i+1]], i == 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, o...)
+				usage = u
+			}
+			if !bytes.Equal(out, tc.wantOut) || usage != tc.wantUsage {
+				t.Fatalf("out %q usage %+v; want %q %+v", out, usage, tc.wantOut, tc.wantUsage)
+			}
+		})
+	}
+}
+
+func TestPassthroughStreamParsesWithOpenAISDK(t *testing.T) {
+	tr, _ := New(Target{}, "/v1/chat/completions")
+	if _, err := tr.ResponseHeaders(200, "text/event-stream", ""); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := tr.ResponseBody([]byte(openAIStreamFixture), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, _, err := openAIStream(t, out)
+	if err != nil || acc.Choices[0].Message.Content != "usage" || acc.Usage.TotalTokens != 12 {
+		t.Fatalf("acc %+v, %v", acc, err)
+	}
+	var cc openai.ChatCompletion
+	if err := json.Unmarshal([]byte(openAIChatResponse), &cc); err != nil || cc.Usage.PromptTokensDetails.CachedTokens != 4 {
+		t.Fatalf("fixture does not parse as a chat completion: %v", err)
+	}
+}
+
+func TestAppendErrorJSON(t *testing.T) {
+	tests := []struct {
+		message, typ, param, code string
+		want                      string
+	}{
+		{"m", "t", "", "", `{"error":{"message":"m","type":"t","param":null,"code":null}}`},
+		{"a\"b\\c\n\x01\xff", "t", "p", "c", `{"error":{"message":"a\"b\\c\n\u0001\ufffd","type":"t","param":"p","code":"c"}}`},
+	}
+	for _, tc := range tests {
+		got := AppendErrorJSON(nil, tc.message, tc.typ, tc.param, tc.code)
+		if string(got) != tc.want || !json.Valid(got) {
+			t.Errorf("got %s, want %s", got, tc.want)
+		}
+	}
+}
