@@ -107,6 +107,9 @@ func (c *call) messages() {
 			bad("messages." + itoa(i) + ".content: Field required")
 			return
 		}
+		if !c.anthropicBlocks(i, msg.Content) {
+			return
+		}
 		prompt += textWords(msg.Content)
 	}
 	if sys, has := m["system"]; has {
@@ -122,6 +125,14 @@ func (c *call) messages() {
 	stream, ok := rawBool(m, "stream")
 	if !ok {
 		bad("stream: Input should be a valid boolean")
+		return
+	}
+	tool, ok := c.anthropicTools(m)
+	if !ok {
+		return
+	}
+	if tool != "" {
+		c.anthropicToolUse(model, prompt, toolCall{id: "toolu_mock_" + itoa(int(c.id)), name: tool, args: c.s.opts.ToolArguments}, stream)
 		return
 	}
 	text, cut := truncateWords(c.s.reply, maxTokens)
@@ -179,4 +190,45 @@ func (c *call) anthropicModels() {
 		resp["last_id"] = c.s.opts.Models[len(c.s.opts.Models)-1]
 	}
 	writeJSON(c.w, http.StatusOK, resp)
+}
+
+// anthropicToolUse answers a Messages request with a tool_use block (stop_reason
+// "tool_use"), or streams it as content_block_start with an empty input followed by
+// input_json_delta pieces of the arguments.
+func (c *call) anthropicToolUse(model string, prompt int, tc toolCall, stream bool) {
+	output := max(countWords(tc.args), 1)
+	id := "msg_mock_" + itoa(int(c.id))
+	usage := func(out int) map[string]any {
+		return map[string]any{
+			"input_tokens": prompt, "output_tokens": out,
+			"cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+		}
+	}
+	if !stream {
+		writeJSON(c.w, http.StatusOK, map[string]any{
+			"id": id, "type": "message", "role": "assistant", "model": model,
+			"content": []any{map[string]any{"type": "tool_use", "id": tc.id, "name": tc.name,
+				"input": json.RawMessage(tc.args)}},
+			"stop_reason":   "tool_use",
+			"stop_sequence": nil,
+			"usage":         usage(output),
+		})
+		return
+	}
+	sse := startSSE(c.w)
+	sse.json("message_start", map[string]any{"type": "message_start", "message": map[string]any{
+		"id": id, "type": "message", "role": "assistant", "model": model, "content": []any{},
+		"stop_reason": nil, "stop_sequence": nil, "usage": usage(1),
+	}})
+	sse.json("content_block_start", map[string]any{"type": "content_block_start", "index": 0,
+		"content_block": map[string]any{"type": "tool_use", "id": tc.id, "name": tc.name, "input": map[string]any{}}})
+	for _, p := range argPieces(tc.args) {
+		sse.json("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,
+			"delta": map[string]any{"type": "input_json_delta", "partial_json": p}})
+	}
+	sse.json("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+	sse.json("message_delta", map[string]any{"type": "message_delta",
+		"delta": map[string]any{"stop_reason": "tool_use", "stop_sequence": nil},
+		"usage": map[string]any{"output_tokens": output}})
+	sse.json("message_stop", map[string]any{"type": "message_stop"})
 }

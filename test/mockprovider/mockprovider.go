@@ -72,6 +72,13 @@ type Options struct {
 	PathPrefix string
 	// Reply overrides the generated assistant text (default "Hello from <Name>.").
 	Reply string
+	// ToolArguments, when set (a JSON object), makes the mock answer a chat or messages
+	// request that offers tools with a call of the first tool (or of the one tool_choice
+	// names) with these arguments, unless tool_choice is "none".
+	ToolArguments string
+	// Gzip makes the mock gzip every response body and send content-encoding: gzip,
+	// whatever the request's accept-encoding says (a misbehaving provider or proxy).
+	Gzip bool
 }
 
 // Request is one recorded request, exactly as it arrived.
@@ -193,6 +200,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Header:   r.Header.Clone(),
 		Body:     body,
 	})
+	if s.opts.Gzip {
+		gz := newGzipWriter(w)
+		defer gz.close()
+		w = gz
+	}
 	w.Header().Set(BackendHeader, s.opts.Name)
 	id := s.seq.Add(1)
 	switch s.opts.Schema {

@@ -239,12 +239,23 @@ func (c *call) chat(deployment string, allowed map[string]bool) {
 		}
 		prompt += textWords(msg.Content)
 	}
+	if !c.openAIToolMessages(raw) {
+		return
+	}
+	tool, ok := c.openAITools(m)
+	if !ok {
+		return
+	}
 	stream, includeUsage, ok := c.streamFlags(m)
 	if !ok {
 		return
 	}
 	limit, ok := c.maxTokens(m, "max_tokens", "max_completion_tokens")
 	if !ok {
+		return
+	}
+	if tool != "" {
+		c.openAIToolCall(model, prompt, toolCall{id: "call_mock_" + itoa(int(c.id)), name: tool, args: c.s.opts.ToolArguments}, stream, includeUsage)
 		return
 	}
 	text, cut := truncateWords(c.s.reply, limit)
@@ -453,4 +464,54 @@ func (c *call) listModels() {
 		data = append(data, map[string]any{"id": id, "object": "model", "created": created, "owned_by": c.s.opts.Name})
 	}
 	writeJSON(c.w, http.StatusOK, map[string]any{"object": "list", "data": data})
+}
+
+// openAIToolCall answers a chat request with a call of tool, in OpenAI's shapes: one
+// message with tool_calls and finish_reason "tool_calls", or a stream whose first tool delta
+// carries the id, type and name and whose later deltas carry pieces of the arguments.
+func (c *call) openAIToolCall(model string, prompt int, tc toolCall, stream, includeUsage bool) {
+	completion := max(countWords(tc.args), 1)
+	usage := map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+	id := "chatcmpl-mock-" + itoa(int(c.id))
+	if !stream {
+		writeJSON(c.w, http.StatusOK, map[string]any{
+			"id": id, "object": "chat.completion", "created": created, "model": model,
+			"choices": []any{map[string]any{
+				"index": 0,
+				"message": map[string]any{"role": "assistant", "content": nil, "refusal": nil, "tool_calls": []any{
+					map[string]any{"id": tc.id, "type": "function", "function": map[string]any{"name": tc.name, "arguments": tc.args}},
+				}},
+				"logprobs":      nil,
+				"finish_reason": "tool_calls",
+			}},
+			"usage":              usage,
+			"system_fingerprint": "fp_mock_" + c.s.opts.Name,
+		})
+		return
+	}
+	sse := startSSE(c.w)
+	chunk := func(delta map[string]any, finish any) map[string]any {
+		return map[string]any{
+			"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+			"system_fingerprint": "fp_mock_" + c.s.opts.Name,
+			"choices":            []any{map[string]any{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": finish}},
+		}
+	}
+	sse.json("", chunk(map[string]any{"role": "assistant", "content": nil, "refusal": nil, "tool_calls": []any{
+		map[string]any{"index": 0, "id": tc.id, "type": "function", "function": map[string]any{"name": tc.name, "arguments": ""}},
+	}}, nil))
+	for _, p := range argPieces(tc.args) {
+		sse.json("", chunk(map[string]any{"tool_calls": []any{
+			map[string]any{"index": 0, "function": map[string]any{"arguments": p}},
+		}}, nil))
+	}
+	sse.json("", chunk(map[string]any{}, "tool_calls"))
+	if includeUsage {
+		sse.json("", map[string]any{
+			"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+			"system_fingerprint": "fp_mock_" + c.s.opts.Name,
+			"choices":            []any{}, "usage": usage,
+		})
+	}
+	sse.event("", []byte("[DONE]"))
 }
