@@ -18,7 +18,7 @@
 #   BASE=file      earlier raw.txt to compare with (benchstat BASE raw.txt),
 #                  e.g. BASE=bench/results/latest.txt
 #
-# With the defaults the run takes about 6 minutes on a 2-core machine.
+# With the defaults the run takes about 7 minutes on a 2-core machine.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
