@@ -2,6 +2,7 @@ package translate
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 )
 
@@ -41,6 +42,7 @@ type passthrough struct {
 	usage usageScanner
 
 	mode   ResponseMode
+	status int
 	coding contentCoding
 	acc    accumulator
 	sse    sseParser
@@ -113,8 +115,14 @@ func (p *passthrough) ResponseHeaders(status int, contentType, contentEncoding s
 		p.mode.RemoveContentEncoding = true
 		p.mode.BufferBody = !p.mode.Stream
 	case codingIdentity:
-		p.mode.BufferBody = !p.mode.Stream && !p.mode.Error
+		p.mode.BufferBody = !p.mode.Stream || p.mode.Error
 	}
+	if p.mode.Error && p.coding != codingOther {
+		// Error bodies are small and not always in OpenAI's shape (older
+		// vLLM, proxies answering with HTML): they are normalized.
+		p.mode.BufferBody, p.mode.ModifiesBody, p.mode.ContentType = true, true, "application/json"
+	}
+	p.status = status
 	return p.mode, nil
 }
 
@@ -134,12 +142,19 @@ func (p *passthrough) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error
 		if err != nil {
 			return nil, p.tokens, err
 		}
+		if p.mode.Error {
+			return openAIErrorJSON(p.status, plain), p.tokens, nil
+		}
 		p.observe(plain, true)
 		return plain, p.tokens, nil
+	case p.mode.Error:
+		whole, ok := p.acc.add(chunk, eos)
+		if !ok {
+			return nil, p.tokens, nil
+		}
+		return openAIErrorJSON(p.status, whole), p.tokens, nil
 	case p.mode.Stream:
 		p.observe(chunk, eos)
-		return chunk, p.tokens, nil
-	case p.mode.Error:
 		return chunk, p.tokens, nil
 	default:
 		whole, ok := p.acc.add(chunk, eos)
@@ -215,4 +230,32 @@ func readOpenAIUsage(raw []byte, dst *Usage) {
 	if u.PromptTokensDetails != nil {
 		dst.CachedInputTokens = u.PromptTokensDetails.CachedTokens
 	}
+}
+
+// openAIErrorJSON returns an error body in OpenAI's shape: a body that
+// already has an "error" object is kept as is; the flat form of older vLLM
+// ({"object":"error","message",...}) is wrapped; anything else (HTML from a
+// proxy, empty) becomes a generic error naming the status.
+func openAIErrorJSON(status int, body []byte) []byte {
+	if vs, _, ok, err := findMember(body, "error"); err == nil && ok && body[vs] == '{' {
+		return body
+	}
+	var flat struct {
+		Message string  `json:"message"`
+		Type    string  `json:"type"`
+		Param   string  `json:"param"`
+		Code    rawJSON `json:"code"`
+	}
+	if jsonAPI.UnmarshalFromString(aliasString(body), &flat) == nil && flat.Message != "" {
+		code, ok := rawString(flat.Code)
+		if !ok && len(flat.Code) > 0 && !isNull(flat.Code) {
+			code = string(flat.Code) // numeric codes, as vLLM sends
+		}
+		typ := flat.Type
+		if typ == "" {
+			typ = "api_error"
+		}
+		return AppendErrorJSON(nil, flat.Message, typ, flat.Param, code)
+	}
+	return AppendErrorJSON(nil, "the backend returned HTTP "+strconv.Itoa(status), "api_error", "", "")
 }

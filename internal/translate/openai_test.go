@@ -195,6 +195,7 @@ const openAIStreamFixture = "data: {\"id\":\"c\",\"object\":\"chat.completion.ch
 	"data: [DONE]\n\n"
 
 func TestPassthroughResponse(t *testing.T) {
+	errMode := ResponseMode{Error: true, BufferBody: true, ModifiesBody: true, ContentType: "application/json"}
 	tests := []struct {
 		name        string
 		status      int
@@ -226,8 +227,24 @@ func TestPassthroughResponse(t *testing.T) {
 			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12},
 		},
 		{
-			name: "error passes through", status: 429, contentType: "application/json", body: []byte(`{"error":{"message":"slow","type":"requests","param":null,"code":"rate_limit_exceeded"}}`),
-			wantMode: ResponseMode{Error: true}, wantOut: []byte(`{"error":{"message":"slow","type":"requests","param":null,"code":"rate_limit_exceeded"}}`),
+			name: "openai error kept", status: 429, contentType: "application/json", body: []byte(`{"error":{"message":"slow","type":"requests","param":null,"code":"rate_limit_exceeded"}}`),
+			wantMode: errMode, wantOut: []byte(`{"error":{"message":"slow","type":"requests","param":null,"code":"rate_limit_exceeded"}}`),
+		},
+		{
+			name: "azure error kept", status: 404, contentType: "application/json", body: []byte(`{"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist."}}`),
+			wantMode: errMode, wantOut: []byte(`{"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist."}}`),
+		},
+		{
+			name: "flat vllm error wrapped", status: 400, contentType: "application/json", body: []byte(`{"object":"error","message":"max_tokens too large","type":"BadRequestError","param":null,"code":400}`),
+			wantMode: errMode, wantOut: []byte(`{"error":{"message":"max_tokens too large","type":"BadRequestError","param":null,"code":"400"}}`),
+		},
+		{
+			name: "html error replaced", status: 502, contentType: "text/html", body: []byte(`<html>bad gateway</html>`),
+			wantMode: errMode, wantOut: []byte(`{"error":{"message":"the backend returned HTTP 502","type":"api_error","param":null,"code":null}}`),
+		},
+		{
+			name: "gzip error decoded", status: 500, contentType: "application/json", encoding: "gzip", body: gzipBytes(t, []byte(`{"error":{"message":"boom","type":"server_error","param":null,"code":null}}`)),
+			wantMode: ResponseMode{Error: true, BufferBody: true, ModifiesBody: true, RemoveContentEncoding: true, ContentType: "application/json"}, wantOut: []byte(`{"error":{"message":"boom","type":"server_error","param":null,"code":null}}`),
 		},
 		{
 			name: "undecodable encoding passes through", status: 200, contentType: "application/json", encoding: "br", body: []byte{1, 2, 3},

@@ -7,6 +7,26 @@
 // calls New once per upstream attempt, and drives the returned Translator
 // with the request body, the response headers and the response body chunks.
 //
+// Per attempt, the caller:
+//
+//  1. New(target, originalPath). An *UnsupportedError is answered locally
+//     with its Status and JSON().
+//  2. RequestBody(wholeBody), also for an empty body. *UnsupportedError and
+//     *InvalidRequestError are answered locally with Status and JSON().
+//     Otherwise: set :path to Path; if Body is non-nil, replace the body and
+//     set content-length to len(Body); set Headers; remove RemoveHeaders.
+//  3. ResponseHeaders(status, content-type, content-encoding). Apply
+//     ContentType; remove content-encoding if RemoveContentEncoding; remove
+//     content-length if ModifiesBody. An error (*UnsupportedError) replaces
+//     the response with its Status and JSON().
+//  4. ResponseBody: with BufferBody, once with the whole body and
+//     endOfStream=true; with Stream, for every chunk as it arrives,
+//     replacing the chunk with the output (possibly empty). Without
+//     ModifiesBody the output is the input and the body can be left alone.
+//     The last Usage returned is the attempt's token count. A ResponseBody
+//     error means the upstream body could not be decoded (corrupt gzip):
+//     answer 502 with an OpenAI error, or end the stream.
+//
 // Each provider lives in its own file and registers itself with register, so
 // adding a provider is adding a file.
 package translate
