@@ -167,9 +167,12 @@ func TestChatCompletionStreaming(t *testing.T) {
 	if len(resp.TransferEncoding) == 0 || resp.TransferEncoding[0] != "chunked" {
 		t.Errorf("client response transfer-encoding %v, want chunked", resp.TransferEncoding)
 	}
+	// openai-go closes the response as soon as it reads "data: [DONE]", before the upstream's
+	// terminating chunk arrives: the gateway sees a downstream reset, and the upstream filter
+	// never gets end_stream. Token accounting must not depend on that last empty frame.
 	a := e.access(id)
-	if a.UpstreamFrames < 3 {
-		t.Errorf("the upstream filter saw %d response body frames, want one per SSE event", a.UpstreamFrames)
+	if a.UpstreamFrames < 2 {
+		t.Errorf("the upstream filter saw %d response body frame(s), want the stream in several", a.UpstreamFrames)
 	}
 	if got := metaString(a, "backend_name"); got != served {
 		t.Errorf("backend_name %q, served by %q", got, served)
@@ -322,10 +325,13 @@ func TestFailoverStreamingTranslation(t *testing.T) {
 	if text.String() != "Hello from anthropic-fallback." {
 		t.Fatalf("streamed %q", text.String())
 	}
+	// The mock pauses between SSE events so they normally arrive in separate reads; a starved
+	// host may still coalesce some, so only "more than one frame" is required.
 	a := e.access(id)
-	if a.Attempts != 2 || metaString(a, "backend_name") != "anthropic-fallback" || a.UpstreamFrames < 3 {
+	if a.Attempts != 2 || metaString(a, "backend_name") != "anthropic-fallback" || a.UpstreamFrames < 2 {
 		t.Errorf("attempts %d backend_name %q frames %d", a.Attempts, metaString(a, "backend_name"), a.UpstreamFrames)
 	}
+	t.Logf("the upstream filter translated the Anthropic stream in %d frames", a.UpstreamFrames)
 }
 
 // The upstream filter answers a p0 attempt whose endpoint names an unknown backend with a 503
@@ -546,9 +552,11 @@ func readSSE(r io.Reader) []string {
 
 func TestStreamingWireFormat(t *testing.T) {
 	e := newEnv(t, envOptions{slowStream: true})
-	body := `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hello there"}]}`
+	body := `{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hello there"}]}`
 	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodPost, e.h.URL()+"/v1/chat/completions", strings.NewReader(body))
 	req.Header.Set("content-type", "application/json")
+	id := newRequestID(t)
+	req.Header.Set("x-request-id", id)
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -558,9 +566,23 @@ func TestStreamingWireFormat(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("content-type"), "text/event-stream") {
 		t.Fatalf("status %d content-type %q", resp.StatusCode, resp.Header.Get("content-type"))
 	}
-	events := readSSE(resp.Body)
+	events := readSSE(resp.Body) // to EOF: the stream ends normally on both sides
 	if len(events) < 3 || events[len(events)-1] != "[DONE]" {
 		t.Fatalf("events %v", events)
 	}
+	if len(resp.TransferEncoding) == 0 || resp.TransferEncoding[0] != "chunked" {
+		t.Errorf("transfer-encoding %v, want chunked", resp.TransferEncoding)
+	}
 	t.Logf("%d SSE events in %v", len(events), time.Since(start))
+	var last struct {
+		Usage openai.CompletionUsage `json:"usage"`
+	}
+	if err := json.Unmarshal([]byte(events[len(events)-2]), &last); err != nil || last.Usage.TotalTokens == 0 {
+		t.Fatalf("no usage in the last chunk %q: %v", events[len(events)-2], err)
+	}
+	a := e.access(id)
+	if a.Reset || a.UpstreamFrames < 2 {
+		t.Errorf("reset %v, upstream frames %d", a.Reset, a.UpstreamFrames)
+	}
+	checkTokens(t, a, last.Usage.PromptTokens, last.Usage.CompletionTokens)
 }

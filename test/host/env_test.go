@@ -69,7 +69,8 @@ func keyEnv(name string) string {
 	return "AIGW_HOST_TEST_KEY_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
-// slowWriter makes a streaming mock deliver each write separately.
+// slowWriter makes a streaming mock deliver each write separately: flushed, then a pause long
+// enough that the host reads it on its own even on a loaded two-core machine.
 type slowWriter struct {
 	http.ResponseWriter
 }
@@ -79,7 +80,7 @@ func (w slowWriter) Write(p []byte) (int, error) {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
-	time.Sleep(2 * time.Millisecond)
+	time.Sleep(10 * time.Millisecond)
 	return n, err
 }
 
