@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
+	"unicode/utf8"
 
 	"github.com/bytedance/sonic"
 	"github.com/bytedance/sonic/decoder"
@@ -30,6 +32,10 @@ const (
 	// Duplicate: a member we route on appears twice. Gateways and providers
 	// disagree on which duplicate wins, which is a routing and billing hole.
 	Duplicate
+	// BadEncoding: a member we route on is not valid UTF-8. It would become
+	// a header value and a protobuf string in dynamic metadata, where
+	// invalid UTF-8 is an error, and no provider knows such a model.
+	BadEncoding
 )
 
 // Error describes why a body could not be scanned.
@@ -47,6 +53,8 @@ func (e *Error) Error() string {
 		return "request body must be a JSON object"
 	case Duplicate:
 		return fmt.Sprintf("request body has more than one top-level %q member", e.Member)
+	case BadEncoding:
+		return fmt.Sprintf("the %q member is not valid UTF-8", e.Member)
 	default:
 		return fmt.Sprintf("request body is not valid JSON (at byte %d)", e.Offset)
 	}
@@ -160,6 +168,9 @@ func Scan(body []byte, backendField string) (Result, error) {
 				if m.Value, err = decodeString(body[valStart:valEnd]); err != nil {
 					return r, &Error{Kind: Invalid, Offset: valStart}
 				}
+				if !utf8.ValidString(m.Value) {
+					return r, &Error{Kind: BadEncoding, Member: string(name), Offset: valStart}
+				}
 			}
 			switch {
 			case next == ',':
@@ -263,9 +274,10 @@ func encoderValid(body []byte) (bool, int) {
 }
 
 // scanWords reports whether b has a byte below 0x20 and the offset of the
-// first invalid escape (-1 if none), eight bytes at a time with the classic
-// "has byte less than / equal to" bit tricks; only words holding a backslash
-// are looked at byte by byte.
+// first invalid escape (-1 if none). It reads eight bytes at a time with the
+// classic "has zero byte" bit tricks and visits only the backslashes, each
+// found from its word's bit mask: escape-heavy prompts (code, quoted JSON)
+// cost a few cycles per escape, not a byte loop.
 func scanWords(b []byte) (hasCtl bool, badEscape int) {
 	const (
 		ones = 0x0101010101010101
@@ -285,46 +297,49 @@ func scanWords(b []byte) (hasCtl bool, badEscape int) {
 		if ctl != 0 {
 			hasCtl = true
 		}
-		if esc != 0 {
-			if next, badEscape = checkEscapes(b, max(i, next), i+8); badEscape >= 0 {
-				return hasCtl, badEscape
+		// The mask can flag a byte right after a real backslash by borrow
+		// (0x5d), so each candidate is confirmed below.
+		for ; esc != 0; esc &= esc - 1 {
+			j := i + bits.TrailingZeros64(esc)>>3
+			if j < next || b[j] != '\\' {
+				continue
+			}
+			if next = escapeEnd(b, j); next < 0 {
+				return hasCtl, j
 			}
 		}
 	}
-	for _, c := range b[i:] {
-		if c < 0x20 {
+	for j := i; j < len(b); j++ {
+		if b[j] < 0x20 {
 			hasCtl = true
 		}
-	}
-	_, badEscape = checkEscapes(b, max(i, next), len(b))
-	return hasCtl, badEscape
-}
-
-// checkEscapes validates every escape that starts in b[from:to] and returns
-// the first offset after the last escape it consumed.
-func checkEscapes(b []byte, from, to int) (next, bad int) {
-	next = from
-	for j := from; j < to; j++ {
-		if b[j] != '\\' {
+		if j < next || b[j] != '\\' {
 			continue
 		}
-		if j+1 >= len(b) {
-			return 0, j
+		if next = escapeEnd(b, j); next < 0 {
+			return hasCtl, j
 		}
-		switch b[j+1] {
-		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			j++
-		case 'u':
-			if j+6 > len(b) || !isHex4(b[j+2:j+6]) {
-				return 0, j
-			}
-			j += 5
-		default:
-			return 0, j
-		}
-		next = j + 1
 	}
-	return max(next, from), -1
+	return hasCtl, -1
+}
+
+// simpleEscape marks the characters that may follow a backslash on their own.
+var simpleEscape = [256]bool{'"': true, '\\': true, '/': true, 'b': true, 'f': true, 'n': true, 'r': true, 't': true}
+
+// escapeEnd returns the offset after the escape sequence starting at the
+// backslash b[j], or -1 if it is not a valid JSON escape.
+func escapeEnd(b []byte, j int) int {
+	if j+1 >= len(b) {
+		return -1
+	}
+	c := b[j+1]
+	if simpleEscape[c] {
+		return j + 2
+	}
+	if c == 'u' && j+6 <= len(b) && isHex4(b[j+2:j+6]) {
+		return j + 6
+	}
+	return -1
 }
 
 func isHex4(b []byte) bool {

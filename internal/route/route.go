@@ -100,7 +100,7 @@ func ScanError(err error) *oaierr.Error {
 		return oaierr.InvalidRequest("", "request body could not be read: %v", err)
 	}
 	switch e.Kind {
-	case bodyscan.Duplicate:
+	case bodyscan.Duplicate, bodyscan.BadEncoding:
 		return oaierr.InvalidRequest(e.Member, "%s", e.Error())
 	default:
 		return oaierr.InvalidRequest("", "%s", e.Error())
