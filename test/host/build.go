@@ -192,14 +192,32 @@ func CompileCommand(out string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"cc", "-std=gnu11", "-D_GNU_SOURCE", "-O2", "-g", "-Wall", "-Wextra",
-		"-Wno-unused-parameter", "-Werror", "-rdynamic", "-pthread", "-I" + envoy, "-o", out}
+	opt := []string{"-O2"}
+	if sanitize() {
+		opt = []string{"-O1", "-fsanitize=address,undefined", "-fno-omit-frame-pointer"}
+	}
+	args := append([]string{"cc", "-std=gnu11", "-D_GNU_SOURCE"}, opt...)
+	args = append(args, "-g", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror", "-rdynamic", "-pthread",
+		"-I"+envoy, "-o", out)
 	for _, s := range srcs {
 		if strings.HasSuffix(s, ".c") {
 			args = append(args, s)
 		}
 	}
 	return append(args, "-ldl"), nil
+}
+
+// SanitizeEnv set to 1 builds and runs the host with AddressSanitizer and UBSan (the .so is
+// unchanged); any sanitizer report is a Problems() line.
+const SanitizeEnv = "AIGW_HOST_SANITIZE"
+
+func sanitize() bool { return os.Getenv(SanitizeEnv) == "1" }
+
+func hostBinaryName() string {
+	if sanitize() {
+		return "aigw-host-asan"
+	}
+	return "aigw-host"
 }
 
 // BuildHost compiles the C host (if its sources, the Envoy headers or the command changed)
@@ -210,7 +228,7 @@ func BuildHost(ctx context.Context) (string, error) {
 		return "", err
 	}
 	dir := filepath.Join(root, "build", "host")
-	bin := filepath.Join(dir, "aigw-host")
+	bin := filepath.Join(dir, hostBinaryName())
 	unlock, err := lockFile(filepath.Join(dir, ".lock"))
 	if err != nil {
 		return "", err

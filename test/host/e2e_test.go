@@ -586,3 +586,48 @@ func TestStreamingWireFormat(t *testing.T) {
 	}
 	checkTokens(t, a, last.Usage.PromptTokens, last.Usage.CompletionTokens)
 }
+
+// A request no configured backend can express: the upstream filter ends the whole request
+// with send_response (no retry, although the route retries 5xx on another priority).
+func TestUpstreamFinalReplyIsNotRetried(t *testing.T) {
+	anthropicOnly := []backendSpec{
+		{name: "claude-a", schema: "anthropic", models: []string{"claude-3-5-haiku-latest"},
+			serves: []string{"gpt-4o"}, override: map[string]string{"gpt-4o": "claude-3-5-haiku-latest"}, auth: "anthropic_api_key"},
+		{name: "claude-b", schema: "anthropic", models: []string{"claude-3-5-haiku-latest"},
+			serves: []string{"gpt-4o"}, override: map[string]string{"gpt-4o": "claude-3-5-haiku-latest"}, auth: "anthropic_api_key"},
+	}
+	e := newEnv(t, envOptions{
+		backends: anthropicOnly,
+		clusters: func(m map[string]*mock) []host.Cluster {
+			return []host.Cluster{{Name: "claude", Endpoints: []host.Endpoint{ep(m["claude-a"], 0), ep(m["claude-b"], 1)}}}
+		},
+		routes: func(map[string]*mock) []host.Route {
+			return []host.Route{{Name: "model-gpt-4o", Headers: []host.HeaderMatch{{Name: "x-ai-eg-model", Value: "gpt-4o"}},
+				Prefix: "/", Cluster: "claude", Retries: 1, RetryOn: []string{"5xx", "reset", "connect-failure"},
+				PreviousPriorities: true, TimeoutMS: 20000}, catchAll()}
+		},
+	})
+	id := newRequestID(t)
+	body := `{"model":"gpt-4o","logprobs":true,"messages":[{"role":"user","content":"hi"}]}`
+	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodPost, e.h.URL()+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("content-type", "application/json")
+	req.Header.Set("x-request-id", id)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(b), `"param":"logprobs"`) {
+		t.Fatalf("status %d body %s", resp.StatusCode, b)
+	}
+	a := e.access(id)
+	if a.Attempts != 1 {
+		t.Errorf("attempts %d: send_response must end the request without a retry", a.Attempts)
+	}
+	for name, m := range e.mocks {
+		if n := m.count.Load(); n != 0 {
+			t.Errorf("%s got %d requests", name, n)
+		}
+	}
+}

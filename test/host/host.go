@@ -294,6 +294,11 @@ func Start(ctx context.Context, c Config) (*Host, error) {
 	}
 	cmd := exec.Command(bin, cfgPath)
 	cmd.Env = append(append(os.Environ(), "LD_BIND_NOW=1"), c.Env...)
+	if sanitize() {
+		// The Go runtime handles its own signals; leak checking would report the Go heap.
+		cmd.Env = append(cmd.Env, "ASAN_OPTIONS=detect_leaks=0:handle_segv=0:allow_user_segv_handler=1:abort_on_error=1",
+			"UBSAN_OPTIONS=print_stacktrace=1")
+	}
 	cmd.Dir = dir
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -463,7 +468,8 @@ func (h *Host) Problems() []string {
 	for _, l := range h.Stderr() {
 		if strings.HasPrefix(l, "HOST-VIOLATION") || strings.HasPrefix(l, "panic:") ||
 			strings.HasPrefix(l, "fatal error:") || strings.Contains(l, "filter paniced") ||
-			strings.HasPrefix(l, "SIGSEGV") || strings.Contains(l, "[go][critical]") {
+			strings.HasPrefix(l, "SIGSEGV") || strings.Contains(l, "[go][critical]") ||
+			strings.Contains(l, "ERROR: AddressSanitizer") || strings.Contains(l, "runtime error:") {
 			out = append(out, l)
 		}
 	}
@@ -504,10 +510,9 @@ func (h *Host) Stats() (map[string]string, error) {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		lines := h.Stdout()
-		if len(lines) > before {
-			stats := parseStats(lines[before:])
-			if _, ok := stats["host.requests"]; ok {
-				return stats, nil
+		for i := before; i < len(lines); i++ {
+			if lines[i] == "STATS_END" {
+				return parseStats(lines[before:i]), nil
 			}
 		}
 		time.Sleep(5 * time.Millisecond)

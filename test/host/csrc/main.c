@@ -303,6 +303,7 @@ static void dump_stats(void) {
   out_line("STATS host.requests %llu", (unsigned long long)total);
   golang_dump_stats();
   if (g_dynmod_loaded) dynmod_dump_stats();
+  out_line("STATS_END");
 }
 
 static void admin_serve(int fd) {
