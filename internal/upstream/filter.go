@@ -87,10 +87,15 @@ func (f *Filter) OnRequestHeaders(endStream bool) (st HeadersStatus) {
 		// No body (e.g. GET /v1/models): rewrite now.
 		return headersStatus(f.forward(nil, false))
 	}
-	// Hold headers and body until the body is complete: the path, the
-	// model and content-length depend on it. StopIteration alone would not
-	// hold the body (filter.cc hands it on when the body hook continues).
-	return HeadersStopAllIterationAndBuffer
+	// Hold the headers until the body is complete: the path, the model and
+	// content-length depend on it. StopIteration, not StopAllIteration: after
+	// StopAll Envoy buffers the body without calling this filter's own body
+	// hook (FilterManager::handleDataIfStopAll in
+	// source/common/http/filter_manager.cc) until the filter continues, which
+	// it never would, so the attempt would hang until the route timeout. With
+	// StopIteration the body hook runs and holds the body itself
+	// (StopIterationAndBuffer until end of stream).
+	return HeadersStopIteration
 }
 
 // forward rewrites the attempt for its backend from the original request:
@@ -418,8 +423,11 @@ func (f *Filter) OnDestroy() {
 // which Envoy never sends; kept total so a misbehaving host cannot make a
 // failed attempt forward.
 func (f *Filter) requestHeadersStatus() HeadersStatus {
-	if f.state == stateForwarding {
+	switch f.state {
+	case stateForwarding:
 		return HeadersContinue
+	case stateResolved:
+		return HeadersStopIteration
 	}
 	return HeadersStopAllIterationAndBuffer
 }

@@ -40,18 +40,18 @@ func TestRequestHeadersResolveBackend(t *testing.T) {
 		wantMessage string
 	}{
 		{
-			// Held until the body is complete.
+			// Held until the body is complete (the body hook holds the body).
 			name:        "endpoint names a configured backend",
 			config:      twoBackends,
 			metadata:    map[[2]string]string{{"aigw", "backend"}: "azure-fallback"},
-			wantStatus:  HeadersStopAllIterationAndBuffer,
+			wantStatus:  HeadersStopIteration,
 			wantBackend: "azure-fallback",
 		},
 		{
 			name:        "custom metadata namespace and key",
 			config:      customMetadata,
 			metadata:    map[[2]string]string{{"acme", "llm"}: "b1", {"aigw", "backend"}: "nope"},
-			wantStatus:  HeadersStopAllIterationAndBuffer,
+			wantStatus:  HeadersStopIteration,
 			wantBackend: "b1",
 		},
 		{
@@ -156,9 +156,11 @@ func TestLaterHooksFollowState(t *testing.T) {
 		want    statuses
 	}{
 		{
+			// A non-streamed JSON response is held until complete (usage is
+			// read from the whole body), then passed.
 			name:    "forwarding passes everything",
 			backend: "openai-primary",
-			want:    statuses{BodyContinue, TrailersContinue, HeadersContinue, BodyContinue, TrailersContinue},
+			want:    statuses{BodyContinue, TrailersContinue, HeadersStopIteration, BodyContinue, TrailersContinue},
 		},
 		{
 			// Request data is dropped; our own local response passes.

@@ -93,8 +93,8 @@ func TestRequestRewrittenPerBackend(t *testing.T) {
 			a := clientRequest(tt.backend, "/v1/chat/completions", chatBody)
 			f := NewFilter(cfg, a)
 			h, b1, b2 := sendRequest(t, f)
-			if h != HeadersStopAllIterationAndBuffer || b1 != BodyStopIterationAndBuffer || b2 != BodyContinue {
-				t.Fatalf("statuses = %v %v %v, want StopAllIterationAndBuffer StopIterationAndBuffer Continue", h, b1, b2)
+			if h != HeadersStopIteration || b1 != BodyStopIterationAndBuffer || b2 != BodyContinue {
+				t.Fatalf("statuses = %v %v %v, want StopIteration StopIterationAndBuffer Continue", h, b1, b2)
 			}
 			if len(a.responses) != 0 {
 				t.Fatalf("local responses: %v", a.responses)

@@ -1,0 +1,68 @@
+package upstream
+
+import (
+	"testing"
+)
+
+// decodeLikeEnvoy delivers a request to f under the iteration rules of Envoy's
+// FilterManager (source/common/http/filter_manager.cc) for a filter followed
+// by the upstream codec, and reports whether the request reached the codec.
+// The rule that matters: after a headers hook returned StopAllIteration*,
+// handleDataIfStopAll buffers body data *without calling the filter's own body
+// hook*; only the filter's continueDecoding would release it, and this filter
+// never calls it. After StopIteration the body hook runs; its Continue
+// releases the held headers with the buffered body.
+func decodeLikeEnvoy(t *testing.T, f *Filter, a *fakeAttempt, chunks []string) (reached bool) {
+	t.Helper()
+	st := f.OnRequestHeaders(false)
+	switch st {
+	case HeadersContinue:
+		reached = true
+	case HeadersStopIteration:
+	case HeadersStopAllIterationAndBuffer, HeadersStopAllIterationAndWatermark:
+		// The body is buffered for a filter that is never called again.
+		return false
+	default:
+		t.Fatalf("request headers status %v", st)
+	}
+	var buffered string
+	for i, c := range chunks {
+		end := i == len(chunks)-1
+		// With buffering, the filter sees everything buffered so far plus
+		// this chunk, as Envoy's decoding buffer.
+		buffered += c
+		a.reqB.b = []byte(buffered)
+		switch bs := f.OnRequestBody(end); bs {
+		case BodyContinue:
+			reached = true
+		case BodyStopIterationAndBuffer, BodyStopIterationAndWatermark:
+		case BodyStopIterationNoBuffer:
+			return false
+		default:
+			t.Fatalf("request body status %v", bs)
+		}
+	}
+	return reached
+}
+
+// Regression: the request-headers hook returned StopAllIterationAndBuffer, so
+// in Envoy (and the C test host) the body hook never ran, the request was never
+// rewritten or sent, and every request ended in the route timeout (504).
+func TestRequestReachesBackendUnderEnvoyIteration(t *testing.T) {
+	for _, backend := range []string{"oai", "az", "claude"} {
+		for _, chunks := range [][]string{{chatBody}, {chatBody[:10], chatBody[10:]}, {chatBody[:5], chatBody[5:20], chatBody[20:]}} {
+			cfg := pipelineConfig(t)
+			a := clientRequest(backend, "/v1/chat/completions", "")
+			f := NewFilter(cfg, a)
+			if !decodeLikeEnvoy(t, f, a, chunks) {
+				t.Fatalf("%s, body in %d chunk(s): the request never reached the backend", backend, len(chunks))
+			}
+			if len(a.responses) != 0 {
+				t.Fatalf("%s: answered locally: %v", backend, a.responses)
+			}
+			if a.reqB.replaced == 0 && backend != "az" {
+				t.Errorf("%s: body not rewritten", backend)
+			}
+		}
+	}
+}
