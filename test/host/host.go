@@ -117,26 +117,28 @@ func StringValueAny(json []byte) ([]byte, error) {
 // AccessLog is one ACCESS line: what the host's access logger saw at the end of a stream
 // (after the golang filter's OnStreamComplete and OnLog).
 type AccessLog struct {
-	ID               uint64                    `json:"id"`
-	Worker           int                       `json:"worker"`
-	Status           int                       `json:"status"`
-	Attempts         int                       `json:"attempts"`
-	Method           string                    `json:"method"`
-	Path             string                    `json:"path"`
-	RequestID        string                    `json:"request_id"`
-	Route            string                    `json:"route"`
-	Cluster          string                    `json:"cluster"`
-	UpstreamHosts    []string                  `json:"upstream_hosts"`
-	Details          string                    `json:"details"`
-	RouteCacheClears int                       `json:"route_cache_clears"`
-	UpstreamFrames   int                       `json:"upstream_frames"`
-	BytesReceived    uint64                    `json:"bytes_received"`
-	BytesSent        uint64                    `json:"bytes_sent"`
-	Reset            bool                      `json:"reset"`
-	DurationMS       uint64                    `json:"duration_ms"`
-	BackendHeader    *string                   `json:"x-ai-eg-backend"`
-	ModelHeader      *string                   `json:"x-ai-eg-model"`
-	DynamicMetadata  map[string]map[string]any `json:"dynamic_metadata"`
+	ID               uint64   `json:"id"`
+	Worker           int      `json:"worker"`
+	Status           int      `json:"status"`
+	Attempts         int      `json:"attempts"`
+	Method           string   `json:"method"`
+	Path             string   `json:"path"`
+	RequestID        string   `json:"request_id"`
+	Route            string   `json:"route"`
+	Cluster          string   `json:"cluster"`
+	UpstreamHosts    []string `json:"upstream_hosts"`
+	Details          string   `json:"details"`
+	RouteCacheClears int      `json:"route_cache_clears"`
+	UpstreamFrames   int      `json:"upstream_frames"`
+	BytesReceived    uint64   `json:"bytes_received"`
+	BytesSent        uint64   `json:"bytes_sent"`
+	Reset            bool     `json:"reset"`
+	DurationMS       uint64   `json:"duration_ms"`
+	// BackendHeader and ModelHeader are the routing headers when the router matched the
+	// route (nil: absent), i.e. what the router phase decided.
+	BackendHeader   *string                   `json:"x-ai-eg-backend"`
+	ModelHeader     *string                   `json:"x-ai-eg-model"`
+	DynamicMetadata map[string]map[string]any `json:"dynamic_metadata"`
 }
 
 // Host is a running host process.
@@ -300,6 +302,8 @@ func Start(ctx context.Context, c Config) (*Host, error) {
 			"UBSAN_OPTIONS=print_stacktrace=1")
 	}
 	cmd.Dir = dir
+	// A killed test binary must not leave a host behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

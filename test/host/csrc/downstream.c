@@ -85,6 +85,8 @@ static void stream_free(void* arg) {
   fm_free(&s->enc);
   buf_free(&s->body_copy);
   free(s->override_host);
+  free(s->routed_backend);
+  free(s->routed_model);
   dconn_t* c = s->c;
   free(s);
   if (c && --c->refs == 0) {
@@ -130,8 +132,9 @@ static void access_log(stream_t* s) {
            (unsigned long long)(now_ms() - s->start_ms));
   buf_add(&b, tmp, strlen(tmp));
   const char* routing[] = {"x-ai-eg-backend", "x-ai-eg-model"};
+  const char* routed[] = {s->routed_backend, s->routed_model};
   for (int i = 0; i < 2; i++) {
-    const char* v = hmap_gets(&s->req_headers, routing[i]);
+    const char* v = routed[i];
     snprintf(tmp, sizeof(tmp), "\"%s\":", routing[i]);
     buf_add(&b, tmp, strlen(tmp));
     if (v)

@@ -362,6 +362,8 @@ typedef struct stream {
   bool completed;
   uint64_t bytes_received;
   uint64_t upstream_frames; // response data frames handed to the upstream filter
+  char* routed_backend;     // x-ai-eg-backend when the router matched (NULL if absent)
+  char* routed_model;       // x-ai-eg-model when the router matched
 } stream_t;
 
 // downstream.c

@@ -767,6 +767,12 @@ static void start_attempt(stream_t* s) {
 }
 
 void router_decode_headers(stream_t* s, bool end) {
+  // The routing headers as the router sees them (the upstream filter may later remove them
+  // from the shared header map).
+  const char* rb = hmap_gets(&s->req_headers, "x-ai-eg-backend");
+  const char* rm = hmap_gets(&s->req_headers, "x-ai-eg-model");
+  s->routed_backend = rb ? strdup(rb) : NULL;
+  s->routed_model = rm ? strdup(rm) : NULL;
   if (!s->route_cached) {
     s->route = route_match(s);
     s->route_cached = true;
