@@ -16,6 +16,11 @@ type Config struct {
 	// candidates another priority could offer when this backend's schema
 	// cannot express a request.
 	schemas map[string]*Backend
+	// routingHeaders are the router phase's backend and model headers. They
+	// only steer Envoy's route match, which is over by the time an attempt
+	// exists (retries reuse the route), so no provider is sent them. The
+	// config only accepts lower-case header names.
+	routingHeaders [2]string
 }
 
 // Backend is one configured backend as the upstream phase uses it.
@@ -34,6 +39,7 @@ func NewConfig(c *config.Config) (*Config, error) {
 		metadataKey:       c.EndpointMetadataKey,
 		backends:          make(map[string]*Backend, len(c.Backends)),
 		schemas:           map[string]*Backend{},
+		routingHeaders:    [2]string{c.BackendHeader, c.ModelHeader},
 	}
 	for _, b := range c.Backends {
 		ub := &Backend{Name: b.Name, Conf: b, Target: translate.Target{

@@ -66,3 +66,49 @@ func TestRequestReachesBackendUnderEnvoyIteration(t *testing.T) {
 		}
 	}
 }
+
+// The router phase's routing headers steer Envoy's route match only; they are
+// removed from what the provider gets, whatever names the config gives them.
+func TestRoutingHeadersNotForwarded(t *testing.T) {
+	tests := []struct {
+		name      string
+		config    string
+		routing   []string // removed
+		unrelated []string // kept (not this config's routing headers)
+	}{
+		{
+			name:      "default names",
+			config:    `{"backends":[{"name":"b","auth":{"type":"none"}}]}`,
+			routing:   []string{"x-ai-eg-backend", "x-ai-eg-model"},
+			unrelated: []string{"x-route-backend"},
+		},
+		{
+			name:      "configured names",
+			config:    `{"backends":[{"name":"b","auth":{"type":"none"}}],"backend_header":"x-route-backend","model_header":"x-route-model"}`,
+			routing:   []string{"x-route-backend", "x-route-model"},
+			unrelated: []string{"x-ai-eg-model"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := clientRequest("b", "/v1/chat/completions", chatBody)
+			for _, h := range append(append([]string(nil), tt.routing...), tt.unrelated...) {
+				a.reqH[h] = "b"
+			}
+			f := NewFilter(mustConfig(t, tt.config), a)
+			if !decodeLikeEnvoy(t, f, a, []string{chatBody}) {
+				t.Fatal("request not forwarded")
+			}
+			for _, h := range tt.routing {
+				if _, ok := a.reqH[h]; ok {
+					t.Errorf("routing header %s forwarded to the provider", h)
+				}
+			}
+			for _, h := range tt.unrelated {
+				if _, ok := a.reqH[h]; !ok {
+					t.Errorf("unrelated header %s removed", h)
+				}
+			}
+		})
+	}
+}

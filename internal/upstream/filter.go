@@ -130,6 +130,11 @@ func (f *Filter) forward(body []byte, haveBody bool) bool {
 	for _, k := range clientCredentialHeaders {
 		h.Remove(k)
 	}
+	for _, k := range f.cfg.routingHeaders {
+		if k != "" {
+			h.Remove(k)
+		}
+	}
 	if name != "" {
 		h.Set(name, value)
 	}
