@@ -1,0 +1,327 @@
+package host_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/aigw/aigw/test/host"
+	"github.com/aigw/aigw/test/mockprovider"
+)
+
+// This file is the environment of the translation, credential and failover e2e tests: a
+// host whose backends are described field by field (schema, model_override, api_version,
+// key_file or key_env), each in front of its own strict mock provider, and one cluster plus
+// one x-ai-eg-backend route per backend. Tests add clusters with priorities through extra.
+
+// trBackend is one aigw backend and the mock behind it.
+type trBackend struct {
+	name   string
+	schema mockprovider.Schema
+	// serves are the aigw backend's models; override its model_override (a string or a
+	// map, nil for none); apiVersion its api_version (also required by the mock).
+	serves     []string
+	override   any
+	apiVersion string
+	// mockModels are the only models (Azure: deployments) the mock accepts.
+	mockModels []string
+	// key is the backend's secret; keyFile selects key_file (written under the test's
+	// temporary directory) instead of key_env. noCheck leaves the mock's key check off
+	// (the rotation test asserts the recorded header instead).
+	key      string
+	keyFile  bool
+	noCheck  bool
+	toolArgs string
+	gzip     bool
+}
+
+func (b trBackend) authType() string {
+	switch b.schema {
+	case mockprovider.SchemaAzure:
+		return "azure_api_key"
+	case mockprovider.SchemaAnthropic:
+		return "anthropic_api_key"
+	}
+	return "bearer"
+}
+
+// authHeader is the one credential header the backend's provider gets, and its value.
+func (b trBackend) authHeader(key string) (string, string) {
+	switch b.schema {
+	case mockprovider.SchemaAzure:
+		return "Api-Key", key
+	case mockprovider.SchemaAnthropic:
+		return "X-Api-Key", key
+	}
+	return "Authorization", "Bearer " + key
+}
+
+type trMock struct {
+	b       trBackend
+	srv     *mockprovider.Server
+	http    *httptest.Server
+	keyPath string // key_file, when keyFile
+	keyEnv  string // key_env, otherwise
+}
+
+func (m *trMock) addr() string { return strings.TrimPrefix(m.http.URL, "http://") }
+
+func (m *trMock) endpoint(prio int) host.Endpoint {
+	return host.Endpoint{Priority: prio, Addr: m.addr(), Metadata: map[string]map[string]string{"aigw": {"backend": m.b.name}}}
+}
+
+type trEnv struct {
+	t     *testing.T
+	h     *host.Host
+	mocks map[string]*trMock
+	dir   string
+}
+
+// trOptions shapes the host beyond one route per backend.
+type trOptions struct {
+	backends []trBackend
+	// clusters and routes are added before the per-backend routes (routes match in order,
+	// and the per-backend routes match on x-ai-eg-backend only).
+	clusters func(m map[string]*trMock) []host.Cluster
+	routes   func(m map[string]*trMock) []host.Route
+	logLevel string
+	env      []string
+}
+
+func trAigwConfig(t *testing.T, mocks []*trMock) []byte {
+	type auth struct {
+		Type    string `json:"type"`
+		KeyFile string `json:"key_file,omitempty"`
+		KeyEnv  string `json:"key_env,omitempty"`
+	}
+	type backend struct {
+		Name          string   `json:"name"`
+		Models        []string `json:"models"`
+		Schema        string   `json:"schema"`
+		ModelOverride any      `json:"model_override,omitempty"`
+		APIVersion    string   `json:"api_version,omitempty"`
+		Auth          auth     `json:"auth"`
+	}
+	doc := struct {
+		Backends  []backend `json:"backends"`
+		Selection string    `json:"client_backend_selection"`
+	}{Selection: "configured"}
+	for _, m := range mocks {
+		b := m.b
+		doc.Backends = append(doc.Backends, backend{Name: b.name, Models: b.serves, Schema: string(b.schema),
+			ModelOverride: b.override, APIVersion: b.apiVersion,
+			Auth: auth{Type: b.authType(), KeyFile: m.keyPath, KeyEnv: m.keyEnv}})
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// writeKeyFile replaces a key file the way a secret rotation does: write a new file, then
+// rename it over the old one, so a reader sees either key whole.
+func writeKeyFile(t *testing.T, path, key string) {
+	t.Helper()
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newTrEnv(t *testing.T, o trOptions) *trEnv {
+	t.Helper()
+	e := &trEnv{t: t, mocks: map[string]*trMock{}, dir: t.TempDir()}
+	var ordered []*trMock
+	hostEnv := append([]string(nil), o.env...)
+	for _, b := range o.backends {
+		m := &trMock{b: b}
+		apiKey := b.key
+		if b.noCheck {
+			apiKey = ""
+		}
+		m.srv = mockprovider.New(mockprovider.Options{Name: b.name, Schema: b.schema, APIKey: apiKey,
+			Models: b.mockModels, APIVersion: b.apiVersion, ToolArguments: b.toolArgs, Gzip: b.gzip})
+		m.http = httptest.NewServer(m.srv)
+		t.Cleanup(m.http.Close)
+		if b.keyFile {
+			m.keyPath = filepath.Join(e.dir, b.name+".key")
+			writeKeyFile(t, m.keyPath, b.key)
+		} else {
+			m.keyEnv = "AIGW_TR_KEY_" + strings.ToUpper(strings.ReplaceAll(b.name, "-", "_"))
+			hostEnv = append(hostEnv, m.keyEnv+"="+b.key)
+		}
+		e.mocks[b.name] = m
+		ordered = append(ordered, m)
+	}
+	cfg := trAigwConfig(t, ordered)
+	anyCfg, err := host.StringValueAny(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clusters []host.Cluster
+	var routes []host.Route
+	if o.clusters != nil {
+		clusters = o.clusters(e.mocks)
+	}
+	if o.routes != nil {
+		routes = o.routes(e.mocks)
+	}
+	for _, m := range ordered {
+		clusters = append(clusters, host.Cluster{Name: "backend-" + m.b.name, Endpoints: []host.Endpoint{m.endpoint(0)}})
+		routes = append(routes, host.Route{Name: "backend-" + m.b.name,
+			Headers: []host.HeaderMatch{{Name: "x-ai-eg-backend", Value: m.b.name}},
+			Prefix:  "/", Cluster: "backend-" + m.b.name, Retries: 1,
+			RetryOn: []string{"reset", "connect-failure"}, TimeoutMS: 20000})
+	}
+	routes = append(routes, catchAll())
+	e.h = host.StartT(t, host.Config{
+		Workers:        2,
+		LogLevel:       o.logLevel,
+		PluginConfig:   anyCfg,
+		UpstreamConfig: cfg,
+		Clusters:       clusters,
+		Routes:         routes,
+		Env:            hostEnv,
+	})
+	return e
+}
+
+// clientKey is what every test client sends as its own credential: it must never reach a
+// provider (the gateway authenticates with the backend's key).
+const clientKey = "sk-client-CANARY-5d1e0c7b-must-not-reach-upstream"
+
+func (e *trEnv) client(opts ...option.RequestOption) openai.Client {
+	base := []option.RequestOption{
+		option.WithBaseURL(e.h.URL() + "/v1/"),
+		option.WithAPIKey(clientKey),
+		option.WithMaxRetries(0),
+		option.WithRequestTimeout(30 * time.Second),
+	}
+	return openai.NewClient(append(base, opts...)...)
+}
+
+// to routes a request to one backend with the body's backend member, the way a client picks
+// a deployment.
+func to(backend string) option.RequestOption { return option.WithJSONSet("backend", backend) }
+
+// lastRequest is the last request the backend's mock recorded.
+func (e *trEnv) lastRequest(name string) mockprovider.Request {
+	e.t.Helper()
+	r, ok := e.mocks[name].srv.LastRequest()
+	if !ok {
+		e.t.Fatalf("%s got no request", name)
+	}
+	return r
+}
+
+// requireOneCredential asserts the request carries exactly the backend's own credential
+// header with its current key, no other credential header, and nothing of the client's.
+func requireOneCredential(t *testing.T, b trBackend, r mockprovider.Request, key string) {
+	t.Helper()
+	want, value := b.authHeader(key)
+	for _, h := range []string{"Authorization", "Api-Key", "X-Api-Key"} {
+		got := r.Header.Values(h)
+		if h == want {
+			if len(got) != 1 || got[0] != value {
+				t.Errorf("%s: %s has %d value(s), want exactly the backend's key", b.name, h, len(got))
+			}
+			continue
+		}
+		if len(got) != 0 {
+			t.Errorf("%s: unexpected credential header %s", b.name, h)
+		}
+	}
+	raw, _ := json.Marshal(r)
+	if strings.Contains(string(raw), "CANARY-5d1e0c7b") {
+		t.Errorf("%s: the client's credential reached the provider", b.name)
+	}
+}
+
+// jsonBody decodes a recorded request body.
+func jsonBody(t *testing.T, r mockprovider.Request) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("upstream body is not a JSON object: %v: %s", err, r.Body)
+	}
+	return m
+}
+
+// weatherTool is the tool definition the tool tests offer.
+func weatherTool() openai.ChatCompletionToolUnionParam {
+	return openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{
+		Name:        "get_weather",
+		Description: openai.String("Current weather in a city"),
+		Parameters: openai.FunctionParameters{
+			"type":       "object",
+			"properties": map[string]any{"city": map[string]any{"type": "string"}},
+			"required":   []string{"city"},
+		},
+	})
+}
+
+const weatherArgs = `{"city":"Paris","unit":"celsius"}`
+
+// errorJSON decodes a client-visible OpenAI error body and checks its four members.
+func errorJSON(t *testing.T, body []byte) map[string]any {
+	t.Helper()
+	var doc struct {
+		Error map[string]any `json:"error"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil || doc.Error == nil {
+		t.Fatalf("not an OpenAI error: %s", body)
+	}
+	for _, k := range []string{"message", "type", "param", "code"} {
+		if _, ok := doc.Error[k]; !ok {
+			t.Errorf("error member %q missing: %s", k, body)
+		}
+	}
+	return doc.Error
+}
+
+// rawPost sends a body as is (for requests the SDK would not build) and returns the status,
+// headers and body.
+func rawPost(t *testing.T, url, body string, hdr map[string]string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctxT(t), http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("content-type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+// access waits for the access log of the request with this x-request-id.
+func (e *trEnv) access(id string) host.AccessLog {
+	e.t.Helper()
+	a, err := e.h.WaitAccess(id, 10*time.Second)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
