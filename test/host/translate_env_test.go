@@ -40,6 +40,7 @@ type trBackend struct {
 	key      string
 	keyFile  bool
 	noCheck  bool
+	mockKey  string // when set, the key the mock wants instead of key (a provider rejecting ours)
 	toolArgs string
 	gzip     bool
 }
@@ -151,6 +152,9 @@ func newTrEnv(t *testing.T, o trOptions) *trEnv {
 		apiKey := b.key
 		if b.noCheck {
 			apiKey = ""
+		}
+		if b.mockKey != "" {
+			apiKey = b.mockKey
 		}
 		m.srv = mockprovider.New(mockprovider.Options{Name: b.name, Schema: b.schema, APIKey: apiKey,
 			Models: b.mockModels, APIVersion: b.apiVersion, ToolArguments: b.toolArgs, Gzip: b.gzip})
