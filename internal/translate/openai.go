@@ -232,13 +232,14 @@ func readOpenAIUsage(raw []byte, dst *Usage) {
 	}
 }
 
-// openAIErrorJSON returns an error body in OpenAI's shape: a body that
-// already has an "error" object is kept as is; the flat form of older vLLM
+// openAIErrorJSON returns an error body in OpenAI's shape: a body whose
+// "error" object has OpenAI's four members is kept as is (see
+// completeErrorObject for one that lacks some); the flat form of older vLLM
 // ({"object":"error","message",...}) is wrapped; anything else (HTML from a
 // proxy, empty) becomes a generic error naming the status.
 func openAIErrorJSON(status int, body []byte) []byte {
-	if vs, _, ok, err := findMember(body, "error"); err == nil && ok && body[vs] == '{' {
-		return body
+	if vs, ve, ok, err := findMember(body, "error"); err == nil && ok && body[vs] == '{' {
+		return completeErrorObject(status, body, body[vs:ve])
 	}
 	var flat struct {
 		Message string  `json:"message"`
@@ -258,4 +259,47 @@ func openAIErrorJSON(status int, body []byte) []byte {
 		return AppendErrorJSON(nil, flat.Message, typ, flat.Param, code)
 	}
 	return AppendErrorJSON(nil, "the backend returned HTTP "+strconv.Itoa(status), "api_error", "", "")
+}
+
+// completeErrorObject keeps a body whose error object has all of message,
+// type, param and code (OpenAI's own errors, Azure's content-filter errors
+// with their innererror) and otherwise rebuilds it with all four, the
+// message and code kept: Azure's front door answers auth, routing and
+// throttling errors with only {"code","message"}, and clients reading
+// error.type or error.param must find them.
+func completeErrorObject(status int, body, obj []byte) []byte {
+	var have [4]bool
+	keys := [4]string{"message", "type", "param", "code"}
+	_ = forEachMember(obj, func(k string, _, _ int) error {
+		for i, want := range keys {
+			if k == want {
+				have[i] = true
+			}
+		}
+		return nil
+	})
+	if have == [4]bool{true, true, true, true} {
+		return body
+	}
+	var e struct {
+		Message string  `json:"message"`
+		Type    string  `json:"type"`
+		Param   string  `json:"param"`
+		Code    rawJSON `json:"code"`
+	}
+	_ = jsonAPI.UnmarshalFromString(aliasString(obj), &e)
+	code, ok := rawString(e.Code)
+	if !ok && len(e.Code) > 0 && !isNull(e.Code) {
+		code = string(e.Code) // numeric codes
+	}
+	if e.Message == "" {
+		e.Message = "the backend returned HTTP " + strconv.Itoa(status)
+	}
+	if e.Type == "" {
+		e.Type = "invalid_request_error"
+		if status >= 500 {
+			e.Type = "api_error"
+		}
+	}
+	return AppendErrorJSON(nil, e.Message, e.Type, e.Param, code)
 }

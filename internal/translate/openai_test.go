@@ -231,8 +231,9 @@ func TestPassthroughResponse(t *testing.T) {
 			wantMode: errMode, wantOut: []byte(`{"error":{"message":"slow","type":"requests","param":null,"code":"rate_limit_exceeded"}}`),
 		},
 		{
-			name: "azure error kept", status: 404, contentType: "application/json", body: []byte(`{"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist."}}`),
-			wantMode: errMode, wantOut: []byte(`{"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist."}}`),
+			// Azure's {"code","message"} envelope gets OpenAI's type and param.
+			name: "azure error completed", status: 404, contentType: "application/json", body: []byte(`{"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist."}}`),
+			wantMode: errMode, wantOut: []byte(`{"error":{"message":"The API deployment for this resource does not exist.","type":"invalid_request_error","param":null,"code":"DeploymentNotFound"}}`),
 		},
 		{
 			name: "flat vllm error wrapped", status: 400, contentType: "application/json", body: []byte(`{"object":"error","message":"max_tokens too large","type":"BadRequestError","param":null,"code":400}`),
