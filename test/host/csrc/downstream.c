@@ -12,8 +12,6 @@
 
 #include "host.h"
 
-extern int g_listen_fd;
-
 enum { P_HEADERS, P_BODY_CL, P_CHUNK_SIZE, P_CHUNK_DATA, P_CHUNK_CRLF, P_TRAILERS, P_DONE };
 
 typedef struct dconn {
@@ -683,7 +681,7 @@ static void conn_cb(ioh_t* h, uint32_t ev) {
 void downstream_accept(worker_t* w) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, init_ops);
-  int fd = accept4(g_listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  int fd = accept4(w->listen_ioh.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd < 0) return;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -18,7 +18,7 @@
 #include "host.h"
 
 config_t g_cfg;
-int g_listen_fd = -1;
+static int g_listen_fd = -1;
 static worker_t* g_workers;
 static int g_sigpipe[2];
 void* golang_handle(void);
@@ -327,10 +327,11 @@ static void admin_serve(int fd) {
   close(fd);
 }
 
-static int listen_on(int port, bool nonblock) {
+static int listen_on(int port, bool nonblock, bool reuse_port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
   if (bind(fd, (struct sockaddr*)&sa, sizeof(sa)) != 0) die("bind: %s", strerror(errno));
@@ -379,8 +380,11 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  g_listen_fd = listen_on(0, true);
-  int admin_fd = listen_on(0, false);
+  // Like Envoy on Linux (enable_reuse_port defaults to true): one SO_REUSEPORT socket per
+  // worker on the same port, the kernel spreading connections across them.
+  g_listen_fd = listen_on(0, true, true);
+  int listen_port = port_of(g_listen_fd);
+  int admin_fd = listen_on(0, false, false);
   g_workers = xcalloc((size_t)g_cfg.workers, sizeof(worker_t));
   for (int i = 0; i < g_cfg.workers; i++) {
     worker_t* w = &g_workers[i];
@@ -392,14 +396,14 @@ int main(int argc, char** argv) {
     w->ev_ioh.cb = ev_cb;
     w->ev_ioh.ctx = w;
     ioh_add(w, &w->ev_ioh, EPOLLIN);
-    w->listen_ioh.fd = g_listen_fd;
+    w->listen_ioh.fd = i == 0 ? g_listen_fd : listen_on(listen_port, true, true);
     w->listen_ioh.cb = listen_cb;
     w->listen_ioh.ctx = w;
-    ioh_add(w, &w->listen_ioh, EPOLLIN | EPOLLEXCLUSIVE);
+    ioh_add(w, &w->listen_ioh, EPOLLIN);
     pthread_create(&w->th, NULL, worker_main, w);
   }
   out_line("ADMIN 127.0.0.1:%d", port_of(admin_fd));
-  out_line("LISTEN 127.0.0.1:%d", port_of(g_listen_fd));
+  out_line("LISTEN 127.0.0.1:%d", listen_port);
 
   struct pollfd pfd[2] = {{.fd = g_sigpipe[0], .events = POLLIN}, {.fd = admin_fd, .events = POLLIN}};
   for (;;) {
@@ -415,7 +419,7 @@ int main(int argc, char** argv) {
     if (pfd[0].revents & POLLIN) break;
   }
   hlog("shutting down");
-  close(g_listen_fd);
+  for (int i = 0; i < g_cfg.workers; i++) close(g_workers[i].listen_ioh.fd);
   for (int i = 0; i < g_cfg.workers; i++) {
     atomic_store(&g_workers[i].stop, true);
     worker_post(&g_workers[i], nop, NULL);
