@@ -100,6 +100,18 @@ type RequestResult struct {
 	Stream bool
 }
 
+// providerHeaders are the request headers translators set that only their
+// own provider's API reads. Envoy shares one request header map between the
+// attempts of a request, so a header set for one attempt's provider is still
+// there when the next attempt goes to another provider: callers remove all of
+// them before applying an attempt's RequestResult. A translator that sets a
+// new header (other than content-type) must list it here.
+var providerHeaders = []string{"anthropic-version"}
+
+// ProviderHeaders returns the provider-specific request headers translators
+// may set (a copy; call it once, at config time).
+func ProviderHeaders() []string { return append([]string(nil), providerHeaders...) }
+
 // ResponseMode tells the caller how to treat the response once headers arrived.
 type ResponseMode struct {
 	// Stream is true for server-sent event responses: call ResponseBody with

@@ -21,6 +21,10 @@ type Config struct {
 	// exists (retries reuse the route), so no provider is sent them. The
 	// config only accepts lower-case header names.
 	routingHeaders [2]string
+	// providerHeaders are set by one schema's translator only (e.g.
+	// anthropic-version); every attempt removes them from the header map it
+	// shares with earlier attempts before its own translator sets its own.
+	providerHeaders []string
 }
 
 // Backend is one configured backend as the upstream phase uses it.
@@ -40,6 +44,7 @@ func NewConfig(c *config.Config) (*Config, error) {
 		backends:          make(map[string]*Backend, len(c.Backends)),
 		schemas:           map[string]*Backend{},
 		routingHeaders:    [2]string{c.BackendHeader, c.ModelHeader},
+		providerHeaders:   translate.ProviderHeaders(),
 	}
 	for _, b := range c.Backends {
 		ub := &Backend{Name: b.Name, Conf: b, Target: translate.Target{

@@ -112,3 +112,35 @@ func TestRoutingHeadersNotForwarded(t *testing.T) {
 		})
 	}
 }
+
+// Envoy shares the request header map between the attempts of a request. An
+// Anthropic attempt sets anthropic-version (and x-api-key); when it fails and
+// the retry goes to an OpenAI backend, neither may reach OpenAI.
+func TestLaterAttemptStartsFromClientHeaders(t *testing.T) {
+	cfg := pipelineConfig(t)
+	first := clientRequest("claude", "/v1/chat/completions", chatBody)
+	f1 := NewFilter(cfg, first)
+	if !decodeLikeEnvoy(t, f1, first, []string{chatBody}) {
+		t.Fatal("first attempt not forwarded")
+	}
+	if first.reqH["anthropic-version"] == "" || first.reqH[":path"] != "/v1/messages" {
+		t.Fatalf("first attempt not translated for Anthropic: %v", first.reqH)
+	}
+	// The retry: a new filter and a fresh body copy, but the same header map
+	// and the request's filter state.
+	second := clientRequest("oai", "", chatBody)
+	second.reqH, second.state = first.reqH, first.state
+	f2 := NewFilter(cfg, second)
+	if !decodeLikeEnvoy(t, f2, second, []string{chatBody}) {
+		t.Fatal("second attempt not forwarded")
+	}
+	h := second.reqH
+	for _, k := range []string{"anthropic-version", "x-api-key", "api-key"} {
+		if v, ok := h[k]; ok {
+			t.Errorf("%s = %q from the Anthropic attempt reached OpenAI", k, v)
+		}
+	}
+	if h[":path"] != "/v1/chat/completions" || h["authorization"] != "Bearer sk-openai-secret" {
+		t.Errorf("second attempt path %q authorization %q", h[":path"], h["authorization"])
+	}
+}

@@ -135,6 +135,12 @@ func (f *Filter) forward(body []byte, haveBody bool) bool {
 			h.Remove(k)
 		}
 	}
+	// An earlier attempt to another schema may have set its provider's
+	// headers on the shared map (Anthropic's anthropic-version reaching an
+	// OpenAI fallback): start from the client's request.
+	for _, k := range f.cfg.providerHeaders {
+		h.Remove(k)
+	}
 	if name != "" {
 		h.Set(name, value)
 	}
