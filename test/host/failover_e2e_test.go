@@ -222,3 +222,57 @@ func TestGzipResponsesE2E(t *testing.T) {
 		}
 	})
 }
+
+// TestFailoverAnthropicToOpenAIE2E is the reverse direction: the Anthropic attempt is
+// translated (body, path, x-api-key, anthropic-version) on the header map all attempts
+// share, then fails with 529; the OpenAI attempt at the next priority must start from the
+// client's request: OpenAI body and path, its own bearer key, nothing Anthropic-specific.
+func TestFailoverAnthropicToOpenAIE2E(t *testing.T) {
+	claude, oai := schemaBackends[2], schemaBackends[0]
+	e := newTrEnv(t, trOptions{backends: []trBackend{claude, oai},
+		clusters: func(m map[string]*trMock) []host.Cluster {
+			return []host.Cluster{{Name: "claude-then-oai", Endpoints: []host.Endpoint{m["claude"].endpoint(0), m["oai"].endpoint(1)}}}
+		},
+		routes: func(map[string]*trMock) []host.Route {
+			return []host.Route{{Name: "model", Headers: []host.HeaderMatch{{Name: "x-ai-eg-model", Value: "gpt-4o-mini"}},
+				Prefix: "/", Cluster: "claude-then-oai", Retries: 1, RetryOn: []string{"5xx", "reset", "connect-failure"},
+				PreviousPriorities: true, TimeoutMS: 20000}}
+		}})
+	e.mocks["claude"].srv.SetFailStatus(529)
+	c := e.client()
+	for _, stream := range []bool{false, true} {
+		id := newRequestID(t)
+		var text string
+		if stream {
+			acc, _, _ := streamAll(t, c.Chat.Completions.NewStreaming(ctxT(t), chatWithSystem(), option.WithHeader("x-request-id", id)))
+			text = acc.Choices[0].Message.Content
+		} else {
+			out, err := c.Chat.Completions.New(ctxT(t), chatWithSystem(), option.WithHeader("x-request-id", id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			text = out.Choices[0].Message.Content
+		}
+		if text != "Hello from oai." {
+			t.Fatalf("stream %v: %q", stream, text)
+		}
+		cr := e.lastRequest("claude")
+		if cr.Path != "/v1/messages" || cr.Header.Get("Anthropic-Version") == "" {
+			t.Fatalf("the first attempt was not translated for Anthropic: %s", cr.Path)
+		}
+		checkUpstreamShape(t, e, "oai", stream, false)
+		or := e.lastRequest("oai")
+		for _, h := range []string{"Anthropic-Version", "X-Api-Key"} {
+			if v := or.Header.Get(h); v != "" {
+				t.Errorf("stream %v: the Anthropic attempt's %s reached OpenAI", stream, h)
+			}
+		}
+		body := jsonBody(t, or)
+		if _, ok := body["max_completion_tokens"]; !ok || body["max_tokens"] != nil || body["system"] != nil {
+			t.Errorf("stream %v: OpenAI got a body that is not the client's: %s", stream, or.Body)
+		}
+		if a := e.access(id); a.Attempts != 2 || metaString(a, "backend_name") != "oai" {
+			t.Errorf("attempts %d backend_name %q", a.Attempts, metaString(a, "backend_name"))
+		}
+	}
+}
