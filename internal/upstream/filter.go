@@ -344,7 +344,7 @@ func (f *Filter) responseBody(endStream bool) BodyStatus {
 		return BodyStopIterationAndBuffer
 	}
 	out, usage, err := f.tr.ResponseBody(body.Bytes(), endStream)
-	f.usage = usage
+	f.record(usage)
 	if err != nil {
 		f.a.Log(LogError, fmt.Sprintf("aigw-upstream: backend %q response body cannot be translated: %v", f.backend.Name, err))
 		if f.mode.BufferBody {
@@ -365,19 +365,20 @@ func (f *Filter) responseBody(endStream bool) BodyStatus {
 			f.a.ResponseHeaders().Set("content-length", strconv.Itoa(len(out)))
 		}
 	}
-	if endStream {
-		f.account()
-	}
 	return BodyContinue
 }
 
-// account records the attempt's token usage. Envoy never calls
-// stream_complete for upstream filters, so this runs at end of stream.
-func (f *Filter) account() {
-	u := f.usage
-	if u == (translate.Usage{}) {
+// record accounts the attempt's token usage as soon as it is known or
+// changes, not at end of stream: Envoy never calls stream_complete for
+// upstream filters, and a client that hangs up on "data: [DONE]" (openai-go
+// closes the body there) resets the stream before the backend's final empty
+// frame, so an end-of-stream hook may never come. Usage changes a few times
+// per response at most (Anthropic: message_start, then message_delta).
+func (f *Filter) record(u translate.Usage) {
+	if u == f.usage || u == (translate.Usage{}) {
 		return
 	}
+	f.usage = u
 	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataInputToken, float64(u.InputTokens))
 	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataOutputToken, float64(u.OutputTokens))
 	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataTotalToken, float64(u.TotalTokens))
@@ -411,11 +412,10 @@ func (f *Filter) OnResponseTrailers() (st TrailersStatus) {
 		// trailers hook; it is only logged as lost.
 		if f.replaceResponse == nil {
 			out, usage, err := f.tr.ResponseBody(nil, true)
-			f.usage = usage
+			f.record(usage)
 			if err != nil || len(out) > 0 {
 				f.a.Log(LogWarn, fmt.Sprintf("aigw-upstream: backend %q response ended with trailers; %d translated bytes dropped (err: %v)", f.backend.Name, len(out), err))
 			}
-			f.account()
 		}
 	}
 	return TrailersContinue

@@ -1,0 +1,62 @@
+package upstream
+
+import (
+	"testing"
+)
+
+// Token usage is accounted when the response carries it, not at end of
+// stream: a client that closes on "data: [DONE]" (openai-go does) resets the
+// stream before the backend's final empty frame, and upstream filters get no
+// stream_complete, so no later hook would record it.
+func TestUsageAccountedWithoutEndOfStream(t *testing.T) {
+	tests := []struct {
+		backend string
+		chunks  []string
+		in, out float64
+	}{
+		{
+			backend: "oai",
+			chunks: []string{
+				"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\n",
+				"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\ndata: [DONE]\n\n",
+			},
+			in: 7, out: 3,
+		},
+		{
+			backend: "claude",
+			chunks: []string{
+				"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\",\"content\":[],\"usage\":{\"input_tokens\":7,\"output_tokens\":1}}}\n\n",
+				"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\n",
+				"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":3}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+			},
+			in: 7, out: 3,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.backend, func(t *testing.T) {
+			a := clientRequest(tt.backend, "/v1/chat/completions", `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+			f := NewFilter(pipelineConfig(t), a)
+			if !decodeLikeEnvoy(t, f, a, []string{string(a.reqB.b)}) {
+				t.Fatal("not forwarded")
+			}
+			a.respH = fakeHeaders{":status": "200", "content-type": "text/event-stream"}
+			if st := f.OnResponseHeaders(false); st != HeadersContinue {
+				t.Fatalf("response headers %v", st)
+			}
+			for _, c := range tt.chunks {
+				a.respB.b = []byte(c)
+				if st := f.OnResponseBody(false); st != BodyContinue {
+					t.Fatalf("response body %v", st)
+				}
+			}
+			// The stream is reset here: no end-of-stream hook, no trailers.
+			f.OnDestroy()
+			want := map[string]float64{MetadataInputToken: tt.in, MetadataOutputToken: tt.out, MetadataTotalToken: tt.in + tt.out}
+			for k, v := range want {
+				if got := a.dynMD[MetadataNamespace+"/"+k]; got != v {
+					t.Errorf("%s = %v, want %v", k, got, v)
+				}
+			}
+		})
+	}
+}
