@@ -1295,6 +1295,11 @@ CAPIStatus envoyGoFilterHttpRecordMetric(void* c, uint32_t metric_id, uint64_t v
   return CAPIOK;
 }
 
+void golang_counts(uint64_t* created, uint64_t* finalized) {
+  *created = atomic_load(&st_created);
+  *finalized = atomic_load(&st_finalized);
+}
+
 void golang_dump_stats(void) {
   unsigned n = atomic_load(&g_nmetrics);
   for (unsigned i = 0; i < n; i++)

@@ -177,6 +177,7 @@ int ioh_add(worker_t* w, ioh_t* h, uint32_t events);
 int ioh_mod(worker_t* w, ioh_t* h, uint32_t events);
 void ioh_del(worker_t* w, ioh_t* h);
 void worker_loop(worker_t* w);
+void worker_drain_posts(worker_t* w);
 
 // ---------------------------------------------------------------------------------------------
 // Host configuration: routes, clusters and endpoints, as written by the Go driver.
@@ -381,6 +382,7 @@ void golang_stream_complete(stream_t* s); // onStreamComplete + log(DownstreamEn
 void golang_stream_destroy(stream_t* s);  // onDestroy
 extern const fm_ops_t golang_dec_ops, golang_enc_ops;
 void golang_dump_stats(void);
+void golang_counts(uint64_t* created, uint64_t* finalized);
 void golang_shutdown(void);
 
 // router.c (route table, clusters, retries, upstream HTTP/1.1)
@@ -411,6 +413,11 @@ extern const fm_ops_t dynmod_dec_ops, dynmod_enc_ops;
 void dynmod_dump_stats(void);
 void dynmod_shutdown(void);
 extern bool g_dynmod_loaded;
+
+// bench.c (router-phase benchmark mode: the golang filter ABI without sockets)
+int bench_router_main(const char* body_path, const char* expect_path, const char* req_hdr_path,
+                      const char* resp_hdr_path, const char* resp_body_path, const char* expect_header,
+                      const char* absent_header);
 
 // util
 char* xstrndup(const char* s, size_t n);

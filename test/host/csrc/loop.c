@@ -90,6 +90,15 @@ static void run_posts(worker_t* w) {
   }
 }
 
+// Runs what was posted to w so far, without waiting (bench mode: a worker thread that drives
+// requests itself instead of sleeping in epoll_wait).
+void worker_drain_posts(worker_t* w) {
+  pthread_mutex_lock(&w->mu);
+  bool any = w->qh != NULL;
+  pthread_mutex_unlock(&w->mu);
+  if (any) run_posts(w);
+}
+
 static void run_deferred(worker_t* w) {
   while (w->deferred) {
     post_item_t* it = w->deferred;

@@ -3,6 +3,11 @@
 //
 // Usage: aigw-host <config file>. The config is line based (see test/README.md); every token
 // is percent-decoded so values may carry spaces.
+//
+// Router-phase benchmark mode (bench.c): no listener, requests driven in memory through the
+// golang filter ABI, commands on stdin:
+//   aigw-host --bench-router --body F --expect-body F --req-headers F --resp-headers F
+//             --resp-body F --expect-header name=value [--absent-header name] <config file>
 #include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -346,10 +351,51 @@ static int port_of(int fd) {
   return ntohs(sa.sin_port);
 }
 
+// The golang filter is the only filter the router-phase bench drives: the dynamic module is
+// not loaded (the config says dynmod_disabled), so the process holds one Go runtime, as in
+// Envoy, and nothing of the upstream phase.
+static int bench_main(int argc, char** argv) {
+  const char *body = NULL, *expect = NULL, *reqh = NULL, *resph = NULL, *respb = NULL, *eh = NULL,
+             *absent = NULL, *cfg = NULL;
+  for (int i = 2; i < argc; i++) {
+    const char** dst = NULL;
+    if (!strcmp(argv[i], "--body")) dst = &body;
+    else if (!strcmp(argv[i], "--expect-body")) dst = &expect;
+    else if (!strcmp(argv[i], "--req-headers")) dst = &reqh;
+    else if (!strcmp(argv[i], "--resp-headers")) dst = &resph;
+    else if (!strcmp(argv[i], "--resp-body")) dst = &respb;
+    else if (!strcmp(argv[i], "--expect-header")) dst = &eh;
+    else if (!strcmp(argv[i], "--absent-header")) dst = &absent;
+    else if (argv[i][0] != '-' && !cfg) {
+      cfg = argv[i];
+      continue;
+    } else die("bench: unknown argument %s", argv[i]);
+    if (i + 1 >= argc) die("bench: %s needs a value", argv[i]);
+    *dst = argv[++i];
+  }
+  if (!body || !expect || !reqh || !resph || !respb || !eh || !cfg)
+    die("usage: %s --bench-router --body F --expect-body F --req-headers F --resp-headers F "
+        "--resp-body F --expect-header name=value [--absent-header name] <config file>", argv[0]);
+  parse_config(cfg);
+  if (g_cfg.dynmod_enabled) die("bench: the config must say dynmod_disabled");
+  out_line("HOST pid=%d workers=%d mode=bench-router", getpid(), g_cfg.workers);
+  if (golang_load() != 0) die("loading the golang filter failed");
+  signal(SIGPIPE, SIG_IGN);
+  int rc = bench_router_main(body, expect, reqh, resph, respb, eh, absent);
+  golang_dump_stats();
+  out_line("STATS_END");
+  golang_shutdown();
+  out_line("EXIT ok");
+  fflush(stdout);
+  fflush(stderr);
+  _exit(rc);
+}
+
 int main(int argc, char** argv) {
-  if (argc != 2) die("usage: %s <config file>", argv[0]);
   setvbuf(stdout, NULL, _IOLBF, 0);
   srand((unsigned)(now_ms() ^ (uint64_t)getpid()));
+  if (argc > 1 && !strcmp(argv[1], "--bench-router")) return bench_main(argc, argv);
+  if (argc != 2) die("usage: %s <config file>", argv[0]);
   parse_config(argv[1]);
   const char* bind_now = getenv("LD_BIND_NOW");
   out_line("HOST pid=%d workers=%d ld_bind_now=%s", getpid(), g_cfg.workers, bind_now ? bind_now : "");

@@ -1,0 +1,440 @@
+// bench.c: router-phase benchmark mode of the host. It drives, per request, only what Envoy
+// does for the golang HTTP filter (contrib/golang/filters/http/source/golang_filter.cc,
+// processor_state.cc) through the real ABI of the shipped .so, with the same code paths as the
+// normal mode (golang.c's processor states and callbacks, fm.c's filter-manager rules), but no
+// listener, no HTTP parsing and no upstream: the request header map and the body buffer are
+// built in memory as the codec would have built them.
+//
+// Per request, on a worker thread (tls_worker set, so the callbacks take the on-worker paths
+// exactly as in normal mode):
+//   decodeHeaders(end_stream=false)      -> envoyGoFilterOnHttpHeader   (StopAndBuffer)
+//   decodeData(whole body, end=true)     -> envoyGoFilterOnHttpData     (Continue)
+//     served callbacks: CopyHeaders/GetHeader, GetBuffer, SetBufferHelper, SetHeaderHelper,
+//     RemoveHeader, ClearRouteCache, SetDynamicMetadata
+//   the router (terminal) receives headers and body: checked here
+//   encodeHeaders(200, end=false)        -> envoyGoFilterOnHttpHeader
+//   encodeData(response body, end=true)  -> envoyGoFilterOnHttpData
+//   onStreamComplete, log(DownstreamEnd) -> envoyGoFilterOnHttpStreamComplete, OnHttpLog
+//   onDestroy                            -> envoyGoFilterOnHttpDestroy
+// and the filter's memory is released only by envoyGoFilterHttpFinalize from Go's finalizer,
+// as in Envoy, which never waits for it on the worker.
+//
+// Commands on stdin, one per line: "run N" runs N measured requests spread over the workers
+// (each worker its own thread and worker_id < concurrency) and prints one BENCH_RESULT line;
+// "quit" (or EOF) waits briefly for outstanding finalizers and prints BENCH_EXIT.
+#include <errno.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host.h"
+
+typedef struct {
+  char* body;
+  size_t body_len;
+  char* expect_body; // the body the router must receive
+  size_t expect_len;
+  char expect_cl[32];
+  char* expect_hname; // routing header the filter must set
+  char* expect_hvalue;
+  char* absent_hname; // routing header the filter must not leave
+  hmap_t req_tmpl;
+  hmap_t resp_tmpl;
+  char* resp_body;
+  size_t resp_body_len;
+} bench_spec_t;
+
+static bench_spec_t B;
+
+typedef struct {
+  worker_t w;
+  pthread_t th;
+  uint64_t n; // requests of the current run
+  uint64_t* lat_decode; // ns from decodeHeaders to the router receiving the body
+  uint64_t* lat_seq;    // ns of the whole per-request sequence
+  uint64_t thread_cpu_ns;
+  uint64_t failures;
+  char first_failure[256];
+} bworker_t;
+
+static bworker_t* g_bw;
+static int g_nbw;
+static pthread_barrier_t g_start, g_done;
+static atomic_bool g_quit;
+
+static uint64_t clock_ns(clockid_t c) {
+  struct timespec ts;
+  clock_gettime(c, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void* read_file(const char* path, size_t* len) {
+  FILE* f = fopen(path, "rb");
+  if (!f) {
+    fprintf(stderr, "bench: open %s: %s\n", path, strerror(errno));
+    exit(2);
+  }
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char* p = xmalloc((size_t)n + 1);
+  if (n > 0 && fread(p, 1, (size_t)n, f) != (size_t)n) {
+    fprintf(stderr, "bench: read %s failed\n", path);
+    exit(2);
+  }
+  p[n] = 0;
+  fclose(f);
+  *len = (size_t)n;
+  return p;
+}
+
+// A header file has one "name value" per line (the value runs to the end of the line).
+static void read_headers(const char* path, hmap_t* m) {
+  size_t len;
+  char* p = read_file(path, &len);
+  for (char* line = strtok(p, "\n"); line; line = strtok(NULL, "\n")) {
+    char* sp = strchr(line, ' ');
+    if (!sp) {
+      fprintf(stderr, "bench: bad header line in %s: %s\n", path, line);
+      exit(2);
+    }
+    hmap_add(m, line, (size_t)(sp - line), sp + 1, strlen(sp + 1));
+  }
+  free(p);
+}
+
+// --------------------------------------------------------------------------- per request
+
+typedef struct {
+  stream_t s;
+  bworker_t* bw;
+  bool routed_headers; // the router (terminal) got the request headers
+  bool routed_body;    // ... and the whole body
+  bool encoded;        // the codec got the response end
+  const char* fail;
+} breq_t;
+
+static void fail(breq_t* r, const char* why) {
+  if (!r->fail) r->fail = why;
+}
+
+// The router's decodeHeaders: what it would route on.
+static void t_dec_headers(void* ctx, bool end) {
+  breq_t* r = ctx;
+  stream_t* s = &r->s;
+  if (end) fail(r, "request ended at the headers");
+  const char* v = hmap_gets(&s->req_headers, B.expect_hname);
+  if (!v || strcmp(v, B.expect_hvalue) != 0) fail(r, "routing header not set to the expected value");
+  if (B.absent_hname && hmap_get(&s->req_headers, B.absent_hname, strlen(B.absent_hname), 0))
+    fail(r, "the other routing header is still present");
+  const char* cl = hmap_gets(&s->req_headers, "content-length");
+  if (!cl || strcmp(cl, B.expect_cl) != 0) fail(r, "content-length does not match the new body");
+  if (s->route_clears < 1) fail(r, "route cache not cleared");
+  r->routed_headers = true;
+}
+
+// The router's decodeData: the body the upstream request would carry.
+static void t_dec_data(void* ctx, buf_t* d, bool end) {
+  breq_t* r = ctx;
+  if (!end) {
+    fail(r, "body continued without end_stream");
+  } else if (d->length != B.expect_len) {
+    fail(r, "body length differs from the expected body (backend member not removed?)");
+  } else {
+    // Byte-for-byte, slice by slice: the backend member is gone and nothing else changed.
+    size_t off = 0;
+    for (size_t i = 0; i < d->n; i++) {
+      if (memcmp(d->s[i].mem + d->s[i].off, B.expect_body + off, d->s[i].len) != 0) {
+        fail(r, "body differs from the expected body");
+        break;
+      }
+      off += d->s[i].len;
+    }
+  }
+  mfield_t* m = meta_get(&r->s.dyn, "io.envoy.ai_gateway", 19, "backend", 7);
+  if (!m) fail(r, "dynamic metadata io.envoy.ai_gateway.backend not set");
+  buf_drain(d, d->length);
+  r->routed_body = true;
+}
+
+static void t_enc_headers(void* ctx, bool end) {
+  breq_t* r = ctx;
+  const char* st = hmap_gets(&r->s.resp_headers, ":status");
+  if (r->s.local_reply_sent)
+    fail(r, "the filter sent a local reply instead of routing");
+  else if (!st || strcmp(st, "200") != 0)
+    fail(r, "the response headers are not the 200 the upstream sent");
+  if (end) r->encoded = true;
+}
+
+static void t_enc_data(void* ctx, buf_t* d, bool end) {
+  breq_t* r = ctx;
+  buf_drain(d, d->length);
+  if (end) r->encoded = true;
+}
+
+static bool dec_aborted(void* ctx) {
+  breq_t* r = ctx;
+  return r->s.completed || r->s.reset || r->s.dec_aborted;
+}
+
+static bool enc_aborted(void* ctx) {
+  breq_t* r = ctx;
+  return r->s.completed || r->s.reset || r->s.enc_aborted;
+}
+
+static fm_ops_t dec_ops, enc_ops;
+
+// Waits for posted work (Continue from a goroutine, a local reply) until cond holds or a local
+// reply ended the stream, as the worker's dispatcher would run it. The shipped .so answers
+// synchronously, so on the routed path this loop never waits.
+static bool wait_for(breq_t* r, bool* cond) {
+  worker_t* w = &r->bw->w;
+  uint64_t deadline = now_ms() + 10000;
+  while (!*cond && !r->s.local_reply_sent) {
+    worker_drain_posts(w);
+    if (*cond || r->s.local_reply_sent) break;
+    if (now_ms() > deadline) return false;
+    struct pollfd p = {.fd = w->evfd, .events = POLLIN};
+    poll(&p, 1, 100);
+  }
+  return true;
+}
+
+static void one_request(bworker_t* bw, uint64_t* decode_ns, uint64_t* seq_ns) {
+  static atomic_uint_fast64_t ids;
+  uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+  breq_t* r = xcalloc(1, sizeof(breq_t));
+  r->bw = bw;
+  stream_t* s = &r->s;
+  s->w = &bw->w;
+  s->id = atomic_fetch_add(&ids, 1) + 1;
+  s->start_ms = now_ms();
+  hmap_init(&s->req_headers);
+  hmap_init(&s->resp_headers);
+  meta_init(&s->dyn);
+  buf_init(&s->body_copy);
+  fm_init(&s->dec, &dec_ops, r);
+  fm_init(&s->enc, &enc_ops, r);
+  // The codec's request header map and its read of the body into an OwnedImpl-like buffer.
+  hmap_copy(&s->req_headers, &B.req_tmpl);
+  golang_stream_new(s);
+  fm_headers(&s->dec, false);
+  buf_t body;
+  buf_init(&body);
+  buf_add(&body, B.body, B.body_len);
+  fm_data(&s->dec, &body, true);
+  buf_free(&body);
+  if (!r->fail && !wait_for(r, &r->routed_body)) fail(r, "the request never reached the router");
+  if (!r->routed_headers) fail(r, "the router never got the request headers");
+  uint64_t t1 = clock_ns(CLOCK_MONOTONIC);
+
+  // The upstream's response (the router's encodeHeaders/encodeData into the filter chain).
+  if (!s->local_reply_sent) {
+    hmap_copy(&s->resp_headers, &B.resp_tmpl);
+    s->resp_headers_present = true;
+    s->response_code = 200;
+    fm_headers(&s->enc, false);
+    buf_t rb;
+    buf_init(&rb);
+    buf_add(&rb, B.resp_body, B.resp_body_len);
+    fm_data(&s->enc, &rb, true);
+    buf_free(&rb);
+    if (!r->fail && !wait_for(r, &r->encoded)) fail(r, "the response never reached the codec");
+  } else {
+    fail(r, "the filter sent a local reply");
+  }
+
+  // ActiveStream::completeRequest -> onStreamComplete, log, then onDestroy; the filter object
+  // lives on until Go finalizes the request.
+  s->completed = true;
+  golang_stream_complete(s);
+  golang_stream_destroy(s);
+  worker_drain_posts(&bw->w); // posts made during the stream are dropped as in Envoy
+  hmap_free(&s->req_headers);
+  hmap_free(&s->resp_headers);
+  meta_free(&s->dyn);
+  for (size_t i = 0; i < s->nfs; i++) {
+    free(s->fs[i].key);
+    free(s->fs[i].value);
+  }
+  free(s->fs);
+  fm_free(&s->dec);
+  fm_free(&s->enc);
+  buf_free(&s->body_copy);
+  free(s->override_host);
+  const char* why = r->fail;
+  free(r);
+  uint64_t t2 = clock_ns(CLOCK_MONOTONIC);
+  if (why) {
+    if (!bw->failures++) snprintf(bw->first_failure, sizeof(bw->first_failure), "%s", why);
+  }
+  *decode_ns = t1 - t0;
+  *seq_ns = t2 - t0;
+}
+
+static void* bench_worker(void* arg) {
+  bworker_t* bw = arg;
+  char name[16];
+  snprintf(name, sizeof(name), "wrk:%d", bw->w.id);
+  pthread_setname_np(pthread_self(), name);
+  tls_worker = &bw->w;
+  for (;;) {
+    pthread_barrier_wait(&g_start);
+    if (atomic_load(&g_quit)) return NULL;
+    uint64_t c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    for (uint64_t i = 0; i < bw->n; i++) one_request(bw, &bw->lat_decode[i], &bw->lat_seq[i]);
+    bw->thread_cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+    bw->w.requests += bw->n;
+    pthread_barrier_wait(&g_done);
+  }
+}
+
+static int cmp_u64(const void* a, const void* b) {
+  uint64_t x = *(const uint64_t*)a, y = *(const uint64_t*)b;
+  return x < y ? -1 : x > y;
+}
+
+// Nearest-rank percentile of sorted v.
+static uint64_t pct(const uint64_t* v, size_t n, int p) {
+  if (n == 0) return 0;
+  size_t i = n * (size_t)p / 100;
+  return v[i < n ? i : n - 1];
+}
+
+static uint64_t vm_hwm(void) {
+  FILE* f = fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  uint64_t kb = 0;
+  while (fgets(line, sizeof(line), f))
+    if (!strncmp(line, "VmHWM:", 6)) kb = strtoull(line + 6, NULL, 10);
+  fclose(f);
+  return kb * 1024;
+}
+
+static void run(uint64_t n) {
+  for (int i = 0; i < g_nbw; i++) {
+    bworker_t* bw = &g_bw[i];
+    bw->n = n / (uint64_t)g_nbw + ((uint64_t)i < n % (uint64_t)g_nbw ? 1 : 0);
+    free(bw->lat_decode);
+    free(bw->lat_seq);
+    bw->lat_decode = xcalloc(bw->n + 1, sizeof(uint64_t));
+    bw->lat_seq = xcalloc(bw->n + 1, sizeof(uint64_t));
+    bw->failures = 0;
+    bw->first_failure[0] = 0;
+  }
+  uint64_t created0, fin0;
+  golang_counts(&created0, &fin0);
+  uint64_t cpu0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID), wall0 = clock_ns(CLOCK_MONOTONIC);
+  pthread_barrier_wait(&g_start);
+  pthread_barrier_wait(&g_done);
+  uint64_t wall = clock_ns(CLOCK_MONOTONIC) - wall0, cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+  uint64_t created, fin;
+  golang_counts(&created, &fin);
+
+  uint64_t* dec = xcalloc(n + 1, sizeof(uint64_t));
+  uint64_t* seq = xcalloc(n + 1, sizeof(uint64_t));
+  size_t k = 0;
+  uint64_t failures = 0, worker_cpu = 0;
+  const char* first = "";
+  for (int i = 0; i < g_nbw; i++) {
+    bworker_t* bw = &g_bw[i];
+    memcpy(dec + k, bw->lat_decode, bw->n * sizeof(uint64_t));
+    memcpy(seq + k, bw->lat_seq, bw->n * sizeof(uint64_t));
+    k += bw->n;
+    failures += bw->failures;
+    worker_cpu += bw->thread_cpu_ns;
+    if (bw->failures && !first[0]) first = bw->first_failure;
+  }
+  qsort(dec, k, sizeof(uint64_t), cmp_u64);
+  qsort(seq, k, sizeof(uint64_t), cmp_u64);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  if (failures) out_line("BENCH_FAIL %s", first);
+  out_line("BENCH_RESULT requests=%llu workers=%d wall_ns=%llu cpu_ns=%llu worker_cpu_ns=%llu "
+           "decode_p50_ns=%llu decode_p99_ns=%llu seq_p50_ns=%llu seq_p99_ns=%llu peak_rss_bytes=%llu "
+           "maxrss_bytes=%llu created=%llu finalized=%llu outstanding=%llu failures=%llu",
+           (unsigned long long)n, g_nbw, (unsigned long long)wall, (unsigned long long)cpu,
+           (unsigned long long)worker_cpu, (unsigned long long)pct(dec, k, 50),
+           (unsigned long long)pct(dec, k, 99), (unsigned long long)pct(seq, k, 50),
+           (unsigned long long)pct(seq, k, 99), (unsigned long long)vm_hwm(),
+           (unsigned long long)ru.ru_maxrss * 1024, (unsigned long long)(created - created0),
+           (unsigned long long)(fin - fin0), (unsigned long long)(created - fin),
+           (unsigned long long)failures);
+  free(dec);
+  free(seq);
+}
+
+// bench_router_main runs after parse_config and golang_load (main.c).
+int bench_router_main(const char* body_path, const char* expect_path, const char* req_hdr_path,
+                      const char* resp_hdr_path, const char* resp_body_path, const char* expect_header,
+                      const char* absent_header) {
+  B.body = read_file(body_path, &B.body_len);
+  B.expect_body = read_file(expect_path, &B.expect_len);
+  snprintf(B.expect_cl, sizeof(B.expect_cl), "%zu", B.expect_len);
+  B.resp_body = read_file(resp_body_path, &B.resp_body_len);
+  hmap_init(&B.req_tmpl);
+  hmap_init(&B.resp_tmpl);
+  read_headers(req_hdr_path, &B.req_tmpl);
+  read_headers(resp_hdr_path, &B.resp_tmpl);
+  const char* eq = strchr(expect_header, '=');
+  if (!eq) {
+    fprintf(stderr, "bench: --expect-header wants name=value\n");
+    return 2;
+  }
+  B.expect_hname = xstrndup(expect_header, (size_t)(eq - expect_header));
+  B.expect_hvalue = strdup(eq + 1);
+  B.absent_hname = absent_header ? strdup(absent_header) : NULL;
+
+  dec_ops = golang_dec_ops;
+  dec_ops.t_headers = t_dec_headers;
+  dec_ops.t_data = t_dec_data;
+  dec_ops.aborted = dec_aborted;
+  enc_ops = golang_enc_ops;
+  enc_ops.t_headers = t_enc_headers;
+  enc_ops.t_data = t_enc_data;
+  enc_ops.aborted = enc_aborted;
+
+  g_nbw = g_cfg.workers;
+  g_bw = xcalloc((size_t)g_nbw, sizeof(bworker_t));
+  pthread_barrier_init(&g_start, NULL, (unsigned)g_nbw + 1);
+  pthread_barrier_init(&g_done, NULL, (unsigned)g_nbw + 1);
+  for (int i = 0; i < g_nbw; i++) {
+    worker_t* w = &g_bw[i].w;
+    w->id = i; // worker_id < concurrency (= workers, the config's concurrency)
+    pthread_mutex_init(&w->mu, NULL);
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_create(&g_bw[i].th, NULL, bench_worker, &g_bw[i]);
+  }
+  out_line("BENCH_READY workers=%d body=%zu expect=%zu", g_nbw, B.body_len, B.expect_len);
+
+  char line[256];
+  while (fgets(line, sizeof(line), stdin)) {
+    unsigned long long n;
+    if (sscanf(line, "run %llu", &n) == 1 && n > 0) {
+      run(n);
+    } else if (!strncmp(line, "quit", 4)) {
+      break;
+    } else {
+      out_line("BENCH_ERROR unknown command");
+    }
+  }
+  atomic_store(&g_quit, true);
+  pthread_barrier_wait(&g_start);
+  for (int i = 0; i < g_nbw; i++) pthread_join(g_bw[i].th, NULL);
+  // Envoy never waits for finalizers; the host waits a little so the count is reported.
+  uint64_t created, fin;
+  for (int i = 0; i < 50; i++) {
+    golang_counts(&created, &fin);
+    if (created == fin) break;
+    usleep(20000);
+  }
+  golang_counts(&created, &fin);
+  out_line("BENCH_EXIT created=%llu finalized=%llu", (unsigned long long)created, (unsigned long long)fin);
+  return 0;
+}
