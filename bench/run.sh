@@ -2,7 +2,9 @@
 # bench/run.sh — the side-by-side benchmark behind `make bench`.
 #
 # Builds the bench test binary once, runs every benchmark in bench/ COUNT
-# times (enough samples for benchstat's confidence intervals), then writes to
+# times (enough samples for benchstat's confidence intervals), then the
+# upstream phase's translation microbenchmarks of internal/translate (same
+# COUNT, TBENCHTIME each), then writes to
 # $OUT (default bench/out, git-ignored):
 #   raw.txt        go test -bench output, the input of everything below
 #   benchstat.txt  benchstat summary: median ± CI per benchmark and unit
@@ -13,18 +15,25 @@
 # Knobs (environment):
 #   COUNT=6        runs per benchmark; benchstat wants >= 6 for a 95% CI
 #   BENCHTIME=1s   go test -benchtime per run
-#   BENCH=.        go test -bench regexp, e.g. 'ExtProc/uds' or 'InProcess'
+#   BENCH=.        go test -bench regexp, e.g. 'ExtProc/uds' or 'InProcessABI'
+#   TBENCH=...     -bench regexp for internal/translate (default: OpenAI ->
+#                  Anthropic request and response at 1 KiB and 100 KiB, the
+#                  per-chunk stream benchmarks, OpenAI model override);
+#                  TBENCH=none skips them
+#   TBENCHTIME=500ms  -benchtime of the translate benchmarks
 #   OUT=bench/out  output directory
 #   BASE=file      earlier raw.txt to compare with (benchstat BASE raw.txt),
 #                  e.g. BASE=bench/results/latest.txt
 #
-# With the defaults the run takes about 7 minutes on a 2-core machine.
+# With the defaults the run takes about 9 minutes on a 2-core machine.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 COUNT=${COUNT:-6}
 BENCHTIME=${BENCHTIME:-1s}
 BENCH=${BENCH:-.}
+TBENCH=${TBENCH:-'^Benchmark(AnthropicRequest|AnthropicResponse|AnthropicStreamChunk|OpenAIRequestOverride|OpenAIStreamChunk)$'}
+TBENCHTIME=${TBENCHTIME:-500ms}
 OUT=${OUT:-bench/out}
 GO=${GO:-go}
 
@@ -58,8 +67,9 @@ machine >"$OUT/machine.txt"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-echo "== building the bench test binary" >&2
+echo "== building the bench test binaries" >&2
 $GO test -c -o "$tmp/bench.test" ./bench
+[ "$TBENCH" = none ] || $GO test -c -o "$tmp/translate.test" ./internal/translate
 
 # Run from the package directory, as go test does. The ext_proc benchmarks
 # re-execute this binary as their server process. No -benchmem: the
@@ -69,6 +79,12 @@ echo "== running benchmarks (count=$COUNT, benchtime=$BENCHTIME, bench=$BENCH)" 
 (cd bench && "$tmp/bench.test" -test.run '^$' -test.bench "$BENCH" \
 	-test.count "$COUNT" -test.benchtime "$BENCHTIME" \
 	-test.timeout 60m) | tee "$OUT/raw.txt" >&2
+if [ "$TBENCH" != none ]; then
+	echo "== running internal/translate benchmarks (count=$COUNT, benchtime=$TBENCHTIME, bench=$TBENCH)" >&2
+	(cd internal/translate && "$tmp/translate.test" -test.run '^$' -test.bench "$TBENCH" \
+		-test.count "$COUNT" -test.benchtime "$TBENCHTIME" \
+		-test.timeout 30m) | tee -a "$OUT/raw.txt" >&2
+fi
 echo "load at end:   $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 
 "$BENCHSTAT" "$OUT/raw.txt" >"$OUT/benchstat.txt"

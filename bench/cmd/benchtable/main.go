@@ -1,7 +1,10 @@
-// Command benchtable turns the raw `go test -bench` output of bench/ into the
-// Markdown tables of bench/README.md: one row per body size, worker count and
-// side (ext_proc over TCP, over a Unix socket, in-process), medians over
-// -count runs, and the baseline/in-process ratios when both sides ran.
+// Command benchtable turns the raw `go test -bench` output of bench/ (and of
+// internal/translate's benchmarks, appended by run.sh) into the Markdown
+// tables of bench/README.md: one row per body size, worker count and side
+// (ext_proc over TCP, over a Unix socket, the in-process router phase driven
+// through the golang filter ABI, the in-process filter through the host's
+// HTTP stack), medians over -count runs, the baseline ÷ in-process ratios per
+// row, the issue-4 target check, and the microbenchmarks of both phases.
 // benchstat remains the tool for confidence intervals and A/B comparison;
 // this only lays the medians out side by side.
 //
@@ -47,17 +50,23 @@ func main() {
 type results struct {
 	order   []string                        // benchmark names, first-seen order
 	samples map[string]map[string][]float64 // name -> unit -> values
+	pkg     map[string]string               // name -> the "pkg:" it ran in
 }
 
 func newResults() *results {
-	return &results{samples: map[string]map[string][]float64{}}
+	return &results{samples: map[string]map[string][]float64{}, pkg: map[string]string{}}
 }
 
 // parse reads benchmark result lines; every other line is ignored.
 func (r *results) parse(in io.Reader) error {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	pkg := ""
 	for line := 1; sc.Scan(); line++ {
+		if p, ok := strings.CutPrefix(sc.Text(), "pkg: "); ok {
+			pkg = strings.TrimSpace(p)
+			continue
+		}
 		f := strings.Fields(sc.Text())
 		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") || len(f)%2 != 0 {
 			continue
@@ -71,6 +80,7 @@ func (r *results) parse(in io.Reader) error {
 			units = map[string][]float64{}
 			r.samples[name] = units
 			r.order = append(r.order, name)
+			r.pkg[name] = pkg
 		}
 		for i := 2; i+1 < len(f); i += 2 {
 			v, err := strconv.ParseFloat(f[i], 64)
@@ -109,7 +119,14 @@ func (r *results) median(name, unit string) (float64, bool) {
 }
 
 const (
-	sideInProcess = "in-process"
+	// sideABI is the in-process router phase alone: the host's bench mode
+	// driving the golang filter ABI, no sockets. The like-for-like side of
+	// the ext_proc exchange.
+	sideABI = "in-process: router phase via ABI"
+	// sideHTTP is the in-process filter measured through the host's whole
+	// HTTP/1.1 stack (listener, parsing, direct response): it includes socket
+	// work the ext_proc rows do not include for Envoy.
+	sideHTTP = "in-process: through host HTTP stack"
 	// routerPhase names the microbenchmark of the Go work the in-process
 	// filter does per request, by size: the source of the in-process rows'
 	// B/op and allocs/op (the load generator's own are meaningless).
@@ -120,14 +137,18 @@ const (
 type row struct {
 	size    string
 	workers int
-	side    string // "ext_proc tcp", "ext_proc uds", sideInProcess
+	side    string // "ext_proc tcp", "ext_proc uds", sideABI, sideHTTP
 	name    string // benchmark name
 }
+
+func inProcess(side string) bool { return side == sideABI || side == sideHTTP }
 
 // sideRow maps the side-by-side benchmarks to rows:
 //
 //	BenchmarkExtProc/{tcp,uds}/<size>          1 worker
 //	BenchmarkExtProcParallel/{tcp,uds}/<size>  2 workers
+//	BenchmarkInProcessABI/<size>               1 worker
+//	BenchmarkInProcessABIParallel/<size>       2 workers
 //	BenchmarkInProcess/<size>                  1 worker
 //	BenchmarkInProcessParallel/<size>          2 workers
 //
@@ -135,6 +156,12 @@ type row struct {
 func sideRow(name string) (row, bool) {
 	parts := strings.Split(name, "/")
 	switch {
+	case len(parts) == 2 && (parts[0] == "BenchmarkInProcessABI" || parts[0] == "BenchmarkInProcessABIParallel"):
+		w := 1
+		if parts[0] == "BenchmarkInProcessABIParallel" {
+			w = 2
+		}
+		return row{size: parts[1], workers: w, side: sideABI, name: name}, true
 	case len(parts) == 3 && (parts[0] == "BenchmarkExtProc" || parts[0] == "BenchmarkExtProcParallel"):
 		w := 1
 		if parts[0] == "BenchmarkExtProcParallel" {
@@ -146,7 +173,7 @@ func sideRow(name string) (row, bool) {
 		if parts[0] == "BenchmarkInProcessParallel" {
 			w = 2
 		}
-		return row{size: parts[1], workers: w, side: sideInProcess, name: name}, true
+		return row{size: parts[1], workers: w, side: sideHTTP, name: name}, true
 	}
 	return row{}, false
 }
@@ -172,18 +199,25 @@ func sideRank(side string) int {
 		return 0
 	case "ext_proc uds":
 		return 1
-	case sideInProcess:
+	case sideABI:
 		return 2
+	case sideHTTP:
+		return 3
 	}
-	return 3
+	return 4
 }
+
+// upstreamPkg is where the upstream phase's translation microbenchmarks live.
+const upstreamPkg = "/internal/translate"
 
 func (r *results) render(w io.Writer) error {
 	var rows []row
-	var micro []string
+	var micro, upstream []string
 	for _, name := range r.order {
 		if rw, ok := sideRow(name); ok {
 			rows = append(rows, rw)
+		} else if strings.HasSuffix(r.pkg[name], upstreamPkg) {
+			upstream = append(upstream, name)
 		} else {
 			micro = append(micro, name)
 		}
@@ -211,7 +245,7 @@ func (r *results) render(w io.Writer) error {
 			}
 			fmt.Fprintf(bw, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 				rw.size, rw.workers, rw.side,
-				r.num(n, "ns/op", 1e-3, 1),
+				r.num(n, r.wallUnit(n), 1e-3, 1),
 				r.split(n, "cpu-ns/op", "client-cpu-ns/op", "server-cpu-ns/op", 1e-3, 1),
 				r.num(n, "p50-ns", 1e-3, 1),
 				r.num(n, "p99-ns", 1e-3, 1),
@@ -222,32 +256,47 @@ func (r *results) render(w io.Writer) error {
 			)
 		}
 		r.renderRatios(bw, rows)
+		r.renderTarget(bw, rows)
 	}
-	if len(micro) > 0 {
-		fmt.Fprintln(bw)
-		fmt.Fprintln(bw, "| microbenchmark | ns/op | B/op | allocs/op |")
-		fmt.Fprintln(bw, "|---|---|---|---|")
-		for _, n := range micro {
-			fmt.Fprintf(bw, "| %s | %s | %s | %s |\n", strings.TrimPrefix(n, "Benchmark"),
-				r.num(n, "ns/op", 1, 0), r.num(n, "B/op", 1, 0), r.num(n, "allocs/op", 1, 0))
-		}
-	}
+	r.renderMicro(bw, "microbenchmark (router phase's Go work, bench/)", micro)
+	r.renderMicro(bw, "upstream phase (internal/translate)", upstream)
 	return bw.Flush()
 }
 
-// renderRatios prints baseline/in-process for CPU per request, p50 latency
-// and wall time per request, per size and worker count, when the in-process
-// side ran. The in-process figures include the host's own HTTP handling,
-// which the ext_proc figures do not: the ratios understate the saving.
+func (r *results) renderMicro(w io.Writer, title string, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "| %s | ns/op | B/op | allocs/op |\n", title)
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, n := range names {
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", strings.TrimPrefix(n, "Benchmark"),
+			r.num(n, "ns/op", 1, 0), r.num(n, "B/op", 1, 0), r.num(n, "allocs/op", 1, 0))
+	}
+}
+
+// wallUnit is the unit holding elapsed time per request: the ABI benchmarks
+// report CPU per request as ns/op and elapsed time as wall-ns/op.
+func (r *results) wallUnit(name string) string {
+	if _, ok := r.median(name, "wall-ns/op"); ok {
+		return "wall-ns/op"
+	}
+	return "ns/op"
+}
+
+// renderRatios prints baseline ÷ in-process for CPU per request, p50
+// latency and wall time per request: one row per body size, worker count,
+// baseline and in-process side that both ran.
 func (r *results) renderRatios(w io.Writer, rows []row) {
 	type key struct {
 		size    string
 		workers int
 	}
-	in := map[key]string{}
+	in := map[key][]row{}
 	for _, rw := range rows {
-		if rw.side == sideInProcess {
-			in[key{rw.size, rw.workers}] = rw.name
+		if inProcess(rw.side) {
+			in[key{rw.size, rw.workers}] = append(in[key{rw.size, rw.workers}], rw)
 		}
 	}
 	fmt.Fprintln(w)
@@ -255,21 +304,86 @@ func (r *results) renderRatios(w io.Writer, rows []row) {
 		fmt.Fprintln(w, "In-process side not in these results: no baseline/in-process ratios.")
 		return
 	}
-	fmt.Fprintln(w, "| body | workers | baseline | CPU/req: baseline ÷ in-process | p50: baseline ÷ in-process | wall/req: baseline ÷ in-process |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| body | workers | baseline | in-process side | CPU/req: baseline ÷ in-process | p50: baseline ÷ in-process | wall/req: baseline ÷ in-process |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, rw := range rows {
-		ip, ok := in[key{rw.size, rw.workers}]
-		if rw.side == sideInProcess || !ok {
+		if inProcess(rw.side) {
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s |\n", rw.size, rw.workers, rw.side,
-			r.ratio(rw.name, ip, "cpu-ns/op"), r.ratio(rw.name, ip, "p50-ns"), r.ratio(rw.name, ip, "ns/op"))
+		for _, ip := range in[key{rw.size, rw.workers}] {
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s |\n", rw.size, rw.workers, rw.side, ip.side,
+				r.ratio(rw.name, ip.name, "cpu-ns/op", "cpu-ns/op"), r.ratio(rw.name, ip.name, "p50-ns", "p50-ns"),
+				r.ratio(rw.name, ip.name, r.wallUnit(rw.name), r.wallUnit(ip.name)))
+		}
 	}
 }
 
-func (r *results) ratio(base, in, unit string) string {
-	b, ok1 := r.median(base, unit)
-	i, ok2 := r.median(in, unit)
+// Issue 4's target, on CPU per request, baseline ÷ in-process router phase:
+// at least 50× at 1 KiB, and still ahead (> 1×) at 1 MiB.
+var targets = []struct {
+	size string
+	min  float64
+}{{"1KiB", 50}, {"1MiB", 1}}
+
+// renderTarget states whether the target holds in these results: the
+// smallest ratio over every baseline (tcp, uds) and worker count must reach
+// the bound.
+func (r *results) renderTarget(w io.Writer, rows []row) {
+	abi := map[string]string{}
+	for _, rw := range rows {
+		if rw.side == sideABI {
+			abi[rw.size+"/"+strconv.Itoa(rw.workers)] = rw.name
+		}
+	}
+	var lines []string
+	for _, t := range targets {
+		lo, hi, n := 0.0, 0.0, 0
+		for _, rw := range rows {
+			ip, ok := abi[rw.size+"/"+strconv.Itoa(rw.workers)]
+			if inProcess(rw.side) || rw.size != t.size || !ok {
+				continue
+			}
+			b, ok1 := r.median(rw.name, "cpu-ns/op")
+			i, ok2 := r.median(ip, "cpu-ns/op")
+			if !ok1 || !ok2 || i == 0 {
+				continue
+			}
+			v := b / i
+			if n == 0 || v < lo {
+				lo = v
+			}
+			if n == 0 || v > hi {
+				hi = v
+			}
+			n++
+		}
+		if n == 0 {
+			continue
+		}
+		verdict := "**met**"
+		if lo < t.min || (t.min == 1 && lo <= 1) {
+			verdict = "**not met**"
+		}
+		bound := "≥ " + strconv.FormatFloat(t.min, 'f', 0, 64) + "×"
+		if t.min == 1 {
+			bound = "> 1× (still ahead)"
+		}
+		lines = append(lines, fmt.Sprintf("- %s: target %s, measured %s–%s over %d baseline rows: %s",
+			t.size, bound, strconv.FormatFloat(lo, 'f', 1, 64)+"×", strconv.FormatFloat(hi, 'f', 1, 64)+"×", n, verdict))
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Issue 4 target (CPU per request, ext_proc client+server ÷ in-process router phase via ABI):")
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+}
+
+func (r *results) ratio(base, in, baseUnit, inUnit string) string {
+	b, ok1 := r.median(base, baseUnit)
+	i, ok2 := r.median(in, inUnit)
 	if !ok1 || !ok2 || i == 0 {
 		return "–"
 	}
@@ -297,7 +411,7 @@ func (r *results) pair(name, a, b string, scale float64, prec int) string {
 // the code is the same.
 func (r *results) allocs(rw row, unit, serverUnit string) string {
 	switch rw.side {
-	case sideInProcess:
+	case sideABI, sideHTTP:
 		if _, ok := r.median(routerPhase+rw.size, unit); ok {
 			return r.num(routerPhase+rw.size, unit, 1, 0) + "* / –"
 		}
