@@ -53,70 +53,81 @@ func TypeForStatus(status int) string {
 	}
 }
 
-// JSON renders the OpenAI error document. Hand-rolled so it never fails and
-// costs one allocation; null is used for empty param/code as OpenAI does.
+// JSON renders the OpenAI error document.
 func (e *Error) JSON() []byte {
 	typ := e.Type
 	if typ == "" {
 		typ = TypeForStatus(e.Status)
 	}
-	b := make([]byte, 0, 64+len(e.Message)+len(typ)+len(e.Param)+len(e.Code))
-	b = append(b, `{"error":{"message":`...)
-	b = AppendString(b, e.Message)
-	b = append(b, `,"type":`...)
-	b = AppendString(b, typ)
-	b = append(b, `,"param":`...)
-	b = appendNullable(b, e.Param)
-	b = append(b, `,"code":`...)
-	b = appendNullable(b, e.Code)
-	b = append(b, "}}"...)
-	return b
+	return AppendErrorJSON(make([]byte, 0, 64+len(e.Message)+len(typ)+len(e.Param)+len(e.Code)), e.Message, typ, e.Param, e.Code)
 }
 
-func appendNullable(b []byte, s string) []byte {
+// AppendErrorJSON appends `{"error":{"message","type","param","code"}}`.
+// Hand-rolled so it never fails; an empty param or code is null, as OpenAI
+// sends them.
+func AppendErrorJSON(dst []byte, message, typ, param, code string) []byte {
+	dst = append(dst, `{"error":{"message":`...)
+	dst = AppendString(dst, message)
+	dst = append(dst, `,"type":`...)
+	dst = AppendString(dst, typ)
+	dst = append(dst, `,"param":`...)
+	dst = appendNullable(dst, param)
+	dst = append(dst, `,"code":`...)
+	dst = appendNullable(dst, code)
+	return append(dst, "}}"...)
+}
+
+func appendNullable(dst []byte, s string) []byte {
 	if s == "" {
-		return append(b, "null"...)
+		return append(dst, "null"...)
 	}
-	return AppendString(b, s)
+	return AppendString(dst, s)
 }
 
-// AppendString appends s as a JSON string literal. Invalid UTF-8 becomes
-// U+FFFD so the output is always valid JSON whatever a client sent us.
-func AppendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
+const hexDigits = "0123456789abcdef"
+
+// AppendString appends s as a JSON string literal, copying unescaped runs
+// whole. Invalid UTF-8 becomes U+FFFD so the output is always valid JSON
+// whatever a client or provider sent.
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
 			default:
-				b = append(b, c)
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 			}
 			i++
+			start = i
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else if r == '\u2028' || r == '\u2029' {
-			b = append(b, `\u202`...)
-			b = append(b, hex[r&0xf])
-		} else {
-			b = append(b, s[i:i+size]...)
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
 		}
 		i += size
 	}
-	return append(b, '"')
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 // ContentLength is the header value for a body of n bytes.

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/aigw/aigw/internal/oaierr"
 )
 
 // UnsupportedError reports a request the target cannot express: a parameter
@@ -59,70 +60,21 @@ func invalid(param, format string, args ...any) *InvalidRequestError {
 	return &InvalidRequestError{Status: http.StatusBadRequest, Param: param, Code: "invalid_value", Message: fmt.Sprintf(format, args...)}
 }
 
-// AppendErrorJSON appends {"error":{"message","type","param","code"}} to dst;
-// empty param or code are written as null, as OpenAI does.
+// AppendErrorJSON appends OpenAI's error document; see oaierr.AppendErrorJSON.
 func AppendErrorJSON(dst []byte, message, typ, param, code string) []byte {
-	dst = append(dst, `{"error":{"message":`...)
-	dst = appendJSONString(dst, message)
-	dst = append(dst, `,"type":`...)
-	dst = appendJSONString(dst, typ)
-	dst = append(dst, `,"param":`...)
-	dst = appendJSONStringOrNull(dst, param)
-	dst = append(dst, `,"code":`...)
-	dst = appendJSONStringOrNull(dst, code)
-	return append(dst, "}}"...)
+	return oaierr.AppendErrorJSON(dst, message, typ, param, code)
 }
 
+// appendJSONString appends s as a JSON string (oaierr's encoder: one for the
+// whole gateway).
+func appendJSONString(dst []byte, s string) []byte { return oaierr.AppendString(dst, s) }
+
+// appendJSONStringOrNull appends s, or null when it is empty.
 func appendJSONStringOrNull(dst []byte, s string) []byte {
 	if s == "" {
 		return append(dst, "null"...)
 	}
-	return appendJSONString(dst, s)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD so
-// the output is always valid JSON whatever a provider sent.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return oaierr.AppendString(dst, s)
 }
 
 // appendInt appends a decimal integer.
