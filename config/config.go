@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/aigw/aigw/internal/credentials"
+	"github.com/aigw/aigw/internal/translate"
 )
 
 // Selection is how far a client may choose the backend itself.
@@ -28,12 +30,8 @@ const (
 	SelectOff Selection = "off"
 )
 
-// Schema names the API a backend speaks.
-const (
-	SchemaOpenAI      = "openai"
-	SchemaAzureOpenAI = "azure_openai"
-	SchemaAnthropic   = "anthropic"
-)
+// SchemaOpenAI is the default schema; internal/translate registers them all.
+const SchemaOpenAI = translate.SchemaOpenAI
 
 // Auth types.
 const (
@@ -45,17 +43,13 @@ const (
 
 // Defaults.
 const (
-	DefaultModelHeader        = "x-ai-eg-model"
-	DefaultBackendHeader      = "x-ai-eg-backend"
-	DefaultBackendField       = "backend"
-	DefaultMaxRequestBody     = 32 << 20
-	DefaultMetadataNamespace  = "aigw"
-	DefaultMetadataKey        = "backend"
-	DefaultAnthropicVersion   = "2023-06-01"
-	DynamicMetadataNamespace  = "io.envoy.ai_gateway"
-	defaultOpenAIPathPrefix   = "/v1"
-	defaultAzurePathPrefix    = "/openai"
-	defaultAnthropicPathPrefx = "/v1"
+	DefaultModelHeader       = "x-ai-eg-model"
+	DefaultBackendHeader     = "x-ai-eg-backend"
+	DefaultBackendField      = "backend"
+	DefaultMaxRequestBody    = 32 << 20
+	DefaultMetadataNamespace = "aigw"
+	DefaultMetadataKey       = "backend"
+	DynamicMetadataNamespace = "io.envoy.ai_gateway"
 )
 
 // DefaultPaths are the inference endpoints the router phase inspects.
@@ -271,33 +265,18 @@ func (b *Backend) finish() error {
 	if b.Schema == "" {
 		b.Schema = SchemaOpenAI
 	}
-	if !SchemaKnown(b.Schema) {
-		return fmt.Errorf("schema: %q is not a supported schema (%s)", b.Schema, strings.Join(knownSchemas(), ", "))
+	// The translator registry owns the schemas and their rules and defaults
+	// (path prefix, api_version): one place to add a provider.
+	if !slices.Contains(translate.Schemas(), b.Schema) {
+		return fmt.Errorf("schema: %q is not a supported schema (%s)", b.Schema, strings.Join(translate.Schemas(), ", "))
 	}
-	switch b.Schema {
-	case SchemaAzureOpenAI:
-		if b.APIVersion == "" {
-			return errors.New("api_version: required for schema azure_openai")
-		}
-		if b.PathPrefix == "" {
-			b.PathPrefix = defaultAzurePathPrefix
-		}
-	case SchemaAnthropic:
-		if b.APIVersion == "" {
-			b.APIVersion = DefaultAnthropicVersion
-		}
-		if b.PathPrefix == "" {
-			b.PathPrefix = defaultAnthropicPathPrefx
-		}
-	default:
-		if b.PathPrefix == "" {
-			b.PathPrefix = defaultOpenAIPathPrefix
-		}
-	}
-	if !strings.HasPrefix(b.PathPrefix, "/") || strings.ContainsAny(b.PathPrefix, "?# ") {
+	if b.PathPrefix != "" && (!strings.HasPrefix(b.PathPrefix, "/") || strings.ContainsAny(b.PathPrefix, "?# ")) {
 		return fmt.Errorf("path_prefix: %q must be an absolute path without query", b.PathPrefix)
 	}
 	b.PathPrefix = strings.TrimSuffix(b.PathPrefix, "/")
+	if err := translate.Check(b.Target()); err != nil {
+		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "translate: "))
+	}
 	if strings.ContainsAny(b.Host, "/ ?#@") {
 		return fmt.Errorf("host: %q must be a host[:port]", b.Host)
 	}
@@ -362,25 +341,15 @@ func (c *Config) IsInferencePath(path string) bool {
 // Models lists every configured model once, sorted.
 func (c *Config) Models() []string { return c.models }
 
-// SchemaKnown reports whether a schema has a translator. It is a variable so
-// the translator registry can own the list (adding a provider is a new file
-// there, not an edit here).
-var SchemaKnown = func(s string) bool {
-	switch s {
-	case SchemaOpenAI, SchemaAzureOpenAI, SchemaAnthropic:
-		return true
+// Target is the backend as the translators see it.
+func (b *Backend) Target() translate.Target {
+	return translate.Target{
+		Schema:        b.Schema,
+		ModelOverride: b.ModelOverride.ByModel,
+		DefaultModel:  b.ModelOverride.All,
+		PathPrefix:    b.PathPrefix,
+		APIVersion:    b.APIVersion,
 	}
-	return false
-}
-
-func knownSchemas() []string {
-	var out []string
-	for _, s := range []string{SchemaOpenAI, SchemaAzureOpenAI, SchemaAnthropic} {
-		if SchemaKnown(s) {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 func validHeaderName(h string) bool {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/aigw/aigw/internal/translate"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +35,7 @@ func TestParseDefaults(t *testing.T) {
 		t.Errorf("models %q", got)
 	}
 	b, ok := c.Backend("a")
-	if !ok || b.Schema != SchemaOpenAI || b.PathPrefix != "/v1" || b.Auth.Type != AuthNone || !b.Auth.Key().Empty() {
+	if !ok || b.Schema != SchemaOpenAI || b.Auth.Type != AuthNone || !b.Auth.Key().Empty() {
 		t.Fatalf("backend a: %+v", b)
 	}
 	if _, ok := c.Backend("zzz"); ok {
@@ -70,12 +71,25 @@ func TestParseFull(t *testing.T) {
 		t.Fatalf("oa %+v", oa)
 	}
 	az, _ := c.Backend("az")
-	if az.PathPrefix != "/openai" || az.Auth.Key().Reveal() != "sk-env" || az.ModelOverride.Apply("gpt") != "my-deploy" || az.ModelOverride.Apply("o") != "o" {
+	if az.Auth.Key().Reveal() != "sk-env" || az.ModelOverride.Apply("gpt") != "my-deploy" || az.ModelOverride.Apply("o") != "o" {
 		t.Fatalf("az %+v", az)
 	}
-	an, _ := c.Backend("an")
-	if an.PathPrefix != "/v1" || an.APIVersion != DefaultAnthropicVersion {
-		t.Fatalf("an %+v", an)
+	// Schema defaults belong to the translators: check the paths they build
+	// from what the config hands them.
+	for name, want := range map[string]string{
+		"oa": "/v1/chat/completions",
+		"az": "/openai/deployments/my-deploy/chat/completions?api-version=2024-10-21",
+		"an": "/v1/messages",
+	} {
+		b, _ := c.Backend(name)
+		tr, err := translate.New(b.Target(), "/v1/chat/completions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := tr.RequestBody([]byte(`{"model":"gpt","messages":[{"role":"user","content":"hi"}]}`))
+		if err != nil || res.Path != want {
+			t.Errorf("%s: path %q (%v), want %q", name, res.Path, err, want)
+		}
 	}
 }
 
@@ -91,7 +105,7 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{`{"backends":[{"name":"a"},{"name":"a"}]}`, `backends[1].name: "a" is used twice`},
 		{`{"backends":[{"name":"a","models":[""]}]}`, `models[0]: empty model name`},
 		{`{"backends":[{"name":"a","schema":"bedrock"}]}`, `schema: "bedrock" is not a supported schema`},
-		{`{"backends":[{"name":"a","schema":"azure_openai"}]}`, `api_version: required`},
+		{`{"backends":[{"name":"a","schema":"azure_openai"}]}`, `needs an api_version`},
 		{`{"backends":[{"name":"a","auth":{"type":"bearer"}}]}`, `needs key_file or key_env`},
 		{`{"backends":[{"name":"a","auth":{"type":"basic"}}]}`, `auth.type: "basic" is not one of`},
 		{`{"backends":[{"name":"a","auth":{"type":"none","key_env":"X"}}]}`, `type none takes no key_file`},

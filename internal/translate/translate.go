@@ -32,7 +32,9 @@
 package translate
 
 import (
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -188,6 +190,30 @@ func New(t Target, requestPath string) (Translator, error) {
 		return nil, fmt.Errorf("translate: unknown schema %q", t.Schema)
 	}
 	return f(t, parseEndpoint(requestPath))
+}
+
+// Schemas lists the registered schemas, sorted: the values a backend's
+// `schema` may take. Adding a provider is a new file that registers itself;
+// config validation follows from this list.
+func Schemas() []string {
+	out := make([]string, 0, len(registry))
+	for s := range registry {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Check reports whether t is a complete target: a registered schema and
+// whatever that provider's translator requires (Azure's api_version), so a
+// config is rejected at load rather than on the first request.
+func Check(t Target) error {
+	_, err := New(t, "/v1/chat/completions")
+	var unsupported *UnsupportedError
+	if errors.As(err, &unsupported) {
+		return nil // the target is fine; it just does not serve that endpoint
+	}
+	return err
 }
 
 // endpointKind classifies the client's API call.

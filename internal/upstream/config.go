@@ -47,13 +47,7 @@ func NewConfig(c *config.Config) (*Config, error) {
 		providerHeaders:   translate.ProviderHeaders(),
 	}
 	for _, b := range c.Backends {
-		ub := &Backend{Name: b.Name, Conf: b, Target: translate.Target{
-			Schema:        b.Schema,
-			ModelOverride: b.ModelOverride.ByModel,
-			DefaultModel:  b.ModelOverride.All,
-			PathPrefix:    b.PathPrefix,
-			APIVersion:    b.APIVersion,
-		}}
+		ub := &Backend{Name: b.Name, Conf: b, Target: b.Target()}
 		uc.backends[b.Name] = ub
 		if _, ok := uc.schemas[b.Schema]; !ok {
 			uc.schemas[b.Schema] = ub
