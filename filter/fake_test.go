@@ -80,6 +80,7 @@ type fakeCallbacks struct {
 	clearedRoute int
 	meta         *fakeMetadata
 	logs         []string
+	responseCode int
 }
 
 func newCallbacks() *fakeCallbacks {
@@ -111,6 +112,12 @@ type fakeStreamInfo struct {
 }
 
 func (s *fakeStreamInfo) DynamicMetadata() api.DynamicMetadata { return s.f.meta }
+func (s *fakeStreamInfo) ResponseCode() (uint32, bool) {
+	if s.f.reply != nil {
+		return uint32(s.f.reply.status), true
+	}
+	return uint32(s.f.responseCode), s.f.responseCode != 0
+}
 
 type fakeMetadata struct {
 	m map[string]map[string]interface{}

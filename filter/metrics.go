@@ -5,7 +5,10 @@ import "github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 // Metrics are Envoy stats (so they appear on Envoy's admin /stats and
 // /stats/prometheus next to the router's own), defined once per listener.
 // No label ever holds a credential; none holds a client-chosen string
-// either, so a client cannot blow up the stats' cardinality.
+// either, so a client cannot blow up the stats' cardinality. Token counters
+// are the upstream phase's (internal/upstream.CounterNames). Every
+// increment is a call into Envoy, so the set is kept to what a dashboard
+// cannot get from Envoy's own stats.
 type Metrics struct {
 	Requests       api.CounterMetric // inference requests inspected
 	Rejected       api.CounterMetric // answered by the filter with a 4xx
@@ -26,11 +29,8 @@ func NewMetrics(cb api.ConfigCallbacks) *Metrics {
 		Rejected:       cb.DefineCounterMetric("aigw_rejected_total"),
 		InternalErrors: cb.DefineCounterMetric("aigw_internal_errors_total"),
 		UpstreamErrors: cb.DefineCounterMetric("aigw_upstream_errors_total"),
-		InputTokens:    cb.DefineCounterMetric("aigw_input_tokens_total"),
-		OutputTokens:   cb.DefineCounterMetric("aigw_output_tokens_total"),
 		LatencyMsTotal: cb.DefineCounterMetric("aigw_latency_ms_total"),
 		Completed:      cb.DefineCounterMetric("aigw_completed_total"),
 		ModelsListed:   cb.DefineCounterMetric("aigw_models_listed_total"),
-		InFlight:       cb.DefineGaugeMetric("aigw_in_flight"),
 	}
 }

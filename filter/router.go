@@ -17,25 +17,24 @@ import (
 
 // Dynamic metadata keys in namespace config.DynamicMetadataNamespace.
 const (
-	MetaModel        = "model"
-	MetaBackend      = "backend"
-	MetaLatencyMs    = "latency_ms"
-	MetaInputTokens  = "llm_input_token"
-	MetaOutputTokens = "llm_output_token"
+	MetaModel   = "model"
+	MetaBackend = "backend"
 )
 
 // Router is the per-request filter. Its state is what one request needs
 // between callbacks: the header map from DecodeHeaders (Envoy keeps it
-// writable until the request continues) and what the response path counts.
+// writable until the request continues) and what accounting needs. It does
+// not implement EncodeHeaders/EncodeData: responses pass through the
+// embedded pass-through filter untouched.
 type Router struct {
 	api.PassThroughStreamFilter
 	cfg *Config
 	cb  api.FilterCallbackHandler
 
-	headers   api.RequestHeaderMap
-	inspected bool // an inference request this filter buffered and routed
-	start     time.Time
-	status    int
+	headers         api.RequestHeaderMap
+	inspected       bool // an inference request this filter buffered and routed
+	answeredLocally bool // rejected (or failed) by this filter, never sent upstream
+	start           time.Time
 }
 
 var jsonHeaders = map[string][]string{"content-type": {"application/json"}}
@@ -63,7 +62,6 @@ func (r *Router) DecodeHeaders(h api.RequestHeaderMap, endStream bool) (status a
 	r.start = time.Now()
 	if m := r.cfg.metrics; m != nil {
 		m.Requests.Increment(1)
-		m.InFlight.Increment(1)
 	}
 	if endStream {
 		return r.reject(oaierr.InvalidRequest("", "request body is empty"))
@@ -128,64 +126,26 @@ func (r *Router) DecodeData(buf api.BufferInstance, endStream bool) (status api.
 	return api.Continue
 }
 
-// EncodeHeaders notes the status for accounting; responses pass unbuffered.
-func (r *Router) EncodeHeaders(h api.ResponseHeaderMap, endStream bool) api.StatusType {
-	if r.inspected {
-		if s, ok := h.Status(); ok {
-			r.status = s
-		}
-	}
-	return api.Continue
-}
-
-// OnStreamComplete runs before Envoy's access loggers, so the latency it
-// records in dynamic metadata is logged with the request.
+// OnStreamComplete accounts the request. It reads the response code from
+// stream info (one integer) rather than copying the response headers in
+// EncodeHeaders. Token usage is counted by the upstream phase, which sees
+// the provider's response; reading it back from dynamic metadata here would
+// cost a protobuf decode per request. Latency is in Envoy's own %DURATION%.
 func (r *Router) OnStreamComplete() {
 	defer func() {
 		if p := recover(); p != nil {
 			r.cb.Log(api.Error, fmt.Sprintf("aigw: panic in response accounting: %v", p))
 		}
 	}()
-	if !r.inspected {
-		return
-	}
 	m := r.cfg.metrics
-	latency := time.Since(r.start).Milliseconds()
-	md := r.cb.StreamInfo().DynamicMetadata()
-	md.Set(config.DynamicMetadataNamespace, MetaLatencyMs, latency)
-	if m == nil {
+	if !r.inspected || m == nil {
 		return
 	}
-	m.InFlight.Increment(-1)
 	m.Completed.Increment(1)
-	m.LatencyMsTotal.Increment(latency)
-	if r.status >= 500 {
+	m.LatencyMsTotal.Increment(time.Since(r.start).Milliseconds())
+	if code, ok := r.cb.StreamInfo().ResponseCode(); ok && code >= 500 && !r.answeredLocally {
 		m.UpstreamErrors.Increment(1)
 	}
-	// Token usage is counted by the upstream phase, which sees the provider's
-	// response; it shares this stream's dynamic metadata.
-	vals := md.Get(config.DynamicMetadataNamespace)
-	if n, ok := number(vals[MetaInputTokens]); ok {
-		m.InputTokens.Increment(n)
-	}
-	if n, ok := number(vals[MetaOutputTokens]); ok {
-		m.OutputTokens.Increment(n)
-	}
-}
-
-func number(v interface{}) (int64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return int64(n), true
-	case int64:
-		return n, true
-	case int:
-		return int64(n), true
-	case string:
-		i, err := strconv.ParseInt(n, 10, 64)
-		return i, err == nil
-	}
-	return 0, false
 }
 
 // reject answers the client with an OpenAI error; the request never reaches
@@ -198,7 +158,7 @@ func (r *Router) reject(e *oaierr.Error) api.StatusType {
 			m.Rejected.Increment(1)
 		}
 	}
-	r.status = e.Status
+	r.answeredLocally = true
 	r.headers = nil
 	r.cb.DecoderFilterCallbacks().SendLocalReply(e.Status, string(e.JSON()), jsonHeaders, 0, "aigw_"+strings.ReplaceAll(strings.ToLower(http.StatusText(e.Status)), " ", "_"))
 	return api.LocalReply

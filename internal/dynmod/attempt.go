@@ -23,6 +23,10 @@ type attempt struct {
 	// allocation per call.
 	reqHeaders, respHeaders headerMap
 	reqBody, respBody       body
+
+	// counters are the Envoy ids of upstream.Counters for this filter's
+	// config; nil when the host refused to define them.
+	counters *[upstream.NumCounters]uint64
 }
 
 func newAttempt() *attempt {
@@ -64,6 +68,12 @@ func (a *attempt) SetDynamicMetadata(ns, key, value string) {
 func (a *attempt) SetDynamicMetadataNumber(ns, key string, value float64) {
 	if a.envoy != nil {
 		setDynamicMetadataNumber(a.envoy, ns, key, value)
+	}
+}
+
+func (a *attempt) AddCounter(c upstream.Counter, n uint64) {
+	if a.envoy != nil && a.counters != nil {
+		incrementCounter(a.envoy, a.counters[c], n)
 	}
 }
 

@@ -63,6 +63,11 @@ bool envoy_dynamic_module_callback_http_get_metadata_string(void* f, int source,
     char* ns, size_t ns_len, char* key, size_t key_len, char** out, size_t* out_len);
 bool envoy_dynamic_module_callback_http_set_dynamic_metadata_string(void* f,
     char* ns, size_t ns_len, char* key, size_t key_len, char* value, size_t value_len);
+// The metrics calls return envoy_dynamic_module_type_metrics_result (an enum; 0 is Success).
+int envoy_dynamic_module_callback_http_filter_config_define_counter(void* config,
+    char* name, size_t name_len, size_t* id);
+int envoy_dynamic_module_callback_http_filter_increment_counter(void* f, size_t id, uint64_t value);
+
 bool envoy_dynamic_module_callback_http_set_dynamic_metadata_number(void* f,
     char* ns, size_t ns_len, char* key, size_t key_len, double value);
 
@@ -361,6 +366,18 @@ func setDynamicMetadataString(f unsafe.Pointer, ns, key, value string) {
 	kp, kn := cstr(key)
 	vp, vn := cstr(value)
 	C.envoy_dynamic_module_callback_http_set_dynamic_metadata_string(f, np, nn, kp, kn, vp, vn)
+}
+
+// defineCounter defines an Envoy counter; only valid inside config_new.
+func defineCounter(envoyConfig unsafe.Pointer, name string) (uint64, bool) {
+	np, nn := cstr(name)
+	var id C.size_t
+	ok := C.envoy_dynamic_module_callback_http_filter_config_define_counter(envoyConfig, np, nn, &id) == 0
+	return uint64(id), ok
+}
+
+func incrementCounter(f unsafe.Pointer, id, n uint64) {
+	C.envoy_dynamic_module_callback_http_filter_increment_counter(f, C.size_t(id), C.uint64_t(n))
 }
 
 func setDynamicMetadataNumber(f unsafe.Pointer, ns, key string, value float64) {

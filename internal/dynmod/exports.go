@@ -48,7 +48,7 @@ func envoy_dynamic_module_on_http_filter_config_new(envoyConfig unsafe.Pointer,
 		logAt(logError, "aigw-upstream: rejecting dynamic module filter config: "+err.Error())
 		return 0
 	}
-	return C.uintptr_t(configs.add(cfg))
+	return C.uintptr_t(configs.add(newModuleConfig(envoyConfig, cfg)))
 }
 
 //export envoy_dynamic_module_on_http_filter_config_destroy

@@ -40,7 +40,7 @@ var (
 	// any time after on_program_init.
 	abiVersionC *C.char
 
-	configs handleTable[*upstream.Config]
+	configs handleTable[*moduleConfig]
 	filters handleTable[*filter]
 )
 
@@ -62,6 +62,32 @@ func newFilterConfig(name string, raw []byte) (*upstream.Config, error) {
 	return upstream.NewConfig(cfg)
 }
 
+// moduleConfig is one filter config: the parsed config plus the Envoy ids of
+// the counters defined for it (Envoy allows defining them only in
+// config_new, and increments name them by id).
+type moduleConfig struct {
+	cfg      *upstream.Config
+	counters [upstream.NumCounters]uint64
+	// hasCounters is false when the host refused a definition; counting is
+	// then skipped rather than sent to an id Envoy never gave us.
+	hasCounters bool
+}
+
+// newModuleConfig defines the upstream counters on Envoy's config.
+func newModuleConfig(envoyConfig unsafe.Pointer, cfg *upstream.Config) *moduleConfig {
+	mc := &moduleConfig{cfg: cfg, hasCounters: true}
+	for c, name := range upstream.CounterNames {
+		id, ok := defineCounter(envoyConfig, name)
+		if !ok {
+			logAt(logWarn, "aigw-upstream: could not define counter "+name+"; token stats are off for this config")
+			mc.hasCounters = false
+			break
+		}
+		mc.counters[c] = id
+	}
+	return mc
+}
+
 // filter is one upstream filter instance: the Go logic plus the adapter's
 // view of Envoy for it.
 type filter struct {
@@ -72,9 +98,12 @@ type filter struct {
 	dead bool
 }
 
-func newFilter(cfg *upstream.Config) *filter {
+func newFilter(mc *moduleConfig) *filter {
 	a := newAttempt()
-	return &filter{f: upstream.NewFilter(cfg, a), a: a}
+	if mc.hasCounters {
+		a.counters = &mc.counters
+	}
+	return &filter{f: upstream.NewFilter(mc.cfg, a), a: a}
 }
 
 // panicked handles a panic recovered at the ABI boundary (the upstream
@@ -107,6 +136,7 @@ var (
 
 // Log levels of envoy_dynamic_module_type_log_level used by the adapter.
 const (
+	logWarn     = int(upstream.LogWarn)
 	logError    = int(upstream.LogError)
 	logCritical = int(upstream.LogCritical)
 )

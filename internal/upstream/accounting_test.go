@@ -57,6 +57,10 @@ func TestUsageAccountedWithoutEndOfStream(t *testing.T) {
 					t.Errorf("%s = %v, want %v", k, got, v)
 				}
 			}
+			// The stats get each token once, however often usage was reported.
+			if a.counters[CounterInputTokens] != uint64(tt.in) || a.counters[CounterOutputTokens] != uint64(tt.out) {
+				t.Errorf("counters %v, want in=%v out=%v", a.counters, tt.in, tt.out)
+			}
 		})
 	}
 }

@@ -48,6 +48,7 @@ type fakeAttempt struct {
 	reqB       fakeBody
 	respB      fakeBody
 	dynMD      map[string]any // "ns/key" -> string or float64
+	counters   [NumCounters]uint64
 	state      map[string]string
 	logs       []logLine
 	responses  []response
@@ -90,6 +91,11 @@ func (a *fakeAttempt) SetDynamicMetadata(ns, key, value string) {
 func (a *fakeAttempt) SetDynamicMetadataNumber(ns, key string, value float64) {
 	a.maybePanic("SetDynamicMetadataNumber")
 	a.dynMD[ns+"/"+key] = value
+}
+
+func (a *fakeAttempt) AddCounter(c Counter, n uint64) {
+	a.maybePanic("AddCounter")
+	a.counters[c] += n
 }
 
 func (a *fakeAttempt) FilterState(key string) (string, bool) { v, ok := a.state[key]; return v, ok }

@@ -378,10 +378,21 @@ func (f *Filter) record(u translate.Usage) {
 	if u == f.usage || u == (translate.Usage{}) {
 		return
 	}
+	prev := f.usage
 	f.usage = u
+	// Usage is cumulative per attempt; the counters get what is new.
+	addDelta(f.a, CounterInputTokens, prev.InputTokens, u.InputTokens)
+	addDelta(f.a, CounterOutputTokens, prev.OutputTokens, u.OutputTokens)
+	addDelta(f.a, CounterCachedInputTokens, prev.CachedInputTokens, u.CachedInputTokens)
 	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataInputToken, float64(u.InputTokens))
 	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataOutputToken, float64(u.OutputTokens))
 	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataTotalToken, float64(u.TotalTokens))
+}
+
+func addDelta(a Attempt, c Counter, prev, cur int64) {
+	if cur > prev {
+		a.AddCounter(c, uint64(cur-prev))
+	}
 }
 
 // responseFailure is the client's error for a backend response the gateway

@@ -58,6 +58,8 @@ type Attempt interface {
 	SetDynamicMetadata(ns, key, value string)
 	// SetDynamicMetadataNumber sets a number in the stream's dynamic metadata.
 	SetDynamicMetadataNumber(ns, key string, value float64)
+	// AddCounter adds n to one of the Counters (Envoy stats).
+	AddCounter(c Counter, n uint64)
 
 	// FilterState reads a string the request's filter state holds under key;
 	// SetFilterState stores one. The filter state belongs to the downstream
@@ -129,3 +131,24 @@ const (
 	MetadataOutputToken = "llm_output_token"
 	MetadataTotalToken  = "llm_total_token"
 )
+
+// Counter is one of the upstream phase's Envoy stats. They are counted here,
+// where the provider's usage is known, rather than read back from dynamic
+// metadata by the router phase: a metadata read costs the router a protobuf
+// decode per request.
+type Counter int
+
+const (
+	CounterInputTokens Counter = iota
+	CounterOutputTokens
+	CounterCachedInputTokens
+	NumCounters
+)
+
+// CounterNames are the stats names, indexed by Counter. No label ever holds a
+// credential or a client-chosen string.
+var CounterNames = [NumCounters]string{
+	CounterInputTokens:       "aigw_input_tokens_total",
+	CounterOutputTokens:      "aigw_output_tokens_total",
+	CounterCachedInputTokens: "aigw_cached_input_tokens_total",
+}

@@ -24,6 +24,27 @@ void envoy_dynamic_module_callback_log(envoy_dynamic_module_type_log_level level
   printf("log[%d]: %.*s\n", (int)level, (int)message_length, message_ptr);
 }
 
+// config_new defines the module's counters, as Envoy lets it only there.
+static size_t counters_defined;
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_define_counter(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr config, envoy_dynamic_module_type_buffer_module_ptr name,
+    size_t name_length, size_t* counter_id_ptr) {
+  (void)config;
+  printf("counter defined: %.*s\n", (int)name_length, name);
+  *counter_id_ptr = counters_defined++;
+  return envoy_dynamic_module_type_metrics_result_Success;
+}
+
+// Referenced for increments; nothing in this program streams, so never called.
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_increment_counter(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter, size_t id, uint64_t value) {
+  (void)filter;
+  (void)id;
+  (void)value;
+  printf("FAIL: counter incremented outside a stream\n");
+  exit(1);
+}
+
 static void* sym(void* h, const char* name) {
   void* p = dlsym(h, name);
   if (p == NULL) {
