@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -103,6 +104,24 @@ func TestChatCompletion(t *testing.T) {
 		t.Errorf("dynamic metadata model = %q", got)
 	}
 	checkTokens(t, a, out.Usage.PromptTokens, out.Usage.CompletionTokens)
+	stats, err := e.h.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Router-phase stats come through the golang filter's metrics ABI, token
+	// stats through the dynamic module's, counted once per token.
+	for name, want := range map[string]int64{
+		"golang.aigw_requests_total":        1,
+		"golang.aigw_completed_total":       1,
+		"golang.aigw_rejected_total":        0,
+		"golang.aigw_upstream_errors_total": 0,
+		"dynmod.aigw_input_tokens_total":    out.Usage.PromptTokens,
+		"dynmod.aigw_output_tokens_total":   out.Usage.CompletionTokens,
+	} {
+		if got := stats[name]; got != strconv.FormatInt(want, 10) {
+			t.Errorf("stat %s = %q, want %d", name, got, want)
+		}
+	}
 }
 
 // checkTokens asserts the token accounting in dynamic metadata matches the usage the client got.
