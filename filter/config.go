@@ -34,12 +34,13 @@ func NewConfig(c *config.Config, metrics *Metrics) *Config {
 	return &Config{Config: c, modelsBody: modelList(c.Models(), time.Now().Unix()), metrics: metrics}
 }
 
-// Parser implements api.StreamFilterConfigParser.
+// Parser parses the golang filter's plugin_config; the ABI adapter calls it
+// for each listener-level and per-route config Envoy creates.
 type Parser struct{}
 
 // Parse loads plugin_config. callbacks is non-nil only for the listener-level
 // config, which is the only place Envoy lets us define metrics.
-func (Parser) Parse(any *anypb.Any, callbacks api.ConfigCallbackHandler) (interface{}, error) {
+func (Parser) Parse(any *anypb.Any, callbacks api.ConfigCallbacks) (*Config, error) {
 	c, err := config.FromAny(any)
 	if err != nil {
 		return nil, err
@@ -54,19 +55,13 @@ func (Parser) Parse(any *anypb.Any, callbacks api.ConfigCallbackHandler) (interf
 // Merge lets a per-route config replace the listener one whole: merging two
 // backend lists member by member would be a guess at what the user meant.
 // The listener-level metrics are kept.
-func (Parser) Merge(parent, child interface{}) interface{} {
-	p, c := parent.(*Config), child.(*Config)
+func (Parser) Merge(p, c *Config) *Config {
 	if c.metrics == nil {
 		cc := *c
 		cc.metrics = p.metrics
 		return &cc
 	}
 	return c
-}
-
-// Factory creates the per-request filter.
-func Factory(c interface{}, callbacks api.FilterCallbackHandler) api.StreamFilter {
-	return &Router{cfg: c.(*Config), cb: callbacks}
 }
 
 func modelList(models []string, created int64) string {

@@ -6,15 +6,18 @@ import (
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 )
 
-// Fakes of the Envoy Go API. Each embeds its interface so a call the filter
-// is not expected to make panics (nil method), which the filter recovers as
-// a 500: an unexpected call shows up as a failed test, never as silence.
+// Fakes of what the filter sees of Envoy (envoy.go). They behave as the ABI
+// adapter does: Get hands out copies, Bytes is a copy into Go memory that the
+// adapter reuses once the callback returns (the fake scribbles over it, so a
+// filter that kept it would fail the tests), and a second local reply is a
+// bug.
 
 type fakeHeaders struct {
-	api.RequestHeaderMap
 	h       map[string][]string
 	panicOn string
 }
+
+var _ RequestHeaders = (*fakeHeaders)(nil)
 
 func newHeaders(kv ...string) *fakeHeaders {
 	f := &fakeHeaders{h: map[string][]string{}}
@@ -30,106 +33,77 @@ func (f *fakeHeaders) Get(k string) (string, bool) {
 	if !ok || len(v) == 0 {
 		return "", false
 	}
-	return v[0], true
+	return strings.Clone(v[0]), true
 }
 func (f *fakeHeaders) Set(k, v string) {
 	if f.panicOn == k {
 		panic("injected failure")
 	}
-	f.h[strings.ToLower(k)] = []string{v}
+	f.h[strings.ToLower(k)] = []string{strings.Clone(v)}
 }
-func (f *fakeHeaders) Del(k string)   { delete(f.h, strings.ToLower(k)) }
-func (f *fakeHeaders) Method() string { v, _ := f.Get(":method"); return v }
-func (f *fakeHeaders) Path() string   { v, _ := f.Get(":path"); return v }
-func (f *fakeHeaders) Status() (int, bool) {
-	return 0, false
-}
-
-type fakeResponseHeaders struct {
-	api.ResponseHeaderMap
-	status int
-}
-
-func (f *fakeResponseHeaders) Status() (int, bool) { return f.status, true }
+func (f *fakeHeaders) Del(k string) { delete(f.h, strings.ToLower(k)) }
 
 type fakeBuffer struct {
-	api.BufferInstance
 	b          []byte
 	bytesCalls int
+	lent       []byte // the last copy handed out, scribbled over after the callback
 }
+
+var _ Body = (*fakeBuffer)(nil)
 
 func (f *fakeBuffer) Bytes() []byte {
 	f.bytesCalls++
-	return append([]byte(nil), f.b...) // like Envoy: a copy into Go memory
+	f.lent = append([]byte(nil), f.b...) // like Envoy: a copy into Go memory
+	return f.lent
 }
-func (f *fakeBuffer) Len() int { return len(f.b) }
-func (f *fakeBuffer) Set(b []byte) error {
-	f.b = append(f.b[:0:0], b...)
-	return nil
+func (f *fakeBuffer) Len() int     { return len(f.b) }
+func (f *fakeBuffer) Set(b []byte) { f.b = append(f.b[:0:0], b...) }
+
+// endCallback does what the adapter does once a callback returns: the
+// copy it lent is reused for the next request.
+func (f *fakeBuffer) endCallback() {
+	for i := range f.lent {
+		f.lent[i] = '#'
+	}
 }
 
 type localReply struct {
 	status  int
 	body    string
-	headers map[string][]string
+	details string
 }
 
-type fakeCallbacks struct {
-	api.FilterCallbackHandler
+type fakeStream struct {
 	reply        *localReply
 	clearedRoute int
-	meta         *fakeMetadata
+	meta         map[string]string
 	logs         []string
 	responseCode int
 }
 
-func newCallbacks() *fakeCallbacks {
-	return &fakeCallbacks{meta: &fakeMetadata{m: map[string]map[string]interface{}{}}}
-}
+var _ Stream = (*fakeStream)(nil)
 
-func (f *fakeCallbacks) DecoderFilterCallbacks() api.DecoderFilterCallbacks {
-	return &fakeDecoder{f: f}
-}
-func (f *fakeCallbacks) ClearRouteCache()              { f.clearedRoute++ }
-func (f *fakeCallbacks) StreamInfo() api.StreamInfo    { return &fakeStreamInfo{f: f} }
-func (f *fakeCallbacks) Log(l api.LogType, msg string) { f.logs = append(f.logs, msg) }
+func newStream() *fakeStream { return &fakeStream{meta: map[string]string{}} }
 
-type fakeDecoder struct {
-	api.DecoderFilterCallbacks
-	f *fakeCallbacks
-}
-
-func (d *fakeDecoder) SendLocalReply(status int, body string, headers map[string][]string, grpc int64, details string) {
-	if d.f.reply != nil {
+func (f *fakeStream) SendLocalReply(status int, body, details string) {
+	if f.reply != nil {
 		panic("second local reply")
 	}
-	d.f.reply = &localReply{status: status, body: body, headers: headers}
+	f.reply = &localReply{status: status, body: body, details: details}
 }
-
-type fakeStreamInfo struct {
-	api.StreamInfo
-	f *fakeCallbacks
-}
-
-func (s *fakeStreamInfo) DynamicMetadata() api.DynamicMetadata { return s.f.meta }
-func (s *fakeStreamInfo) ResponseCode() (uint32, bool) {
-	if s.f.reply != nil {
-		return uint32(s.f.reply.status), true
+func (f *fakeStream) ClearRouteCache()              { f.clearedRoute++ }
+func (f *fakeStream) SetMetadata(key, value string) { f.meta[key] = strings.Clone(value) }
+func (f *fakeStream) Log(_ api.LogType, msg string) { f.logs = append(f.logs, msg) }
+func (f *fakeStream) ResponseCode() (int, bool) {
+	if f.reply != nil {
+		return f.reply.status, true
 	}
-	return uint32(s.f.responseCode), s.f.responseCode != 0
+	return f.responseCode, f.responseCode != 0
 }
 
-type fakeMetadata struct {
-	m map[string]map[string]interface{}
-}
-
-func (m *fakeMetadata) Get(ns string) map[string]interface{} { return m.m[ns] }
-func (m *fakeMetadata) Set(ns, k string, v interface{}) {
-	if m.m[ns] == nil {
-		m.m[ns] = map[string]interface{}{}
-	}
-	m.m[ns][k] = v
-}
+// metadata is what the filter recorded in namespace
+// config.DynamicMetadataNamespace, as an access log would read it.
+func (f *fakeStream) metadata() map[string]string { return f.meta }
 
 type fakeCounter struct{ n int64 }
 
@@ -138,9 +112,10 @@ func (c *fakeCounter) Get() uint64       { return uint64(c.n) }
 func (c *fakeCounter) Record(v uint64)   { c.n = int64(v) }
 
 type fakeConfigCallbacks struct {
-	api.ConfigCallbackHandler
 	counters map[string]*fakeCounter
 }
+
+var _ api.ConfigCallbacks = (*fakeConfigCallbacks)(nil)
 
 func (f *fakeConfigCallbacks) DefineCounterMetric(name string) api.CounterMetric {
 	c := &fakeCounter{}

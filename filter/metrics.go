@@ -14,12 +14,9 @@ type Metrics struct {
 	Rejected       api.CounterMetric // answered by the filter with a 4xx
 	InternalErrors api.CounterMetric // panics recovered, answered 500
 	UpstreamErrors api.CounterMetric // responses with status >= 500 from upstream
-	InputTokens    api.CounterMetric // from the upstream phase's accounting
-	OutputTokens   api.CounterMetric
 	LatencyMsTotal api.CounterMetric // sum of request latencies; divide by Completed
 	Completed      api.CounterMetric // inference requests that got a response
 	ModelsListed   api.CounterMetric // GET /v1/models answered
-	InFlight       api.GaugeMetric
 }
 
 // NewMetrics defines the counters through Envoy's config callbacks.

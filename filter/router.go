@@ -23,36 +23,37 @@ const (
 
 // Router is the per-request filter. Its state is what one request needs
 // between callbacks: the header map from DecodeHeaders (Envoy keeps it
-// writable until the request continues) and what accounting needs. It does
-// not implement EncodeHeaders/EncodeData: responses pass through the
-// embedded pass-through filter untouched.
+// writable until the request continues) and what accounting needs. It has
+// no response-side methods: responses pass through untouched (the adapter
+// answers Envoy's encode calls with Continue without calling in here).
+// The adapter reuses Router values across requests; Init resets one.
 type Router struct {
-	api.PassThroughStreamFilter
 	cfg *Config
-	cb  api.FilterCallbackHandler
+	s   Stream
 
-	headers         api.RequestHeaderMap
+	headers         RequestHeaders
 	inspected       bool // an inference request this filter buffered and routed
 	answeredLocally bool // rejected (or failed) by this filter, never sent upstream
 	start           time.Time
 }
 
-var jsonHeaders = map[string][]string{"content-type": {"application/json"}}
+// Init makes r a fresh filter for one request.
+func (r *Router) Init(cfg *Config, s Stream) { *r = Router{cfg: cfg, s: s} }
 
 // DecodeHeaders picks the requests to inspect. Everything that is not a POST
 // to an inference path passes untouched and unbuffered.
-func (r *Router) DecodeHeaders(h api.RequestHeaderMap, endStream bool) (status api.StatusType) {
+func (r *Router) DecodeHeaders(h RequestHeaders, endStream bool) (status api.StatusType) {
 	defer r.recoverAs(&status)
-	path := h.Path()
+	path, _ := h.Get(":path")
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
-	method := h.Method()
+	method, _ := h.Get(":method")
 	if method == http.MethodGet && path == "/v1/models" {
 		if m := r.cfg.metrics; m != nil {
 			m.ModelsListed.Increment(1)
 		}
-		r.cb.DecoderFilterCallbacks().SendLocalReply(http.StatusOK, r.cfg.modelsBody, jsonHeaders, 0, "aigw_models")
+		r.s.SendLocalReply(http.StatusOK, r.cfg.modelsBody, "aigw_models")
 		return api.LocalReply
 	}
 	if method != http.MethodPost || !r.cfg.IsInferencePath(path) {
@@ -77,7 +78,7 @@ func (r *Router) DecodeHeaders(h api.RequestHeaderMap, endStream bool) (status a
 }
 
 // DecodeData routes on the buffered body.
-func (r *Router) DecodeData(buf api.BufferInstance, endStream bool) (status api.StatusType) {
+func (r *Router) DecodeData(buf Body, endStream bool) (status api.StatusType) {
 	defer r.recoverAs(&status)
 	if !r.inspected {
 		return api.Continue
@@ -109,18 +110,15 @@ func (r *Router) DecodeData(buf api.BufferInstance, endStream bool) (status api.
 	}
 	if d.RemoveBackendMember {
 		body = bodyscan.RemoveMember(body, scan.Backend)
-		if err := buf.Set(body); err != nil {
-			panic(fmt.Sprintf("replacing the request body: %v", err))
-		}
+		buf.Set(body)
 		h.Set("content-length", strconv.Itoa(len(body)))
 	}
-	r.cb.ClearRouteCache()
-	md := r.cb.StreamInfo().DynamicMetadata()
+	r.s.ClearRouteCache()
 	if d.Model != "" {
-		md.Set(config.DynamicMetadataNamespace, MetaModel, d.Model)
+		r.s.SetMetadata(MetaModel, d.Model)
 	}
 	if d.Backend != "" {
-		md.Set(config.DynamicMetadataNamespace, MetaBackend, d.Backend)
+		r.s.SetMetadata(MetaBackend, d.Backend)
 	}
 	r.headers = nil // not ours to touch once the request continues
 	return api.Continue
@@ -134,7 +132,7 @@ func (r *Router) DecodeData(buf api.BufferInstance, endStream bool) (status api.
 func (r *Router) OnStreamComplete() {
 	defer func() {
 		if p := recover(); p != nil {
-			r.cb.Log(api.Error, fmt.Sprintf("aigw: panic in response accounting: %v", p))
+			r.s.Log(api.Error, fmt.Sprintf("aigw: panic in response accounting: %v", p))
 		}
 	}()
 	m := r.cfg.metrics
@@ -143,7 +141,7 @@ func (r *Router) OnStreamComplete() {
 	}
 	m.Completed.Increment(1)
 	m.LatencyMsTotal.Increment(time.Since(r.start).Milliseconds())
-	if code, ok := r.cb.StreamInfo().ResponseCode(); ok && code >= 500 && !r.answeredLocally {
+	if code, ok := r.s.ResponseCode(); ok && code >= 500 && !r.answeredLocally {
 		m.UpstreamErrors.Increment(1)
 	}
 }
@@ -160,7 +158,7 @@ func (r *Router) reject(e *oaierr.Error) api.StatusType {
 	}
 	r.answeredLocally = true
 	r.headers = nil
-	r.cb.DecoderFilterCallbacks().SendLocalReply(e.Status, string(e.JSON()), jsonHeaders, 0, "aigw_"+strings.ReplaceAll(strings.ToLower(http.StatusText(e.Status)), " ", "_"))
+	r.s.SendLocalReply(e.Status, string(e.JSON()), "aigw_"+strings.ReplaceAll(strings.ToLower(http.StatusText(e.Status)), " ", "_"))
 	return api.LocalReply
 }
 
@@ -171,7 +169,7 @@ func (r *Router) recoverAs(status *api.StatusType) {
 	if p == nil {
 		return
 	}
-	r.cb.Log(api.Error, fmt.Sprintf("aigw: recovered panic while routing: %v", p))
+	r.s.Log(api.Error, fmt.Sprintf("aigw: recovered panic while routing: %v", p))
 	*status = r.reject(oaierr.New(http.StatusInternalServerError, "server_error", "internal_error", "the gateway failed to process this request"))
 }
 

@@ -10,7 +10,6 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/internal/bodyscan"
 	"github.com/aigw/aigw/internal/testbodies"
 )
@@ -22,7 +21,7 @@ const testConfig = `{"backends":[
 
 type exchange struct {
 	cfg      *Config
-	cb       *fakeCallbacks
+	cb       *fakeStream
 	headers  *fakeHeaders
 	buf      *fakeBuffer
 	hdrState api.StatusType
@@ -40,14 +39,15 @@ func run(t *testing.T, doc string, headers *fakeHeaders, body string) *exchange 
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := &exchange{cfg: parsed.(*Config), cb: newCallbacks(), headers: headers, buf: &fakeBuffer{b: []byte(body)}, counters: ccb.counters}
-	f := Factory(x.cfg, x.cb)
+	x := &exchange{cfg: parsed, cb: newStream(), headers: headers, buf: &fakeBuffer{b: []byte(body)}, counters: ccb.counters}
+	var f Router
+	f.Init(x.cfg, x.cb)
 	x.hdrState = f.DecodeHeaders(headers, body == "")
 	x.status = x.hdrState
 	if x.hdrState == api.StopAndBuffer {
 		x.status = f.DecodeData(x.buf, true)
+		x.buf.endCallback()
 	}
-	f.EncodeHeaders(&fakeResponseHeaders{status: 200}, false)
 	f.OnStreamComplete()
 	return x
 }
@@ -114,7 +114,7 @@ func TestRouting(t *testing.T) {
 			if x.buf.bytesCalls != 1 {
 				t.Fatalf("body copied %d times", x.buf.bytesCalls)
 			}
-			md := x.cb.meta.m[config.DynamicMetadataNamespace]
+			md := x.cb.metadata()
 			var sc bodyscan.Result
 			sc, _ = bodyscan.Scan([]byte(tc.body), "backend")
 			if md[MetaModel] != sc.Model.Value {
@@ -184,8 +184,8 @@ func TestBadInput(t *testing.T) {
 				t.Fatalf("status %v, reply %+v", x.status, x.cb.reply)
 			}
 			r := x.cb.reply
-			if r.status != tc.status || r.headers["content-type"][0] != "application/json" {
-				t.Fatalf("reply %d %v", r.status, r.headers)
+			if r.status != tc.status || !strings.HasPrefix(r.details, "aigw_") {
+				t.Fatalf("reply %d %q", r.status, r.details)
 			}
 			var e struct {
 				Error struct {
@@ -273,9 +273,10 @@ func TestResponseAccounting(t *testing.T) {
 			ccb := &fakeConfigCallbacks{counters: map[string]*fakeCounter{}}
 			a, _ := anypb.New(wrapperspb.String(testConfig))
 			parsed, _ := Parser{}.Parse(a, ccb)
-			cb := newCallbacks()
+			cb := newStream()
 			cb.responseCode = tc.code
-			f := Factory(parsed, cb)
+			var f Router
+			f.Init(parsed, cb)
 			f.DecodeHeaders(post("/v1/chat/completions"), false)
 			f.DecodeData(&fakeBuffer{b: []byte(tc.body)}, true)
 			f.OnStreamComplete()
@@ -292,8 +293,8 @@ func TestMergeKeepsListenerMetrics(t *testing.T) {
 	a, _ := anypb.New(wrapperspb.String(testConfig))
 	parent, _ := Parser{}.Parse(a, ccb)
 	child, _ := Parser{}.Parse(a, nil)
-	merged := Parser{}.Merge(parent, child).(*Config)
-	if merged.metrics == nil || merged.metrics != parent.(*Config).metrics {
+	merged := Parser{}.Merge(parent, child)
+	if merged.metrics == nil || merged.metrics != parent.metrics {
 		t.Fatal("metrics lost on merge")
 	}
 }

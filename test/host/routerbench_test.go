@@ -84,6 +84,12 @@ func TestRouterBenchMode(t *testing.T) {
 			if res.Requests != n || res.Workers != tc.workers || res.Created != n {
 				t.Errorf("requests %d workers %d created %d; want %d, %d, %d", res.Requests, res.Workers, res.Created, n, tc.workers, n)
 			}
+			// The adapter releases Envoy's per-request object when the stream is
+			// destroyed (no Go finalizer): every request of the run is released
+			// before the run ends, and none is left over from earlier runs.
+			if res.Finalized != n || res.Outstanding != 0 {
+				t.Errorf("finalized %d, outstanding %d; want %d, 0", res.Finalized, res.Outstanding, n)
+			}
 			if res.CPU <= 0 || res.Wall <= 0 || res.WorkerCPU <= 0 || res.DecodeP50 <= 0 ||
 				res.DecodeP99 < res.DecodeP50 || res.SeqP50 < res.DecodeP50 || res.SeqP99 < res.SeqP50 || res.PeakRSS == 0 {
 				t.Errorf("implausible measurement: %+v", res)

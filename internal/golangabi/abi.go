@@ -1,0 +1,227 @@
+package golangabi
+
+// The C API Envoy's golang filter gives Go (contrib/golang/common/go/api/api.h
+// of Envoy v1.36.2), restated: this module cannot add another module's
+// directory to cgo's include path, so the prototypes below use api.h's own
+// type names and, when api.h is not included, these stand-ins with the same
+// size and calling convention: enums are int-sized, and processState,
+// httpRequest and httpConfig are only passed by pointer.
+// TestDeclarationsMatchAPIHeader compiles this preamble after the real
+// api.h (a redeclaration with an incompatible type is a compile error) and
+// checks the struct layouts and enum values the Go side relies on.
+
+/*
+// Envoy resolves these from its own binary when it dlopens the library; a Go
+// test binary has no host, so leave them unresolved at link time, as Envoy's
+// own Go SDK does.
+#cgo LDFLAGS: -Wl,-unresolved-symbols=ignore-all
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifndef AIGW_HAVE_ENVOY_API_H
+typedef int CAPIStatus;
+typedef int bufferAction;
+typedef int headerAction;
+#endif
+
+CAPIStatus envoyGoFilterHttpSendLocalReply(void* s, int response_code, void* body_text_data,
+                                           int body_text_len, void* headers, int headers_num,
+                                           long long int grpc_status, void* details_data,
+                                           int details_len);
+CAPIStatus envoyGoFilterHttpGetHeader(void* s, void* key_data, int key_len, uint64_t* value_data,
+                                      int* value_len);
+CAPIStatus envoyGoFilterHttpSetHeaderHelper(void* s, void* key_data, int key_len, void* value_data,
+                                            int value_len, headerAction action);
+CAPIStatus envoyGoFilterHttpRemoveHeader(void* s, void* key_data, int key_len);
+CAPIStatus envoyGoFilterHttpGetBuffer(void* s, uint64_t buffer, void* value);
+CAPIStatus envoyGoFilterHttpSetBufferHelper(void* s, uint64_t buffer, void* data, int length,
+                                            bufferAction action);
+CAPIStatus envoyGoFilterHttpClearRouteCache(void* r, bool refresh);
+CAPIStatus envoyGoFilterHttpGetIntegerValue(void* r, int id, uint64_t* value);
+CAPIStatus envoyGoFilterHttpSetDynamicMetadata(void* r, void* name_data, int name_len,
+                                               void* key_data, int key_len, void* buf_data,
+                                               int buf_len);
+void envoyGoFilterHttpFinalize(void* r, int reason);
+void envoyGoFilterLog(uint32_t level, void* message_data, int message_len);
+void envoyGoConfigHttpFinalize(void* c);
+CAPIStatus envoyGoFilterHttpDefineMetric(void* c, uint32_t metric_type, void* name_data,
+                                         int name_len, uint32_t* metric_id);
+CAPIStatus envoyGoFilterHttpIncrementMetric(void* c, uint32_t metric_id, int64_t offset);
+CAPIStatus envoyGoFilterHttpGetMetric(void* c, uint32_t metric_id, uint64_t* value);
+CAPIStatus envoyGoFilterHttpRecordMetric(void* c, uint32_t metric_id, uint64_t value);
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+)
+
+// Values of api.h's enums (checked against api.h by the tests).
+const (
+	capiOK            = 0  // CAPIOK
+	capiValueNotFound = -5 // CAPIValueNotFound
+	bufferSet         = 0  // bufferAction Set
+	headerSet         = 0  // headerAction HeaderSet
+)
+
+// cHTTPRequest is api.h's httpRequest, the part of Envoy's per-request object
+// Go may read.
+type cHTTPRequest struct {
+	pluginNameData unsafe.Pointer
+	pluginNameLen  uint64
+	configID       uint64
+	workerID       uint32
+	isProcessing   int32 // _Atomic(int) is_golang_processing_log; C++ writes it, Go never reads it
+}
+
+// cProcessState is api.h's processState: one per direction of a request.
+type cProcessState struct {
+	req        *cHTTPRequest
+	isEncoding int32
+	state      int32 // FilterState of processor_state.h
+}
+
+// FilterState values (contrib/golang/filters/http/source/processor_state.h).
+const (
+	stateProcessingHeader  = 1
+	stateProcessingData    = 4
+	stateProcessingTrailer = 6
+)
+
+// cHTTPConfig is api.h's httpConfig.
+type cHTTPConfig struct {
+	pluginNamePtr unsafe.Pointer // uint64_t in api.h; 64-bit targets only
+	pluginNameLen uint64
+	configPtr     unsafe.Pointer // uint64_t in api.h
+	configLen     uint64
+	isRouteConfig int32
+	concurrency   uint32
+}
+
+// EnvoyValue::ResponseCode (contrib/golang/filters/http/source/golang_filter.h).
+const valueResponseCode = 4
+
+// capiError turns a failed C API call into a panic, which the entry point
+// recovers into an answer for this request only. Every code but OK means
+// the filter used the API outside the phase it is valid in, or Envoy already
+// destroyed the stream: a bug, never input.
+func capiError(call string, status C.CAPIStatus) {
+	if status != capiOK {
+		panic(fmt.Sprintf("envoy C API %s failed with status %d", call, int(status)))
+	}
+}
+
+func strPtr(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
+
+// Calls on the decode processState.
+
+func getHeader(s unsafe.Pointer, key string, arena *[]byte) (string, bool) {
+	var data unsafe.Pointer // uint64_t in api.h; 64-bit targets only
+	// Envoy writes the length only when the header is present (golang_filter.cc
+	// Filter::getHeader), which tells an absent header from an empty one.
+	n := C.int(-1)
+	capiError("GetHeader", C.envoyGoFilterHttpGetHeader(s, strPtr(key), C.int(len(key)), (*C.uint64_t)(unsafe.Pointer(&data)), &n))
+	if n < 0 {
+		return "", false
+	}
+	if n == 0 {
+		return "", true
+	}
+	// Copy out of Envoy's header map: the value may be replaced by the next
+	// Set (Envoy's setCopy removes the old value before adding the new one).
+	start := len(*arena)
+	*arena = append(*arena, unsafe.Slice((*byte)(data), int(n))...)
+	b := (*arena)[start:]
+	return unsafe.String(unsafe.SliceData(b), len(b)), true
+}
+
+func setHeader(s unsafe.Pointer, key, value string) {
+	capiError("SetHeader", C.envoyGoFilterHttpSetHeaderHelper(s, strPtr(key), C.int(len(key)),
+		strPtr(value), C.int(len(value)), headerSet))
+}
+
+func removeHeader(s unsafe.Pointer, key string) {
+	capiError("RemoveHeader", C.envoyGoFilterHttpRemoveHeader(s, strPtr(key), C.int(len(key))))
+}
+
+func copyBuffer(s unsafe.Pointer, buffer uint64, into []byte) {
+	capiError("GetBuffer", C.envoyGoFilterHttpGetBuffer(s, C.uint64_t(buffer), unsafe.Pointer(unsafe.SliceData(into))))
+}
+
+func setBuffer(s unsafe.Pointer, buffer uint64, b []byte) {
+	capiError("SetBuffer", C.envoyGoFilterHttpSetBufferHelper(s, C.uint64_t(buffer),
+		unsafe.Pointer(unsafe.SliceData(b)), C.int(len(b)), bufferSet))
+}
+
+// jsonReplyHeaders is the local reply's header list in the layout Envoy reads
+// (pairs of Go strings, cgo.cc stringsFromGoSlice). A package variable whose
+// strings are literals: no Go heap pointer crosses into C, so the cgo
+// pointer rules hold without pinning.
+var jsonReplyHeaders = [2]string{"content-type", "application/json"}
+
+func sendLocalReply(s unsafe.Pointer, status int, body, details string) {
+	capiError("SendLocalReply", C.envoyGoFilterHttpSendLocalReply(s, C.int(status),
+		strPtr(body), C.int(len(body)),
+		unsafe.Pointer(&jsonReplyHeaders[0]), C.int(len(jsonReplyHeaders)),
+		0, // grpc_status: read by Envoy only for gRPC requests, which aigw never answers
+		strPtr(details), C.int(len(details))))
+}
+
+// Calls on the httpRequest.
+
+func clearRouteCache(r unsafe.Pointer) {
+	capiError("ClearRouteCache", C.envoyGoFilterHttpClearRouteCache(r, false))
+}
+
+func responseCode(r unsafe.Pointer) (int, bool) {
+	var v C.uint64_t
+	st := C.envoyGoFilterHttpGetIntegerValue(r, valueResponseCode, &v)
+	if st == capiValueNotFound {
+		return 0, false
+	}
+	capiError("GetIntegerValue", st)
+	return int(v), true
+}
+
+func setDynamicMetadata(r unsafe.Pointer, namespace, key string, value []byte) {
+	capiError("SetDynamicMetadata", C.envoyGoFilterHttpSetDynamicMetadata(r,
+		strPtr(namespace), C.int(len(namespace)), strPtr(key), C.int(len(key)),
+		unsafe.Pointer(unsafe.SliceData(value)), C.int(len(value))))
+}
+
+func finalizeRequest(r unsafe.Pointer) { C.envoyGoFilterHttpFinalize(r, 0) }
+
+func logf(level api.LogType, msg string) {
+	C.envoyGoFilterLog(C.uint32_t(level), strPtr(msg), C.int(len(msg)))
+}
+
+// Calls on the listener-level httpConfig.
+
+func finalizeConfig(c unsafe.Pointer) { C.envoyGoConfigHttpFinalize(c) }
+
+func defineMetric(c unsafe.Pointer, t api.MetricType, name string) uint32 {
+	var id C.uint32_t
+	capiError("DefineMetric", C.envoyGoFilterHttpDefineMetric(c, C.uint32_t(t), strPtr(name), C.int(len(name)), &id))
+	return uint32(id)
+}
+
+func incrementMetric(c unsafe.Pointer, id uint32, offset int64) C.CAPIStatus {
+	return C.envoyGoFilterHttpIncrementMetric(c, C.uint32_t(id), C.int64_t(offset))
+}
+
+func getMetric(c unsafe.Pointer, id uint32) (uint64, C.CAPIStatus) {
+	var v C.uint64_t
+	st := C.envoyGoFilterHttpGetMetric(c, C.uint32_t(id), &v)
+	return uint64(v), st
+}
+
+func recordMetric(c unsafe.Pointer, id uint32, v uint64) C.CAPIStatus {
+	return C.envoyGoFilterHttpRecordMetric(c, C.uint32_t(id), C.uint64_t(v))
+}
+
+// capiStatus is api.h's CAPIStatus as Go sees it.
+type capiStatus = C.CAPIStatus

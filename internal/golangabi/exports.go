@@ -1,0 +1,169 @@
+package golangabi
+
+// The ten entry points Envoy's golang filter looks up in the library
+// (contrib/golang/common/dso/dso.cc, HttpFilterDsoImpl; prototypes in
+// contrib/golang/common/dso/libgolang.h). Each turns Envoy's call into a
+// call on filter.Router and its result back into a GolangStatus. Pointers
+// Envoy passes are declared void* here: the same size and calling convention
+// as processState*, httpRequest* and httpConfig*.
+//
+// This preamble may hold declarations only (cgo's rule for files with
+// //export).
+
+/*
+#include <stdint.h>
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+)
+
+//export envoyGoFilterNewHttpPluginConfig
+func envoyGoFilterNewHttpPluginConfig(c unsafe.Pointer) (id uint64) {
+	defer func() {
+		if p := recover(); p != nil {
+			logf(api.Error, fmt.Sprintf("aigw: panic while parsing the golang filter plugin_config: %v", p))
+			id = 0
+		}
+	}()
+	id, err := newPluginConfig((*cHTTPConfig)(c))
+	if err != nil {
+		// Envoy rejects the config (and the listener) when the id is 0.
+		logf(api.Error, "aigw: rejecting golang filter plugin_config: "+err.Error())
+		return 0
+	}
+	return id
+}
+
+//export envoyGoFilterDestroyHttpPluginConfig
+func envoyGoFilterDestroyHttpPluginConfig(id uint64, needDelay int) {
+	destroyPluginConfig(id, needDelay == 1)
+}
+
+//export envoyGoFilterMergeHttpPluginConfig
+func envoyGoFilterMergeHttpPluginConfig(namePtr unsafe.Pointer, nameLen, parentID, childID uint64) (id uint64) {
+	defer func() {
+		if p := recover(); p != nil {
+			logf(api.Error, fmt.Sprintf("aigw: panic while merging golang filter configs: %v", p))
+			id = 0
+		}
+	}()
+	name := unsafe.String((*byte)(namePtr), int(nameLen))
+	id, err := mergePluginConfig(name, parentID, childID)
+	if err != nil {
+		logf(api.Error, "aigw: "+err.Error())
+		return 0
+	}
+	return id
+}
+
+// envoyGoFilterOnHttpHeader serves request headers. Response headers and
+// trailers in either direction pass through: the router phase does nothing
+// with them, so it answers without looking the stream up.
+//
+//export envoyGoFilterOnHttpHeader
+func envoyGoFilterOnHttpHeader(s unsafe.Pointer, endStream, headerNum, headerBytes uint64) (status uint64) {
+	ps := (*cProcessState)(s)
+	if ps.isEncoding != 0 || ps.state != stateProcessingHeader {
+		return uint64(api.Continue)
+	}
+	defer recoverCallback(s, &status)
+	r := workers.get(ps.req.workerID).start(ps.req)
+	if r == nil {
+		logf(api.Error, fmt.Sprintf("aigw: golang filter config id %d is unknown to Go", ps.req.configID))
+		internalError(s)
+		return uint64(api.LocalReply)
+	}
+	r.beginCallback(s)
+	st := r.router.DecodeHeaders((*headers)(r), endStream == 1)
+	if endStream == 1 && st == api.StopAndBuffer {
+		// Envoy would wait for a body that never comes (the Go SDK panics here).
+		panic("StopAndBuffer returned on a request without a body")
+	}
+	return uint64(st)
+}
+
+//export envoyGoFilterOnHttpData
+func envoyGoFilterOnHttpData(s unsafe.Pointer, endStream, buffer, length uint64) (status uint64) {
+	ps := (*cProcessState)(s)
+	if ps.isEncoding != 0 {
+		return uint64(api.Continue)
+	}
+	defer recoverCallback(s, &status)
+	r := workers.get(ps.req.workerID).live[unsafe.Pointer(ps.req)]
+	if r == nil {
+		// Headers were answered without state (unknown config): nothing to do.
+		return uint64(api.Continue)
+	}
+	r.beginCallback(s)
+	r.buffer, r.length = buffer, length
+	st := r.router.DecodeData((*body)(r), endStream == 1)
+	r.buffer, r.length = 0, 0
+	return uint64(st)
+}
+
+// envoyGoFilterOnHttpLog is Envoy's access-log hook. The router phase logs
+// through dynamic metadata set while routing, so there is nothing to do.
+//
+//export envoyGoFilterOnHttpLog
+func envoyGoFilterOnHttpLog(r unsafe.Pointer, logType uint64, decodingState, encodingState unsafe.Pointer,
+	reqHeaderNum, reqHeaderBytes, reqTrailerNum, reqTrailerBytes,
+	respHeaderNum, respHeaderBytes, respTrailerNum, respTrailerBytes uint64) {
+}
+
+//export envoyGoFilterOnHttpStreamComplete
+func envoyGoFilterOnHttpStreamComplete(c unsafe.Pointer) {
+	defer func() {
+		if p := recover(); p != nil {
+			logf(api.Error, fmt.Sprintf("aigw: recovered panic in stream complete: %v", p))
+		}
+	}()
+	req := (*cHTTPRequest)(c)
+	if r := workers.get(req.workerID).live[c]; r != nil {
+		r.router.OnStreamComplete()
+	}
+}
+
+//export envoyGoFilterOnHttpDestroy
+func envoyGoFilterOnHttpDestroy(c unsafe.Pointer, reason uint64) {
+	defer func() {
+		if p := recover(); p != nil {
+			logf(api.Error, fmt.Sprintf("aigw: recovered panic in stream destroy: %v", p))
+		}
+	}()
+	workers.get((*cHTTPRequest)(c).workerID).end(c)
+}
+
+// envoyGoRequestSemaDec wakes a Go goroutine waiting for Envoy to run a
+// callback on the worker thread; aigw's filter never waits, so no one does.
+//
+//export envoyGoRequestSemaDec
+func envoyGoRequestSemaDec(r unsafe.Pointer) {}
+
+// envoyGoFilterCleanUp is called by Envoy's ASAN test builds only, to force
+// Go finalizers; aigw has none.
+//
+//export envoyGoFilterCleanUp
+func envoyGoFilterCleanUp() {}
+
+// recoverCallback turns a panic outside the router (the router recovers its
+// own into an OpenAI 500) into an answer for this request only.
+func recoverCallback(s unsafe.Pointer, status *uint64) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	logf(api.Error, fmt.Sprintf("aigw: recovered panic in the golang filter: %v", p))
+	*status = uint64(api.LocalReply)
+	defer func() {
+		if p := recover(); p != nil {
+			// Envoy refused the reply too (the stream is going away): nothing left to answer.
+			logf(api.Error, fmt.Sprintf("aigw: could not answer after a panic: %v", p))
+		}
+	}()
+	internalError(s)
+}

@@ -1,0 +1,183 @@
+package golangabi
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+
+	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/filter"
+	"github.com/aigw/aigw/internal/oaierr"
+)
+
+// Envoy calls every per-request entry point on the worker thread that owns
+// the stream (httpRequest.worker_id), one call at a time, and aigw's filter
+// never leaves work running after a callback returns. So each worker's
+// state is used by one thread only and needs no lock, and a request's Go
+// state can be recycled the moment Envoy destroys the stream: no finalizer,
+// and in steady state no allocation per request.
+type worker struct {
+	live map[unsafe.Pointer]*request // by Envoy's httpRequest
+	free []*request
+	// Scratch space valid until the current callback returns (see
+	// filter.RequestHeaders.Get and filter.Body.Bytes).
+	body  []byte
+	arena []byte
+	meta  []byte
+}
+
+const (
+	// maxPooledRequests bounds each worker's free list: enough for the streams
+	// one worker has open at once under load, without holding memory forever
+	// after a burst.
+	maxPooledRequests = 4096
+	// maxRetainedBody is the largest body buffer a worker keeps for the next
+	// request; bigger bodies get a buffer of their own, freed by the GC.
+	maxRetainedBody = 1 << 20
+)
+
+// workerTable grows to Envoy's concurrency (httpConfig.concurrency) and, as a
+// safety net, to any worker_id it meets; it never shrinks, so a *worker stays
+// valid.
+type workerTable struct {
+	mu sync.Mutex
+	ws atomic.Pointer[[]*worker]
+}
+
+var workers workerTable
+
+func (t *workerTable) ensure(n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var cur []*worker
+	if p := t.ws.Load(); p != nil {
+		cur = *p
+	}
+	if len(cur) >= n {
+		return
+	}
+	next := make([]*worker, n)
+	copy(next, cur)
+	for i := len(cur); i < n; i++ {
+		next[i] = &worker{live: make(map[unsafe.Pointer]*request, 64)}
+	}
+	t.ws.Store(&next)
+}
+
+func (t *workerTable) get(id uint32) *worker {
+	if p := t.ws.Load(); p != nil && int(id) < len(*p) {
+		return (*p)[id]
+	}
+	t.ensure(int(id) + 1)
+	return (*t.ws.Load())[id]
+}
+
+// request is aigw's state for one stream: the router filter plus what the
+// adapter needs to serve its calls into Envoy.
+type request struct {
+	c      unsafe.Pointer // Envoy's httpRequest
+	s      unsafe.Pointer // the processState of the callback in progress
+	w      *worker
+	buffer uint64 // Envoy's Buffer::Instance of the DecodeData in progress
+	length uint64
+	router filter.Router
+}
+
+// start returns the Go state of the stream, creating it on the stream's
+// first callback; nil if Envoy names a config Go does not have.
+func (w *worker) start(c *cHTTPRequest) *request {
+	key := unsafe.Pointer(c)
+	if r := w.live[key]; r != nil {
+		return r
+	}
+	cfg := loadConfig(c.configID)
+	if cfg == nil {
+		return nil
+	}
+	var r *request
+	if n := len(w.free); n > 0 {
+		r, w.free = w.free[n-1], w.free[:n-1]
+	} else {
+		r = new(request)
+	}
+	r.c, r.w = key, w
+	r.router.Init(cfg, r)
+	w.live[key] = r
+	return r
+}
+
+// end forgets the stream and releases Envoy's httpRequest: Envoy frees it
+// only when Go calls envoyGoFilterHttpFinalize (cgo.cc), and since no Go
+// code can still hold the request, that is now.
+func (w *worker) end(c unsafe.Pointer) {
+	if r := w.live[c]; r != nil {
+		delete(w.live, c)
+		*r = request{}
+		if len(w.free) < maxPooledRequests {
+			w.free = append(w.free, r)
+		}
+	}
+	finalizeRequest(c)
+}
+
+// beginCallback records the processState of the callback and resets the
+// per-callback scratch space.
+func (r *request) beginCallback(s unsafe.Pointer) {
+	r.s = s
+	r.w.arena = r.w.arena[:0]
+}
+
+// filter.Stream
+
+func (r *request) SendLocalReply(status int, body, details string) {
+	sendLocalReply(r.s, status, body, details)
+}
+
+func (r *request) ClearRouteCache() { clearRouteCache(r.c) }
+
+func (r *request) SetMetadata(key, value string) {
+	r.w.meta = appendStringValue(r.w.meta[:0], value)
+	setDynamicMetadata(r.c, config.DynamicMetadataNamespace, key, r.w.meta)
+}
+
+func (r *request) ResponseCode() (int, bool) { return responseCode(r.c) }
+
+func (r *request) Log(level api.LogType, msg string) { logf(level, msg) }
+
+// headers is filter.RequestHeaders on the request's header map.
+type headers request
+
+func (h *headers) Get(name string) (string, bool) { return getHeader(h.s, name, &h.w.arena) }
+func (h *headers) Set(name, value string)         { setHeader(h.s, name, value) }
+func (h *headers) Del(name string)                { removeHeader(h.s, name) }
+
+// body is filter.Body on the buffer of the DecodeData in progress.
+type body request
+
+func (b *body) Len() int { return int(b.length) }
+
+func (b *body) Bytes() []byte {
+	n := int(b.length)
+	buf := b.w.body
+	if cap(buf) < n {
+		buf = make([]byte, n)
+		if n <= maxRetainedBody {
+			b.w.body = buf
+		}
+	}
+	buf = buf[:n]
+	copyBuffer(b.s, b.buffer, buf)
+	return buf
+}
+
+func (b *body) Set(p []byte) { setBuffer(b.s, b.buffer, p) }
+
+// internalError answers a stream the filter cannot serve (an adapter bug or
+// a config Envoy names that Go does not have) with an OpenAI error.
+func internalError(s unsafe.Pointer) {
+	e := oaierr.New(http.StatusInternalServerError, "server_error", "internal_error", "the gateway failed to process this request")
+	sendLocalReply(s, e.Status, string(e.JSON()), "aigw_internal_error")
+}
