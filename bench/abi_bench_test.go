@@ -18,13 +18,13 @@ import (
 // as Envoy does per request (decode headers -> StopAndBuffer, the whole body
 // -> Continue with the routing header set, the backend member removed and the
 // route cache cleared; encode headers and body; stream complete, log,
-// destroy; memory released on Go's finalize), with no sockets and no HTTP
+// destroy; memory released when Go calls Finalize), with no sockets and no HTTP
 // parsing. Every request is checked in the host (routing header, absent model
 // header, new content-length, the exact expected body, dynamic metadata); a
 // single failed check fails the benchmark.
 //
 // One op is one request. ns/op is the host process's CPU time per request
-// (every thread: the worker threads plus Go's GC and finalizer work), the
+// (every thread: the worker threads plus Go's GC and background work), the
 // figure compared with the ext_proc client+server CPU per request;
 // wall-ns/op is elapsed time per request (with 2 workers, the inverse of
 // throughput).

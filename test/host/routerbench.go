@@ -19,7 +19,7 @@ import (
 // RouterBenchConfig describes a host started in router-phase benchmark mode (csrc/bench.c):
 // no listener and no upstream; each request is the golang filter's per-request sequence
 // driven in memory through the ABI of the .so (decode headers, the whole body, encode
-// headers and body, stream complete, log, destroy; memory released on Go's finalize).
+// headers and body, stream complete, log, destroy; memory released when Go calls Finalize).
 type RouterBenchConfig struct {
 	// SO is the shared object; default BuildSO().
 	SO string
@@ -59,7 +59,7 @@ type RouterBenchResult struct {
 	DecodeP50, DecodeP99 time.Duration
 	SeqP50, SeqP99       time.Duration
 	PeakRSS              uint64 // VmHWM of the host process
-	Created, Finalized   uint64 // filter objects created / finalized by Go during the run
+	Created, Finalized   uint64 // filter objects created / released by Go (Finalize) during the run
 	Outstanding          uint64 // created but not yet finalized, since the process started
 	Failures             uint64
 	FirstFailure         string

@@ -16,12 +16,12 @@
 //   encodeData(response body, end=true)  -> envoyGoFilterOnHttpData
 //   onStreamComplete, log(DownstreamEnd) -> envoyGoFilterOnHttpStreamComplete, OnHttpLog
 //   onDestroy                            -> envoyGoFilterOnHttpDestroy
-// and the filter's memory is released only by envoyGoFilterHttpFinalize from Go's finalizer,
-// as in Envoy, which never waits for it on the worker.
+// and the filter's memory is released only by envoyGoFilterHttpFinalize from Go (aigw calls it
+// from OnHttpDestroy; a GC-finalizer-based library later), as in Envoy, which never waits for it.
 //
 // Commands on stdin, one per line: "run N" runs N measured requests spread over the workers
 // (each worker its own thread and worker_id < concurrency) and prints one BENCH_RESULT line;
-// "quit" (or EOF) waits briefly for outstanding finalizers and prints BENCH_EXIT.
+// "quit" (or EOF) waits briefly for outstanding Finalize calls and prints BENCH_EXIT.
 #include <errno.h>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -249,7 +249,7 @@ static void one_request(bworker_t* bw, uint64_t* decode_ns, uint64_t* seq_ns) {
   }
 
   // ActiveStream::completeRequest -> onStreamComplete, log, then onDestroy; the filter object
-  // lives on until Go finalizes the request.
+  // lives on until Go calls Finalize for the request.
   s->completed = true;
   golang_stream_complete(s);
   golang_stream_destroy(s);
@@ -427,7 +427,7 @@ int bench_router_main(const char* body_path, const char* expect_path, const char
   atomic_store(&g_quit, true);
   pthread_barrier_wait(&g_start);
   for (int i = 0; i < g_nbw; i++) pthread_join(g_bw[i].th, NULL);
-  // Envoy never waits for finalizers; the host waits a little so the count is reported.
+  // Envoy never waits for Finalize; the host waits a little so the count is reported.
   uint64_t created, fin;
   for (int i = 0; i < 50; i++) {
     golang_counts(&created, &fin);

@@ -3,7 +3,8 @@
 // contrib/golang/common/dso/dso.cc of Envoy v1.36.2: the decode/encode processor states, the
 // Go status handling (Running / LocalReply / Continue / StopAndBuffer...), posting of calls made
 // off the worker thread to the worker's dispatcher, and the request lifetime that ends only when
-// Go's finalizer calls envoyGoFilterHttpFinalize.
+// Go calls envoyGoFilterHttpFinalize (any time after OnHttpDestroy, on any thread: Envoy's own
+// Go SDK does it from a GC finalizer, aigw's adapter from OnHttpDestroy itself).
 #include <arpa/inet.h>
 #include <dlfcn.h>
 

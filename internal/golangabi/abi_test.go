@@ -1,0 +1,202 @@
+package golangabi
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+// envoyDir is the Envoy module go.mod requires: the tests read api.h,
+// libgolang.h and dso.cc from there, never from a copy, so bumping Envoy
+// re-checks the adapter against the new sources.
+func envoyDir(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "list", "-m", "-f", "{{.Dir}}", "github.com/envoyproxy/envoy").Output()
+	if err != nil {
+		t.Fatalf("go list -m github.com/envoyproxy/envoy: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// cgoPreamble is the C preamble of a Go file of this package, #cgo lines removed.
+func cgoPreamble(t *testing.T, file string) string {
+	t.Helper()
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)/\*\n(.*?)\*/\nimport "C"`).FindSubmatch(src)
+	if m == nil {
+		t.Fatalf("%s: no cgo preamble", file)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(m[1]), "\n") {
+		if !strings.HasPrefix(l, "#cgo ") {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// The prototypes abi.go restates are compiled after the real api.h: a
+// parameter or return type that differs is a "conflicting types" error. The
+// same program prints the layouts and enum values the Go side hard-codes.
+func TestDeclarationsMatchAPIHeader(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Fatal("gcc is required (make test installs it via .ci/run)")
+	}
+	apiDir := filepath.Join(envoyDir(t), "contrib", "golang", "common", "go", "api")
+	dir := t.TempDir()
+	prog := `#include <stddef.h>
+#include <stdio.h>
+#include "api.h"
+#define AIGW_HAVE_ENVOY_API_H
+` + cgoPreamble(t, "abi.go") + `
+int main(void) {
+  printf("enums %d %d %d %d\n", CAPIOK, CAPIValueNotFound, Set, HeaderSet);
+  printf("httpRequest %zu %zu %zu %zu %zu %zu\n", sizeof(httpRequest), offsetof(httpRequest, plugin_name.data),
+         offsetof(httpRequest, plugin_name.len), offsetof(httpRequest, configId), offsetof(httpRequest, worker_id),
+         offsetof(httpRequest, is_golang_processing_log));
+  printf("processState %zu %zu %zu %zu\n", sizeof(processState), offsetof(processState, req),
+         offsetof(processState, is_encoding), offsetof(processState, state));
+  printf("httpConfig %zu %zu %zu %zu %zu %zu %zu\n", sizeof(httpConfig), offsetof(httpConfig, plugin_name_ptr),
+         offsetof(httpConfig, plugin_name_len), offsetof(httpConfig, config_ptr), offsetof(httpConfig, config_len),
+         offsetof(httpConfig, is_route_config), offsetof(httpConfig, concurrency));
+  printf("sizes %zu %zu %zu\n", sizeof(CAPIStatus), sizeof(bufferAction), sizeof(headerAction));
+  return 0;
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "check.c"), []byte(prog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "check")
+	if out, err := exec.Command("gcc", "-std=gnu11", "-Wall", "-Werror", "-I", apiDir, "-o", bin, filepath.Join(dir, "check.c")).CombinedOutput(); err != nil {
+		t.Fatalf("abi.go's declarations do not compile against %s/api.h: %v\n%s", apiDir, err, out)
+	}
+	out, err := exec.Command(bin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req cHTTPRequest
+	var ps cProcessState
+	var hc cHTTPConfig
+	want := strings.Join([]string{
+		sprint("enums", capiOK, capiValueNotFound, bufferSet, headerSet),
+		sprint("httpRequest", unsafe.Sizeof(req), unsafe.Offsetof(req.pluginNameData), unsafe.Offsetof(req.pluginNameLen),
+			unsafe.Offsetof(req.configID), unsafe.Offsetof(req.workerID), unsafe.Offsetof(req.isProcessing)),
+		sprint("processState", unsafe.Sizeof(ps), unsafe.Offsetof(ps.req), unsafe.Offsetof(ps.isEncoding), unsafe.Offsetof(ps.state)),
+		sprint("httpConfig", unsafe.Sizeof(hc), unsafe.Offsetof(hc.pluginNamePtr), unsafe.Offsetof(hc.pluginNameLen),
+			unsafe.Offsetof(hc.configPtr), unsafe.Offsetof(hc.configLen), unsafe.Offsetof(hc.isRouteConfig), unsafe.Offsetof(hc.concurrency)),
+		// The stand-in typedefs (int) must be what api.h's enums are in size.
+		sprint("sizes", 4, 4, 4),
+	}, "\n") + "\n"
+	if string(out) != want {
+		t.Fatalf("api.h says:\n%s\nthe Go side assumes:\n%s", out, want)
+	}
+}
+
+func sprint(name string, vs ...any) string {
+	var b strings.Builder
+	b.WriteString(name)
+	for _, v := range vs {
+		b.WriteString(" ")
+		switch x := v.(type) {
+		case uintptr:
+			b.WriteString(itoa(int(x)))
+		case int:
+			b.WriteString(itoa(x))
+		}
+	}
+	return b.String()
+}
+
+func itoa(n int) string {
+	if n < 0 {
+		return "-" + itoa(-n)
+	}
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+// Envoy's loader looks up ten entry points by name (dso.cc,
+// HttpFilterDsoImpl) and calls them through libgolang.h's prototypes: each
+// must be exported here with as many parameters and a result of the same
+// kind.
+func TestEntryPointsMatchEnvoyLoader(t *testing.T) {
+	dso := filepath.Join(envoyDir(t), "contrib", "golang", "common", "dso")
+	src, err := os.ReadFile(filepath.Join(dso, "dso.cc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctor := regexp.MustCompile(`(?s)HttpFilterDsoImpl::HttpFilterDsoImpl\(.*?\n}`).Find(src)
+	var names []string
+	for _, m := range regexp.MustCompile(`"(envoyGo\w+)"`).FindAllSubmatch(ctor, -1) {
+		names = append(names, string(m[1]))
+	}
+	if len(names) != 10 {
+		t.Fatalf("dso.cc's HTTP loader looks up %d symbols, want 10: %v", len(names), names)
+	}
+	hdr, err := os.ReadFile(filepath.Join(dso, "libgolang.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr = regexp.MustCompile(`//[^\n]*`).ReplaceAll(hdr, nil)
+
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "exports.go", nil, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]*ast.FuncDecl{}
+	for _, d := range f.Decls {
+		fn, ok := d.(*ast.FuncDecl)
+		if !ok || fn.Doc == nil {
+			continue
+		}
+		for _, c := range fn.Doc.List {
+			if c.Text == "//export "+fn.Name.Name {
+				exported[fn.Name.Name] = fn
+			}
+		}
+	}
+	var got []string
+	for n := range exported {
+		got = append(got, n)
+	}
+	slices.Sort(got)
+	slices.Sort(names)
+	if !slices.Equal(got, names) {
+		t.Fatalf("exports.go exports %v; Envoy looks up %v", got, names)
+	}
+	for _, n := range names {
+		m := regexp.MustCompile(`extern\s+(\w+)\s+` + n + `\(([^)]*)\);`).FindSubmatch(hdr)
+		if m == nil {
+			t.Fatalf("libgolang.h has no prototype for %s", n)
+		}
+		cParams := 0
+		if p := strings.TrimSpace(string(m[2])); p != "" && p != "void" {
+			cParams = strings.Count(p, ",") + 1
+		}
+		fn := exported[n]
+		goParams := 0
+		for _, p := range fn.Type.Params.List {
+			goParams += max(len(p.Names), 1)
+		}
+		cVoid := string(m[1]) == "void"
+		goVoid := fn.Type.Results == nil || len(fn.Type.Results.List) == 0
+		if cParams != goParams || cVoid != goVoid {
+			t.Errorf("%s: libgolang.h has %d parameters (void result %v), exports.go %d (void result %v)", n, cParams, cVoid, goParams, goVoid)
+		}
+	}
+}
