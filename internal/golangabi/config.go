@@ -87,6 +87,7 @@ func destroyPluginConfig(id uint64, delay bool) {
 		// A listener-level config's counters live in Envoy's FilterConfig, which
 		// Envoy destroys only once no stream holds it: nothing can count on it now.
 		if hc, ok := owners.LoadAndDelete(c); ok {
+			releaseStats(hc.(unsafe.Pointer))
 			finalizeConfig(hc.(unsafe.Pointer))
 		}
 	}
@@ -112,32 +113,9 @@ func mergePluginConfig(name string, parentID, childID uint64) (uint64, error) {
 type metricDefiner struct{ c unsafe.Pointer }
 
 func (d *metricDefiner) DefineCounterMetric(name string) api.CounterMetric {
-	return &metric{c: d.c, id: defineMetric(d.c, api.Counter, name), name: name}
+	return newMetric(d.c, defineMetric(d.c, api.Counter, name), name)
 }
 
 func (d *metricDefiner) DefineGaugeMetric(name string) api.GaugeMetric {
-	return &metric{c: d.c, id: defineMetric(d.c, api.Gauge, name), name: name}
-}
-
-// metric is one Envoy stat defined by the filter. Each method is one call
-// into Envoy; a failure (Envoy's config already gone) is logged, never a
-// panic: losing a count must not fail a request.
-type metric struct {
-	c    unsafe.Pointer
-	id   uint32
-	name string
-}
-
-func (m *metric) Increment(offset int64) { m.check(incrementMetric(m.c, m.id, offset)) }
-func (m *metric) Record(v uint64)        { m.check(recordMetric(m.c, m.id, v)) }
-func (m *metric) Get() uint64 {
-	v, st := getMetric(m.c, m.id)
-	m.check(st)
-	return v
-}
-
-func (m *metric) check(st capiStatus) {
-	if st != capiOK {
-		logf(api.Warn, fmt.Sprintf("aigw: stat %s: envoy C API status %d", m.name, int(st)))
-	}
+	return newMetric(d.c, defineMetric(d.c, api.Gauge, name), name)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -104,23 +105,47 @@ func TestChatCompletion(t *testing.T) {
 		t.Errorf("dynamic metadata model = %q", got)
 	}
 	checkTokens(t, a, out.Usage.PromptTokens, out.Usage.CompletionTokens)
-	stats, err := e.h.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Router-phase stats come through the golang filter's metrics ABI, token
-	// stats through the dynamic module's, counted once per token.
-	for name, want := range map[string]int64{
+	// Router-phase stats come through the golang filter's metrics ABI (added
+	// to Envoy's in batches, so they may lag by the adapter's flush interval),
+	// token stats through the dynamic module's, counted once per token.
+	waitStats(t, e.h, map[string]int64{
 		"golang.aigw_requests_total":        1,
 		"golang.aigw_completed_total":       1,
 		"golang.aigw_rejected_total":        0,
 		"golang.aigw_upstream_errors_total": 0,
 		"dynmod.aigw_input_tokens_total":    out.Usage.PromptTokens,
 		"dynmod.aigw_output_tokens_total":   out.Usage.CompletionTokens,
-	} {
-		if got := stats[name]; got != strconv.FormatInt(want, 10) {
-			t.Errorf("stat %s = %q, want %d", name, got, want)
+	})
+}
+
+// waitStats polls the host's stats until each named one has its value, and
+// fails the test with the last values if they do not within 5 s. Values
+// that overshoot fail at once: a batch is never counted twice.
+func waitStats(t *testing.T, h *host.Host, want map[string]int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stats, err := h.Stats()
+		if err != nil {
+			t.Fatal(err)
 		}
+		var wrong []string
+		for name, w := range want {
+			got, err := strconv.ParseInt(stats[name], 10, 64)
+			if err != nil || got != w {
+				wrong = append(wrong, fmt.Sprintf("%s = %q, want %d", name, stats[name], w))
+			}
+			if err == nil && got > w {
+				t.Fatalf("stat %s = %d, over the %d expected", name, got, w)
+			}
+		}
+		if len(wrong) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats after 5 s: %v", wrong)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -555,6 +580,14 @@ func TestConcurrentWorkers(t *testing.T) {
 		t.Errorf("all requests ran on one worker: %v", used)
 	}
 	t.Logf("requests per worker: %v", used)
+	// Counted on every worker at once and added to Envoy's stats in batches:
+	// each request exactly once.
+	n := int64(clients * perClient)
+	waitStats(t, e.h, map[string]int64{
+		"golang.aigw_requests_total":  n,
+		"golang.aigw_completed_total": n,
+		"golang.aigw_rejected_total":  0,
+	})
 }
 
 // readSSE reads a raw SSE response line by line (used to check the wire format to clients).

@@ -102,7 +102,9 @@ func TestSoakRSS(t *testing.T) {
 	}
 	created, _ := strconv.Atoi(stats["host.golang.requests_created"])
 	finalized, _ := strconv.Atoi(stats["host.golang.requests_finalized"])
-	if finalized < created/2 {
+	// Released when each stream is destroyed, not by a GC finalizer: only
+	// streams still being torn down may be outstanding.
+	if created-finalized > 2*workers {
 		t.Errorf("Go finalized %d of %d requests: requests are not released", finalized, created)
 	}
 	fc, _ := strconv.Atoi(stats["host.dynmod.filters_created"])
