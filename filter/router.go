@@ -86,9 +86,12 @@ func (r *Router) DecodeData(buf Body, endStream bool) (status api.StatusType) {
 	if buf.Len() > int(r.cfg.MaxRequestBodyBytes) {
 		return r.reject(tooLarge(r.cfg.MaxRequestBodyBytes))
 	}
-	if !endStream {
-		return api.StopAndBuffer
-	}
+	// The body is complete whether or not endStream is set: after
+	// StopAndBuffer, Envoy calls DecodeData once, with end_stream, or
+	// without it when trailers follow the body (golang_filter.cc doTrailer,
+	// WaitingAllData). Asking to buffer more then would let Envoy pass the
+	// body and the trailers on unrouted (processor_state.cc
+	// handleDataGolangStatus), so route now.
 	cfg := r.cfg.Config
 	h := r.headers
 	body := buf.Bytes() // Envoy's one copy into Go memory; everything below works on it in place.

@@ -298,3 +298,35 @@ func TestMergeKeepsListenerMetrics(t *testing.T) {
 		t.Fatal("metrics lost on merge")
 	}
 }
+
+// With request trailers, Envoy hands the buffered body to DecodeData without
+// end_stream, then the trailers; the body is complete, and a request that
+// went on unrouted would keep the client's routing headers and backend member.
+func TestBodyFollowedByTrailersIsRouted(t *testing.T) {
+	ccb := &fakeConfigCallbacks{counters: map[string]*fakeCounter{}}
+	a, _ := anypb.New(wrapperspb.String(testConfig))
+	parsed, err := Parser{}.Parse(a, ccb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStream()
+	h := post("/v1/chat/completions", "x-ai-eg-model", "spoofed")
+	buf := &fakeBuffer{b: []byte(`{"model":"gpt-4o","backend":"deploy-a"}`)}
+	var f Router
+	f.Init(parsed, s)
+	if st := f.DecodeHeaders(h, false); st != api.StopAndBuffer {
+		t.Fatalf("headers: %v", st)
+	}
+	if st := f.DecodeData(buf, false); st != api.Continue {
+		t.Fatalf("body before trailers: %v, want Continue", st)
+	}
+	if b, _ := h.Get("x-ai-eg-backend"); b != "deploy-a" {
+		t.Fatalf("backend header %q", b)
+	}
+	if _, ok := h.Get("x-ai-eg-model"); ok {
+		t.Fatal("client's model header kept")
+	}
+	if string(buf.b) != `{"model":"gpt-4o"}` || s.clearedRoute != 1 {
+		t.Fatalf("body %s, route cache cleared %d times", buf.b, s.clearedRoute)
+	}
+}
