@@ -34,6 +34,14 @@ func NewConfig(c *config.Config, metrics *Metrics) *Config {
 	return &Config{Config: c, modelsBody: modelList(c.Models(), time.Now().Unix()), metrics: metrics}
 }
 
+// ForWorker is c for the requests of one Envoy worker: the same config,
+// with metrics that count into that worker's own memory (Metrics.ForWorker).
+func (c *Config) ForWorker(worker int) *Config {
+	cc := *c
+	cc.metrics = c.metrics.ForWorker(worker)
+	return &cc
+}
+
 // Parser parses the golang filter's plugin_config; the ABI adapter calls it
 // for each listener-level and per-route config Envoy creates.
 type Parser struct{}

@@ -6,9 +6,8 @@ import "github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 // /stats/prometheus next to the router's own), defined once per listener.
 // No label ever holds a credential; none holds a client-chosen string
 // either, so a client cannot blow up the stats' cardinality. Token counters
-// are the upstream phase's (internal/upstream.CounterNames). Every
-// increment is a call into Envoy, so the set is kept to what a dashboard
-// cannot get from Envoy's own stats.
+// are the upstream phase's (internal/upstream.CounterNames). The set is kept
+// to what a dashboard cannot get from Envoy's own stats.
 type Metrics struct {
 	Requests       api.CounterMetric // inference requests inspected
 	Rejected       api.CounterMetric // answered by the filter with a 4xx
@@ -29,5 +28,36 @@ func NewMetrics(cb api.ConfigCallbacks) *Metrics {
 		LatencyMsTotal: cb.DefineCounterMetric("aigw_latency_ms_total"),
 		Completed:      cb.DefineCounterMetric("aigw_completed_total"),
 		ModelsListed:   cb.DefineCounterMetric("aigw_models_listed_total"),
+	}
+}
+
+// ShardedCounter is a counter that can hand out one view per Envoy worker,
+// each counting into memory of its own (internal/golangabi's stats), so
+// workers never contend on a counter.
+type ShardedCounter interface {
+	api.CounterMetric
+	Shard(worker int) api.CounterMetric
+}
+
+// ForWorker is m with every counter that supports it replaced by its view
+// for one worker; other counters are shared as they are.
+func (m *Metrics) ForWorker(worker int) *Metrics {
+	if m == nil {
+		return nil
+	}
+	shard := func(c api.CounterMetric) api.CounterMetric {
+		if s, ok := c.(ShardedCounter); ok {
+			return s.Shard(worker)
+		}
+		return c
+	}
+	return &Metrics{
+		Requests:       shard(m.Requests),
+		Rejected:       shard(m.Rejected),
+		InternalErrors: shard(m.InternalErrors),
+		UpstreamErrors: shard(m.UpstreamErrors),
+		LatencyMsTotal: shard(m.LatencyMsTotal),
+		Completed:      shard(m.Completed),
+		ModelsListed:   shard(m.ModelsListed),
 	}
 }

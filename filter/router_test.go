@@ -2,6 +2,7 @@ package filter
 
 import (
 	"encoding/json"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -328,5 +329,63 @@ func TestBodyFollowedByTrailersIsRouted(t *testing.T) {
 	}
 	if string(buf.b) != `{"model":"gpt-4o"}` || s.clearedRoute != 1 {
 		t.Fatalf("body %s, route cache cleared %d times", buf.b, s.clearedRoute)
+	}
+}
+
+type fakeShardedCounter struct {
+	fakeCounter
+	shards map[int]*fakeCounter
+}
+
+func (c *fakeShardedCounter) Shard(worker int) api.CounterMetric {
+	if c.shards[worker] == nil {
+		c.shards[worker] = &fakeCounter{}
+	}
+	return c.shards[worker]
+}
+
+type shardingDefiner struct{ made []*fakeShardedCounter }
+
+func (d *shardingDefiner) DefineCounterMetric(string) api.CounterMetric {
+	c := &fakeShardedCounter{shards: map[int]*fakeCounter{}}
+	d.made = append(d.made, c)
+	return c
+}
+func (d *shardingDefiner) DefineGaugeMetric(name string) api.GaugeMetric {
+	return d.DefineCounterMetric(name)
+}
+
+// Every counter of a worker's config is that worker's view, so a field added
+// to Metrics but forgotten in ForWorker fails here.
+func TestConfigForWorkerShardsEveryCounter(t *testing.T) {
+	d := &shardingDefiner{}
+	a, _ := anypb.New(wrapperspb.String(testConfig))
+	cfg, err := Parser{}.Parse(a, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.ForWorker(3)
+	if w.Config != cfg.Config || w.modelsBody != cfg.modelsBody {
+		t.Fatal("the worker's config is not the same config")
+	}
+	v := reflect.ValueOf(*w.metrics)
+	if v.NumField() != len(d.made) {
+		t.Fatalf("Metrics has %d fields, NewMetrics defined %d counters", v.NumField(), len(d.made))
+	}
+	for i := 0; i < v.NumField(); i++ {
+		got := v.Field(i).Interface()
+		shared := reflect.ValueOf(*cfg.metrics).Field(i).Interface().(*fakeShardedCounter)
+		if got != api.CounterMetric(shared.shards[3]) {
+			t.Errorf("Metrics.%s is not worker 3's view", v.Type().Field(i).Name)
+		}
+	}
+	var r Router
+	r.Init(w, newStream())
+	r.DecodeHeaders(post("/v1/chat/completions"), false)
+	if n := reflect.ValueOf(*cfg.metrics).FieldByName("Requests").Interface().(*fakeShardedCounter).shards[3].n; n != 1 {
+		t.Fatalf("worker 3's request count %d", n)
+	}
+	if (*Metrics)(nil).ForWorker(1) != nil {
+		t.Fatal("nil metrics (per-route config) gained counters")
 	}
 }

@@ -57,7 +57,7 @@ func newPluginConfig(hc *cHTTPConfig) (uint64, error) {
 	}
 	var callbacks api.ConfigCallbacks
 	if hc.isRouteConfig == 0 {
-		callbacks = &metricDefiner{c: unsafe.Pointer(hc)}
+		callbacks = &metricDefiner{c: unsafe.Pointer(hc), workers: int(hc.concurrency)}
 	}
 	cfg, err := filter.Parser{}.Parse(&any, callbacks)
 	if err != nil {
@@ -110,12 +110,15 @@ func mergePluginConfig(name string, parentID, childID uint64) (uint64, error) {
 }
 
 // metricDefiner is api.ConfigCallbacks on Envoy's listener-level config.
-type metricDefiner struct{ c unsafe.Pointer }
+type metricDefiner struct {
+	c       unsafe.Pointer
+	workers int
+}
 
 func (d *metricDefiner) DefineCounterMetric(name string) api.CounterMetric {
-	return newMetric(d.c, defineMetric(d.c, api.Counter, name), name)
+	return newMetric(d.c, defineMetric(d.c, api.Counter, name), name, d.workers)
 }
 
 func (d *metricDefiner) DefineGaugeMetric(name string) api.GaugeMetric {
-	return newMetric(d.c, defineMetric(d.c, api.Gauge, name), name)
+	return newMetric(d.c, defineMetric(d.c, api.Gauge, name), name, d.workers)
 }

@@ -20,8 +20,10 @@ import (
 // state can be recycled the moment Envoy destroys the stream: no finalizer,
 // and in steady state no allocation per request.
 type worker struct {
-	live map[unsafe.Pointer]*request // by Envoy's httpRequest
-	free []*request
+	id      int
+	live    map[unsafe.Pointer]*request // by Envoy's httpRequest
+	free    []*request
+	configs map[*filter.Config]*filter.Config // each config as this worker's requests use it
 	// Scratch space valid until the current callback returns (see
 	// filter.RequestHeaders.Get and filter.Body.Bytes).
 	body  []byte
@@ -37,6 +39,9 @@ const (
 	// maxRetainedBody is the largest body buffer a worker keeps for the next
 	// request; bigger bodies get a buffer of their own, freed by the GC.
 	maxRetainedBody = 1 << 20
+	// maxCachedConfigs bounds each worker's per-config cache: far more
+	// listener and per-route configs than are live at once.
+	maxCachedConfigs = 64
 )
 
 // workerTable grows to Envoy's concurrency (httpConfig.concurrency) and, as a
@@ -62,7 +67,7 @@ func (t *workerTable) ensure(n int) {
 	next := make([]*worker, n)
 	copy(next, cur)
 	for i := len(cur); i < n; i++ {
-		next[i] = &worker{live: make(map[unsafe.Pointer]*request, 64)}
+		next[i] = &worker{id: i, live: make(map[unsafe.Pointer]*request, 64), configs: map[*filter.Config]*filter.Config{}}
 	}
 	t.ws.Store(&next)
 }
@@ -93,7 +98,7 @@ func (w *worker) start(c *cHTTPRequest) *request {
 	if r := w.live[key]; r != nil {
 		return r
 	}
-	cfg := loadConfig(c.configID)
+	cfg := w.config(c.configID)
 	if cfg == nil {
 		return nil
 	}
@@ -107,6 +112,26 @@ func (w *worker) start(c *cHTTPRequest) *request {
 	r.router.Init(cfg, r)
 	w.live[key] = r
 	return r
+}
+
+// config is Envoy's config id as this worker's requests use it: the same
+// config, counting its stats into this worker's slots (filter.Config.ForWorker).
+func (w *worker) config(id uint64) *filter.Config {
+	shared := loadConfig(id)
+	if shared == nil {
+		return nil
+	}
+	cfg := w.configs[shared]
+	if cfg == nil {
+		// Configs Envoy destroyed stay in the cache until it is full; then it
+		// starts over, which costs only rebuilding the entries in use.
+		if len(w.configs) >= maxCachedConfigs {
+			clear(w.configs)
+		}
+		cfg = shared.ForWorker(w.id)
+		w.configs[shared] = cfg
+	}
+	return cfg
 }
 
 // end forgets the stream and releases Envoy's httpRequest: Envoy frees it

@@ -15,20 +15,34 @@ import (
 // takes a mutex on the filter config that every worker shares
 // (golang_filter.cc FilterConfig::incrementMetric) plus a hash lookup and a
 // weak_ptr lock: three increments per request would put every worker's
-// requests through that one lock. An increment here is one atomic add;
-// a background goroutine moves the sums into Envoy every statsFlushInterval,
-// and a config's sums are moved before Envoy's config object is released.
-// Envoy's admin /stats therefore lags by at most the interval.
+// requests through that one lock. Here each worker adds to a slot of its
+// own (an uncontended atomic add on its own cache line); a background
+// goroutine moves the sums into Envoy every statsFlushInterval, and a
+// config's sums are moved before Envoy's config object is released. Envoy's
+// admin /stats therefore lags by at most the interval.
 const statsFlushInterval = 500 * time.Millisecond
 
-// metric is one Envoy stat the filter defined.
+// metric is one Envoy stat the filter defined: filter.ShardedCounter.
 type metric struct {
-	pending atomic.Int64
-	_       [56]byte // keep each hot counter on its own cache line
-	c       unsafe.Pointer
-	id      uint32
-	name    string
+	slots []slot // one per Envoy worker; slot 0 also takes unsharded increments
+	c     unsafe.Pointer
+	id    uint32
+	name  string
 }
+
+// slot is one worker's pending sum, alone on its cache line.
+type slot struct {
+	n atomic.Int64
+	_ [56]byte
+}
+
+// metricShard is a metric as one worker counts into it.
+type metricShard struct {
+	*metric
+	s *slot
+}
+
+func (m metricShard) Increment(offset int64) { m.s.n.Add(offset) }
 
 var (
 	statsMu      sync.Mutex
@@ -36,8 +50,8 @@ var (
 	flusherOnce  sync.Once
 )
 
-func newMetric(c unsafe.Pointer, id uint32, name string) *metric {
-	m := &metric{c: c, id: id, name: name}
+func newMetric(c unsafe.Pointer, id uint32, name string, workers int) *metric {
+	m := &metric{slots: make([]slot, max(workers, 1)), c: c, id: id, name: name}
 	statsMu.Lock()
 	statsByOwner[c] = append(statsByOwner[c], m)
 	statsMu.Unlock()
@@ -45,7 +59,16 @@ func newMetric(c unsafe.Pointer, id uint32, name string) *metric {
 	return m
 }
 
-func (m *metric) Increment(offset int64) { m.pending.Add(offset) }
+func (m *metric) Increment(offset int64) { m.slots[0].n.Add(offset) }
+
+// Shard is the view worker i counts through (filter.Metrics.ForWorker). A
+// worker Envoy did not announce shares slot 0: still exact, only slower.
+func (m *metric) Shard(i int) api.CounterMetric {
+	if i < 0 || i >= len(m.slots) {
+		return m
+	}
+	return metricShard{m, &m.slots[i]}
+}
 
 // Record and Get are rare (the router uses neither): they move the pending
 // sum first, so they see every Increment made before them.
@@ -69,7 +92,11 @@ func (m *metric) Get() uint64 {
 // already gone) is logged, never a panic: losing a count must not fail a
 // request.
 func (m *metric) flushLocked() {
-	if d := m.pending.Swap(0); d != 0 {
+	var d int64
+	for i := range m.slots {
+		d += m.slots[i].n.Swap(0)
+	}
+	if d != 0 {
 		m.check(incrementMetric(m.c, m.id, d))
 	}
 }
