@@ -173,8 +173,12 @@ func (r *Router) recoverAs(status *api.StatusType) {
 		return
 	}
 	r.s.Log(api.Error, fmt.Sprintf("aigw: recovered panic while routing: %v", p))
-	*status = r.reject(oaierr.New(http.StatusInternalServerError, "server_error", "internal_error", "the gateway failed to process this request"))
+	*status = r.reject(ErrInternal)
 }
+
+// ErrInternal answers a request the router phase failed on (a recovered
+// panic); the cause goes to Envoy's log, never to the client.
+var ErrInternal = oaierr.Internal("the gateway failed to process this request")
 
 func tooLarge(limit config.ByteSize) *oaierr.Error {
 	return oaierr.New(http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large", "request body exceeds the gateway limit of %d bytes", int64(limit))

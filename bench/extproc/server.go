@@ -110,8 +110,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 		default:
 			// The processing mode skips every other phase; an answer
 			// keeps a misconfigured Envoy from waiting for the timeout.
-			resp = immediate(oaierr.New(http.StatusInternalServerError, "server_error", "internal_error",
-				"the gateway failed to process this request"))
+			resp = immediate(oaierr.Internal("the gateway failed to process this request"))
 		}
 		if err := stream.Send(resp); err != nil {
 			return err

@@ -17,7 +17,6 @@ import "C"
 
 import (
 	"fmt"
-	"net/http"
 	"runtime/debug"
 	"unsafe"
 
@@ -128,8 +127,7 @@ func failUnknown(envoyFilter unsafe.Pointer) {
 }
 
 var (
-	internalError = oaierr.New(http.StatusInternalServerError, "server_error", "internal_error",
-		"internal error in the gateway's upstream filter")
+	internalError     = oaierr.Internal("internal error in the gateway's upstream filter")
 	internalErrorJSON = internalError.JSON()
 	jsonHeaders       = [][2]string{{"content-type", "application/json"}}
 )

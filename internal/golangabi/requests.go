@@ -1,7 +1,6 @@
 package golangabi
 
 import (
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/filter"
-	"github.com/aigw/aigw/internal/oaierr"
 )
 
 // Envoy calls every per-request entry point on the worker thread that owns
@@ -203,6 +201,5 @@ func (b *body) Set(p []byte) { setBuffer(b.s, b.buffer, p) }
 // internalError answers a stream the filter cannot serve (an adapter bug or
 // a config Envoy names that Go does not have) with an OpenAI error.
 func internalError(s unsafe.Pointer) {
-	e := oaierr.New(http.StatusInternalServerError, "server_error", "internal_error", "the gateway failed to process this request")
-	sendLocalReply(s, e.Status, string(e.JSON()), "aigw_internal_error")
+	sendLocalReply(s, filter.ErrInternal.Status, string(filter.ErrInternal.JSON()), "aigw_internal_error")
 }

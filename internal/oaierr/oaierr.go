@@ -28,6 +28,12 @@ func InvalidRequest(param, format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Param: param, Message: fmt.Sprintf(format, args...)}
 }
 
+// Internal is a 500 for a failure of the gateway itself (a recovered panic),
+// with a message that says nothing about its cause.
+func Internal(message string) *Error {
+	return &Error{Status: http.StatusInternalServerError, Type: "server_error", Code: "internal_error", Message: message}
+}
+
 // New builds an error with an explicit status, type and code.
 func New(status int, typ, code, format string, args ...any) *Error {
 	return &Error{Status: status, Type: typ, Code: code, Message: fmt.Sprintf(format, args...)}

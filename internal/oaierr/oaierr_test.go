@@ -15,6 +15,8 @@ func TestJSONIsOpenAIShape(t *testing.T) {
 			map[string]any{"message": `backend "x" is not configured`, "type": "invalid_request_error", "param": "backend", "code": "backend_not_found"}},
 		{"nulls and default type", &Error{Status: 503, Message: "no upstream"},
 			map[string]any{"message": "no upstream", "type": "server_error", "param": nil, "code": nil}},
+		{"internal", Internal("the gateway failed to process this request"),
+			map[string]any{"message": "the gateway failed to process this request", "type": "server_error", "param": nil, "code": "internal_error"}},
 		{"escapes and bad utf8", &Error{Status: 400, Message: "a\"b\\c\n\x01<\xff\u2028"},
 			map[string]any{"message": "a\"b\\c\n\x01<\ufffd\u2028", "type": "invalid_request_error", "param": nil, "code": nil}},
 	}

@@ -492,8 +492,7 @@ func (f *Filter) abort(hook string, r any) {
 		// The attempt is already answered; its response is on its way.
 		return
 	}
-	err := oaierr.New(http.StatusInternalServerError, "server_error", "internal_error",
-		"internal error in the gateway's upstream filter")
+	err := oaierr.Internal("internal error in the gateway's upstream filter")
 	f.a.SendResponse(err.Status, jsonHeaders, err.JSON())
 }
 
