@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/aigw/aigw/internal/envoysrc"
 	"github.com/aigw/aigw/internal/upstream"
 )
 
@@ -23,15 +24,11 @@ import (
 // Envoy re-checks everything below against the new headers.
 func envoyABIDir(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command(goTool(), "list", "-m", "-f", "{{.Dir}}", "github.com/envoyproxy/envoy").Output()
+	abi, err := envoysrc.Path("source", "extensions", "dynamic_modules", "abi.h")
 	if err != nil {
-		t.Fatalf("go list -m github.com/envoyproxy/envoy: %v", err)
+		t.Fatal(err)
 	}
-	dir := filepath.Join(strings.TrimSpace(string(out)), "source", "extensions", "dynamic_modules")
-	if _, err := os.Stat(filepath.Join(dir, "abi.h")); err != nil {
-		t.Fatalf("abi.h not found: %v", err)
-	}
-	return dir
+	return filepath.Dir(abi)
 }
 
 func goTool() string { return filepath.Join(runtime.GOROOT(), "bin", "go") }

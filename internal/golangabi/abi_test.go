@@ -8,11 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/aigw/aigw/internal/envoysrc"
 )
 
 // envoyDir is the Envoy module go.mod requires: the tests read api.h,
@@ -20,11 +21,11 @@ import (
 // re-checks the adapter against the new sources.
 func envoyDir(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "list", "-m", "-f", "{{.Dir}}", "github.com/envoyproxy/envoy").Output()
+	d, err := envoysrc.Dir()
 	if err != nil {
-		t.Fatalf("go list -m github.com/envoyproxy/envoy: %v", err)
+		t.Fatal(err)
 	}
-	return strings.TrimSpace(string(out))
+	return d
 }
 
 // cgoPreamble is the C preamble of a Go file of this package, #cgo lines removed.

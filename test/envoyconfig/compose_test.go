@@ -3,7 +3,6 @@ package envoyconfig
 import (
 	"bufio"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v4"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/envoysrc"
 )
 
 // composeFile mirrors the parts of docker/compose.yaml the demo relies on.
@@ -309,11 +309,11 @@ func TestDockerfile(t *testing.T) {
 
 	// The .so is built on the exact base image of Envoy v1.36.2's images, so it cannot need a
 	// newer glibc than Envoy's: read that base from the Envoy source.
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/envoyproxy/envoy").Output()
+	envoyDockerfile, err := envoysrc.Path("distribution", "docker", "Dockerfile-envoy")
 	if err != nil {
-		t.Fatalf("locating the envoy module: %v", err)
+		t.Fatal(err)
 	}
-	envoyDF := dockerfileLines(t, filepath.Join(strings.TrimSpace(string(out)), "distribution", "docker", "Dockerfile-envoy"))
+	envoyDF := dockerfileLines(t, envoyDockerfile)
 	want := argDefault(envoyDF, "BUILD_OS") + ":" + argDefault(envoyDF, "BUILD_TAG") + "@sha256:" + argDefault(envoyDF, "BUILD_SHA")
 	if got := argDefault(lines, "BUILD_BASE"); got != want {
 		t.Errorf("BUILD_BASE = %q; Envoy v1.36.2 images are built on %q", got, want)

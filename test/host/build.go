@@ -16,9 +16,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/aigw/aigw/internal/envoysrc"
 )
 
 // SOEnv overrides the shared object under test (for example a copy built elsewhere). When it
@@ -38,36 +39,9 @@ func RepoRoot() (string, error) {
 	return root, nil
 }
 
-var envoyDirOnce struct {
-	sync.Once
-	dir string
-	err error
-}
-
 // EnvoyDir is the Envoy module directory, whose real headers the host is compiled against:
 // contrib/golang/common/go/api/api.h and source/extensions/dynamic_modules/abi.h.
-func EnvoyDir() (string, error) {
-	envoyDirOnce.Do(func() {
-		root, err := RepoRoot()
-		if err != nil {
-			envoyDirOnce.err = err
-			return
-		}
-		cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/envoyproxy/envoy")
-		cmd.Dir = root
-		cmd.Env = buildEnv()
-		out, err := cmd.Output()
-		if err != nil {
-			envoyDirOnce.err = fmt.Errorf("host: go list envoy module: %w", err)
-			return
-		}
-		envoyDirOnce.dir = strings.TrimSpace(string(out))
-		if envoyDirOnce.dir == "" {
-			envoyDirOnce.err = errors.New("host: the envoy module has no directory (go mod download?)")
-		}
-	})
-	return envoyDirOnce.dir, envoyDirOnce.err
-}
+func EnvoyDir() (string, error) { return envoysrc.Dir() }
 
 // buildEnv drops GOFLAGS so that `go test -race` settings never leak into the c-shared build:
 // the .so is never race-built, only the test process is.
