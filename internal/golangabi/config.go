@@ -25,7 +25,7 @@ var (
 
 // mergedConfigGrace is how long a merged config outlives Envoy's destroy call
 // when Envoy asks for a delay: another worker may still hold the cached id
-// and call into Go with it (golang_filter.cc FilterConfigPerRoute; Envoy's
+// and call into Go with it (golang_filter.cc RoutePluginConfig::getMergedConfigId; Envoy's
 // Go SDK waits 2 s for the same reason).
 const mergedConfigGrace = 2 * time.Second
 
