@@ -24,12 +24,7 @@ import (
 
 //export envoyGoFilterNewHttpPluginConfig
 func envoyGoFilterNewHttpPluginConfig(c unsafe.Pointer) (id uint64) {
-	defer func() {
-		if p := recover(); p != nil {
-			logf(api.Error, fmt.Sprintf("aigw: panic while parsing the golang filter plugin_config: %v", p))
-			id = 0
-		}
-	}()
+	defer logPanic("parsing the golang filter plugin_config") // id stays 0: Envoy rejects the config
 	id, err := newPluginConfig((*cHTTPConfig)(c))
 	if err != nil {
 		// Envoy rejects the config (and the listener) when the id is 0.
@@ -46,12 +41,7 @@ func envoyGoFilterDestroyHttpPluginConfig(id uint64, needDelay int) {
 
 //export envoyGoFilterMergeHttpPluginConfig
 func envoyGoFilterMergeHttpPluginConfig(namePtr unsafe.Pointer, nameLen, parentID, childID uint64) (id uint64) {
-	defer func() {
-		if p := recover(); p != nil {
-			logf(api.Error, fmt.Sprintf("aigw: panic while merging golang filter configs: %v", p))
-			id = 0
-		}
-	}()
+	defer logPanic("merging golang filter configs") // id stays 0
 	name := unsafe.String((*byte)(namePtr), int(nameLen))
 	id, err := mergePluginConfig(name, parentID, childID)
 	if err != nil {
@@ -117,11 +107,7 @@ func envoyGoFilterOnHttpLog(r unsafe.Pointer, logType uint64, decodingState, enc
 
 //export envoyGoFilterOnHttpStreamComplete
 func envoyGoFilterOnHttpStreamComplete(c unsafe.Pointer) {
-	defer func() {
-		if p := recover(); p != nil {
-			logf(api.Error, fmt.Sprintf("aigw: recovered panic in stream complete: %v", p))
-		}
-	}()
+	defer logPanic("completing a stream")
 	req := (*cHTTPRequest)(c)
 	if r := workers.get(req.workerID).live[c]; r != nil {
 		r.router.OnStreamComplete()
@@ -130,11 +116,7 @@ func envoyGoFilterOnHttpStreamComplete(c unsafe.Pointer) {
 
 //export envoyGoFilterOnHttpDestroy
 func envoyGoFilterOnHttpDestroy(c unsafe.Pointer, reason uint64) {
-	defer func() {
-		if p := recover(); p != nil {
-			logf(api.Error, fmt.Sprintf("aigw: recovered panic in stream destroy: %v", p))
-		}
-	}()
+	defer logPanic("destroying a stream")
 	workers.get((*cHTTPRequest)(c).workerID).end(c)
 }
 
@@ -149,6 +131,15 @@ func envoyGoRequestSemaDec(r unsafe.Pointer) {}
 //
 //export envoyGoFilterCleanUp
 func envoyGoFilterCleanUp() {}
+
+// logPanic, deferred, keeps a panic in a hook that has nothing to answer
+// from reaching Envoy: it is logged, and the hook's results keep their zero
+// values (recover must be called by the deferred function itself).
+func logPanic(where string) {
+	if p := recover(); p != nil {
+		logf(api.Error, fmt.Sprintf("aigw: recovered panic while %s: %v", where, p))
+	}
+}
 
 // recoverCallback turns a panic outside the router (the router recovers its
 // own into an OpenAI 500) into an answer for this request only.
