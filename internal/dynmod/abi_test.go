@@ -118,7 +118,6 @@ func TestEnumValuesMatchABI(t *testing.T) {
 		{"log_level", "Error", int(upstream.LogError)},
 		{"log_level", "Critical", int(upstream.LogCritical)},
 		{"metadata_source", "Host", metadataSourceHost},
-		{"attribute_id", "ResponseCode", attributeResponseCode},
 	}
 	for _, tt := range tests {
 		members, ok := enums[p+tt.enum]

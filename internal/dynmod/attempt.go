@@ -1,7 +1,6 @@
 package dynmod
 
 import (
-	"strconv"
 	"unsafe"
 
 	"github.com/aigw/aigw/internal/upstream"
@@ -91,37 +90,6 @@ func (a *attempt) SetFilterState(key, value string) {
 }
 
 func (a *attempt) Log(level upstream.LogLevel, msg string) { logAt(int(level), msg) }
-
-// FailAttempt sends the response headers through the upstream filter
-// chain, which hands them to the router as the upstream's response. The
-// body cannot go with them: if the router decides to retry, it resets and
-// unlinks this attempt inside send_response_headers, and data sent after
-// that would reach Router::Filter::onUpstreamData for a request it no longer
-// tracks and be encoded downstream before any response headers. So the
-// headers go with end_stream=false, and the body follows only if the router
-// forwarded them: it sets the downstream response code exactly then
-// (router.cc, onUpstreamHeaders), and never while attempts remain.
-func (a *attempt) FailAttempt(status int, headers []upstream.Header, b []byte) {
-	if a.envoy == nil || a.answered {
-		return
-	}
-	a.answered = true
-	f := a.envoy
-	_, startedBefore := responseCode(f)
-	hs := make([][2]string, 0, len(headers)+1)
-	for _, h := range headers {
-		hs = append(hs, [2]string{h.Key, h.Value})
-	}
-	hs = append(hs, [2]string{"content-length", strconv.Itoa(len(b))})
-	if len(b) == 0 {
-		sendResponseHeaders(f, strconv.Itoa(status), hs, true)
-		return
-	}
-	sendResponseHeaders(f, strconv.Itoa(status), hs, false)
-	if code, forwarded := responseCode(f); forwarded && !startedBefore && code == uint64(status) {
-		sendResponseData(f, b, true)
-	}
-}
 
 func (a *attempt) SendResponse(status int, headers []upstream.Header, b []byte) {
 	if a.envoy == nil || a.answered {

@@ -76,19 +76,14 @@ bool envoy_dynamic_module_callback_http_set_filter_state_bytes(void* f,
 bool envoy_dynamic_module_callback_http_get_filter_state_bytes(void* f,
     char* key, size_t key_len, char** out, size_t* out_len);
 
-bool envoy_dynamic_module_callback_http_filter_get_attribute_int(void* f, int id, uint64_t* out);
-
+// The only local answer the module gives: send_response (see
+// upstream.Filter.end for why not send_response_headers).
 void envoy_dynamic_module_callback_http_send_response(void* f, uint32_t status,
     aigw_header* headers, size_t headers_len, char* body, size_t body_len);
-void envoy_dynamic_module_callback_http_send_response_headers(void* f,
-    aigw_header* headers, size_t headers_len, bool end_stream);
-void envoy_dynamic_module_callback_http_send_response_data(void* f, char* data, size_t len,
-    bool end_stream);
 
 // Values of abi.h enums used here.
 enum {
   AIGW_METADATA_SOURCE_HOST = 3,   // envoy_dynamic_module_type_metadata_source_Host
-  AIGW_ATTRIBUTE_RESPONSE_CODE = 15, // envoy_dynamic_module_type_attribute_id_ResponseCode
 };
 
 // Results come back by value so Go passes no pointers for out-parameters
@@ -119,17 +114,6 @@ static aigw_view aigw_get_filter_state(void* f, char* key, size_t key_len) {
   aigw_view v = {0};
   v.ok = envoy_dynamic_module_callback_http_get_filter_state_bytes(f, key, key_len, &v.ptr, &v.length);
   return v;
-}
-
-typedef struct {
-  uint64_t value;
-  bool ok;
-} aigw_int;
-
-static aigw_int aigw_response_code(void* f) {
-  aigw_int r = {0};
-  r.ok = envoy_dynamic_module_callback_http_filter_get_attribute_int(f, AIGW_ATTRIBUTE_RESPONSE_CODE, &r.value);
-  return r;
 }
 
 // aigw_body_first describes the body Envoy holds: slices is its slice count
@@ -243,8 +227,7 @@ import (
 // The abi.h enum values the C helpers use, visible to the tests (which
 // compare them with abi.h).
 const (
-	metadataSourceHost    = int(C.AIGW_METADATA_SOURCE_HOST)
-	attributeResponseCode = int(C.AIGW_ATTRIBUTE_RESPONSE_CODE)
+	metadataSourceHost = int(C.AIGW_METADATA_SOURCE_HOST)
 )
 
 // cstr passes a Go string to C for the duration of one call without copying.
@@ -401,14 +384,6 @@ func setFilterState(f unsafe.Pointer, key, value string) {
 	C.envoy_dynamic_module_callback_http_set_filter_state_bytes(f, kp, kn, vp, vn)
 }
 
-// responseCode is the downstream stream's response code, set only once the
-// router forwards a response to the client (Router::Filter::onUpstreamHeaders,
-// source/common/router/router.cc) or the HCM encodes one.
-func responseCode(f unsafe.Pointer) (uint64, bool) {
-	r := C.aigw_response_code(f)
-	return uint64(r.value), bool(r.ok)
-}
-
 // cHeaders lays headers out in C memory: the array handed to Envoy must not
 // live in Go memory because it holds pointers, and the strings go along in
 // the same allocation. The caller frees the result. Only error paths build
@@ -451,17 +426,6 @@ func sendResponse(f unsafe.Pointer, status int, headers [][2]string, body []byte
 	defer C.free(unsafe.Pointer(hp))
 	bp, bn := cbytes(body)
 	C.envoy_dynamic_module_callback_http_send_response(f, C.uint32_t(status), hp, hn, bp, bn)
-}
-
-func sendResponseHeaders(f unsafe.Pointer, status string, headers [][2]string, endStream bool) {
-	hp, hn := cHeaders(status, headers)
-	defer C.free(unsafe.Pointer(hp))
-	C.envoy_dynamic_module_callback_http_send_response_headers(f, hp, hn, C.bool(endStream))
-}
-
-func sendResponseData(f unsafe.Pointer, data []byte, endStream bool) {
-	p, n := cbytes(data)
-	C.envoy_dynamic_module_callback_http_send_response_data(f, p, n, C.bool(endStream))
 }
 
 func cbool(b bool) C.int {

@@ -12,10 +12,6 @@ type Config struct {
 	metadataNamespace string
 	metadataKey       string
 	backends          map[string]*Backend
-	// schemas maps each configured schema to one backend speaking it: the
-	// candidates another priority could offer when this backend's schema
-	// cannot express a request.
-	schemas map[string]*Backend
 	// routingHeaders are the router phase's backend and model headers. They
 	// only steer Envoy's route match, which is over by the time an attempt
 	// exists (retries reuse the route), so no provider is sent them. The
@@ -42,16 +38,12 @@ func NewConfig(c *config.Config) (*Config, error) {
 		metadataNamespace: c.EndpointMetadataNamespace,
 		metadataKey:       c.EndpointMetadataKey,
 		backends:          make(map[string]*Backend, len(c.Backends)),
-		schemas:           map[string]*Backend{},
 		routingHeaders:    [2]string{c.BackendHeader, c.ModelHeader},
 		providerHeaders:   translate.ProviderHeaders(),
 	}
 	for _, b := range c.Backends {
 		ub := &Backend{Name: b.Name, Conf: b, Target: b.Target()}
 		uc.backends[b.Name] = ub
-		if _, ok := uc.schemas[b.Schema]; !ok {
-			uc.schemas[b.Schema] = ub
-		}
 	}
 	return uc, nil
 }

@@ -10,23 +10,29 @@ import (
 	"github.com/aigw/aigw/internal/translate"
 )
 
-// failure is a decision to fail an attempt: what the client may see (err)
-// and what the operator should read in the log (log).
+// failure is a decision to end a request in the upstream phase: what the
+// client sees (err) and what the operator should read in the log (log).
+//
+// Every failure decided before the provider answered is sent with
+// SendResponse, which ends the whole request: Envoy v1.36.2 gives an upstream
+// filter no supported way to fail only its attempt at that point (see
+// docs/attempts.md and Filter.end), so no failure here is retried on another
+// priority.
 type failure struct {
 	err *oaierr.Error
 	log string
 }
 
 // resolveBackend maps the chosen endpoint's metadata value to a configured
-// backend. Both failures are configuration errors of this one endpoint, so
-// they are 503s another priority may not share.
+// backend. Both failures are configuration errors of this one endpoint: a
+// 503 that names the problem.
 func (c *Config) resolveBackend(value string, found bool) (*Backend, *failure) {
 	if !found || value == "" {
 		return nil, &failure{
 			err: oaierr.New(http.StatusServiceUnavailable, "server_error", "backend_not_configured",
 				"the selected upstream endpoint is not bound to an aigw backend"),
 			log: fmt.Sprintf("aigw-upstream: the chosen endpoint has no string metadata filter_metadata[%q][%q]; "+
-				"failing this attempt with 503 so the retry policy can try another priority",
+				"answering 503 (the request ends: no failover from the upstream phase before the provider answered)",
 				c.metadataNamespace, c.metadataKey),
 		}
 	}
@@ -37,7 +43,7 @@ func (c *Config) resolveBackend(value string, found bool) (*Backend, *failure) {
 		err: oaierr.New(http.StatusServiceUnavailable, "server_error", "backend_not_configured",
 			"the selected upstream endpoint names backend %q, which is not configured", value),
 		log: fmt.Sprintf("aigw-upstream: the chosen endpoint's filter_metadata[%q][%q] names backend %q, "+
-			"which is not in the config; failing this attempt with 503 so the retry policy can try another priority",
+			"which is not in the config; answering 503 (the request ends: no failover from the upstream phase before the provider answered)",
 			c.metadataNamespace, c.metadataKey, value),
 	}
 }
@@ -74,61 +80,67 @@ func credentialHeader(b *Backend) (name, value string, f *failure) {
 	return name, key.Reveal(), nil
 }
 
-// misconfigured fails an attempt because of its backend's own config, which
-// another priority's backend may not share: a retryable 503.
+// misconfigured ends a request because of its backend's own config: a 503
+// naming the backend, never the reason (which may concern its key).
 func misconfigured(b *Backend, why string) *failure {
 	return &failure{
 		err: oaierr.New(http.StatusServiceUnavailable, "server_error", "backend_misconfigured",
 			"backend %q cannot be used", b.Name),
-		log: fmt.Sprintf("aigw-upstream: backend %q cannot be used: %s; failing this attempt with 503 so the retry policy can try another priority", b.Name, why),
+		log: fmt.Sprintf("aigw-upstream: backend %q cannot be used: %s; answering 503", b.Name, why),
 	}
 }
 
-// translateFailure decides what a request the backend's translator refused
-// becomes. final means no backend could do better, so the whole request is
-// answered (SendResponse); otherwise only this attempt fails (FailAttempt)
-// and a retry may reach a backend of another schema.
-func (c *Config) translateFailure(b *Backend, err error, path string, body []byte, haveBody bool) (f *failure, final bool) {
+// translateFailure decides what a request the attempt's backend cannot take
+// becomes; the request ends either way (SendResponse). retry reports that an
+// earlier attempt of this request went to a provider, so the request was
+// valid for that backend.
+//
+//   - malformed (*translate.InvalidRequestError): the client's error for every
+//     backend, with the translator's status;
+//   - not expressible by this backend's schema (*translate.UnsupportedError,
+//     including an endpoint the schema does not define): on the first attempt
+//     the translator's precise 4xx, because every identical request reaches
+//     the same backend first and retrying cannot help; on a retry a 503,
+//     because the backend that could serve it failed and a later request may
+//     succeed;
+//   - anything else is the backend's configuration: 503.
+func (c *Config) translateFailure(b *Backend, err error, retry bool) *failure {
 	var invalid *translate.InvalidRequestError
 	if errors.As(err, &invalid) {
-		// The client's request is malformed: the same for every backend.
 		return &failure{
 			err: &oaierr.Error{Status: invalid.Status, Type: "invalid_request_error", Param: invalid.Param, Code: invalid.Code, Message: invalid.Message},
 			log: fmt.Sprintf("aigw-upstream: invalid request for backend %q: %v", b.Name, err),
-		}, true
+		}
 	}
 	var unsupported *translate.UnsupportedError
 	if errors.As(err, &unsupported) {
-		e := &oaierr.Error{Status: unsupported.Status, Type: "invalid_request_error", Param: unsupported.Param, Code: unsupported.Code, Message: unsupported.Message}
-		if c.otherSchemaAccepts(b.Target.Schema, path, body, haveBody) {
-			// A configured backend of another schema can express it: let
-			// the retry policy look for it. The router retries 5xx only.
-			e.Status = http.StatusServiceUnavailable
-			return &failure{err: e, log: fmt.Sprintf("aigw-upstream: backend %q (%s) cannot express the request (%v); "+
-				"failing this attempt with 503 because a backend of another schema can", b.Name, b.Target.Schema, err)}, false
+		if retry {
+			return &failure{
+				err: &oaierr.Error{Status: http.StatusServiceUnavailable, Type: "server_error", Param: unsupported.Param, Code: unsupported.Code,
+					Message: fmt.Sprintf("the backend tried first failed, and the fallback backend %q cannot serve this request: %s", b.Name, unsupported.Message)},
+				log: fmt.Sprintf("aigw-upstream: retry on backend %q (%s) cannot express the request (%v); answering 503", b.Name, b.Target.Schema, err),
+			}
 		}
-		return &failure{err: e, log: fmt.Sprintf("aigw-upstream: no configured backend can express the request: %v", err)}, true
+		return &failure{
+			err: &oaierr.Error{Status: unsupported.Status, Type: "invalid_request_error", Param: unsupported.Param, Code: unsupported.Code, Message: unsupported.Message},
+			log: fmt.Sprintf("aigw-upstream: backend %q (%s) cannot express the request: %v", b.Name, b.Target.Schema, err),
+		}
 	}
-	return misconfigured(b, err.Error()), false
+	return misconfigured(b, err.Error())
 }
 
-// otherSchemaAccepts reports whether a backend of a schema other than schema
-// translates the request without error. Only the error path pays for it.
-func (c *Config) otherSchemaAccepts(schema, path string, body []byte, haveBody bool) bool {
-	for s, ob := range c.schemas {
-		if s == schema {
-			continue
-		}
-		tr, err := translate.New(ob.Target, path)
-		if err != nil {
-			continue
-		}
-		if !haveBody {
-			return true
-		}
-		if _, err := tr.RequestBody(body); err == nil {
-			return true
-		}
-	}
-	return false
+// mayRetry reports whether Envoy's router may retry an attempt on a response
+// with this status, so the response headers must never be held by the
+// filter: the router takes its retry-or-forward decision on the headers
+// (Router::Filter::onUpstreamHeaders, source/common/router/router.cc:1760-1774:
+// reset and unlink the attempt), and headers held until the body is complete
+// are released together with the body (source/common/http/filter_manager.cc:
+// 104-140), so the body would reach the router for an attempt it no longer
+// tracks (router.cc:1865-1879). The set covers every retry_on condition that
+// looks at a status: 5xx and gateway-error (any status >= 500),
+// retriable-4xx (409), and the codes a retriable_status_codes list names in
+// aigw's configs and docs (408, 429). A route whose retriable_status_codes
+// names another code must add it here.
+func mayRetry(status int) bool {
+	return status >= 500 || status == http.StatusRequestTimeout || status == http.StatusConflict || status == http.StatusTooManyRequests
 }

@@ -30,7 +30,6 @@ type response struct {
 	status  int
 	headers []Header
 	body    string
-	retry   bool // FailAttempt (router may retry) rather than SendResponse
 }
 
 type logLine struct {
@@ -38,9 +37,7 @@ type logLine struct {
 	msg   string
 }
 
-// fakeAttempt plays Envoy for one attempt. onFail, when set, runs inside
-// FailAttempt the way Envoy re-enters our response hooks from
-// send_response_headers.
+// fakeAttempt plays Envoy for one attempt.
 type fakeAttempt struct {
 	endpointMD map[[2]string]string
 	reqH       fakeHeaders
@@ -52,7 +49,6 @@ type fakeAttempt struct {
 	state      map[string]string
 	logs       []logLine
 	responses  []response
-	onFail     func()
 	panicOn    string // name of the method that panics
 }
 
@@ -103,15 +99,8 @@ func (a *fakeAttempt) SetFilterState(key, value string)      { a.state[key] = va
 
 func (a *fakeAttempt) Log(level LogLevel, msg string) { a.logs = append(a.logs, logLine{level, msg}) }
 
-func (a *fakeAttempt) FailAttempt(status int, headers []Header, body []byte) {
-	a.responses = append(a.responses, response{status, headers, string(body), true})
-	if a.onFail != nil {
-		a.onFail()
-	}
-}
-
 func (a *fakeAttempt) SendResponse(status int, headers []Header, body []byte) {
-	a.responses = append(a.responses, response{status, headers, string(body), false})
+	a.responses = append(a.responses, response{status, headers, string(body)})
 }
 
 // logged reports whether a line at level contains every fragment.

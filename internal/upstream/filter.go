@@ -24,13 +24,9 @@ const (
 	// stateForwarding: the rewritten request went to the backend; the
 	// response is translated back.
 	stateForwarding
-	// stateFailed: FailAttempt answered the attempt. Envoy runs our own
-	// response hooks for that local response (send_response_headers enters
-	// the upstream encoder chain), which must pass it through untouched;
-	// request data still arriving is dropped.
-	stateFailed
-	// stateAborted: SendResponse ended the whole request (a panic or an
-	// error no backend could fix). Everything stops.
+	// stateAborted: SendResponse ended the whole request (a request-time
+	// failure, a held response that cannot be translated, or a panic).
+	// Everything stops.
 	stateAborted
 )
 
@@ -48,7 +44,10 @@ type Filter struct {
 	// replaceResponse, when set, is the body that replaces the backend's
 	// (a response the translator could not handle, answered as 502).
 	replaceResponse []byte
-	usage           translate.Usage
+	// headersHeld is set while the response headers wait for the body
+	// (StopIteration), which only a status the router never retries may do.
+	headersHeld bool
+	usage       translate.Usage
 }
 
 // NewFilter returns the filter for one attempt. It must not call a; Envoy
@@ -77,7 +76,7 @@ func (f *Filter) OnRequestHeaders(endStream bool) (st HeadersStatus) {
 	value, found := f.a.EndpointMetadata(f.cfg.metadataNamespace, f.cfg.metadataKey)
 	b, failure := f.cfg.resolveBackend(value, found)
 	if failure != nil {
-		f.fail(failure)
+		f.end(failure)
 		return HeadersStopAllIterationAndBuffer
 	}
 	f.backend = b
@@ -104,11 +103,18 @@ func (f *Filter) OnRequestHeaders(endStream bool) (st HeadersStatus) {
 func (f *Filter) forward(body []byte, haveBody bool) bool {
 	b := f.backend
 	h := f.a.RequestHeaders()
-	origPath, origAuthority := f.originals(h)
+	origPath, origAuthority, retry := f.originals(h)
 
+	// Only endpoints the backend's schema defines get its credentials:
+	// anything else ends here and never reaches the provider.
+	method, _ := h.Get(":method")
+	if e := translate.EndpointError(b.Target.Schema, method, origPath); e != nil {
+		f.end(f.cfg.translateFailure(b, e, retry))
+		return false
+	}
 	name, value, fail := credentialHeader(b)
 	if fail != nil {
-		f.fail(fail)
+		f.end(fail)
 		return false
 	}
 	tr, err := translate.New(b.Target, origPath)
@@ -117,12 +123,7 @@ func (f *Filter) forward(body []byte, haveBody bool) bool {
 		res, err = tr.RequestBody(body)
 	}
 	if err != nil {
-		fail, final := f.cfg.translateFailure(b, err, origPath, body, haveBody)
-		if final {
-			f.end(fail)
-		} else {
-			f.fail(fail)
-		}
+		f.end(f.cfg.translateFailure(b, err, retry))
 		return false
 	}
 	f.tr = tr
@@ -184,17 +185,19 @@ const (
 // originals returns the client's :path and :authority. Envoy shares the
 // request header map between attempts, so from the second attempt on the
 // map holds the previous attempt's rewrite; the first attempt saves the
-// originals in the request's filter state.
-func (f *Filter) originals(h HeaderMap) (path, authority string) {
+// originals in the request's filter state. retry reports that an earlier
+// attempt got this far: since every failure before the provider answered
+// ends the request, that attempt went to its provider.
+func (f *Filter) originals(h HeaderMap) (path, authority string, retry bool) {
 	if p, ok := f.a.FilterState(stateKeyPath); ok {
 		authority, _ = f.a.FilterState(stateKeyAuthority)
-		return p, authority
+		return p, authority, true
 	}
 	path, _ = h.Get(":path")
 	authority, _ = h.Get(":authority")
 	f.a.SetFilterState(stateKeyPath, path)
 	f.a.SetFilterState(stateKeyAuthority, authority)
-	return path, authority
+	return path, authority, false
 }
 
 func headersStatus(goOn bool) HeadersStatus {
@@ -252,8 +255,7 @@ func (f *Filter) OnRequestTrailers() (st TrailersStatus) {
 	return TrailersStopIteration
 }
 
-// OnResponseHeaders passes the backend's response (or our own local
-// response for a failed attempt) on.
+// OnResponseHeaders passes the backend's response on.
 func (f *Filter) OnResponseHeaders(endStream bool) (st HeadersStatus) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -300,15 +302,20 @@ func (f *Filter) responseHeaders(endStream bool) HeadersStatus {
 	if mode.ModifiesBody {
 		h.Remove("content-length")
 	}
-	if endStream {
+	if endStream || !mode.BufferBody {
 		return HeadersContinue
 	}
-	if mode.BufferBody {
-		// Hold the headers too: the body hook sets content-length once the
-		// translated body is known.
-		return HeadersStopIteration
+	if mayRetry(status) {
+		// The router decides on these headers whether to retry; they go on
+		// now and only the body is held (mayRetry says why). content-length
+		// is gone when the body will change (ModifiesBody, above).
+		return HeadersContinue
 	}
-	return HeadersContinue
+	// Hold the headers too: the body hook sets content-length once the
+	// translated body is known, or ends the request with a 502 when the
+	// body cannot be translated.
+	f.headersHeld = true
+	return HeadersStopIteration
 }
 
 // OnResponseBody passes the response body on.
@@ -347,21 +354,25 @@ func (f *Filter) responseBody(endStream bool) BodyStatus {
 	f.record(usage)
 	if err != nil {
 		f.a.Log(LogError, fmt.Sprintf("aigw-upstream: backend %q response body cannot be translated: %v", f.backend.Name, err))
-		if f.mode.BufferBody {
-			// The headers are still held: answer 502 instead.
-			e := responseFailure(f.backend, err)
-			h := f.a.ResponseHeaders()
-			h.Set(":status", strconv.Itoa(e.Status))
-			h.Set("content-type", "application/json")
-			h.Remove("content-encoding")
-			out = e.JSON()
+		switch {
+		case f.headersHeld:
+			// Nothing reached the router yet: end the request with a 502.
+			// Releasing the held headers rewritten to a 5xx would let the
+			// router retry on them while their body follows (mayRetry).
+			f.end(&failure{err: responseFailure(f.backend, err),
+				log: fmt.Sprintf("aigw-upstream: answering 502 for backend %q's untranslatable response", f.backend.Name)})
+			return BodyStopIterationNoBuffer
+		case f.mode.BufferBody:
+			// An error status whose headers already went on: its body
+			// becomes the gateway's OpenAI error.
+			out = responseFailure(f.backend, err).JSON()
 			f.mode.ModifiesBody = true
 		}
 		// A stream already under way ends as the backend sent it.
 	}
 	if f.mode.ModifiesBody {
 		body.Replace(out)
-		if f.mode.BufferBody {
+		if f.headersHeld {
 			f.a.ResponseHeaders().Set("content-length", strconv.Itoa(len(out)))
 		}
 	}
@@ -454,44 +465,42 @@ func (f *Filter) requestHeadersStatus() HeadersStatus {
 	return HeadersStopAllIterationAndBuffer
 }
 
-// fail answers the attempt with failure through FailAttempt.
+// end answers the whole request with failure through SendResponse.
 //
-// Why FailAttempt (send_response_headers) and not SendResponse
-// (send_response): in an upstream filter send_response goes to the router's
-// downstream callbacks (UpstreamFilterManager::sendLocalReply in
-// source/common/router/upstream_request.cc) and ends the request; the retry
-// policy never sees it. send_response_headers instead enters the upstream
-// filter manager's encode path, reaches UpstreamRequest::decodeHeaders and
-// Router::Filter::onUpstreamHeaders exactly like a backend's response
-// (source/common/router/router.cc), so `retry_on: 5xx` with
-// previous_priorities moves the request to the next priority, where the
-// endpoint may carry valid metadata. The state is set first because Envoy
-// runs our response hooks for that response before FailAttempt returns.
-func (f *Filter) fail(e *failure) {
-	f.a.Log(LogError, e.log)
-	f.state = stateFailed
-	f.a.FailAttempt(e.err.Status, jsonHeaders, e.err.JSON())
-}
-
-// end answers the whole request with failure: no backend could do better.
+// It is the only way the upstream phase answers locally, because it is the
+// only one Envoy v1.36.2 supports before the provider answered: in an
+// upstream filter send_response goes to
+// UpstreamFilterManager::sendLocalReply (source/common/router/
+// upstream_request.cc:64-75), the downstream local reply, which ends the
+// request without a retry. send_response_headers would instead hand the
+// headers to Router::Filter::onUpstreamHeaders, which dereferences the
+// attempt's upstream host (router.cc:1726) through an unchecked OptRef
+// (envoy/common/optref.h:52); that host is set only once the connection pool
+// is ready or failed (upstream_request.cc:372-378), and the upstream filters
+// run right after newStream (upstream_request.cc:412-441), so with no idle
+// connection Envoy would crash ("Encoding by non-terminal upstream filter is
+// not supported", test/integration/filter_integration_test.cc:1419). The
+// dynamic-modules ABI has no callback to reset the upstream stream either
+// (source/extensions/dynamic_modules/abi.h). So a failure here is never
+// retried on another priority: docs/attempts.md says what that means per
+// case.
 func (f *Filter) end(e *failure) {
-	f.a.Log(LogWarn, e.log)
+	f.a.Log(LogError, e.log)
 	f.state = stateAborted
 	f.a.SendResponse(e.err.Status, jsonHeaders, e.err.JSON())
 }
 
 // abort turns a panic in a hook into a 500 for this request only.
 func (f *Filter) abort(hook string, r any) {
-	if f.state == stateAborted || f.a == nil {
+	if f.a == nil {
 		return
 	}
-	prev := f.state
-	f.state = stateAborted
 	f.a.Log(LogCritical, fmt.Sprintf("aigw-upstream: panic in %s hook: %v\n%s", hook, r, debug.Stack()))
-	if prev == stateFailed {
-		// The attempt is already answered; its response is on its way.
+	if f.state == stateAborted {
+		// The request is already answered.
 		return
 	}
+	f.state = stateAborted
 	err := oaierr.Internal("internal error in the gateway's upstream filter")
 	f.a.SendResponse(err.Status, jsonHeaders, err.JSON())
 }

@@ -59,7 +59,7 @@ func TestRequestHeadersResolveBackend(t *testing.T) {
 			config:      twoBackends,
 			metadata:    map[[2]string]string{{"other", "backend"}: "openai-primary"},
 			wantStatus:  HeadersStopAllIterationAndBuffer,
-			wantLog:     []string{`filter_metadata["aigw"]["backend"]`, "503", "another priority"},
+			wantLog:     []string{`filter_metadata["aigw"]["backend"]`, "503", "no failover"},
 			wantMessage: "the selected upstream endpoint is not bound to an aigw backend",
 		},
 		{
@@ -122,8 +122,8 @@ func TestRequestHeadersResolveBackend(t *testing.T) {
 				t.Fatalf("responses = %v, want one", a.responses)
 			}
 			r := a.responses[0]
-			if !r.retry || r.status != http.StatusServiceUnavailable {
-				t.Errorf("response = %+v, want a retryable 503 (FailAttempt)", r)
+			if r.status != http.StatusServiceUnavailable {
+				t.Errorf("response = %+v, want a 503 (SendResponse)", r)
 			}
 			if len(r.headers) != 1 || r.headers[0] != (Header{"content-type", "application/json"}) {
 				t.Errorf("headers = %v", r.headers)
@@ -163,10 +163,10 @@ func TestLaterHooksFollowState(t *testing.T) {
 			want:    statuses{BodyContinue, TrailersContinue, HeadersStopIteration, BodyContinue, TrailersContinue},
 		},
 		{
-			// Request data is dropped; our own local response passes.
+			// The request was answered (SendResponse): everything stops.
 			name:    "failed attempt",
 			backend: "unknown",
-			want:    statuses{BodyStopIterationNoBuffer, TrailersStopIteration, HeadersContinue, BodyContinue, TrailersContinue},
+			want:    statuses{BodyStopIterationNoBuffer, TrailersStopIteration, HeadersStopIteration, BodyStopIterationNoBuffer, TrailersStopIteration},
 		},
 		{
 			name:    "aborted request stops everything",
@@ -180,6 +180,7 @@ func TestLaterHooksFollowState(t *testing.T) {
 			a := newFakeAttempt()
 			a.endpointMD[[2]string{"aigw", "backend"}] = tt.backend
 			a.panicOn = tt.panicOn
+			a.reqH = fakeHeaders{":method": "POST", ":path": "/v1/chat/completions"}
 			f := NewFilter(mustConfig(t, twoBackends), a)
 			f.OnRequestHeaders(false)
 			got := statuses{
@@ -201,23 +202,6 @@ func TestLaterHooksFollowState(t *testing.T) {
 				t.Errorf("%d local responses, want at most one", n)
 			}
 		})
-	}
-}
-
-// Envoy runs our response hooks for the local response from inside
-// send_response_headers, i.e. while OnRequestHeaders is still on the stack.
-func TestFailedAttemptPassesOwnResponseReentrantly(t *testing.T) {
-	a := newFakeAttempt()
-	f := NewFilter(mustConfig(t, twoBackends), a)
-	var inner []any
-	a.onFail = func() {
-		inner = append(inner, f.OnResponseHeaders(false), f.OnResponseBody(true))
-	}
-	if got := f.OnRequestHeaders(false); got != HeadersStopAllIterationAndBuffer {
-		t.Fatalf("OnRequestHeaders = %v", got)
-	}
-	if len(inner) != 2 || inner[0] != HeadersContinue || inner[1] != BodyContinue {
-		t.Errorf("re-entrant response hooks returned %v, want [Continue Continue]", inner)
 	}
 }
 
@@ -247,7 +231,7 @@ func TestPanicIsContainedToTheRequest(t *testing.T) {
 				t.Fatalf("responses = %v, want one", a.responses)
 			}
 			r := a.responses[0]
-			if r.retry || r.status != http.StatusInternalServerError {
+			if r.status != http.StatusInternalServerError {
 				t.Errorf("response = %+v, want a final 500 (SendResponse)", r)
 			}
 			var e openAIError
@@ -265,15 +249,15 @@ func TestPanicIsContainedToTheRequest(t *testing.T) {
 	}
 }
 
-// A panic while our own local response is on its way must not send a second
-// response: the attempt is already answered.
+// A panic after the request was answered must not send a second response,
+// but is still logged.
 func TestPanicAfterFailedAttemptDoesNotAnswerTwice(t *testing.T) {
 	a := newFakeAttempt()
 	f := NewFilter(mustConfig(t, twoBackends), a)
 	f.OnRequestHeaders(false)
 	f.abort("response body", "boom")
-	if len(a.responses) != 1 || !a.responses[0].retry {
-		t.Errorf("responses = %v, want only the FailAttempt", a.responses)
+	if len(a.responses) != 1 || a.responses[0].status != http.StatusServiceUnavailable {
+		t.Errorf("responses = %v, want only the 503", a.responses)
 	}
 	if !a.logged(LogCritical, "panic in response body hook", "boom") {
 		t.Errorf("panic not logged: %v", a.logs)
@@ -283,6 +267,7 @@ func TestPanicAfterFailedAttemptDoesNotAnswerTwice(t *testing.T) {
 func TestOnDestroyDropsTheAttempt(t *testing.T) {
 	a := newFakeAttempt()
 	a.endpointMD[[2]string{"aigw", "backend"}] = "openai-primary"
+	a.reqH = fakeHeaders{":method": "POST", ":path": "/v1/chat/completions"}
 	f := NewFilter(mustConfig(t, twoBackends), a)
 	f.OnRequestHeaders(true)
 	f.OnDestroy()

@@ -71,13 +71,9 @@ type Attempt interface {
 	// Log writes one line to Envoy's log. Never pass credentials.
 	Log(level LogLevel, msg string)
 
-	// FailAttempt answers this attempt locally as if the upstream had
-	// answered it: the router applies its retry policy to the status (so a
-	// 5xx can be retried on the next priority), and only when the router
-	// forwards this response to the client is body sent after the headers.
-	FailAttempt(status int, headers []Header, body []byte)
 	// SendResponse answers the whole downstream request and ends it: no
-	// retry, no other priority. For errors no backend could fix.
+	// retry, no other priority. It is the only local answer the upstream
+	// phase gives (Filter.end says why there is no per-attempt one).
 	SendResponse(status int, headers []Header, body []byte)
 }
 

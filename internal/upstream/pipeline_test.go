@@ -181,48 +181,83 @@ func TestRetryStartsFromOriginalRequest(t *testing.T) {
 	}
 }
 
+// Every request the attempt's backend cannot take ends the request with
+// SendResponse (the only local answer Envoy supports before the provider
+// answered) and never carries a credential anywhere.
 func TestRequestTranslationFailures(t *testing.T) {
+	const nTwo = `{"model":"m","n":2,"messages":[{"role":"user","content":"hi"}]}`
 	tests := []struct {
-		name       string
-		config     string // "" = pipelineConfig
-		backend    string
-		path, body string
-		wantStatus int
-		wantRetry  bool
-		wantCode   string
+		name         string
+		backend      string
+		method, path string
+		body         string
+		retry        bool // an earlier attempt of the request went to a provider
+		wantStatus   int
+		wantType     string
+		wantCode     string
 	}{
 		{
 			name: "malformed body is the client's error for every backend", backend: "oai",
 			path: "/v1/chat/completions", body: `{"model": "gpt-4o-mini", "messages": [`,
-			wantStatus: http.StatusBadRequest, wantCode: "invalid_value",
+			wantStatus: http.StatusBadRequest, wantType: "invalid_request_error", wantCode: "invalid_value",
 		},
 		{
-			name: "anthropic cannot express n but another schema can", backend: "claude",
-			path: "/v1/chat/completions", body: `{"model":"m","n":2,"messages":[{"role":"user","content":"hi"}]}`,
-			wantStatus: http.StatusServiceUnavailable, wantRetry: true, wantCode: "unsupported_parameter",
+			name: "malformed body on a retry is still the client's error", backend: "claude", retry: true,
+			path: "/v1/chat/completions", body: `{"model": 1, "messages": []}`,
+			wantStatus: http.StatusBadRequest, wantType: "invalid_request_error", wantCode: "invalid_value",
 		},
 		{
-			name: "endpoint only another schema offers", backend: "claude",
+			name: "first attempt: anthropic cannot express n", backend: "claude",
+			path: "/v1/chat/completions", body: nTwo,
+			wantStatus: http.StatusBadRequest, wantType: "invalid_request_error", wantCode: "unsupported_parameter",
+		},
+		{
+			name: "retry: the fallback cannot express what the failed backend could", backend: "claude", retry: true,
+			path: "/v1/chat/completions", body: nTwo,
+			wantStatus: http.StatusServiceUnavailable, wantType: "server_error", wantCode: "unsupported_parameter",
+		},
+		{
+			name: "endpoint the schema does not define", backend: "claude",
 			path: "/v1/embeddings", body: `{"model":"m","input":"x"}`,
-			wantStatus: http.StatusServiceUnavailable, wantRetry: true, wantCode: "unsupported_endpoint",
+			wantStatus: http.StatusNotFound, wantType: "invalid_request_error", wantCode: "unknown_endpoint",
 		},
 		{
-			name:   "no configured backend can express it",
-			config: `{"backends": [{"name": "claude", "schema": "anthropic"}]}`, backend: "claude",
-			path: "/v1/chat/completions", body: `{"model":"m","n":2,"messages":[{"role":"user","content":"hi"}]}`,
-			wantStatus: http.StatusBadRequest, wantCode: "unsupported_parameter",
+			name: "retry to a schema without the endpoint", backend: "claude", retry: true,
+			path: "/v1/embeddings", body: `{"model":"m","input":"x"}`,
+			wantStatus: http.StatusServiceUnavailable, wantType: "server_error", wantCode: "unknown_endpoint",
+		},
+		{
+			name: "non-schema path to an openai backend", backend: "oai",
+			path: "/v1/files", body: `{}`,
+			wantStatus: http.StatusNotFound, wantType: "invalid_request_error", wantCode: "unknown_endpoint",
+		},
+		{
+			name: "messages to an openai backend", backend: "oai",
+			path: "/v1/messages", body: `{"model":"m","max_tokens":1,"messages":[]}`,
+			wantStatus: http.StatusNotFound, wantType: "invalid_request_error", wantCode: "unknown_endpoint",
+		},
+		{
+			name: "non-schema path to azure", backend: "az",
+			path: "/openai/deployments/x/files?api-version=1", body: `{}`,
+			wantStatus: http.StatusNotFound, wantType: "invalid_request_error", wantCode: "unknown_endpoint",
+		},
+		{
+			name: "schema path with another method", backend: "oai", method: "PUT",
+			path: "/v1/chat/completions", body: chatBody,
+			wantStatus: http.StatusNotFound, wantType: "invalid_request_error", wantCode: "unknown_endpoint",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var cfg *Config
-			if tt.config == "" {
-				cfg = pipelineConfig(t)
-			} else {
-				cfg = mustConfig(t, tt.config)
-			}
 			a := clientRequest(tt.backend, tt.path, tt.body)
-			f := NewFilter(cfg, a)
+			if tt.method != "" {
+				a.reqH[":method"] = tt.method
+			}
+			if tt.retry {
+				a.state[stateKeyPath] = tt.path
+				a.state[stateKeyAuthority] = "gateway.local"
+			}
+			f := NewFilter(pipelineConfig(t), a)
 			if _, _, b := sendRequest(t, f); b != BodyStopIterationNoBuffer {
 				t.Errorf("last body hook = %v, want StopIterationNoBuffer", b)
 			}
@@ -230,18 +265,28 @@ func TestRequestTranslationFailures(t *testing.T) {
 				t.Fatalf("responses = %v", a.responses)
 			}
 			r := a.responses[0]
-			if r.status != tt.wantStatus || r.retry != tt.wantRetry {
-				t.Errorf("response status %d retry %v, want %d %v", r.status, r.retry, tt.wantStatus, tt.wantRetry)
+			if r.status != tt.wantStatus {
+				t.Errorf("response status %d, want %d", r.status, tt.wantStatus)
 			}
 			var e openAIError
-			if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Error.Code == nil || *e.Error.Code != tt.wantCode {
-				t.Errorf("body %s (%v), want code %s", r.body, err, tt.wantCode)
+			if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Error.Code == nil || *e.Error.Code != tt.wantCode || e.Error.Type != tt.wantType {
+				t.Errorf("body %s (%v), want type %s code %s", r.body, err, tt.wantType, tt.wantCode)
 			}
-			// Nothing is rewritten for an attempt that does not go out.
-			if a.reqH["authorization"] != "Bearer client-key" || a.reqH[":path"] != tt.path {
+			// Nothing is rewritten for an attempt that does not go out, and
+			// no backend key is on the request.
+			if a.reqH["authorization"] != "Bearer client-key" || a.reqH["api-key"] != "client-key" ||
+				a.reqH["x-api-key"] != "client-key" || a.reqH[":path"] != tt.path {
 				t.Errorf("headers rewritten for a failed attempt: %v", a.reqH)
 			}
+			if a.reqB.replaced != 0 {
+				t.Errorf("body replaced for a failed attempt")
+			}
 			noSecretsLogged(t, a)
+			for _, s := range []string{"sk-openai-secret", "azure-secret", "anthropic-secret"} {
+				if strings.Contains(r.body, s) {
+					t.Errorf("response leaks a key: %s", r.body)
+				}
+			}
 		})
 	}
 }
