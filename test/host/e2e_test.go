@@ -378,37 +378,8 @@ func TestFailoverStreamingTranslation(t *testing.T) {
 	t.Logf("the upstream filter translated the Anthropic stream in %d frames", a.UpstreamFrames)
 }
 
-// The upstream filter answers a p0 attempt whose endpoint names an unknown backend with a 503
-// through send_response_headers; the router retries it like an upstream 5xx.
-func TestFailAttemptIsRetried(t *testing.T) {
-	e := newEnv(t, envOptions{clusters: func(m map[string]*mock) []host.Cluster {
-		cs := defaultClusters(m)
-		for i := range cs {
-			if cs[i].Name == "failover-gpt-4o" {
-				cs[i].Endpoints = []host.Endpoint{epWithMeta(m["openai-primary"], 0, "ghost"), ep(m["anthropic-fallback"], 1)}
-			}
-		}
-		return cs
-	}})
-	id := newRequestID(t)
-	var resp *http.Response
-	c := e.client()
-	_, err := c.Chat.Completions.New(ctxT(t), chatParams("gpt-4o"), option.WithHeader("x-request-id", id),
-		option.WithResponseInto(&resp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := resp.Header.Get("X-Mock-Backend"); got != "anthropic-fallback" {
-		t.Fatalf("served by %q", got)
-	}
-	if n := e.mocks["openai-primary"].count.Load(); n != 0 {
-		t.Errorf("the misconfigured endpoint got %d requests", n)
-	}
-	a := e.access(id)
-	if a.Attempts != 2 || metaString(a, "backend_name") != "anthropic-fallback" {
-		t.Errorf("attempts %d backend_name %q", a.Attempts, metaString(a, "backend_name"))
-	}
-}
+// An endpoint naming an unknown backend ends the request with a 503 and is not failed over:
+// TestRequestTimeFailuresEndTheRequestE2E (attempts_e2e_test.go, docs/attempts.md).
 
 // A p0 endpoint that refuses connections: connect-failure moves the request to p1.
 func TestConnectFailureRetried(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
-	"github.com/aigw/aigw/test/host"
 	"github.com/aigw/aigw/test/mockprovider"
 )
 
@@ -336,9 +335,9 @@ func TestTranslateE2E(t *testing.T) {
 }
 
 // TestUnexpressibleRequestE2E: a parameter Anthropic cannot express is refused with an
-// OpenAI error naming it. With only Anthropic backends configured no backend could serve it:
-// 400 for the whole request, nothing sent. When a backend of another schema exists, the
-// attempt fails with a retryable 503 instead, so a failover cluster reaches that backend.
+// OpenAI error naming it: 400 for the whole request, nothing sent. What happens when the
+// Anthropic backend is another backend's fallback: TestFallbackCannotExpressE2E and
+// TestRequestTimeFailuresEndTheRequestE2E (attempts_e2e_test.go).
 func TestUnexpressibleRequestE2E(t *testing.T) {
 	t.Run("anthropic only", func(t *testing.T) {
 		e := newTrEnv(t, trOptions{backends: []trBackend{schemaBackends[2]}})
@@ -375,38 +374,6 @@ func TestUnexpressibleRequestE2E(t *testing.T) {
 		}
 		if n := len(e.mocks["claude"].srv.Requests()); n != 0 {
 			t.Errorf("the provider got %d requests it cannot serve", n)
-		}
-	})
-	t.Run("failover to a schema that can", func(t *testing.T) {
-		claude, oai := schemaBackends[2], schemaBackends[0]
-		e := newTrEnv(t, trOptions{backends: []trBackend{claude, oai},
-			clusters: func(m map[string]*trMock) []host.Cluster {
-				return []host.Cluster{{Name: "claude-then-oai", Endpoints: []host.Endpoint{m["claude"].endpoint(0), m["oai"].endpoint(1)}}}
-			},
-			routes: func(map[string]*trMock) []host.Route {
-				return []host.Route{{Name: "model", Headers: []host.HeaderMatch{{Name: "x-ai-eg-model", Value: "gpt-4o-mini"}},
-					Prefix: "/", Cluster: "claude-then-oai", Retries: 1, RetryOn: []string{"5xx", "reset", "connect-failure"},
-					PreviousPriorities: true, TimeoutMS: 20000}}
-			}})
-		id := newRequestID(t)
-		p := chatWithSystem()
-		p.N = openai.Int(2)
-		c := e.client()
-		out, err := c.Chat.Completions.New(ctxT(t), p, option.WithHeader("x-request-id", id))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out.Model != "gpt-4o-mini-2024-07-18" {
-			t.Errorf("served model %q", out.Model)
-		}
-		if a := e.access(id); a.Attempts != 2 || metaString(a, "backend_name") != "oai" {
-			t.Errorf("attempts %d backend_name %q", a.Attempts, metaString(a, "backend_name"))
-		}
-		if n := len(e.mocks["claude"].srv.Requests()); n != 0 {
-			t.Errorf("anthropic got %d requests", n)
-		}
-		if body := jsonBody(t, e.lastRequest("oai")); body["n"] != 2.0 {
-			t.Errorf("n lost on the way to OpenAI: %v", body["n"])
 		}
 	})
 }

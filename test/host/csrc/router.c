@@ -60,6 +60,16 @@ typedef struct attempt {
   bool resp_close;   // upstream said connection: close / close-delimited body
   bool resp_started; // status line seen
   bool synthetic;    // the filter answered with send_response_headers
+  // UpstreamRequest::upstream_host_: set only by onUpstreamHostSelected, when the pool is ready
+  // (synchronously inside newStream when a connection is idle) or failed
+  // (source/common/router/upstream_request.cc:372-378).
+  bool host_selected;
+  bool pool_requested; // conn_pool_->newStream was called (upstream_request.cc:412)
+  // The router retried on this attempt's response headers: it reset the upstream request and
+  // removed it from its list (router.cc:1760-1774), but the upstream filter manager itself is
+  // not aborted (resetStream, upstream_request.cc:479-500, sets no filter-chain state;
+  // canContinue, filter_manager.cc:383-387), so an iteration already under way goes on.
+  bool unlinked;
   bool done;
   bool aborted;
   bool forwarded;
@@ -274,10 +284,11 @@ static void enc_request_headers(attempt_t* a, bool end) {
        (long long)a->req_cl, a->req_chunked);
   a->req_headers_encoded = true;
   if (end) a->req_end_encoded = true;
-  // The codec asks the pool for a connection once the filter chain let the headers through.
-  if (!a->uc)
+  // The connection was asked for before the filter chain ran (start_attempt); the codec filter
+  // waits for it (UpstreamCodecFilter) and the pending bytes go out once it is open.
+  if (!a->pool_requested)
     uc_attach(a);
-  else
+  else if (a->uc)
     uc_flush(a->uc);
 }
 
@@ -357,10 +368,22 @@ static void uc_flush(upconn_t* c) {
   }
 }
 
-static void connect_failed(void* arg) { attempt_failure(arg, FAIL_CONNECT); }
+static void connect_failed(void* arg) {
+  attempt_t* a = arg;
+  a->host_selected = true; // onPoolFailure -> onUpstreamHostSelected(host, false)
+  attempt_failure(a, FAIL_CONNECT);
+}
 
+// conn_pool_->newStream(this) (UpstreamRequest::acceptHeadersFromRouter,
+// source/common/router/upstream_request.cc:412, before the upstream filter chain runs at :441).
+// An idle connection is attached synchronously, so onPoolReady -> onUpstreamHostSelected runs
+// inside newStream (ConnPoolImplBase::newStreamImpl -> attachStreamToClient,
+// source/common/conn_pool/conn_pool_base.cc); otherwise a connection is created and the host is
+// selected only when it is connected (onPoolReady) or failed (onPoolFailure), later, from the
+// event loop.
 static void uc_attach(attempt_t* a) {
   worker_t* w = a->w;
+  a->pool_requested = true;
   upool_t* p = pool_for(w, a->ep);
   upconn_t* c = p->idle;
   if (c) {
@@ -369,6 +392,7 @@ static void uc_attach(attempt_t* a) {
     c->state = UC_OPEN;
     c->a = a;
     a->uc = c;
+    a->host_selected = true;
     uc_flush(c);
     return;
   }
@@ -391,11 +415,9 @@ static void uc_attach(attempt_t* a) {
   a->uc = c;
   buf_init(&c->out);
   int r = connect(fd, (struct sockaddr*)&sa, sizeof(sa));
-  if (r == 0) {
-    c->state = UC_OPEN;
-    ioh_add(w, &c->io, EPOLLIN | EPOLLRDHUP);
-    uc_flush(c);
-  } else if (errno == EINPROGRESS) {
+  if (r == 0 || errno == EINPROGRESS) {
+    // Even a connect that completed at once is reported by the connection's event (onPoolReady
+    // comes from the event loop, never from inside newStream for a new connection).
     c->state = UC_CONNECTING;
     ioh_add(w, &c->io, EPOLLOUT | EPOLLIN | EPOLLRDHUP);
     c->epollout = true;
@@ -603,6 +625,7 @@ static void uc_cb(ioh_t* h, uint32_t ev) {
       socklen_t l = sizeof(err);
       getsockopt(c->io.fd, SOL_SOCKET, SO_ERROR, &err, &l);
       if (err) {
+        if (a) a->host_selected = true; // onPoolFailure -> onUpstreamHostSelected(host, false)
         if (a) attempt_failure(a, FAIL_CONNECT);
         else uc_close(c);
         return;
@@ -610,6 +633,7 @@ static void uc_cb(ioh_t* h, uint32_t ev) {
       c->state = UC_OPEN;
       c->epollout = false;
       ioh_mod(c->w, &c->io, EPOLLIN | EPOLLRDHUP);
+      if (a) a->host_selected = true; // onPoolReady -> onUpstreamHostSelected
     } else {
       return;
     }
@@ -702,6 +726,14 @@ static bool a_aborted(void* ctx) {
   return a->done || a->s->completed;
 }
 
+// The upstream encoder chain: a retry that unlinked the attempt does not stop an iteration
+// already under way (see attempt_t.unlinked), so commonContinue goes on from held headers to
+// the buffered body (filter_manager.cc:104-140) and router_upstream_data reports it.
+static bool a_enc_aborted(void* ctx) {
+  attempt_t* a = ctx;
+  return (a->done && !a->unlinked) || a->s->completed;
+}
+
 static int pass_headers(void* ctx, bool end) {
   (void)ctx, (void)end;
   return FH_Continue;
@@ -726,7 +758,7 @@ static void init_ops(void) {
   a_dec_ops.aborted = a_aborted;
   a_enc_ops.t_headers = enc_t_headers;
   a_enc_ops.t_data = enc_t_data;
-  a_enc_ops.aborted = a_aborted;
+  a_enc_ops.aborted = a_enc_aborted;
 }
 
 static void start_attempt(stream_t* s) {
@@ -756,6 +788,9 @@ static void start_attempt(stream_t* s) {
   if (g_dynmod_loaded) a->df = dynmod_filter_new(a, s->w);
   bool has_body = s->body_copy.length > 0;
   bool end = s->router_end && !has_body;
+  // acceptHeadersFromRouter: newStream first (upstream_request.cc:412), then the upstream
+  // filter chain (:441). The host is selected now only when a pooled connection was idle.
+  uc_attach(a);
   fm_headers(&a->dec, end);
   if (a->done || !has_body) return;
   // Every attempt starts from the original request body: a per-attempt copy.
@@ -839,8 +874,10 @@ static void router_upstream_headers(attempt_t* a, bool end) {
   const char* st = hmap_gets(&a->resp_headers, ":status");
   int code = st ? atoi(st) : 0;
   if (retry_on_status(s, code) && can_retry(s)) {
+    // router.cc:1760-1774: reset the upstream request, remove it from the list, retry later.
     char why[64];
     snprintf(why, sizeof(why), "upstream %d", code);
+    a->unlinked = true;
     schedule_retry(s, a, why);
     return;
   }
@@ -860,6 +897,16 @@ static void router_upstream_headers(attempt_t* a, bool end) {
 
 static void router_upstream_data(attempt_t* a, buf_t* d, bool end) {
   stream_t* s = a->s;
+  if (a->unlinked) {
+    // Router::Filter::onUpstreamData (router.cc:1865-1879) for an upstream request the router
+    // already removed for a retry: ASSERT(upstream_requests_.size() == 1) fails in a debug
+    // build; a release build encodes the body downstream before any response headers.
+    violation("stream %llu: %zu response body bytes reached Router::Filter::onUpstreamData after the router unlinked "
+              "attempt %d for a retry on its headers (router.cc:1760-1774, 1865-1879): a filter released held headers "
+              "together with their body",
+              (unsigned long long)s->id, d ? d->length : (size_t)0, a->n);
+    return;
+  }
   if (!a->forwarded) return;
   if (end) attempt_finish(a);
   stream_encode_data(s, d, end);
@@ -891,8 +938,31 @@ static void attempt_failure(attempt_t* a, int why) {
 
 // ------------------------------------------------------- entry points for the upstream filter
 
+// send_response_headers from the upstream filter: decoder_callbacks_->encodeHeaders enters the
+// upstream encoder chain and reaches UpstreamRequest::decodeHeaders and
+// Router::Filter::onUpstreamHeaders (router.cc:1685) synchronously, inside the call, so the
+// router's retry-or-forward decision (router.cc:1760-1774) is taken before it returns.
 void attempt_response_headers(attempt_t* a, hmap_t* h, bool end) {
+  if (a->unlinked) {
+    violation("send_response_headers on attempt %d after the router unlinked it for a retry", a->n);
+    return;
+  }
   if (a->done) return;
+  if (!a->host_selected) {
+    // onUpstreamHeaders dereferences upstream_request.upstreamHost()->outlierDetector()
+    // (router.cc:1726) through an unchecked OptRef (envoy/common/optref.h:52); the host is still
+    // unset because the pool has no connection for this attempt yet (upstream_request.cc:372-378,
+    // 412-441): Envoy crashes here ("Encoding by non-terminal upstream filter is not supported",
+    // test/integration/filter_integration_test.cc:1419).
+    stream_t* s = a->s;
+    violation("stream %llu: the upstream filter encoded response headers on attempt %d to %s before the connection pool "
+              "selected a host (no idle connection): null dereference of UpstreamRequest::upstreamHost() in "
+              "Router::Filter::onUpstreamHeaders (router.cc:1726), Envoy crashes",
+              (unsigned long long)s->id, a->n, a->ep->addr);
+    attempt_abort(a);
+    stream_reset(s, "modelled_envoy_crash");
+    return;
+  }
   if (!a->resp_started) {
     // The filter answers instead of the upstream: the real request is abandoned.
     a->synthetic = true;
@@ -911,7 +981,13 @@ void attempt_response_headers(attempt_t* a, hmap_t* h, bool end) {
   resp_deliver_headers(a, end);
 }
 
+// send_response_data: encodeData through the upstream encoder chain to
+// UpstreamRequest::decodeData -> Router::Filter::onUpstreamData (upstream_request.cc:321-327).
 void attempt_response_data(attempt_t* a, buf_t* data, bool end) {
+  if (a->unlinked) {
+    router_upstream_data(a, data, end);
+    return;
+  }
   if (a->done) return;
   if (a->synthetic && end) a->rstate = R_DONE;
   resp_deliver_data(a, data, end);
