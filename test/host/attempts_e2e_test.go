@@ -29,6 +29,21 @@ func testRoute(backend string) host.Route {
 		Prefix: "/", Cluster: "backend-" + backend, Retries: 1, RetryOn: []string{"5xx", "reset", "connect-failure"}, TimeoutMS: 20000}
 }
 
+// send sends one request as is (for requests the SDK would not build): content-type JSON
+// unless hdr says otherwise.
+// priorities routes model gpt-4o-mini to one cluster of the endpoints eps returns (their
+// priorities in order), retrying once on retryOn with previous_priorities.
+func priorities(o *trOptions, eps func(m map[string]*trMock) []host.Endpoint, retryOn []string, codes ...int) {
+	o.clusters = func(m map[string]*trMock) []host.Cluster {
+		return []host.Cluster{{Name: "priorities", Endpoints: eps(m)}}
+	}
+	o.routes = func(map[string]*trMock) []host.Route {
+		return []host.Route{{Name: "model", Headers: []host.HeaderMatch{{Name: "x-ai-eg-model", Value: "gpt-4o-mini"}},
+			Prefix: "/", Cluster: "priorities", Retries: 1, RetryOn: retryOn, RetriableStatusCodes: codes,
+			PreviousPriorities: true, TimeoutMS: 20000}}
+	}
+}
+
 func send(t *testing.T, method, url, body string, hdr map[string]string) (*http.Response, []byte) {
 	t.Helper()
 	var r io.Reader
@@ -39,9 +54,7 @@ func send(t *testing.T, method, url, body string, hdr map[string]string) (*http.
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body != "" {
-		req.Header.Set("content-type", "application/json")
-	}
+	req.Header.Set("content-type", "application/json")
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -157,15 +170,10 @@ func TestRequestTimeFailuresEndTheRequestE2E(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newTrEnv(t, trOptions{backends: []trBackend{oai, claude},
-				clusters: func(m map[string]*trMock) []host.Cluster {
-					return []host.Cluster{{Name: "two", Endpoints: []host.Endpoint{tc.first(m), m["oai"].endpoint(1)}}}
-				},
-				routes: func(map[string]*trMock) []host.Route {
-					return []host.Route{{Name: "model", Headers: []host.HeaderMatch{{Name: "x-ai-eg-model", Value: "gpt-4o-mini"}},
-						Prefix: "/", Cluster: "two", Retries: 1, RetryOn: []string{"5xx", "reset", "connect-failure"},
-						PreviousPriorities: true, TimeoutMS: 20000}}
-				}})
+			o := trOptions{backends: []trBackend{oai, claude}}
+			priorities(&o, func(m map[string]*trMock) []host.Endpoint { return []host.Endpoint{tc.first(m), m["oai"].endpoint(1)} },
+				[]string{"5xx", "reset", "connect-failure"})
+			e := newTrEnv(t, o)
 			id := newRequestID(t)
 			p := chatWithSystem()
 			if tc.params != nil {
@@ -197,15 +205,12 @@ func TestRequestTimeFailuresEndTheRequestE2E(t *testing.T) {
 // so the client gets a 503 (a later request may succeed) naming the parameter.
 func TestFallbackCannotExpressE2E(t *testing.T) {
 	oai, claude := schemaBackends[0], schemaBackends[2]
-	e := newTrEnv(t, trOptions{backends: []trBackend{oai, claude},
-		clusters: func(m map[string]*trMock) []host.Cluster {
-			return []host.Cluster{{Name: "oai-then-claude", Endpoints: []host.Endpoint{m["oai"].endpoint(0), m["claude"].endpoint(1)}}}
-		},
-		routes: func(map[string]*trMock) []host.Route {
-			return []host.Route{{Name: "model", Headers: []host.HeaderMatch{{Name: "x-ai-eg-model", Value: "gpt-4o-mini"}},
-				Prefix: "/", Cluster: "oai-then-claude", Retries: 1, RetryOn: []string{"5xx", "reset", "connect-failure"},
-				PreviousPriorities: true, TimeoutMS: 20000}}
-		}})
+	o := trOptions{backends: []trBackend{oai, claude}}
+	priorities(&o, func(m map[string]*trMock) []host.Endpoint {
+		return []host.Endpoint{m["oai"].endpoint(0), m["claude"].endpoint(1)}
+	},
+		[]string{"5xx", "reset", "connect-failure"})
+	e := newTrEnv(t, o)
 	e.mocks["oai"].srv.SetFailStatus(503)
 	id := newRequestID(t)
 	p := chatWithSystem()
@@ -244,31 +249,17 @@ func TestProviderErrorHeadersE2E(t *testing.T) {
 		retryable bool
 	}{{529, true}, {503, true}, {429, true}, {400, false}, {401, false}} {
 		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
-			e := newTrEnv(t, trOptions{backends: []trBackend{claude, claude2},
-				clusters: func(m map[string]*trMock) []host.Cluster {
-					return []host.Cluster{{Name: "claudes", Endpoints: []host.Endpoint{m["claude"].endpoint(0), m["claude2"].endpoint(1)}}}
-				},
-				routes: func(map[string]*trMock) []host.Route {
-					return []host.Route{{Name: "model", Headers: []host.HeaderMatch{{Name: "x-ai-eg-model", Value: "gpt-4o-mini"}},
-						Prefix: "/", Cluster: "claudes", Retries: 1, RetryOn: []string{"5xx", "retriable-status-codes"},
-						RetriableStatusCodes: []int{429}, PreviousPriorities: true, TimeoutMS: 20000}}
-				}})
+			o := trOptions{backends: []trBackend{claude, claude2}}
+			priorities(&o, func(m map[string]*trMock) []host.Endpoint {
+				return []host.Endpoint{m["claude"].endpoint(0), m["claude2"].endpoint(1)}
+			},
+				[]string{"5xx", "retriable-status-codes"}, 429)
+			e := newTrEnv(t, o)
 			e.mocks["claude"].srv.SetFailStatus(tc.status)
 			e.mocks["claude2"].srv.SetFailStatus(tc.status)
 			id := newRequestID(t)
-			req, err := http.NewRequestWithContext(ctxT(t), http.MethodPost, e.h.URL()+"/v1/chat/completions",
-				strings.NewReader(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("content-type", "application/json")
-			req.Header.Set("x-request-id", id)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			resp, b := send(t, http.MethodPost, e.h.URL()+"/v1/chat/completions",
+				`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`, map[string]string{"x-request-id": id})
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d body %s", resp.StatusCode, b)
 			}
