@@ -5,9 +5,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -278,5 +281,52 @@ func TestProviderErrorHeadersE2E(t *testing.T) {
 				t.Errorf("attempts %d, want %d", a.Attempts, wantAttempts)
 			}
 		})
+	}
+}
+
+// TestUntranslatableSuccessEndsWith502E2E: an Anthropic 200 whose body cannot be decoded. Its
+// headers were held (200 is never retried), so the request ends with a 502 through
+// send_response from the response-body hook; the held 200 is never released, and the route's
+// 5xx retry does not run (the router never saw a 5xx).
+func TestUntranslatableSuccessEndsWith502E2E(t *testing.T) {
+	var hits atomic.Int32
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("content-type", "application/json")
+		w.Header().Set("content-encoding", "gzip")
+		w.Write([]byte("\x1f\x8b\x08\x00 this is not gzip"))
+	}))
+	t.Cleanup(bad.Close)
+	cfg := []byte(`{"backends":[{"name":"bad","schema":"anthropic","models":["gpt-4o-mini"],"auth":{"type":"none"}}]}`)
+	anyCfg, err := host.StringValueAny(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(bad.URL, "http://")
+	h := host.StartT(t, host.Config{
+		Workers: 1, PluginConfig: anyCfg, UpstreamConfig: cfg,
+		Clusters: []host.Cluster{{Name: "bad", Endpoints: []host.Endpoint{
+			{Priority: 0, Addr: addr, Metadata: map[string]map[string]string{"aigw": {"backend": "bad"}}},
+			{Priority: 1, Addr: addr, Metadata: map[string]map[string]string{"aigw": {"backend": "bad"}}}}}},
+		Routes: []host.Route{{Name: "model", Headers: []host.HeaderMatch{{Name: "x-ai-eg-model", Value: "gpt-4o-mini"}},
+			Prefix: "/", Cluster: "bad", Retries: 1, RetryOn: []string{"5xx", "reset", "connect-failure"},
+			PreviousPriorities: true, TimeoutMS: 20000}, catchAll()},
+	})
+	id := newRequestID(t)
+	resp, b := send(t, http.MethodPost, h.URL()+"/v1/chat/completions",
+		`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`, map[string]string{"x-request-id": id})
+	if resp.StatusCode != http.StatusBadGateway || resp.ContentLength != int64(len(b)) {
+		t.Fatalf("status %d content-length %d body %s", resp.StatusCode, resp.ContentLength, b)
+	}
+	if typ, code := openAIErrorBody(t, b); typ != "server_error" || code != "bad_backend_response" {
+		t.Errorf("type %q code %q", typ, code)
+	}
+	a, err := h.WaitAccess(id, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Attempts != 1 || hits.Load() != 1 {
+		t.Errorf("attempts %d, provider hits %d: the request ends at the untranslatable body", a.Attempts, hits.Load())
 	}
 }
