@@ -58,6 +58,8 @@ import (
 	"unsafe"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+
+	"github.com/aigw/aigw/filter"
 )
 
 // Values of api.h's enums (checked against api.h by the tests).
@@ -163,10 +165,17 @@ func setBuffer(s unsafe.Pointer, buffer uint64, b []byte) {
 // pointer rules hold without pinning.
 var jsonReplyHeaders = [2]string{"content-type", "application/json"}
 
+// retryLaterHeaders is jsonReplyHeaders plus Retry-After, likewise literals.
+var retryLaterHeaders = [4]string{"content-type", "application/json", "retry-after", filter.RetryAfterSeconds}
+
 func sendLocalReply(s unsafe.Pointer, status int, body, details string) {
+	sendLocalReplyHeaders(s, status, body, details, jsonReplyHeaders[:])
+}
+
+func sendLocalReplyHeaders(s unsafe.Pointer, status int, body, details string, headers []string) {
 	capiError("SendLocalReply", C.envoyGoFilterHttpSendLocalReply(s, C.int(status),
 		strPtr(body), C.int(len(body)),
-		unsafe.Pointer(&jsonReplyHeaders[0]), C.int(len(jsonReplyHeaders)),
+		unsafe.Pointer(unsafe.SliceData(headers)), C.int(len(headers)),
 		0, // grpc_status: read by Envoy only for gRPC requests, which aigw never answers
 		strPtr(details), C.int(len(details))))
 }

@@ -138,6 +138,7 @@ func (w *worker) config(id uint64) *filter.Config {
 func (w *worker) end(c unsafe.Pointer) {
 	if r := w.live[c]; r != nil {
 		delete(w.live, c)
+		r.router.OnDestroy()
 		*r = request{}
 		if len(w.free) < maxPooledRequests {
 			w.free = append(w.free, r)
@@ -157,6 +158,10 @@ func (r *request) beginCallback(s unsafe.Pointer) {
 
 func (r *request) SendLocalReply(status int, body, details string) {
 	sendLocalReply(r.s, status, body, details)
+}
+
+func (r *request) SendRetryLater(status int, body, details string) {
+	sendLocalReplyHeaders(r.s, status, body, details, retryLaterHeaders[:])
 }
 
 func (r *request) ClearRouteCache() { clearRouteCache(r.c) }
