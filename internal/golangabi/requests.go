@@ -157,11 +157,11 @@ func (r *request) beginCallback(s unsafe.Pointer) {
 // filter.Stream
 
 func (r *request) SendLocalReply(status int, body, details string) {
-	sendLocalReply(r.s, status, body, details)
+	sendLocalReply(r.s, status, body, details, false)
 }
 
 func (r *request) SendRetryLater(status int, body, details string) {
-	sendLocalReplyHeaders(r.s, status, body, details, retryLaterHeaders[:])
+	sendLocalReply(r.s, status, body, details, true)
 }
 
 func (r *request) ClearRouteCache() { clearRouteCache(r.c) }
@@ -206,5 +206,5 @@ func (b *body) Set(p []byte) { setBuffer(b.s, b.buffer, p) }
 // internalError answers a stream the filter cannot serve (an adapter bug or
 // a config Envoy names that Go does not have) with an OpenAI error.
 func internalError(s unsafe.Pointer) {
-	sendLocalReply(s, filter.ErrInternal.Status, string(filter.ErrInternal.JSON()), "aigw_internal_error")
+	sendLocalReply(s, filter.ErrInternal.Status, string(filter.ErrInternal.JSON()), "aigw_internal_error", false)
 }
