@@ -47,6 +47,7 @@ const (
 	DefaultBackendHeader     = "x-ai-eg-backend"
 	DefaultBackendField      = "backend"
 	DefaultMaxRequestBody    = 32 << 20
+	DefaultMaxBufferedBytes  = 512 << 20
 	DefaultMetadataNamespace = "aigw"
 	DefaultMetadataKey       = "backend"
 	DynamicMetadataNamespace = "io.envoy.ai_gateway"
@@ -64,6 +65,10 @@ type Config struct {
 	BackendField           string     `json:"backend_field"`
 	MaxRequestBodyBytes    ByteSize   `json:"max_request_body_bytes"`
 	Paths                  []string   `json:"paths"`
+	// MaxBufferedBytes caps the request-body bytes the router phase has
+	// Envoy hold buffered across all requests of the process; past it a new
+	// inference request is answered 503 with Retry-After.
+	MaxBufferedBytes ByteSize `json:"max_buffered_bytes"`
 	// Where the upstream phase finds the chosen endpoint's backend name:
 	// LbEndpoint.metadata.filter_metadata[namespace][key].
 	EndpointMetadataNamespace string `json:"endpoint_metadata_namespace"`
@@ -218,6 +223,12 @@ func (c *Config) finish() error {
 	}
 	if c.MaxRequestBodyBytes == 0 {
 		c.MaxRequestBodyBytes = DefaultMaxRequestBody
+	}
+	if c.MaxBufferedBytes == 0 {
+		c.MaxBufferedBytes = max(DefaultMaxBufferedBytes, c.MaxRequestBodyBytes)
+	}
+	if c.MaxBufferedBytes < c.MaxRequestBodyBytes {
+		return fmt.Errorf("max_buffered_bytes: %d is below max_request_body_bytes (%d): a body the gateway accepts could never be admitted", int64(c.MaxBufferedBytes), int64(c.MaxRequestBodyBytes))
 	}
 	if c.Paths == nil {
 		c.Paths = append([]string(nil), DefaultPaths...)

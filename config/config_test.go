@@ -121,6 +121,8 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{`{"max_request_body_bytes":1.5}`, `whole`},
 		{`{"max_request_body_bytes":"big"}`, `number of bytes`},
 		{`{"paths":["v1/chat"]}`, `paths[0]`},
+		{`{"max_request_body_bytes":2048,"max_buffered_bytes":1024}`, `max_buffered_bytes: 1024 is below max_request_body_bytes (2048)`},
+		{`{"max_buffered_bytes":-1}`, `whole, non-negative`},
 		{`{"backends":"a"}`, `field "backends"`},
 		{`{} {}`, `trailing data`},
 		{`not json`, `aigw config:`},
@@ -209,5 +211,26 @@ func TestFromDynamicModuleConfig(t *testing.T) {
 	}
 	if _, err := FromDynamicModuleConfig([]byte{0xff, 0xff, 0x01}); err == nil {
 		t.Fatal("garbage accepted")
+	}
+}
+
+func TestMaxBufferedBytesDefault(t *testing.T) {
+	for _, tc := range []struct {
+		doc  string
+		want ByteSize
+	}{
+		{`{}`, DefaultMaxBufferedBytes},
+		{`{"max_request_body_bytes":1024,"max_buffered_bytes":4096}`, 4096},
+		// A body limit above the default cap raises the default, so one
+		// request of the largest size can always be admitted.
+		{`{"max_request_body_bytes":1e9}`, 1e9},
+	} {
+		c, err := Parse([]byte(tc.doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.MaxBufferedBytes != tc.want {
+			t.Errorf("%s: max_buffered_bytes %d, want %d", tc.doc, c.MaxBufferedBytes, tc.want)
+		}
 	}
 }

@@ -26,12 +26,15 @@ type Config struct {
 	// modelsBody is the GET /v1/models answer, rendered once at load.
 	modelsBody string
 	metrics    *Metrics
+	// budget counts the bytes buffered across all requests: the process's
+	// one Budget, except in tests that need their own.
+	budget *Budget
 }
 
 // NewConfig derives the filter's config; metrics may be nil (route-level
 // configs and tests).
 func NewConfig(c *config.Config, metrics *Metrics) *Config {
-	return &Config{Config: c, modelsBody: modelList(c.Models(), time.Now().Unix()), metrics: metrics}
+	return &Config{Config: c, modelsBody: modelList(c.Models(), time.Now().Unix()), metrics: metrics, budget: &buffered}
 }
 
 // ForWorker is c for the requests of one Envoy worker: the same config,

@@ -43,6 +43,9 @@ type Stream interface {
 	// (content-type: application/json); details become Envoy's
 	// %RESPONSE_CODE_DETAILS%. The caller then returns api.LocalReply.
 	SendLocalReply(status int, body string, details string)
+	// SendRetryLater is SendLocalReply plus a Retry-After header of
+	// RetryAfterSeconds (OpenAI's SDKs wait that long, then retry).
+	SendRetryLater(status int, body string, details string)
 	// ClearRouteCache makes Envoy's router match again on the new headers.
 	ClearRouteCache()
 	// SetMetadata sets a string in dynamic metadata namespace

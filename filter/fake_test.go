@@ -68,9 +68,10 @@ func (f *fakeBuffer) endCallback() {
 }
 
 type localReply struct {
-	status  int
-	body    string
-	details string
+	status     int
+	body       string
+	details    string
+	retryAfter string
 }
 
 type fakeStream struct {
@@ -90,6 +91,10 @@ func (f *fakeStream) SendLocalReply(status int, body, details string) {
 		panic("second local reply")
 	}
 	f.reply = &localReply{status: status, body: body, details: details}
+}
+func (f *fakeStream) SendRetryLater(status int, body, details string) {
+	f.SendLocalReply(status, body, details)
+	f.reply.retryAfter = RetryAfterSeconds
 }
 func (f *fakeStream) ClearRouteCache()              { f.clearedRoute++ }
 func (f *fakeStream) SetMetadata(key, value string) { f.meta[key] = strings.Clone(value) }

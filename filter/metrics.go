@@ -16,6 +16,8 @@ type Metrics struct {
 	LatencyMsTotal api.CounterMetric // sum of request latencies; divide by Completed
 	Completed      api.CounterMetric // inference requests that got a response
 	ModelsListed   api.CounterMetric // GET /v1/models answered
+	Overloaded     api.CounterMetric // answered 503: max_buffered_bytes reached
+	HeadersRemoved api.CounterMetric // uninspected requests whose client routing headers were removed
 }
 
 // NewMetrics defines the counters through Envoy's config callbacks.
@@ -28,6 +30,8 @@ func NewMetrics(cb api.ConfigCallbacks) *Metrics {
 		LatencyMsTotal: cb.DefineCounterMetric("aigw_latency_ms_total"),
 		Completed:      cb.DefineCounterMetric("aigw_completed_total"),
 		ModelsListed:   cb.DefineCounterMetric("aigw_models_listed_total"),
+		Overloaded:     cb.DefineCounterMetric("aigw_overloaded_total"),
+		HeadersRemoved: cb.DefineCounterMetric("aigw_routing_headers_removed_total"),
 	}
 }
 
@@ -59,5 +63,7 @@ func (m *Metrics) ForWorker(worker int) *Metrics {
 		LatencyMsTotal: shard(m.LatencyMsTotal),
 		Completed:      shard(m.Completed),
 		ModelsListed:   shard(m.ModelsListed),
+		Overloaded:     shard(m.Overloaded),
+		HeadersRemoved: shard(m.HeadersRemoved),
 	}
 }

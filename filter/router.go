@@ -35,13 +35,15 @@ type Router struct {
 	inspected       bool // an inference request this filter buffered and routed
 	answeredLocally bool // rejected (or failed) by this filter, never sent upstream
 	start           time.Time
+	reserved        int64 // bytes of cfg.budget this request holds until OnDestroy
 }
 
 // Init makes r a fresh filter for one request.
 func (r *Router) Init(cfg *Config, s Stream) { *r = Router{cfg: cfg, s: s} }
 
 // DecodeHeaders picks the requests to inspect. Everything that is not a POST
-// to an inference path passes untouched and unbuffered.
+// to an inference path passes unbuffered, with the client's routing headers
+// removed or refused (route.Uninspected).
 func (r *Router) DecodeHeaders(h RequestHeaders, endStream bool) (status api.StatusType) {
 	defer r.recoverAs(&status)
 	path, _ := h.Get(":path")
@@ -57,7 +59,7 @@ func (r *Router) DecodeHeaders(h RequestHeaders, endStream bool) (status api.Sta
 		return api.LocalReply
 	}
 	if method != http.MethodPost || !r.cfg.IsInferencePath(path) {
-		return api.Continue
+		return r.uninspected(h)
 	}
 	r.inspected = true
 	r.start = time.Now()
@@ -67,10 +69,20 @@ func (r *Router) DecodeHeaders(h RequestHeaders, endStream bool) (status api.Sta
 	if endStream {
 		return r.reject(oaierr.InvalidRequest("", "request body is empty"))
 	}
+	// Reserve what Envoy will buffer before it calls DecodeData: the
+	// content-length, which Envoy's codecs enforce, or for a body of unknown
+	// length the most the gateway accepts.
+	reserve := int64(r.cfg.MaxRequestBodyBytes)
 	if cl, ok := h.Get("content-length"); ok {
-		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n > int64(r.cfg.MaxRequestBodyBytes) {
-			return r.reject(tooLarge(r.cfg.MaxRequestBodyBytes))
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+			if n > int64(r.cfg.MaxRequestBodyBytes) {
+				return r.reject(tooLarge(r.cfg.MaxRequestBodyBytes))
+			}
+			reserve = n
 		}
+	}
+	if !r.reserve(reserve) {
+		return r.shed()
 	}
 	r.headers = h
 	// Envoy buffers the whole body and calls DecodeData once with it.
@@ -85,6 +97,14 @@ func (r *Router) DecodeData(buf Body, endStream bool) (status api.StatusType) {
 	}
 	if buf.Len() > int(r.cfg.MaxRequestBodyBytes) {
 		return r.reject(tooLarge(r.cfg.MaxRequestBodyBytes))
+	}
+	// Hold exactly what Envoy buffered: give back the rest of a reservation
+	// for a body of unknown length; take more if Envoy somehow holds more.
+	if n := int64(buf.Len()); n < r.reserved {
+		r.cfg.budget.Release(r.reserved - n)
+		r.reserved = n
+	} else if n > r.reserved && !r.reserve(n-r.reserved) {
+		return r.shed()
 	}
 	// The body is complete whether or not endStream is set: after
 	// StopAndBuffer, Envoy calls DecodeData once, with end_stream, or
@@ -149,6 +169,81 @@ func (r *Router) OnStreamComplete() {
 	}
 }
 
+// OnDestroy ends the request: the bytes it reserved are released. Envoy
+// calls it for every stream, including reset and aborted ones, and only
+// then frees the body it buffered: after routing, the router keeps it for
+// retries until the stream ends (source/common/router/router.cc:1043-1058,
+// addDecodedData while a retry or redirect is possible).
+func (r *Router) OnDestroy() {
+	r.release()
+}
+
+// uninspected applies route.Uninspected: a client's routing headers never
+// steer a request the router phase did not route.
+func (r *Router) uninspected(h RequestHeaders) api.StatusType {
+	cfg := r.cfg.Config
+	_, hasModel := h.Get(cfg.ModelHeader)
+	backend, hasBackend := h.Get(cfg.BackendHeader)
+	if !hasModel && !hasBackend {
+		return api.Continue
+	}
+	hy, e := route.Uninspected(cfg, hasModel, backend, hasBackend)
+	if e != nil {
+		return r.reject(e)
+	}
+	if hy.DelModel {
+		h.Del(cfg.ModelHeader)
+	}
+	if hy.DelBackend {
+		h.Del(cfg.BackendHeader)
+	}
+	if hy.Changed() {
+		// Envoy matched the route when the headers arrived, on the
+		// client's headers: match again without them.
+		r.s.ClearRouteCache()
+		if m := r.cfg.metrics; m != nil {
+			m.HeadersRemoved.Increment(1)
+		}
+	}
+	return api.Continue
+}
+
+// reserve takes n bytes of the process's buffering budget for this request.
+func (r *Router) reserve(n int64) bool {
+	if !r.cfg.budget.Reserve(n, int64(r.cfg.MaxBufferedBytes)) {
+		return false
+	}
+	r.reserved += n
+	return true
+}
+
+func (r *Router) release() {
+	if r.reserved != 0 {
+		r.cfg.budget.Release(r.reserved)
+		r.reserved = 0
+	}
+}
+
+// shed answers 503 with Retry-After: the process holds max_buffered_bytes
+// of request bodies already.
+func (r *Router) shed() api.StatusType {
+	if m := r.cfg.metrics; m != nil {
+		m.Overloaded.Increment(1)
+	}
+	r.answeredLocally = true
+	r.headers = nil
+	r.release()
+	r.s.SendRetryLater(errOverloaded.Status, string(errOverloaded.JSON()), "aigw_overloaded")
+	return api.LocalReply
+}
+
+// RetryAfterSeconds is the Retry-After of a 503 for max_buffered_bytes:
+// buffered bodies are routed within milliseconds, so room comes back soon.
+const RetryAfterSeconds = "1"
+
+var errOverloaded = oaierr.New(http.StatusServiceUnavailable, "server_error", "gateway_overloaded",
+	"the gateway is buffering too many request bodies right now; retry after %s second", RetryAfterSeconds)
+
 // reject answers the client with an OpenAI error; the request never reaches
 // a backend.
 func (r *Router) reject(e *oaierr.Error) api.StatusType {
@@ -161,6 +256,9 @@ func (r *Router) reject(e *oaierr.Error) api.StatusType {
 	}
 	r.answeredLocally = true
 	r.headers = nil
+	// Envoy drains the buffered body before it sends the local reply
+	// (contrib/golang/filters/http/source/golang_filter.cc:452-456).
+	r.release()
 	r.s.SendLocalReply(e.Status, string(e.JSON()), "aigw_"+strings.ReplaceAll(strings.ToLower(http.StatusText(e.Status)), " ", "_"))
 	return api.LocalReply
 }

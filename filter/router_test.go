@@ -40,6 +40,7 @@ func run(t *testing.T, doc string, headers *fakeHeaders, body string) *exchange 
 	if err != nil {
 		t.Fatal(err)
 	}
+	parsed.budget = new(Budget) // this request's own, so the check below sees only its reservations
 	x := &exchange{cfg: parsed, cb: newStream(), headers: headers, buf: &fakeBuffer{b: []byte(body)}, counters: ccb.counters}
 	var f Router
 	f.Init(x.cfg, x.cb)
@@ -50,6 +51,10 @@ func run(t *testing.T, doc string, headers *fakeHeaders, body string) *exchange 
 		x.buf.endCallback()
 	}
 	f.OnStreamComplete()
+	f.OnDestroy()
+	if n := x.cfg.budget.Used(); n != 0 {
+		t.Fatalf("%d bytes still reserved after the stream was destroyed", n)
+	}
 	return x
 }
 
@@ -212,10 +217,12 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// Requests the router phase does not inspect and that carry no routing
+// header pass untouched (headers_test.go covers those that carry one).
 func TestPassThrough(t *testing.T) {
 	for _, h := range []*fakeHeaders{
-		newHeaders(":method", "GET", ":path", "/v1/chat/completions", "x-ai-eg-model", "client"),
-		newHeaders(":method", "POST", ":path", "/v1/files", "x-ai-eg-model", "client"),
+		newHeaders(":method", "GET", ":path", "/v1/chat/completions", "x-other", "client"),
+		newHeaders(":method", "POST", ":path", "/v1/files"),
 		newHeaders(":method", "POST", ":path", "/healthz"),
 	} {
 		x := run(t, testConfig, h, "not json")

@@ -58,6 +58,8 @@ import (
 	"unsafe"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+
+	"github.com/aigw/aigw/filter"
 )
 
 // Values of api.h's enums (checked against api.h by the tests).
@@ -160,13 +162,21 @@ func setBuffer(s unsafe.Pointer, buffer uint64, b []byte) {
 // jsonReplyHeaders is the local reply's header list in the layout Envoy reads
 // (pairs of Go strings, cgo.cc stringsFromGoSlice). A package variable whose
 // strings are literals: no Go heap pointer crosses into C, so the cgo
-// pointer rules hold without pinning.
-var jsonReplyHeaders = [2]string{"content-type", "application/json"}
+// pointer rules hold without pinning. The first two strings are every
+// reply's; a reply that asks the client to retry later sends all four. The argument must stay the expression
+// &jsonReplyHeaders[0]: cgo then checks just this array, while any other
+// pointer into Go's data segment fails its check (runtime
+// cgoCheckUnknownPointer).
+var jsonReplyHeaders = [4]string{"content-type", "application/json", "retry-after", filter.RetryAfterSeconds}
 
-func sendLocalReply(s unsafe.Pointer, status int, body, details string) {
+func sendLocalReply(s unsafe.Pointer, status int, body, details string, retryAfter bool) {
+	n := 2
+	if retryAfter {
+		n = 4
+	}
 	capiError("SendLocalReply", C.envoyGoFilterHttpSendLocalReply(s, C.int(status),
 		strPtr(body), C.int(len(body)),
-		unsafe.Pointer(&jsonReplyHeaders[0]), C.int(len(jsonReplyHeaders)),
+		unsafe.Pointer(&jsonReplyHeaders[0]), C.int(n),
 		0, // grpc_status: read by Envoy only for gRPC requests, which aigw never answers
 		strPtr(details), C.int(len(details))))
 }

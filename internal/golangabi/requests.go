@@ -138,6 +138,7 @@ func (w *worker) config(id uint64) *filter.Config {
 func (w *worker) end(c unsafe.Pointer) {
 	if r := w.live[c]; r != nil {
 		delete(w.live, c)
+		r.router.OnDestroy()
 		*r = request{}
 		if len(w.free) < maxPooledRequests {
 			w.free = append(w.free, r)
@@ -156,7 +157,11 @@ func (r *request) beginCallback(s unsafe.Pointer) {
 // filter.Stream
 
 func (r *request) SendLocalReply(status int, body, details string) {
-	sendLocalReply(r.s, status, body, details)
+	sendLocalReply(r.s, status, body, details, false)
+}
+
+func (r *request) SendRetryLater(status int, body, details string) {
+	sendLocalReply(r.s, status, body, details, true)
 }
 
 func (r *request) ClearRouteCache() { clearRouteCache(r.c) }
@@ -201,5 +206,5 @@ func (b *body) Set(p []byte) { setBuffer(b.s, b.buffer, p) }
 // internalError answers a stream the filter cannot serve (an adapter bug or
 // a config Envoy names that Go does not have) with an OpenAI error.
 func internalError(s unsafe.Pointer) {
-	sendLocalReply(s, filter.ErrInternal.Status, string(filter.ErrInternal.JSON()), "aigw_internal_error")
+	sendLocalReply(s, filter.ErrInternal.Status, string(filter.ErrInternal.JSON()), "aigw_internal_error", false)
 }

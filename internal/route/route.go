@@ -5,8 +5,6 @@
 package route
 
 import (
-	"net/http"
-
 	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/internal/bodyscan"
 	"github.com/aigw/aigw/internal/oaierr"
@@ -67,7 +65,7 @@ func Decide(cfg *config.Config, in Input) (Decision, *oaierr.Error) {
 		switch {
 		case in.HasHeaderBackend:
 			if in.HeaderBackend == "" {
-				return d, oaierr.InvalidRequest("", "header %s is empty", cfg.BackendHeader)
+				return d, errEmptyBackendHeader(cfg)
 			}
 			backend, fromHeader = in.HeaderBackend, true
 		case body.Backend.Present:
@@ -77,7 +75,7 @@ func Decide(cfg *config.Config, in Input) (Decision, *oaierr.Error) {
 	if backend != "" {
 		if cfg.ClientBackendSelection == config.SelectConfigured {
 			if _, ok := cfg.Backend(backend); !ok {
-				e := oaierr.New(http.StatusNotFound, "invalid_request_error", "backend_not_found", "backend %q is not configured", backend)
+				e := errBackendNotFound(backend)
 				if !fromHeader {
 					e.Param = field
 				}

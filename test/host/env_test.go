@@ -63,6 +63,8 @@ type envOptions struct {
 	noAccessLog bool
 	golangFirst bool
 	slowStream  bool // flush every write and pause, so each SSE event is its own upstream read
+	// editConfig, when set, changes the aigw config document both phases load.
+	editConfig func(doc []byte) []byte
 }
 
 func keyEnv(name string) string {
@@ -203,6 +205,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 		hostEnv = append(hostEnv, keyEnv(s.name)+"="+m.key)
 	}
 	cfg := aigwConfig(o.backends)
+	if o.editConfig != nil {
+		cfg = o.editConfig(cfg)
+	}
 	anyCfg, err := host.StringValueAny(cfg)
 	if err != nil {
 		t.Fatal(err)

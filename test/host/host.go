@@ -139,6 +139,10 @@ type AccessLog struct {
 	BackendHeader   *string                   `json:"x-ai-eg-backend"`
 	ModelHeader     *string                   `json:"x-ai-eg-model"`
 	DynamicMetadata map[string]map[string]any `json:"dynamic_metadata"`
+
+	// InitialRoute is the route matched when the request headers arrived, before any
+	// filter ran (HCM refreshCachedRoute); Route differs only after a route-cache clear.
+	InitialRoute string `json:"initial_route"`
 }
 
 // Host is a running host process.

@@ -115,6 +115,9 @@ static void access_log(stream_t* s) {
   buf_add(&b, ",\"route\":", 9);
   const char* rn = s->route ? s->route->name : "";
   json_str(&b, rn, strlen(rn));
+  buf_add(&b, ",\"initial_route\":", 17);
+  const char* irn = s->initial_route ? s->initial_route->name : "";
+  json_str(&b, irn, strlen(irn));
   buf_add(&b, ",\"cluster\":", 11);
   const char* cn = s->cluster ? s->cluster->name : "";
   json_str(&b, cn, strlen(cn));
@@ -501,6 +504,7 @@ static bool parse_headers(dconn_t* c, size_t hend) {
   s->req_complete = false;
   // HCM: refreshCachedRoute() runs when request headers arrive, before the filter chain.
   s->route = route_match(s);
+  s->initial_route = s->route;
   s->route_cached = true;
   golang_stream_new(s);
   return true;

@@ -331,6 +331,7 @@ typedef struct stream {
   // route cache (HCM refreshCachedRoute + clearRouteCache)
   bool route_cached;
   route_t* route;
+  route_t* initial_route; // matched when the request headers arrived, before any filter ran
   int route_clears;
   // router
   cluster_t* cluster;
