@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	golangv3alpha "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	"go.yaml.in/yaml/v4"
 
 	"github.com/aigw/aigw/config"
@@ -67,6 +68,12 @@ func mainConfig(t *testing.T, root string) *config.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return parseAigw(t, root, b)
+}
+
+// parseAigw parses the aigw document of a bootstrap's golang filter as the router phase does.
+func parseAigw(t tb, root string, b *bootstrapv3.Bootstrap) *config.Config {
+	t.Helper()
 	for _, h := range hcms(t, b) {
 		for _, f := range h.GetHttpFilters() {
 			if g, ok := unpack(t, f.GetName(), f.GetTypedConfig()).(*golangv3alpha.Config); ok && g.GetPluginName() == goPluginName {
@@ -74,13 +81,13 @@ func mainConfig(t *testing.T, root string) *config.Config {
 				js := localizeKeys(t, root, configJSON(t, "plugin_config", g.GetPluginConfig()))
 				cfg, err := config.FromAny(repack(t, g.GetPluginConfig(), js))
 				if err != nil {
-					t.Fatal(err)
+					t.Fatalf("golang plugin_config: %v", err)
 				}
 				return cfg
 			}
 		}
 	}
-	t.Fatal("envoy.yaml has no aigw golang filter")
+	t.Fatalf("no aigw golang filter")
 	return nil
 }
 

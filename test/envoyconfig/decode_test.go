@@ -276,12 +276,7 @@ func TestChecksCatchBrokenConfigs(t *testing.T) {
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
 `
-	tests := []struct {
-		name string
-		old  string // replaced once; must occur in envoy.yaml
-		new  string
-		want string // substring of one reported error
-	}{
+	tests := []mutation{
 		{"router before golang filter", golangFilter, routerFilter + golangFilter, "must come before the router"},
 		{"codec before dynamic module", `        http_filters:
         - name: envoy.filters.http.dynamic_modules`, `        http_filters:
@@ -402,12 +397,24 @@ func TestChecksCatchBrokenConfigs(t *testing.T) {
               - name: model-gpt-4.1-mini`, `per_request_buffer_limit_bytes: 33554432
               - name: model-gpt-4.1-mini`, "deprecated fields"},
 	}
+	checkMutations(t, root, "envoy.yaml", orig, tests)
+}
+
+// mutation breaks a config in one place and names the error the checks must report.
+type mutation struct {
+	name string
+	old  string // replaced once; must occur in the config
+	new  string
+	want string // substring of one reported error
+}
+
+func checkMutations(t *testing.T, root, rel, orig string, tests []mutation) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(orig, tc.old) {
-				t.Fatalf("envoy.yaml no longer contains %q: update this case", tc.old)
+				t.Fatalf("%s no longer contains %q: update this case", rel, tc.old)
 			}
-			errs := runChecks(t, root, "envoy.yaml", strings.Replace(orig, tc.old, tc.new, 1))
+			errs := runChecks(t, root, rel, strings.Replace(orig, tc.old, tc.new, 1))
 			for _, e := range errs {
 				if strings.Contains(e, tc.want) {
 					return

@@ -441,6 +441,9 @@ func checkAigw(t tb, root, rel string, b *bootstrapv3.Bootstrap) {
 		}
 	}
 	checkAdmin(t, rel, b)
+	if isProductionExample(rel) {
+		checkProductionShape(t, b, cfg)
+	}
 
 	// Routes.
 	backendRoutes, modelRoutes, routedClusters := map[string]bool{}, map[string]bool{}, map[string]bool{}
