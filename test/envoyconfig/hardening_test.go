@@ -7,10 +7,13 @@ package envoyconfig
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	golangv3alpha "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
@@ -27,6 +30,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/envoysrc"
 	"github.com/aigw/aigw/internal/oaierr"
 )
 
@@ -641,6 +645,57 @@ func checkUpstreamTLS(t tb, c *clusterv3.Cluster, cfg *config.Config) {
 			if !san {
 				t.Errorf("%s: no DNS SAN matcher for %q: any certificate the CA signed would do", where, host)
 			}
+		}
+	}
+}
+
+// TestLocalReplyDetails ties the details the local_reply model uses to their sources: Envoy's
+// constants and call sites, and the details aigw's two phases pass with their replies.
+func TestLocalReplyDetails(t *testing.T) {
+	root := repoRoot(t)
+	read := func(path string) string {
+		t.Helper()
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(raw)
+	}
+	envoy := func(elem ...string) string {
+		t.Helper()
+		p, err := envoysrc.Path(elem...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return read(p)
+	}
+	tests := []struct {
+		where, text, want string
+	}{
+		{"stream_info.h", envoy("envoy", "stream_info", "stream_info.h"), `DirectResponse = "direct_response"`},
+		{"stream_info.h", envoy("envoy", "stream_info", "stream_info.h"), `RequestPayloadTooLarge = "request_payload_too_large"`},
+		{"stream_info.h", envoy("envoy", "stream_info", "stream_info.h"), `RouteNotFound = "route_not_found"`},
+		{"stream_info.h", envoy("envoy", "stream_info", "stream_info.h"), `NoHealthyUpstream = "no_healthy_upstream"`},
+		// The golang filter's own 413 when the body outgrows the buffer limit.
+		{"processor_state.cc", envoy("contrib", "golang", "filters", "http", "source", "processor_state.cc"), "Http::Code::PayloadTooLarge,\n                Http::CodeUtility::toString(Http::Code::PayloadTooLarge), nullptr, absl::nullopt,\n                StreamInfo::ResponseCodeDetails::get().RequestPayloadTooLarge"},
+		// The upstream phase's send_response (abi_impl.cc).
+		{"abi_impl.cc", envoy("source", "extensions", "filters", "http", "dynamic_modules", "abi_impl.cc"), "filter->sendLocalReply(static_cast<Http::Code>(status_code), body, modify_headers, 0,\n                         \"dynamic_module\")"},
+		// aigw's router phase: every local reply's details start with aigw_.
+		{"filter/router.go", read(filepath.Join(root, "filter", "router.go")), `SendLocalReply(e.Status, string(e.JSON()), "aigw_"+`},
+		{"filter/router.go", read(filepath.Join(root, "filter", "router.go")), `"aigw_models")`},
+		{"internal/golangabi/requests.go", read(filepath.Join(root, "internal", "golangabi", "requests.go")), `"aigw_internal_error")`},
+	}
+	for _, tc := range tests {
+		if !strings.Contains(tc.text, tc.want) {
+			t.Errorf("%s no longer contains %q: re-check the local_reply_config filter (%s) and localReplies", tc.where, tc.want, envoyOwnReplyCEL)
+		}
+	}
+	for _, r := range localReplies {
+		if !r.aigw && !celOwnReply(r) {
+			t.Errorf("%s: Envoy's own reply classified as aigw's", r.name)
+		}
+		if r.aigw && celOwnReply(r) {
+			t.Errorf("%s: aigw's reply classified as Envoy's own", r.name)
 		}
 	}
 }
