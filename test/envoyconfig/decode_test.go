@@ -389,6 +389,10 @@ func TestChecksCatchBrokenConfigs(t *testing.T) {
 		{"wrong OpenAI error type", `type: server_error`, `type: upstream_error`, "renders type upstream_error"},
 		// Access log.
 		{"client can forge the logged path", `use_remote_address: true`, `use_remote_address: false`, "use_remote_address false"},
+		{"private clients trusted", `          use_remote_address: true
+`, `          use_remote_address: true
+          internal_address_config: { cidr_ranges: [{ address_prefix: 10.0.0.0, prefix_len: 8 }] }
+`, "internal_address_config makes some clients internal"},
 		{"access log shows the provider path", `path: "%PATH(NQ:ORIG_OR_PATH)%"`, `path: "%REQ(:PATH)%"`, "does not record the client's path"},
 		{"access log records a key", `request_id: "%REQ(X-REQUEST-ID)%"`, `request_id: "%REQ(X-REQUEST-ID)%"
                   key: "%REQ(X-API-KEY)%"`, "records the X-API-KEY header"},

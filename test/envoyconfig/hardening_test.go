@@ -381,6 +381,12 @@ func checkHCMHardening(t tb, h *hcmv3.HttpConnectionManager) {
 	if !h.GetUseRemoteAddress().GetValue() {
 		t.Errorf("hcm %s: use_remote_address false: client-sent x-envoy-original-path is kept (conn_manager_utility.cc:320-332) and the access log path can be forged", h.GetStatPrefix())
 	}
+	// No client is "internal" (the default, conn_manager_config.h:191-194): an internal
+	// request keeps its x-envoy-* headers (conn_manager_utility.cc:231-251), e.g.
+	// x-envoy-upstream-rq-timeout-ms, which would put back a timeout that cuts streams.
+	if iac := h.GetInternalAddressConfig(); iac.GetUnixSockets() || len(iac.GetCidrRanges()) > 0 {
+		t.Errorf("hcm %s: internal_address_config makes some clients internal: their x-envoy-* headers (retry, timeout, original path) would be obeyed", h.GetStatPrefix())
+	}
 	checkLocalReplies(t, h)
 }
 
