@@ -104,11 +104,10 @@ func routeMatches(r *routev3.Route, p probe) (bool, error) {
 	case *routev3.RouteMatch_Path:
 		ok = path == ps.Path
 	case *routev3.RouteMatch_SafeRegex:
-		re, err := fullMatch(ps.SafeRegex.GetRegex())
-		if err != nil {
+		var err error
+		if ok, err = regexFullMatch(ps.SafeRegex.GetRegex(), p.path); err != nil {
 			return false, err
 		}
-		ok = re.MatchString(p.path)
 	case *routev3.RouteMatch_PathSeparatedPrefix:
 		ok = path == ps.PathSeparatedPrefix || strings.HasPrefix(path, ps.PathSeparatedPrefix+"/")
 	default:
@@ -141,11 +140,11 @@ func routeMatches(r *routev3.Route, p probe) (bool, error) {
 			case sm.GetPrefix() != "":
 				hit = present && strings.HasPrefix(v, sm.GetPrefix())
 			case sm.GetSafeRegex() != nil:
-				re, err := fullMatch(sm.GetSafeRegex().GetRegex())
+				m, err := regexFullMatch(sm.GetSafeRegex().GetRegex(), v)
 				if err != nil {
 					return false, err
 				}
-				hit = present && re.MatchString(v)
+				hit = present && m
 			default:
 				return false, fmt.Errorf("header %s: string matcher %v is not modelled", h.GetName(), sm)
 			}
@@ -161,20 +160,27 @@ func routeMatches(r *routev3.Route, p probe) (bool, error) {
 	return true, nil
 }
 
-var fullMatches sync.Map // regex -> *regexp.Regexp
-
-// fullMatch compiles an RE2 regex for a full match, as Envoy's safe_regex matches.
-func fullMatch(re string) (*regexp.Regexp, error) {
-	if v, ok := fullMatches.Load(re); ok {
-		return v.(*regexp.Regexp), nil
+// regexFullMatch reports whether re (RE2) matches all of s, as Envoy's safe_regex does. The
+// probes ask the same questions thousands of times (slow under -race): results are memoized.
+func regexFullMatch(re, s string) (bool, error) {
+	key := re + "\x00" + s
+	if v, ok := regexResults.Load(key); ok {
+		return v.(bool), nil
 	}
-	c, err := regexp.Compile(`^(?:` + re + `)$`)
-	if err != nil {
-		return nil, err
+	c, ok := regexes.Load(re)
+	if !ok {
+		compiled, err := regexp.Compile(`^(?:` + re + `)$`)
+		if err != nil {
+			return false, err
+		}
+		c, _ = regexes.LoadOrStore(re, compiled)
 	}
-	fullMatches.Store(re, c)
-	return c, nil
+	m := c.(*regexp.Regexp).MatchString(s)
+	regexResults.Store(key, m)
+	return m, nil
 }
+
+var regexes, regexResults sync.Map // regex -> *regexp.Regexp; regex+NUL+subject -> bool
 
 // firstRoute is the route Envoy picks: the first that matches.
 func firstRoute(t tb, routes []*routev3.Route, p probe) *routev3.Route {
