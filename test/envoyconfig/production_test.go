@@ -44,6 +44,13 @@ func checkProductionShape(t tb, b *bootstrapv3.Bootstrap, cfg *config.Config) {
 	if a := b.GetAdmin().GetAddress().GetSocketAddress(); !isLoopback(a.GetAddress()) {
 		t.Errorf("production: admin on %q; keep it on loopback", a.GetAddress())
 	}
+	capped := false
+	for _, m := range b.GetOverloadManager().GetResourceMonitors() {
+		capped = capped || m.GetName() == "envoy.resource_monitors.global_downstream_max_connections"
+	}
+	if !capped {
+		t.Errorf("production: no overload_manager global_downstream_max_connections: connections are unbounded (server.cc:1005-1013)")
+	}
 	for _, be := range cfg.Backends {
 		if be.Host == "" {
 			t.Errorf("production: backend %s has no host: the provider would get the gateway's :authority", be.Name)
@@ -172,6 +179,7 @@ func TestProductionExample(t *testing.T) {
         "@type": type.googleapis.com/envoy.extensions.clusters.dns.v3.DnsCluster
         all_addresses_in_single_endpoint: true
         respect_dns_ttl: true`, "needs exactly one endpoint, has 2"},
+		{"connections unbounded", `  - name: envoy.resource_monitors.global_downstream_max_connections`, `  - name: envoy.resource_monitors.downstream_connections`, "no overload_manager global_downstream_max_connections"},
 		{"key in the access log", `client: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"`, `client: "%REQ(authorization)%"`, "records the authorization header"},
 	})
 }
