@@ -2,6 +2,7 @@ package envoyconfig
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	golangv3alpha "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	"go.yaml.in/yaml/v4"
 
 	"github.com/aigw/aigw/config"
@@ -20,7 +22,14 @@ import (
 // composeFile mirrors the parts of docker/compose.yaml the demo relies on.
 type composeFile struct {
 	Services map[string]composeService `yaml:"services"`
+	Volumes  map[string]any            `yaml:"volumes"`
 }
+
+// keysService copies docker/keys into the keys volume, readable by any container user.
+const (
+	keysService = "keys"
+	keysVolume  = "keys:" + keysMount + ":ro"
+)
 
 type composeService struct {
 	Build *struct {
@@ -28,6 +37,11 @@ type composeService struct {
 		Dockerfile string `yaml:"dockerfile"`
 	} `yaml:"build"`
 	Image       string            `yaml:"image"`
+	PullPolicy  string            `yaml:"pull_policy"`
+	User        string            `yaml:"user"`
+	NetworkMode string            `yaml:"network_mode"`
+	Entrypoint  []string          `yaml:"entrypoint"`
+	Command     []string          `yaml:"command"`
 	Ports       []string          `yaml:"ports"`
 	Volumes     []string          `yaml:"volumes"`
 	Environment map[string]string `yaml:"environment"`
@@ -67,6 +81,12 @@ func mainConfig(t *testing.T, root string) *config.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return parseAigw(t, root, b)
+}
+
+// parseAigw parses the aigw document of a bootstrap's golang filter as the router phase does.
+func parseAigw(t tb, root string, b *bootstrapv3.Bootstrap) *config.Config {
+	t.Helper()
 	for _, h := range hcms(t, b) {
 		for _, f := range h.GetHttpFilters() {
 			if g, ok := unpack(t, f.GetName(), f.GetTypedConfig()).(*golangv3alpha.Config); ok && g.GetPluginName() == goPluginName {
@@ -74,13 +94,13 @@ func mainConfig(t *testing.T, root string) *config.Config {
 				js := localizeKeys(t, root, configJSON(t, "plugin_config", g.GetPluginConfig()))
 				cfg, err := config.FromAny(repack(t, g.GetPluginConfig(), js))
 				if err != nil {
-					t.Fatal(err)
+					t.Fatalf("golang plugin_config: %v", err)
 				}
 				return cfg
 			}
 		}
 	}
-	t.Fatal("envoy.yaml has no aigw golang filter")
+	t.Fatalf("no aigw golang filter")
 	return nil
 }
 
@@ -88,7 +108,6 @@ func TestCompose(t *testing.T) {
 	root := repoRoot(t)
 	dockerDir := filepath.Join(root, "docker")
 	c := loadCompose(t, root)
-	keysVolume := "./keys:" + keysMount + ":ro"
 	if filepath.Join(dockerDir, "keys") != filepath.Join(root, keysDir) {
 		t.Fatalf("keysDir %s is not docker/keys", keysDir)
 	}
@@ -160,19 +179,19 @@ func TestCompose(t *testing.T) {
 				}
 				if key := sa.GetAddress() + "|" + backend; !checked[key] {
 					checked[key] = true
-					checkMock(t, sa.GetAddress(), svc, int(sa.GetPortValue()), backend, cfg, keysVolume)
+					checkMock(t, c, sa.GetAddress(), svc, int(sa.GetPortValue()), backend, cfg)
 				}
 			}
 		}
 	}
 	for name := range c.Services {
-		if name != "envoy" && !used[name] {
+		if name != "envoy" && name != keysService && !used[name] {
 			t.Errorf("service %s is not an endpoint of envoy.yaml", name)
 		}
 	}
 }
 
-func checkMock(t *testing.T, name string, s composeService, port int, backend string, cfg *config.Config, keysVolume string) {
+func checkMock(t *testing.T, c composeFile, name string, s composeService, port int, backend string, cfg *config.Config) {
 	env := map[string]string{}
 	for k, v := range s.Environment {
 		env[k] = envDefault(v)
@@ -182,8 +201,8 @@ func checkMock(t *testing.T, name string, s composeService, port int, backend st
 		t.Errorf("%s: endpoint backend %q not configured", name, backend)
 		return
 	}
-	if s.Build == nil || s.Build.Dockerfile != "docker/Dockerfile.mockprovider" {
-		t.Errorf("%s: not built from docker/Dockerfile.mockprovider", name)
+	if b := imageBuilder(c, s.Image); b == nil || b.Build.Dockerfile != "docker/Dockerfile.mockprovider" {
+		t.Errorf("%s: image %s is not built from docker/Dockerfile.mockprovider", name, s.Image)
 	}
 	if s.Healthcheck == nil || !slices.Equal(s.Healthcheck.Test, []string{"CMD", "/mockprovider", "-healthcheck"}) {
 		t.Errorf("%s: healthcheck must run /mockprovider -healthcheck", name)
@@ -301,9 +320,39 @@ func TestDockerfile(t *testing.T) {
 	if copies != 1 {
 		t.Errorf("%d COPY/ADD of a .so; the library must be installed exactly once", copies)
 	}
-	for _, want := range []string{"-buildmode=c-shared", "CGO_ENABLED=1", "COPY envoy.yaml /etc/envoy/envoy.yaml", "EXPOSE 10000"} {
+	for _, want := range []string{"-buildmode=c-shared", "CGO_ENABLED=1", "COPY --chmod=0444 envoy.yaml /etc/envoy/envoy.yaml", "EXPOSE 10000"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+
+	// Files copied from the build context keep their checked-out mode (0600 under umask
+	// 077); Envoy runs as the unprivileged user "envoy" (the image's entrypoint,
+	// distribution/docker/docker-entrypoint.sh), so each must be made readable to others.
+	entrypoint, err := envoysrc.Path("distribution", "docker", "docker-entrypoint.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep, err := os.ReadFile(entrypoint); err != nil || !strings.Contains(string(ep), `exec su-exec envoy "${@}"`) {
+		t.Errorf("Envoy's docker-entrypoint.sh no longer drops to user envoy (%v): re-check the file modes this test demands", err)
+	}
+	final := false
+	for _, l := range lines {
+		if strings.HasPrefix(l, "FROM ") {
+			final = l == froms[len(froms)-1]
+			continue
+		}
+		if strings.HasPrefix(l, "USER ") && final {
+			t.Errorf("final stage sets %q; the entrypoint already runs Envoy as user envoy", l)
+		}
+		if !final || !(strings.HasPrefix(l, "COPY ") || strings.HasPrefix(l, "ADD ")) || strings.Contains(l, "--from=") {
+			continue
+		}
+		m := regexp.MustCompile(`--chmod=(0?[0-7]{3})\b`).FindStringSubmatch(l)
+		if m == nil {
+			t.Errorf("%q: a file from the build context keeps its host mode; add --chmod readable by others", l)
+		} else if mode, _ := strconv.ParseUint(m[1], 8, 32); mode&0o004 == 0 {
+			t.Errorf("%q: mode %s is not readable by user envoy", l, m[1])
 		}
 	}
 
@@ -372,5 +421,196 @@ func TestDockerignore(t *testing.T) {
 		if got := ignored(tc.path); got != tc.ignored {
 			t.Errorf("%s: ignored = %v, want %v", tc.path, got, tc.ignored)
 		}
+	}
+}
+
+// imageBuilder returns the service that builds image (nil if none does).
+func imageBuilder(c composeFile, image string) *composeService {
+	for _, s := range c.Services {
+		if s.Build != nil && s.Image == image {
+			return &s
+		}
+	}
+	return nil
+}
+
+// checkComposeImages: one build per image tag (several services building one tag race each
+// other); a service reusing a locally built tag never pulls it and, unless the builder
+// depends on it, starts after the builder.
+func checkComposeImages(t tb, c composeFile) {
+	builders := map[string][]string{}
+	for name, s := range c.Services {
+		if s.Build != nil {
+			if s.Image == "" {
+				t.Errorf("%s: builds without an image tag", name)
+			}
+			builders[s.Image] = append(builders[s.Image], name)
+		}
+	}
+	for image, names := range builders {
+		if len(names) > 1 {
+			slices.Sort(names)
+			t.Errorf("image %s is built by %d services %v: build it once and reuse the tag", image, len(names), names)
+		}
+	}
+	for name, s := range c.Services {
+		b, local := builders[s.Image]
+		if s.Build != nil || !local {
+			continue
+		}
+		if s.PullPolicy != "never" {
+			t.Errorf("%s: reuses the locally built %s but pull_policy is %q, want never", name, s.Image, s.PullPolicy)
+		}
+		builder := b[0]
+		if _, ok := s.DependsOn[builder]; !ok {
+			if _, cycle := c.Services[builder].DependsOn[name]; !cycle {
+				t.Errorf("%s: reuses %s but does not depend on %s, which builds it", name, s.Image, builder)
+			}
+		}
+	}
+}
+
+// checkComposeKeys: the key files reach every container readable by its (non-root) user,
+// whatever the host's umask: copied by the keys service with a world-readable mode into a
+// volume the others mount read-only, after the copy completed.
+func checkComposeKeys(t tb, c composeFile) {
+	ks, ok := c.Services[keysService]
+	if !ok {
+		t.Errorf("no %s service", keysService)
+		return
+	}
+	if _, ok := c.Volumes["keys"]; !ok {
+		t.Errorf("no top-level volume keys")
+	}
+	if !slices.Contains(ks.Volumes, "./keys:/src:ro") || !slices.Contains(ks.Volumes, "keys:/keys") {
+		t.Errorf("%s: volumes %v; want ./keys:/src:ro and keys:/keys", keysService, ks.Volumes)
+	}
+	if ks.User != "0:0" || ks.NetworkMode != "none" || !slices.Equal(ks.Entrypoint, []string{"/bin/sh", "-c"}) {
+		t.Errorf("%s: user %q network_mode %q entrypoint %v; want 0:0, none and /bin/sh -c (the image's entrypoint drops root)", keysService, ks.User, ks.NetworkMode, ks.Entrypoint)
+	}
+	cmd := strings.Join(ks.Command, " ")
+	m := regexp.MustCompile(`install -m (0[0-7]{3}) /src/\* /keys/`).FindStringSubmatch(cmd)
+	if m == nil {
+		t.Errorf("%s: command %q does not install /src/* into /keys/ with a mode", keysService, cmd)
+	} else if mode, _ := strconv.ParseUint(m[1], 8, 32); mode&0o004 == 0 || mode&0o222 != 0 {
+		t.Errorf("%s: key files get mode %s: want readable by others (the containers' users) and read-only", keysService, m[1])
+	}
+	if !strings.Contains(cmd, "chmod 0555 /keys") {
+		t.Errorf("%s: command %q leaves the volume's directory mode to chance", keysService, cmd)
+	}
+	for name, s := range c.Services {
+		if name == keysService {
+			continue
+		}
+		for _, v := range s.Volumes {
+			if strings.HasPrefix(v, "./keys:") {
+				t.Errorf("%s: bind-mounts %s: the host's file modes would apply; mount %s", name, v, keysVolume)
+			}
+		}
+		if slices.Contains(s.Volumes, keysVolume) && s.DependsOn[keysService].Condition != "service_completed_successfully" {
+			t.Errorf("%s: mounts the keys volume without depends_on %s: service_completed_successfully", name, keysService)
+		}
+	}
+}
+
+// checkComposeAdmin: the admin port is reachable from the host, on its loopback only, as
+// docs/running.md says, and every port the demo publishes is documented there.
+func checkComposeAdmin(t *testing.T, root string, c composeFile) {
+	b, err := LoadFile(filepath.Join(root, composeEnvoyConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := b.GetAdmin().GetAddress().GetSocketAddress()
+	if admin.GetAddress() != "0.0.0.0" {
+		t.Errorf("%s: admin on %s: compose's port mapping reaches only an address on the container's interface (0.0.0.0)", composeEnvoyConfig, admin.GetAddress())
+	}
+	mapping := fmt.Sprintf("127.0.0.1:%d:%d", admin.GetPortValue(), admin.GetPortValue())
+	if !slices.Contains(c.Services["envoy"].Ports, mapping) {
+		t.Errorf("envoy ports %v lack %s (admin, host loopback only)", c.Services["envoy"].Ports, mapping)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "docs", "running.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	for name, s := range c.Services {
+		for _, p := range s.Ports {
+			hostPart := p[:strings.LastIndexByte(p, ':')]
+			want := hostPart
+			if !strings.Contains(hostPart, ":") {
+				want = "localhost:" + hostPart
+			}
+			if !strings.Contains(doc, want) {
+				t.Errorf("%s: published port %s: docs/running.md never mentions %s", name, p, want)
+			}
+		}
+	}
+	if !strings.Contains(doc, fmt.Sprintf("127.0.0.1:%d/ready", admin.GetPortValue())) {
+		t.Errorf("docs/running.md does not show the admin port from the host (127.0.0.1:%d/ready)", admin.GetPortValue())
+	}
+}
+
+func TestComposeImagesKeysAdmin(t *testing.T) {
+	root := repoRoot(t)
+	c := loadCompose(t, root)
+	checkComposeImages(t, c)
+	checkComposeKeys(t, c)
+	checkComposeAdmin(t, root, c)
+
+	// The checks catch the faults they are for.
+	broken := []struct {
+		name   string
+		mutate func(c *composeFile)
+		want   string
+	}{
+		{"two services build one tag", func(c *composeFile) {
+			s := c.Services["mock-deploy-b"]
+			s.Build = c.Services["mock-deploy-a"].Build
+			c.Services["mock-deploy-b"] = s
+		}, "is built by 2 services"},
+		{"reused tag may be pulled", func(c *composeFile) {
+			s := c.Services["mock-azure-east"]
+			s.PullPolicy = ""
+			c.Services["mock-azure-east"] = s
+		}, "pull_policy is \"\""},
+		{"reused tag before its build", func(c *composeFile) {
+			s := c.Services["mock-azure-east"]
+			s.DependsOn = map[string]struct {
+				Condition string `yaml:"condition"`
+			}{keysService: {"service_completed_successfully"}}
+			c.Services["mock-azure-east"] = s
+		}, "does not depend on mock-deploy-a"},
+		{"key files keep the host's modes", func(c *composeFile) {
+			s := c.Services["envoy"]
+			s.Volumes = []string{"./keys:" + keysMount + ":ro"}
+			c.Services["envoy"] = s
+		}, "the host's file modes would apply"},
+		{"key files unreadable by others", func(c *composeFile) {
+			s := c.Services[keysService]
+			s.Command = []string{"install -m 0440 /src/* /keys/ && chmod 0555 /keys"}
+			c.Services[keysService] = s
+		}, "key files get mode 0440"},
+		{"keys read before the copy", func(c *composeFile) {
+			s := c.Services["mock-deploy-b"]
+			s.DependsOn = map[string]struct {
+				Condition string `yaml:"condition"`
+			}{"mock-deploy-a": {"service_started"}}
+			c.Services["mock-deploy-b"] = s
+		}, "without depends_on keys"},
+	}
+	for _, tc := range broken {
+		t.Run(tc.name, func(t *testing.T) {
+			c := loadCompose(t, root)
+			tc.mutate(&c)
+			r := &recorder{T: t}
+			checkComposeImages(r, c)
+			checkComposeKeys(r, c)
+			for _, e := range r.errs {
+				if strings.Contains(e, tc.want) {
+					return
+				}
+			}
+			t.Fatalf("no reported error contains %q; got %q", tc.want, r.errs)
+		})
 	}
 }

@@ -236,7 +236,7 @@ func (r *recorder) Fatalf(f string, args ...any) {
 	panic(fatal{})
 }
 
-func runChecks(t *testing.T, root string, yamlText string) (errs []string) {
+func runChecks(t *testing.T, root, rel string, yamlText string) (errs []string) {
 	r := &recorder{T: t}
 	defer func() {
 		if p := recover(); p != nil {
@@ -254,7 +254,7 @@ func runChecks(t *testing.T, root string, yamlText string) (errs []string) {
 	if err != nil {
 		r.Fatalf("%v", err)
 	}
-	checkBootstrap(r, root, b)
+	checkBootstrap(r, root, rel, b)
 	return r.errs
 }
 
@@ -267,7 +267,7 @@ func TestChecksCatchBrokenConfigs(t *testing.T) {
 		t.Fatal(err)
 	}
 	orig := string(raw)
-	if errs := runChecks(t, root, orig); len(errs) != 0 {
+	if errs := runChecks(t, root, "envoy.yaml", orig); len(errs) != 0 {
 		t.Fatalf("envoy.yaml itself fails: %v", errs)
 	}
 	golangFilter := `          - name: envoy.filters.http.golang
@@ -276,12 +276,7 @@ func TestChecksCatchBrokenConfigs(t *testing.T) {
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
 `
-	tests := []struct {
-		name string
-		old  string // replaced once; must occur in envoy.yaml
-		new  string
-		want string // substring of one reported error
-	}{
+	tests := []mutation{
 		{"router before golang filter", golangFilter, routerFilter + golangFilter, "must come before the router"},
 		{"codec before dynamic module", `        http_filters:
         - name: envoy.filters.http.dynamic_modules`, `        http_filters:
@@ -304,8 +299,13 @@ func TestChecksCatchBrokenConfigs(t *testing.T) {
 		{"failover without 5xx retry", `retry_on: 5xx,reset,connect-failure,retriable-status-codes
                     retriable_status_codes: [429]
                     num_retries: 1
-                    retry_priority:`, `retry_on: reset
+                    per_try_idle_timeout: 120s
+                    rate_limited_retry_back_off: *retry_after
+                    retry_priority:`, `retry_on: reset,connect-failure,retriable-status-codes
+                    retriable_status_codes: [429]
                     num_retries: 1
+                    per_try_idle_timeout: 120s
+                    rate_limited_retry_back_off: *retry_after
                     retry_priority:`, "failover needs retry_on 5xx"},
 		{"same backend in both priorities", `socket_address: { address: mock-anthropic-fallback, port_value: 8080 }
           metadata:
@@ -334,17 +334,91 @@ func TestChecksCatchBrokenConfigs(t *testing.T) {
                 - header: { key: content-type, value: application/json }`, `                response_headers_to_add:
                 - header: { key: content-type, value: text/plain }`, "content-type: application/json"},
 		{"backend without a route", `string_match: { exact: azure-east }`, `string_match: { exact: azure-west }`, "backend azure-east has no x-ai-eg-backend route"},
-		{"admin exposed", `socket_address: { address: 127.0.0.1, port_value: 9901 }`, `socket_address: { address: 0.0.0.0, port_value: 9901 }`, "loopback"},
+		{"admin on another interface", `socket_address: { address: 0.0.0.0, port_value: 9901 }`, `socket_address: { address: 10.0.0.1, port_value: 9901 }`, "loopback"},
+		// Issue 11: which requests reach a provider.
+		{"provider route without method match", `                  - *post
+                  - name: x-ai-eg-backend
+                    string_match: { exact: deploy-b }`, `                  - name: x-ai-eg-backend
+                    string_match: { exact: deploy-b }`, "only POST to"},
+		{"provider route on every path", `                  safe_regex: *inference_paths
+                  headers:
+                  - *post
+                  - name: x-ai-eg-model
+                    string_match: { exact: gpt-4o }`, `                  prefix: /
+                  headers:
+                  - *post
+                  - name: x-ai-eg-model
+                    string_match: { exact: gpt-4o }`, "only POST to"},
+		{"inference regex rejects a query string", `regex: '/v1/(chat/completions|completions|embeddings|messages)(\?.*)?'`,
+			`regex: '/v1/(chat/completions|completions|embeddings|messages)'`, "?x=1 map[x-ai-eg-backend:deploy-a] does not reach backend deploy-a"},
+		{"no JSON 404 for unserved requests", `              - name: not-served
+                match: { prefix: / }`, `              - name: not-served
+                match: { prefix: /nothing }`, "matches no route"},
+		// Streams, retries, load.
+		{"overall route timeout", `                  cluster: deploy-a
+                  timeout: 0s`, `                  cluster: deploy-a
+                  timeout: 300s`, "route backend-deploy-a: timeout 5m0s; want 0s"},
+		{"no per-try idle timeout", `                    per_try_idle_timeout: 120s
+                    rate_limited_retry_back_off: &retry_after`, `                    rate_limited_retry_back_off: &retry_after`, "no retry per_try_idle_timeout"},
+		{"route idle timeout shorter than its attempts", `                  idle_timeout: 300s
+                  retry_policy: &retry_single`, `                  idle_timeout: 200s
+                  retry_policy: &retry_single`, "idle_timeout 3m20s < 2 attempts"},
+		{"Retry-After ignored", `- { name: retry-after, format: SECONDS }`, `- { name: x-ratelimit-reset, format: UNIX_TIMESTAMP }`, "retry-after (SECONDS)"},
+		{"429 not retried", `retriable_status_codes: [429, 503]`, `retriable_status_codes: [503]`, "lack 429"},
+		{"default retry concurrency", `max_retries: 8192`, `max_retries: 3`, "max_retries value:3 < max_requests 8192"},
+		{"no circuit breakers", `    circuit_breakers: *circuit_breakers
+`, ``, "cluster deploy-b: no circuit_breakers"},
+		{"no outlier detection", `    outlier_detection: *outlier_detection
+`, ``, "cluster deploy-b: no outlier_detection"},
+		{"outlier detection cannot eject", `max_ejection_percent: 100`, `max_ejection_percent: 10`, "max_ejection_percent 10 < 50%"},
+		{"stream idle timeout not stated", `          stream_idle_timeout: 300s
+`, ``, "stream_idle_timeout not stated"},
+		// Envoy's own local replies.
+		{"body_format wraps every local reply", `          local_reply_config:
+            mappers:`, `          local_reply_config:
+            body_format: { text_format: "%LOCAL_REPLY_BODY%" }
+            mappers:`, "would wrap aigw's own JSON again"},
+		{"Envoy's 4xx stay plain text", `default_value: 400, runtime_key: aigw.local_reply.4xx`, `default_value: 499, runtime_key: aigw.local_reply.4xx`, "Envoy's own 400 (HTTP/1 codec error) stays plain text"},
+		{"Envoy's 413 without a clear message", `message: "request body too large for the gateway: %LOCAL_REPLY_BODY%"`, `message: ""`, "Envoy's own 413"},
+		{"unmodelled local reply filter", `response.code_details in ['dynamic_module', 'direct_response']`, `response.code_details in ['dynamic_module']`, "is not modelled by this check"},
+		{"mapper wraps aigw's own replies", `                  - *envoy_own_reply
+                  - status_code_filter:
+                      comparison: { op: GE, value: { default_value: 500`, `                  - status_code_filter: { comparison: { op: GE, value: { default_value: 0, runtime_key: aigw.any } } }
+                  - status_code_filter:
+                      comparison: { op: GE, value: { default_value: 500`, "is aigw's own OpenAI JSON but a local_reply mapper rewrites it"},
+		{"wrong OpenAI error type", `type: server_error`, `type: upstream_error`, "renders type upstream_error"},
+		// Access log.
+		{"client can forge the logged path", `use_remote_address: true`, `use_remote_address: false`, "use_remote_address false"},
+		{"private clients trusted", `          use_remote_address: true
+`, `          use_remote_address: true
+          internal_address_config: { cidr_ranges: [{ address_prefix: 10.0.0.0, prefix_len: 8 }] }
+`, "internal_address_config makes some clients internal"},
+		{"access log shows the provider path", `path: "%PATH(NQ:ORIG_OR_PATH)%"`, `path: "%REQ(:PATH)%"`, "does not record the client's path"},
+		{"access log records a key", `request_id: "%REQ(X-REQUEST-ID)%"`, `request_id: "%REQ(X-REQUEST-ID)%"
+                  key: "%REQ(X-API-KEY)%"`, "records the X-API-KEY header"},
+		{"original path not stored", `key: x-envoy-original-path`, `key: x-original-path`, "no request_headers_to_add x-envoy-original-path"},
 		{"deprecated field", `request_body_buffer_limit: 33554432
               - name: model-gpt-4.1-mini`, `per_request_buffer_limit_bytes: 33554432
               - name: model-gpt-4.1-mini`, "deprecated fields"},
 	}
+	checkMutations(t, root, "envoy.yaml", orig, tests)
+}
+
+// mutation breaks a config in one place and names the error the checks must report.
+type mutation struct {
+	name string
+	old  string // replaced once; must occur in the config
+	new  string
+	want string // substring of one reported error
+}
+
+func checkMutations(t *testing.T, root, rel, orig string, tests []mutation) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(orig, tc.old) {
-				t.Fatalf("envoy.yaml no longer contains %q: update this case", tc.old)
+				t.Fatalf("%s no longer contains %q: update this case", rel, tc.old)
 			}
-			errs := runChecks(t, root, strings.Replace(orig, tc.old, tc.new, 1))
+			errs := runChecks(t, root, rel, strings.Replace(orig, tc.old, tc.new, 1))
 			for _, e := range errs {
 				if strings.Contains(e, tc.want) {
 					return

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -118,7 +119,7 @@ func TestEnvoyConfigs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkBootstrap(t, root, b)
+			checkBootstrap(t, root, rel, b)
 		})
 	}
 }
@@ -133,8 +134,8 @@ type tb interface {
 	Setenv(key, value string)
 }
 
-// checkBootstrap runs every check on a decoded bootstrap.
-func checkBootstrap(t tb, root string, b *bootstrapv3.Bootstrap) {
+// checkBootstrap runs every check on a decoded bootstrap; rel is its path in the repository.
+func checkBootstrap(t tb, root, rel string, b *bootstrapv3.Bootstrap) {
 	if err := Validate(b); err != nil {
 		t.Fatalf("ValidateAll:\n%v", err)
 	}
@@ -147,7 +148,7 @@ func checkBootstrap(t tb, root string, b *bootstrapv3.Bootstrap) {
 	}
 	checkFilterOrder(t, b)
 	if usesAigw(t, b) {
-		checkAigw(t, root, b)
+		checkAigw(t, root, rel, b)
 	}
 }
 
@@ -352,7 +353,7 @@ func sameJSON(a, b []byte) bool {
 
 // checkAigw checks a config that loads libaigw.so against aigw's own rules and its config
 // document, with the real config package doing the parsing each phase does.
-func checkAigw(t tb, root string, b *bootstrapv3.Bootstrap) {
+func checkAigw(t tb, root, rel string, b *bootstrapv3.Bootstrap) {
 	var cfg *config.Config
 	var doc []byte // the first aigw document; every other one must equal it
 	sameDoc := func(where string, js []byte) {
@@ -398,7 +399,15 @@ func checkAigw(t tb, root string, b *bootstrapv3.Bootstrap) {
 			}
 		}
 		if dm == nil {
-			t.Errorf("cluster %s: no aigw upstream filter (credentials and translation would be skipped)", c.GetName())
+			// A cluster outside aigw (e.g. the admin cluster behind a readiness listener) is
+			// fine; one whose endpoints name aigw backends is not.
+			for _, loc := range c.GetLoadAssignment().GetEndpoints() {
+				for _, ep := range loc.GetLbEndpoints() {
+					if _, ok := ep.GetMetadata().GetFilterMetadata()[cfg.EndpointMetadataNamespace]; ok {
+						t.Errorf("cluster %s: no aigw upstream filter (credentials and translation would be skipped)", c.GetName())
+					}
+				}
+			}
 			continue
 		}
 		if !dm.GetDynamicModuleConfig().GetDoNotClose() || dm.GetFilterName() != upstreamFilter {
@@ -424,23 +433,34 @@ func checkAigw(t tb, root string, b *bootstrapv3.Bootstrap) {
 
 	// Buffers: the Go filter buffers the body within the connection buffer limit.
 	for _, l := range b.GetStaticResources().GetListeners() {
+		if !listenerHasAigw(t, l) {
+			continue
+		}
 		if got := int64(l.GetPerConnectionBufferLimitBytes().GetValue()); got < int64(cfg.MaxRequestBodyBytes) {
 			t.Errorf("listener %s: per_connection_buffer_limit_bytes %d < max_request_body_bytes %d: Envoy would answer 413 first", l.GetName(), got, cfg.MaxRequestBodyBytes)
 		}
 	}
-	if a := b.GetAdmin().GetAddress().GetSocketAddress().GetAddress(); a != "127.0.0.1" && a != "::1" {
-		t.Errorf("admin listens on %q; keep it on loopback", a)
+	checkAdmin(t, rel, b)
+	if isProductionExample(rel) {
+		checkProductionShape(t, b, cfg)
 	}
 
 	// Routes.
-	backendRoutes, modelRoutes := map[string]bool{}, map[string]bool{}
+	backendRoutes, modelRoutes, routedClusters := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, h := range golangHCMs {
 		checkAccessLog(t, h, cfg)
+		checkHCMHardening(t, h)
 		for _, vh := range h.GetRouteConfig().GetVirtualHosts() {
 			routes := vh.GetRoutes()
+			checkRouteScope(t, vh, cfg, clusters)
+			checkOriginalPath(t, vh)
 			for i, r := range routes {
 				if i == len(routes)-1 {
 					checkCatchAll(t, r)
+					continue
+				}
+				if r.GetDirectResponse() != nil {
+					checkJSONDirectResponse(t, r)
 					continue
 				}
 				action := r.GetRoute()
@@ -475,7 +495,15 @@ func checkAigw(t tb, root string, b *bootstrapv3.Bootstrap) {
 					t.Errorf("route %s selects neither on %s nor on %s", r.GetName(), cfg.BackendHeader, cfg.ModelHeader)
 				}
 				checkRetry(t, r, eps)
+				checkStreamTimeouts(t, r)
+				routedClusters[action.GetCluster()] = true
 			}
+		}
+	}
+	for _, c := range b.GetStaticResources().GetClusters() {
+		if routedClusters[c.GetName()] {
+			checkClusterResilience(t, c, len(clusters[c.GetName()]))
+			checkUpstreamTLS(t, c, cfg)
 		}
 	}
 	for _, be := range cfg.Backends {
@@ -552,19 +580,27 @@ func checkCatchAll(t tb, r *routev3.Route) {
 	if r.GetMatch().GetPrefix() != "/" || len(r.GetMatch().GetHeaders()) != 0 {
 		t.Errorf("last route %s must be the catch-all (prefix /, no header match)", r.GetName())
 	}
-	dr := r.GetDirectResponse()
-	if dr.GetStatus() != 404 {
+	if dr := r.GetDirectResponse(); dr.GetStatus() != 404 {
 		t.Errorf("catch-all %s: status %d, want a 404 direct_response", r.GetName(), dr.GetStatus())
+	}
+	checkJSONDirectResponse(t, r)
+}
+
+// checkJSONDirectResponse: a route answered by Envoy itself answers with OpenAI error JSON.
+func checkJSONDirectResponse(t tb, r *routev3.Route) {
+	dr := r.GetDirectResponse()
+	if dr.GetStatus() < 400 {
+		t.Errorf("direct_response route %s: status %d is not an error", r.GetName(), dr.GetStatus())
 	}
 	var body struct {
 		Error map[string]any `json:"error"`
 	}
 	if err := json.Unmarshal([]byte(dr.GetBody().GetInlineString()), &body); err != nil {
-		t.Errorf("catch-all body is not JSON: %v", err)
+		t.Errorf("route %s: direct_response body is not JSON: %v", r.GetName(), err)
 	}
 	for _, k := range []string{"message", "type", "param", "code"} {
 		if _, ok := body.Error[k]; !ok {
-			t.Errorf("catch-all body lacks error.%s (OpenAI error shape)", k)
+			t.Errorf("route %s: direct_response body lacks error.%s (OpenAI error shape)", r.GetName(), k)
 		}
 	}
 	ct := false
@@ -574,7 +610,7 @@ func checkCatchAll(t tb, r *routev3.Route) {
 		}
 	}
 	if !ct {
-		t.Errorf("catch-all %s does not set content-type: application/json", r.GetName())
+		t.Errorf("direct_response route %s does not set content-type: application/json", r.GetName())
 	}
 }
 
@@ -603,6 +639,18 @@ func checkAccessLog(t tb, h *hcmv3.HttpConnectionManager, cfg *config.Config) {
 	for _, w := range want {
 		if !strings.Contains(all, w) {
 			t.Errorf("hcm %s: access log lacks %s", h.GetStatPrefix(), w)
+		}
+	}
+	// The client's path (see checkOriginalPath), and never a credential.
+	if !strings.Contains(all, "%PATH(NQ:ORIG_OR_PATH)%") && !strings.Contains(strings.ToUpper(all), "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%") {
+		t.Errorf("hcm %s: access log does not record the client's path (%%PATH(NQ:ORIG_OR_PATH)%%)", h.GetStatPrefix())
+	}
+	for _, m := range regexp.MustCompile(`(?i)%(?:REQ|RESP|TRAILER|REQ_WITHOUT_QUERY)\(([^)%]*)\)`).FindAllStringSubmatch(all, -1) {
+		for _, name := range strings.Split(strings.SplitN(m[1], ":", 2)[0], "?") {
+			switch strings.ToLower(name) {
+			case "authorization", "proxy-authorization", "api-key", "x-api-key", "cookie", "set-cookie":
+				t.Errorf("hcm %s: access log records the %s header", h.GetStatPrefix(), name)
+			}
 		}
 	}
 }
