@@ -695,7 +695,8 @@ func TestLocalReplyDetails(t *testing.T) {
 		// aigw's router phase: every local reply's details start with aigw_.
 		{"filter/router.go", read(filepath.Join(root, "filter", "router.go")), `SendLocalReply(e.Status, string(e.JSON()), "aigw_"+`},
 		{"filter/router.go", read(filepath.Join(root, "filter", "router.go")), `"aigw_models")`},
-		{"internal/golangabi/requests.go", read(filepath.Join(root, "internal", "golangabi", "requests.go")), `"aigw_internal_error")`},
+		{"internal/golangabi/requests.go", read(filepath.Join(root, "internal", "golangabi", "requests.go")), `"aigw_internal_error"`},
+		{"filter/router.go", read(filepath.Join(root, "filter", "router.go")), `"aigw_overloaded")`},
 	}
 	for _, tc := range tests {
 		if !strings.Contains(tc.text, tc.want) {
