@@ -47,6 +47,16 @@ const (
 	DefaultBackendHeader     = "x-ai-eg-backend"
 	DefaultBackendField      = "backend"
 	DefaultMaxRequestBody    = 32 << 20
+	// DefaultMaxNameBytes is generous for real model ids and ARNs (Bedrock
+	// inference-profile ARNs are under 200 bytes).
+	DefaultMaxNameBytes = 512
+	// DefaultMaxStreamEventBytes bounds one server-sent event line or event
+	// from a provider (the largest real events, a whole tool-call argument
+	// or a base64 image chunk, are far below).
+	DefaultMaxStreamEventBytes = translate.DefaultMaxEventBytes
+	// DefaultMaxDecodedResponseBytes bounds a gzip-decoded provider
+	// response (a whole buffered body; for a stream, the whole stream).
+	DefaultMaxDecodedResponseBytes = translate.DefaultMaxDecodedBytes
 	DefaultMetadataNamespace = "aigw"
 	DefaultMetadataKey       = "backend"
 	DynamicMetadataNamespace = "io.envoy.ai_gateway"
@@ -63,6 +73,13 @@ type Config struct {
 	BackendHeader          string     `json:"backend_header"`
 	BackendField           string     `json:"backend_field"`
 	MaxRequestBodyBytes    ByteSize   `json:"max_request_body_bytes"`
+	// MaxNameBytes is the longest model or client-chosen backend name.
+	MaxNameBytes ByteSize `json:"max_name_bytes"`
+	// MaxStreamEventBytes is the longest provider SSE line or event.
+	MaxStreamEventBytes ByteSize `json:"max_stream_event_bytes"`
+	// MaxDecodedResponseBytes is the most a gzip provider response may
+	// decode to.
+	MaxDecodedResponseBytes ByteSize `json:"max_decoded_response_bytes"`
 	Paths                  []string   `json:"paths"`
 	// Where the upstream phase finds the chosen endpoint's backend name:
 	// LbEndpoint.metadata.filter_metadata[namespace][key].
@@ -84,6 +101,8 @@ type Backend struct {
 	APIVersion    string        `json:"api_version"`
 	Host          string        `json:"host"`
 	Auth          *Auth         `json:"auth"`
+
+	limits translate.Limits // the config's response limits, for Target
 }
 
 // Auth says how the upstream phase authenticates to a backend.
@@ -219,6 +238,16 @@ func (c *Config) finish() error {
 	if c.MaxRequestBodyBytes == 0 {
 		c.MaxRequestBodyBytes = DefaultMaxRequestBody
 	}
+	if c.MaxNameBytes == 0 {
+		c.MaxNameBytes = DefaultMaxNameBytes
+	}
+	if c.MaxStreamEventBytes == 0 {
+		c.MaxStreamEventBytes = DefaultMaxStreamEventBytes
+	}
+	if c.MaxDecodedResponseBytes == 0 {
+		c.MaxDecodedResponseBytes = DefaultMaxDecodedResponseBytes
+	}
+	limits := translate.Limits{MaxEventBytes: int(c.MaxStreamEventBytes), MaxDecodedBytes: int64(c.MaxDecodedResponseBytes)}
 	if c.Paths == nil {
 		c.Paths = append([]string(nil), DefaultPaths...)
 	}
@@ -238,6 +267,7 @@ func (c *Config) finish() error {
 		if err := b.finish(); err != nil {
 			return fmt.Errorf("backends[%d] (%s): %w", i, b.Name, err)
 		}
+		b.limits = limits
 		if _, dup := c.byName[b.Name]; dup {
 			return fmt.Errorf("backends[%d].name: %q is used twice", i, b.Name)
 		}
@@ -349,6 +379,7 @@ func (b *Backend) Target() translate.Target {
 		DefaultModel:  b.ModelOverride.All,
 		PathPrefix:    b.PathPrefix,
 		APIVersion:    b.APIVersion,
+		Limits:        b.limits,
 	}
 }
 

@@ -36,6 +36,9 @@ type passthrough struct {
 	// requireModel makes a missing model an error (Azure needs it for the
 	// deployment name).
 	requireModel bool
+	// modelInPath: the model becomes a path segment (Azure's deployment),
+	// so it must be exactly one valid segment.
+	modelInPath bool
 	// headers are set on every upstream request.
 	headers []Header
 	// usage reads token counts in the upstream's own schema.
@@ -73,6 +76,11 @@ func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
 	model := p.target.ResolveModel(requested)
 	if p.requireModel && model == "" {
 		return RequestResult{}, invalid("model", "model is required")
+	}
+	if p.modelInPath {
+		if err := checkPathSegment("model", model); err != nil {
+			return RequestResult{}, err
+		}
 	}
 	// Without accept-encoding the upstream answers in identity encoding, so
 	// usage can be read without decompressing.
