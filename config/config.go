@@ -43,10 +43,10 @@ const (
 
 // Defaults.
 const (
-	DefaultModelHeader       = "x-ai-eg-model"
-	DefaultBackendHeader     = "x-ai-eg-backend"
-	DefaultBackendField      = "backend"
-	DefaultMaxRequestBody    = 32 << 20
+	DefaultModelHeader    = "x-ai-eg-model"
+	DefaultBackendHeader  = "x-ai-eg-backend"
+	DefaultBackendField   = "backend"
+	DefaultMaxRequestBody = 32 << 20
 	// DefaultMaxNameBytes is generous for real model ids and ARNs (Bedrock
 	// inference-profile ARNs are under 200 bytes).
 	DefaultMaxNameBytes = 512
@@ -57,9 +57,9 @@ const (
 	// DefaultMaxDecodedResponseBytes bounds a gzip-decoded provider
 	// response (a whole buffered body; for a stream, the whole stream).
 	DefaultMaxDecodedResponseBytes = translate.DefaultMaxDecodedBytes
-	DefaultMetadataNamespace = "aigw"
-	DefaultMetadataKey       = "backend"
-	DynamicMetadataNamespace = "io.envoy.ai_gateway"
+	DefaultMetadataNamespace       = "aigw"
+	DefaultMetadataKey             = "backend"
+	DynamicMetadataNamespace       = "io.envoy.ai_gateway"
 )
 
 // DefaultPaths are the inference endpoints the router phase inspects.
@@ -80,7 +80,7 @@ type Config struct {
 	// MaxDecodedResponseBytes is the most a gzip provider response may
 	// decode to.
 	MaxDecodedResponseBytes ByteSize `json:"max_decoded_response_bytes"`
-	Paths                  []string   `json:"paths"`
+	Paths                   []string `json:"paths"`
 	// Where the upstream phase finds the chosen endpoint's backend name:
 	// LbEndpoint.metadata.filter_metadata[namespace][key].
 	EndpointMetadataNamespace string `json:"endpoint_metadata_namespace"`
