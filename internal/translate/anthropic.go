@@ -709,9 +709,12 @@ func (t *anthTokens) merge(u *anthUsage) {
 	}
 }
 
+// usage applies the plausibility rules (usage.go) to each reported count
+// before summing; the sums saturate.
 func (t *anthTokens) usage() Usage {
-	in := t.input + t.cacheRead + t.cacheCreation
-	return Usage{InputTokens: in, OutputTokens: t.output, TotalTokens: in + t.output, CachedInputTokens: t.cacheRead}
+	cacheRead := plausible(t.cacheRead)
+	in := addTokens(addTokens(plausible(t.input), cacheRead), plausible(t.cacheCreation))
+	return Usage{InputTokens: in, OutputTokens: plausible(t.output), CachedInputTokens: cacheRead}.sane()
 }
 
 // appendOpenAIUsage appends the OpenAI usage object for t.
@@ -903,7 +906,9 @@ func (a *anthropicTranslator) ResponseBody(chunk []byte, eos bool) ([]byte, Usag
 func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	var r anthResponse
 	if err := jsonAPI.UnmarshalFromString(aliasString(body), &r); err != nil {
-		return AppendErrorJSON(nil, "the anthropic backend returned a malformed response", "api_error", "", "bad_upstream_response"), nil
+		// Truncated, HTML from a proxy, numbers out of range: the caller
+		// answers 502 with an OpenAI error, as for an undecodable body.
+		return nil, &BadResponseError{Reason: "the anthropic backend returned a malformed response: " + firstLine(err.Error())}
 	}
 	a.tokens.merge(&r.Usage)
 	model := r.Model

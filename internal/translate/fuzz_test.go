@@ -44,7 +44,9 @@ func FuzzAnthropicStream(f *testing.F) {
 }
 
 // FuzzAnthropicResponse: any non-streamed upstream body under any status
-// becomes valid JSON (a chat.completion or an OpenAI error).
+// becomes valid JSON (a chat.completion or an OpenAI error), or, for a 2xx
+// body that does not parse, a *BadResponseError the caller answers as 502;
+// the usage read is always plausible.
 func FuzzAnthropicResponse(f *testing.F) {
 	addFiles(f, "testdata/anthropic/response/*.json", func(b []byte) {
 		f.Add(b, uint16(200))
@@ -55,14 +57,32 @@ func FuzzAnthropicResponse(f *testing.F) {
 		if _, err := tr.ResponseHeaders(int(status), "application/json", ""); err != nil {
 			t.Fatal(err)
 		}
-		out, _, err := tr.ResponseBody(body, true)
+		out, u, err := tr.ResponseBody(body, true)
+		checkUsage(t, u)
+		var bad *BadResponseError
 		if err != nil {
-			t.Fatal(err)
+			if !errors.As(err, &bad) || !isSuccess(int(status)) {
+				t.Fatalf("status %d: unexpected error %v", status, err)
+			}
+			return
 		}
 		if !json.Valid(out) {
 			t.Fatalf("invalid JSON output %q for %q", out, body)
 		}
 	})
+}
+
+// checkUsage fails on a usage that breaks the plausibility rules (usage.go).
+func checkUsage(t *testing.T, u Usage) {
+	t.Helper()
+	for _, n := range []int64{u.InputTokens, u.OutputTokens, u.CachedInputTokens} {
+		if n < 0 || n > 3*MaxPlausibleTokens {
+			t.Fatalf("implausible usage %+v", u)
+		}
+	}
+	if u.TotalTokens < u.InputTokens+u.OutputTokens || u.CachedInputTokens > u.InputTokens {
+		t.Fatalf("inconsistent usage %+v", u)
+	}
 }
 
 // FuzzOpenAIResponse: the passthrough never changes bytes and never panics

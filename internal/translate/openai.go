@@ -231,13 +231,11 @@ func readOpenAIUsage(raw []byte, dst *Usage) {
 	if err := jsonAPI.UnmarshalFromString(aliasString(raw), &u); err != nil {
 		return
 	}
-	*dst = Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
-	if dst.TotalTokens == 0 {
-		dst.TotalTokens = u.PromptTokens + u.CompletionTokens
-	}
+	r := Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
 	if u.PromptTokensDetails != nil {
-		dst.CachedInputTokens = u.PromptTokensDetails.CachedTokens
+		r.CachedInputTokens = u.PromptTokensDetails.CachedTokens
 	}
+	*dst = r.sane()
 }
 
 // openAIErrorJSON returns an error body in OpenAI's shape: a body whose
