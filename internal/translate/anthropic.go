@@ -194,6 +194,7 @@ type anthropicTranslator struct {
 	includeUsage bool
 	mode         ResponseMode
 	coding       contentCoding
+	gz           *gzipDecoder
 	acc          accumulator
 	stream       anthropicStream
 	tokens       anthTokens
@@ -854,12 +855,18 @@ func (a *anthropicTranslator) ResponseHeaders(status int, contentType, contentEn
 		}
 	}
 	a.mode = ResponseMode{ModifiesBody: true, RemoveContentEncoding: a.coding == codingGzip}
+	if a.coding == codingGzip {
+		a.gz = newGzipDecoder(a.target.Limits.decodedBytes())
+	}
 	switch {
 	case !isSuccess(status):
 		a.mode.Error, a.mode.BufferBody, a.mode.ContentType = true, true, "application/json"
 	case isEventStream(contentType):
 		a.mode.Stream, a.mode.ContentType = true, "text/event-stream"
-		a.stream.init(a.model, a.includeUsage)
+		// A gzip stream holds its headers until the first translated
+		// output, so a body that does not decode is answered 502.
+		a.mode.HoldUntilOutput = a.coding == codingGzip
+		a.stream.init(a.model, a.includeUsage, a.target.Limits.eventBytes())
 	default:
 		a.mode.BufferBody, a.mode.ContentType = true, "application/json"
 	}
@@ -869,19 +876,23 @@ func (a *anthropicTranslator) ResponseHeaders(status int, contentType, contentEn
 
 func (a *anthropicTranslator) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error) {
 	if a.coding == codingGzip {
-		// gzip is decoded once complete; a gzip-encoded stream is therefore
-		// delivered in one piece at its end.
-		whole, ok := a.acc.add(chunk, eos)
-		if !ok {
-			return nil, a.tokens.usage(), nil
-		}
-		plain, err := gunzip(whole)
+		// Decoded chunk by chunk (bounded); a stream is translated as it
+		// decodes.
+		plain, err := a.gz.decode(chunk, eos)
 		if err != nil {
-			return nil, a.tokens.usage(), err
+			if !a.mode.Stream {
+				return nil, a.tokens.usage(), err
+			}
+			// Whatever decoded is translated, then the stream ends with an
+			// error event (a held stream is answered 502 by the caller).
+			out, _ := a.stream.feed(plain, false)
+			if !a.stream.done {
+				a.stream.fail("api_error", "the anthropic backend's gzip stream could not be decoded")
+				out = a.stream.out
+			}
+			return out, a.stream.tokens.usage(), err
 		}
 		chunk = plain
-		a.coding = codingIdentity
-		a.acc = accumulator{}
 	}
 	switch {
 	case a.mode.Stream:

@@ -255,8 +255,8 @@ func TestPassthroughResponse(t *testing.T) {
 			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, CachedInputTokens: 4},
 		},
 		{
-			name: "gzip stream decoded at end", status: 200, contentType: "text/event-stream", encoding: "x-gzip", body: gzipBytes(t, []byte(openAIStreamFixture)),
-			wantMode: ResponseMode{Stream: true, ModifiesBody: true, RemoveContentEncoding: true}, wantOut: []byte(openAIStreamFixture),
+			name: "gzip stream decoded incrementally", status: 200, contentType: "text/event-stream", encoding: "x-gzip", body: gzipBytes(t, []byte(openAIStreamFixture)),
+			wantMode: ResponseMode{Stream: true, ModifiesBody: true, RemoveContentEncoding: true, HoldUntilOutput: true}, wantOut: []byte(openAIStreamFixture),
 			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12},
 		},
 		{

@@ -49,6 +49,9 @@ type Filter struct {
 	// (a response the translator could not handle, answered as 502).
 	replaceResponse []byte
 	usage           translate.Usage
+	// holding: the response headers are held until the translator's first
+	// output (ResponseMode.HoldUntilOutput).
+	holding bool
 }
 
 // NewFilter returns the filter for one attempt. It must not call a; Envoy
@@ -308,6 +311,10 @@ func (f *Filter) responseHeaders(endStream bool) HeadersStatus {
 		// translated body is known.
 		return HeadersStopIteration
 	}
+	if mode.HoldUntilOutput {
+		f.holding = true
+		return HeadersStopIteration
+	}
 	return HeadersContinue
 }
 
@@ -347,7 +354,7 @@ func (f *Filter) responseBody(endStream bool) BodyStatus {
 	f.record(usage)
 	if err != nil {
 		f.a.Log(LogError, fmt.Sprintf("aigw-upstream: backend %q response body cannot be translated: %v", f.backend.Name, err))
-		if f.mode.BufferBody {
+		if f.mode.BufferBody || f.holding {
 			// The headers are still held: answer 502 instead.
 			e := responseFailure(f.backend, err)
 			h := f.a.ResponseHeaders()
@@ -356,8 +363,29 @@ func (f *Filter) responseBody(endStream bool) BodyStatus {
 			h.Remove("content-encoding")
 			out = e.JSON()
 			f.mode.ModifiesBody = true
+			if f.holding {
+				// A held stream: answered now; what follows is dropped.
+				f.holding, f.replaceResponse = false, []byte{}
+				body.Replace(out)
+				f.a.ResponseHeaders().Set("content-length", strconv.Itoa(len(out)))
+				return BodyContinue
+			}
 		}
-		// A stream already under way ends as the backend sent it.
+		// A stream already under way ends with what the translator
+		// returned (an error event where it can).
+	}
+	if f.holding {
+		if len(out) == 0 && !endStream {
+			// Nothing to send yet: the headers stay held and nothing is
+			// buffered. NoBuffer, not AndBuffer: once Envoy has an encoding
+			// buffer, the body accessor shows it instead of the next chunk
+			// (filters/http/dynamic_modules/abi_impl.cc:962-973); the first
+			// Continue releases the headers with that chunk
+			// (common/http/filter_manager.cc:218-223).
+			body.Replace(nil)
+			return BodyStopIterationNoBuffer
+		}
+		f.holding = false
 	}
 	if f.mode.ModifiesBody {
 		body.Replace(out)
