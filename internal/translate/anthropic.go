@@ -863,9 +863,6 @@ func (a *anthropicTranslator) ResponseHeaders(status int, contentType, contentEn
 		a.mode.Error, a.mode.BufferBody, a.mode.ContentType = true, true, "application/json"
 	case isEventStream(contentType):
 		a.mode.Stream, a.mode.ContentType = true, "text/event-stream"
-		// A gzip stream holds its headers until the first translated
-		// output, so a body that does not decode is answered 502.
-		a.mode.HoldUntilOutput = a.coding == codingGzip
 		a.stream.init(a.model, a.includeUsage, a.target.Limits.eventBytes())
 	default:
 		a.mode.BufferBody, a.mode.ContentType = true, "application/json"
@@ -884,7 +881,7 @@ func (a *anthropicTranslator) ResponseBody(chunk []byte, eos bool) ([]byte, Usag
 				return nil, a.tokens.usage(), err
 			}
 			// Whatever decoded is translated, then the stream ends with an
-			// error event (a held stream is answered 502 by the caller).
+			// error event.
 			out, _ := a.stream.feed(plain, false)
 			if !a.stream.done {
 				a.stream.fail("api_error", "the anthropic backend's gzip stream could not be decoded")

@@ -178,7 +178,7 @@ func TestGzipStreamIncremental(t *testing.T) {
 	events = events[:len(events)-1]
 	tr, _ := New(Target{}, "/v1/chat/completions")
 	mode, err := tr.ResponseHeaders(200, "text/event-stream", "gzip")
-	if err != nil || !mode.HoldUntilOutput || mode.BufferBody {
+	if err != nil || !mode.Stream || mode.BufferBody {
 		t.Fatalf("%+v %v", mode, err)
 	}
 	var usage Usage
@@ -198,7 +198,7 @@ func TestGzipStreamIncremental(t *testing.T) {
 	want, _ := translateStream(t, true, []byte(in))
 	st := anthropicResponseTranslator(t, true, true)
 	mode, err = st.ResponseHeaders(200, "text/event-stream", "gzip")
-	if err != nil || !mode.HoldUntilOutput {
+	if err != nil || !mode.Stream || mode.BufferBody {
 		t.Fatalf("%+v %v", mode, err)
 	}
 	ev := strings.SplitAfter(in, "\n\n")

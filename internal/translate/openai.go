@@ -121,12 +121,10 @@ func (p *passthrough) ResponseHeaders(status int, contentType, contentEncoding s
 	switch p.coding {
 	case codingGzip:
 		// Decoded (incrementally, bounded) so usage can be read; a stream
-		// is decoded chunk by chunk and its headers are held until the
-		// first decoded bytes, so a body that does not decode is a 502.
+		// is decoded chunk by chunk as it arrives.
 		p.mode.ModifiesBody = true
 		p.mode.RemoveContentEncoding = true
 		p.mode.BufferBody = !p.mode.Stream
-		p.mode.HoldUntilOutput = p.mode.Stream
 		p.gz = newGzipDecoder(p.target.Limits.decodedBytes())
 	case codingIdentity:
 		p.mode.BufferBody = !p.mode.Stream || p.mode.Error
@@ -151,8 +149,8 @@ func (p *passthrough) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error
 			if p.mode.BufferBody {
 				return nil, p.tokens, err
 			}
-			// A stream under way ends with an error event the client's
-			// SDK raises (a held one is answered 502 by the caller).
+			// The stream ends with an error event the client's SDK
+			// raises (its 200 headers are gone: see the upstream filter).
 			return streamErrorEvent(plain, "the backend's gzip stream could not be decoded"), p.tokens, err
 		}
 		if !p.mode.BufferBody {

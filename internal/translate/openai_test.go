@@ -256,7 +256,7 @@ func TestPassthroughResponse(t *testing.T) {
 		},
 		{
 			name: "gzip stream decoded incrementally", status: 200, contentType: "text/event-stream", encoding: "x-gzip", body: gzipBytes(t, []byte(openAIStreamFixture)),
-			wantMode: ResponseMode{Stream: true, ModifiesBody: true, RemoveContentEncoding: true, HoldUntilOutput: true}, wantOut: []byte(openAIStreamFixture),
+			wantMode: ResponseMode{Stream: true, ModifiesBody: true, RemoveContentEncoding: true}, wantOut: []byte(openAIStreamFixture),
 			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12},
 		},
 		{

@@ -26,10 +26,10 @@
 //     The last Usage returned is the attempt's token count. A ResponseBody
 //     error (a *BadResponseError) means the upstream body could not be
 //     decoded or translated (corrupt or oversized gzip, an unparsable 2xx
-//     body, an SSE event over the cap): while the headers are held
-//     (BufferBody, HoldUntilOutput before any output) answer 502 with an
-//     OpenAI error; for a stream under way forward the output returned
-//     with the error (it ends with an error event) and stop.
+//     body, an SSE event over the cap): with BufferBody (the headers are
+//     still held) answer 502 with an OpenAI error; for a stream forward
+//     the output returned with the error (it ends with an OpenAI error
+//     event, which the SDKs raise) and stop.
 //
 // Each provider lives in its own file and registers itself with register, so
 // adding a provider is adding a file.
@@ -176,11 +176,6 @@ type ResponseMode struct {
 	// content-encoding: the caller must remove content-encoding (and
 	// content-length, as ModifiesBody is then true as well).
 	RemoveContentEncoding bool
-	// HoldUntilOutput (streams only, gzip today): the caller holds the
-	// response headers until a ResponseBody call returns output, an error
-	// or endOfStream, so a stream that cannot be decoded at all is still
-	// answered 502 with an OpenAI error instead of an empty 200.
-	HoldUntilOutput bool
 }
 
 // Usage is the token accounting extracted from a response. Values are

@@ -49,9 +49,6 @@ type Filter struct {
 	// (a response the translator could not handle, answered as 502).
 	replaceResponse []byte
 	usage           translate.Usage
-	// holding: the response headers are held until the translator's first
-	// output (ResponseMode.HoldUntilOutput).
-	holding bool
 }
 
 // NewFilter returns the filter for one attempt. It must not call a; Envoy
@@ -311,10 +308,6 @@ func (f *Filter) responseHeaders(endStream bool) HeadersStatus {
 		// translated body is known.
 		return HeadersStopIteration
 	}
-	if mode.HoldUntilOutput {
-		f.holding = true
-		return HeadersStopIteration
-	}
 	return HeadersContinue
 }
 
@@ -354,7 +347,7 @@ func (f *Filter) responseBody(endStream bool) BodyStatus {
 	f.record(usage)
 	if err != nil {
 		f.a.Log(LogError, fmt.Sprintf("aigw-upstream: backend %q response body cannot be translated: %v", f.backend.Name, err))
-		if f.mode.BufferBody || f.holding {
+		if f.mode.BufferBody {
 			// The headers are still held: answer 502 instead.
 			e := responseFailure(f.backend, err)
 			h := f.a.ResponseHeaders()
@@ -363,29 +356,15 @@ func (f *Filter) responseBody(endStream bool) BodyStatus {
 			h.Remove("content-encoding")
 			out = e.JSON()
 			f.mode.ModifiesBody = true
-			if f.holding {
-				// A held stream: answered now; what follows is dropped.
-				f.holding, f.replaceResponse = false, []byte{}
-				body.Replace(out)
-				f.a.ResponseHeaders().Set("content-length", strconv.Itoa(len(out)))
-				return BodyContinue
-			}
 		}
-		// A stream already under way ends with what the translator
-		// returned (an error event where it can).
-	}
-	if f.holding {
-		if len(out) == 0 && !endStream {
-			// Nothing to send yet: the headers stay held and nothing is
-			// buffered. NoBuffer, not AndBuffer: once Envoy has an encoding
-			// buffer, the body accessor shows it instead of the next chunk
-			// (filters/http/dynamic_modules/abi_impl.cc:962-973); the first
-			// Continue releases the headers with that chunk
-			// (common/http/filter_manager.cc:218-223).
-			body.Replace(nil)
-			return BodyStopIterationNoBuffer
-		}
-		f.holding = false
+		// A stream under way ends with what the translator returned (an
+		// OpenAI error event where it can). Its headers cannot be held
+		// until the first output and then released: once a body hook
+		// continues after held headers, Envoy 1.36.2 keeps an encoding
+		// buffer for the rest of the stream (common/http/filter_manager.cc:
+		// 218-223, 1910-1912) and the module's body accessor shows that
+		// buffer instead of each later chunk
+		// (filters/http/dynamic_modules/abi_impl.cc:962-973).
 	}
 	if f.mode.ModifiesBody {
 		body.Replace(out)

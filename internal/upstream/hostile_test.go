@@ -17,11 +17,9 @@ func gz(t *testing.T, s string) string {
 	return b.String()
 }
 
-// Responses the gateway cannot translate are a 502 OpenAI error while the
-// headers are still held, never the provider's 200 with an empty body or an
-// error object inside.
+// Buffered responses the gateway cannot translate are a 502 OpenAI error,
+// never the provider's 200 with an empty body or an error object inside.
 func TestUntranslatableResponsesAre502(t *testing.T) {
-	const oaiStream = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[]}\n\ndata: [DONE]\n\n"
 	bomb := gz(t, strings.Repeat("\x00", 3<<20)) // over max_decoded_response_bytes below
 	cases := []struct {
 		name    string
@@ -36,14 +34,8 @@ func TestUntranslatableResponsesAre502(t *testing.T) {
 			fakeHeaders{":status": "200", "content-type": "text/html"}, []string{"<html><body>", "upstream gone</body></html>"}},
 		{"anthropic 200 number out of range", "claude", chatBody,
 			fakeHeaders{":status": "200", "content-type": "application/json"}, []string{`{"id":"m","type":"message","content":[],"usage":{"input_tokens":1e999}}`}},
-		{"openai gzip stream that is not gzip", "oai", `{"model":"m","stream":true}`,
-			fakeHeaders{":status": "200", "content-type": "text/event-stream", "content-encoding": "gzip"}, []string{"data: {}\n\n", "data: [DONE]\n\n"}},
-		{"openai gzip stream truncated", "oai", `{"model":"m","stream":true}`,
-			fakeHeaders{":status": "200", "content-type": "text/event-stream", "content-encoding": "gzip"}, []string{gz(t, oaiStream)[:12]}},
 		{"openai gzip bomb", "oai", chatBody,
 			fakeHeaders{":status": "200", "content-type": "application/json", "content-encoding": "gzip"}, []string{bomb}},
-		{"anthropic gzip stream that is not gzip", "claude", `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
-			fakeHeaders{":status": "200", "content-type": "text/event-stream", "content-encoding": "gzip"}, []string{"event: ping\n", "data: {}\n\n"}},
 		{"anthropic gzip error body that is not gzip", "claude", chatBody,
 			fakeHeaders{":status": "529", "content-type": "application/json", "content-encoding": "gzip"}, []string{`{"type":"error"}`}},
 	}
@@ -82,9 +74,11 @@ func limitedConfig(t *testing.T) *Config {
      "auth": {"type": "anthropic_api_key", "key_env": "AIGW_TEST_ANTHROPIC_KEY"}}]}`)
 }
 
-// A gzip stream is held only until its first decoded bytes, then flows
-// chunk by chunk.
-func TestGzipStreamReleasedWithFirstOutput(t *testing.T) {
+// A gzip stream flows chunk by chunk as it decodes; one that does not
+// decode ends with an OpenAI error event, never as an empty 200. (Its
+// headers cannot be held until the first output in Envoy 1.36.2: see
+// responseBody.)
+func TestGzipStreams(t *testing.T) {
 	ev := []string{
 		"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",
 		"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}\n\n",
@@ -93,11 +87,6 @@ func TestGzipStreamReleasedWithFirstOutput(t *testing.T) {
 	var buf bytes.Buffer
 	w := gzip.NewWriter(&buf)
 	var chunks []string
-	// The gzip header alone first: nothing to send yet.
-	w.Flush()
-	chunks = append(chunks, buf.String()[:10])
-	rest := buf.String()[10:]
-	buf.Reset()
 	for i, e := range ev {
 		w.Write([]byte(e))
 		if i == len(ev)-1 {
@@ -105,30 +94,49 @@ func TestGzipStreamReleasedWithFirstOutput(t *testing.T) {
 		} else {
 			w.Flush()
 		}
-		chunks = append(chunks, rest+buf.String())
-		rest = ""
+		chunks = append(chunks, buf.String())
 		buf.Reset()
 	}
-	a := clientRequest("oai", "/v1/chat/completions", `{"model":"m","stream":true}`)
-	f := NewFilter(pipelineConfig(t), a)
-	sendRequest(t, f)
-	hs, st, out := respond(f, a, fakeHeaders{":status": "200", "content-type": "text/event-stream", "content-encoding": "gzip"}, chunks, false)
-	if hs != HeadersStopIteration || st[0] != BodyStopIterationNoBuffer {
-		t.Fatalf("statuses %v %v", hs, st)
+	streamReq := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	gzHeaders := func() fakeHeaders {
+		return fakeHeaders{":status": "200", "content-type": "text/event-stream", "content-encoding": "gzip"}
 	}
-	for i, s := range st[1:] {
-		if s != BodyContinue {
-			t.Fatalf("chunk %d: %v after the first output", i+1, s)
+	t.Run("decoded as it arrives", func(t *testing.T) {
+		a := clientRequest("oai", "/v1/chat/completions", streamReq)
+		f := NewFilter(pipelineConfig(t), a)
+		sendRequest(t, f)
+		a.respH = gzHeaders()
+		if hs := f.OnResponseHeaders(false); hs != HeadersContinue {
+			t.Fatalf("headers %v", hs)
 		}
-	}
-	if out != strings.Join(ev, "") || a.respH[":status"] != "200" {
-		t.Fatalf("status %s out %q", a.respH[":status"], out)
-	}
-	if _, ok := a.respH["content-encoding"]; ok {
-		t.Fatal("content-encoding kept")
-	}
-	if a.dynMD[MetadataNamespace+"/"+MetadataTotalToken] != float64(4) {
-		t.Fatalf("tokens %v", a.dynMD)
+		for i, c := range chunks {
+			a.respB.b = []byte(c)
+			if st := f.OnResponseBody(i == len(chunks)-1); st != BodyContinue || string(a.respB.b) != ev[i] {
+				t.Fatalf("chunk %d: %v %q", i, st, a.respB.b)
+			}
+		}
+		if _, ok := a.respH["content-encoding"]; ok || a.dynMD[MetadataNamespace+"/"+MetadataTotalToken] != float64(4) {
+			t.Fatalf("headers %v metadata %v", a.respH, a.dynMD)
+		}
+	})
+	for _, tc := range []struct{ name, backend string }{{"openai", "oai"}, {"anthropic", "claude"}} {
+		t.Run(tc.name+" not gzip ends with an error event", func(t *testing.T) {
+			a := clientRequest(tc.backend, "/v1/chat/completions", streamReq)
+			f := NewFilter(limitedConfig(t), a)
+			sendRequest(t, f)
+			_, st, out := respond(f, a, gzHeaders(), []string{"data: {}\n\n", "data: [DONE]\n\n"}, false)
+			if st[0] != BodyContinue || !strings.HasSuffix(out, "\n\n") {
+				t.Fatalf("statuses %v out %q", st, out)
+			}
+			last := out[strings.LastIndex(strings.TrimSuffix(out, "\n\n"), "data: ")+len("data: ") : len(out)-2]
+			var e openAIError
+			if json.Unmarshal([]byte(last), &e) != nil || e.Error.Message == "" {
+				t.Fatalf("stream does not end with an OpenAI error event: %q", out)
+			}
+			if !a.logged(LogError, "cannot be translated") {
+				t.Fatalf("not logged: %v", a.logs)
+			}
+		})
 	}
 }
 

@@ -59,6 +59,33 @@ func hostileProvider(t *testing.T) *httptest.Server {
 			io.WriteString(w, "data: {\"choices\":[]}\n\n")
 			flush()
 			io.WriteString(w, "data: [DONE]\n\n")
+		case "gzip-stream":
+			// A well-behaved gzip stream: the header alone first, then
+			// each event flushed in its own frame.
+			w.Header().Set("content-type", "text/event-stream")
+			w.Header().Set("content-encoding", "gzip")
+			w.WriteHeader(200)
+			zw := gzip.NewWriter(w)
+			zw.Flush()
+			flush()
+			time.Sleep(20 * time.Millisecond)
+			for _, ev := range []string{
+				`{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}]}`,
+				`{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":"stop"}]}`,
+				`{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`,
+				`[DONE]`,
+			} {
+				io.WriteString(zw, "data: "+ev+"\n\n")
+				zw.Flush()
+				flush()
+				time.Sleep(20 * time.Millisecond)
+			}
+			zw.Close()
+		case "gzip-json-not-gzip":
+			w.Header().Set("content-type", "application/json")
+			w.Header().Set("content-encoding", "gzip")
+			w.WriteHeader(200)
+			io.WriteString(w, `{"id":"x","choices":[]}`)
 		case "gzip-bomb":
 			w.Header().Set("content-type", "application/json")
 			w.Header().Set("content-encoding", "gzip")
@@ -166,10 +193,11 @@ func TestHostileResponses502(t *testing.T) {
 	c := hostileClient(h)
 	for _, tc := range []struct{ model, backend string }{
 		{"claude-html", "claude"},
-		{"gzip-not-gzip", "oai"},
+		{"gzip-json-not-gzip", "oai"},
+		{"gzip-json-not-gzip", "claude"},
 		{"gzip-bomb", "oai"},
 	} {
-		t.Run(tc.model, func(t *testing.T) {
+		t.Run(tc.model+"/"+tc.backend, func(t *testing.T) {
 			before, _ := h.RSS()
 			_, err := c.Chat.Completions.New(ctxT(t), openai.ChatCompletionNewParams{Model: tc.model,
 				Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}, to(tc.backend))
@@ -181,18 +209,25 @@ func TestHostileResponses502(t *testing.T) {
 			t.Logf("host RSS %d -> %d MiB", before>>10, after>>10)
 		})
 	}
-	// A streamed request to a gzip stream that does not decode: 502 too.
-	req, _ := http.NewRequest(http.MethodPost, h.URL()+"/v1/chat/completions",
-		strings.NewReader(`{"model":"gzip-not-gzip","stream":true,"backend":"oai","messages":[{"role":"user","content":"hi"}]}`))
-	req.Header.Set("content-type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 502 || !json.Valid(b) || !bytes.Contains(b, []byte(`"error"`)) {
-		t.Fatalf("stream: status %d body %q", resp.StatusCode, b)
+}
+
+// A gzip stream that does not decode cannot be a 502 (its 200 headers are
+// gone, see internal/upstream responseBody), but it is never an empty 200:
+// it ends with an OpenAI error event the SDK raises.
+func TestHostileGzipStreamUndecodable(t *testing.T) {
+	h, _ := startHostileHost(t, "")
+	c := hostileClient(h)
+	for _, backend := range []string{"oai", "claude"} {
+		t.Run(backend, func(t *testing.T) {
+			s := c.Chat.Completions.NewStreaming(ctxT(t), openai.ChatCompletionNewParams{Model: "gzip-not-gzip",
+				Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}, to(backend))
+			for s.Next() {
+			}
+			if err := s.Err(); err == nil || !strings.Contains(err.Error(), "gzip") {
+				t.Fatalf("stream error %v", err)
+			}
+			s.Close()
+		})
 	}
 }
 
@@ -222,5 +257,33 @@ func TestHostileNames400(t *testing.T) {
 				t.Fatalf("want a 400 naming %q, got %v", tc.param, err)
 			}
 		})
+	}
+}
+
+// A gzip stream flows to the client's SDK event by event as it decodes (the
+// first frame, the gzip header alone, decodes to nothing), and its usage is
+// accounted.
+func TestHostileGzipStreamFlows(t *testing.T) {
+	h, _ := startHostileHost(t, "")
+	c := hostileClient(h)
+	id := newRequestID(t)
+	s := c.Chat.Completions.NewStreaming(ctxT(t), openai.ChatCompletionNewParams{Model: "gzip-stream",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}, to("oai"), option.WithHeader("x-request-id", id))
+	var text strings.Builder
+	for s.Next() {
+		for _, ch := range s.Current().Choices {
+			text.WriteString(ch.Delta.Content)
+		}
+	}
+	if err := s.Err(); err != nil || text.String() != "Hello" {
+		t.Fatalf("stream %q, %v", text.String(), err)
+	}
+	s.Close()
+	al, err := h.WaitAccess(id, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if al.Status != 200 || al.DynamicMetadata["io.envoy.ai_gateway"]["llm_total_token"] != float64(5) || al.UpstreamFrames < 3 {
+		t.Fatalf("access log %+v", al)
 	}
 }
