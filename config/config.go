@@ -43,14 +43,24 @@ const (
 
 // Defaults.
 const (
-	DefaultModelHeader       = "x-ai-eg-model"
-	DefaultBackendHeader     = "x-ai-eg-backend"
-	DefaultBackendField      = "backend"
-	DefaultMaxRequestBody    = 32 << 20
-	DefaultMaxBufferedBytes  = 512 << 20
-	DefaultMetadataNamespace = "aigw"
-	DefaultMetadataKey       = "backend"
-	DynamicMetadataNamespace = "io.envoy.ai_gateway"
+	DefaultModelHeader      = "x-ai-eg-model"
+	DefaultBackendHeader    = "x-ai-eg-backend"
+	DefaultBackendField     = "backend"
+	DefaultMaxRequestBody   = 32 << 20
+	DefaultMaxBufferedBytes = 512 << 20
+	// DefaultMaxNameBytes is generous for real model ids and ARNs (Bedrock
+	// inference-profile ARNs are under 200 bytes).
+	DefaultMaxNameBytes = 512
+	// DefaultMaxStreamEventBytes bounds one server-sent event line or event
+	// from a provider (the largest real events, a whole tool-call argument
+	// or a base64 image chunk, are far below).
+	DefaultMaxStreamEventBytes = translate.DefaultMaxEventBytes
+	// DefaultMaxDecodedResponseBytes bounds a gzip-decoded provider
+	// response (a whole buffered body; for a stream, the whole stream).
+	DefaultMaxDecodedResponseBytes = translate.DefaultMaxDecodedBytes
+	DefaultMetadataNamespace       = "aigw"
+	DefaultMetadataKey             = "backend"
+	DynamicMetadataNamespace       = "io.envoy.ai_gateway"
 )
 
 // DefaultPaths are the inference endpoints the router phase inspects.
@@ -64,11 +74,18 @@ type Config struct {
 	BackendHeader          string     `json:"backend_header"`
 	BackendField           string     `json:"backend_field"`
 	MaxRequestBodyBytes    ByteSize   `json:"max_request_body_bytes"`
-	Paths                  []string   `json:"paths"`
+	// MaxNameBytes is the longest model or client-chosen backend name.
+	MaxNameBytes ByteSize `json:"max_name_bytes"`
+	// MaxStreamEventBytes is the longest provider SSE line or event.
+	MaxStreamEventBytes ByteSize `json:"max_stream_event_bytes"`
+	// MaxDecodedResponseBytes is the most a gzip provider response may
+	// decode to.
+	MaxDecodedResponseBytes ByteSize `json:"max_decoded_response_bytes"`
 	// MaxBufferedBytes caps the request-body bytes the router phase has
 	// Envoy hold buffered across all requests of the process; past it a new
 	// inference request is answered 503 with Retry-After.
 	MaxBufferedBytes ByteSize `json:"max_buffered_bytes"`
+	Paths            []string `json:"paths"`
 	// Where the upstream phase finds the chosen endpoint's backend name:
 	// LbEndpoint.metadata.filter_metadata[namespace][key].
 	EndpointMetadataNamespace string `json:"endpoint_metadata_namespace"`
@@ -89,6 +106,8 @@ type Backend struct {
 	APIVersion    string        `json:"api_version"`
 	Host          string        `json:"host"`
 	Auth          *Auth         `json:"auth"`
+
+	limits translate.Limits // the config's response limits, for Target
 }
 
 // Auth says how the upstream phase authenticates to a backend.
@@ -230,6 +249,16 @@ func (c *Config) finish() error {
 	if c.MaxBufferedBytes < c.MaxRequestBodyBytes {
 		return fmt.Errorf("max_buffered_bytes: %d is below max_request_body_bytes (%d): a body the gateway accepts could never be admitted", int64(c.MaxBufferedBytes), int64(c.MaxRequestBodyBytes))
 	}
+	if c.MaxNameBytes == 0 {
+		c.MaxNameBytes = DefaultMaxNameBytes
+	}
+	if c.MaxStreamEventBytes == 0 {
+		c.MaxStreamEventBytes = DefaultMaxStreamEventBytes
+	}
+	if c.MaxDecodedResponseBytes == 0 {
+		c.MaxDecodedResponseBytes = DefaultMaxDecodedResponseBytes
+	}
+	limits := translate.Limits{MaxEventBytes: int(c.MaxStreamEventBytes), MaxDecodedBytes: int64(c.MaxDecodedResponseBytes)}
 	if c.Paths == nil {
 		c.Paths = append([]string(nil), DefaultPaths...)
 	}
@@ -249,6 +278,7 @@ func (c *Config) finish() error {
 		if err := b.finish(); err != nil {
 			return fmt.Errorf("backends[%d] (%s): %w", i, b.Name, err)
 		}
+		b.limits = limits
 		if _, dup := c.byName[b.Name]; dup {
 			return fmt.Errorf("backends[%d].name: %q is used twice", i, b.Name)
 		}
@@ -360,6 +390,7 @@ func (b *Backend) Target() translate.Target {
 		DefaultModel:  b.ModelOverride.All,
 		PathPrefix:    b.PathPrefix,
 		APIVersion:    b.APIVersion,
+		Limits:        b.limits,
 	}
 }
 

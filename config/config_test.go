@@ -234,3 +234,29 @@ func TestMaxBufferedBytesDefault(t *testing.T) {
 		}
 	}
 }
+
+func TestLimitDefaultsAndOverrides(t *testing.T) {
+	c, err := Parse([]byte(`{"backends":[{"name":"a"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxNameBytes != DefaultMaxNameBytes || c.MaxStreamEventBytes != DefaultMaxStreamEventBytes || c.MaxDecodedResponseBytes != DefaultMaxDecodedResponseBytes {
+		t.Fatalf("defaults %d %d %d", c.MaxNameBytes, c.MaxStreamEventBytes, c.MaxDecodedResponseBytes)
+	}
+	if l := c.Backends[0].Target().Limits; l.MaxEventBytes != DefaultMaxStreamEventBytes || l.MaxDecodedBytes != DefaultMaxDecodedResponseBytes {
+		t.Fatalf("target limits %+v", l)
+	}
+	c, err = Parse([]byte(`{"max_name_bytes":64,"max_stream_event_bytes":1e6,"max_decoded_response_bytes":2048,"backends":[{"name":"a"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := c.Backends[0].Target().Limits; c.MaxNameBytes != 64 || l.MaxEventBytes != 1e6 || l.MaxDecodedBytes != 2048 {
+		t.Fatalf("overrides %d %+v", c.MaxNameBytes, l)
+	}
+	if _, err := Parse([]byte(`{"max_stream_event_bytes":-1}`)); err == nil {
+		t.Fatalf("negative limit: %v", err)
+	}
+	if _, err := Parse([]byte(`{"backends":[{"name":"az","schema":"azure_openai","api_version":"v","model_override":".."}]}`)); err == nil {
+		t.Fatal("dot-dot Azure deployment accepted")
+	}
+}

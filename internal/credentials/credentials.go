@@ -8,6 +8,7 @@ package credentials
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -46,7 +47,33 @@ func FromEnv(name string) (*Static, error) {
 	if v == "" {
 		return nil, fmt.Errorf("environment variable %s is unset or empty", name)
 	}
+	if err := checkKey(v); err != nil {
+		return nil, fmt.Errorf("environment variable %s: %w", name, err)
+	}
 	return &Static{s: NewSecret(v)}, nil
+}
+
+// MaxKeyFileBytes bounds a key file. Provider keys are well under 1 KiB; a
+// larger file is a wrong path (a log, a bundle) and would be copied into
+// every upstream request's headers.
+const MaxKeyFileBytes = 64 << 10
+
+// ErrKeyTooLarge is returned for a key file over MaxKeyFileBytes.
+var ErrKeyTooLarge = fmt.Errorf("key file is larger than %d bytes", MaxKeyFileBytes)
+
+// ErrKeyControlByte is returned for a key holding a control byte (CR, LF,
+// NUL, ...) inside it: it becomes a header value, where CR/LF split the
+// header and NUL is invalid.
+var ErrKeyControlByte = errors.New("key contains a control byte (CR, LF, NUL or another byte below 0x20, or 0x7f)")
+
+// checkKey validates a trimmed key. The error never includes the key.
+func checkKey(v string) error {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == 0x7f {
+			return ErrKeyControlByte
+		}
+	}
+	return nil
 }
 
 func (s *Static) Key() Secret { return s.s }
@@ -56,9 +83,10 @@ const RecheckInterval = time.Second
 
 // File is a key read from a file and re-read when the file changes
 // (modification time, size or the file itself, as when Kubernetes swaps a
-// secret's symlink). A rotation that leaves the file missing or empty keeps
-// the last good key: failing every request because a writer is mid-rotation
-// would be worse than sending the previous key for a second.
+// secret's symlink). A rotation that leaves the file missing, empty,
+// oversized or holding a key with a control byte keeps the last good key
+// (and is reported once per broken version): failing every request because
+// a writer is mid-rotation would be worse than sending the previous key.
 type File struct {
 	path      string
 	mu        sync.Mutex
@@ -71,12 +99,19 @@ type File struct {
 type fileState struct {
 	key  Secret
 	info os.FileInfo
+	// bad is the identity of the last version that failed to load, so a
+	// broken file is re-read (and logged) once, not every RecheckInterval.
+	bad os.FileInfo
 }
 
-// FromFile reads the key file now; a missing or empty file is an error.
-// onReload, if not nil, is told about every re-read (err nil on success);
-// it is given the path, never the key.
+// FromFile reads the key file now; a missing, empty, oversized file or a key
+// with a control byte is an error. onReload, if not nil, is told about every
+// re-read (err nil on success); it is given the path, never the key. When nil,
+// failed re-reads are logged to stderr (LogReloadFailure).
 func FromFile(path string, onReload func(path string, err error)) (*File, error) {
+	if onReload == nil {
+		onReload = LogReloadFailure
+	}
 	f := &File{path: path, now: time.Now, onReload: onReload}
 	st, err := readKeyFile(path)
 	if err != nil {
@@ -104,38 +139,79 @@ func (f *File) recheck() {
 	f.nextCheck.Store(f.now().Add(RecheckInterval).UnixNano())
 	info, err := os.Stat(f.path)
 	old := f.cur.Load()
-	if err == nil && sameFile(old.info, info) {
+	if err == nil && (sameFile(old.info, info) || old.bad != nil && sameFile(old.bad, info)) {
 		return
 	}
 	st, err := readKeyFile(f.path)
 	if err == nil {
 		f.cur.Store(st)
+	} else if info != nil {
+		f.cur.Store(&fileState{key: old.key, info: old.info, bad: info})
 	}
-	if f.onReload != nil {
-		f.onReload(f.path, err)
-	}
+	f.onReload(f.path, err)
 }
 
 func sameFile(a, b os.FileInfo) bool {
 	return os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }
 
+// reloadLog is where LogReloadFailure writes (Envoy's stderr); tests swap it.
+var reloadLog io.Writer = os.Stderr
+
+// LogReloadFailure is the default reload report: a failed re-read is logged
+// with the path and the reason (never the content; the errors of this
+// package never hold it), and the last good key stays in use.
+func LogReloadFailure(path string, err error) {
+	if err == nil {
+		return
+	}
+	fmt.Fprintf(reloadLog, "aigw: key file %s could not be reloaded, keeping the last good key: %v\n", path, err)
+}
+
 // ErrEmptyKey is returned for a key file with nothing but whitespace.
 var ErrEmptyKey = errors.New("key file is empty")
 
+// afterOpen, when set by a test, runs between opening the key file and
+// identifying it: the moment a rotation can land.
+var afterOpen func()
+
+// readKeyFile opens the file once and both identifies (fstat) and reads that
+// open file, so the identity stored with a key is always the identity of the
+// file the key came from. Reading the path and then stat'ing the path again
+// could pair an old key with a rotated file's identity, and the rotation
+// would never be noticed.
 func readKeyFile(path string) (*fileState, error) {
-	b, err := os.ReadFile(path)
+	fh, err := os.Open(path)
 	if err != nil {
 		// The path is configuration, not a secret; the OS error never holds file content.
 		return nil, fmt.Errorf("reading key file: %w", err)
 	}
-	info, err := os.Stat(path)
+	defer fh.Close()
+	if afterOpen != nil {
+		afterOpen()
+	}
+	info, err := fh.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("reading key file: %w", err)
+	}
+	if info.Size() > MaxKeyFileBytes {
+		return nil, fmt.Errorf("%s: %w", path, ErrKeyTooLarge)
+	}
+	// The limit also covers a file growing after the fstat (or a special
+	// file whose size fstat does not know).
+	b, err := io.ReadAll(io.LimitReader(fh, MaxKeyFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading key file: %w", err)
+	}
+	if len(b) > MaxKeyFileBytes {
+		return nil, fmt.Errorf("%s: %w", path, ErrKeyTooLarge)
 	}
 	v := strings.TrimSpace(string(b))
 	if v == "" {
 		return nil, fmt.Errorf("%s: %w", path, ErrEmptyKey)
+	}
+	if err := checkKey(v); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &fileState{key: NewSecret(v), info: info}, nil
 }

@@ -1,12 +1,14 @@
 package credentials
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -92,6 +94,154 @@ func TestFromEnv(t *testing.T) {
 	}
 	t.Setenv("AIGW_TEST_KEY", "")
 	if _, err := FromEnv("AIGW_TEST_KEY"); err == nil || strings.Contains(err.Error(), secret) {
+		t.Fatalf("%v", err)
+	}
+}
+
+// A rotation landing between opening the key file and identifying it must
+// not pair the old key with the new file's identity: the key stored is the
+// opened file's, so the next check sees the change and loads the new key.
+// (Before, the path was read and then stat'ed again, so the stale key was
+// kept for good.)
+func TestRotationDuringRead(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "key")
+	if err := os.WriteFile(path, []byte("first"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := FromFile(path, func(string, error) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Now()
+	f.now = func() time.Time { return clock }
+	rotate := func(key string) {
+		tmp := filepath.Join(dir, "key.new")
+		if err := os.WriteFile(tmp, []byte(key), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rotate("second")
+	afterOpen = func() { afterOpen = nil; rotate("third") }
+	t.Cleanup(func() { afterOpen = nil })
+	clock = clock.Add(RecheckInterval)
+	if got := f.Key().Reveal(); got != "second" {
+		t.Fatalf("key read from the opened file: %q", got)
+	}
+	clock = clock.Add(RecheckInterval)
+	if got := f.Key().Reveal(); got != "third" {
+		t.Fatalf("rotation during the read was lost: %q", got)
+	}
+}
+
+// The same race without a hook: a writer rotating while requests re-check.
+// Whatever interleaving, once the writer stops the key is the file's.
+func TestRotationRaceSettles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "key")
+	if err := os.WriteFile(path, []byte("k0"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := FromFile(path, func(string, error) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	f.now = func() time.Time { return time.Unix(0, clock.Add(int64(RecheckInterval))) }
+	for trial := range 300 {
+		want := fmt.Sprintf("k%d", trial+1)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			tmp := filepath.Join(dir, "key.new")
+			os.WriteFile(tmp, []byte(want), 0o600)
+			os.Rename(tmp, path)
+		}()
+		for range 3 {
+			f.Key()
+		}
+		<-done
+		if got := f.Key().Reveal(); got != want {
+			t.Fatalf("trial %d: stale key %q kept after rotation to %q", trial, got, want)
+		}
+	}
+}
+
+func TestKeyValidation(t *testing.T) {
+	cases := []struct {
+		name    string
+		content []byte
+		want    error
+	}{
+		{"CR inside", []byte("sk-abc\rX-Injected: 1"), ErrKeyControlByte},
+		{"LF inside", []byte("sk-abc\nsk-def"), ErrKeyControlByte},
+		{"NUL inside", []byte("sk-abc\x00def"), ErrKeyControlByte},
+		{"DEL inside", []byte("sk-abc\x7fdef"), ErrKeyControlByte},
+		{"over the size cap", bytes.Repeat([]byte("a"), MaxKeyFileBytes+1), ErrKeyTooLarge},
+		{"only whitespace", []byte("  \n"), ErrEmptyKey},
+		{"trailing newline is trimmed", []byte("sk-abc\r\n"), nil},
+		{"at the size cap", bytes.Repeat([]byte("a"), MaxKeyFileBytes), nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "key")
+			if err := os.WriteFile(path, tc.content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := FromFile(path, nil)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("load: %v, want %v", err, tc.want)
+			}
+			if err != nil && (strings.Contains(err.Error(), "sk-") || !strings.Contains(err.Error(), path)) {
+				t.Fatalf("error must name the path and not the key: %v", err)
+			}
+			if tc.want == nil {
+				return
+			}
+			// On rotation: the last good key stays, the failure is logged
+			// (by default: reload failures were silent) once with the path
+			// and reason, never the content.
+			if err := os.WriteFile(path, []byte("good-key"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var log bytes.Buffer
+			reloadLog = &log
+			t.Cleanup(func() { reloadLog = os.Stderr })
+			f, err := FromFile(path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock := time.Now()
+			f.now = func() time.Time { return clock }
+			tmp := filepath.Join(dir, "key.new")
+			if err := os.WriteFile(tmp, tc.content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, path); err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				clock = clock.Add(RecheckInterval)
+				if got := f.Key().Reveal(); got != "good-key" {
+					t.Fatalf("bad rotation replaced the key")
+				}
+			}
+			out := log.String()
+			if strings.Count(out, "\n") != 1 || !strings.Contains(out, path) || !strings.Contains(out, tc.want.Error()) || strings.Contains(out, "sk-") || strings.Contains(out, "aaaa") {
+				t.Fatalf("reload log: %q", out)
+			}
+		})
+	}
+}
+
+func TestFromEnvControlByte(t *testing.T) {
+	t.Setenv("AIGW_TEST_KEY", "sk-abc\r\nX: y")
+	if _, err := FromEnv("AIGW_TEST_KEY"); !errors.Is(err, ErrKeyControlByte) || strings.Contains(err.Error(), "sk-") {
 		t.Fatalf("%v", err)
 	}
 }

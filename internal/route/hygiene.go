@@ -44,6 +44,13 @@ func Uninspected(cfg *config.Config, hasModel bool, backend string, hasBackend b
 		h.DelBackend = true
 	case backend == "":
 		return h, errEmptyBackendHeader(cfg)
+	}
+	// A kept header is checked as on inspected requests (Decide): the
+	// name becomes the route's header value and is logged.
+	if e := checkBackendHeader(cfg, backend); e != nil {
+		return h, e
+	}
+	switch {
 	case cfg.ClientBackendSelection == config.SelectConfigured:
 		if _, ok := cfg.Backend(backend); !ok {
 			return h, errBackendNotFound(backend)

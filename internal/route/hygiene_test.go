@@ -1,6 +1,9 @@
 package route
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestUninspected(t *testing.T) {
 	cases := []struct {
@@ -29,6 +32,9 @@ func TestUninspected(t *testing.T) {
 		{sel: "any", backend: ptr("elsewhere"), want: Hygiene{}},
 		{sel: "any", model: true, backend: ptr("elsewhere"), want: Hygiene{DelModel: true}},
 		{sel: "any", backend: ptr(""), status: 400, sameAsIn: true},
+		{sel: "any", backend: ptr(strings.Repeat("b", 513)), status: 400, sameAsIn: true},
+		{sel: "configured", backend: ptr(strings.Repeat("b", 513)), status: 400, sameAsIn: true},
+		{sel: "any", backend: ptr("a\x7fb"), status: 400, sameAsIn: true},
 
 		{sel: "off", backend: ptr("deploy-a"), want: Hygiene{DelBackend: true}},
 		{sel: "off", backend: ptr("elsewhere"), want: Hygiene{DelBackend: true}},

@@ -5,6 +5,8 @@
 package route
 
 import (
+	"unicode"
+
 	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/internal/bodyscan"
 	"github.com/aigw/aigw/internal/oaierr"
@@ -48,6 +50,9 @@ func Decide(cfg *config.Config, in Input) (Decision, *oaierr.Error) {
 		if body.Backend.Type != bodyscan.TypeString || body.Backend.Value == "" {
 			return d, oaierr.InvalidRequest(field, "%q must be a non-empty string naming a backend, got %s", field, describe(body.Backend))
 		}
+		if e := checkName(cfg, field, "\""+field+"\"", body.Backend.Value); e != nil {
+			return d, e
+		}
 		d.RemoveBackendMember = true
 	}
 	if body.Model.Present {
@@ -56,6 +61,9 @@ func Decide(cfg *config.Config, in Input) (Decision, *oaierr.Error) {
 		}
 		if body.Model.Value == "" {
 			return d, oaierr.InvalidRequest("model", "\"model\" must not be empty")
+		}
+		if e := checkName(cfg, "model", `"model"`, body.Model.Value); e != nil {
+			return d, e
 		}
 		d.Model = body.Model.Value
 	}
@@ -66,6 +74,9 @@ func Decide(cfg *config.Config, in Input) (Decision, *oaierr.Error) {
 		case in.HasHeaderBackend:
 			if in.HeaderBackend == "" {
 				return d, errEmptyBackendHeader(cfg)
+			}
+			if e := checkBackendHeader(cfg, in.HeaderBackend); e != nil {
+				return d, e
 			}
 			backend, fromHeader = in.HeaderBackend, true
 		case body.Backend.Present:
@@ -103,6 +114,30 @@ func ScanError(err error) *oaierr.Error {
 	default:
 		return oaierr.InvalidRequest("", "%s", e.Error())
 	}
+}
+
+// checkName rejects a model or backend name that must not become a header
+// value, a dynamic-metadata value or an access-log field: one longer than
+// max_name_bytes, or one holding a control character (C0, DEL or C1; the body
+// scan has already unescaped JSON, so "\r" and "\u0000" are caught too). A
+// debug Envoy asserts on CR, LF or NUL in a header value and a release one
+// keeps an invalid header. The message names the member, never the value.
+// checkBackendHeader checks a client's backend header value like a name
+// from the body.
+func checkBackendHeader(cfg *config.Config, v string) *oaierr.Error {
+	return checkName(cfg, "", "header "+cfg.BackendHeader, v)
+}
+
+func checkName(cfg *config.Config, param, what, v string) *oaierr.Error {
+	if max := int(cfg.MaxNameBytes); len(v) > max {
+		return oaierr.InvalidRequest(param, "%s is %d bytes long; the limit is %d bytes", what, len(v), max)
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return oaierr.InvalidRequest(param, "%s must not contain control characters (%U)", what, r)
+		}
+	}
+	return nil
 }
 
 func describe(m bodyscan.Member) string {

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/aigw/aigw/config"
@@ -50,6 +51,22 @@ func TestDecide(t *testing.T) {
 		{name: "backend null", sel: "any", body: `{"model":"m","backend":null}`, status: 400, param: "backend"},
 		{name: "empty header", sel: "configured", header: ptr(""), body: `{"model":"m"}`, status: 400},
 		{name: "unicode model", sel: "configured", body: `{"model":"gpt\u002d4o\u002dmini"}`, model: "gpt-4o-mini"},
+		// Values that become headers, metadata and log fields.
+		{name: "model with CRLF", sel: "configured", body: `{"model":"m\r\nx-injected: 1"}`, status: 400, param: "model"},
+		{name: "model with escaped NUL", sel: "configured", body: `{"model":"m\u0000"}`, status: 400, param: "model"},
+		{name: "model with tab", sel: "configured", body: `{"model":"m\tx"}`, status: 400, param: "model"},
+		{name: "model with DEL", sel: "configured", body: `{"model":"m\u007f"}`, status: 400, param: "model"},
+		{name: "model with C1 control", sel: "configured", body: `{"model":"m\u0085"}`, status: 400, param: "model"},
+		{name: "model with control and a backend", sel: "any", body: `{"model":"m\n","backend":"b"}`, status: 400, param: "model"},
+		{name: "model at the length cap", sel: "configured", body: `{"model":"` + strings.Repeat("m", 512) + `"}`, model: strings.Repeat("m", 512)},
+		{name: "model over the length cap", sel: "configured", body: `{"model":"` + strings.Repeat("m", 513) + `"}`, status: 400, param: "model"},
+		{name: "ARN model", sel: "configured", body: `{"model":"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0"}`, model: "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0"},
+		{name: "any: body backend with LF", sel: "any", body: `{"model":"m","backend":"b\nx"}`, status: 400, param: "backend"},
+		{name: "any: body backend with escaped NUL", sel: "any", body: `{"model":"m","backend":"b\u0000"}`, status: 400, param: "backend"},
+		{name: "any: body backend over the cap", sel: "any", body: `{"model":"m","backend":"` + strings.Repeat("b", 513) + `"}`, status: 400, param: "backend"},
+		{name: "any: header backend with a control byte", sel: "any", header: ptr("b\x01"), body: `{"model":"m"}`, status: 400},
+		{name: "any: header backend over the cap", sel: "any", header: ptr(strings.Repeat("b", 513)), body: `{"model":"m"}`, status: 400},
+		{name: "off: header backend is not checked (removed)", sel: "off", header: ptr(strings.Repeat("b", 513)), body: `{"model":"m"}`, model: "m"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,3 +111,26 @@ func TestScanError(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// The length cap is the config's max_name_bytes; errors never echo the value.
+func TestNameCapConfigurable(t *testing.T) {
+	cfg, err := config.Parse([]byte(`{"client_backend_selection":"any","max_name_bytes":8}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("x", 9)
+	r, _ := bodyscan.Scan([]byte(`{"model":"`+long+`"}`), "backend")
+	_, e := Decide(cfg, Input{Body: r})
+	if e == nil || e.Status != 400 || e.Param != "model" || strings.Contains(e.Message, long) || !strings.Contains(e.Message, "8 bytes") {
+		t.Fatalf("%+v", e)
+	}
+	r, _ = bodyscan.Scan([]byte(`{"model":"12345678"}`), "backend")
+	if d, e := Decide(cfg, Input{Body: r}); e != nil || d.Model != "12345678" {
+		t.Fatalf("%+v %+v", d, e)
+	}
+	r, _ = bodyscan.Scan([]byte(`{"model":"m"}`), "backend")
+	_, e = Decide(cfg, Input{Body: r, HeaderBackend: "b\r\nx", HasHeaderBackend: true})
+	if e == nil || e.Status != 400 || !strings.Contains(e.Message, cfg.BackendHeader) {
+		t.Fatalf("%+v", e)
+	}
+}

@@ -194,6 +194,7 @@ type anthropicTranslator struct {
 	includeUsage bool
 	mode         ResponseMode
 	coding       contentCoding
+	gz           *gzipDecoder
 	acc          accumulator
 	stream       anthropicStream
 	tokens       anthTokens
@@ -709,9 +710,12 @@ func (t *anthTokens) merge(u *anthUsage) {
 	}
 }
 
+// usage applies the plausibility rules (usage.go) to each reported count
+// before summing; the sums saturate.
 func (t *anthTokens) usage() Usage {
-	in := t.input + t.cacheRead + t.cacheCreation
-	return Usage{InputTokens: in, OutputTokens: t.output, TotalTokens: in + t.output, CachedInputTokens: t.cacheRead}
+	cacheRead := plausible(t.cacheRead)
+	in := addTokens(addTokens(plausible(t.input), cacheRead), plausible(t.cacheCreation))
+	return Usage{InputTokens: in, OutputTokens: plausible(t.output), CachedInputTokens: cacheRead}.sane()
 }
 
 // appendOpenAIUsage appends the OpenAI usage object for t.
@@ -851,12 +855,15 @@ func (a *anthropicTranslator) ResponseHeaders(status int, contentType, contentEn
 		}
 	}
 	a.mode = ResponseMode{ModifiesBody: true, RemoveContentEncoding: a.coding == codingGzip}
+	if a.coding == codingGzip {
+		a.gz = newGzipDecoder(a.target.Limits.decodedBytes())
+	}
 	switch {
 	case !isSuccess(status):
 		a.mode.Error, a.mode.BufferBody, a.mode.ContentType = true, true, "application/json"
 	case isEventStream(contentType):
 		a.mode.Stream, a.mode.ContentType = true, "text/event-stream"
-		a.stream.init(a.model, a.includeUsage)
+		a.stream.init(a.model, a.includeUsage, a.target.Limits.eventBytes())
 	default:
 		a.mode.BufferBody, a.mode.ContentType = true, "application/json"
 	}
@@ -866,19 +873,23 @@ func (a *anthropicTranslator) ResponseHeaders(status int, contentType, contentEn
 
 func (a *anthropicTranslator) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error) {
 	if a.coding == codingGzip {
-		// gzip is decoded once complete; a gzip-encoded stream is therefore
-		// delivered in one piece at its end.
-		whole, ok := a.acc.add(chunk, eos)
-		if !ok {
-			return nil, a.tokens.usage(), nil
-		}
-		plain, err := gunzip(whole)
+		// Decoded chunk by chunk (bounded); a stream is translated as it
+		// decodes.
+		plain, err := a.gz.decode(chunk, eos)
 		if err != nil {
-			return nil, a.tokens.usage(), err
+			if !a.mode.Stream {
+				return nil, a.tokens.usage(), err
+			}
+			// Whatever decoded is translated, then the stream ends with an
+			// error event.
+			out, _ := a.stream.feed(plain, false)
+			if !a.stream.done {
+				a.stream.fail("api_error", "the anthropic backend's gzip stream could not be decoded")
+				out = a.stream.out
+			}
+			return out, a.stream.tokens.usage(), err
 		}
 		chunk = plain
-		a.coding = codingIdentity
-		a.acc = accumulator{}
 	}
 	switch {
 	case a.mode.Stream:
@@ -903,7 +914,9 @@ func (a *anthropicTranslator) ResponseBody(chunk []byte, eos bool) ([]byte, Usag
 func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	var r anthResponse
 	if err := jsonAPI.UnmarshalFromString(aliasString(body), &r); err != nil {
-		return AppendErrorJSON(nil, "the anthropic backend returned a malformed response", "api_error", "", "bad_upstream_response"), nil
+		// Truncated, HTML from a proxy, numbers out of range: the caller
+		// answers 502 with an OpenAI error, as for an undecodable body.
+		return nil, &BadResponseError{Reason: "the anthropic backend returned a malformed response: " + firstLine(err.Error())}
 	}
 	a.tokens.merge(&r.Usage)
 	model := r.Model

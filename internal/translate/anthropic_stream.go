@@ -56,8 +56,9 @@ type anthStreamEvent struct {
 	Error anthErrorBody `json:"error"`
 }
 
-func (s *anthropicStream) init(model string, includeUsage bool) {
+func (s *anthropicStream) init(model string, includeUsage bool, maxEvent int) {
 	s.model, s.includeUsage = model, includeUsage
+	s.parser.max = maxEvent
 }
 
 // feed translates one chunk of the upstream stream. The returned slice is
@@ -68,6 +69,13 @@ func (s *anthropicStream) feed(chunk []byte, eos bool) ([]byte, error) {
 		return s.out, nil
 	}
 	err := s.parser.feed(chunk, eos, s.handle)
+	if err == errEventTooLarge {
+		// The handler never fails, so this is the cap: the stream ends for
+		// the client with an error event now (the error is for the log),
+		// and the parser has let go of its buffers.
+		s.fail("api_error", s.parser.tooLargeMessage("the anthropic backend"))
+		return s.out, err
+	}
 	if eos && !s.done {
 		if s.finished {
 			// message_stop missing but the message was complete.

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 )
 
@@ -21,9 +22,20 @@ func init() {
 		if prefix == "" {
 			prefix = "/openai"
 		}
+		// Configured names that become deployments are checked at load.
+		for from, to := range t.ModelOverride {
+			if err := checkPathSegment("model_override", to); err != nil {
+				return nil, fmt.Errorf("translate: model_override %q: %s (it names an Azure deployment)", from, err.(*InvalidRequestError).Message)
+			}
+		}
+		if t.DefaultModel != "" {
+			if err := checkPathSegment("model_override", t.DefaultModel); err != nil {
+				return nil, fmt.Errorf("translate: %s (it names an Azure deployment)", err.(*InvalidRequestError).Message)
+			}
+		}
 		query := "api-version=" + url.QueryEscape(t.APIVersion)
 		needsDeployment := ep.kind == endpointChatCompletions || ep.kind == endpointCompletions || ep.kind == endpointEmbeddings
-		return &passthrough{target: t, usage: openaiUsageScanner{}, requireModel: needsDeployment, path: func(model string) string {
+		return &passthrough{target: t, usage: openaiUsageScanner{}, requireModel: needsDeployment, modelInPath: needsDeployment, path: func(model string) string {
 			if !needsDeployment {
 				return joinPath(prefix, ep.suffix) + "?" + query
 			}

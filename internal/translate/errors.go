@@ -79,3 +79,14 @@ func appendJSONStringOrNull(dst []byte, s string) []byte {
 
 // appendInt appends a decimal integer.
 func appendInt(dst []byte, v int64) []byte { return strconv.AppendInt(dst, v, 10) }
+
+// BadResponseError reports a provider response the gateway cannot
+// translate: an undecodable or oversized gzip body, a 2xx body that does not
+// parse. The caller answers 502 with an OpenAI error when the response
+// headers are still held (never the provider's status with an empty or
+// error body), or ends a stream under way.
+type BadResponseError struct {
+	Reason string // for logs: never the body's content
+}
+
+func (e *BadResponseError) Error() string { return "translate: " + e.Reason }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -44,7 +45,9 @@ func FuzzAnthropicStream(f *testing.F) {
 }
 
 // FuzzAnthropicResponse: any non-streamed upstream body under any status
-// becomes valid JSON (a chat.completion or an OpenAI error).
+// becomes valid JSON (a chat.completion or an OpenAI error), or, for a 2xx
+// body that does not parse, a *BadResponseError the caller answers as 502;
+// the usage read is always plausible.
 func FuzzAnthropicResponse(f *testing.F) {
 	addFiles(f, "testdata/anthropic/response/*.json", func(b []byte) {
 		f.Add(b, uint16(200))
@@ -55,14 +58,32 @@ func FuzzAnthropicResponse(f *testing.F) {
 		if _, err := tr.ResponseHeaders(int(status), "application/json", ""); err != nil {
 			t.Fatal(err)
 		}
-		out, _, err := tr.ResponseBody(body, true)
+		out, u, err := tr.ResponseBody(body, true)
+		checkUsage(t, u)
+		var bad *BadResponseError
 		if err != nil {
-			t.Fatal(err)
+			if !errors.As(err, &bad) || !isSuccess(int(status)) {
+				t.Fatalf("status %d: unexpected error %v", status, err)
+			}
+			return
 		}
 		if !json.Valid(out) {
 			t.Fatalf("invalid JSON output %q for %q", out, body)
 		}
 	})
+}
+
+// checkUsage fails on a usage that breaks the plausibility rules (usage.go).
+func checkUsage(t *testing.T, u Usage) {
+	t.Helper()
+	for _, n := range []int64{u.InputTokens, u.OutputTokens, u.CachedInputTokens} {
+		if n < 0 || n > 3*MaxPlausibleTokens {
+			t.Fatalf("implausible usage %+v", u)
+		}
+	}
+	if u.TotalTokens < u.InputTokens+u.OutputTokens || u.CachedInputTokens > u.InputTokens {
+		t.Fatalf("inconsistent usage %+v", u)
+	}
 }
 
 // FuzzOpenAIResponse: the passthrough never changes bytes and never panics
@@ -127,5 +148,81 @@ func FuzzAnthropicRequest(f *testing.F) {
 		default:
 			t.Fatalf("untyped error %v", err)
 		}
+	})
+}
+
+// FuzzGzipSSE: a gzip-encoded stream, split anywhere, decodes to exactly the
+// identity stream's output (passthrough bytes, Anthropic translation and
+// usage); arbitrary bytes claimed as gzip never panic and end, if they fail,
+// in a *BadResponseError with an error event as the last output.
+func FuzzGzipSSE(f *testing.F) {
+	addFiles(f, "testdata/anthropic/stream/*.sse", func(b []byte) {
+		if !bytes.Contains(b, []byte("data: {\"id\"")) {
+			f.Add(b, uint16(len(b)/3))
+		}
+	})
+	f.Add([]byte(openAIStreamFixture), uint16(50))
+	f.Add([]byte("data: "+strings.Repeat("x", 300)+"\n\n"), uint16(7))
+	f.Fuzz(func(t *testing.T, in []byte, cut uint16) {
+		gz := gzipBytes(t, in)
+		i := int(cut) % (len(gz) + 1)
+		lim := Limits{MaxEventBytes: 256, MaxDecodedBytes: 1 << 20}
+
+		// Passthrough: bytes unchanged, usage as for identity.
+		run := func(enc string, pieces ...[]byte) ([]byte, Usage, error) {
+			tr, _ := New(Target{Limits: lim}, "/v1/chat/completions")
+			if _, err := tr.ResponseHeaders(200, "text/event-stream", enc); err != nil {
+				t.Fatal(err)
+			}
+			var out []byte
+			var u Usage
+			var first error
+			for j, p := range pieces {
+				o, uu, err := tr.ResponseBody(p, j == len(pieces)-1)
+				out, u = append(out, o...), uu
+				if err != nil && first == nil {
+					first = err
+				}
+			}
+			checkUsage(t, u)
+			return out, u, first
+		}
+		plainOut, plainUsage, err := run("", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gzOut, gzUsage, err := run("gzip", gz[:i], gz[i:])
+		if err != nil || !bytes.Equal(gzOut, plainOut) || gzUsage != plainUsage {
+			t.Fatalf("gzip passthrough differs: %v", err)
+		}
+
+		// Anthropic: the same translation, gzip or not.
+		anth := func(enc string, pieces ...[]byte) []byte {
+			tr := newAnthropicT(t, Target{Schema: SchemaAnthropic, Limits: lim})
+			tr.RequestBody([]byte(`{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}`))
+			if _, err := tr.ResponseHeaders(200, "text/event-stream", enc); err != nil {
+				t.Fatal(err)
+			}
+			var out []byte
+			for j, p := range pieces {
+				o, u, _ := tr.ResponseBody(p, j == len(pieces)-1)
+				checkUsage(t, u)
+				out = append(out, o...)
+			}
+			checkSSEOutput(t, out)
+			return out
+		}
+		if a, b := anth("", in), anth("gzip", gz[:i], gz[i:]); !bytes.Equal(a, b) {
+			t.Fatalf("gzip anthropic stream differs:\n%s\nvs\n%s", b, a)
+		}
+
+		// Not gzip at all.
+		j := int(cut) % (len(in) + 1)
+		out, _, err := run("gzip", in[:j], in[j:])
+		var bad *BadResponseError
+		if err != nil && (!errors.As(err, &bad) || !bytes.HasSuffix(out, []byte("\n\n")) || !bytes.Contains(out, []byte(`"error"`))) {
+			t.Fatalf("undecodable gzip: %v, output %q", err, out)
+		}
+		anth("gzip", in[:j], in[j:])
 	})
 }

@@ -36,6 +36,9 @@ type passthrough struct {
 	// requireModel makes a missing model an error (Azure needs it for the
 	// deployment name).
 	requireModel bool
+	// modelInPath: the model becomes a path segment (Azure's deployment),
+	// so it must be exactly one valid segment.
+	modelInPath bool
 	// headers are set on every upstream request.
 	headers []Header
 	// usage reads token counts in the upstream's own schema.
@@ -44,6 +47,7 @@ type passthrough struct {
 	mode   ResponseMode
 	status int
 	coding contentCoding
+	gz     *gzipDecoder
 	acc    accumulator
 	sse    sseParser
 	tokens Usage
@@ -73,6 +77,11 @@ func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
 	model := p.target.ResolveModel(requested)
 	if p.requireModel && model == "" {
 		return RequestResult{}, invalid("model", "model is required")
+	}
+	if p.modelInPath {
+		if err := checkPathSegment("model", model); err != nil {
+			return RequestResult{}, err
+		}
 	}
 	// Without accept-encoding the upstream answers in identity encoding, so
 	// usage can be read without decompressing.
@@ -108,12 +117,15 @@ func (p *passthrough) ResponseHeaders(status int, contentType, contentEncoding s
 		Stream: isEventStream(contentType),
 		Error:  !isSuccess(status),
 	}
+	p.sse.max = p.target.Limits.eventBytes()
 	switch p.coding {
 	case codingGzip:
-		// Decoded so usage can be read; the whole body is needed for that.
+		// Decoded (incrementally, bounded) so usage can be read; a stream
+		// is decoded chunk by chunk as it arrives.
 		p.mode.ModifiesBody = true
 		p.mode.RemoveContentEncoding = true
 		p.mode.BufferBody = !p.mode.Stream
+		p.gz = newGzipDecoder(p.target.Limits.decodedBytes())
 	case codingIdentity:
 		p.mode.BufferBody = !p.mode.Stream || p.mode.Error
 	}
@@ -132,21 +144,28 @@ func (p *passthrough) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error
 		// Undecodable: forwarded as is, no usage.
 		return chunk, p.tokens, nil
 	case p.coding == codingGzip:
-		// A gzip stream is decoded when complete (gzip cannot be resumed
-		// mid-member without keeping the whole input anyway).
-		whole, ok := p.acc.add(chunk, eos)
+		plain, err := p.gz.decode(chunk, eos)
+		if err != nil {
+			if p.mode.BufferBody {
+				return nil, p.tokens, err
+			}
+			// The stream ends with an error event the client's SDK
+			// raises (its 200 headers are gone: see the upstream filter).
+			return streamErrorEvent(plain, "the backend's gzip stream could not be decoded"), p.tokens, err
+		}
+		if !p.mode.BufferBody {
+			p.observe(plain, eos)
+			return plain, p.tokens, nil
+		}
+		whole, ok := p.acc.add(plain, eos)
 		if !ok {
 			return nil, p.tokens, nil
 		}
-		plain, err := gunzip(whole)
-		if err != nil {
-			return nil, p.tokens, err
-		}
 		if p.mode.Error {
-			return openAIErrorJSON(p.status, plain), p.tokens, nil
+			return openAIErrorJSON(p.status, whole), p.tokens, nil
 		}
-		p.observe(plain, true)
-		return plain, p.tokens, nil
+		p.observe(whole, true)
+		return whole, p.tokens, nil
 	case p.mode.Error:
 		whole, ok := p.acc.add(chunk, eos)
 		if !ok {
@@ -175,11 +194,22 @@ func (p *passthrough) observe(b []byte, eos bool) {
 		p.usage.body(b, &p.tokens)
 		return
 	}
-	// A malformed stream is the client's to see; usage is best effort.
+	// A malformed stream is the client's to see; usage is best effort. Past
+	// max_stream_event_bytes the parser gives up (and frees its buffers):
+	// the bytes still pass on, usage is no longer read.
 	_ = p.sse.feed(b, eos, func(_, data []byte) error {
 		p.usage.event(data, &p.tokens)
 		return nil
 	})
+}
+
+// streamErrorEvent appends an OpenAI error event to the decoded output of
+// a passthrough stream that cannot go on; a blank line first ends any event
+// the output left open.
+func streamErrorEvent(out []byte, msg string) []byte {
+	out = append(out, "\n\ndata: "...)
+	out = AppendErrorJSON(out, msg, "api_error", "", "bad_backend_response")
+	return append(out, "\n\n"...)
 }
 
 // usageScanner reads token usage in one upstream schema.
@@ -223,13 +253,11 @@ func readOpenAIUsage(raw []byte, dst *Usage) {
 	if err := jsonAPI.UnmarshalFromString(aliasString(raw), &u); err != nil {
 		return
 	}
-	*dst = Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
-	if dst.TotalTokens == 0 {
-		dst.TotalTokens = u.PromptTokens + u.CompletionTokens
-	}
+	r := Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
 	if u.PromptTokensDetails != nil {
-		dst.CachedInputTokens = u.PromptTokensDetails.CachedTokens
+		r.CachedInputTokens = u.PromptTokensDetails.CachedTokens
 	}
+	*dst = r.sane()
 }
 
 // openAIErrorJSON returns an error body in OpenAI's shape: a body whose

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/openai/openai-go/v3"
@@ -47,6 +48,17 @@ func TestNew(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestAzureOverrideMustBeASegment(t *testing.T) {
+	for _, tgt := range []Target{
+		{Schema: SchemaAzureOpenAI, APIVersion: "v", DefaultModel: ".."},
+		{Schema: SchemaAzureOpenAI, APIVersion: "v", ModelOverride: map[string]string{"gpt-4o": "a/b"}},
+	} {
+		if err := Check(tgt); err == nil || !strings.Contains(err.Error(), "deployment") {
+			t.Fatalf("Check(%+v) = %v, want a config error", tgt, err)
+		}
 	}
 }
 
@@ -155,6 +167,27 @@ func TestPassthroughRequest(t *testing.T) {
 			name: "azure needs a model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"},
 			path: "/v1/chat/completions", body: `{"messages":[]}`, wantErr: true, errParam: "model",
 		},
+		// A model that becomes the deployment segment must be one segment.
+		{name: "azure dot-dot model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":".."}`, wantErr: true, errParam: "model"},
+		{name: "azure dot model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"."}`, wantErr: true, errParam: "model"},
+		{name: "azure escaped dot-dot model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/embeddings", body: `{"model":"\u002e\u002e"}`, wantErr: true, errParam: "model"},
+		{name: "azure slash model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"a/../../admin"}`, wantErr: true, errParam: "model"},
+		{name: "azure backslash model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"a\\..\\b"}`, wantErr: true, errParam: "model"},
+		{name: "azure percent model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"%2e%2e"}`, wantErr: true, errParam: "model"},
+		{name: "azure query model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"m?api-version=x"}`, wantErr: true, errParam: "model"},
+		{name: "azure fragment model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"m#x"}`, wantErr: true, errParam: "model"},
+		{name: "azure control byte model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"m\u0000"}`, wantErr: true, errParam: "model"},
+		{name: "azure dot-dot via override", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v", ModelOverride: map[string]string{"x": "ok"}}, path: "/v1/chat/completions", body: `{"model":".."}`, wantErr: true, errParam: "model"},
+		{
+			name: "azure dots inside a name are fine", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"},
+			path: "/v1/chat/completions", body: `{"model":"gpt-4.1...mini"}`,
+			wantPath: "/openai/deployments/gpt-4.1...mini/chat/completions?api-version=v", wantModel: "gpt-4.1...mini",
+		},
+		{
+			name: "openai model is not a path segment", target: Target{},
+			path: "/v1/chat/completions", body: `{"model":"org/model"}`,
+			wantPath: "/v1/chat/completions", wantModel: "org/model",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -222,7 +255,7 @@ func TestPassthroughResponse(t *testing.T) {
 			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, CachedInputTokens: 4},
 		},
 		{
-			name: "gzip stream decoded at end", status: 200, contentType: "text/event-stream", encoding: "x-gzip", body: gzipBytes(t, []byte(openAIStreamFixture)),
+			name: "gzip stream decoded incrementally", status: 200, contentType: "text/event-stream", encoding: "x-gzip", body: gzipBytes(t, []byte(openAIStreamFixture)),
 			wantMode: ResponseMode{Stream: true, ModifiesBody: true, RemoveContentEncoding: true}, wantOut: []byte(openAIStreamFixture),
 			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12},
 		},

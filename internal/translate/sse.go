@@ -1,6 +1,9 @@
 package translate
 
-import "bytes"
+import (
+	"bytes"
+	"strconv"
+)
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
@@ -9,7 +12,15 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 // events produced are the same whatever the split. Lines end in "\n", "\r\n"
 // or "\r"; comment lines (":...") and the id/retry fields are ignored since
 // no translator needs them.
+//
+// A line, and an event's joined data, may hold at most max bytes
+// (Limits.MaxEventBytes): a provider that never terminates a line or an
+// event would otherwise grow Go memory without bound. Past the cap the
+// parser releases its buffers and every later feed returns errEventTooLarge.
 type sseParser struct {
+	max      int  // line and event cap; 0 means DefaultMaxEventBytes
+	overflow bool // the cap was hit: nothing more is parsed
+
 	line    []byte // incomplete line carried over from the previous chunk
 	data    []byte // data lines of the current event, joined by '\n'
 	event   []byte // event type of the current event
@@ -27,6 +38,9 @@ type sseHandler func(event, data []byte) error
 // too: the spec discards them, but providers that omit the final newline
 // would otherwise lose their last event.
 func (p *sseParser) feed(chunk []byte, eos bool, fn sseHandler) error {
+	if p.overflow {
+		return errEventTooLarge
+	}
 	if p.skipLF && len(chunk) > 0 {
 		p.skipLF = false
 		if chunk[0] == '\n' {
@@ -36,6 +50,9 @@ func (p *sseParser) feed(chunk []byte, eos bool, fn sseHandler) error {
 	for len(chunk) > 0 {
 		i := bytes.IndexAny(chunk, "\r\n")
 		if i < 0 {
+			if len(p.line)+len(chunk) > p.limit() {
+				return p.tooLarge()
+			}
 			p.line = append(p.line, chunk...)
 			break
 		}
@@ -51,6 +68,9 @@ func (p *sseParser) feed(chunk []byte, eos bool, fn sseHandler) error {
 		}
 		chunk = chunk[i+1:]
 		if len(p.line) > 0 {
+			if len(p.line)+len(seg) > p.limit() {
+				return p.tooLarge()
+			}
 			p.line = append(p.line, seg...)
 			seg = p.line
 		}
@@ -73,7 +93,33 @@ func (p *sseParser) feed(chunk []byte, eos bool, fn sseHandler) error {
 	return nil
 }
 
+// errEventTooLarge: a provider SSE line or event exceeded Limits.MaxEventBytes.
+var errEventTooLarge = &BadResponseError{Reason: "a server-sent event line or event from the backend exceeds max_stream_event_bytes"}
+
+func (p *sseParser) limit() int {
+	if p.max > 0 {
+		return p.max
+	}
+	return DefaultMaxEventBytes
+}
+
+// tooLarge gives up on the stream: the buffers are released (not kept for
+// reuse), so the memory returns.
+func (p *sseParser) tooLarge() error {
+	p.overflow = true
+	p.line, p.data, p.event, p.hasData = nil, nil, nil, false
+	return errEventTooLarge
+}
+
+// tooLargeMessage is the client's message for a stream given up on.
+func (p *sseParser) tooLargeMessage(who string) string {
+	return who + " sent a server-sent event larger than " + strconv.Itoa(p.limit()) + " bytes (max_stream_event_bytes); the stream was ended"
+}
+
 func (p *sseParser) processLine(line []byte, fn sseHandler) error {
+	if len(line) > p.limit() {
+		return p.tooLarge()
+	}
 	if !p.started {
 		p.started = true
 		line = bytes.TrimPrefix(line, utf8BOM)
@@ -93,6 +139,9 @@ func (p *sseParser) processLine(line []byte, fn sseHandler) error {
 	}
 	switch string(field) {
 	case "data":
+		if len(p.data)+1+len(value) > p.limit() {
+			return p.tooLarge()
+		}
 		if p.hasData {
 			p.data = append(p.data, '\n')
 		}

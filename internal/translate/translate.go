@@ -24,8 +24,12 @@
 //     replacing the chunk with the output (possibly empty). Without
 //     ModifiesBody the output is the input and the body can be left alone.
 //     The last Usage returned is the attempt's token count. A ResponseBody
-//     error means the upstream body could not be decoded (corrupt gzip):
-//     answer 502 with an OpenAI error, or end the stream.
+//     error (a *BadResponseError) means the upstream body could not be
+//     decoded or translated (corrupt or oversized gzip, an unparsable 2xx
+//     body, an SSE event over the cap): with BufferBody (the headers are
+//     still held) answer 502 with an OpenAI error; for a stream forward
+//     the output returned with the error (it ends with an OpenAI error
+//     event, which the SDKs raise) and stop.
 //
 // Each provider lives in its own file and registers itself with register, so
 // adding a provider is adding a file.
@@ -59,6 +63,40 @@ type Target struct {
 	// APIVersion is Azure's api-version query value, or Anthropic's
 	// anthropic-version header value.
 	APIVersion string
+	// Limits bound what the provider's responses may make the gateway hold.
+	Limits Limits
+}
+
+// Default response limits (the config's defaults).
+const (
+	DefaultMaxEventBytes   = 4 << 20
+	DefaultMaxDecodedBytes = 64 << 20
+)
+
+// Limits bound the memory a provider response can make a translator hold.
+// Zero values mean the defaults.
+type Limits struct {
+	// MaxEventBytes caps one SSE line and one event's joined data lines.
+	// Past it, a passthrough stream stops reading usage and passes bytes on;
+	// a translated stream ends for the client with an error event.
+	MaxEventBytes int
+	// MaxDecodedBytes caps what a gzip-encoded response may decode to (the
+	// whole body, or the whole stream).
+	MaxDecodedBytes int64
+}
+
+func (l Limits) eventBytes() int {
+	if l.MaxEventBytes > 0 {
+		return l.MaxEventBytes
+	}
+	return DefaultMaxEventBytes
+}
+
+func (l Limits) decodedBytes() int64 {
+	if l.MaxDecodedBytes > 0 {
+		return l.MaxDecodedBytes
+	}
+	return DefaultMaxDecodedBytes
 }
 
 // ResolveModel returns the model name to send upstream for a client model:
@@ -266,6 +304,28 @@ func joinPath(prefix, suffix string) string {
 		suffix = "/" + suffix
 	}
 	return prefix + suffix
+}
+
+// checkPathSegment rejects a name that is to become one segment of the
+// upstream path (an Azure deployment; Bedrock and Vertex model ids next)
+// unless it is exactly one segment whatever the upstream or a proxy in
+// between decodes or normalizes: not empty, not "." or "..", no '/', '\\',
+// '?', '#' or '%' (no percent-encoded tricks either), no control bytes
+// (other bytes are percent-encoded by the caller). The error is a 400 naming param; it never echoes the value.
+func checkPathSegment(param, v string) error {
+	switch v {
+	case "":
+		return invalid(param, "%s must not be empty", param)
+	case ".", "..":
+		return invalid(param, "%s must not be a dot segment (%q): it becomes an upstream path segment", param, v)
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < ' ' || c == 0x7f || strings.IndexByte("/\\?#%", c) >= 0 {
+			return invalid(param, "%s must be a single path segment: it must not contain '/', '\\', '?', '#', '%%' or control bytes", param)
+		}
+	}
+	return nil
 }
 
 // isSuccess reports whether an HTTP status is 2xx.

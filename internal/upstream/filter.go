@@ -368,7 +368,14 @@ func (f *Filter) responseBody(endStream bool) BodyStatus {
 			out = responseFailure(f.backend, err).JSON()
 			f.mode.ModifiesBody = true
 		}
-		// A stream already under way ends as the backend sent it.
+		// A stream under way ends with what the translator returned (an
+		// OpenAI error event where it can). Its headers cannot be held
+		// until the first output and then released: once a body hook
+		// continues after held headers, Envoy 1.36.2 keeps an encoding
+		// buffer for the rest of the stream (common/http/filter_manager.cc:
+		// 218-223, 1910-1912) and the module's body accessor shows that
+		// buffer instead of each later chunk
+		// (filters/http/dynamic_modules/abi_impl.cc:962-973).
 	}
 	if f.mode.ModifiesBody {
 		body.Replace(out)
