@@ -57,14 +57,14 @@ func TestPlanRequest(t *testing.T) {
 			// Only the schema's endpoints get credentials: the endpoint is
 			// checked before the key.
 			name: "unknown endpoint before a bad key", backend: "claude",
-			req:  post("/v1/embeddings", `{"model":"m","input":"x"}`),
-			cred: credential{fail: misconfigured(&Backend{Name: "claude"}, "its key is empty")},
+			req:        post("/v1/embeddings", `{"model":"m","input":"x"}`),
+			cred:       credential{fail: misconfigured(&Backend{Name: "claude"}, "its key is empty")},
 			wantStatus: http.StatusNotFound, wantCode: "unknown_endpoint", wantFailType: "invalid_request_error",
 		},
 		{
 			name: "bad key", backend: "oai",
-			req:  post("/v1/chat/completions", chatBody),
-			cred: credential{fail: misconfigured(&Backend{Name: "oai"}, "its key is empty")},
+			req:        post("/v1/chat/completions", chatBody),
+			cred:       credential{fail: misconfigured(&Backend{Name: "oai"}, "its key is empty")},
 			wantStatus: http.StatusServiceUnavailable, wantCode: "backend_misconfigured", wantFailType: "server_error",
 		},
 		{
