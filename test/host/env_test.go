@@ -63,6 +63,8 @@ type envOptions struct {
 	noAccessLog bool
 	golangFirst bool
 	slowStream  bool // flush every write and pause, so each SSE event is its own upstream read
+	// expectProblems: stderr lines the test provokes on purpose (host.Config.ExpectProblems).
+	expectProblems []string
 }
 
 func keyEnv(name string) string {
@@ -216,6 +218,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		NoAccessLog:    o.noAccessLog,
 		GolangFirst:    o.golangFirst,
 		Env:            hostEnv,
+		ExpectProblems: o.expectProblems,
 	})
 	return e
 }
