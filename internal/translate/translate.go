@@ -78,7 +78,9 @@ func (t *Target) overrides() bool {
 	return t.DefaultModel != "" || len(t.ModelOverride) > 0
 }
 
-// Header is one request header to set upstream.
+// Header is one header name and value: a request header a translator sets
+// upstream, and the one header type of the upstream phase (upstream.Header,
+// the adapter's local responses) so lists pass along without copies.
 type Header struct {
 	Key   string
 	Value string
