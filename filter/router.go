@@ -41,7 +41,7 @@ func (r *Router) Init(cfg *Config, s Stream) { *r = Router{cfg: cfg, s: s} }
 
 // DecodeHeaders picks the requests to inspect. Everything that is not a POST
 // to an inference path passes untouched and unbuffered.
-func (r *Router) DecodeHeaders(h RequestHeaders, endStream bool) api.StatusType {
+func (r *Router) DecodeHeaders(h RequestHeaders, endStream bool) (status api.StatusType) {
 	path, _ := h.Get(":path")
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
@@ -76,7 +76,7 @@ func (r *Router) DecodeHeaders(h RequestHeaders, endStream bool) api.StatusType 
 }
 
 // DecodeData routes on the buffered body.
-func (r *Router) DecodeData(buf Body, endStream bool) api.StatusType {
+func (r *Router) DecodeData(buf Body, endStream bool) (status api.StatusType) {
 	if !r.inspected {
 		return api.Continue
 	}
