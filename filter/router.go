@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -45,7 +44,6 @@ func (r *Router) Init(cfg *Config, s Stream) { *r = Router{cfg: cfg, s: s} }
 // to an inference path passes unbuffered, with the client's routing headers
 // removed or refused (route.Uninspected).
 func (r *Router) DecodeHeaders(h RequestHeaders, endStream bool) (status api.StatusType) {
-	defer r.recoverAs(&status)
 	path, _ := h.Get(":path")
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
@@ -91,7 +89,6 @@ func (r *Router) DecodeHeaders(h RequestHeaders, endStream bool) (status api.Sta
 
 // DecodeData routes on the buffered body.
 func (r *Router) DecodeData(buf Body, endStream bool) (status api.StatusType) {
-	defer r.recoverAs(&status)
 	if !r.inspected {
 		return api.Continue
 	}
@@ -153,11 +150,6 @@ func (r *Router) DecodeData(buf Body, endStream bool) (status api.StatusType) {
 // the provider's response; reading it back from dynamic metadata here would
 // cost a protobuf decode per request. Latency is in Envoy's own %DURATION%.
 func (r *Router) OnStreamComplete() {
-	defer func() {
-		if p := recover(); p != nil {
-			r.s.Log(api.Error, fmt.Sprintf("aigw: panic in response accounting: %v", p))
-		}
-	}()
 	m := r.cfg.metrics
 	if !r.inspected || m == nil {
 		return
@@ -263,16 +255,11 @@ func (r *Router) reject(e *oaierr.Error) api.StatusType {
 	return api.LocalReply
 }
 
-// recoverAs turns a panic in this request's processing into an OpenAI 500
-// for this request only.
-func (r *Router) recoverAs(status *api.StatusType) {
-	p := recover()
-	if p == nil {
-		return
-	}
-	r.s.Log(api.Error, fmt.Sprintf("aigw: recovered panic while routing: %v", p))
-	*status = r.reject(ErrInternal)
-}
+// Fail answers the request with the gateway's 500 after the adapter's
+// panic boundary recovered a panic in DecodeHeaders or DecodeData (this
+// package recovers nothing; the adapter logs the panic): this request only
+// fails, and is accounted as an internal error.
+func (r *Router) Fail() api.StatusType { return r.reject(ErrInternal) }
 
 // ErrInternal answers a request the router phase failed on (a recovered
 // panic); the cause goes to Envoy's log, never to the client.

@@ -44,10 +44,10 @@ func run(t *testing.T, doc string, headers *fakeHeaders, body string) *exchange 
 	x := &exchange{cfg: parsed, cb: newStream(), headers: headers, buf: &fakeBuffer{b: []byte(body)}, counters: ccb.counters}
 	var f Router
 	f.Init(x.cfg, x.cb)
-	x.hdrState = f.DecodeHeaders(headers, body == "")
+	x.hdrState = guarded(&f, func() api.StatusType { return f.DecodeHeaders(headers, body == "") })
 	x.status = x.hdrState
 	if x.hdrState == api.StopAndBuffer {
-		x.status = f.DecodeData(x.buf, true)
+		x.status = guarded(&f, func() api.StatusType { return f.DecodeData(x.buf, true) })
 		x.buf.endCallback()
 	}
 	f.OnStreamComplete()
@@ -56,6 +56,18 @@ func run(t *testing.T, doc string, headers *fakeHeaders, body string) *exchange 
 		t.Fatalf("%d bytes still reserved after the stream was destroyed", n)
 	}
 	return x
+}
+
+// guarded runs a callback behind the adapter's panic boundary as Envoy's
+// calls reach the filter (golangabi's guard hands a recovered panic to
+// Router.Fail). This package recovers nothing itself.
+func guarded(f *Router, fn func() api.StatusType) (st api.StatusType) {
+	defer func() {
+		if p := recover(); p != nil {
+			st = f.Fail()
+		}
+	}()
+	return fn()
 }
 
 func post(path string, kv ...string) *fakeHeaders {

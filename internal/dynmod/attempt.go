@@ -14,8 +14,8 @@ import (
 // on_http_filter_destroy).
 type attempt struct {
 	envoy unsafe.Pointer
-	// answered is set once this attempt sent a local response, so a panic
-	// recovered by the adapter cannot answer a second time.
+	// answered is set once this attempt sent a local response: Envoy must
+	// not be asked to answer one request twice.
 	answered bool
 
 	// The accessors hand out pointers to these, so the interfaces cost no
@@ -96,11 +96,7 @@ func (a *attempt) SendResponse(status int, headers []upstream.Header, b []byte) 
 		return
 	}
 	a.answered = true
-	hs := make([][2]string, len(headers))
-	for i, h := range headers {
-		hs[i] = [2]string{h.Key, h.Value}
-	}
-	sendResponse(a.envoy, status, hs, b)
+	sendResponse(a.envoy, status, headers, b)
 }
 
 type headerMap struct {

@@ -222,6 +222,8 @@ import "C"
 
 import (
 	"unsafe"
+
+	"github.com/aigw/aigw/internal/upstream"
 )
 
 // The abi.h enum values the C helpers use, visible to the tests (which
@@ -388,7 +390,7 @@ func setFilterState(f unsafe.Pointer, key, value string) {
 // live in Go memory because it holds pointers, and the strings go along in
 // the same allocation. The caller frees the result. Only error paths build
 // local responses, so the allocation is not on the hot path.
-func cHeaders(status string, headers [][2]string) (*C.aigw_header, C.size_t) {
+func cHeaders(status string, headers []upstream.Header) (*C.aigw_header, C.size_t) {
 	n := len(headers)
 	if status != "" {
 		n++
@@ -396,7 +398,7 @@ func cHeaders(status string, headers [][2]string) (*C.aigw_header, C.size_t) {
 	size := n * int(unsafe.Sizeof(C.aigw_header{}))
 	strBytes := len(":status") + len(status)
 	for _, h := range headers {
-		strBytes += len(h[0]) + len(h[1])
+		strBytes += len(h.Key) + len(h.Value)
 	}
 	mem := C.malloc(C.size_t(size + strBytes + 1))
 	arr := unsafe.Slice((*C.aigw_header)(mem), n)
@@ -414,14 +416,14 @@ func cHeaders(status string, headers [][2]string) (*C.aigw_header, C.size_t) {
 		i = 1
 	}
 	for _, h := range headers {
-		arr[i].key_ptr, arr[i].key_length = put(h[0])
-		arr[i].value_ptr, arr[i].value_length = put(h[1])
+		arr[i].key_ptr, arr[i].key_length = put(h.Key)
+		arr[i].value_ptr, arr[i].value_length = put(h.Value)
 		i++
 	}
 	return (*C.aigw_header)(mem), C.size_t(n)
 }
 
-func sendResponse(f unsafe.Pointer, status int, headers [][2]string, body []byte) {
+func sendResponse(f unsafe.Pointer, status int, headers []upstream.Header, body []byte) {
 	hp, hn := cHeaders("", headers)
 	defer C.free(unsafe.Pointer(hp))
 	bp, bn := cbytes(body)

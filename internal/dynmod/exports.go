@@ -2,7 +2,8 @@ package dynmod
 
 // The envoy_dynamic_module_on_* event hooks of Envoy v1.36.2's dynamic-modules
 // ABI (source/extensions/dynamic_modules/abi.h). Each hook turns Envoy's call
-// into a call on internal/upstream and its result back into the ABI enum.
+// into a call on internal/upstream behind the module's one panic boundary
+// (guard, hooks.go) and its result back into the ABI enum.
 //
 // This preamble may hold declarations only (cgo's rule for files with
 // //export) and must not include abi.h (see envoy.go). Module pointers
@@ -31,24 +32,20 @@ func envoy_dynamic_module_on_program_init() *C.char {
 
 //export envoy_dynamic_module_on_http_filter_config_new
 func envoy_dynamic_module_on_http_filter_config_new(envoyConfig unsafe.Pointer,
-	namePtr *C.char, nameSize C.size_t, configPtr *C.char, configSize C.size_t) (id C.uintptr_t) {
-	defer func() {
-		if r := recover(); r != nil {
-			logPanic("filter config new", r)
-			id = 0
+	namePtr *C.char, nameSize C.size_t, configPtr *C.char, configSize C.size_t) C.uintptr_t {
+	return guard("filter config new", nil, 0, func() C.uintptr_t {
+		name := C.GoStringN(namePtr, C.int(nameSize))
+		var raw []byte
+		if configSize > 0 {
+			raw = C.GoBytes(unsafe.Pointer(configPtr), C.int(configSize))
 		}
-	}()
-	name := C.GoStringN(namePtr, C.int(nameSize))
-	var raw []byte
-	if configSize > 0 {
-		raw = C.GoBytes(unsafe.Pointer(configPtr), C.int(configSize))
-	}
-	cfg, err := newFilterConfig(name, raw)
-	if err != nil {
-		logAt(logError, "aigw-upstream: rejecting dynamic module filter config: "+err.Error())
-		return 0
-	}
-	return C.uintptr_t(configs.add(newModuleConfig(envoyConfig, cfg)))
+		cfg, err := newFilterConfig(name, raw)
+		if err != nil {
+			logAt(logError, "aigw-upstream: rejecting dynamic module filter config: "+err.Error())
+			return 0
+		}
+		return C.uintptr_t(configs.add(newModuleConfig(envoyConfig, cfg)))
+	})
 }
 
 //export envoy_dynamic_module_on_http_filter_config_destroy
@@ -73,138 +70,60 @@ func envoy_dynamic_module_on_http_filter_per_route_config_destroy(configID C.uin
 // it only allocates: no callback may be made from here.
 //
 //export envoy_dynamic_module_on_http_filter_new
-func envoy_dynamic_module_on_http_filter_new(configID C.uintptr_t, envoyFilter unsafe.Pointer) (id C.uintptr_t) {
-	defer func() {
-		if r := recover(); r != nil {
-			logPanic("filter new", r)
-			id = 0
+func envoy_dynamic_module_on_http_filter_new(configID C.uintptr_t, envoyFilter unsafe.Pointer) C.uintptr_t {
+	return guard("filter new", nil, 0, func() C.uintptr_t {
+		cfg, ok := configs.get(uint64(configID))
+		if !ok {
+			return 0
 		}
-	}()
-	cfg, ok := configs.get(uint64(configID))
-	if !ok {
-		return 0
-	}
-	return C.uintptr_t(filters.add(newFilter(cfg)))
+		return C.uintptr_t(filters.add(newFilter(cfg)))
+	})
 }
+
+// The six stream hooks: streamHook.run (hooks.go) looks the filter up, runs
+// it behind the panic boundary and maps its upstream.Action to the hook's
+// ABI status.
 
 //export envoy_dynamic_module_on_http_filter_request_headers
 func envoy_dynamic_module_on_http_filter_request_headers(envoyFilter unsafe.Pointer, id C.uintptr_t,
-	endOfStream C.bool) (st C.uint32_t) {
-	const onFailure = C.uint32_t(upstream.HeadersStopAllIterationAndBuffer)
-	fl, ok := filters.get(uint64(id))
-	if !ok {
-		// No filter means on_http_filter_new failed, and Envoy then still
-		// runs the stream. Forwarding it would send the client's request
-		// (and credentials) to a backend nothing was resolved for.
-		failUnknown(envoyFilter)
-		return onFailure
-	}
-	if fl.dead {
-		return onFailure
-	}
-	prev := fl.a.enter(envoyFilter)
-	defer func() {
-		if r := recover(); r != nil {
-			fl.panicked("request headers", r)
-			st = onFailure
-		}
-		fl.a.envoy = prev
-	}()
-	return C.uint32_t(fl.f.OnRequestHeaders(bool(endOfStream)))
+	endOfStream C.bool) C.uint32_t {
+	return C.uint32_t(requestHeadersHook.run(envoyFilter, uint64(id), func(f *upstream.Filter) upstream.Action {
+		return f.OnRequestHeaders(bool(endOfStream))
+	}))
 }
 
 //export envoy_dynamic_module_on_http_filter_request_body
 func envoy_dynamic_module_on_http_filter_request_body(envoyFilter unsafe.Pointer, id C.uintptr_t,
-	endOfStream C.bool) (st C.uint32_t) {
-	const onFailure = C.uint32_t(upstream.BodyStopIterationNoBuffer)
-	fl, ok := filters.get(uint64(id))
-	if !ok || fl.dead {
-		return onFailure
-	}
-	prev := fl.a.enter(envoyFilter)
-	defer func() {
-		if r := recover(); r != nil {
-			fl.panicked("request body", r)
-			st = onFailure
-		}
-		fl.a.envoy = prev
-	}()
-	return C.uint32_t(fl.f.OnRequestBody(bool(endOfStream)))
+	endOfStream C.bool) C.uint32_t {
+	return C.uint32_t(requestBodyHook.run(envoyFilter, uint64(id), func(f *upstream.Filter) upstream.Action {
+		return f.OnRequestBody(bool(endOfStream))
+	}))
 }
 
 //export envoy_dynamic_module_on_http_filter_request_trailers
-func envoy_dynamic_module_on_http_filter_request_trailers(envoyFilter unsafe.Pointer, id C.uintptr_t) (st C.uint32_t) {
-	const onFailure = C.uint32_t(upstream.TrailersStopIteration)
-	fl, ok := filters.get(uint64(id))
-	if !ok || fl.dead {
-		return onFailure
-	}
-	prev := fl.a.enter(envoyFilter)
-	defer func() {
-		if r := recover(); r != nil {
-			fl.panicked("request trailers", r)
-			st = onFailure
-		}
-		fl.a.envoy = prev
-	}()
-	return C.uint32_t(fl.f.OnRequestTrailers())
+func envoy_dynamic_module_on_http_filter_request_trailers(envoyFilter unsafe.Pointer, id C.uintptr_t) C.uint32_t {
+	return C.uint32_t(requestTrailersHook.run(envoyFilter, uint64(id), (*upstream.Filter).OnRequestTrailers))
 }
-
-// The response hooks let a response through when there is no filter: the
-// only way to get here without one is a stream whose request headers hook
-// already answered it, and that answer must reach the client.
 
 //export envoy_dynamic_module_on_http_filter_response_headers
 func envoy_dynamic_module_on_http_filter_response_headers(envoyFilter unsafe.Pointer, id C.uintptr_t,
-	endOfStream C.bool) (st C.uint32_t) {
-	fl, ok := filters.get(uint64(id))
-	if !ok || fl.dead {
-		return C.uint32_t(upstream.HeadersContinue)
-	}
-	prev := fl.a.enter(envoyFilter)
-	defer func() {
-		if r := recover(); r != nil {
-			fl.panicked("response headers", r)
-			st = C.uint32_t(upstream.HeadersStopIteration)
-		}
-		fl.a.envoy = prev
-	}()
-	return C.uint32_t(fl.f.OnResponseHeaders(bool(endOfStream)))
+	endOfStream C.bool) C.uint32_t {
+	return C.uint32_t(responseHeadersHook.run(envoyFilter, uint64(id), func(f *upstream.Filter) upstream.Action {
+		return f.OnResponseHeaders(bool(endOfStream))
+	}))
 }
 
 //export envoy_dynamic_module_on_http_filter_response_body
 func envoy_dynamic_module_on_http_filter_response_body(envoyFilter unsafe.Pointer, id C.uintptr_t,
-	endOfStream C.bool) (st C.uint32_t) {
-	fl, ok := filters.get(uint64(id))
-	if !ok || fl.dead {
-		return C.uint32_t(upstream.BodyContinue)
-	}
-	prev := fl.a.enter(envoyFilter)
-	defer func() {
-		if r := recover(); r != nil {
-			fl.panicked("response body", r)
-			st = C.uint32_t(upstream.BodyStopIterationNoBuffer)
-		}
-		fl.a.envoy = prev
-	}()
-	return C.uint32_t(fl.f.OnResponseBody(bool(endOfStream)))
+	endOfStream C.bool) C.uint32_t {
+	return C.uint32_t(responseBodyHook.run(envoyFilter, uint64(id), func(f *upstream.Filter) upstream.Action {
+		return f.OnResponseBody(bool(endOfStream))
+	}))
 }
 
 //export envoy_dynamic_module_on_http_filter_response_trailers
-func envoy_dynamic_module_on_http_filter_response_trailers(envoyFilter unsafe.Pointer, id C.uintptr_t) (st C.uint32_t) {
-	fl, ok := filters.get(uint64(id))
-	if !ok || fl.dead {
-		return C.uint32_t(upstream.TrailersContinue)
-	}
-	prev := fl.a.enter(envoyFilter)
-	defer func() {
-		if r := recover(); r != nil {
-			fl.panicked("response trailers", r)
-			st = C.uint32_t(upstream.TrailersStopIteration)
-		}
-		fl.a.envoy = prev
-	}()
-	return C.uint32_t(fl.f.OnResponseTrailers())
+func envoy_dynamic_module_on_http_filter_response_trailers(envoyFilter unsafe.Pointer, id C.uintptr_t) C.uint32_t {
+	return C.uint32_t(responseTrailersHook.run(envoyFilter, uint64(id), (*upstream.Filter).OnResponseTrailers))
 }
 
 // Envoy never calls stream_complete for an upstream filter (the upstream
@@ -223,13 +142,11 @@ func envoy_dynamic_module_on_http_filter_destroy(id C.uintptr_t) {
 	if !ok {
 		return
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			logPanic("filter destroy", r)
-		}
-	}()
 	fl.a.envoy = nil
-	fl.f.OnDestroy()
+	guard("filter destroy", nil, struct{}{}, func() struct{} {
+		fl.f.OnDestroy()
+		return struct{}{}
+	})
 }
 
 // The module starts no HTTP callouts and creates no schedulers, so these two

@@ -21,7 +21,6 @@ import (
 	"unsafe"
 
 	"github.com/aigw/aigw/config"
-	"github.com/aigw/aigw/internal/oaierr"
 	"github.com/aigw/aigw/internal/upstream"
 )
 
@@ -92,9 +91,6 @@ func newModuleConfig(envoyConfig unsafe.Pointer, cfg *upstream.Config) *moduleCo
 type filter struct {
 	f *upstream.Filter
 	a *attempt
-	// dead is set when a panic escaped the upstream package's own recovery;
-	// later hooks then stop the stream without calling the filter again.
-	dead bool
 }
 
 func newFilter(mc *moduleConfig) *filter {
@@ -105,31 +101,17 @@ func newFilter(mc *moduleConfig) *filter {
 	return &filter{f: upstream.NewFilter(mc.cfg, a), a: a}
 }
 
-// panicked handles a panic recovered at the ABI boundary (the upstream
-// package recovers its own; this catches the adapter and anything that
-// escaped). A Go panic must never unwind into Envoy: it would abort the
-// process. The request gets a 500; other streams are unaffected.
-func (fl *filter) panicked(hook string, r any) {
-	fl.dead = true
-	logPanic(hook, r)
-	if fl.a.envoy != nil && !fl.a.answered {
-		fl.a.answered = true
-		sendResponse(fl.a.envoy, internalError.Status, jsonHeaders, internalErrorJSON)
-	}
-}
-
 // failUnknown answers a request whose filter does not exist.
 func failUnknown(envoyFilter unsafe.Pointer) {
 	logAt(logError, "aigw-upstream: request headers for a stream without a filter (filter creation failed); answering 500")
 	if envoyFilter != nil {
-		sendResponse(envoyFilter, internalError.Status, jsonHeaders, internalErrorJSON)
+		sendResponse(envoyFilter, upstream.ErrInternal.Status, jsonHeaders, internalErrorJSON)
 	}
 }
 
 var (
-	internalError     = oaierr.Internal("internal error in the gateway's upstream filter")
-	internalErrorJSON = internalError.JSON()
-	jsonHeaders       = [][2]string{{"content-type", "application/json"}}
+	internalErrorJSON = upstream.ErrInternal.JSON()
+	jsonHeaders       = []upstream.Header{{Key: "content-type", Value: "application/json"}}
 )
 
 // Log levels of envoy_dynamic_module_type_log_level used by the adapter.
@@ -145,6 +127,9 @@ func logAt(level int, msg string) {
 	}
 }
 
-func logPanic(hook string, r any) {
+// logPanic logs a panic the boundary recovered outside any request, with
+// its stack. A variable so the tests, which have no Envoy to log to, can
+// watch it.
+var logPanic = func(hook string, r any) {
 	logAt(logCritical, fmt.Sprintf("aigw-upstream: panic in %s hook: %v\n%s", hook, r, debug.Stack()))
 }

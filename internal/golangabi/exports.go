@@ -23,15 +23,16 @@ import (
 )
 
 //export envoyGoFilterNewHttpPluginConfig
-func envoyGoFilterNewHttpPluginConfig(c unsafe.Pointer) (id uint64) {
-	defer logPanic("parsing the golang filter plugin_config") // id stays 0: Envoy rejects the config
-	id, err := newPluginConfig((*cHTTPConfig)(c))
-	if err != nil {
-		// Envoy rejects the config (and the listener) when the id is 0.
-		logf(api.Error, "aigw: rejecting golang filter plugin_config: "+err.Error())
-		return 0
-	}
-	return id
+func envoyGoFilterNewHttpPluginConfig(c unsafe.Pointer) uint64 {
+	// Envoy rejects the config (and the listener) when the id is 0.
+	return guard("parsing the golang filter plugin_config", nil, 0, func() uint64 {
+		id, err := newPluginConfig((*cHTTPConfig)(c))
+		if err != nil {
+			logf(api.Error, "aigw: rejecting golang filter plugin_config: "+err.Error())
+			return 0
+		}
+		return id
+	})
 }
 
 //export envoyGoFilterDestroyHttpPluginConfig
@@ -40,15 +41,16 @@ func envoyGoFilterDestroyHttpPluginConfig(id uint64, needDelay int) {
 }
 
 //export envoyGoFilterMergeHttpPluginConfig
-func envoyGoFilterMergeHttpPluginConfig(namePtr unsafe.Pointer, nameLen, parentID, childID uint64) (id uint64) {
-	defer logPanic("merging golang filter configs") // id stays 0
-	name := unsafe.String((*byte)(namePtr), int(nameLen))
-	id, err := mergePluginConfig(name, parentID, childID)
-	if err != nil {
-		logf(api.Error, "aigw: "+err.Error())
-		return 0
-	}
-	return id
+func envoyGoFilterMergeHttpPluginConfig(namePtr unsafe.Pointer, nameLen, parentID, childID uint64) uint64 {
+	return guard("merging golang filter configs", nil, 0, func() uint64 {
+		name := unsafe.String((*byte)(namePtr), int(nameLen))
+		id, err := mergePluginConfig(name, parentID, childID)
+		if err != nil {
+			logf(api.Error, "aigw: "+err.Error())
+			return 0
+		}
+		return id
+	})
 }
 
 // envoyGoFilterOnHttpHeader serves request headers. Response headers and
@@ -56,44 +58,50 @@ func envoyGoFilterMergeHttpPluginConfig(namePtr unsafe.Pointer, nameLen, parentI
 // with them, so it answers without looking the stream up.
 //
 //export envoyGoFilterOnHttpHeader
-func envoyGoFilterOnHttpHeader(s unsafe.Pointer, endStream, headerNum, headerBytes uint64) (status uint64) {
+func envoyGoFilterOnHttpHeader(s unsafe.Pointer, endStream, headerNum, headerBytes uint64) uint64 {
 	ps := (*cProcessState)(s)
 	if ps.isEncoding != 0 || ps.state != stateProcessingHeader {
 		return uint64(api.Continue)
 	}
-	defer recoverCallback(s, &status)
-	r := workers.get(ps.req.workerID).start(ps.req)
-	if r == nil {
-		logf(api.Error, fmt.Sprintf("aigw: golang filter config id %d is unknown to Go", ps.req.configID))
-		internalError(s)
-		return uint64(api.LocalReply)
-	}
-	r.beginCallback(s)
-	st := r.router.DecodeHeaders((*headers)(r), endStream == 1)
-	if endStream == 1 && st == api.StopAndBuffer {
-		// Envoy would wait for a body that never comes (the Go SDK panics here).
-		panic("StopAndBuffer returned on a request without a body")
-	}
-	return uint64(st)
+	p := panicked{s: s}
+	return guard("routing a request", &p, uint64(api.LocalReply), func() uint64 {
+		r := workers.get(ps.req.workerID).start(ps.req)
+		if r == nil {
+			logf(api.Error, fmt.Sprintf("aigw: golang filter config id %d is unknown to Go", ps.req.configID))
+			internalError(s)
+			return uint64(api.LocalReply)
+		}
+		r.beginCallback(s)
+		p.r = r
+		st := r.router.DecodeHeaders((*headers)(r), endStream == 1)
+		if endStream == 1 && st == api.StopAndBuffer {
+			// Envoy would wait for a body that never comes (the Go SDK panics here).
+			panic("StopAndBuffer returned on a request without a body")
+		}
+		return uint64(st)
+	})
 }
 
 //export envoyGoFilterOnHttpData
-func envoyGoFilterOnHttpData(s unsafe.Pointer, endStream, buffer, length uint64) (status uint64) {
+func envoyGoFilterOnHttpData(s unsafe.Pointer, endStream, buffer, length uint64) uint64 {
 	ps := (*cProcessState)(s)
 	if ps.isEncoding != 0 {
 		return uint64(api.Continue)
 	}
-	defer recoverCallback(s, &status)
-	r := workers.get(ps.req.workerID).live[unsafe.Pointer(ps.req)]
-	if r == nil {
-		// Headers were answered without state (unknown config): nothing to do.
-		return uint64(api.Continue)
-	}
-	r.beginCallback(s)
-	r.buffer, r.length = buffer, length
-	st := r.router.DecodeData((*body)(r), endStream == 1)
-	r.buffer, r.length = 0, 0
-	return uint64(st)
+	p := panicked{s: s}
+	return guard("routing a request", &p, uint64(api.LocalReply), func() uint64 {
+		r := workers.get(ps.req.workerID).live[unsafe.Pointer(ps.req)]
+		if r == nil {
+			// Headers were answered without state (unknown config): nothing to do.
+			return uint64(api.Continue)
+		}
+		r.beginCallback(s)
+		p.r = r
+		r.buffer, r.length = buffer, length
+		st := r.router.DecodeData((*body)(r), endStream == 1)
+		r.buffer, r.length = 0, 0
+		return uint64(st)
+	})
 }
 
 // envoyGoFilterOnHttpLog is Envoy's access-log hook. The router phase logs
@@ -107,17 +115,21 @@ func envoyGoFilterOnHttpLog(r unsafe.Pointer, logType uint64, decodingState, enc
 
 //export envoyGoFilterOnHttpStreamComplete
 func envoyGoFilterOnHttpStreamComplete(c unsafe.Pointer) {
-	defer logPanic("completing a stream")
-	req := (*cHTTPRequest)(c)
-	if r := workers.get(req.workerID).live[c]; r != nil {
-		r.router.OnStreamComplete()
-	}
+	guard("completing a stream", nil, struct{}{}, func() struct{} {
+		req := (*cHTTPRequest)(c)
+		if r := workers.get(req.workerID).live[c]; r != nil {
+			r.router.OnStreamComplete()
+		}
+		return struct{}{}
+	})
 }
 
 //export envoyGoFilterOnHttpDestroy
 func envoyGoFilterOnHttpDestroy(c unsafe.Pointer, reason uint64) {
-	defer logPanic("destroying a stream")
-	workers.get((*cHTTPRequest)(c).workerID).end(c)
+	guard("destroying a stream", nil, struct{}{}, func() struct{} {
+		workers.get((*cHTTPRequest)(c).workerID).end(c)
+		return struct{}{}
+	})
 }
 
 // envoyGoRequestSemaDec wakes a Go goroutine waiting for Envoy to run a
@@ -132,29 +144,46 @@ func envoyGoRequestSemaDec(r unsafe.Pointer) {}
 //export envoyGoFilterCleanUp
 func envoyGoFilterCleanUp() {}
 
-// logPanic, deferred, keeps a panic in a hook that has nothing to answer
-// from reaching Envoy: it is logged, and the hook's results keep their zero
-// values (recover must be called by the deferred function itself).
-func logPanic(where string) {
-	if p := recover(); p != nil {
+// guard is the adapter's one panic boundary: every entry point runs its Go
+// side through it, because a Go panic unwinding into Envoy aborts the
+// process. A panic makes the entry point return failed and is logged once;
+// req, for an entry point serving a request, answers that request (only)
+// with the gateway's 500. filter recovers nothing itself.
+func guard[T any](where string, req *panicked, failed T, fn func() T) (out T) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
 		logf(api.Error, fmt.Sprintf("aigw: recovered panic while %s: %v", where, p))
-	}
+		out = failed
+		if req != nil {
+			req.answer()
+		}
+	}()
+	return fn()
 }
 
-// recoverCallback turns a panic outside the router (the router recovers its
-// own into an OpenAI 500) into an answer for this request only.
-func recoverCallback(s unsafe.Pointer, status *uint64) {
-	p := recover()
-	if p == nil {
-		return
-	}
-	logf(api.Error, fmt.Sprintf("aigw: recovered panic in the golang filter: %v", p))
-	*status = uint64(api.LocalReply)
+// panicked is the request an entry point serves, once it is known: the
+// processState of the callback and the Go state of the stream.
+type panicked struct {
+	s unsafe.Pointer
+	r *request
+}
+
+// answer answers the request after a panic: through its router, which
+// accounts an internal error, or directly when the panic came before the
+// router had the callback (an adapter bug).
+func (p *panicked) answer() {
 	defer func() {
 		if p := recover(); p != nil {
 			// Envoy refused the reply too (the stream is going away): nothing left to answer.
 			logf(api.Error, fmt.Sprintf("aigw: could not answer after a panic: %v", p))
 		}
 	}()
-	internalError(s)
+	if p.r != nil {
+		p.r.router.Fail()
+		return
+	}
+	internalError(p.s)
 }

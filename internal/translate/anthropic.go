@@ -13,7 +13,7 @@ import (
 // OpenAI chat completions -> Anthropic Messages API (/v1/messages).
 //
 // The request is decoded into minimal OpenAI structs, checked parameter by
-// parameter (anything Anthropic cannot express is an UnsupportedError naming
+// parameter (anything Anthropic cannot express is a KindUnsupported Error naming
 // it, never a silent drop) and re-encoded as an Anthropic request. Responses
 // are translated back into chat.completion objects, or, for streams, event
 // by event into chat.completion.chunk lines (anthropic_stream.go).
@@ -50,7 +50,8 @@ func newAnthropic(t Target, ep endpoint) (Translator, error) {
 	case endpointMessages:
 		return &passthrough{target: t, usage: &anthropicUsageScanner{}, headers: headers, path: func(string) string { return path }}, nil
 	default:
-		return nil, &UnsupportedError{
+		return nil, &Error{
+			Kind:    KindUnsupported,
 			Status:  http.StatusBadRequest,
 			Code:    "unsupported_endpoint",
 			Message: "endpoint " + ep.suffix + " is not supported by an anthropic backend; use /v1/chat/completions",
@@ -242,7 +243,7 @@ func firstLine(s string) string {
 
 // anthropicParamCheck returns a forEachMember callback accepting a top-level
 // chat completions parameter only if it has an Anthropic mapping or carries
-// its default (no-op) value; anything else is an UnsupportedError naming it,
+// its default (no-op) value; anything else is a KindUnsupported Error naming it,
 // so a request never silently loses a parameter.
 func anthropicParamCheck(body []byte) func(key string, vs, ve int) error {
 	return func(key string, vs, ve int) error {
@@ -848,7 +849,8 @@ func finishReason(stop string) string {
 func (a *anthropicTranslator) ResponseHeaders(status int, contentType, contentEncoding string) (ResponseMode, error) {
 	a.coding = parseContentEncoding(contentEncoding)
 	if a.coding == codingOther {
-		return ResponseMode{}, &UnsupportedError{
+		return ResponseMode{}, &Error{
+			Kind:    KindProvider,
 			Status:  http.StatusBadGateway,
 			Code:    "unsupported_content_encoding",
 			Message: "the anthropic backend answered with a content-encoding the gateway cannot decode",

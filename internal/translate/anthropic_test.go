@@ -3,7 +3,6 @@ package translate
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -114,17 +113,17 @@ func TestAnthropicRequestRejects(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := newAnthropicT(t, Target{Schema: SchemaAnthropic}).RequestBody([]byte(tc.body))
-			var ue *UnsupportedError
-			var ie *InvalidRequestError
+			ue, isUnsupported := AsError(err, KindUnsupported)
+			ie, isInvalid := AsError(err, KindInvalid)
 			switch {
-			case errors.As(err, &ue):
+			case isUnsupported:
 				if !tc.unsupported || ue.Param != tc.param || ue.Status != http.StatusBadRequest {
-					t.Fatalf("got UnsupportedError{Status:%d Param:%q %s}, want unsupported=%v param %q", ue.Status, ue.Param, ue.Message, tc.unsupported, tc.param)
+					t.Fatalf("got unsupported Error{Status:%d Param:%q %s}, want unsupported=%v param %q", ue.Status, ue.Param, ue.Message, tc.unsupported, tc.param)
 				}
 				checkErrorJSON(t, ue.JSON(), tc.param)
-			case errors.As(err, &ie):
+			case isInvalid:
 				if tc.unsupported || ie.Param != tc.param || ie.Status != http.StatusBadRequest {
-					t.Fatalf("got InvalidRequestError{Status:%d Param:%q %s}, want unsupported=%v param %q", ie.Status, ie.Param, ie.Message, tc.unsupported, tc.param)
+					t.Fatalf("got invalid Error{Status:%d Param:%q %s}, want unsupported=%v param %q", ie.Status, ie.Param, ie.Message, tc.unsupported, tc.param)
 				}
 				checkErrorJSON(t, ie.JSON(), tc.param)
 			default:
@@ -640,8 +639,9 @@ func TestAnthropicGzipResponses(t *testing.T) {
 	if _, _, err := bad.ResponseBody([]byte("not gzip"), true); err == nil {
 		t.Fatal("corrupt gzip accepted")
 	}
-	var ue *UnsupportedError
-	if _, err := anthropicResponseTranslator(t, false, false).ResponseHeaders(200, "application/json", "br"); !errors.As(err, &ue) || ue.Status != http.StatusBadGateway {
+	if _, err := anthropicResponseTranslator(t, false, false).ResponseHeaders(200, "application/json", "br"); err == nil {
+		t.Fatal("brotli accepted")
+	} else if ue, ok := AsError(err, KindProvider); !ok || ue.Status != http.StatusBadGateway {
 		t.Fatalf("brotli: %v", err)
 	}
 }

@@ -25,12 +25,12 @@ func init() {
 		// Configured names that become deployments are checked at load.
 		for from, to := range t.ModelOverride {
 			if err := checkPathSegment("model_override", to); err != nil {
-				return nil, fmt.Errorf("translate: model_override %q: %s (it names an Azure deployment)", from, err.(*InvalidRequestError).Message)
+				return nil, fmt.Errorf("translate: model_override %q: %s (it names an Azure deployment)", from, err.(*Error).Message)
 			}
 		}
 		if t.DefaultModel != "" {
 			if err := checkPathSegment("model_override", t.DefaultModel); err != nil {
-				return nil, fmt.Errorf("translate: %s (it names an Azure deployment)", err.(*InvalidRequestError).Message)
+				return nil, fmt.Errorf("translate: %s (it names an Azure deployment)", err.(*Error).Message)
 			}
 		}
 		query := "api-version=" + url.QueryEscape(t.APIVersion)

@@ -14,9 +14,9 @@ var schemaEndpoints = map[string][]endpointKind{
 
 // EndpointError reports whether a backend of schema defines the client's
 // request (method, original :path with any query), and if not, the client's
-// 404 as an *UnsupportedError (code "unknown_endpoint"). Every endpoint the
+// 404 as a KindUnsupported *Error (code "unknown_endpoint"). Every endpoint the
 // gateway serves is a POST.
-func EndpointError(schema, method, requestPath string) *UnsupportedError {
+func EndpointError(schema, method, requestPath string) *Error {
 	if schema == "" {
 		schema = SchemaOpenAI
 	}
@@ -28,7 +28,8 @@ func EndpointError(schema, method, requestPath string) *UnsupportedError {
 			}
 		}
 	}
-	return &UnsupportedError{
+	return &Error{
+		Kind:    KindUnsupported,
 		Status:  http.StatusNotFound,
 		Code:    "unknown_endpoint",
 		Message: "the gateway does not serve " + method + " " + ep.suffix + " for a " + schema + " backend",

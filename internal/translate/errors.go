@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -8,56 +9,72 @@ import (
 	"github.com/aigw/aigw/internal/oaierr"
 )
 
-// UnsupportedError reports a request the target cannot express: a parameter
-// or value with no mapping in the provider's API, or an endpoint the
-// provider does not offer. The caller answers the client with Status and
-// JSON() instead of sending the attempt upstream.
-type UnsupportedError struct {
+// ErrorKind says whose fault a translation error is.
+type ErrorKind uint8
+
+const (
+	// KindInvalid is a malformed client request (not JSON, wrong types,
+	// values out of range): the client's error for every backend.
+	KindInvalid ErrorKind = iota + 1
+	// KindUnsupported is a request the target cannot express: a parameter
+	// or value with no mapping in the provider's API, or an endpoint the
+	// provider does not offer.
+	KindUnsupported
+	// KindProvider is a provider response the gateway cannot translate
+	// (e.g. a content-encoding it cannot decode).
+	KindProvider
+)
+
+// Error is every error a translator reports to its caller, whatever its
+// kind. The caller answers the client with OpenAI() instead of sending the
+// attempt upstream (or instead of the provider's response).
+type Error struct {
+	Kind    ErrorKind
 	Status  int    // HTTP status for the client, 400 unless stated
 	Param   string // offending request parameter, e.g. "n" or "messages[2].content[0]"
 	Code    string // OpenAI-style error code, e.g. "unsupported_parameter"
 	Message string
 }
 
-func (e *UnsupportedError) Error() string {
+func (e *Error) Error() string {
 	if e.Param == "" {
 		return "translate: " + e.Message
 	}
 	return "translate: " + e.Param + ": " + e.Message
 }
 
-// JSON renders the error as an OpenAI error body.
-func (e *UnsupportedError) JSON() []byte {
-	return AppendErrorJSON(nil, e.Message, "invalid_request_error", e.Param, e.Code)
-}
-
-// InvalidRequestError reports a malformed client request (not JSON, wrong
-// types, values out of range) found while translating it.
-type InvalidRequestError struct {
-	Status  int
-	Param   string
-	Code    string
-	Message string
-}
-
-func (e *InvalidRequestError) Error() string {
-	if e.Param == "" {
-		return "translate: " + e.Message
+// OpenAI is the client's error: the one place a translation error becomes
+// OpenAI's error shape. A request the client or the target got wrong is an
+// invalid_request_error; a provider response the gateway cannot translate
+// is a server_error.
+func (e *Error) OpenAI() *oaierr.Error {
+	typ := "invalid_request_error"
+	if e.Kind == KindProvider {
+		typ = "server_error"
 	}
-	return "translate: " + e.Param + ": " + e.Message
+	return &oaierr.Error{Status: e.Status, Type: typ, Param: e.Param, Code: e.Code, Message: e.Message}
 }
 
 // JSON renders the error as an OpenAI error body.
-func (e *InvalidRequestError) JSON() []byte {
-	return AppendErrorJSON(nil, e.Message, "invalid_request_error", e.Param, e.Code)
+func (e *Error) JSON() []byte { return e.OpenAI().JSON() }
+
+// AsError returns err's *Error of kind k, if it has one.
+func AsError(err error, k ErrorKind) (*Error, bool) {
+	var e *Error
+	if errors.As(err, &e) && e.Kind == k {
+		return e, true
+	}
+	return nil, false
 }
 
-func unsupported(param, format string, args ...any) *UnsupportedError {
-	return &UnsupportedError{Status: http.StatusBadRequest, Param: param, Code: "unsupported_parameter", Message: fmt.Sprintf(format, args...)}
+// unsupported is a KindUnsupported 400 about one parameter.
+func unsupported(param, format string, args ...any) *Error {
+	return &Error{Kind: KindUnsupported, Status: http.StatusBadRequest, Param: param, Code: "unsupported_parameter", Message: fmt.Sprintf(format, args...)}
 }
 
-func invalid(param, format string, args ...any) *InvalidRequestError {
-	return &InvalidRequestError{Status: http.StatusBadRequest, Param: param, Code: "invalid_value", Message: fmt.Sprintf(format, args...)}
+// invalid is a KindInvalid 400 about one parameter.
+func invalid(param, format string, args ...any) *Error {
+	return &Error{Kind: KindInvalid, Status: http.StatusBadRequest, Param: param, Code: "invalid_value", Message: fmt.Sprintf(format, args...)}
 }
 
 // AppendErrorJSON appends OpenAI's error document; see oaierr.AppendErrorJSON.

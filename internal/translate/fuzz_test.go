@@ -130,18 +130,18 @@ func FuzzAnthropicRequest(f *testing.F) {
 	})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		res, err := newAnthropicT(t, Target{Schema: SchemaAnthropic}).RequestBody(body)
-		var ue *UnsupportedError
-		var ie *InvalidRequestError
+		ue, isUnsupported := AsError(err, KindUnsupported)
+		ie, isInvalid := AsError(err, KindInvalid)
 		switch {
 		case err == nil:
 			if !json.Valid(res.Body) {
 				t.Fatalf("invalid JSON request %q from %q", res.Body, body)
 			}
-		case errors.As(err, &ue):
+		case isUnsupported:
 			if !json.Valid(ue.JSON()) {
 				t.Fatalf("invalid error JSON %q", ue.JSON())
 			}
-		case errors.As(err, &ie):
+		case isInvalid:
 			if !json.Valid(ie.JSON()) {
 				t.Fatalf("invalid error JSON %q", ie.JSON())
 			}

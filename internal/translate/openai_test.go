@@ -3,7 +3,6 @@ package translate
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -38,9 +37,9 @@ func TestNew(t *testing.T) {
 			if !tc.wantErr && tr == nil {
 				t.Fatal("nil translator")
 			}
-			var ue *UnsupportedError
-			if errors.As(err, &ue) != tc.unsupported {
-				t.Fatalf("err %v: UnsupportedError %v, want %v", err, !tc.unsupported, tc.unsupported)
+			ue, isUnsupported := AsError(err, KindUnsupported)
+			if isUnsupported != tc.unsupported {
+				t.Fatalf("err %v: unsupported %v, want %v", err, !tc.unsupported, tc.unsupported)
 			}
 			if tc.unsupported {
 				if ue.Status != http.StatusBadRequest || !json.Valid(ue.JSON()) {
@@ -94,7 +93,7 @@ func TestPassthroughRequest(t *testing.T) {
 		wantPath  string
 		wantBody  string // "" means unchanged (nil)
 		wantModel string
-		wantErr   bool   // an InvalidRequestError is expected...
+		wantErr   bool   // a KindInvalid Error is expected...
 		errParam  string // ...naming this parameter
 	}{
 		{
@@ -197,9 +196,8 @@ func TestPassthroughRequest(t *testing.T) {
 			}
 			res, err := tr.RequestBody([]byte(tc.body))
 			if tc.wantErr {
-				var ie *InvalidRequestError
-				if !errors.As(err, &ie) || ie.Param != tc.errParam {
-					t.Fatalf("err = %v, want InvalidRequestError for %q", err, tc.errParam)
+				if ie, ok := AsError(err, KindInvalid); !ok || ie.Param != tc.errParam {
+					t.Fatalf("err = %v, want a KindInvalid Error for %q", err, tc.errParam)
 				}
 				return
 			}

@@ -9,16 +9,16 @@
 //
 // Per attempt, the caller:
 //
-//  1. New(target, originalPath). An *UnsupportedError is answered locally
-//     with its Status and JSON().
-//  2. RequestBody(wholeBody), also for an empty body. *UnsupportedError and
-//     *InvalidRequestError are answered locally with Status and JSON().
+//  1. New(target, originalPath). An *Error (KindUnsupported) is answered
+//     locally with its OpenAI() error.
+//  2. RequestBody(wholeBody), also for an empty body. An *Error
+//     (KindUnsupported or KindInvalid) is answered locally with OpenAI().
 //     Otherwise: set :path to Path; if Body is non-nil, replace the body and
 //     set content-length to len(Body); set Headers; remove RemoveHeaders.
 //  3. ResponseHeaders(status, content-type, content-encoding). Apply
 //     ContentType; remove content-encoding if RemoveContentEncoding; remove
-//     content-length if ModifiesBody. An error (*UnsupportedError) replaces
-//     the response with its Status and JSON().
+//     content-length if ModifiesBody. An error (*Error, KindProvider) replaces
+//     the response with its OpenAI() error.
 //  4. ResponseBody: with BufferBody, once with the whole body and
 //     endOfStream=true; with Stream, for every chunk as it arrives,
 //     replacing the chunk with the output (possibly empty). Without
@@ -36,7 +36,6 @@
 package translate
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -117,7 +116,9 @@ func (t *Target) overrides() bool {
 	return t.DefaultModel != "" || len(t.ModelOverride) > 0
 }
 
-// Header is one request header to set upstream.
+// Header is one header name and value: a request header a translator sets
+// upstream, and the one header type of the upstream phase (upstream.Header,
+// the adapter's local responses) so lists pass along without copies.
 type Header struct {
 	Key   string
 	Value string
@@ -216,7 +217,7 @@ func register(schema string, f factory) {
 
 // New returns the Translator for one attempt at target t of a client request
 // sent to requestPath (the original :path, query included). It fails with
-// an *UnsupportedError when the target cannot serve that endpoint, and with
+// a KindUnsupported *Error when the target cannot serve that endpoint, and with
 // a plain error when the schema is unknown or the target is incomplete.
 func New(t Target, requestPath string) (Translator, error) {
 	schema := t.Schema
@@ -247,8 +248,7 @@ func Schemas() []string {
 // config is rejected at load rather than on the first request.
 func Check(t Target) error {
 	_, err := New(t, "/v1/chat/completions")
-	var unsupported *UnsupportedError
-	if errors.As(err, &unsupported) {
+	if _, ok := AsError(err, KindUnsupported); ok {
 		return nil // the target is fine; it just does not serve that endpoint
 	}
 	return err

@@ -40,12 +40,12 @@ func TestUsageAccountedWithoutEndOfStream(t *testing.T) {
 				t.Fatal("not forwarded")
 			}
 			a.respH = fakeHeaders{":status": "200", "content-type": "text/event-stream"}
-			if st := f.OnResponseHeaders(false); st != HeadersContinue {
+			if st := f.OnResponseHeaders(false); st != Continue {
 				t.Fatalf("response headers %v", st)
 			}
 			for _, c := range tt.chunks {
 				a.respB.b = []byte(c)
-				if st := f.OnResponseBody(false); st != BodyContinue {
+				if st := f.OnResponseBody(false); st != Continue {
 					t.Fatalf("response body %v", st)
 				}
 			}

@@ -30,11 +30,11 @@ func TestRetryableErrorHeadersAreNotHeld(t *testing.T) {
 				sendRequest(t, f)
 				hs, st, out := respond(f, a, fakeHeaders{":status": strconv.Itoa(status), "content-type": "application/json",
 					"content-length": strconv.Itoa(len(anthropicError))}, []string{anthropicError[:10], anthropicError[10:]}, true)
-				wantHS := HeadersStopIteration
+				wantHS := Hold
 				if retryable {
-					wantHS = HeadersContinue
+					wantHS = Continue
 				}
-				if hs != wantHS || st[0] != BodyStopIterationAndBuffer || st[1] != BodyContinue {
+				if hs != wantHS || st[0] != Hold || st[1] != Continue {
 					t.Fatalf("statuses %v %v, want headers %v, body held then continued", hs, st, wantHS)
 				}
 				if a.respH[":status"] != strconv.Itoa(status) {
@@ -74,7 +74,7 @@ func TestUntranslatableBody(t *testing.T) {
 		f := NewFilter(pipelineConfig(t), a)
 		sendRequest(t, f)
 		hs, st, _ := respond(f, a, fakeHeaders{":status": "200", "content-type": "application/json", "content-encoding": "gzip"}, corrupt, true)
-		if hs != HeadersStopIteration || st[0] != BodyStopIterationAndBuffer || st[1] != BodyStopIterationNoBuffer {
+		if hs != Hold || st[0] != Hold || st[1] != Answered {
 			t.Fatalf("statuses %v %v", hs, st)
 		}
 		if a.respH[":status"] != "200" {
@@ -88,7 +88,7 @@ func TestUntranslatableBody(t *testing.T) {
 			t.Errorf("body %s (%v)", a.responses[0].body, err)
 		}
 		// Later hooks stop.
-		if f.OnResponseTrailers() != TrailersStopIteration {
+		if f.OnResponseTrailers() != Answered {
 			t.Errorf("trailers after the request ended")
 		}
 	})
@@ -97,7 +97,7 @@ func TestUntranslatableBody(t *testing.T) {
 		f := NewFilter(pipelineConfig(t), a)
 		sendRequest(t, f)
 		hs, st, out := respond(f, a, fakeHeaders{":status": "503", "content-type": "application/json", "content-encoding": "gzip"}, corrupt, true)
-		if hs != HeadersContinue || st[1] != BodyContinue {
+		if hs != Continue || st[1] != Continue {
 			t.Fatalf("statuses %v %v", hs, st)
 		}
 		var e openAIError

@@ -12,16 +12,21 @@ type Config struct {
 	metadataNamespace string
 	metadataKey       string
 	backends          map[string]*Backend
-	// routingHeaders are the router phase's backend and model headers. They
-	// only steer Envoy's route match, which is over by the time an attempt
-	// exists (retries reuse the route), so no provider is sent them. The
-	// config only accepts lower-case header names.
-	routingHeaders [2]string
-	// providerHeaders are set by one schema's translator only (e.g.
-	// anthropic-version); every attempt removes them from the header map it
-	// shares with earlier attempts before its own translator sets its own.
-	providerHeaders []string
+	// removeHeaders are removed from every attempt's request before its
+	// plan sets anything (the config only accepts lower-case header names):
+	//   - the client's credential headers: a client's key is never
+	//     forwarded, whichever backend the attempt goes to;
+	//   - the router phase's backend and model headers: they only steer
+	//     Envoy's route match, which is over by the time an attempt exists
+	//     (retries reuse the route), so no provider is sent them;
+	//   - the headers one schema's translator sets (e.g. anthropic-version):
+	//     every attempt removes them from the header map it shares with
+	//     earlier attempts before its own translator sets its own.
+	removeHeaders []string
 }
+
+// clientCredentialHeaders are the headers a client may carry its own key in.
+var clientCredentialHeaders = [...]string{"authorization", "api-key", "x-api-key"}
 
 // Backend is one configured backend as the upstream phase uses it.
 type Backend struct {
@@ -38,9 +43,14 @@ func NewConfig(c *config.Config) (*Config, error) {
 		metadataNamespace: c.EndpointMetadataNamespace,
 		metadataKey:       c.EndpointMetadataKey,
 		backends:          make(map[string]*Backend, len(c.Backends)),
-		routingHeaders:    [2]string{c.BackendHeader, c.ModelHeader},
-		providerHeaders:   translate.ProviderHeaders(),
 	}
+	uc.removeHeaders = append(uc.removeHeaders, clientCredentialHeaders[:]...)
+	for _, h := range [...]string{c.BackendHeader, c.ModelHeader} {
+		if h != "" {
+			uc.removeHeaders = append(uc.removeHeaders, h)
+		}
+	}
+	uc.removeHeaders = append(uc.removeHeaders, translate.ProviderHeaders()...)
 	for _, b := range c.Backends {
 		ub := &Backend{Name: b.Name, Conf: b, Target: b.Target()}
 		uc.backends[b.Name] = ub

@@ -48,18 +48,15 @@ func (c *Config) resolveBackend(value string, found bool) (*Backend, *failure) {
 	}
 }
 
-// clientCredentialHeaders are removed from every attempt: a client's key is
-// never forwarded, whichever backend the attempt goes to.
-var clientCredentialHeaders = [...]string{"authorization", "api-key", "x-api-key"}
-
-// credentialHeader is the header carrying the backend's own key ("" for auth
-// type none). The key is read per attempt so a rotated key file takes effect
-// without a reload.
-func credentialHeader(b *Backend) (name, value string, f *failure) {
+// credentialFor is the header carrying the backend's own key (no header for
+// auth type none). The key is read per attempt so a rotated key file takes
+// effect without a reload.
+func credentialFor(b *Backend) credential {
 	a := b.Conf.Auth
 	if a == nil || a.Type == config.AuthNone {
-		return "", "", nil
+		return credential{}
 	}
+	var name string
 	switch a.Type {
 	case config.AuthBearer:
 		name = "authorization"
@@ -68,16 +65,16 @@ func credentialHeader(b *Backend) (name, value string, f *failure) {
 	case config.AuthAnthropicAPIKey:
 		name = "x-api-key"
 	default:
-		return "", "", misconfigured(b, fmt.Sprintf("auth type %q has no header", a.Type))
+		return credential{fail: misconfigured(b, fmt.Sprintf("auth type %q has no header", a.Type))}
 	}
 	key := a.Key()
 	if key.Empty() {
-		return "", "", misconfigured(b, "its key is empty")
+		return credential{fail: misconfigured(b, "its key is empty")}
 	}
 	if a.Type == config.AuthBearer {
-		return name, "Bearer " + key.Reveal(), nil
+		return credential{name: name, value: "Bearer " + key.Reveal()}
 	}
-	return name, key.Reveal(), nil
+	return credential{name: name, value: key.Reveal()}
 }
 
 // misconfigured ends a request because of its backend's own config: a 503
@@ -95,9 +92,9 @@ func misconfigured(b *Backend, why string) *failure {
 // earlier attempt of this request went to a provider, so the request was
 // valid for that backend.
 //
-//   - malformed (*translate.InvalidRequestError): the client's error for every
+//   - malformed (translate.KindInvalid): the client's error for every
 //     backend, with the translator's status;
-//   - not expressible by this backend's schema (*translate.UnsupportedError,
+//   - not expressible by this backend's schema (translate.KindUnsupported,
 //     including an endpoint the schema does not define): on the first attempt
 //     the translator's precise 4xx, because every identical request reaches
 //     the same backend first and retrying cannot help; on a retry a 503,
@@ -105,28 +102,32 @@ func misconfigured(b *Backend, why string) *failure {
 //     succeed;
 //   - anything else is the backend's configuration: 503.
 func (c *Config) translateFailure(b *Backend, err error, retry bool) *failure {
-	var invalid *translate.InvalidRequestError
-	if errors.As(err, &invalid) {
-		return &failure{
-			err: &oaierr.Error{Status: invalid.Status, Type: "invalid_request_error", Param: invalid.Param, Code: invalid.Code, Message: invalid.Message},
-			log: fmt.Sprintf("aigw-upstream: invalid request for backend %q: %v", b.Name, err),
-		}
+	var te *translate.Error
+	if !errors.As(err, &te) || (te.Kind != translate.KindInvalid && te.Kind != translate.KindUnsupported) {
+		return misconfigured(b, err.Error())
 	}
-	var unsupported *translate.UnsupportedError
-	if errors.As(err, &unsupported) {
-		if retry {
-			return &failure{
-				err: &oaierr.Error{Status: http.StatusServiceUnavailable, Type: "server_error", Param: unsupported.Param, Code: unsupported.Code,
-					Message: fmt.Sprintf("the backend tried first failed, and the fallback backend %q cannot serve this request: %s", b.Name, unsupported.Message)},
-				log: fmt.Sprintf("aigw-upstream: retry on backend %q (%s) cannot express the request (%v); answering 503", b.Name, b.Target.Schema, err),
-			}
-		}
-		return &failure{
-			err: &oaierr.Error{Status: unsupported.Status, Type: "invalid_request_error", Param: unsupported.Param, Code: unsupported.Code, Message: unsupported.Message},
-			log: fmt.Sprintf("aigw-upstream: backend %q (%s) cannot express the request: %v", b.Name, b.Target.Schema, err),
-		}
+	e := te.OpenAI()
+	switch {
+	case te.Kind == translate.KindInvalid:
+		return &failure{err: e, log: fmt.Sprintf("aigw-upstream: invalid request for backend %q: %v", b.Name, err)}
+	case retry:
+		e.Status, e.Type = http.StatusServiceUnavailable, "server_error"
+		e.Message = fmt.Sprintf("the backend tried first failed, and the fallback backend %q cannot serve this request: %s", b.Name, te.Message)
+		return &failure{err: e,
+			log: fmt.Sprintf("aigw-upstream: retry on backend %q (%s) cannot express the request (%v); answering 503", b.Name, b.Target.Schema, err)}
 	}
-	return misconfigured(b, err.Error())
+	return &failure{err: e, log: fmt.Sprintf("aigw-upstream: backend %q (%s) cannot express the request: %v", b.Name, b.Target.Schema, err)}
+}
+
+// responseFailure is the client's error for a backend response the gateway
+// cannot translate: the translator's own for a provider error it names, else
+// a 502.
+func responseFailure(b *Backend, err error) *oaierr.Error {
+	if te, ok := translate.AsError(err, translate.KindProvider); ok {
+		return te.OpenAI()
+	}
+	return oaierr.New(http.StatusBadGateway, "server_error", "bad_backend_response",
+		"backend %q sent a response the gateway cannot translate", b.Name)
 }
 
 // mayRetry reports whether Envoy's router may retry an attempt on a response

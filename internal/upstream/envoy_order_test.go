@@ -7,7 +7,8 @@ import (
 // decodeLikeEnvoy delivers a request to f under the iteration rules of Envoy's
 // FilterManager (source/common/http/filter_manager.cc) for a filter followed
 // by the upstream codec, and reports whether the request reached the codec.
-// The rule that matters: after a headers hook returned StopAllIteration*,
+// The rule that matters (Action Hold maps to StopIteration for a reason):
+// after a headers hook returned StopAllIteration*,
 // handleDataIfStopAll buffers body data *without calling the filter's own body
 // hook*; only the filter's continueDecoding would release it, and this filter
 // never calls it. After StopIteration the body hook runs; its Continue
@@ -16,10 +17,10 @@ func decodeLikeEnvoy(t *testing.T, f *Filter, a *fakeAttempt, chunks []string) (
 	t.Helper()
 	st := f.OnRequestHeaders(false)
 	switch st {
-	case HeadersContinue:
+	case Continue:
 		reached = true
-	case HeadersStopIteration:
-	case HeadersStopAllIterationAndBuffer, HeadersStopAllIterationAndWatermark:
+	case Hold:
+	case Answered:
 		// The body is buffered for a filter that is never called again.
 		return false
 	default:
@@ -33,10 +34,10 @@ func decodeLikeEnvoy(t *testing.T, f *Filter, a *fakeAttempt, chunks []string) (
 		buffered += c
 		a.reqB.b = []byte(buffered)
 		switch bs := f.OnRequestBody(end); bs {
-		case BodyContinue:
+		case Continue:
 			reached = true
-		case BodyStopIterationAndBuffer, BodyStopIterationAndWatermark:
-		case BodyStopIterationNoBuffer:
+		case Hold:
+		case Answered:
 			return false
 		default:
 			t.Fatalf("request body status %v", bs)

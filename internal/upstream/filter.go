@@ -1,9 +1,7 @@
 package upstream
 
 import (
-	"errors"
 	"fmt"
-	"net/http"
 	"runtime/debug"
 	"strconv"
 
@@ -63,28 +61,22 @@ func (f *Filter) Backend() *Backend { return f.backend }
 // OnRequestHeaders resolves the chosen endpoint to a configured backend and
 // records it. The endpoint (and so its metadata) is fixed when the upstream
 // request is created, before this hook runs.
-func (f *Filter) OnRequestHeaders(endStream bool) (st HeadersStatus) {
-	defer func() {
-		if r := recover(); r != nil {
-			f.abort("request headers", r)
-			st = HeadersStopAllIterationAndBuffer
-		}
-	}()
+func (f *Filter) OnRequestHeaders(endStream bool) Action {
 	if f.state != stateNew {
-		return f.requestHeadersStatus()
+		return f.requestHeadersAction()
 	}
 	value, found := f.a.EndpointMetadata(f.cfg.metadataNamespace, f.cfg.metadataKey)
 	b, failure := f.cfg.resolveBackend(value, found)
 	if failure != nil {
 		f.end(failure)
-		return HeadersStopAllIterationAndBuffer
+		return Answered
 	}
 	f.backend = b
 	f.state = stateResolved
 	f.a.SetDynamicMetadata(MetadataNamespace, MetadataBackendName, b.Name)
 	if endStream {
 		// No body (e.g. GET /v1/models): rewrite now.
-		return headersStatus(f.forward(nil, false))
+		return f.forward(nil, false)
 	}
 	// Hold the headers until the body is complete: the path, the model and
 	// content-length depend on it. StopIteration, not StopAllIteration: after
@@ -94,85 +86,25 @@ func (f *Filter) OnRequestHeaders(endStream bool) (st HeadersStatus) {
 	// it never would, so the attempt would hang until the route timeout. With
 	// StopIteration the body hook runs and holds the body itself
 	// (StopIterationAndBuffer until end of stream).
-	return HeadersStopIteration
+	return Hold
 }
 
-// forward rewrites the attempt for its backend from the original request:
-// credentials, host, path, body and content-length. It runs once, when the
-// request is complete. It reports whether the attempt goes on.
-func (f *Filter) forward(body []byte, haveBody bool) bool {
-	b := f.backend
-	h := f.a.RequestHeaders()
-	origPath, origAuthority, retry := f.originals(h)
-
-	// Only endpoints the backend's schema defines get its credentials:
-	// anything else ends here and never reaches the provider.
-	method, _ := h.Get(":method")
-	if e := translate.EndpointError(b.Target.Schema, method, origPath); e != nil {
-		f.end(f.cfg.translateFailure(b, e, retry))
-		return false
-	}
-	name, value, fail := credentialHeader(b)
+// forward rewrites the attempt for its backend from the original request
+// (planRequest decides, apply carries it out). It runs once, when the
+// request is complete, and answers Continue, or Answered when the attempt
+// ended here.
+func (f *Filter) forward(body []byte, hasBody bool) Action {
+	req := f.originals()
+	req.body, req.hasBody = body, hasBody
+	p, fail := f.cfg.planRequest(f.backend, req, credentialFor(f.backend))
 	if fail != nil {
 		f.end(fail)
-		return false
+		return Answered
 	}
-	tr, err := translate.New(b.Target, origPath)
-	var res translate.RequestResult
-	if err == nil {
-		res, err = tr.RequestBody(body)
-	}
-	if err != nil {
-		f.end(f.cfg.translateFailure(b, err, retry))
-		return false
-	}
-	f.tr = tr
-
-	for _, k := range clientCredentialHeaders {
-		h.Remove(k)
-	}
-	for _, k := range f.cfg.routingHeaders {
-		if k != "" {
-			h.Remove(k)
-		}
-	}
-	// An earlier attempt to another schema may have set its provider's
-	// headers on the shared map (Anthropic's anthropic-version reaching an
-	// OpenAI fallback): start from the client's request.
-	for _, k := range f.cfg.providerHeaders {
-		h.Remove(k)
-	}
-	if name != "" {
-		h.Set(name, value)
-	}
-	if b.Conf.Host != "" {
-		h.Set(":authority", b.Conf.Host)
-	} else if origAuthority != "" {
-		// The header map is shared by all attempts: undo an earlier
-		// attempt's rewrite.
-		h.Set(":authority", origAuthority)
-	}
-	for _, k := range res.RemoveHeaders {
-		h.Remove(k)
-	}
-	for _, x := range res.Headers {
-		h.Set(x.Key, x.Value)
-	}
-	if res.Path != "" {
-		h.Set(":path", res.Path)
-	}
-	if haveBody {
-		n := len(body)
-		if res.Body != nil {
-			f.a.RequestBody().Replace(res.Body)
-			n = len(res.Body)
-		}
-		// Always set: an earlier attempt may have set another length on
-		// the shared header map.
-		h.Set("content-length", strconv.Itoa(n))
-	}
+	f.apply(&p)
+	f.tr = p.tr
 	f.state = stateForwarding
-	return true
+	return Continue
 }
 
 // Filter state keys holding the client's :path and :authority, recorded by
@@ -182,99 +114,74 @@ const (
 	stateKeyAuthority = "aigw.upstream.original_authority"
 )
 
-// originals returns the client's :path and :authority. Envoy shares the
-// request header map between attempts, so from the second attempt on the
-// map holds the previous attempt's rewrite; the first attempt saves the
-// originals in the request's filter state. retry reports that an earlier
-// attempt got this far: since every failure before the provider answered
-// ends the request, that attempt went to its provider.
-func (f *Filter) originals(h HeaderMap) (path, authority string, retry bool) {
+// originals returns the client's request line: its :method, and its :path
+// and :authority. Envoy shares the request header map between attempts, so
+// from the second attempt on the map holds the previous attempt's rewrite;
+// the first attempt saves the originals in the request's filter state. retry
+// reports that an earlier attempt got this far: since every failure before
+// the provider answered ends the request, that attempt went to its provider.
+func (f *Filter) originals() request {
+	h := f.a.RequestHeaders()
+	var r request
+	r.method, _ = h.Get(":method")
 	if p, ok := f.a.FilterState(stateKeyPath); ok {
-		authority, _ = f.a.FilterState(stateKeyAuthority)
-		return p, authority, true
+		r.path, r.retry = p, true
+		r.authority, _ = f.a.FilterState(stateKeyAuthority)
+		return r
 	}
-	path, _ = h.Get(":path")
-	authority, _ = h.Get(":authority")
-	f.a.SetFilterState(stateKeyPath, path)
-	f.a.SetFilterState(stateKeyAuthority, authority)
-	return path, authority, false
-}
-
-func headersStatus(goOn bool) HeadersStatus {
-	if goOn {
-		return HeadersContinue
-	}
-	return HeadersStopAllIterationAndBuffer
+	r.path, _ = h.Get(":path")
+	r.authority, _ = h.Get(":authority")
+	f.a.SetFilterState(stateKeyPath, r.path)
+	f.a.SetFilterState(stateKeyAuthority, r.authority)
+	return r
 }
 
 // OnRequestBody forwards the body of a resolved attempt and drops it once
 // the attempt was answered locally.
-func (f *Filter) OnRequestBody(endStream bool) (st BodyStatus) {
-	defer func() {
-		if r := recover(); r != nil {
-			f.abort("request body", r)
-			st = BodyStopIterationNoBuffer
-		}
-	}()
+func (f *Filter) OnRequestBody(endStream bool) Action {
 	switch f.state {
 	case stateForwarding:
-		return BodyContinue
+		return Continue
 	case stateResolved:
 		if !endStream {
-			return BodyStopIterationAndBuffer
+			return Hold
 		}
 		// With buffering, Envoy adds the last chunk to the buffer before
 		// this hook (filter.cc decodeData), so this is the whole body.
-		if f.forward(f.a.RequestBody().Bytes(), true) {
-			return BodyContinue
-		}
+		return f.forward(f.a.RequestBody().Bytes(), true)
 	}
 	// The attempt was answered locally (or never resolved): do not let the
 	// body reach the codec, and do not buffer what will never be sent.
-	return BodyStopIterationNoBuffer
+	return Answered
 }
 
 // OnRequestTrailers mirrors OnRequestBody.
-func (f *Filter) OnRequestTrailers() (st TrailersStatus) {
-	defer func() {
-		if r := recover(); r != nil {
-			f.abort("request trailers", r)
-			st = TrailersStopIteration
-		}
-	}()
+func (f *Filter) OnRequestTrailers() Action {
 	switch f.state {
 	case stateForwarding:
-		return TrailersContinue
+		return Continue
 	case stateResolved:
 		// Trailers end a body whose last data frame did not: the body is
 		// complete and buffered now.
-		if f.forward(f.a.RequestBody().Bytes(), true) {
-			return TrailersContinue
-		}
+		return f.forward(f.a.RequestBody().Bytes(), true)
 	}
-	return TrailersStopIteration
+	return Answered
 }
 
 // OnResponseHeaders passes the backend's response on.
-func (f *Filter) OnResponseHeaders(endStream bool) (st HeadersStatus) {
-	defer func() {
-		if r := recover(); r != nil {
-			f.abort("response headers", r)
-			st = HeadersStopIteration
-		}
-	}()
+func (f *Filter) OnResponseHeaders(endStream bool) Action {
 	switch f.state {
 	case stateAborted:
-		return HeadersStopIteration
+		return Answered
 	case stateForwarding:
 		return f.responseHeaders(endStream)
 	}
-	return HeadersContinue
+	return Continue
 }
 
 // responseHeaders asks the translator how to treat the response and adjusts
 // the headers accordingly.
-func (f *Filter) responseHeaders(endStream bool) HeadersStatus {
+func (f *Filter) responseHeaders(endStream bool) Action {
 	h := f.a.ResponseHeaders()
 	statusText, _ := h.Get(":status")
 	status, _ := strconv.Atoi(statusText)
@@ -290,7 +197,7 @@ func (f *Filter) responseHeaders(endStream bool) HeadersStatus {
 		f.replaceResponse = e.JSON()
 		h.Set("content-length", strconv.Itoa(len(f.replaceResponse)))
 		f.mode = translate.ResponseMode{}
-		return HeadersContinue
+		return Continue
 	}
 	f.mode = mode
 	if mode.ContentType != "" {
@@ -303,52 +210,46 @@ func (f *Filter) responseHeaders(endStream bool) HeadersStatus {
 		h.Remove("content-length")
 	}
 	if endStream || !mode.BufferBody {
-		return HeadersContinue
+		return Continue
 	}
 	if mayRetry(status) {
 		// The router decides on these headers whether to retry; they go on
 		// now and only the body is held (mayRetry says why). content-length
 		// is gone when the body will change (ModifiesBody, above).
-		return HeadersContinue
+		return Continue
 	}
 	// Hold the headers too: the body hook sets content-length once the
 	// translated body is known, or ends the request with a 502 when the
 	// body cannot be translated.
 	f.headersHeld = true
-	return HeadersStopIteration
+	return Hold
 }
 
 // OnResponseBody passes the response body on.
-func (f *Filter) OnResponseBody(endStream bool) (st BodyStatus) {
-	defer func() {
-		if r := recover(); r != nil {
-			f.abort("response body", r)
-			st = BodyStopIterationNoBuffer
-		}
-	}()
+func (f *Filter) OnResponseBody(endStream bool) Action {
 	switch f.state {
 	case stateAborted:
-		return BodyStopIterationNoBuffer
+		return Answered
 	case stateForwarding:
 		return f.responseBody(endStream)
 	}
-	return BodyContinue
+	return Continue
 }
 
 // responseBody translates one piece of the response (the whole body when the
 // translator asked for buffering) and accounts tokens at its end.
-func (f *Filter) responseBody(endStream bool) BodyStatus {
+func (f *Filter) responseBody(endStream bool) Action {
 	body := f.a.ResponseBody()
 	if f.replaceResponse != nil {
 		if !endStream {
 			body.Replace(nil)
-			return BodyContinue
+			return Continue
 		}
 		body.Replace(f.replaceResponse)
-		return BodyContinue
+		return Continue
 	}
 	if f.mode.BufferBody && !endStream {
-		return BodyStopIterationAndBuffer
+		return Hold
 	}
 	out, usage, err := f.tr.ResponseBody(body.Bytes(), endStream)
 	f.record(usage)
@@ -361,7 +262,7 @@ func (f *Filter) responseBody(endStream bool) BodyStatus {
 			// router retry on them while their body follows (mayRetry).
 			f.end(&failure{err: responseFailure(f.backend, err),
 				log: fmt.Sprintf("aigw-upstream: answering 502 for backend %q's untranslatable response", f.backend.Name)})
-			return BodyStopIterationNoBuffer
+			return Answered
 		case f.mode.BufferBody:
 			// An error status whose headers already went on: its body
 			// becomes the gateway's OpenAI error.
@@ -383,7 +284,7 @@ func (f *Filter) responseBody(endStream bool) BodyStatus {
 			f.a.ResponseHeaders().Set("content-length", strconv.Itoa(len(out)))
 		}
 	}
-	return BodyContinue
+	return Continue
 }
 
 // record accounts the attempt's token usage as soon as it is known or
@@ -413,28 +314,11 @@ func addDelta(a Attempt, c Counter, prev, cur int64) {
 	}
 }
 
-// responseFailure is the client's error for a backend response the gateway
-// cannot translate.
-func responseFailure(b *Backend, err error) *oaierr.Error {
-	var unsupported *translate.UnsupportedError
-	if errors.As(err, &unsupported) && unsupported.Status >= 500 {
-		return &oaierr.Error{Status: unsupported.Status, Type: "server_error", Code: unsupported.Code, Message: unsupported.Message}
-	}
-	return oaierr.New(http.StatusBadGateway, "server_error", "bad_backend_response",
-		"backend %q sent a response the gateway cannot translate", b.Name)
-}
-
 // OnResponseTrailers passes the response trailers on.
-func (f *Filter) OnResponseTrailers() (st TrailersStatus) {
-	defer func() {
-		if r := recover(); r != nil {
-			f.abort("response trailers", r)
-			st = TrailersStopIteration
-		}
-	}()
+func (f *Filter) OnResponseTrailers() Action {
 	switch f.state {
 	case stateAborted:
-		return TrailersStopIteration
+		return Answered
 	case stateForwarding:
 		// The body ended without end of stream: finish the translator for
 		// its usage. Output it still holds cannot be appended from a
@@ -447,7 +331,7 @@ func (f *Filter) OnResponseTrailers() (st TrailersStatus) {
 			}
 		}
 	}
-	return TrailersContinue
+	return Continue
 }
 
 // OnDestroy releases the attempt. Envoy passes no callbacks to destroy, so
@@ -459,17 +343,17 @@ func (f *Filter) OnDestroy() {
 	f.replaceResponse = nil
 }
 
-// requestHeadersStatus is the answer to a repeated request-headers hook,
+// requestHeadersAction is the answer to a repeated request-headers hook,
 // which Envoy never sends; kept total so a misbehaving host cannot make a
 // failed attempt forward.
-func (f *Filter) requestHeadersStatus() HeadersStatus {
+func (f *Filter) requestHeadersAction() Action {
 	switch f.state {
 	case stateForwarding:
-		return HeadersContinue
+		return Continue
 	case stateResolved:
-		return HeadersStopIteration
+		return Hold
 	}
-	return HeadersStopAllIterationAndBuffer
+	return Answered
 }
 
 // end answers the whole request with failure through SendResponse.
@@ -497,19 +381,30 @@ func (f *Filter) end(e *failure) {
 	f.a.SendResponse(e.err.Status, jsonHeaders, e.err.JSON())
 }
 
-// abort turns a panic in a hook into a 500 for this request only.
-func (f *Filter) abort(hook string, r any) {
+// Fail is what a panic in one of f's hooks means for the request, called by
+// the adapter's panic boundary after it recovered p in hook (this package
+// recovers nothing): the panic is logged once, with its stack, the request
+// is answered with a 500 unless it already was, and every later hook answers
+// Answered, so a panic fails only its own request. Fail must not be called
+// after OnDestroy.
+func (f *Filter) Fail(hook string, p any) {
 	if f.a == nil {
 		return
 	}
-	f.a.Log(LogCritical, fmt.Sprintf("aigw-upstream: panic in %s hook: %v\n%s", hook, r, debug.Stack()))
+	f.a.Log(LogCritical, fmt.Sprintf("aigw-upstream: panic in %s hook: %v\n%s", hook, p, debug.Stack()))
 	if f.state == stateAborted {
 		// The request is already answered.
 		return
 	}
 	f.state = stateAborted
-	err := oaierr.Internal("internal error in the gateway's upstream filter")
-	f.a.SendResponse(err.Status, jsonHeaders, err.JSON())
+	f.a.SendResponse(ErrInternal.Status, jsonHeaders, errInternalJSON)
 }
+
+// ErrInternal is the upstream phase's answer to a request it failed on (a
+// recovered panic); the cause goes to Envoy's log, never to the client.
+var (
+	ErrInternal     = oaierr.Internal("internal error in the gateway's upstream filter")
+	errInternalJSON = ErrInternal.JSON()
+)
 
 var jsonHeaders = []Header{{Key: "content-type", Value: "application/json"}}

@@ -34,7 +34,7 @@ func TestRequestHeadersResolveBackend(t *testing.T) {
 		config   string
 		metadata map[[2]string]string
 
-		wantStatus  HeadersStatus
+		wantStatus  Action
 		wantBackend string // "" means the attempt fails
 		wantLog     []string
 		wantMessage string
@@ -44,21 +44,21 @@ func TestRequestHeadersResolveBackend(t *testing.T) {
 			name:        "endpoint names a configured backend",
 			config:      twoBackends,
 			metadata:    map[[2]string]string{{"aigw", "backend"}: "azure-fallback"},
-			wantStatus:  HeadersStopIteration,
+			wantStatus:  Hold,
 			wantBackend: "azure-fallback",
 		},
 		{
 			name:        "custom metadata namespace and key",
 			config:      customMetadata,
 			metadata:    map[[2]string]string{{"acme", "llm"}: "b1", {"aigw", "backend"}: "nope"},
-			wantStatus:  HeadersStopIteration,
+			wantStatus:  Hold,
 			wantBackend: "b1",
 		},
 		{
 			name:        "metadata missing",
 			config:      twoBackends,
 			metadata:    map[[2]string]string{{"other", "backend"}: "openai-primary"},
-			wantStatus:  HeadersStopAllIterationAndBuffer,
+			wantStatus:  Answered,
 			wantLog:     []string{`filter_metadata["aigw"]["backend"]`, "503", "no failover"},
 			wantMessage: "the selected upstream endpoint is not bound to an aigw backend",
 		},
@@ -66,7 +66,7 @@ func TestRequestHeadersResolveBackend(t *testing.T) {
 			name:        "metadata empty",
 			config:      twoBackends,
 			metadata:    map[[2]string]string{{"aigw", "backend"}: ""},
-			wantStatus:  HeadersStopAllIterationAndBuffer,
+			wantStatus:  Answered,
 			wantLog:     []string{`filter_metadata["aigw"]["backend"]`},
 			wantMessage: "the selected upstream endpoint is not bound to an aigw backend",
 		},
@@ -74,7 +74,7 @@ func TestRequestHeadersResolveBackend(t *testing.T) {
 			name:        "custom location missing although the default one is set",
 			config:      customMetadata,
 			metadata:    map[[2]string]string{{"aigw", "backend"}: "b1"},
-			wantStatus:  HeadersStopAllIterationAndBuffer,
+			wantStatus:  Answered,
 			wantLog:     []string{`filter_metadata["acme"]["llm"]`},
 			wantMessage: "the selected upstream endpoint is not bound to an aigw backend",
 		},
@@ -82,7 +82,7 @@ func TestRequestHeadersResolveBackend(t *testing.T) {
 			name:        "metadata names an unknown backend",
 			config:      twoBackends,
 			metadata:    map[[2]string]string{{"aigw", "backend"}: "gone\n"},
-			wantStatus:  HeadersStopAllIterationAndBuffer,
+			wantStatus:  Answered,
 			wantLog:     []string{`names backend "gone\n"`, "not in the config"},
 			wantMessage: `the selected upstream endpoint names backend "gone\n", which is not configured`,
 		},
@@ -125,7 +125,7 @@ func TestRequestHeadersResolveBackend(t *testing.T) {
 			if r.status != http.StatusServiceUnavailable {
 				t.Errorf("response = %+v, want a 503 (SendResponse)", r)
 			}
-			if len(r.headers) != 1 || r.headers[0] != (Header{"content-type", "application/json"}) {
+			if len(r.headers) != 1 || r.headers[0] != (Header{Key: "content-type", Value: "application/json"}) {
 				t.Errorf("headers = %v", r.headers)
 			}
 			var e openAIError
@@ -143,11 +143,11 @@ func TestRequestHeadersResolveBackend(t *testing.T) {
 // The hooks after the request headers, for each way the attempt can go.
 func TestLaterHooksFollowState(t *testing.T) {
 	type statuses struct {
-		reqBody     BodyStatus
-		reqTrailers TrailersStatus
-		respHeaders HeadersStatus
-		respBody    BodyStatus
-		respTrailer TrailersStatus
+		reqBody     Action
+		reqTrailers Action
+		respHeaders Action
+		respBody    Action
+		respTrailer Action
 	}
 	tests := []struct {
 		name    string
@@ -160,19 +160,19 @@ func TestLaterHooksFollowState(t *testing.T) {
 			// read from the whole body), then passed.
 			name:    "forwarding passes everything",
 			backend: "openai-primary",
-			want:    statuses{BodyContinue, TrailersContinue, HeadersStopIteration, BodyContinue, TrailersContinue},
+			want:    statuses{Continue, Continue, Hold, Continue, Continue},
 		},
 		{
 			// The request was answered (SendResponse): everything stops.
 			name:    "failed attempt",
 			backend: "unknown",
-			want:    statuses{BodyStopIterationNoBuffer, TrailersStopIteration, HeadersStopIteration, BodyStopIterationNoBuffer, TrailersStopIteration},
+			want:    statuses{Answered, Answered, Answered, Answered, Answered},
 		},
 		{
 			name:    "aborted request stops everything",
 			backend: "openai-primary",
 			panicOn: "EndpointMetadata",
-			want:    statuses{BodyStopIterationNoBuffer, TrailersStopIteration, HeadersStopIteration, BodyStopIterationNoBuffer, TrailersStopIteration},
+			want:    statuses{Answered, Answered, Answered, Answered, Answered},
 		},
 	}
 	for _, tt := range tests {
@@ -182,7 +182,7 @@ func TestLaterHooksFollowState(t *testing.T) {
 			a.panicOn = tt.panicOn
 			a.reqH = fakeHeaders{":method": "POST", ":path": "/v1/chat/completions"}
 			f := NewFilter(mustConfig(t, twoBackends), a)
-			f.OnRequestHeaders(false)
+			guarded(f, "request headers", func() Action { return f.OnRequestHeaders(false) })
 			got := statuses{
 				f.OnRequestBody(true), f.OnRequestTrailers(),
 				f.OnResponseHeaders(false), f.OnResponseBody(true), f.OnResponseTrailers(),
@@ -192,10 +192,10 @@ func TestLaterHooksFollowState(t *testing.T) {
 			}
 			// A repeated request-headers hook keeps the decision.
 			again := f.OnRequestHeaders(false)
-			if tt.want.reqBody == BodyContinue && len(a.responses) != 0 {
+			if tt.want.reqBody == Continue && len(a.responses) != 0 {
 				t.Errorf("forwarded attempt answered locally: %v", a.responses)
 			}
-			if wantAgain := map[bool]HeadersStatus{true: HeadersContinue, false: HeadersStopAllIterationAndBuffer}[tt.want.reqBody == BodyContinue]; again != wantAgain {
+			if wantAgain := map[bool]Action{true: Continue, false: Answered}[tt.want.reqBody == Continue]; again != wantAgain {
 				t.Errorf("second OnRequestHeaders = %v, want %v", again, wantAgain)
 			}
 			if n := len(a.responses); n > 1 {
@@ -205,15 +205,27 @@ func TestLaterHooksFollowState(t *testing.T) {
 	}
 }
 
+// guarded runs a hook behind the adapters' panic boundary (dynmod's guard
+// hands a recovered panic to Filter.Fail and answers Answered), as Envoy's
+// calls reach the filter. This package recovers nothing itself.
+func guarded(f *Filter, hook string, run func() Action) (act Action) {
+	defer func() {
+		if p := recover(); p != nil {
+			f.Fail(hook, p)
+			act = Answered
+		}
+	}()
+	return run()
+}
+
 func TestPanicIsContainedToTheRequest(t *testing.T) {
 	tests := []struct {
 		name    string
 		panicOn string
-		run     func(f *Filter) any
-		want    any
+		end     bool
 	}{
-		{"reading endpoint metadata", "EndpointMetadata", func(f *Filter) any { return f.OnRequestHeaders(false) }, HeadersStopAllIterationAndBuffer},
-		{"setting dynamic metadata", "SetDynamicMetadata", func(f *Filter) any { return f.OnRequestHeaders(true) }, HeadersStopAllIterationAndBuffer},
+		{"reading endpoint metadata", "EndpointMetadata", false},
+		{"setting dynamic metadata", "SetDynamicMetadata", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -221,8 +233,8 @@ func TestPanicIsContainedToTheRequest(t *testing.T) {
 			a.endpointMD[[2]string{"aigw", "backend"}] = "openai-primary"
 			a.panicOn = tt.panicOn
 			f := NewFilter(mustConfig(t, twoBackends), a)
-			if got := tt.run(f); got != tt.want {
-				t.Fatalf("status = %v, want %v", got, tt.want)
+			if got := guarded(f, "request headers", func() Action { return f.OnRequestHeaders(tt.end) }); got != Answered {
+				t.Fatalf("status = %v, want Answered", got)
 			}
 			if !a.logged(LogCritical, "panic in request headers hook", "injected panic in "+tt.panicOn, "goroutine") {
 				t.Errorf("no critical log with the panic and stack: %v", a.logs)
@@ -241,9 +253,15 @@ func TestPanicIsContainedToTheRequest(t *testing.T) {
 			}
 			// A second panic must not answer again.
 			a.panicOn = "ResponseHeaders"
-			f.abort("response headers", "again")
+			if got := guarded(f, "response headers", func() Action { return f.OnResponseHeaders(false) }); got != Answered {
+				t.Errorf("response headers after the panic = %v, want Answered", got)
+			}
+			f.Fail("response headers", "again")
 			if len(a.responses) != 1 {
-				t.Errorf("second abort answered again: %v", a.responses)
+				t.Errorf("second panic answered again: %v", a.responses)
+			}
+			if n := countLogs(a, LogCritical); n != 2 {
+				t.Errorf("%d critical log lines for two panics, want one each: %v", n, a.logs)
 			}
 		})
 	}
@@ -255,7 +273,7 @@ func TestPanicAfterFailedAttemptDoesNotAnswerTwice(t *testing.T) {
 	a := newFakeAttempt()
 	f := NewFilter(mustConfig(t, twoBackends), a)
 	f.OnRequestHeaders(false)
-	f.abort("response body", "boom")
+	f.Fail("response body", "boom")
 	if len(a.responses) != 1 || a.responses[0].status != http.StatusServiceUnavailable {
 		t.Errorf("responses = %v, want only the 503", a.responses)
 	}
@@ -274,9 +292,19 @@ func TestOnDestroyDropsTheAttempt(t *testing.T) {
 	if f.a != nil || f.Backend() != nil {
 		t.Errorf("filter still references the attempt after OnDestroy")
 	}
-	// Envoy calls nothing after destroy, but a late abort must not crash.
-	f.abort("late", "x")
+	// Envoy calls nothing after destroy, but a late Fail must not crash.
+	f.Fail("late", "x")
 	if len(a.logs) != 0 || len(a.responses) != 0 {
 		t.Errorf("destroyed filter used the attempt: logs %v, responses %v", a.logs, a.responses)
 	}
+}
+
+func countLogs(a *fakeAttempt, level LogLevel) int {
+	n := 0
+	for _, l := range a.logs {
+		if l.level == level {
+			n++
+		}
+	}
+	return n
 }

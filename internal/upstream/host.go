@@ -9,7 +9,10 @@
 // failover between priorities needs no state here.
 package upstream
 
-import "github.com/aigw/aigw/config"
+import (
+	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/translate"
+)
 
 // HeaderMap is one header map of the attempt (request or response).
 type HeaderMap interface {
@@ -36,10 +39,9 @@ type Body interface {
 	Replace(b []byte)
 }
 
-// Header is one header of a locally generated response.
-type Header struct {
-	Key, Value string
-}
+// Header is one header name and value: the same type translate and the
+// adapter use, so header lists pass between them without copies.
+type Header = translate.Header
 
 // Attempt is the host side of one upstream attempt.
 type Attempt interface {
@@ -89,33 +91,20 @@ const (
 	LogCritical
 )
 
-// HeadersStatus values are envoy_dynamic_module_type_on_http_filter_{request,response}_headers_status.
-type HeadersStatus int
+// Action is a hook's answer, in the upstream phase's own words; the adapter
+// maps it to the status enum of the ABI hook it serves.
+type Action uint8
 
 const (
-	HeadersContinue HeadersStatus = iota
-	HeadersStopIteration
-	HeadersContinueAndDontEndStream
-	HeadersStopAllIterationAndBuffer
-	HeadersStopAllIterationAndWatermark
-)
-
-// BodyStatus values are envoy_dynamic_module_type_on_http_filter_{request,response}_body_status.
-type BodyStatus int
-
-const (
-	BodyContinue BodyStatus = iota
-	BodyStopIterationAndBuffer
-	BodyStopIterationAndWatermark
-	BodyStopIterationNoBuffer
-)
-
-// TrailersStatus values are envoy_dynamic_module_type_on_http_filter_{request,response}_trailers_status.
-type TrailersStatus int
-
-const (
-	TrailersContinue TrailersStatus = iota
-	TrailersStopIteration
+	// Continue passes what the hook got on.
+	Continue Action = iota
+	// Hold keeps it: request or response headers wait for their body
+	// (whose hooks still run), a body is buffered until a later body hook
+	// of the same direction continues.
+	Hold
+	// Answered stops the attempt: the request was answered locally
+	// (SendResponse) and nothing more may reach the codec or be buffered.
+	Answered
 )
 
 // Dynamic metadata the upstream phase writes (namespace and keys are a

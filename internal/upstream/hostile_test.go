@@ -18,7 +18,10 @@ func gz(t *testing.T, s string) string {
 }
 
 // Buffered responses the gateway cannot translate are a 502 OpenAI error,
-// never the provider's 200 with an empty body or an error object inside.
+// never the provider's 200 with an empty body or an error object inside. A
+// held 2xx ends the request with one 502 (SendResponse: the held headers are
+// never released, docs/attempts.md); a status the router may retry already
+// went on, so its body becomes the OpenAI error under the provider's status.
 func TestUntranslatableResponsesAre502(t *testing.T) {
 	bomb := gz(t, strings.Repeat("\x00", 3<<20)) // over max_decoded_response_bytes below
 	cases := []struct {
@@ -36,31 +39,49 @@ func TestUntranslatableResponsesAre502(t *testing.T) {
 			fakeHeaders{":status": "200", "content-type": "application/json"}, []string{`{"id":"m","type":"message","content":[],"usage":{"input_tokens":1e999}}`}},
 		{"openai gzip bomb", "oai", chatBody,
 			fakeHeaders{":status": "200", "content-type": "application/json", "content-encoding": "gzip"}, []string{bomb}},
-		{"anthropic gzip error body that is not gzip", "claude", chatBody,
-			fakeHeaders{":status": "529", "content-type": "application/json", "content-encoding": "gzip"}, []string{`{"type":"error"}`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := clientRequest(tc.backend, "/v1/chat/completions", tc.body)
 			f := NewFilter(limitedConfig(t), a)
 			sendRequest(t, f)
-			hs, _, out := respond(f, a, tc.headers, tc.chunks, false)
-			if hs != HeadersStopIteration {
-				t.Fatalf("headers not held: %v", hs)
+			hs, st, _ := respond(f, a, tc.headers, tc.chunks, false)
+			if hs != Hold || st[len(st)-1] != Answered {
+				t.Fatalf("statuses %v %v: want held headers, then answered", hs, st)
+			}
+			if a.respH[":status"] != "200" {
+				t.Fatalf("held headers rewritten to %s: they must never be released", a.respH[":status"])
 			}
 			var e openAIError
-			if a.respH[":status"] != "502" || json.Unmarshal([]byte(out), &e) != nil || e.Error.Message == "" ||
-				a.respH["content-type"] != "application/json" || a.respH["content-length"] != itoa(len(out)) {
-				t.Fatalf("status %s headers %v body %q", a.respH[":status"], a.respH, out)
-			}
-			if _, ok := a.respH["content-encoding"]; ok {
-				t.Fatal("content-encoding kept")
+			if len(a.responses) != 1 || a.responses[0].status != 502 || json.Unmarshal([]byte(a.responses[0].body), &e) != nil || e.Error.Message == "" {
+				t.Fatalf("responses %v, want one 502 OpenAI error", a.responses)
 			}
 			if !a.logged(LogError, "cannot be translated") {
 				t.Fatalf("not logged: %v", a.logs)
 			}
 		})
 	}
+	t.Run("anthropic 529 gzip error body that is not gzip", func(t *testing.T) {
+		a := clientRequest("claude", "/v1/chat/completions", chatBody)
+		f := NewFilter(limitedConfig(t), a)
+		sendRequest(t, f)
+		hs, _, out := respond(f, a, fakeHeaders{":status": "529", "content-type": "application/json", "content-encoding": "gzip"}, []string{`{"type":"error"}`}, false)
+		if hs != Continue {
+			t.Fatalf("headers %v: a status the router may retry is never held", hs)
+		}
+		var e openAIError
+		if a.respH[":status"] != "529" || json.Unmarshal([]byte(out), &e) != nil || e.Error.Message == "" || a.respH["content-type"] != "application/json" {
+			t.Fatalf("status %s headers %v body %q", a.respH[":status"], a.respH, out)
+		}
+		for _, k := range []string{"content-encoding", "content-length"} {
+			if _, ok := a.respH[k]; ok {
+				t.Fatalf("%s kept on headers sent before the body changed", k)
+			}
+		}
+		if len(a.responses) != 0 {
+			t.Fatalf("answered locally: %v", a.responses)
+		}
+	})
 }
 
 // limitedConfig is pipelineConfig's backends with a 2 MiB decode limit.
@@ -106,12 +127,12 @@ func TestGzipStreams(t *testing.T) {
 		f := NewFilter(pipelineConfig(t), a)
 		sendRequest(t, f)
 		a.respH = gzHeaders()
-		if hs := f.OnResponseHeaders(false); hs != HeadersContinue {
+		if hs := f.OnResponseHeaders(false); hs != Continue {
 			t.Fatalf("headers %v", hs)
 		}
 		for i, c := range chunks {
 			a.respB.b = []byte(c)
-			if st := f.OnResponseBody(i == len(chunks)-1); st != BodyContinue || string(a.respB.b) != ev[i] {
+			if st := f.OnResponseBody(i == len(chunks)-1); st != Continue || string(a.respB.b) != ev[i] {
 				t.Fatalf("chunk %d: %v %q", i, st, a.respB.b)
 			}
 		}
@@ -125,7 +146,7 @@ func TestGzipStreams(t *testing.T) {
 			f := NewFilter(limitedConfig(t), a)
 			sendRequest(t, f)
 			_, st, out := respond(f, a, gzHeaders(), []string{"data: {}\n\n", "data: [DONE]\n\n"}, false)
-			if st[0] != BodyContinue || !strings.HasSuffix(out, "\n\n") {
+			if st[0] != Continue || !strings.HasSuffix(out, "\n\n") {
 				t.Fatalf("statuses %v out %q", st, out)
 			}
 			last := out[strings.LastIndex(strings.TrimSuffix(out, "\n\n"), "data: ")+len("data: ") : len(out)-2]

@@ -45,7 +45,7 @@ func clientRequest(backend, path, body string) *fakeAttempt {
 // sendRequest runs the request hooks the way Envoy does for a body in two
 // chunks (the fake body already holds all of it, as Envoy's buffer does
 // by the last chunk).
-func sendRequest(t *testing.T, f *Filter) (HeadersStatus, BodyStatus, BodyStatus) {
+func sendRequest(t *testing.T, f *Filter) (Action, Action, Action) {
 	t.Helper()
 	return f.OnRequestHeaders(false), f.OnRequestBody(false), f.OnRequestBody(true)
 }
@@ -93,8 +93,8 @@ func TestRequestRewrittenPerBackend(t *testing.T) {
 			a := clientRequest(tt.backend, "/v1/chat/completions", chatBody)
 			f := NewFilter(cfg, a)
 			h, b1, b2 := sendRequest(t, f)
-			if h != HeadersStopIteration || b1 != BodyStopIterationAndBuffer || b2 != BodyContinue {
-				t.Fatalf("statuses = %v %v %v, want StopIteration StopIterationAndBuffer Continue", h, b1, b2)
+			if h != Hold || b1 != Hold || b2 != Continue {
+				t.Fatalf("statuses = %v %v %v, want Hold Hold Continue", h, b1, b2)
 			}
 			if len(a.responses) != 0 {
 				t.Fatalf("local responses: %v", a.responses)
@@ -258,8 +258,8 @@ func TestRequestTranslationFailures(t *testing.T) {
 				a.state[stateKeyAuthority] = "gateway.local"
 			}
 			f := NewFilter(pipelineConfig(t), a)
-			if _, _, b := sendRequest(t, f); b != BodyStopIterationNoBuffer {
-				t.Errorf("last body hook = %v, want StopIterationNoBuffer", b)
+			if _, _, b := sendRequest(t, f); b != Answered {
+				t.Errorf("last body hook = %v, want Answered", b)
 			}
 			if len(a.responses) != 1 {
 				t.Fatalf("responses = %v", a.responses)
@@ -306,7 +306,8 @@ func TestCredentialHeader(t *testing.T) {
 	}
 	for _, tt := range tests {
 		b := &Backend{Name: "b", Conf: &config.Backend{Name: "b", Auth: tt.auth}}
-		name, _, f := credentialHeader(b)
+		c := credentialFor(b)
+		name, f := c.name, c.fail
 		if name != tt.wantName || (f != nil) != tt.wantError {
 			t.Errorf("%+v: name %q failure %v", tt.auth, name, f)
 		}
@@ -318,10 +319,10 @@ func TestCredentialHeader(t *testing.T) {
 
 // respond runs the response hooks for a response delivered in chunks; the
 // fake's body holds the chunk (or, when buffering, everything so far).
-func respond(f *Filter, a *fakeAttempt, headers fakeHeaders, chunks []string, buffered bool) (HeadersStatus, []BodyStatus, string) {
+func respond(f *Filter, a *fakeAttempt, headers fakeHeaders, chunks []string, buffered bool) (Action, []Action, string) {
 	a.respH = headers
 	hs := f.OnResponseHeaders(false)
-	var st []BodyStatus
+	var st []Action
 	var out strings.Builder
 	var acc string
 	for i, c := range chunks {
@@ -334,7 +335,7 @@ func respond(f *Filter, a *fakeAttempt, headers fakeHeaders, chunks []string, bu
 		}
 		s := f.OnResponseBody(eos)
 		st = append(st, s)
-		if s == BodyContinue {
+		if s == Continue {
 			out.Write(a.respB.b)
 		}
 	}
@@ -349,7 +350,7 @@ func TestOpenAIResponseAccountsTokens(t *testing.T) {
 	resp := `{"id":"x","choices":[],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}`
 	hs, st, out := respond(f, a, fakeHeaders{":status": "200", "content-type": "application/json"},
 		[]string{resp[:20], resp[20:]}, true)
-	if hs != HeadersStopIteration || st[0] != BodyStopIterationAndBuffer || st[1] != BodyContinue {
+	if hs != Hold || st[0] != Hold || st[1] != Continue {
 		t.Errorf("statuses %v %v", hs, st)
 	}
 	if out != resp || a.respB.replaced != 0 {
@@ -372,7 +373,7 @@ func TestAnthropicResponsesTranslated(t *testing.T) {
 			`"content":[{"type":"text","text":"Hello"}],"stop_reason":"end_turn","usage":{"input_tokens":12,"output_tokens":9}}`
 		hs, st, out := respond(f, a, fakeHeaders{":status": "200", "content-type": "application/json", "content-length": "200"},
 			[]string{resp[:30], resp[30:]}, true)
-		if hs != HeadersStopIteration || st[1] != BodyContinue {
+		if hs != Hold || st[1] != Continue {
 			t.Fatalf("statuses %v %v", hs, st)
 		}
 		var chat struct {
@@ -409,11 +410,11 @@ func TestAnthropicResponsesTranslated(t *testing.T) {
 			chunks = append(chunks, sse[i:min(i+37, len(sse))])
 		}
 		hs, st, out := respond(f, a, fakeHeaders{":status": "200", "content-type": "text/event-stream"}, chunks, false)
-		if hs != HeadersContinue {
+		if hs != Continue {
 			t.Errorf("headers status %v", hs)
 		}
 		for i, s := range st {
-			if s != BodyContinue {
+			if s != Continue {
 				t.Errorf("chunk %d status %v: streams are never buffered", i, s)
 			}
 		}
@@ -434,7 +435,7 @@ func TestAnthropicResponsesTranslated(t *testing.T) {
 		sendRequest(t, f)
 		hs, st, out := respond(f, a, fakeHeaders{":status": "200", "content-type": "application/json", "content-encoding": "br"},
 			[]string{"\x00\x01", "\x02"}, false)
-		if hs != HeadersContinue || st[0] != BodyContinue || st[1] != BodyContinue {
+		if hs != Continue || st[0] != Continue || st[1] != Continue {
 			t.Errorf("statuses %v %v", hs, st)
 		}
 		var e openAIError

@@ -65,6 +65,8 @@ type envOptions struct {
 	slowStream  bool // flush every write and pause, so each SSE event is its own upstream read
 	// editConfig, when set, changes the aigw config document both phases load.
 	editConfig func(doc []byte) []byte
+	// expectProblems: stderr lines the test provokes on purpose (host.Config.ExpectProblems).
+	expectProblems []string
 }
 
 func keyEnv(name string) string {
@@ -221,6 +223,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		NoAccessLog:    o.noAccessLog,
 		GolangFirst:    o.golangFirst,
 		Env:            hostEnv,
+		ExpectProblems: o.expectProblems,
 	})
 	return e
 }

@@ -791,6 +791,10 @@ CAPIStatus envoyGoFilterHttpGetHeader(void* s, void* key_data, int key_len, uint
                                       int* value_len) {
   STATE_PROLOGUE(s);
   if (!st->headers) UNLOCK_RETURN(CAPIInvalidPhase);
+  // Test-only fault (host_fault): the status Envoy's Filter::getHeader returns once the stream
+  // was destroyed while Go runs (contrib/golang/filters/http/source/golang_filter.cc:610-613),
+  // which a test cannot time; the adapter turns it into a panic its boundary answers.
+  if (host_fault(st->headers, "golang-get-header")) UNLOCK_RETURN(CAPIFilterIsDestroy);
   hdr_t* h = hmap_get(st->headers, key_data, (size_t)key_len, 0);
   if (h) {
     *value_data = (uint64_t)(uintptr_t)h->v;

@@ -88,6 +88,10 @@ void hmap_remove(hmap_t* m, const char* k, size_t kl);
 size_t hmap_byte_size(const hmap_t* m);
 void hmap_copy(hmap_t* dst, const hmap_t* src);
 const char* hmap_gets(const hmap_t* m, const char* k); // NUL-terminated value or NULL
+// host_fault reports whether a request's headers ask the host for the test-only fault named
+// want (header x-aigw-host-fault): a way for tests to reach the .so's panic boundaries, not
+// Envoy behaviour to model.
+bool host_fault(const hmap_t* m, const char* want);
 
 // ---------------------------------------------------------------------------------------------
 // Dynamic metadata: namespace -> key -> serialized google.protobuf.Value, the representation the

@@ -238,6 +238,11 @@ const char* hmap_gets(const hmap_t* m, const char* k) {
   return h ? h->v : NULL;
 }
 
+bool host_fault(const hmap_t* m, const char* want) {
+  const char* v = m ? hmap_gets(m, "x-aigw-host-fault") : NULL;
+  return v && strcmp(v, want) == 0;
+}
+
 size_t hmap_count(const hmap_t* m, const char* k, size_t kl) {
   size_t c = 0;
   for (size_t i = 0; i < m->n; i++)

@@ -1,0 +1,63 @@
+package upstream
+
+import (
+	"testing"
+
+	"github.com/aigw/aigw/config"
+)
+
+// benchConfig is pipelineConfig for benchmarks.
+func benchConfig(b *testing.B) *Config {
+	b.Helper()
+	b.Setenv("AIGW_TEST_OPENAI_KEY", "sk-openai-secret")
+	b.Setenv("AIGW_TEST_ANTHROPIC_KEY", "anthropic-secret")
+	c, err := config.Parse([]byte(`{"backends": [
+    {"name": "oai", "host": "api.openai.example", "model_override": {"gpt-4o-mini": "gpt-4o-mini-2024-07-18"},
+     "auth": {"type": "bearer", "key_env": "AIGW_TEST_OPENAI_KEY"}},
+    {"name": "claude", "schema": "anthropic", "model_override": "claude-3-5-haiku-latest",
+     "auth": {"type": "anthropic_api_key", "key_env": "AIGW_TEST_ANTHROPIC_KEY"}}]}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	uc, err := NewConfig(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return uc
+}
+
+// BenchmarkAttempt is one upstream attempt through every hook of the filter
+// (request headers, body, response headers, body, destroy) over the fakes:
+// the per-attempt cost of the upstream logic, translation included. The
+// fakes' own work is the same for every version of the filter.
+func BenchmarkAttempt(b *testing.B) {
+	const openAIResp = `{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}`
+	const anthropicResp = `{"id":"msg_1","type":"message","role":"assistant","model":"claude-3-5-haiku-latest",` +
+		`"content":[{"type":"text","text":"Hello"}],"stop_reason":"end_turn","usage":{"input_tokens":12,"output_tokens":9}}`
+	for _, bc := range []struct{ backend, resp string }{{"oai", openAIResp}, {"claude", anthropicResp}} {
+		b.Run(bc.backend, func(b *testing.B) {
+			cfg := benchConfig(b)
+			a := newFakeAttempt()
+			a.endpointMD[[2]string{"aigw", "backend"}] = bc.backend
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				clear(a.reqH)
+				clear(a.state)
+				a.reqH[":method"], a.reqH[":path"], a.reqH[":authority"] = "POST", "/v1/chat/completions", "gateway.local"
+				a.reqH["authorization"], a.reqH["content-type"] = "Bearer client-key", "application/json"
+				a.reqB.b = append(a.reqB.b[:0], chatBody...)
+				a.respH = fakeHeaders{":status": "200", "content-type": "application/json"}
+				f := NewFilter(cfg, a)
+				f.OnRequestHeaders(false)
+				f.OnRequestBody(true)
+				f.OnResponseHeaders(false)
+				a.respB.b = append(a.respB.b[:0], bc.resp...)
+				f.OnResponseBody(true)
+				f.OnDestroy()
+			}
+			if len(a.responses) != 0 {
+				b.Fatalf("answered locally: %v", a.responses)
+			}
+		})
+	}
+}

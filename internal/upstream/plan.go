@@ -1,0 +1,125 @@
+package upstream
+
+import (
+	"strconv"
+
+	"github.com/aigw/aigw/internal/translate"
+)
+
+// request is what an attempt's plan reads of the client's request: the
+// originals, not the header map an earlier attempt rewrote.
+type request struct {
+	method    string
+	path      string // the client's :path, query included
+	authority string // the client's :authority
+	// retry reports that an earlier attempt of this request went to a
+	// provider (see Filter.originals).
+	retry bool
+	// body is the complete request body when hasBody; a request that ended
+	// with its headers has none (and keeps its content-length).
+	body    []byte
+	hasBody bool
+}
+
+// credential is the header carrying the backend's key for this attempt:
+// name is "" for auth type none; fail is set when the backend's key cannot
+// be used.
+type credential struct {
+	name, value string
+	fail        *failure
+}
+
+// plan is everything one attempt changes on the request it shares with the
+// other attempts: first every header in remove goes, then every header in
+// own and translated is set (replacing all its values), then the body is
+// replaced when body is non-nil. A translator's RemoveHeaders never name a
+// header the plan sets. A plan is a value: deciding one allocates nothing
+// beyond what the translator does.
+type plan struct {
+	// remove: the config's list (client credentials, routing headers, every
+	// provider's own headers: an earlier attempt to another schema may have
+	// set them) and the translator's.
+	remove [2][]string
+	// own[:nown]: credential, :authority, :path, content-length.
+	own  [4]Header
+	nown int
+	// translated: the translator's headers.
+	translated []Header
+	body       []byte
+	// tr translates this attempt's response.
+	tr translate.Translator
+}
+
+func (p *plan) set(key, value string) {
+	p.own[p.nown] = Header{Key: key, Value: value}
+	p.nown++
+}
+
+// planRequest decides how an attempt to backend b rewrites the request req
+// with the backend's credential cred. It changes nothing: the caller applies
+// the plan (Filter.apply), or answers the failure.
+//
+// Only endpoints the backend's schema defines get its credentials, so the
+// endpoint is checked first: anything else ends here and never reaches the
+// provider, whatever the state of the backend's key.
+func (c *Config) planRequest(b *Backend, req request, cred credential) (p plan, _ *failure) {
+	if e := translate.EndpointError(b.Target.Schema, req.method, req.path); e != nil {
+		return p, c.translateFailure(b, e, req.retry)
+	}
+	if cred.fail != nil {
+		return p, cred.fail
+	}
+	tr, err := translate.New(b.Target, req.path)
+	var res translate.RequestResult
+	if err == nil {
+		res, err = tr.RequestBody(req.body)
+	}
+	if err != nil {
+		return p, c.translateFailure(b, err, req.retry)
+	}
+	p.tr = tr
+	p.remove = [2][]string{c.removeHeaders, res.RemoveHeaders}
+	if cred.name != "" {
+		p.set(cred.name, cred.value)
+	}
+	if b.Conf.Host != "" {
+		p.set(":authority", b.Conf.Host)
+	} else if req.authority != "" {
+		// The header map is shared by all attempts: undo an earlier
+		// attempt's rewrite.
+		p.set(":authority", req.authority)
+	}
+	p.translated = res.Headers
+	if res.Path != "" {
+		p.set(":path", res.Path)
+	}
+	if req.hasBody {
+		n := len(req.body)
+		if res.Body != nil {
+			p.body = res.Body
+			n = len(res.Body)
+		}
+		// Always set: an earlier attempt may have set another length on
+		// the shared header map.
+		p.set("content-length", strconv.Itoa(n))
+	}
+	return p, nil
+}
+
+// apply carries out a plan on the attempt's request.
+func (f *Filter) apply(p *plan) {
+	h := f.a.RequestHeaders()
+	for _, list := range p.remove {
+		for _, k := range list {
+			h.Remove(k)
+		}
+	}
+	for _, list := range [2][]Header{p.own[:p.nown], p.translated} {
+		for _, x := range list {
+			h.Set(x.Key, x.Value)
+		}
+	}
+	if p.body != nil {
+		f.a.RequestBody().Replace(p.body)
+	}
+}

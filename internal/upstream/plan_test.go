@@ -1,0 +1,184 @@
+package upstream
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The plan is a pure decision: the same backend, request and credential
+// always give the same plan, and nothing is changed until it is applied.
+func TestPlanRequest(t *testing.T) {
+	cfg := pipelineConfig(t)
+	post := func(path, body string) request {
+		return request{method: http.MethodPost, path: path, authority: "gateway.local", body: []byte(body), hasBody: true}
+	}
+	tests := []struct {
+		name    string
+		backend string
+		req     request
+		cred    credential
+
+		wantSet      map[string]string // every header the plan sets
+		wantBody     string            // "" means unchanged
+		wantRemove   []string          // among the removed headers
+		wantStatus   int               // a failure
+		wantCode     string
+		wantFailType string
+	}{
+		{
+			name: "openai backend with a host and a model override", backend: "oai",
+			req:  post("/v1/chat/completions", chatBody),
+			cred: credential{name: "authorization", value: "Bearer k"},
+			wantSet: map[string]string{"authorization": "Bearer k", ":authority": "api.openai.example", ":path": "/v1/chat/completions",
+				"content-length": strconv.Itoa(len(strings.Replace(chatBody, "gpt-4o-mini", "gpt-4o-mini-2024-07-18", 1)))},
+			wantBody:   strings.Replace(chatBody, "gpt-4o-mini", "gpt-4o-mini-2024-07-18", 1),
+			wantRemove: []string{"authorization", "api-key", "x-api-key", "x-ai-eg-backend", "x-ai-eg-model", "anthropic-version", "accept-encoding"},
+		},
+		{
+			// No host: the client's authority undoes an earlier attempt's.
+			name: "azure backend keeps the client's authority", backend: "az",
+			req:  post("/v1/chat/completions", chatBody),
+			cred: credential{name: "api-key", value: "k"},
+			wantSet: map[string]string{"api-key": "k", ":authority": "gateway.local",
+				":path": "/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21", "content-length": strconv.Itoa(len(chatBody))},
+		},
+		{
+			name: "anthropic backend", backend: "claude",
+			req:  post("/v1/chat/completions", chatBody),
+			cred: credential{name: "x-api-key", value: "k"},
+			wantSet: map[string]string{"x-api-key": "k", ":authority": "gateway.local", ":path": "/v1/messages",
+				"anthropic-version": "2023-06-01", "content-type": "application/json", "content-length": ""},
+			wantBody: "*",
+		},
+		{
+			// Only the schema's endpoints get credentials: the endpoint is
+			// checked before the key.
+			name: "unknown endpoint before a bad key", backend: "claude",
+			req:        post("/v1/embeddings", `{"model":"m","input":"x"}`),
+			cred:       credential{fail: misconfigured(&Backend{Name: "claude"}, "its key is empty")},
+			wantStatus: http.StatusNotFound, wantCode: "unknown_endpoint", wantFailType: "invalid_request_error",
+		},
+		{
+			name: "bad key", backend: "oai",
+			req:        post("/v1/chat/completions", chatBody),
+			cred:       credential{fail: misconfigured(&Backend{Name: "oai"}, "its key is empty")},
+			wantStatus: http.StatusServiceUnavailable, wantCode: "backend_misconfigured", wantFailType: "server_error",
+		},
+		{
+			name: "invalid request", backend: "oai",
+			req:        post("/v1/chat/completions", `{"model":`),
+			wantStatus: http.StatusBadRequest, wantCode: "invalid_value", wantFailType: "invalid_request_error",
+		},
+		{
+			name: "unsupported request on the first attempt", backend: "claude",
+			req:        post("/v1/chat/completions", `{"model":"m","n":2,"messages":[{"role":"user","content":"hi"}]}`),
+			wantStatus: http.StatusBadRequest, wantCode: "unsupported_parameter", wantFailType: "invalid_request_error",
+		},
+		{
+			name: "unsupported request on a retry", backend: "claude",
+			req: func() request {
+				r := post("/v1/chat/completions", `{"model":"m","n":2,"messages":[{"role":"user","content":"hi"}]}`)
+				r.retry = true
+				return r
+			}(),
+			wantStatus: http.StatusServiceUnavailable, wantCode: "unsupported_parameter", wantFailType: "server_error",
+		},
+		{
+			// A request that ended with its headers keeps its length.
+			name: "no body", backend: "oai",
+			req:     request{method: http.MethodPost, path: "/v1/embeddings", authority: "gateway.local"},
+			wantSet: map[string]string{":authority": "api.openai.example", ":path": "/v1/embeddings"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := cfg.backends[tt.backend]
+			p, fail := cfg.planRequest(b, tt.req, tt.cred)
+			if tt.wantStatus != 0 {
+				if fail == nil {
+					t.Fatalf("planned %+v, want a %d", p, tt.wantStatus)
+				}
+				if fail.err.Status != tt.wantStatus || fail.err.Code != tt.wantCode || fail.err.Type != tt.wantFailType {
+					t.Fatalf("failure %+v, want %d %s %s", fail.err, tt.wantStatus, tt.wantFailType, tt.wantCode)
+				}
+				return
+			}
+			if fail != nil {
+				t.Fatalf("failure %+v", fail.err)
+			}
+			set := map[string]string{}
+			for _, list := range [2][]Header{p.own[:p.nown], p.translated} {
+				for _, h := range list {
+					if _, dup := set[h.Key]; dup {
+						t.Errorf("%s set twice", h.Key)
+					}
+					set[h.Key] = h.Value
+				}
+			}
+			if len(set) != len(tt.wantSet) {
+				t.Errorf("set %v, want %v", set, tt.wantSet)
+			}
+			for k, v := range tt.wantSet {
+				if got, ok := set[k]; !ok || (v != "" && got != v) {
+					t.Errorf("%s = %q (set %v), want %q", k, got, ok, v)
+				}
+			}
+			switch tt.wantBody {
+			case "":
+				if p.body != nil {
+					t.Errorf("body replaced by %s, want unchanged", p.body)
+				}
+			case "*":
+				if p.body == nil || set["content-length"] != strconv.Itoa(len(p.body)) {
+					t.Errorf("body %s, content-length %s", p.body, set["content-length"])
+				}
+			default:
+				if string(p.body) != tt.wantBody {
+					t.Errorf("body %s, want %s", p.body, tt.wantBody)
+				}
+			}
+			removed := slices.Concat(p.remove[0], p.remove[1])
+			for _, k := range tt.wantRemove {
+				if !slices.Contains(removed, k) {
+					t.Errorf("%s not removed (%v)", k, removed)
+				}
+			}
+			for k := range set {
+				if slices.Contains(p.remove[1], k) {
+					t.Errorf("the translator removes %s, which the plan sets", k)
+				}
+			}
+			if p.tr == nil {
+				t.Error("no translator for the response")
+			}
+		})
+	}
+}
+
+// apply carries a plan out on the attempt's request: removals first, then
+// every header set, then the body.
+func TestApplyPlan(t *testing.T) {
+	a := newFakeAttempt()
+	a.reqH = fakeHeaders{"authorization": "Bearer client", "x-ai-eg-model": "m", ":path": "/v1/chat/completions", "accept-encoding": "gzip"}
+	a.reqB.b = []byte("old")
+	f := NewFilter(pipelineConfig(t), a)
+	p := plan{remove: [2][]string{{"authorization", "x-ai-eg-model"}, {"accept-encoding"}}, translated: []Header{{Key: "content-type", Value: "application/json"}}, body: []byte("new")}
+	p.set("authorization", "Bearer backend")
+	p.set(":path", "/v1/messages")
+	f.apply(&p)
+	want := fakeHeaders{"authorization": "Bearer backend", ":path": "/v1/messages", "content-type": "application/json"}
+	if len(a.reqH) != len(want) {
+		t.Errorf("headers %v, want %v", a.reqH, want)
+	}
+	for k, v := range want {
+		if a.reqH[k] != v {
+			t.Errorf("%s = %q, want %q", k, a.reqH[k], v)
+		}
+	}
+	if string(a.reqB.b) != "new" || a.reqB.replaced != 1 {
+		t.Errorf("body %q replaced %d times", a.reqB.b, a.reqB.replaced)
+	}
+}
