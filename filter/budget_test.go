@@ -239,9 +239,11 @@ func TestBufferedBytesReleased(t *testing.T) {
 			s := newStream()
 			r.Init(cfg, s)
 			tc.headers.panicOn = tc.panicOn
-			st := r.DecodeHeaders(tc.headers, false)
+			// guarded stands for golangabi's panic boundary, which answers
+			// through Router.Fail.
+			st := guarded(&r, func() api.StatusType { return r.DecodeHeaders(tc.headers, false) })
 			if st == api.StopAndBuffer {
-				r.DecodeData(&fakeBuffer{b: []byte(tc.body)}, true)
+				guarded(&r, func() api.StatusType { return r.DecodeData(&fakeBuffer{b: []byte(tc.body)}, true) })
 			}
 			if tc.wantStatus != 0 && (s.reply == nil || s.reply.status != tc.wantStatus) {
 				t.Fatalf("reply %+v, want %d", s.reply, tc.wantStatus)
