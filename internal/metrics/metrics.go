@@ -87,9 +87,9 @@ var (
 	TPOTBuckets     = []float64{0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5}
 )
 
-// Usage is one attempt's token accounting. Cached, CacheCreation and
-// Reasoning are subsets of Input and Output (as OpenAI reports them; the
-// Anthropic translator adds cache reads and writes into Input).
+// Usage is one attempt's token accounting, per the conventions: Input
+// includes CachedInput and CacheCreationInput (Anthropic reports them apart
+// from input_tokens: the caller adds them), Output includes Reasoning.
 type Usage struct {
 	Input, Output, CachedInput, CacheCreationInput, Reasoning int64
 	// Reported is false when the provider sent no usage (failed or aborted

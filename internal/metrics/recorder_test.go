@@ -110,11 +110,7 @@ func TestRecordDoesNotAllocate(t *testing.T) {
 	p := testProcess(t)
 	r := p.newRecorder(Spec{ListenAddress: ListenOff, Headers: []HeaderAttribute{{"x-api-key-id", "api_key_id"}}})
 	defer r.Close()
-	now := time.Now()
-	a := Attempt{Operation: OpChat, Provider: "openai", RequestModel: "m", ResponseModel: "m", Backend: "b",
-		Usage: Usage{Input: 3, Output: 4, CachedInput: 1, CacheCreationInput: 1, Reasoning: 1, Reported: true},
-		Start: now, FirstToken: now.Add(time.Millisecond), End: now.Add(time.Second), Streaming: true}
-	a.Headers[0] = "k"
+	a := streamed("k")
 	r.Record(&a)
 	if n := testing.AllocsPerRun(100, func() { r.Record(&a) }); n > 0 {
 		t.Fatalf("Record allocates %v times per call", n)
