@@ -243,3 +243,26 @@ func TestBusyAddressRetriedInBackground(t *testing.T) {
 		t.Fatal("no attempts after the late bind")
 	}
 }
+
+// Two backends without static attributes share the token series of a tuple
+// (one series, both attempts' tokens) and keep their own attempt series; a
+// second recorder (a reload) adds to the same series.
+func TestSharedTupleAcrossBackendsAndReloads(t *testing.T) {
+	p := testProcess(t)
+	r1 := p.newRecorder(Spec{ListenAddress: "127.0.0.1:0"})
+	defer r1.Close()
+	addr := waitServing(t, p)
+	r2 := p.newRecorder(Spec{ListenAddress: addr}) // moves the listener to the same port
+	defer r2.Close()
+	waitServing(t, p)
+	t0 := time.Now()
+	for i, r := range []*Recorder{r1, r1, r2} {
+		r.Record(&Attempt{Operation: OpChat, Provider: "openai", RequestModel: "m", Backend: []string{"a", "b", "a"}[i],
+			Usage: Usage{Input: 10, Output: 1, CachedInput: 2, Reported: true}, Start: t0, End: t0})
+	}
+	fams := scrape(t, "http://"+addr+"/metrics")
+	const base = "gen_ai_operation_name=chat,gen_ai_provider_name=openai,gen_ai_request_model=m"
+	equal(t, "input tokens", series(t, fams, "gen_ai_client_inference_usage_input_tokens_total"), map[string]float64{base + ",gen_ai_token_modality=unknown": 30})
+	equal(t, "cache read", series(t, fams, "gen_ai_client_inference_usage_cache_read_input_tokens_total"), map[string]float64{base + ",gen_ai_token_modality=unknown": 6})
+	equal(t, "attempts", series(t, fams, "aigw_upstream_attempts_total"), map[string]float64{"aigw_backend_name=a," + base: 2, "aigw_backend_name=b," + base: 1})
+}

@@ -11,6 +11,8 @@ package metrics
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -136,17 +138,81 @@ func (a *Attempt) TPOT() time.Duration {
 	return a.End.Sub(a.FirstToken) / time.Duration(a.Usage.Output-1)
 }
 
-// instruments are created once per process.
+// instruments are created once per process. The histograms are the SDK's
+// synchronous instruments; the counters are observable counters over
+// per-tuple atomics (one atomic add per category on the hot path instead of
+// an SDK measurement each), observed when a reader collects.
 type instruments struct {
-	tokenUsage                                                   metric.Int64Histogram
-	duration, ttft, tpot                                         metric.Float64Histogram
-	usageIn, usageOut, usageCacheRead, usageCacheWrite, usageRsn metric.Int64Counter
-	attempts                                                     metric.Int64Counter
+	tokenUsage           metric.Int64Histogram
+	duration, ttft, tpot metric.Float64Histogram
+	counts               *countRegistry
+}
+
+// counterNames in tupleCounts.v order; the last is NameAttempts.
+var counterNames = [...]struct{ name, desc string }{
+	{NameUsageInput, "The number of input (prompt) tokens used, including cached tokens."},
+	{NameUsageOutput, "The number of output (completion) tokens used, including reasoning tokens."},
+	{NameUsageCacheRead, "The number of input tokens read from a provider-managed cache."},
+	{NameUsageCacheWrite, "The number of input tokens written to a provider-managed cache."},
+	{NameUsageReasoning, "The number of output tokens spent on reasoning."},
+	{NameAttempts, "Upstream attempts by the backend that served them; error.type set on a failed attempt."},
+}
+
+const (
+	cIn = iota
+	cOut
+	cCacheRead
+	cCacheWrite
+	cReasoning
+	cAttempts
+	nCounters
+)
+
+// tupleCounts are cumulative counters shared by every entry (of every
+// recorder) with the same attributes: the token counters of a base
+// attribute set (attempts unused), or the attempts of a base set and a
+// backend (tokens unused). Keeping them apart means one observation per
+// attribute set and instrument, though two backends share a base set.
+type tupleCounts struct {
+	v        [nCounters]atomic.Int64
+	attempts bool
+	opt      metric.ObserveOption
+}
+
+type countKey struct {
+	base     attribute.Distinct
+	backend  string
+	attempts bool
+}
+
+// countRegistry holds every tuple's counters for the life of the process.
+type countRegistry struct {
+	mu   sync.Mutex
+	byK  map[countKey]*tupleCounts
+	list []*tupleCounts
+}
+
+func (r *countRegistry) get(k countKey, mk func() *tupleCounts) *tupleCounts {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.byK[k]; ok {
+		return c
+	}
+	c := mk()
+	r.byK[k] = c
+	r.list = append(r.list, c)
+	return c
+}
+
+func (r *countRegistry) snapshot() []*tupleCounts {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.list
 }
 
 func newInstruments(m metric.Meter) (instruments, error) {
-	var in instruments
-	var errs [10]error
+	in := instruments{counts: &countRegistry{byK: map[countKey]*tupleCounts{}}}
+	var errs [4 + nCounters + 1]error
 	in.tokenUsage, errs[0] = m.Int64Histogram(NameTokenUsage, metric.WithUnit("{token}"),
 		metric.WithDescription("Number of input and output tokens used."), metric.WithExplicitBucketBoundaries(TokenBuckets...))
 	in.duration, errs[1] = m.Float64Histogram(NameRequestDuration, metric.WithUnit("s"),
@@ -155,16 +221,32 @@ func newInstruments(m metric.Meter) (instruments, error) {
 		metric.WithDescription("Time to generate first token for successful responses."), metric.WithExplicitBucketBoundaries(TTFTBuckets...))
 	in.tpot, errs[3] = m.Float64Histogram(NameTPOT, metric.WithUnit("s"),
 		metric.WithDescription("Time per output token generated after the first token for successful responses."), metric.WithExplicitBucketBoundaries(TPOTBuckets...))
-	counter := func(name, desc string) (metric.Int64Counter, error) {
-		return m.Int64Counter(name, metric.WithUnit("{token}"), metric.WithDescription(desc))
+	var ctrs [nCounters]metric.Int64ObservableCounter
+	insts := make([]metric.Observable, nCounters)
+	for i, c := range counterNames {
+		unit := "{token}"
+		if i == cAttempts {
+			unit = "{attempt}"
+		}
+		ctrs[i], errs[4+i] = m.Int64ObservableCounter(c.name, metric.WithUnit(unit), metric.WithDescription(c.desc))
+		insts[i] = ctrs[i]
 	}
-	in.usageIn, errs[4] = counter(NameUsageInput, "The number of input (prompt) tokens used, including cached tokens.")
-	in.usageOut, errs[5] = counter(NameUsageOutput, "The number of output (completion) tokens used, including reasoning tokens.")
-	in.usageCacheRead, errs[6] = counter(NameUsageCacheRead, "The number of input tokens read from a provider-managed cache.")
-	in.usageCacheWrite, errs[7] = counter(NameUsageCacheWrite, "The number of input tokens written to a provider-managed cache.")
-	in.usageRsn, errs[8] = counter(NameUsageReasoning, "The number of output tokens spent on reasoning.")
-	in.attempts, errs[9] = m.Int64Counter(NameAttempts, metric.WithUnit("{attempt}"),
-		metric.WithDescription("Upstream attempts by the backend that served them; error.type set on a failed attempt."))
+	_, errs[4+nCounters] = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for _, c := range in.counts.snapshot() {
+			if c.attempts {
+				o.ObserveInt64(ctrs[cAttempts], c.v[cAttempts].Load(), c.opt)
+				continue
+			}
+			// Input and output exist for every tuple seen; the subsets
+			// once non-zero.
+			for i := range cAttempts {
+				if v := c.v[i].Load(); i == cIn || i == cOut || v > 0 {
+					o.ObserveInt64(ctrs[i], v, c.opt)
+				}
+			}
+		}
+		return nil
+	}, insts...)
 	for _, err := range errs {
 		if err != nil {
 			return in, err
@@ -175,31 +257,37 @@ func newInstruments(m metric.Meter) (instruments, error) {
 
 // entry is the pre-bound attribute sets of one label tuple.
 type entry struct {
-	base     []metric.RecordOption // duration, ttft, tpot
-	tokIn    []metric.RecordOption
-	tokOut   []metric.RecordOption
-	counter  []metric.AddOption // per-category counters (modality unknown)
-	attempts []metric.AddOption
+	base   []metric.RecordOption // duration, ttft, tpot
+	tokIn  []metric.RecordOption
+	tokOut []metric.RecordOption
+	tokens *tupleCounts
+	att    *tupleCounts
 }
 
-func newEntry(kvs []attribute.KeyValue, backend string) *entry {
+func (in *instruments) newEntry(kvs []attribute.KeyValue, backend string) *entry {
 	with := func(extra ...attribute.KeyValue) metric.MeasurementOption {
 		all := make([]attribute.KeyValue, 0, len(kvs)+len(extra))
 		all = append(append(all, kvs...), extra...)
 		return metric.WithAttributeSet(attribute.NewSet(all...))
 	}
 	base := with()
-	ctr := with(attribute.String(AttrTokenModality, "unknown"))
-	att := base
-	if backend != "" {
-		att = with(attribute.String(AttrBackend, backend))
-	}
+	set := attribute.NewSet(kvs...)
+	tokens := in.counts.get(countKey{base: set.Equivalent()}, func() *tupleCounts {
+		return &tupleCounts{opt: with(attribute.String(AttrTokenModality, "unknown"))}
+	})
+	att := in.counts.get(countKey{base: set.Equivalent(), backend: backend, attempts: true}, func() *tupleCounts {
+		opt := base
+		if backend != "" {
+			opt = with(attribute.String(AttrBackend, backend))
+		}
+		return &tupleCounts{attempts: true, opt: opt}
+	})
 	return &entry{
-		base:     []metric.RecordOption{base},
-		tokIn:    []metric.RecordOption{with(attribute.String(AttrTokenType, "input"))},
-		tokOut:   []metric.RecordOption{with(attribute.String(AttrTokenType, "output"))},
-		counter:  []metric.AddOption{ctr},
-		attempts: []metric.AddOption{att},
+		base:   []metric.RecordOption{base},
+		tokIn:  []metric.RecordOption{with(attribute.String(AttrTokenType, "input"))},
+		tokOut: []metric.RecordOption{with(attribute.String(AttrTokenType, "output"))},
+		tokens: tokens,
+		att:    att,
 	}
 }
 
@@ -222,18 +310,19 @@ func (in *instruments) record(e *entry, a *Attempt) {
 		in.tokenUsage.Record(ctx, u.Input, e.tokIn...)
 		in.tokenUsage.Record(ctx, u.Output, e.tokOut...)
 	}
-	// Input and output are recorded for every attempt, 0 without usage (the
-	// conventions ask for it); the subsets only when non-zero.
-	in.usageIn.Add(ctx, u.Input, e.counter...)
-	in.usageOut.Add(ctx, u.Output, e.counter...)
+	// Input and output count for every attempt, 0 without usage (the
+	// conventions ask for it); a negative count (a provider's bug) adds 0.
+	c := &e.tokens.v
+	c[cIn].Add(max(u.Input, 0))
+	c[cOut].Add(max(u.Output, 0))
 	if u.CachedInput > 0 {
-		in.usageCacheRead.Add(ctx, u.CachedInput, e.counter...)
+		c[cCacheRead].Add(u.CachedInput)
 	}
 	if u.CacheCreationInput > 0 {
-		in.usageCacheWrite.Add(ctx, u.CacheCreationInput, e.counter...)
+		c[cCacheWrite].Add(u.CacheCreationInput)
 	}
 	if u.Reasoning > 0 {
-		in.usageRsn.Add(ctx, u.Reasoning, e.counter...)
+		c[cReasoning].Add(u.Reasoning)
 	}
-	in.attempts.Add(ctx, 1, e.attempts...)
+	e.att.v[cAttempts].Add(1)
 }

@@ -142,7 +142,7 @@ func (r *Recorder) slow(raw key) *entry {
 	}
 	e := r.lookup(&k)
 	if e == nil {
-		e = newEntry(r.attributes(&k), k.backend)
+		e = r.proc.inst.newEntry(r.attributes(&k), k.backend)
 		r.store(k, e)
 	}
 	return e
