@@ -42,4 +42,5 @@ func Example() {
 	a.Usage = metrics.Usage{Input: 120, Output: 40, CachedInput: 64, Reasoning: 8, Reported: true}
 	a.End = time.Now()
 	rec.Record(&a)
+	// Output:
 }
