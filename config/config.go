@@ -8,13 +8,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/aigw/aigw/internal/credentials"
+	"github.com/aigw/aigw/internal/metrics"
 	"github.com/aigw/aigw/internal/translate"
 )
 
@@ -90,6 +94,9 @@ type Config struct {
 	// LbEndpoint.metadata.filter_metadata[namespace][key].
 	EndpointMetadataNamespace string `json:"endpoint_metadata_namespace"`
 	EndpointMetadataKey       string `json:"endpoint_metadata_key"`
+	// Metrics: the gen_ai.* metrics' exporter and attributes (README
+	// "Metrics"); absent means the defaults (Prometheus on :1064/metrics).
+	Metrics *Metrics `json:"metrics"`
 
 	byName map[string]*Backend
 	paths  map[string]struct{}
@@ -108,6 +115,38 @@ type Backend struct {
 	Auth          *Auth         `json:"auth"`
 
 	limits translate.Limits // the config's response limits, for Target
+	// MetricAttributes are static attributes on every metric of an attempt
+	// this backend served, e.g. {"aim_service_id": "svc-1"}.
+	MetricAttributes map[string]string `json:"metric_attributes"`
+}
+
+// Metrics configures the process's metrics (one exporter per process: the
+// most recently loaded config's listen_address and path apply).
+type Metrics struct {
+	// ListenAddress serves Prometheus text: host:port, default ":1064";
+	// "off" serves nothing.
+	ListenAddress string `json:"listen_address"`
+	// Path of the Prometheus endpoint, default "/metrics".
+	Path string `json:"path"`
+	// HeaderAttributes maps a request header to a metric attribute, e.g.
+	// {"x-api-key-id": "api_key_id"}. A credential header is refused.
+	HeaderAttributes map[string]string `json:"header_attributes"`
+	// MaxValuesPerAttribute caps distinct values per client-chosen
+	// attribute (header attributes, request and response model); the rest
+	// become "_overflow". Default 1000.
+	MaxValuesPerAttribute Count `json:"max_values_per_attribute"`
+}
+
+// Count is a whole, non-negative number (as ByteSize, which it decodes like).
+type Count int64
+
+func (n *Count) UnmarshalJSON(b []byte) error {
+	var s ByteSize
+	if err := s.UnmarshalJSON(b); err != nil {
+		return errors.New("must be a whole, non-negative number")
+	}
+	*n = Count(s)
+	return nil
 }
 
 // Auth says how the upstream phase authenticates to a backend.
@@ -291,7 +330,88 @@ func (c *Config) finish() error {
 		}
 	}
 	sort.Strings(c.models)
+	return c.finishMetrics()
+}
+
+func (c *Config) finishMetrics() error {
+	if c.Metrics == nil {
+		c.Metrics = &Metrics{}
+	}
+	m := c.Metrics
+	if m.ListenAddress == "" {
+		m.ListenAddress = metrics.DefaultListenAddress
+	}
+	if m.ListenAddress != metrics.ListenOff {
+		host, port, err := net.SplitHostPort(m.ListenAddress)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 || strings.ContainsAny(host, "/ ") {
+			return fmt.Errorf("metrics.listen_address: %q is not host:port (or %q)", m.ListenAddress, metrics.ListenOff)
+		}
+	}
+	if m.Path == "" {
+		m.Path = metrics.DefaultPath
+	}
+	if !strings.HasPrefix(m.Path, "/") || strings.ContainsAny(m.Path, "?# ") {
+		return fmt.Errorf("metrics.path: %q must be an absolute path without query", m.Path)
+	}
+	if m.MaxValuesPerAttribute == 0 {
+		m.MaxValuesPerAttribute = metrics.DefaultMaxValuesPerAttribute
+	}
+	if len(m.HeaderAttributes) > metrics.MaxHeaderAttributes {
+		return fmt.Errorf("metrics.header_attributes: %d headers, at most %d", len(m.HeaderAttributes), metrics.MaxHeaderAttributes)
+	}
+	attrs := map[string]string{}
+	for _, h := range slices.Sorted(maps.Keys(m.HeaderAttributes)) {
+		a := m.HeaderAttributes[h]
+		if !validHeaderName(h) {
+			return fmt.Errorf("metrics.header_attributes: %q is not a lower-case HTTP header name", h)
+		}
+		if credentials.IsCredentialHeader(h) {
+			return fmt.Errorf("metrics.header_attributes[%q]: the header may carry a credential and can never be a metric attribute", h)
+		}
+		if err := metrics.ValidAttributeName(a); err != nil {
+			return fmt.Errorf("metrics.header_attributes[%q]: %w", h, err)
+		}
+		if other, dup := attrs[a]; dup {
+			return fmt.Errorf("metrics.header_attributes[%q]: attribute %q is also set from %q", h, a, other)
+		}
+		attrs[a] = h
+	}
+	for i, b := range c.Backends {
+		for a, v := range b.MetricAttributes {
+			if v == "" || metrics.LooksLikeCredential(v) {
+				return fmt.Errorf("backends[%d] (%s).metric_attributes[%q]: the value must be non-empty and not a credential", i, b.Name, a)
+			}
+			if err := metrics.ValidAttributeName(a); err != nil {
+				return fmt.Errorf("backends[%d] (%s).metric_attributes: %w", i, b.Name, err)
+			}
+			if h, dup := attrs[a]; dup {
+				return fmt.Errorf("backends[%d] (%s).metric_attributes[%q]: also set from header %q", i, b.Name, a, h)
+			}
+		}
+	}
 	return nil
+}
+
+// MetricsSpec is what metrics.New needs from this config. Header
+// attributes are ordered by header name (Attempt.Headers follows it).
+func (c *Config) MetricsSpec() metrics.Spec {
+	m := c.Metrics
+	if m == nil {
+		m = &Metrics{}
+	}
+	s := metrics.Spec{ListenAddress: m.ListenAddress, Path: m.Path, MaxValuesPerAttribute: int(m.MaxValuesPerAttribute)}
+	for _, h := range slices.Sorted(maps.Keys(m.HeaderAttributes)) {
+		s.Headers = append(s.Headers, metrics.HeaderAttribute{Header: h, Attribute: m.HeaderAttributes[h]})
+	}
+	for _, b := range c.Backends {
+		if len(b.MetricAttributes) > 0 {
+			if s.BackendAttributes == nil {
+				s.BackendAttributes = map[string]map[string]string{}
+			}
+			s.BackendAttributes[b.Name] = b.MetricAttributes
+		}
+	}
+	return s
 }
 
 func (b *Backend) finish() error {

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+
+	"github.com/aigw/aigw/internal/metrics"
 	"github.com/aigw/aigw/internal/translate"
 	"os"
 	"path/filepath"
@@ -125,6 +128,23 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{`{"max_buffered_bytes":-1}`, `whole, non-negative`},
 		{`{"backends":"a"}`, `field "backends"`},
 		{`{} {}`, `trailing data`},
+		{`{"metrics":{"listen_address":"1064"}}`, `metrics.listen_address: "1064" is not host:port`},
+		{`{"metrics":{"listen_address":":70000"}}`, `metrics.listen_address`},
+		{`{"metrics":{"path":"metrics"}}`, `metrics.path: "metrics"`},
+		{`{"metrics":{"max_values_per_attribute":-1}}`, `whole, non-negative`},
+		{`{"metrics":{"max_values_per_attribute":2.5}}`, `whole, non-negative`},
+		{`{"metrics":{"header_attributes":{"authorization":"who"}}}`, `metrics.header_attributes["authorization"]: the header may carry a credential`},
+		{`{"metrics":{"header_attributes":{"x-api-key":"who"}}}`, `metrics.header_attributes["x-api-key"]: the header may carry a credential`},
+		{`{"metrics":{"header_attributes":{"cookie":"who"}}}`, `metrics.header_attributes["cookie"]`},
+		{`{"metrics":{"header_attributes":{"X-Team":"team"}}}`, `metrics.header_attributes: "X-Team" is not a lower-case`},
+		{`{"metrics":{"header_attributes":{"x-team":"gen_ai.request.model"}}}`, `metrics.header_attributes["x-team"]: attribute name "gen_ai.request.model" is reserved`},
+		{`{"metrics":{"header_attributes":{"x-team":"team-name"}}}`, `metrics.header_attributes["x-team"]: attribute name "team-name"`},
+		{`{"metrics":{"header_attributes":{"x-a":"t","x-b":"t"}}}`, `metrics.header_attributes["x-b"]: attribute "t" is also set from "x-a"`},
+		{`{"metrics":{"header_attributes":{"x-a":"a","x-b":"b","x-c":"c","x-d":"d","x-e":"e","x-f":"f","x-g":"g","x-h":"h","x-i":"i"}}}`, `at most 8`},
+		{`{"metrics":{"header_attributes":{"x-a":"team"}},"backends":[{"name":"a","metric_attributes":{"team":"x"}}]}`, `backends[0] (a).metric_attributes["team"]: also set from header "x-a"`},
+		{`{"backends":[{"name":"a","metric_attributes":{"error.type":"x"}}]}`, `backends[0] (a).metric_attributes: attribute name "error.type" is reserved`},
+		{`{"backends":[{"name":"a","metric_attributes":{"aim_service_id":""}}]}`, `metric_attributes["aim_service_id"]: the value must be non-empty`},
+		{`{"metrics":{"listen":":1064"}}`, `unknown field "listen"`},
 		{`not json`, `aigw config:`},
 	}
 	for _, tc := range cases {
@@ -258,5 +278,34 @@ func TestLimitDefaultsAndOverrides(t *testing.T) {
 	}
 	if _, err := Parse([]byte(`{"backends":[{"name":"az","schema":"azure_openai","api_version":"v","model_override":".."}]}`)); err == nil {
 		t.Fatal("dot-dot Azure deployment accepted")
+	}
+}
+
+func TestMetricsConfig(t *testing.T) {
+	c, err := Parse([]byte(`{"backends":[{"name":"a"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Metrics; m.ListenAddress != ":1064" || m.Path != "/metrics" || m.MaxValuesPerAttribute != 1000 || len(m.HeaderAttributes) != 0 {
+		t.Fatalf("metrics defaults: %+v", m)
+	}
+	c, err = Parse([]byte(`{"metrics":{"listen_address":"127.0.0.1:9464","path":"/m","max_values_per_attribute":1e4,
+		"header_attributes":{"x-team":"team","x-api-key-id":"api_key_id"}},
+		"backends":[{"name":"a","metric_attributes":{"aim_service_id":"svc-a"}},{"name":"b"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.MetricsSpec()
+	want := metrics.Spec{ListenAddress: "127.0.0.1:9464", Path: "/m", MaxValuesPerAttribute: 10000,
+		Headers:           []metrics.HeaderAttribute{{Header: "x-api-key-id", Attribute: "api_key_id"}, {Header: "x-team", Attribute: "team"}},
+		BackendAttributes: map[string]map[string]string{"a": {"aim_service_id": "svc-a"}}}
+	if fmt.Sprintf("%+v", s) != fmt.Sprintf("%+v", want) {
+		t.Fatalf("spec\n got  %+v\n want %+v", s, want)
+	}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = Parse([]byte(`{"metrics":{"listen_address":"off"}}`)); err != nil || c.MetricsSpec().ListenAddress != metrics.ListenOff {
+		t.Fatalf("off: %v", err)
 	}
 }

@@ -215,3 +215,28 @@ func readKeyFile(path string) (*fileState, error) {
 	}
 	return &fileState{key: NewSecret(v), info: info}, nil
 }
+
+// credentialHeaders carry credentials in requests (client keys, session
+// cookies, cloud tokens); their values must never become metric labels.
+var credentialHeaders = map[string]bool{
+	"authorization": true, "proxy-authorization": true, "api-key": true, "x-api-key": true,
+	"cookie": true, "set-cookie": true, "x-goog-api-key": true, "x-amz-security-token": true,
+	"ocp-apim-subscription-key": true,
+}
+
+// IsCredentialHeader reports whether a (lower-case) request header may carry
+// a credential: a known credential header, or a name that says so (…key,
+// …token…, …secret…, …password…, …auth…, …cookie…). "x-api-key-id", the
+// identity Envoy's API-key auth sets, is not one.
+func IsCredentialHeader(name string) bool {
+	name = strings.ToLower(name)
+	if credentialHeaders[name] || strings.HasSuffix(name, "key") {
+		return true
+	}
+	for _, w := range [...]string{"token", "secret", "password", "auth", "cookie", "credential", "session"} {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
+}

@@ -245,3 +245,15 @@ func TestFromEnvControlByte(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+func TestIsCredentialHeader(t *testing.T) {
+	for name, want := range map[string]bool{
+		"authorization": true, "Authorization": true, "api-key": true, "x-api-key": true, "cookie": true,
+		"proxy-authorization": true, "x-goog-api-key": true, "x-amz-security-token": true, "x-my-key": true,
+		"x-session-id": true, "x-auth-request-user": true, "x-client-secret": true,
+		"x-api-key-id": false, "x-team": false, "x-ai-eg-model": false, "x-aim-service-id": false, "user-agent": false,
+	} {
+		if got := IsCredentialHeader(name); got != want {
+			t.Errorf("IsCredentialHeader(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
