@@ -9,6 +9,8 @@ import (
 
 	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/internal/cost"
+	"github.com/aigw/aigw/test/envoyconfig"
+	apikeyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/api_key_auth/v3"
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -215,5 +217,27 @@ func TestStartFailsNamingTheInstallScript(t *testing.T) {
 	_, err := Start(context.Background(), Config{Domain: "aigw"})
 	if err == nil || !strings.Contains(err.Error(), "test/ratelimit/install.sh") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// The api_key_auth snippet the shipped configs use decodes strictly.
+func TestAPIKeyAuthSnippet(t *testing.T) {
+	raw, err := os.ReadFile("api_key_auth.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := envoyconfig.YAMLToJSON(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c apikeyv3.ApiKeyAuth
+	if err := protojson.Unmarshal(js, &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := envoyconfig.Validate(&c); err != nil {
+		t.Fatal(err)
+	}
+	if c.GetForwarding().GetHeader() != config.DefaultIdentityHeader || !c.GetForwarding().GetHideCredentials() {
+		t.Fatalf("forwarding %v", c.GetForwarding())
 	}
 }
