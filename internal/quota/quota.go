@@ -455,6 +455,23 @@ func (b *bucket) used(r *rule, epoch uint32) uint64 {
 	return sum
 }
 
+// others is the tokens of the window ending at epoch outside the current
+// sub-bucket slot (read in one pass: subtracting the current sub-bucket
+// from used could underflow when it grows between two reads).
+func (b *bucket) others(slot uint8, epoch uint32) uint64 {
+	var sum uint64
+	for i := range b.slots {
+		if i == int(slot) {
+			continue
+		}
+		v := b.slots[i].Load()
+		if epoch-uint32(v>>32) < uint32(len(b.slots)) {
+			sum += v & math.MaxUint32
+		}
+	}
+	return sum
+}
+
 // tryAdd adds amount to the current sub-bucket if the window then holds at
 // most the limit, and returns the window's tokens (after adding, or as
 // they were when it does not fit). The other sub-buckets only lose tokens
@@ -462,7 +479,7 @@ func (b *bucket) used(r *rule, epoch uint32) uint64 {
 // conservative and the CAS on the current one keeps the bound.
 func (b *bucket) tryAdd(r *rule, slot uint8, epoch uint32, amount uint64) (uint64, bool) {
 	s := &b.slots[slot]
-	others := b.used(r, epoch) - b.tokens(epoch)
+	others := b.others(slot, epoch)
 	for {
 		v := s.Load()
 		cur := uint64(0)
@@ -482,7 +499,7 @@ func (b *bucket) tryAdd(r *rule, slot uint8, epoch uint32, amount uint64) (uint6
 // returns the window's tokens after it.
 func (b *bucket) add(r *rule, slot uint8, epoch uint32, amount uint64) uint64 {
 	s := &b.slots[slot]
-	others := b.used(r, epoch) - b.tokens(epoch)
+	others := b.others(slot, epoch)
 	for {
 		v := s.Load()
 		cur := uint64(0)
