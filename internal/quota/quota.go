@@ -113,7 +113,8 @@ func (k Key) of(s Scope) string {
 // Clock returns the current time in Unix nanoseconds.
 type Clock func() int64
 
-// Engine holds the rules and their counters. Safe for concurrent use.
+// Engine holds the rules and their counters. Safe for concurrent use. A nil
+// *Engine (no budgets configured) allows everything and charges nothing.
 type Engine struct {
 	rules []*rule
 	now   Clock
@@ -212,6 +213,9 @@ type Decision struct {
 // When an enforce rule cannot fit it, nothing stays charged and the
 // decision says why; shadow rules are charged regardless.
 func (e *Engine) Reserve(k Key, amount uint64) (Reservation, Decision) {
+	if e == nil {
+		return Reservation{}, Decision{Allowed: true, Rule: -1}
+	}
 	now := e.now()
 	var res Reservation
 	d := Decision{Allowed: true, Rule: -1, Remaining: math.MaxUint64}
@@ -242,11 +246,14 @@ func (e *Engine) Reserve(k Key, amount uint64) (Reservation, Decision) {
 }
 
 // Charge brings the reservation up to delivered tokens (what a stream has
-// produced so far) and says whether the stream may go on: it may not when an
-// enforce rule is over its limit after the delivered tokens are charged.
+// produced so far) and says whether the stream may go on: it may not when
+// the tokens beyond the reservation put an enforce rule over its limit.
 // Delivered tokens are always charged (they were delivered); a Charge at or
-// below what is already charged changes nothing.
+// below what is already charged changes nothing and is always allowed.
 func (e *Engine) Charge(res *Reservation, delivered uint64) Decision {
+	if e == nil {
+		return Decision{Allowed: true, Rule: -1}
+	}
 	now := e.now()
 	d := Decision{Allowed: true, Rule: -1, Remaining: math.MaxUint64}
 	extra := uint64(0)
@@ -264,7 +271,9 @@ func (e *Engine) Charge(res *Reservation, delivered uint64) Decision {
 		} else {
 			used = c.b.used(r, epoch)
 		}
-		if used > r.Limit && r.Mode == Enforce && d.Allowed {
+		// Tokens within the reservation were granted: only tokens beyond it
+		// can cut the stream.
+		if extra > 0 && used > r.Limit && r.Mode == Enforce && d.Allowed {
 			d = Decision{Rule: i, RetryAfter: r.retryAfter(c.b, now, epoch, 0), Limit: r.Limit, Reset: r.reset(now), Overrun: d.Overrun}
 		}
 		if d.Allowed {
@@ -282,7 +291,7 @@ func (e *Engine) Charge(res *Reservation, delivered uint64) Decision {
 // A settled or released reservation ignores further calls. It returns the
 // rules that this settle pushed over their limit.
 func (e *Engine) Settle(res *Reservation, actual uint64) (overrun uint16) {
-	if res.done {
+	if e == nil || res.done {
 		return 0
 	}
 	res.done = true

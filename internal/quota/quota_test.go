@@ -209,6 +209,35 @@ func TestChargeCutsStream(t *testing.T) {
 	}
 }
 
+// A stream within its reservation is never cut, even when other requests'
+// usage above their estimates pushed the budget over.
+func TestChargeWithinReservationNotCut(t *testing.T) {
+	c := newClock(0)
+	e := mustNew(t, c, fixed("c", PerClient, 100, Enforce))
+	mine, _ := e.Reserve(alice, 60)
+	other, _ := e.Reserve(alice, 40)
+	if ov := e.Settle(&other, 90); ov != 1 {
+		t.Fatalf("overrun %b", ov)
+	}
+	for _, delivered := range []uint64{10, 60} {
+		if d := e.Charge(&mine, delivered); !d.Allowed || d.Overrun != 1 {
+			t.Fatalf("delivered %d: %+v", delivered, d)
+		}
+	}
+	if d := e.Charge(&mine, 61); d.Allowed {
+		t.Fatalf("beyond the reservation and over the limit: %+v", d)
+	}
+}
+
+func TestNilEngine(t *testing.T) {
+	var e *Engine
+	res, d := e.Reserve(alice, 10)
+	if !d.Allowed || !e.Charge(&res, 99).Allowed || e.Settle(&res, 5) != 0 {
+		t.Fatal(d)
+	}
+	e.Release(&res)
+}
+
 func TestWindowRollOver(t *testing.T) {
 	c := newClock(0)
 	fx := mustNew(t, c, fixed("f", PerClient, 100, Enforce))
