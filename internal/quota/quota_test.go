@@ -412,6 +412,22 @@ func BenchmarkReserveSettle(b *testing.B) {
 	}
 }
 
+// BenchmarkReserve is the admission check alone (three rules).
+func BenchmarkReserve(b *testing.B) {
+	for _, sub := range []int{1, 60} {
+		b.Run(fmt.Sprintf("sub=%d", sub), func(b *testing.B) {
+			e := benchEngine(b, sub)
+			k := Key{Client: "client-1234", Model: "gpt-4o", Backend: "openai"}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, d := e.Reserve(k, 1); !d.Allowed {
+					b.Fatal(d)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkReserveSettleParallel: every goroutine its own client, all
 // sharing the model and global buckets (the contended words).
 func BenchmarkReserveSettleParallel(b *testing.B) {
