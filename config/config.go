@@ -12,6 +12,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -97,6 +98,9 @@ type Config struct {
 	// Metrics: the gen_ai.* metrics' exporter and attributes (README
 	// "Metrics"); absent means the defaults (Prometheus on :1064/metrics).
 	Metrics *Metrics `json:"metrics"`
+	// Quota is client identity, request costs and in-process budgets
+	// (config/quota.go, docs/quotas.md); nil without a "quota" member.
+	Quota *Quota `json:"quota"`
 
 	byName map[string]*Backend
 	paths  map[string]struct{}
@@ -204,15 +208,31 @@ func (m ModelOverride) Apply(model string) string {
 type ByteSize int64
 
 func (s *ByteSize) UnmarshalJSON(b []byte) error {
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return errors.New("must be a number of bytes")
-	}
-	if f != math.Trunc(f) || f < 0 || f > math.MaxInt64/2 {
-		return errors.New("must be a whole, non-negative number of bytes")
+	f, err := wholeNumber(b)
+	if err != nil {
+		return badValue("must be a whole, non-negative number of bytes", s)
 	}
 	*s = ByteSize(f)
 	return nil
+}
+
+// badValue is a custom unmarshaler's error, as a json.UnmarshalTypeError so
+// that the decoder adds the field path (describeJSONError prints it).
+func badValue(must string, v any) error {
+	return &json.UnmarshalTypeError{Value: must, Type: reflect.TypeOf(v).Elem()}
+}
+
+// wholeNumber reads a whole, non-negative JSON number up to MaxInt64/2,
+// in exponent form too.
+func wholeNumber(b []byte) (float64, error) {
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return 0, err
+	}
+	if f != math.Trunc(f) || f < 0 || f > math.MaxInt64/2 {
+		return 0, errors.New("not whole and non-negative")
+	}
+	return f, nil
 }
 
 // Parse reads a JSON config document: unknown fields are errors, defaults
@@ -236,6 +256,9 @@ func Parse(data []byte) (*Config, error) {
 
 func describeJSONError(err error) string {
 	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" && strings.HasPrefix(te.Value, "must ") {
+		return fmt.Sprintf("field %q: %s", te.Field, te.Value)
+	}
 	if errors.As(err, &te) && te.Field != "" {
 		return fmt.Sprintf("field %q: expected %s, got JSON %s", te.Field, te.Type, te.Value)
 	}
@@ -330,6 +353,11 @@ func (c *Config) finish() error {
 		}
 	}
 	sort.Strings(c.models)
+	if c.Quota != nil {
+		if err := c.Quota.finish(); err != nil {
+			return err
+		}
+	}
 	return c.finishMetrics()
 }
 
