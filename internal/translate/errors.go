@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
+	"strings"
 
 	"github.com/aigw/aigw/internal/oaierr"
 )
@@ -82,21 +82,6 @@ func AppendErrorJSON(dst []byte, message, typ, param, code string) []byte {
 	return oaierr.AppendErrorJSON(dst, message, typ, param, code)
 }
 
-// appendJSONString appends s as a JSON string (oaierr's encoder: one for the
-// whole gateway).
-func appendJSONString(dst []byte, s string) []byte { return oaierr.AppendString(dst, s) }
-
-// appendJSONStringOrNull appends s, or null when it is empty.
-func appendJSONStringOrNull(dst []byte, s string) []byte {
-	if s == "" {
-		return append(dst, "null"...)
-	}
-	return oaierr.AppendString(dst, s)
-}
-
-// appendInt appends a decimal integer.
-func appendInt(dst []byte, v int64) []byte { return strconv.AppendInt(dst, v, 10) }
-
 // BadResponseError reports a provider response the gateway cannot
 // translate: an undecodable or oversized gzip body, a 2xx body that does not
 // parse. The caller answers 502 with an OpenAI error when the response
@@ -107,3 +92,12 @@ type BadResponseError struct {
 }
 
 func (e *BadResponseError) Error() string { return "translate: " + e.Reason }
+
+// firstLine is the first line of an error text (a decoder error adds lines
+// quoting the input, which must not reach the client).
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

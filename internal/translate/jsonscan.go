@@ -3,7 +3,6 @@ package translate
 import (
 	"errors"
 
-	"github.com/bytedance/sonic"
 	"github.com/bytedance/sonic/encoder"
 )
 
@@ -16,11 +15,6 @@ var errBadJSON = errors.New("request body is not a valid JSON object")
 
 // errStop ends a forEachMember walk early.
 var errStop = errors.New("stop")
-
-// jsonAPI decodes and encodes request/response structs. Strings are
-// validated so a provider's invalid UTF-8 cannot produce invalid JSON, and
-// keys are matched case-sensitively as the OpenAI and Anthropic APIs do.
-var jsonAPI = sonic.Config{ValidateString: true, CaseSensitive: true, NoEncoderNewline: true}.Froze()
 
 // encodeJSON encodes v into a buffer of sizeHint capacity: with a good hint
 // the output is built in place, without sonic's pooled buffer and the copy

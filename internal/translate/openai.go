@@ -220,16 +220,6 @@ type usageScanner interface {
 	event(data []byte, u *Usage)
 }
 
-// oaiUsage is OpenAI's usage object (chat, completions and embeddings).
-type oaiUsage struct {
-	PromptTokens        int64 `json:"prompt_tokens"`
-	CompletionTokens    int64 `json:"completion_tokens"`
-	TotalTokens         int64 `json:"total_tokens"`
-	PromptTokensDetails *struct {
-		CachedTokens int64 `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
-}
-
 type openaiUsageScanner struct{}
 
 func (openaiUsageScanner) body(b []byte, u *Usage) {
