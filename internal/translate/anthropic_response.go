@@ -172,7 +172,7 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	if err := jsonAPI.UnmarshalFromString(aliasString(body), &r); err != nil {
 		// Truncated, HTML from a proxy, numbers out of range: the caller
 		// answers 502 with an OpenAI error, as for an undecodable body.
-		return nil, &BadResponseError{Reason: "the anthropic backend returned a malformed response: " + firstLine(err.Error())}
+		return nil, badResponse("the anthropic backend returned a malformed response: " + firstLine(err.Error()))
 	}
 	a.tokens.merge(&r.Usage)
 	model := r.Model

@@ -34,9 +34,16 @@ type Error struct {
 	Param   string // offending request parameter, e.g. "n" or "messages[2].content[0]"
 	Code    string // OpenAI-style error code, e.g. "unsupported_parameter"
 	Message string
+	// Reason, when set, is what the logs say instead of Message (Error()):
+	// why a provider response cannot be translated, never its content and
+	// never sent to the client.
+	Reason string
 }
 
 func (e *Error) Error() string {
+	if e.Reason != "" {
+		return "translate: " + e.Reason
+	}
 	if e.Param == "" {
 		return "translate: " + e.Message
 	}
@@ -82,16 +89,26 @@ func AppendErrorJSON(dst []byte, message, typ, param, code string) []byte {
 	return oaierr.AppendErrorJSON(dst, message, typ, param, code)
 }
 
-// BadResponseError reports a provider response the gateway cannot
-// translate: an undecodable or oversized gzip body, a 2xx body that does not
-// parse. The caller answers 502 with an OpenAI error when the response
-// headers are still held (never the provider's status with an empty or
-// error body), or ends a stream under way.
-type BadResponseError struct {
-	Reason string // for logs: never the body's content
-}
+// CodeBadResponse is the OpenAI error code of a provider response the
+// gateway cannot decode or translate (badResponse).
+const CodeBadResponse = "bad_backend_response"
 
-func (e *BadResponseError) Error() string { return "translate: " + e.Reason }
+// badResponse is the KindProvider 502 for a provider response the gateway
+// cannot translate: an undecodable or oversized gzip body, a 2xx body that
+// does not parse, an SSE event over the cap. reason is for the logs
+// (Error()); it must never quote the body, and the client's Message is
+// generic. The caller answers 502 with OpenAI() when the response headers
+// are still held (never the provider's status with an empty or error body),
+// or ends a stream under way.
+func badResponse(reason string) *Error {
+	return &Error{
+		Kind:    KindProvider,
+		Status:  http.StatusBadGateway,
+		Code:    CodeBadResponse,
+		Message: "the backend sent a response the gateway cannot translate",
+		Reason:  reason,
+	}
+}
 
 // firstLine is the first line of an error text (a decoder error adds lines
 // quoting the input, which must not reach the client).
