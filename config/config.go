@@ -10,12 +10,10 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"slices"
 	"sort"
 	"strings"
 
 	"github.com/aigw/aigw/internal/credentials"
-	"github.com/aigw/aigw/internal/translate"
 )
 
 // Selection is how far a client may choose the backend itself.
@@ -30,8 +28,11 @@ const (
 	SelectOff Selection = "off"
 )
 
-// SchemaOpenAI is the default schema; internal/translate registers them all.
-const SchemaOpenAI = translate.SchemaOpenAI
+// SchemaOpenAI is the default schema. The translators (internal/translate)
+// own the schemas: the upstream phase, which builds their targets, checks a
+// backend's schema and its rules (upstream.NewConfig); config does not
+// import them.
+const SchemaOpenAI = "openai"
 
 // Auth types.
 const (
@@ -54,10 +55,12 @@ const (
 	// DefaultMaxStreamEventBytes bounds one server-sent event line or event
 	// from a provider (the largest real events, a whole tool-call argument
 	// or a base64 image chunk, are far below).
-	DefaultMaxStreamEventBytes = translate.DefaultMaxEventBytes
+	// The upstream phase's tests check the two response limits equal
+	// translate's defaults.
+	DefaultMaxStreamEventBytes = 4 << 20
 	// DefaultMaxDecodedResponseBytes bounds a gzip-decoded provider
 	// response (a whole buffered body; for a stream, the whole stream).
-	DefaultMaxDecodedResponseBytes = translate.DefaultMaxDecodedBytes
+	DefaultMaxDecodedResponseBytes = 64 << 20
 	DefaultMetadataNamespace       = "aigw"
 	DefaultMetadataKey             = "backend"
 	DynamicMetadataNamespace       = "io.envoy.ai_gateway"
@@ -106,8 +109,6 @@ type Backend struct {
 	APIVersion    string        `json:"api_version"`
 	Host          string        `json:"host"`
 	Auth          *Auth         `json:"auth"`
-
-	limits translate.Limits // the config's response limits, for Target
 }
 
 // Auth says how the upstream phase authenticates to a backend.
@@ -119,7 +120,8 @@ type Auth struct {
 	source credentials.Source
 }
 
-// Key is the backend's current key; the zero Secret for auth type none.
+// Key is the backend's current key; the zero Secret for auth type none or
+// before LoadKeys.
 func (a *Auth) Key() credentials.Secret {
 	if a == nil || a.source == nil {
 		return credentials.Secret{}
@@ -149,17 +151,6 @@ func (m *ModelOverride) UnmarshalJSON(b []byte) error {
 	return errors.New("must be a string or an object mapping client model to backend model")
 }
 
-// Apply returns the model to send upstream for a client model.
-func (m ModelOverride) Apply(model string) string {
-	if to, ok := m.ByModel[model]; ok {
-		return to
-	}
-	if m.All != "" {
-		return m.All
-	}
-	return model
-}
-
 // ByteSize is a byte count that also accepts integral JSON numbers in
 // exponent form, which is how a google.protobuf.Struct renders large numbers.
 type ByteSize int64
@@ -177,8 +168,9 @@ func (s *ByteSize) UnmarshalJSON(b []byte) error {
 }
 
 // Parse reads a JSON config document: unknown fields are errors, defaults
-// are filled in, and every rule is checked; errors name the field. Key files
-// and variables are read here, so a missing or empty key fails the load.
+// are filled in, and every rule is checked; errors name the field. No key is
+// read: the router phase never uses them, and the upstream phase loads them
+// with LoadKeys.
 func Parse(data []byte) (*Config, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -258,7 +250,6 @@ func (c *Config) finish() error {
 	if c.MaxDecodedResponseBytes == 0 {
 		c.MaxDecodedResponseBytes = DefaultMaxDecodedResponseBytes
 	}
-	limits := translate.Limits{MaxEventBytes: int(c.MaxStreamEventBytes), MaxDecodedBytes: int64(c.MaxDecodedResponseBytes)}
 	if c.Paths == nil {
 		c.Paths = append([]string(nil), DefaultPaths...)
 	}
@@ -278,7 +269,6 @@ func (c *Config) finish() error {
 		if err := b.finish(); err != nil {
 			return fmt.Errorf("backends[%d] (%s): %w", i, b.Name, err)
 		}
-		b.limits = limits
 		if _, dup := c.byName[b.Name]; dup {
 			return fmt.Errorf("backends[%d].name: %q is used twice", i, b.Name)
 		}
@@ -306,18 +296,10 @@ func (b *Backend) finish() error {
 	if b.Schema == "" {
 		b.Schema = SchemaOpenAI
 	}
-	// The translator registry owns the schemas and their rules and defaults
-	// (path prefix, api_version): one place to add a provider.
-	if !slices.Contains(translate.Schemas(), b.Schema) {
-		return fmt.Errorf("schema: %q is not a supported schema (%s)", b.Schema, strings.Join(translate.Schemas(), ", "))
-	}
 	if b.PathPrefix != "" && (!strings.HasPrefix(b.PathPrefix, "/") || strings.ContainsAny(b.PathPrefix, "?# ")) {
 		return fmt.Errorf("path_prefix: %q must be an absolute path without query", b.PathPrefix)
 	}
 	b.PathPrefix = strings.TrimSuffix(b.PathPrefix, "/")
-	if err := translate.Check(b.Target()); err != nil {
-		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "translate: "))
-	}
 	if strings.ContainsAny(b.Host, "/ ?#@") {
 		return fmt.Errorf("host: %q must be a host[:port]", b.Host)
 	}
@@ -348,6 +330,28 @@ func (a *Auth) finish() error {
 	switch {
 	case a.KeyFile != "" && a.KeyEnv != "":
 		return errors.New("auth: set key_file or key_env, not both")
+	case a.KeyFile == "" && a.KeyEnv == "":
+		return fmt.Errorf("auth: type %s needs key_file or key_env", a.Type)
+	}
+	return nil
+}
+
+// LoadKeys reads every backend's key file (re-read on rotation) or variable,
+// so a missing or empty key fails the load. Only
+// the upstream phase, which sends the keys, calls it; errors name the
+// backend and the field, never a key.
+func (c *Config) LoadKeys() error {
+	for i, b := range c.Backends {
+		if err := b.Auth.load(); err != nil {
+			return fmt.Errorf("aigw config: backends[%d] (%s): %w", i, b.Name, err)
+		}
+	}
+	return nil
+}
+
+func (a *Auth) load() error {
+	switch {
+	case a.Type == AuthNone:
 	case a.KeyFile != "":
 		f, err := credentials.FromFile(a.KeyFile, nil)
 		if err != nil {
@@ -360,8 +364,6 @@ func (a *Auth) finish() error {
 			return fmt.Errorf("auth.key_env: %w", err)
 		}
 		a.source = s
-	default:
-		return fmt.Errorf("auth: type %s needs key_file or key_env", a.Type)
 	}
 	return nil
 }
@@ -381,18 +383,6 @@ func (c *Config) IsInferencePath(path string) bool {
 
 // Models lists every configured model once, sorted.
 func (c *Config) Models() []string { return c.models }
-
-// Target is the backend as the translators see it.
-func (b *Backend) Target() translate.Target {
-	return translate.Target{
-		Schema:        b.Schema,
-		ModelOverride: b.ModelOverride.ByModel,
-		DefaultModel:  b.ModelOverride.All,
-		PathPrefix:    b.PathPrefix,
-		APIVersion:    b.APIVersion,
-		Limits:        b.limits,
-	}
-}
 
 func validHeaderName(h string) bool {
 	if h == "" || strings.HasPrefix(h, ":") {
