@@ -3,6 +3,10 @@
 // decoding the document: keys are compared in place and every value is
 // skipped with sonic's validating skipper, so a 1 MiB body of messages costs
 // one pass and no allocation that grows with its size.
+//
+// It is the one top-level JSON scanner of both phases: the translators of
+// the upstream phase read and find members through Walk and Find, so a body
+// is valid for one phase exactly when it is for the other.
 package bodyscan
 
 import (
