@@ -172,7 +172,9 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	if err := jsonAPI.UnmarshalFromString(aliasString(body), &r); err != nil {
 		// Truncated, HTML from a proxy, numbers out of range: the caller
 		// answers 502 with an OpenAI error, as for an undecodable body.
-		return nil, badResponse("the anthropic backend returned a malformed response: " + firstLine(err.Error()))
+		// The decoder's message quotes the body: only where it stopped
+		// goes to the log.
+		return nil, badResponse("the anthropic backend returned a malformed response" + decodeErrorAt(err))
 	}
 	a.tokens.merge(&r.Usage)
 	model := r.Model

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+
+	"github.com/bytedance/sonic/decoder"
 
 	"github.com/aigw/aigw/internal/oaierr"
 )
@@ -117,4 +120,14 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// decodeErrorAt says where a decoder stopped in a provider body (" at byte
+// N"), never what it found there: a decoder's own message quotes the input.
+func decodeErrorAt(err error) string {
+	var se decoder.SyntaxError
+	if errors.As(err, &se) {
+		return " at byte " + strconv.Itoa(se.Pos)
+	}
+	return ""
 }

@@ -31,8 +31,8 @@ func TestBadResponseIsAProviderError(t *testing.T) {
 			if !isBadResponse(err) {
 				t.Fatalf("err %v (%T): want a KindProvider badResponse", err, err)
 			}
-			if !strings.Contains(err.Error(), tc.reason) {
-				t.Errorf("log text %q does not say %q", err.Error(), tc.reason)
+			if !strings.Contains(err.Error(), tc.reason) || strings.Contains(err.Error(), secret) {
+				t.Errorf("log text %q does not say %q, or quotes the body", err.Error(), tc.reason)
 			}
 			e, _ := AsError(err, KindProvider)
 			if o := e.OpenAI(); o.Status != 502 || o.Type != "server_error" || o.Code != CodeBadResponse || o.Message == "" {
