@@ -20,7 +20,6 @@ import (
 
 	"github.com/aigw/aigw/internal/credentials"
 	"github.com/aigw/aigw/internal/metrics"
-	"github.com/aigw/aigw/internal/translate"
 )
 
 // Selection is how far a client may choose the backend itself.
@@ -35,8 +34,11 @@ const (
 	SelectOff Selection = "off"
 )
 
-// SchemaOpenAI is the default schema; internal/translate registers them all.
-const SchemaOpenAI = translate.SchemaOpenAI
+// SchemaOpenAI is the default schema. The translators (internal/translate)
+// own the schemas: the upstream phase, which builds their targets, checks a
+// backend's schema and its rules (upstream.NewConfig); config does not
+// import them.
+const SchemaOpenAI = "openai"
 
 // Auth types.
 const (
@@ -59,10 +61,12 @@ const (
 	// DefaultMaxStreamEventBytes bounds one server-sent event line or event
 	// from a provider (the largest real events, a whole tool-call argument
 	// or a base64 image chunk, are far below).
-	DefaultMaxStreamEventBytes = translate.DefaultMaxEventBytes
+	// The upstream phase's tests check the two response limits equal
+	// translate's defaults.
+	DefaultMaxStreamEventBytes = 4 << 20
 	// DefaultMaxDecodedResponseBytes bounds a gzip-decoded provider
 	// response (a whole buffered body; for a stream, the whole stream).
-	DefaultMaxDecodedResponseBytes = translate.DefaultMaxDecodedBytes
+	DefaultMaxDecodedResponseBytes = 64 << 20
 	DefaultMetadataNamespace       = "aigw"
 	DefaultMetadataKey             = "backend"
 	DynamicMetadataNamespace       = "io.envoy.ai_gateway"
@@ -117,8 +121,6 @@ type Backend struct {
 	APIVersion    string        `json:"api_version"`
 	Host          string        `json:"host"`
 	Auth          *Auth         `json:"auth"`
-
-	limits translate.Limits // the config's response limits, for Target
 	// MetricAttributes are static attributes on every metric of an attempt
 	// this backend served, e.g. {"aim_service_id": "svc-1"}.
 	MetricAttributes map[string]string `json:"metric_attributes"`
@@ -162,7 +164,8 @@ type Auth struct {
 	source credentials.Source
 }
 
-// Key is the backend's current key; the zero Secret for auth type none.
+// Key is the backend's current key; the zero Secret for auth type none or
+// before LoadKeys.
 func (a *Auth) Key() credentials.Secret {
 	if a == nil || a.source == nil {
 		return credentials.Secret{}
@@ -190,17 +193,6 @@ func (m *ModelOverride) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	return errors.New("must be a string or an object mapping client model to backend model")
-}
-
-// Apply returns the model to send upstream for a client model.
-func (m ModelOverride) Apply(model string) string {
-	if to, ok := m.ByModel[model]; ok {
-		return to
-	}
-	if m.All != "" {
-		return m.All
-	}
-	return model
 }
 
 // ByteSize is a byte count that also accepts integral JSON numbers in
@@ -236,8 +228,9 @@ func wholeNumber(b []byte) (float64, error) {
 }
 
 // Parse reads a JSON config document: unknown fields are errors, defaults
-// are filled in, and every rule is checked; errors name the field. Key files
-// and variables are read here, so a missing or empty key fails the load.
+// are filled in, and every rule is checked; errors name the field. No key is
+// read: the router phase never uses them, and the upstream phase loads them
+// with LoadKeys.
 func Parse(data []byte) (*Config, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -320,7 +313,6 @@ func (c *Config) finish() error {
 	if c.MaxDecodedResponseBytes == 0 {
 		c.MaxDecodedResponseBytes = DefaultMaxDecodedResponseBytes
 	}
-	limits := translate.Limits{MaxEventBytes: int(c.MaxStreamEventBytes), MaxDecodedBytes: int64(c.MaxDecodedResponseBytes)}
 	if c.Paths == nil {
 		c.Paths = append([]string(nil), DefaultPaths...)
 	}
@@ -340,7 +332,6 @@ func (c *Config) finish() error {
 		if err := b.finish(); err != nil {
 			return fmt.Errorf("backends[%d] (%s): %w", i, b.Name, err)
 		}
-		b.limits = limits
 		if _, dup := c.byName[b.Name]; dup {
 			return fmt.Errorf("backends[%d].name: %q is used twice", i, b.Name)
 		}
@@ -454,18 +445,10 @@ func (b *Backend) finish() error {
 	if b.Schema == "" {
 		b.Schema = SchemaOpenAI
 	}
-	// The translator registry owns the schemas and their rules and defaults
-	// (path prefix, api_version): one place to add a provider.
-	if !slices.Contains(translate.Schemas(), b.Schema) {
-		return fmt.Errorf("schema: %q is not a supported schema (%s)", b.Schema, strings.Join(translate.Schemas(), ", "))
-	}
 	if b.PathPrefix != "" && (!strings.HasPrefix(b.PathPrefix, "/") || strings.ContainsAny(b.PathPrefix, "?# ")) {
 		return fmt.Errorf("path_prefix: %q must be an absolute path without query", b.PathPrefix)
 	}
 	b.PathPrefix = strings.TrimSuffix(b.PathPrefix, "/")
-	if err := translate.Check(b.Target()); err != nil {
-		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "translate: "))
-	}
 	if strings.ContainsAny(b.Host, "/ ?#@") {
 		return fmt.Errorf("host: %q must be a host[:port]", b.Host)
 	}
@@ -496,6 +479,28 @@ func (a *Auth) finish() error {
 	switch {
 	case a.KeyFile != "" && a.KeyEnv != "":
 		return errors.New("auth: set key_file or key_env, not both")
+	case a.KeyFile == "" && a.KeyEnv == "":
+		return fmt.Errorf("auth: type %s needs key_file or key_env", a.Type)
+	}
+	return nil
+}
+
+// LoadKeys reads every backend's key file (re-read on rotation) or variable,
+// so a missing or empty key fails the load. Only
+// the upstream phase, which sends the keys, calls it; errors name the
+// backend and the field, never a key.
+func (c *Config) LoadKeys() error {
+	for i, b := range c.Backends {
+		if err := b.Auth.load(); err != nil {
+			return fmt.Errorf("aigw config: backends[%d] (%s): %w", i, b.Name, err)
+		}
+	}
+	return nil
+}
+
+func (a *Auth) load() error {
+	switch {
+	case a.Type == AuthNone:
 	case a.KeyFile != "":
 		f, err := credentials.FromFile(a.KeyFile, nil)
 		if err != nil {
@@ -508,8 +513,6 @@ func (a *Auth) finish() error {
 			return fmt.Errorf("auth.key_env: %w", err)
 		}
 		a.source = s
-	default:
-		return fmt.Errorf("auth: type %s needs key_file or key_env", a.Type)
 	}
 	return nil
 }
@@ -529,18 +532,6 @@ func (c *Config) IsInferencePath(path string) bool {
 
 // Models lists every configured model once, sorted.
 func (c *Config) Models() []string { return c.models }
-
-// Target is the backend as the translators see it.
-func (b *Backend) Target() translate.Target {
-	return translate.Target{
-		Schema:        b.Schema,
-		ModelOverride: b.ModelOverride.ByModel,
-		DefaultModel:  b.ModelOverride.All,
-		PathPrefix:    b.PathPrefix,
-		APIVersion:    b.APIVersion,
-		Limits:        b.limits,
-	}
-}
 
 func validHeaderName(h string) bool {
 	if h == "" || strings.HasPrefix(h, ":") {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/aigw/aigw/internal/metrics"
-	"github.com/aigw/aigw/internal/translate"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,29 +69,20 @@ func TestParseFull(t *testing.T) {
 		t.Fatalf("%+v", c)
 	}
 	oa, _ := c.Backend("oa")
-	if oa.Auth.Key().Reveal() != "sk-file" || oa.ModelOverride.Apply("gpt") != "gpt-x" || oa.ModelOverride.Apply("other") != "gpt-x" {
+	az, _ := c.Backend("az")
+	if !oa.Auth.Key().Empty() || !az.Auth.Key().Empty() {
+		t.Fatal("Parse read a key: only LoadKeys may")
+	}
+	if err := c.LoadKeys(); err != nil {
+		t.Fatal(err)
+	}
+	// How an override resolves is translate.Target.ResolveModel's, tested
+	// with the target built from this config in internal/upstream.
+	if oa.Auth.Key().Reveal() != "sk-file" || oa.ModelOverride.All != "gpt-x" || oa.ModelOverride.ByModel != nil {
 		t.Fatalf("oa %+v", oa)
 	}
-	az, _ := c.Backend("az")
-	if az.Auth.Key().Reveal() != "sk-env" || az.ModelOverride.Apply("gpt") != "my-deploy" || az.ModelOverride.Apply("o") != "o" {
+	if az.Auth.Key().Reveal() != "sk-env" || az.ModelOverride.All != "" || az.ModelOverride.ByModel["gpt"] != "my-deploy" {
 		t.Fatalf("az %+v", az)
-	}
-	// Schema defaults belong to the translators: check the paths they build
-	// from what the config hands them.
-	for name, want := range map[string]string{
-		"oa": "/v1/chat/completions",
-		"az": "/openai/deployments/my-deploy/chat/completions?api-version=2024-10-21",
-		"an": "/v1/messages",
-	} {
-		b, _ := c.Backend(name)
-		tr, err := translate.New(b.Target(), "/v1/chat/completions")
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := tr.RequestBody([]byte(`{"model":"gpt","messages":[{"role":"user","content":"hi"}]}`))
-		if err != nil || res.Path != want {
-			t.Errorf("%s: path %q (%v), want %q", name, res.Path, err, want)
-		}
 	}
 }
 
@@ -107,8 +97,6 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{`{"backends":[{"models":["m"]}]}`, `backends[0] (): name: required`},
 		{`{"backends":[{"name":"a"},{"name":"a"}]}`, `backends[1].name: "a" is used twice`},
 		{`{"backends":[{"name":"a","models":[""]}]}`, `models[0]: empty model name`},
-		{`{"backends":[{"name":"a","schema":"bedrock"}]}`, `schema: "bedrock" is not a supported schema`},
-		{`{"backends":[{"name":"a","schema":"azure_openai"}]}`, `needs an api_version`},
 		{`{"backends":[{"name":"a","auth":{"type":"bearer"}}]}`, `needs key_file or key_env`},
 		{`{"backends":[{"name":"a","auth":{"type":"basic"}}]}`, `auth.type: "basic" is not one of`},
 		{`{"backends":[{"name":"a","auth":{"type":"none","key_env":"X"}}]}`, `type none takes no key_file`},
@@ -148,9 +136,33 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{`not json`, `aigw config:`},
 	}
 	for _, tc := range cases {
-		_, err := Parse([]byte(tc.doc))
+		c, err := Parse([]byte(tc.doc))
+		if err == nil {
+			err = c.LoadKeys()
+		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want it to contain %q", tc.doc, err, tc.want)
+		}
+	}
+}
+
+// The router phase parses the same document but never uses keys: Parse reads
+// none (a key file or variable that is missing is not its error), and only
+// LoadKeys, which the upstream phase calls, fails on it.
+func TestParseReadsNoKeys(t *testing.T) {
+	for _, auth := range []string{
+		`{"type":"bearer","key_file":"/nonexistent/k"}`,
+		`{"type":"anthropic_api_key","key_env":"AIGW_SURELY_UNSET"}`,
+	} {
+		c, err := Parse([]byte(`{"backends":[{"name":"a","auth":` + auth + `}]}`))
+		if err != nil {
+			t.Fatalf("%s: Parse read the key: %v", auth, err)
+		}
+		if b, _ := c.Backend("a"); !b.Auth.Key().Empty() {
+			t.Fatalf("%s: a key before LoadKeys", auth)
+		}
+		if err := c.LoadKeys(); err == nil || !strings.Contains(err.Error(), "backends[0] (a): auth.key_") {
+			t.Fatalf("%s: LoadKeys: %v", auth, err)
 		}
 	}
 }
@@ -263,21 +275,15 @@ func TestLimitDefaultsAndOverrides(t *testing.T) {
 	if c.MaxNameBytes != DefaultMaxNameBytes || c.MaxStreamEventBytes != DefaultMaxStreamEventBytes || c.MaxDecodedResponseBytes != DefaultMaxDecodedResponseBytes {
 		t.Fatalf("defaults %d %d %d", c.MaxNameBytes, c.MaxStreamEventBytes, c.MaxDecodedResponseBytes)
 	}
-	if l := c.Backends[0].Target().Limits; l.MaxEventBytes != DefaultMaxStreamEventBytes || l.MaxDecodedBytes != DefaultMaxDecodedResponseBytes {
-		t.Fatalf("target limits %+v", l)
-	}
 	c, err = Parse([]byte(`{"max_name_bytes":64,"max_stream_event_bytes":1e6,"max_decoded_response_bytes":2048,"backends":[{"name":"a"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l := c.Backends[0].Target().Limits; c.MaxNameBytes != 64 || l.MaxEventBytes != 1e6 || l.MaxDecodedBytes != 2048 {
-		t.Fatalf("overrides %d %+v", c.MaxNameBytes, l)
+	if c.MaxNameBytes != 64 || c.MaxStreamEventBytes != 1e6 || c.MaxDecodedResponseBytes != 2048 {
+		t.Fatalf("overrides %d %d %d", c.MaxNameBytes, c.MaxStreamEventBytes, c.MaxDecodedResponseBytes)
 	}
 	if _, err := Parse([]byte(`{"max_stream_event_bytes":-1}`)); err == nil {
 		t.Fatalf("negative limit: %v", err)
-	}
-	if _, err := Parse([]byte(`{"backends":[{"name":"az","schema":"azure_openai","api_version":"v","model_override":".."}]}`)); err == nil {
-		t.Fatal("dot-dot Azure deployment accepted")
 	}
 }
 

@@ -3,6 +3,10 @@
 // decoding the document: keys are compared in place and every value is
 // skipped with sonic's validating skipper, so a 1 MiB body of messages costs
 // one pass and no allocation that grows with its size.
+//
+// It is the one top-level JSON scanner of both phases: the translators of
+// the upstream phase read and find members through Walk and Find, so a body
+// is valid for one phase exactly when it is for the other.
 package bodyscan
 
 import (
@@ -12,7 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/bytedance/sonic"
 	"github.com/bytedance/sonic/decoder"
@@ -100,97 +106,186 @@ type Result struct {
 // past the duplicate check.
 func Scan(body []byte, backendField string) (Result, error) {
 	var r Result
+	w, err := newWalker(body)
+	for err == nil {
+		var (
+			key  string
+			f    field
+			more bool
+		)
+		if key, f, more, err = w.next(); !more || err != nil {
+			break
+		}
+		var target *Member
+		switch key {
+		case "model":
+			target = &r.Model
+		case backendField:
+			target = &r.Backend
+		default:
+			continue
+		}
+		if target.Present {
+			return r, &Error{Kind: Duplicate, Member: strings.Clone(key), Offset: f.keyStart}
+		}
+		m := Member{Present: true, Type: typeOf(body[f.valStart]), cutStart: f.cutStart, cutEnd: f.cutEnd}
+		if m.Type == TypeString {
+			if m.Value, err = decodeString(body[f.valStart:f.valEnd]); err != nil {
+				return r, &Error{Kind: Invalid, Offset: f.valStart}
+			}
+			if !utf8.ValidString(m.Value) {
+				return r, &Error{Kind: BadEncoding, Member: strings.Clone(key), Offset: f.valStart}
+			}
+		}
+		*target = m
+	}
+	return r, err
+}
+
+// Walk validates body as one JSON object, exactly as Scan does (the one
+// definition of valid, for both phases), and calls fn for each top-level
+// member in order with its key and its value's span body[vs:ve]. The key is
+// unescaped; it aliases body (unless it had escapes) and is only valid
+// during the call: clone it to keep it. The body is validated before fn is
+// first called. An error from fn ends the walk and is returned as is; a body
+// that is not one valid JSON object is an *Error.
+func Walk(body []byte, fn func(key string, vs, ve int) error) error {
+	w, err := newWalker(body)
+	for err == nil {
+		key, f, more, nerr := w.next()
+		if !more || nerr != nil {
+			return nerr
+		}
+		err = fn(key, f.valStart, f.valEnd)
+	}
+	return err
+}
+
+// Find returns the span of the value of body's top-level member key, after
+// validating body like Walk. A second member of that name is a Duplicate
+// *Error: which one a reader takes is not something to guess.
+func Find(body []byte, key string) (vs, ve int, found bool, err error) {
+	w, err := newWalker(body)
+	for err == nil {
+		k, f, more, nerr := w.next()
+		if !more || nerr != nil {
+			if nerr != nil {
+				return 0, 0, false, nerr
+			}
+			return vs, ve, found, nil
+		}
+		if k != key {
+			continue
+		}
+		if found {
+			return 0, 0, false, &Error{Kind: Duplicate, Member: strings.Clone(key), Offset: f.keyStart}
+		}
+		vs, ve, found = f.valStart, f.valEnd, true
+	}
+	return 0, 0, false, err
+}
+
+// field is one top-level member as the walker finds it.
+type field struct {
+	keyStart         int // the key's opening quote
+	valStart, valEnd int
+	// cutStart, cutEnd is the span to delete to remove the member together
+	// with one adjacent comma, leaving valid JSON.
+	cutStart, cutEnd int
+}
+
+// walker is the one top-level scanner: newWalker validates body as one JSON
+// document, and next steps through its top-level members. It is a value
+// the caller loops over (no callbacks), so a scan allocates nothing.
+type walker struct {
+	body    []byte
+	i       int
+	prevEnd int // end of the previous member's value; -1 before the first
+	done    bool
+}
+
+func newWalker(body []byte) (walker, error) {
 	i := skipSpace(body, 0)
 	if i == len(body) {
-		return r, &Error{Kind: Empty}
+		return walker{}, &Error{Kind: Empty}
 	}
-	// One SIMD validation pass over the whole document; the walk below then
-	// only skips values (sonic's skipper does not check escapes on its own).
+	// One SIMD validation pass over the whole document; the walk then only
+	// skips values (sonic's skipper does not check escapes on its own).
 	if ok, at := encoderValid(body); !ok {
-		return r, &Error{Kind: Invalid, Offset: at}
+		return walker{}, &Error{Kind: Invalid, Offset: at}
 	}
 	if body[i] != '{' {
-		return r, &Error{Kind: NotObject, Offset: i}
+		return walker{}, &Error{Kind: NotObject, Offset: i}
 	}
 	i = skipSpace(body, i+1)
 	if i < len(body) && body[i] == '}' {
-		return r, trailing(body, i+1)
+		return walker{done: true}, trailing(body, i+1)
 	}
-	prevEnd := -1 // end of the previous member's value; -1 for the first member
-	for {
-		if i >= len(body) || body[i] != '"' {
-			return r, &Error{Kind: Invalid, Offset: i}
-		}
-		keyStart := i
-		keyEnd, escaped, err := skipString(body, i)
-		if err != nil {
-			return r, err
-		}
-		i = skipSpace(body, keyEnd)
-		if i >= len(body) || body[i] != ':' {
-			return r, &Error{Kind: Invalid, Offset: i}
-		}
-		i = skipSpace(body, i+1)
-		valStart, valEnd, err := skipValue(body, i)
-		if err != nil {
-			return r, err
-		}
-		i = skipSpace(body, valEnd)
-		if i >= len(body) {
-			return r, &Error{Kind: Invalid, Offset: i}
-		}
-		next := body[i]
-		if next != ',' && next != '}' {
-			return r, &Error{Kind: Invalid, Offset: i}
-		}
+	return walker{body: body, i: i, prevEnd: -1}, nil
+}
 
-		var target *Member
-		name := body[keyStart+1 : keyEnd-1]
-		if escaped {
-			var key string
-			if err := sonic.Unmarshal(body[keyStart:keyEnd], &key); err != nil {
-				return r, &Error{Kind: Invalid, Offset: keyStart}
-			}
-			name = []byte(key)
-		}
-		switch {
-		case string(name) == "model":
-			target = &r.Model
-		case string(name) == backendField:
-			target = &r.Backend
-		}
-		if target != nil {
-			if target.Present {
-				return r, &Error{Kind: Duplicate, Member: string(name), Offset: keyStart}
-			}
-			m := Member{Present: true, Type: typeOf(body[valStart])}
-			if m.Type == TypeString {
-				if m.Value, err = decodeString(body[valStart:valEnd]); err != nil {
-					return r, &Error{Kind: Invalid, Offset: valStart}
-				}
-				if !utf8.ValidString(m.Value) {
-					return r, &Error{Kind: BadEncoding, Member: string(name), Offset: valStart}
-				}
-			}
-			switch {
-			case next == ',':
-				// Remove `"k": v,` and the space before the next key.
-				m.cutStart, m.cutEnd = keyStart, skipSpace(body, i+1)
-			case prevEnd >= 0:
-				// Last member: remove `, "k": v` back to the previous value.
-				m.cutStart, m.cutEnd = prevEnd, valEnd
-			default:
-				// Only member.
-				m.cutStart, m.cutEnd = keyStart, valEnd
-			}
-			*target = m
-		}
-		if next == '}' {
-			return r, trailing(body, i+1)
-		}
-		prevEnd = valEnd
-		i = skipSpace(body, i+1)
+// next returns the next member with its unescaped key (aliasing body when
+// it has no escapes); more is false after the last.
+func (w *walker) next() (key string, f field, more bool, err error) {
+	if w.done {
+		return "", field{}, false, nil
 	}
+	body, i := w.body, w.i
+	if i >= len(body) || body[i] != '"' {
+		return "", f, false, &Error{Kind: Invalid, Offset: i}
+	}
+	keyStart := i
+	keyEnd, escaped, err := skipString(body, i)
+	if err != nil {
+		return "", f, false, err
+	}
+	i = skipSpace(body, keyEnd)
+	if i >= len(body) || body[i] != ':' {
+		return "", f, false, &Error{Kind: Invalid, Offset: i}
+	}
+	i = skipSpace(body, i+1)
+	valStart, valEnd, err := skipValue(body, i)
+	if err != nil {
+		return "", f, false, err
+	}
+	i = skipSpace(body, valEnd)
+	if i >= len(body) {
+		return "", f, false, &Error{Kind: Invalid, Offset: i}
+	}
+	next := body[i]
+	if next != ',' && next != '}' {
+		return "", f, false, &Error{Kind: Invalid, Offset: i}
+	}
+	if escaped {
+		var k string // scoped here: only an escaped key allocates
+		if err := sonic.Unmarshal(body[keyStart:keyEnd], &k); err != nil {
+			return "", f, false, &Error{Kind: Invalid, Offset: keyStart}
+		}
+		key = k
+	} else if keyEnd-keyStart > 2 {
+		key = unsafe.String(&body[keyStart+1], keyEnd-keyStart-2)
+	}
+	f = field{keyStart: keyStart, valStart: valStart, valEnd: valEnd}
+	switch {
+	case next == ',':
+		// Remove `"k": v,` and the space before the next key.
+		f.cutStart, f.cutEnd = keyStart, skipSpace(body, i+1)
+	case w.prevEnd >= 0:
+		// Last member: remove `, "k": v` back to the previous value.
+		f.cutStart, f.cutEnd = w.prevEnd, valEnd
+	default:
+		// Only member.
+		f.cutStart, f.cutEnd = keyStart, valEnd
+	}
+	if next == '}' {
+		w.done = true
+		if err := trailing(body, i+1); err != nil {
+			return "", f, false, err
+		}
+	}
+	w.prevEnd = valEnd
+	w.i = skipSpace(body, i+1)
+	return key, f, true, nil
 }
 
 // RemoveMember deletes m from body in place and returns the shortened slice.

@@ -3,7 +3,9 @@ package bodyscan
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"github.com/aigw/aigw/internal/testbodies"
+	"strings"
 	"testing"
 )
 
@@ -122,6 +124,7 @@ func FuzzScan(f *testing.F) {
 		if !bytes.Equal(body, orig) {
 			t.Fatal("Scan modified its input")
 		}
+		checkWalkAgrees(t, body, err)
 		valid := json.Valid(body)
 		if err != nil {
 			if valid && IsKind(err, BadEncoding) {
@@ -192,5 +195,66 @@ func BenchmarkScan(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// checkWalkAgrees: Walk (the translators' scanner) judges a body exactly as
+// Scan does; only Scan's own member rules (Duplicate, BadEncoding of the
+// members it routes on) are Scan's alone.
+func checkWalkAgrees(t *testing.T, body []byte, scanErr error) {
+	t.Helper()
+	n := 0
+	werr := Walk(body, func(string, int, int) error { n++; return nil })
+	switch {
+	case scanErr == nil || IsKind(scanErr, Duplicate) || IsKind(scanErr, BadEncoding):
+		if werr != nil {
+			t.Fatalf("Scan accepted %q as JSON, Walk did not: %v", body, werr)
+		}
+	default:
+		var se, we *Error
+		if !errors.As(scanErr, &se) || !errors.As(werr, &we) || se.Kind != we.Kind || n != 0 {
+			t.Fatalf("%q: Scan %v, Walk %v after %d members (Walk must reject before its first call)", body, scanErr, werr, n)
+		}
+	}
+}
+
+func TestWalkAndFind(t *testing.T) {
+	body := []byte(` {"a":1, "mod\u0065l" : "m" ,"b":[{"model":2}],"c":{}} `)
+	var keys []string
+	if err := Walk(body, func(k string, vs, ve int) error {
+		keys = append(keys, k+"="+string(body[vs:ve]))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(keys, " "); got != `a=1 model="m" b=[{"model":2}] c={}` {
+		t.Fatalf("members %s", got)
+	}
+	stop := errors.New("stop")
+	if err := Walk(body, func(string, int, int) error { return stop }); err != stop {
+		t.Fatalf("the visitor's error is returned as is: %v", err)
+	}
+	cases := []struct {
+		body, key, want string
+		kind            Kind
+	}{
+		{`{"a":1,"model":"x"}`, "model", `"x"`, 0},
+		{`{"a":1}`, "model", "", 0},
+		{`{"model":"x","mod\u0065l":"y"}`, "model", "", Duplicate},
+		{`{"model":"x","a":tru}`, "model", "", Invalid},
+		{`{"model":"a\q"}`, "model", "", Invalid},
+		{`["model"]`, "model", "", NotObject},
+		{`  `, "model", "", Empty},
+	}
+	for _, tc := range cases {
+		vs, ve, found, err := Find([]byte(tc.body), tc.key)
+		switch {
+		case tc.kind != 0:
+			if !IsKind(err, tc.kind) || found {
+				t.Errorf("%s: found %v err %v, want kind %d", tc.body, found, err, tc.kind)
+			}
+		case err != nil || found != (tc.want != "") || (found && tc.body[vs:ve] != tc.want):
+			t.Errorf("%s: %d:%d found %v err %v, want %s", tc.body, vs, ve, found, err, tc.want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/internal/metrics"
+	"github.com/aigw/aigw/internal/translate"
 )
 
 // How the upstream phase records: one Recorder per loaded config (Close it
@@ -24,8 +25,8 @@ func Example() {
 	// Per attempt: at the request headers...
 	b, _ := cfg.Backend("primary")
 	a := metrics.Attempt{
-		Operation:    metrics.OperationName("/v1/chat/completions"),
-		Provider:     metrics.ProviderName(b.Schema),
+		Operation:    translate.OperationName("/v1/chat/completions"),
+		Provider:     translate.ProviderName(b.Schema),
 		RequestModel: "gpt-4o",
 		Backend:      b.Name,
 		Start:        time.Now(),

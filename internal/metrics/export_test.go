@@ -100,16 +100,16 @@ func TestPrometheusScrape(t *testing.T) {
 	addr := waitServing(t, p)
 
 	t0 := time.Now()
-	ok := Attempt{Operation: OpChat, Provider: "openai", RequestModel: "gpt-4o", ResponseModel: "gpt-4o-2024", Backend: "primary",
+	ok := Attempt{Operation: "chat", Provider: "openai", RequestModel: "gpt-4o", ResponseModel: "gpt-4o-2024", Backend: "primary",
 		Usage: Usage{Input: 10, Output: 5, CachedInput: 4, Reasoning: 2, Reported: true},
 		Start: t0, FirstToken: t0.Add(100 * time.Millisecond), End: t0.Add(500 * time.Millisecond), Streaming: true}
 	ok.Headers[0] = "team-a"
 	r.Record(&ok)
 	r.Record(&ok)
-	failed := Attempt{Operation: OpChat, Provider: "openai", RequestModel: "gpt-4o", Backend: "primary", ErrorType: "503",
+	failed := Attempt{Operation: "chat", Provider: "openai", RequestModel: "gpt-4o", Backend: "primary", ErrorType: "503",
 		Start: t0, End: t0.Add(50 * time.Millisecond)}
 	failed.Headers[0] = "team-b"
-	served := Attempt{Operation: OpChat, Provider: "anthropic", RequestModel: "gpt-4o", ResponseModel: "claude-x", Backend: "fallback",
+	served := Attempt{Operation: "chat", Provider: "anthropic", RequestModel: "gpt-4o", ResponseModel: "claude-x", Backend: "fallback",
 		Usage: Usage{Input: 7, Output: 3, CacheCreationInput: 6, Reported: true}, Start: t0.Add(60 * time.Millisecond), End: t0.Add(300 * time.Millisecond)}
 	served.Headers[0] = "team-b"
 	r.Record(&failed)
@@ -177,13 +177,13 @@ func TestCardinalityCap(t *testing.T) {
 	addr := waitServing(t, p)
 	t0 := time.Now()
 	for i := range n {
-		a := Attempt{Operation: OpChat, Provider: "openai", RequestModel: "m", Backend: "b", Start: t0, End: t0.Add(time.Millisecond),
+		a := Attempt{Operation: "chat", Provider: "openai", RequestModel: "m", Backend: "b", Start: t0, End: t0.Add(time.Millisecond),
 			Usage: Usage{Input: 1, Output: 1, Reported: true}}
 		a.Headers[0] = fmt.Sprintf("key-%05d", i)
 		r.Record(&a)
 	}
 	// A credential-looking value never becomes a label value.
-	a := Attempt{Operation: OpChat, Provider: "openai", RequestModel: "m", Backend: "b", Start: t0, End: t0}
+	a := Attempt{Operation: "chat", Provider: "openai", RequestModel: "m", Backend: "b", Start: t0, End: t0}
 	a.Headers[0] = "Bearer sk-secret-value"
 	r.Record(&a)
 
@@ -238,7 +238,7 @@ func TestBusyAddressRetriedInBackground(t *testing.T) {
 	if got := waitServing(t, p); got != addr {
 		t.Fatalf("serving %s, want %s", got, addr)
 	}
-	r.Record(&Attempt{Operation: OpChat, Provider: "openai", Start: time.Now(), End: time.Now()})
+	r.Record(&Attempt{Operation: "chat", Provider: "openai", Start: time.Now(), End: time.Now()})
 	if _, ok := scrape(t, "http://"+addr+DefaultPath)["aigw_upstream_attempts_total"]; !ok {
 		t.Fatal("no attempts after the late bind")
 	}
@@ -257,7 +257,7 @@ func TestSharedTupleAcrossBackendsAndReloads(t *testing.T) {
 	waitServing(t, p)
 	t0 := time.Now()
 	for i, r := range []*Recorder{r1, r1, r2} {
-		r.Record(&Attempt{Operation: OpChat, Provider: "openai", RequestModel: "m", Backend: []string{"a", "b", "a"}[i],
+		r.Record(&Attempt{Operation: "chat", Provider: "openai", RequestModel: "m", Backend: []string{"a", "b", "a"}[i],
 			Usage: Usage{Input: 10, Output: 1, CachedInput: 2, Reported: true}, Start: t0, End: t0})
 	}
 	fams := scrape(t, "http://"+addr+"/metrics")

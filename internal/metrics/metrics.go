@@ -54,13 +54,6 @@ const (
 	AttrBackend       = "aigw.backend.name"
 )
 
-// Operation names (gen_ai.operation.name well-known values).
-const (
-	OpChat           = "chat"
-	OpTextCompletion = "text_completion"
-	OpEmbeddings     = "embeddings"
-)
-
 // Values the recorder substitutes for a client-chosen attribute value.
 const (
 	// OverflowValue replaces a value once its attribute has
@@ -101,7 +94,7 @@ type Usage struct {
 
 // Attempt is what the upstream phase knows at the end of one attempt.
 type Attempt struct {
-	Operation     string // OpChat, OpTextCompletion, OpEmbeddings
+	Operation     string // gen_ai.operation.name: translate.OperationName
 	Provider      string // gen_ai.provider.name (openai, anthropic, azure.ai.openai)
 	RequestModel  string // the client's model
 	ResponseModel string // the model the provider says answered

@@ -91,13 +91,13 @@ func otlpLabels(kvs []*commonpb.KeyValue) string {
 func recordMix(r *Recorder) {
 	t0 := time.Now()
 	for i, backend := range []string{"primary", "fallback", "primary"} {
-		a := Attempt{Operation: OpChat, Provider: "openai", RequestModel: "gpt-4o", ResponseModel: "gpt-4o", Backend: backend,
+		a := Attempt{Operation: "chat", Provider: "openai", RequestModel: "gpt-4o", ResponseModel: "gpt-4o", Backend: backend,
 			Usage: Usage{Input: int64(10 + i), Output: 5, CachedInput: 2, Reasoning: 1, CacheCreationInput: 3, Reported: true},
 			Start: t0, FirstToken: t0.Add(time.Duration(i+1) * 10 * time.Millisecond), End: t0.Add(time.Second), Streaming: true}
 		a.Headers[0] = "key-1"
 		r.Record(&a)
 	}
-	failed := Attempt{Operation: OpEmbeddings, Provider: "openai", RequestModel: "emb", Backend: "primary", ErrorType: "429", Start: t0, End: t0.Add(time.Millisecond)}
+	failed := Attempt{Operation: "embeddings", Provider: "openai", RequestModel: "emb", Backend: "primary", ErrorType: "429", Start: t0, End: t0.Add(time.Millisecond)}
 	r.Record(&failed)
 }
 

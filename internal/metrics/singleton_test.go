@@ -40,7 +40,7 @@ func TestOneExporterAcrossLoads(t *testing.T) {
 	}
 	proc := global
 	waitGlobal(t, func(a string) bool { return a == addrA })
-	r1.Record(&Attempt{Operation: OpChat, Provider: "openai", Backend: "x", Start: time.Now(), End: time.Now()})
+	r1.Record(&Attempt{Operation: "chat", Provider: "openai", Backend: "x", Start: time.Now(), End: time.Now()})
 
 	// A second listener's config and a reload of the first: same process
 	// pipeline, same listener, no second bind.
@@ -65,7 +65,7 @@ func TestOneExporterAcrossLoads(t *testing.T) {
 	if proc.server != srv || ServingAddress() != addrA {
 		t.Fatal("closing older configs stopped the listener a live config uses")
 	}
-	r3.Record(&Attempt{Operation: OpChat, Provider: "openai", Backend: "x", Start: time.Now(), End: time.Now()})
+	r3.Record(&Attempt{Operation: "chat", Provider: "openai", Backend: "x", Start: time.Now(), End: time.Now()})
 	if got := series(t, scrape(t, "http://"+addrA+"/metrics"), "aigw_upstream_attempts_total"); got["aigw_backend_name=x,gen_ai_operation_name=chat,gen_ai_provider_name=openai"] != 2 {
 		t.Fatalf("attempts across the reload: %v", got)
 	}

@@ -32,30 +32,6 @@ type anthropicStream struct {
 	ev           anthStreamEvent
 }
 
-type anthStreamEvent struct {
-	Type    string `json:"type"`
-	Message struct {
-		ID    string    `json:"id"`
-		Model string    `json:"model"`
-		Usage anthUsage `json:"usage"`
-	} `json:"message"`
-	Index        int `json:"index"`
-	ContentBlock struct {
-		Type string `json:"type"`
-		ID   string `json:"id"`
-		Name string `json:"name"`
-		Text string `json:"text"`
-	} `json:"content_block"`
-	Delta struct {
-		Type        string `json:"type"`
-		Text        string `json:"text"`
-		PartialJSON string `json:"partial_json"`
-		StopReason  string `json:"stop_reason"`
-	} `json:"delta"`
-	Usage anthUsage     `json:"usage"`
-	Error anthErrorBody `json:"error"`
-}
-
 func (s *anthropicStream) init(model string, includeUsage bool, maxEvent int) {
 	s.model, s.includeUsage = model, includeUsage
 	s.parser.max = maxEvent

@@ -84,7 +84,7 @@ func newGzipDecoder(limit int64) *gzipDecoder {
 }
 
 // decode takes the next compressed chunk and returns what it decodes to (only
-// valid until the next call). An error is a *BadResponseError: the body
+// valid until the next call). An error is a badResponse (KindProvider): the body
 // cannot be decoded (corrupt, truncated, over the limit). It is returned
 // once, with what decoded before it; later input is dropped.
 func (d *gzipDecoder) decode(chunk []byte, eos bool) ([]byte, error) {
@@ -137,7 +137,7 @@ func (d *gzipDecoder) finish(err error) ([]byte, error) {
 		out = s.take()
 	}
 	s.blocks = nil
-	return out, &BadResponseError{Reason: "the backend's gzip body cannot be decoded: " + err.Error()}
+	return out, badResponse("the backend's gzip body cannot be decoded: " + err.Error())
 }
 
 // run decodes until the input ends (io.EOF: a clean end, concatenated

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
+
+	"github.com/bytedance/sonic/decoder"
 
 	"github.com/aigw/aigw/internal/oaierr"
 )
@@ -34,9 +37,16 @@ type Error struct {
 	Param   string // offending request parameter, e.g. "n" or "messages[2].content[0]"
 	Code    string // OpenAI-style error code, e.g. "unsupported_parameter"
 	Message string
+	// Reason, when set, is what the logs say instead of Message (Error()):
+	// why a provider response cannot be translated, never its content and
+	// never sent to the client.
+	Reason string
 }
 
 func (e *Error) Error() string {
+	if e.Reason != "" {
+		return "translate: " + e.Reason
+	}
 	if e.Param == "" {
 		return "translate: " + e.Message
 	}
@@ -82,28 +92,42 @@ func AppendErrorJSON(dst []byte, message, typ, param, code string) []byte {
 	return oaierr.AppendErrorJSON(dst, message, typ, param, code)
 }
 
-// appendJSONString appends s as a JSON string (oaierr's encoder: one for the
-// whole gateway).
-func appendJSONString(dst []byte, s string) []byte { return oaierr.AppendString(dst, s) }
+// CodeBadResponse is the OpenAI error code of a provider response the
+// gateway cannot decode or translate (badResponse).
+const CodeBadResponse = "bad_backend_response"
 
-// appendJSONStringOrNull appends s, or null when it is empty.
-func appendJSONStringOrNull(dst []byte, s string) []byte {
-	if s == "" {
-		return append(dst, "null"...)
+// badResponse is the KindProvider 502 for a provider response the gateway
+// cannot translate: an undecodable or oversized gzip body, a 2xx body that
+// does not parse, an SSE event over the cap. reason is for the logs
+// (Error()); it must never quote the body, and the client's Message is
+// generic. The caller answers 502 with OpenAI() when the response headers
+// are still held (never the provider's status with an empty or error body),
+// or ends a stream under way.
+func badResponse(reason string) *Error {
+	return &Error{
+		Kind:    KindProvider,
+		Status:  http.StatusBadGateway,
+		Code:    CodeBadResponse,
+		Message: "the backend sent a response the gateway cannot translate",
+		Reason:  reason,
 	}
-	return oaierr.AppendString(dst, s)
 }
 
-// appendInt appends a decimal integer.
-func appendInt(dst []byte, v int64) []byte { return strconv.AppendInt(dst, v, 10) }
-
-// BadResponseError reports a provider response the gateway cannot
-// translate: an undecodable or oversized gzip body, a 2xx body that does not
-// parse. The caller answers 502 with an OpenAI error when the response
-// headers are still held (never the provider's status with an empty or
-// error body), or ends a stream under way.
-type BadResponseError struct {
-	Reason string // for logs: never the body's content
+// firstLine is the first line of an error text (a decoder error adds lines
+// quoting the input, which must not reach the client).
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
-func (e *BadResponseError) Error() string { return "translate: " + e.Reason }
+// decodeErrorAt says where a decoder stopped in a provider body (" at byte
+// N"), never what it found there: a decoder's own message quotes the input.
+func decodeErrorAt(err error) string {
+	var se decoder.SyntaxError
+	if errors.As(err, &se) {
+		return " at byte " + strconv.Itoa(se.Pos)
+	}
+	return ""
+}

@@ -3,7 +3,6 @@ package translate
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,7 +45,7 @@ func FuzzAnthropicStream(f *testing.F) {
 
 // FuzzAnthropicResponse: any non-streamed upstream body under any status
 // becomes valid JSON (a chat.completion or an OpenAI error), or, for a 2xx
-// body that does not parse, a *BadResponseError the caller answers as 502;
+// body that does not parse, a KindProvider badResponse the caller answers as 502;
 // the usage read is always plausible.
 func FuzzAnthropicResponse(f *testing.F) {
 	addFiles(f, "testdata/anthropic/response/*.json", func(b []byte) {
@@ -60,9 +59,8 @@ func FuzzAnthropicResponse(f *testing.F) {
 		}
 		out, u, err := tr.ResponseBody(body, true)
 		checkUsage(t, u)
-		var bad *BadResponseError
 		if err != nil {
-			if !errors.As(err, &bad) || !isSuccess(int(status)) {
+			if !isBadResponse(err) || !isSuccess(int(status)) {
 				t.Fatalf("status %d: unexpected error %v", status, err)
 			}
 			return
@@ -154,7 +152,7 @@ func FuzzAnthropicRequest(f *testing.F) {
 // FuzzGzipSSE: a gzip-encoded stream, split anywhere, decodes to exactly the
 // identity stream's output (passthrough bytes, Anthropic translation and
 // usage); arbitrary bytes claimed as gzip never panic and end, if they fail,
-// in a *BadResponseError with an error event as the last output.
+// in a KindProvider badResponse with an error event as the last output.
 func FuzzGzipSSE(f *testing.F) {
 	addFiles(f, "testdata/anthropic/stream/*.sse", func(b []byte) {
 		if !bytes.Contains(b, []byte("data: {\"id\"")) {
@@ -219,8 +217,7 @@ func FuzzGzipSSE(f *testing.F) {
 		// Not gzip at all.
 		j := int(cut) % (len(in) + 1)
 		out, _, err := run("gzip", in[:j], in[j:])
-		var bad *BadResponseError
-		if err != nil && (!errors.As(err, &bad) || !bytes.HasSuffix(out, []byte("\n\n")) || !bytes.Contains(out, []byte(`"error"`))) {
+		if err != nil && (!isBadResponse(err) || !bytes.HasSuffix(out, []byte("\n\n")) || !bytes.Contains(out, []byte(`"error"`))) {
 			t.Fatalf("undecodable gzip: %v, output %q", err, out)
 		}
 		anth("gzip", in[:j], in[j:])

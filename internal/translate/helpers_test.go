@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"flag"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,4 +112,11 @@ func gzipBytes(t testing.TB, b []byte) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// isBadResponse reports whether err is badResponse's KindProvider 502: a
+// provider response the gateway cannot translate.
+func isBadResponse(err error) bool {
+	e, ok := AsError(err, KindProvider)
+	return ok && e.Status == http.StatusBadGateway && e.Code == CodeBadResponse && e.Reason != ""
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+
+	"github.com/aigw/aigw/internal/bodyscan"
 )
 
 // OpenAI-compatible upstreams (OpenAI, vLLM, any OpenAI-style server) take
@@ -59,10 +61,17 @@ func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
 		modelVS, modelVE int
 		hasModel         bool
 		stream           bool
+		members, models  int
 	)
 	scanErr := forEachMember(body, func(key string, vs, ve int) error {
+		members++
 		switch key {
 		case "model":
+			// Which of two models a provider reads is not for the gateway
+			// to guess (the router phase rejects them too).
+			if models++; models > 1 {
+				return &bodyscan.Error{Kind: bodyscan.Duplicate, Member: "model", Offset: vs}
+			}
 			if s, ok := rawString(body[vs:ve]); ok {
 				requested, modelVS, modelVE, hasModel = s, vs, ve, true
 			}
@@ -101,7 +110,7 @@ func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
 		out = append(out, body[:i]...)
 		out = append(out, `"model":`...)
 		out = appendJSONString(out, model)
-		if j := skipSpace(body, i); j < len(body) && body[j] != '}' {
+		if members > 0 {
 			out = append(out, ',')
 		}
 		res.Body = append(out, body[i:]...)
@@ -218,16 +227,6 @@ type usageScanner interface {
 	body(b []byte, u *Usage)
 	// event reads the data of one streamed event.
 	event(data []byte, u *Usage)
-}
-
-// oaiUsage is OpenAI's usage object (chat, completions and embeddings).
-type oaiUsage struct {
-	PromptTokens        int64 `json:"prompt_tokens"`
-	CompletionTokens    int64 `json:"completion_tokens"`
-	TotalTokens         int64 `json:"total_tokens"`
-	PromptTokensDetails *struct {
-		CachedTokens int64 `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
 }
 
 type openaiUsageScanner struct{}

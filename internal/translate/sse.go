@@ -94,7 +94,7 @@ func (p *sseParser) feed(chunk []byte, eos bool, fn sseHandler) error {
 }
 
 // errEventTooLarge: a provider SSE line or event exceeded Limits.MaxEventBytes.
-var errEventTooLarge = &BadResponseError{Reason: "a server-sent event line or event from the backend exceeds max_stream_event_bytes"}
+var errEventTooLarge = badResponse("a server-sent event line or event from the backend exceeds max_stream_event_bytes")
 
 func (p *sseParser) limit() int {
 	if p.max > 0 {

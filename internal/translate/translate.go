@@ -24,7 +24,7 @@
 //     replacing the chunk with the output (possibly empty). Without
 //     ModifiesBody the output is the input and the body can be left alone.
 //     The last Usage returned is the attempt's token count. A ResponseBody
-//     error (a *BadResponseError) means the upstream body could not be
+//     error (*Error, KindProvider, from badResponse) means the upstream body could not be
 //     decoded or translated (corrupt or oversized gzip, an unparsable 2xx
 //     body, an SSE event over the cap): with BufferBody (the headers are
 //     still held) answer 502 with an OpenAI error; for a stream forward

@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"errors"
 	"math"
 	"strconv"
 	"strings"
@@ -123,9 +122,8 @@ func TestAnthropic200Unparsable(t *testing.T) {
 				t.Fatal(err)
 			}
 			out, _, err := tr.ResponseBody([]byte(body), true)
-			var bad *BadResponseError
-			if !errors.As(err, &bad) {
-				t.Fatalf("err %v, out %s: want a BadResponseError", err, out)
+			if !isBadResponse(err) {
+				t.Fatalf("err %v, out %s: want a badResponse", err, out)
 			}
 		})
 	}

@@ -1,6 +1,10 @@
 package upstream
 
 import (
+	"fmt"
+	"slices"
+	"strings"
+
 	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/internal/translate"
 )
@@ -37,7 +41,11 @@ type Backend struct {
 	Target translate.Target
 }
 
-// NewConfig indexes a loaded (validated, defaulted) config.
+// NewConfig indexes a parsed (validated, defaulted) config for the upstream
+// phase: it builds each backend's translate.Target and checks it against the
+// translator registry (which owns the schemas and their rules: config does
+// not import the translators), then loads the keys, which only this phase
+// uses. Errors read like config.Parse's, naming the backend and the field.
 func NewConfig(c *config.Config) (*Config, error) {
 	uc := &Config{
 		metadataNamespace: c.EndpointMetadataNamespace,
@@ -51,9 +59,47 @@ func NewConfig(c *config.Config) (*Config, error) {
 		}
 	}
 	uc.removeHeaders = append(uc.removeHeaders, translate.ProviderHeaders()...)
-	for _, b := range c.Backends {
-		ub := &Backend{Name: b.Name, Conf: b, Target: b.Target()}
+	limits := translate.Limits{MaxEventBytes: int(c.MaxStreamEventBytes), MaxDecodedBytes: int64(c.MaxDecodedResponseBytes)}
+	for i, b := range c.Backends {
+		ub := &Backend{Name: b.Name, Conf: b, Target: target(b, limits)}
+		if err := checkTarget(ub.Target); err != nil {
+			return nil, fmt.Errorf("aigw config: backends[%d] (%s): %w", i, b.Name, err)
+		}
 		uc.backends[b.Name] = ub
 	}
+	if err := c.LoadKeys(); err != nil {
+		return nil, err
+	}
 	return uc, nil
+}
+
+// Backend finds a configured backend by name.
+func (c *Config) Backend(name string) (*Backend, bool) {
+	b, ok := c.backends[name]
+	return b, ok
+}
+
+// target is the backend as the translators see it.
+func target(b *config.Backend, limits translate.Limits) translate.Target {
+	return translate.Target{
+		Schema:        b.Schema,
+		ModelOverride: b.ModelOverride.ByModel,
+		DefaultModel:  b.ModelOverride.All,
+		PathPrefix:    b.PathPrefix,
+		APIVersion:    b.APIVersion,
+		Limits:        limits,
+	}
+}
+
+// checkTarget reports a schema the translators do not register, or a target
+// its translator rejects (Azure's api_version, a deployment name), so a
+// config fails at load rather than on the first request.
+func checkTarget(t translate.Target) error {
+	if !slices.Contains(translate.Schemas(), t.Schema) {
+		return fmt.Errorf("schema: %q is not a supported schema (%s)", t.Schema, strings.Join(translate.Schemas(), ", "))
+	}
+	if err := translate.Check(t); err != nil {
+		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "translate: "))
+	}
+	return nil
 }

@@ -120,14 +120,22 @@ func (c *Config) translateFailure(b *Backend, err error, retry bool) *failure {
 }
 
 // responseFailure is the client's error for a backend response the gateway
-// cannot translate: the translator's own for a provider error it names, else
-// a 502.
+// cannot translate: the translator's KindProvider error in its OpenAI form
+// (translate.Error.OpenAI, the one mapping), a response it could not decode
+// or parse named by its backend (the translator knows no backend names, and
+// the client never sees why: that is in the log, from err).
 func responseFailure(b *Backend, err error) *oaierr.Error {
-	if te, ok := translate.AsError(err, translate.KindProvider); ok {
-		return te.OpenAI()
+	te, ok := translate.AsError(err, translate.KindProvider)
+	if !ok {
+		// Translators return only *translate.Error; anything else is
+		// still the provider's response the gateway could not handle.
+		te = &translate.Error{Kind: translate.KindProvider, Status: http.StatusBadGateway, Code: translate.CodeBadResponse}
 	}
-	return oaierr.New(http.StatusBadGateway, "server_error", "bad_backend_response",
-		"backend %q sent a response the gateway cannot translate", b.Name)
+	e := te.OpenAI()
+	if te.Code == translate.CodeBadResponse {
+		e.Message = fmt.Sprintf("backend %q sent a response the gateway cannot translate", b.Name)
+	}
+	return e
 }
 
 // mayRetry reports whether Envoy's router may retry an attempt on a response

@@ -17,6 +17,7 @@ import (
 
 	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/internal/envoysrc"
+	"github.com/aigw/aigw/internal/upstream"
 )
 
 // composeFile mirrors the parts of docker/compose.yaml the demo relies on.
@@ -235,8 +236,14 @@ func checkMock(t *testing.T, c composeFile, name string, s composeService, port 
 		t.Errorf("%s: fails by default (MOCK_FAIL_STATUS=%s); failures are opt-in", name, st)
 	}
 	served := strings.Split(env["MOCK_MODELS"], ",")
+	// The model aigw sends is the upstream phase's resolution of the override.
+	uc, err := upstream.NewConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ub, _ := uc.Backend(backend)
 	for _, m := range be.Models {
-		if up := be.ModelOverride.Apply(m); !slices.Contains(served, up) {
+		if up := ub.Target.ResolveModel(m); !slices.Contains(served, up) {
 			t.Errorf("%s: aigw sends model %q (for %q) but the mock serves %v", name, up, m, served)
 		}
 	}

@@ -30,6 +30,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/upstream"
 )
 
 // Deployment facts shared with compose_test.go.
@@ -306,8 +307,8 @@ func dynamicModuleBytes(t tb, a *anypb.Any) []byte {
 	return a.GetValue()
 }
 
-// localizeKeys points the config's key files at files that exist here, so config.Parse
-// (which reads keys at load time) can run: /etc/aigw/keys/X is docker/keys/X, which compose
+// localizeKeys points the config's key files at files that exist here, so the upstream
+// phase's load (upstream.NewConfig, which reads the keys) can run: /etc/aigw/keys/X is docker/keys/X, which compose
 // mounts there (checked in compose_test.go), and must exist; any other path gets a temp
 // file; key_env variables get a test value.
 func localizeKeys(t tb, root string, js []byte) []byte {
@@ -415,7 +416,11 @@ func checkAigw(t tb, root, rel string, b *bootstrapv3.Bootstrap) {
 		}
 		js := configJSON(t, c.GetName()+" filter_config", dm.GetFilterConfig())
 		sameDoc("cluster "+c.GetName(), js)
-		if _, err := config.FromDynamicModuleConfig(dynamicModuleBytes(t, repack(t, dm.GetFilterConfig(), localizeKeys(t, root, js)))); err != nil {
+		// The upstream phase's whole load: parse, then check the targets
+		// against the translators and read the keys (upstream.NewConfig).
+		if uc, err := config.FromDynamicModuleConfig(dynamicModuleBytes(t, repack(t, dm.GetFilterConfig(), localizeKeys(t, root, js)))); err != nil {
+			t.Errorf("cluster %s filter_config: %v", c.GetName(), err)
+		} else if _, err := upstream.NewConfig(uc); err != nil {
 			t.Errorf("cluster %s filter_config: %v", c.GetName(), err)
 		}
 		for _, loc := range c.GetLoadAssignment().GetEndpoints() {

@@ -1,0 +1,211 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestAnthropicRequestGolden(t *testing.T) {
+	for _, in := range inputs(t, "anthropic/request", ".json") {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			body, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := newAnthropicT(t, anthTarget).RequestBody(body)
+			if err != nil {
+				t.Fatalf("RequestBody: %v", err)
+			}
+			if !json.Valid(res.Body) {
+				t.Fatalf("translated body is not JSON: %s", res.Body)
+			}
+			view := struct {
+				Path          string          `json:"path"`
+				Headers       []Header        `json:"headers"`
+				RemoveHeaders []string        `json:"remove_headers"`
+				Model         string          `json:"model"`
+				Stream        bool            `json:"stream"`
+				Body          json.RawMessage `json:"body"`
+			}{res.Path, res.Headers, res.RemoveHeaders, res.Model, res.Stream, res.Body}
+			got, err := json.Marshal(view)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, goldenPath(in), indentJSON(t, got))
+		})
+	}
+}
+
+func TestAnthropicRequestRejects(t *testing.T) {
+	base := func(extra string) string {
+		return `{"model":"m","messages":[{"role":"user","content":"hi"}]` + extra + `}`
+	}
+	tests := []struct {
+		name        string
+		body        string
+		unsupported bool // else invalid request
+		param       string
+	}{
+		{"n greater than one", base(`,"n":2`), true, "n"},
+		{"logprobs", base(`,"logprobs":true`), true, "logprobs"},
+		{"top_logprobs", base(`,"top_logprobs":3`), true, "top_logprobs"},
+		{"json schema", base(`,"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{}}}`), true, "response_format"},
+		{"json object", base(`,"response_format":{"type":"json_object"}`), true, "response_format"},
+		{"seed", base(`,"seed":42`), true, "seed"},
+		{"frequency penalty", base(`,"frequency_penalty":0.5`), true, "frequency_penalty"},
+		{"logit bias", base(`,"logit_bias":{"50256":-100}`), true, "logit_bias"},
+		{"audio modality", base(`,"modalities":["text","audio"]`), true, "modalities"},
+		{"reasoning effort", base(`,"reasoning_effort":"high"`), true, "reasoning_effort"},
+		{"unknown parameter", base(`,"frobnicate":true`), true, "frobnicate"},
+		{"deprecated functions", base(`,"functions":[{"name":"f"}]`), true, "functions"},
+		{"temperature above one", base(`,"temperature":1.5`), false, "temperature"},
+		{"temperature negative", base(`,"temperature":-0.1`), false, "temperature"},
+		{"top_p above one", base(`,"top_p":1.1`), false, "top_p"},
+		{"zero max tokens", base(`,"max_tokens":0`), false, "max_tokens"},
+		{"zero max completion tokens", base(`,"max_completion_tokens":0,"max_tokens":10`), false, "max_completion_tokens"},
+		{"stop not strings", base(`,"stop":[1,2]`), false, "stop"},
+		{"tool choice unknown", base(`,"tool_choice":"sometimes"`), false, "tool_choice"},
+		{"tool choice allowed_tools", base(`,"tool_choice":{"type":"allowed_tools","allowed_tools":{}}`), true, "tool_choice"},
+		{"custom tool", base(`,"tools":[{"type":"custom","custom":{"name":"x"}}]`), true, "tools[0].type"},
+		{"tool without name", base(`,"tools":[{"type":"function","function":{}}]`), false, "tools[0].function.name"},
+		{"audio part", `{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}]}]}`, true, "messages[0].content[0]"},
+		{"file part", `{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"file","file":{"file_id":"f"}}]}]}`, true, "messages[0].content[1]"},
+		{"image in system", `{"model":"m","messages":[{"role":"system","content":[{"type":"image_url","image_url":{"url":"https://x/y.png"}}]},{"role":"user","content":"hi"}]}`, true, "messages[0].content[0]"},
+		{"svg data uri", `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/svg+xml;base64,PHN2Zz4="}}]}]}`, true, "messages[0].content[0].image_url.url"},
+		{"non-base64 data uri", `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png,raw"}}]}]}`, true, "messages[0].content[0].image_url.url"},
+		{"ftp image", `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"ftp://x/y.png"}}]}]}`, false, "messages[0].content[0].image_url.url"},
+		{"bad tool arguments", `{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{not json"}}]}]}`, false, "messages[1].tool_calls[0].function.arguments"},
+		{"array tool arguments", `{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`, false, "messages[1].tool_calls[0].function.arguments"},
+		{"tool message without id", `{"model":"m","messages":[{"role":"tool","content":"x"}]}`, false, "messages[0].tool_call_id"},
+		{"function role", `{"model":"m","messages":[{"role":"function","name":"f","content":"x"}]}`, true, "messages[0].role"},
+		{"unknown role", `{"model":"m","messages":[{"role":"narrator","content":"x"}]}`, false, "messages[0].role"},
+		{"empty user message", `{"model":"m","messages":[{"role":"user","content":""}]}`, true, "messages[0].content"},
+		{"only system", `{"model":"m","messages":[{"role":"system","content":"x"}]}`, false, "messages"},
+		{"missing model", `{"messages":[{"role":"user","content":"hi"}]}`, false, "model"},
+		{"content wrong type", `{"model":"m","messages":[{"role":"user","content":42}]}`, false, "messages[0].content"},
+		{"not json", `{"model":`, false, ""},
+		{"messages wrong type", `{"model":"m","messages":"hi"}`, false, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := newAnthropicT(t, Target{Schema: SchemaAnthropic}).RequestBody([]byte(tc.body))
+			ue, isUnsupported := AsError(err, KindUnsupported)
+			ie, isInvalid := AsError(err, KindInvalid)
+			switch {
+			case isUnsupported:
+				if !tc.unsupported || ue.Param != tc.param || ue.Status != http.StatusBadRequest {
+					t.Fatalf("got unsupported Error{Status:%d Param:%q %s}, want unsupported=%v param %q", ue.Status, ue.Param, ue.Message, tc.unsupported, tc.param)
+				}
+				checkErrorJSON(t, ue.JSON(), tc.param)
+			case isInvalid:
+				if tc.unsupported || ie.Param != tc.param || ie.Status != http.StatusBadRequest {
+					t.Fatalf("got invalid Error{Status:%d Param:%q %s}, want unsupported=%v param %q", ie.Status, ie.Param, ie.Message, tc.unsupported, tc.param)
+				}
+				checkErrorJSON(t, ie.JSON(), tc.param)
+			default:
+				t.Fatalf("got error %v, want a typed error for %q", err, tc.param)
+			}
+		})
+	}
+}
+
+// checkErrorJSON asserts the OpenAI error body shape and its param.
+func checkErrorJSON(t *testing.T, b []byte, param string) {
+	t.Helper()
+	var e struct {
+		Error struct {
+			Message string  `json:"message"`
+			Type    string  `json:"type"`
+			Param   *string `json:"param"`
+			Code    *string `json:"code"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Fatalf("error JSON %s: %v", b, err)
+	}
+	if e.Error.Message == "" || e.Error.Type != "invalid_request_error" {
+		t.Fatalf("error JSON lacks message/type: %s", b)
+	}
+	if (param == "") != (e.Error.Param == nil) || (e.Error.Param != nil && *e.Error.Param != param) {
+		t.Fatalf("error JSON param = %v, want %q: %s", e.Error.Param, param, b)
+	}
+}
+
+func TestAnthropicRequestDefaultsAndOverrides(t *testing.T) {
+	tests := []struct {
+		name   string
+		target Target
+		body   string
+		want   map[string]any // top-level members expected in the Anthropic body
+		absent []string
+	}{
+		{
+			name:   "default max tokens and no optional members",
+			target: Target{Schema: SchemaAnthropic},
+			body:   `{"model":"claude-x","messages":[{"role":"user","content":"hi"}]}`,
+			want:   map[string]any{"model": "claude-x", "max_tokens": float64(4096)},
+			absent: []string{"system", "temperature", "top_p", "stop_sequences", "stream", "tools", "tool_choice", "metadata"},
+		},
+		{
+			name:   "default model override applies to any model",
+			target: Target{Schema: SchemaAnthropic, DefaultModel: "claude-default"},
+			body:   `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"max_tokens":7}`,
+			want:   map[string]any{"model": "claude-default", "max_tokens": float64(7)},
+		},
+		{
+			name:   "map override wins over default",
+			target: Target{Schema: SchemaAnthropic, DefaultModel: "claude-default", ModelOverride: map[string]string{"gpt-4o": "claude-mapped"}},
+			body:   `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`,
+			want:   map[string]any{"model": "claude-mapped"},
+		},
+		{
+			name:   "parallel tool calls off without tool choice",
+			target: Target{Schema: SchemaAnthropic},
+			body:   `{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}],"parallel_tool_calls":false}`,
+			want:   map[string]any{"tool_choice": map[string]any{"type": "auto", "disable_parallel_tool_use": true}},
+		},
+		{
+			name:   "temperature bounds accepted",
+			target: Target{Schema: SchemaAnthropic},
+			body:   `{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":1,"top_p":0,"top_k":5}`,
+			want:   map[string]any{"temperature": float64(1), "top_p": float64(0), "top_k": float64(5)},
+		},
+		{
+			name:   "null parameters are absent parameters",
+			target: Target{Schema: SchemaAnthropic},
+			body:   `{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":null,"stop":null,"tools":null,"tool_choice":null,"n":null,"seed":null,"logit_bias":{},"metadata":null,"store":false,"service_tier":"auto"}`,
+			absent: []string{"temperature", "stop_sequences", "tools", "tool_choice"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := newAnthropicT(t, tc.target).RequestBody([]byte(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got map[string]any
+			if err := json.Unmarshal(res.Body, &got); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tc.want {
+				gv, _ := json.Marshal(got[k])
+				wv, _ := json.Marshal(v)
+				if !bytes.Equal(gv, wv) {
+					t.Errorf("%s = %s, want %s", k, gv, wv)
+				}
+			}
+			for _, k := range tc.absent {
+				if _, ok := got[k]; ok {
+					t.Errorf("%s present, want absent: %s", k, res.Body)
+				}
+			}
+			if res.Model != got["model"] {
+				t.Errorf("RequestResult.Model = %q, body model %v", res.Model, got["model"])
+			}
+		})
+	}
+}

@@ -1,0 +1,224 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+)
+
+// anthropicResponseTranslator returns a translator that has seen a request.
+func anthropicResponseTranslator(t testing.TB, stream, includeUsage bool) Translator {
+	t.Helper()
+	tr := newAnthropicT(t, anthTarget)
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]`
+	if stream {
+		body += `,"stream":true`
+		if includeUsage {
+			body += `,"stream_options":{"include_usage":true}`
+		}
+	}
+	if _, err := tr.RequestBody([]byte(body + "}")); err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// statusOf reads the HTTP status from an "error_NNN_" testdata name.
+func statusOf(t *testing.T, name string) int {
+	rest, ok := strings.CutPrefix(filepath.Base(name), "error_")
+	if !ok {
+		return http.StatusOK
+	}
+	status, err := strconv.Atoi(rest[:3])
+	if err != nil {
+		t.Fatalf("bad status in %s", name)
+	}
+	return status
+}
+
+func TestAnthropicResponseGolden(t *testing.T) {
+	for _, in := range inputs(t, "anthropic/response", ".json") {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			body, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			status := statusOf(t, in)
+			tr := anthropicResponseTranslator(t, false, false)
+			mode, err := tr.ResponseHeaders(status, "application/json", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mode.Stream || !mode.BufferBody || !mode.ModifiesBody || mode.ContentType != "application/json" || mode.Error != (status != 200) {
+				t.Fatalf("unexpected mode %+v", mode)
+			}
+			out, _, err := tr.ResponseBody(body, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, goldenPath(in), indentJSON(t, out))
+		})
+	}
+}
+
+func TestAnthropicResponseWithOpenAITypes(t *testing.T) {
+	body, err := os.ReadFile("testdata/anthropic/response/tool_use.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := anthropicResponseTranslator(t, false, false)
+	if _, err := tr.ResponseHeaders(200, "application/json", ""); err != nil {
+		t.Fatal(err)
+	}
+	// Handing the body over in pieces must give the same result.
+	half := len(body) / 2
+	if out, _, err := tr.ResponseBody(body[:half], false); err != nil || len(out) != 0 {
+		t.Fatalf("partial body produced %q, %v", out, err)
+	}
+	out, usage, err := tr.ResponseBody(body[half:], true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cc openai.ChatCompletion
+	if err := json.Unmarshal(out, &cc); err != nil {
+		t.Fatal(err)
+	}
+	if cc.Object != "chat.completion" || cc.ID != "msg_01Aq9w938a90dw8q" || cc.Model != "claude-sonnet-4-5-20250929" || cc.Created != fixedNow {
+		t.Errorf("header fields: %+v", cc)
+	}
+	if len(cc.Choices) != 1 {
+		t.Fatalf("choices: %d", len(cc.Choices))
+	}
+	ch := cc.Choices[0]
+	if ch.FinishReason != "tool_calls" || ch.Message.Role != "assistant" || ch.Message.Content != "I'll check the weather in both cities." {
+		t.Errorf("choice: %+v", ch)
+	}
+	if len(ch.Message.ToolCalls) != 2 {
+		t.Fatalf("tool calls: %+v", ch.Message.ToolCalls)
+	}
+	call := ch.Message.ToolCalls[0]
+	if call.ID != "toolu_01A09q90qw90lq917835lq9" || call.Type != "function" || call.Function.Name != "get_weather" {
+		t.Errorf("tool call: %+v", call)
+	}
+	var args map[string]string
+	if err := json.Unmarshal([]byte(call.Function.Arguments), &args); err != nil || args["city"] != "Paris" || args["unit"] != "c" {
+		t.Errorf("arguments %q: %v", call.Function.Arguments, err)
+	}
+	if ch.Message.ToolCalls[1].Function.Arguments != "{}" {
+		t.Errorf("empty input arguments = %q", ch.Message.ToolCalls[1].Function.Arguments)
+	}
+	// input 350 + cache write 100 + cache read 2000 = 2450 prompt tokens.
+	if cc.Usage.PromptTokens != 2450 || cc.Usage.CompletionTokens != 80 || cc.Usage.TotalTokens != 2530 || cc.Usage.PromptTokensDetails.CachedTokens != 2000 {
+		t.Errorf("usage: %+v", cc.Usage)
+	}
+	want := Usage{InputTokens: 2450, OutputTokens: 80, TotalTokens: 2530, CachedInputTokens: 2000}
+	if usage != want {
+		t.Errorf("Usage = %+v, want %+v", usage, want)
+	}
+}
+
+func TestAnthropicErrorResponse(t *testing.T) {
+	tests := []struct {
+		name, body, wantType, wantMessage string
+		status                            int
+	}{
+		{"rate limit", `{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`, "rate_limit_error", "slow down", 429},
+		{"no type", `{"error":{"message":"odd"}}`, "api_error", "odd", 500},
+		{"empty body", ``, "api_error", "the anthropic backend returned HTTP 503", 503},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := anthropicResponseTranslator(t, true, true)
+			mode, err := tr.ResponseHeaders(tc.status, "application/json", "")
+			if err != nil || !mode.Error || mode.Stream {
+				t.Fatalf("mode %+v, %v", mode, err)
+			}
+			out, usage, err := tr.ResponseBody([]byte(tc.body), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e openai.Error
+			if err := json.Unmarshal(out, &struct {
+				Error *openai.Error `json:"error"`
+			}{&e}); err != nil {
+				t.Fatalf("%s: %v", out, err)
+			}
+			if e.Type != tc.wantType || e.Message != tc.wantMessage || usage != (Usage{}) {
+				t.Errorf("got %s usage %+v", out, usage)
+			}
+		})
+	}
+}
+
+func TestAnthropicGzipResponses(t *testing.T) {
+	body, err := os.ReadFile("testdata/anthropic/response/text.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := anthropicResponseTranslator(t, false, false)
+	if _, err := plain.ResponseHeaders(200, "application/json", ""); err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := plain.ResponseBody(body, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = bytes.Clone(want)
+
+	tr := anthropicResponseTranslator(t, false, false)
+	mode, err := tr.ResponseHeaders(200, "application/json", "gzip")
+	if err != nil || !mode.RemoveContentEncoding || !mode.ModifiesBody {
+		t.Fatalf("mode %+v, %v", mode, err)
+	}
+	gz := gzipBytes(t, body)
+	if out, _, err := tr.ResponseBody(gz[:10], false); err != nil || len(out) != 0 {
+		t.Fatalf("partial gzip: %q %v", out, err)
+	}
+	got, usage, err := tr.ResponseBody(gz[10:], true)
+	if err != nil || !bytes.Equal(got, want) || usage.TotalTokens != 21 {
+		t.Fatalf("gzip response: %s %+v %v", got, usage, err)
+	}
+
+	stream, err := os.ReadFile("testdata/anthropic/stream/text.sse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStream, _ := translateStream(t, true, stream)
+	st := anthropicResponseTranslator(t, true, true)
+	if _, err := st.ResponseHeaders(200, "text/event-stream", "gzip"); err != nil {
+		t.Fatal(err)
+	}
+	gz = gzipBytes(t, stream)
+	var gotStream []byte
+	for i := 0; i < len(gz); i += 7 {
+		end := min(i+7, len(gz))
+		out, _, err := st.ResponseBody(gz[i:end], end == len(gz))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotStream = append(gotStream, out...)
+	}
+	if !bytes.Equal(gotStream, wantStream) {
+		t.Fatalf("gzip stream:\n%s", gotStream)
+	}
+
+	bad := anthropicResponseTranslator(t, false, false)
+	if _, err := bad.ResponseHeaders(200, "application/json", "gzip"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := bad.ResponseBody([]byte("not gzip"), true); err == nil {
+		t.Fatal("corrupt gzip accepted")
+	}
+	if _, err := anthropicResponseTranslator(t, false, false).ResponseHeaders(200, "application/json", "br"); err == nil {
+		t.Fatal("brotli accepted")
+	} else if ue, ok := AsError(err, KindProvider); !ok || ue.Status != http.StatusBadGateway {
+		t.Fatalf("brotli: %v", err)
+	}
+}

@@ -1,0 +1,117 @@
+package translate
+
+import (
+	"encoding/json"
+)
+
+// Anthropic Messages API wire types: the request the gateway sends and the
+// response and stream events it reads. Only the fields the translation
+// uses are declared.
+
+type anthRequest struct {
+	Model         string          `json:"model"`
+	MaxTokens     int64           `json:"max_tokens"`
+	System        string          `json:"system,omitempty"`
+	Messages      []anthMessage   `json:"messages"`
+	Temperature   *float64        `json:"temperature,omitempty"`
+	TopP          *float64        `json:"top_p,omitempty"`
+	TopK          *int64          `json:"top_k,omitempty"`
+	StopSequences []string        `json:"stop_sequences,omitempty"`
+	Stream        bool            `json:"stream,omitempty"`
+	Tools         []anthTool      `json:"tools,omitempty"`
+	ToolChoice    *anthToolChoice `json:"tool_choice,omitempty"`
+	Metadata      *anthMetadata   `json:"metadata,omitempty"`
+}
+
+type anthMessage struct {
+	Role    string      `json:"role"`
+	Content []anthBlock `json:"content"`
+}
+
+type anthBlock struct {
+	Type      string           `json:"type"`
+	Text      string           `json:"text,omitempty"`
+	Source    *anthImageSource `json:"source,omitempty"`
+	ID        string           `json:"id,omitempty"`
+	Name      string           `json:"name,omitempty"`
+	Input     json.RawMessage  `json:"input,omitempty"`
+	ToolUseID string           `json:"tool_use_id,omitempty"`
+	Content   []anthBlock      `json:"content,omitempty"`
+}
+
+type anthImageSource struct {
+	Type      string `json:"type"`
+	MediaType string `json:"media_type,omitempty"`
+	Data      string `json:"data,omitempty"`
+	URL       string `json:"url,omitempty"`
+}
+
+type anthTool struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	InputSchema json.RawMessage `json:"input_schema"`
+}
+
+type anthToolChoice struct {
+	Type                   string `json:"type"`
+	Name                   string `json:"name,omitempty"`
+	DisableParallelToolUse bool   `json:"disable_parallel_tool_use,omitempty"`
+}
+
+type anthMetadata struct {
+	UserID string `json:"user_id"`
+}
+
+type anthUsage struct {
+	InputTokens              *int64 `json:"input_tokens"`
+	OutputTokens             *int64 `json:"output_tokens"`
+	CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
+}
+
+type anthResponse struct {
+	ID         string              `json:"id"`
+	Model      string              `json:"model"`
+	Content    []anthResponseBlock `json:"content"`
+	StopReason string              `json:"stop_reason"`
+	Usage      anthUsage           `json:"usage"`
+}
+
+type anthResponseBlock struct {
+	Type  string  `json:"type"`
+	Text  string  `json:"text"`
+	ID    string  `json:"id"`
+	Name  string  `json:"name"`
+	Input rawJSON `json:"input"`
+}
+
+type anthErrorBody struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+// anthropicUsageScanner reads usage from Anthropic-native responses for the
+
+type anthStreamEvent struct {
+	Type    string `json:"type"`
+	Message struct {
+		ID    string    `json:"id"`
+		Model string    `json:"model"`
+		Usage anthUsage `json:"usage"`
+	} `json:"message"`
+	Index        int `json:"index"`
+	ContentBlock struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+		Name string `json:"name"`
+		Text string `json:"text"`
+	} `json:"content_block"`
+	Delta struct {
+		Type        string `json:"type"`
+		Text        string `json:"text"`
+		PartialJSON string `json:"partial_json"`
+		StopReason  string `json:"stop_reason"`
+	} `json:"delta"`
+	Usage anthUsage     `json:"usage"`
+	Error anthErrorBody `json:"error"`
+}
