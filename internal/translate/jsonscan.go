@@ -3,8 +3,6 @@ package translate
 import (
 	"errors"
 
-	"github.com/bytedance/sonic/encoder"
-
 	"github.com/aigw/aigw/internal/bodyscan"
 )
 
@@ -14,26 +12,6 @@ import (
 // against its mapping table without a generic map decode.
 
 var errBadJSON = errors.New("request body is not a valid JSON object")
-
-// encodeJSON encodes v into a buffer of sizeHint capacity: with a good hint
-// the output is built in place, without sonic's pooled buffer and the copy
-// out of it that Marshal makes.
-func encodeJSON(v any, sizeHint int) ([]byte, error) {
-	buf := make([]byte, 0, sizeHint)
-	err := encoder.EncodeInto(&buf, v, encoder.ValidateString|encoder.NoEncoderNewline)
-	return buf, err
-}
-
-// rawJSON holds a raw JSON value during one decode. Unlike json.RawMessage
-// it does not copy: it aliases the decoder's input (sonic passes a view of
-// the source), so it is only valid while that input is, which is the
-// duration of one translation call.
-type rawJSON []byte
-
-func (r *rawJSON) UnmarshalJSON(b []byte) error {
-	*r = b
-	return nil
-}
 
 // forEachMember calls fn for each top-level member of the object in b with
 // the decoded key (valid only during the call) and the raw value's bounds,
@@ -60,25 +38,3 @@ func scanError(err error) error {
 	}
 	return err
 }
-
-// rawString decodes a raw JSON string value; ok is false for other types.
-// A string without escapes aliases raw: clone it before keeping it.
-func rawString(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' {
-		return "", false
-	}
-	inner := raw[1 : len(raw)-1]
-	for _, c := range inner {
-		if c == '\\' || c < 0x20 {
-			var s string
-			if err := jsonAPI.Unmarshal(raw, &s); err != nil {
-				return "", false
-			}
-			return s, true
-		}
-	}
-	return aliasString(inner), true
-}
-
-// isNull reports whether a raw JSON value is the literal null.
-func isNull(raw []byte) bool { return string(raw) == "null" }
