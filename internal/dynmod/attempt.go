@@ -58,6 +58,13 @@ func (a *attempt) EndpointMetadata(ns, key string) (string, bool) {
 	return hostMetadata(a.envoy, ns, key)
 }
 
+func (a *attempt) DynamicMetadata(ns, key string) (string, bool) {
+	if a.envoy == nil {
+		return "", false
+	}
+	return dynamicMetadata(a.envoy, ns, key)
+}
+
 func (a *attempt) SetDynamicMetadata(ns, key, value string) {
 	if a.envoy != nil {
 		setDynamicMetadataString(a.envoy, ns, key, value)

@@ -83,6 +83,7 @@ void envoy_dynamic_module_callback_http_send_response(void* f, uint32_t status,
 
 // Values of abi.h enums used here.
 enum {
+  AIGW_METADATA_SOURCE_DYNAMIC = 0, // envoy_dynamic_module_type_metadata_source_Dynamic
   AIGW_METADATA_SOURCE_HOST = 3,   // envoy_dynamic_module_type_metadata_source_Host
 };
 
@@ -106,6 +107,16 @@ static aigw_view aigw_get_header(void* f, int response, char* key, size_t key_le
 static aigw_view aigw_get_host_metadata(void* f, char* ns, size_t ns_len, char* key, size_t key_len) {
   aigw_view v = {0};
   v.ok = envoy_dynamic_module_callback_http_get_metadata_string(f, AIGW_METADATA_SOURCE_HOST,
+      ns, ns_len, key, key_len, &v.ptr, &v.length);
+  return v;
+}
+
+// The stream's dynamic metadata: the upstream filter's stream info is the
+// downstream one (upstream_request.cc:56-61), so this reads what the router
+// phase (golang filter) set.
+static aigw_view aigw_get_dynamic_metadata(void* f, char* ns, size_t ns_len, char* key, size_t key_len) {
+  aigw_view v = {0};
+  v.ok = envoy_dynamic_module_callback_http_get_metadata_string(f, AIGW_METADATA_SOURCE_DYNAMIC,
       ns, ns_len, key, key_len, &v.ptr, &v.length);
   return v;
 }
@@ -229,7 +240,8 @@ import (
 // The abi.h enum values the C helpers use, visible to the tests (which
 // compare them with abi.h).
 const (
-	metadataSourceHost = int(C.AIGW_METADATA_SOURCE_HOST)
+	metadataSourceHost    = int(C.AIGW_METADATA_SOURCE_HOST)
+	metadataSourceDynamic = int(C.AIGW_METADATA_SOURCE_DYNAMIC)
 )
 
 // cstr passes a Go string to C for the duration of one call without copying.
@@ -340,6 +352,16 @@ func hostMetadata(f unsafe.Pointer, ns, key string) (string, bool) {
 	np, nn := cstr(ns)
 	kp, kn := cstr(key)
 	v := C.aigw_get_host_metadata(f, np, nn, kp, kn)
+	if !v.ok {
+		return "", false
+	}
+	return gostring(v.ptr, v.length), true
+}
+
+func dynamicMetadata(f unsafe.Pointer, ns, key string) (string, bool) {
+	np, nn := cstr(ns)
+	kp, kn := cstr(key)
+	v := C.aigw_get_dynamic_metadata(f, np, nn, kp, kn)
 	if !v.ok {
 		return "", false
 	}
