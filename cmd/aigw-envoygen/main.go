@@ -1,0 +1,54 @@
+// Command aigw-envoygen writes the Envoy bootstrap for one aigw document and
+// its deployment section (see internal/envoygen):
+//
+//	aigw-envoygen -in deploy/demo/deployment.yaml -o envoy.yaml
+//	aigw-envoygen -in deploy/demo/deployment.yaml -check envoy.yaml
+//
+// -check exits 1 when the file differs from what would be generated.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/aigw/aigw/internal/envoygen"
+)
+
+func main() {
+	in := flag.String("in", "", "deployment file (YAML) naming its aigw document")
+	out := flag.String("o", "-", "output file, - for stdout")
+	check := flag.String("check", "", "compare this file with the output instead of writing")
+	flag.Parse()
+	if err := run(*in, *out, *check); err != nil {
+		fmt.Fprintln(os.Stderr, "aigw-envoygen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(in, out, check string) error {
+	if in == "" {
+		return fmt.Errorf("-in is required")
+	}
+	b, err := envoygen.File(in)
+	if err != nil {
+		return err
+	}
+	switch {
+	case check != "":
+		cur, err := os.ReadFile(check)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(cur, b) {
+			return fmt.Errorf("%s differs from the output for %s: regenerate it with -o %s", check, in, check)
+		}
+		return nil
+	case out == "-":
+		_, err := os.Stdout.Write(b)
+		return err
+	default:
+		return os.WriteFile(out, b, 0o644)
+	}
+}
