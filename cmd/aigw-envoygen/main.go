@@ -3,6 +3,11 @@
 //
 //	aigw-envoygen -in deploy/demo/deployment.yaml -o envoy.yaml
 //	aigw-envoygen -in deploy/demo/deployment.yaml -check envoy.yaml
+//	aigw-envoygen -in deploy/production/deployment.yaml -kind istio -o envoyfilter.yaml
+//
+// -kind is bootstrap (default), envoy-gateway (EnvoyProxy + EnvoyPatchPolicy) or istio
+// (EnvoyFilter); the Kubernetes kinds use the targets of envoygen.DefaultEnvoyGatewayTarget
+// and DefaultIstioTarget.
 //
 // -check exits 1 when the file differs from what would be generated.
 package main
@@ -20,18 +25,19 @@ func main() {
 	in := flag.String("in", "", "deployment file (YAML) naming its aigw document")
 	out := flag.String("o", "-", "output file, - for stdout")
 	check := flag.String("check", "", "compare this file with the output instead of writing")
+	kind := flag.String("kind", envoygen.OutBootstrap, "bootstrap, envoy-gateway or istio")
 	flag.Parse()
-	if err := run(*in, *out, *check); err != nil {
+	if err := run(*in, *kind, *out, *check); err != nil {
 		fmt.Fprintln(os.Stderr, "aigw-envoygen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(in, out, check string) error {
+func run(in, kind, out, check string) error {
 	if in == "" {
 		return fmt.Errorf("-in is required")
 	}
-	b, err := envoygen.File(in)
+	b, err := envoygen.FileAs(in, kind)
 	if err != nil {
 		return err
 	}
