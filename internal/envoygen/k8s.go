@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"go.yaml.in/yaml/v4"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -208,12 +207,7 @@ func renderObjects(header string, objs ...map[string]any) ([]byte, error) {
 			return nil, err
 		}
 		out.WriteString("---\n")
-		enc := yaml.NewEncoder(&out)
-		enc.SetIndent(2)
-		if err := enc.Encode(n); err != nil {
-			return nil, err
-		}
-		if err := enc.Close(); err != nil {
+		if err := encodeYAML(&out, n); err != nil {
 			return nil, err
 		}
 	}

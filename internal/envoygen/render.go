@@ -36,15 +36,20 @@ func Render(m proto.Message, header string) ([]byte, error) {
 	}
 	var out bytes.Buffer
 	out.WriteString(strings.Join(lines, "\n") + "\n\n")
-	enc := yaml.NewEncoder(&out)
-	enc.SetIndent(2)
-	if err := enc.Encode(root); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
+	if err := encodeYAML(&out, root); err != nil {
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// encodeYAML writes one YAML document, indented by two.
+func encodeYAML(w io.Writer, n *yaml.Node) error {
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(n); err != nil {
+		return err
+	}
+	return enc.Close()
 }
 
 // jsonNode reads one JSON value, keeping object key order.
