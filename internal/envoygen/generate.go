@@ -258,12 +258,13 @@ func (g *gen) golangFilter() *hcmv3.HttpFilter {
 
 // aigwDocument is THE aigw document: one value, written into the golang
 // filter's plugin_config and into every cluster's upstream filter_config, so
-// both phases load the same bytes. (Envoy 1.36.2 has no shared definition
-// both extensions can reference: ECDS config_discovery exists for the
-// downstream filter chain, but the golang filter's config is per listener and
-// the upstream filter chain takes inline typed_config; a generator writing
-// one value to every place is the single source, and the library checks at
-// run time that both phases agree, config.Digest.)
+// both phases load the same bytes. ECDS (config_discovery) would not share it:
+// Envoy 1.36.2 has it for both chains (the upstream one too,
+// source/common/upstream/upstream_impl.cc:1157-1158), but an ECDS resource has
+// one type and the two filters have two (golang v3alpha.Config and
+// DynamicModuleFilter), so the document would live in two resources updated
+// independently, with a window in which the phases differ. The library checks
+// at run time that they agree (config.Digest).
 func (g *gen) aigwDocument() *anypb.Any {
 	return mustAny(wrapperspb.String(string(g.in.Aigw) + "\n"))
 }
