@@ -10,6 +10,7 @@ package k8stest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -313,6 +314,7 @@ func checkChart(t *testing.T, objs []object, values map[string]any) {
 	if strings.TrimSpace(cm.Data["envoy.yaml"]) != strings.TrimSpace(string(want)) {
 		t.Errorf("ConfigMap envoy.yaml is not files/envoy.yaml")
 	}
+	checkBootstrapMatchesPod(t, cm.Data["envoy.yaml"], c)
 	mounts := map[string]corev1.VolumeMount{}
 	for _, m := range c.VolumeMounts {
 		mounts[m.Name] = m
@@ -419,4 +421,77 @@ func validateErrors(schemas map[string]*jsonschema.Schema, doc string) []error {
 		return []error{err}
 	}
 	return nil
+}
+
+// checkBootstrapMatchesPod: the generated bootstrap and the chart agree. Its listeners are
+// on the container ports the Service and probes use (the client listener on "http", the ops
+// listener on "ops"), its admin API on loopback at the port preStop talks to, and every key
+// file its aigw document reads lies in the keys volume.
+func checkBootstrapMatchesPod(t *testing.T, bootstrap string, c corev1.Container) {
+	t.Helper()
+	var b struct {
+		Admin struct {
+			Address struct {
+				SocketAddress struct {
+					Address   string `json:"address"`
+					PortValue int32  `json:"port_value"`
+				} `json:"socket_address"`
+			} `json:"address"`
+		} `json:"admin"`
+		StaticResources struct {
+			Listeners []struct {
+				Name    string `json:"name"`
+				Address struct {
+					SocketAddress struct {
+						PortValue int32 `json:"port_value"`
+					} `json:"socket_address"`
+				} `json:"address"`
+			} `json:"listeners"`
+		} `json:"static_resources"`
+	}
+	if err := yaml.Unmarshal([]byte(bootstrap), &b); err != nil {
+		t.Fatal(err)
+	}
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	listeners := map[string]int32{}
+	for _, l := range b.StaticResources.Listeners {
+		listeners[l.Name] = l.Address.SocketAddress.PortValue
+	}
+	if listeners["aigw"] != ports["http"] || listeners["ops"] != ports["ops"] {
+		t.Errorf("bootstrap listeners %v, container ports %v: aigw must be on http, ops on ops", listeners, ports)
+	}
+	admin := b.Admin.Address.SocketAddress
+	if admin.Address != "127.0.0.1" || !strings.Contains(strings.Join(c.Lifecycle.PreStop.Exec.Command, " "), fmt.Sprintf("/dev/tcp/127.0.0.1/%d", admin.PortValue)) {
+		t.Errorf("admin %s:%d: want loopback, at the port preStop uses", admin.Address, admin.PortValue)
+	}
+	// The aigw document: the one deploy/production/aigw.json the bootstrap was generated from.
+	raw, err := os.ReadFile(filepath.Join(root, "deploy/production/aigw.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Backends []struct {
+			Name string `json:"name"`
+			Auth struct {
+				KeyFile string `json:"key_file"`
+			} `json:"auth"`
+		} `json:"backends"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var mount string
+	for _, m := range c.VolumeMounts {
+		if m.Name == "keys" {
+			mount = m.MountPath
+		}
+	}
+	for _, be := range doc.Backends {
+		if be.Auth.KeyFile != "" && filepath.Dir(be.Auth.KeyFile) != mount {
+			t.Errorf("backend %s reads its key from %s, outside the keys volume %s", be.Name, be.Auth.KeyFile, mount)
+		}
+	}
 }
