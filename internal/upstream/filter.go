@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"strconv"
 
+	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/internal/oaierr"
 	"github.com/aigw/aigw/internal/translate"
 )
@@ -64,6 +65,11 @@ func (f *Filter) Backend() *Backend { return f.backend }
 func (f *Filter) OnRequestHeaders(endStream bool) Action {
 	if f.state != stateNew {
 		return f.requestHeadersAction()
+	}
+	routerDigest, routed := f.a.DynamicMetadata(MetadataNamespace, config.MetaConfigDigest)
+	if failure := f.cfg.checkDigest(routerDigest, routed); failure != nil {
+		f.end(failure)
+		return Answered
 	}
 	value, found := f.a.EndpointMetadata(f.cfg.metadataNamespace, f.cfg.metadataKey)
 	b, failure := f.cfg.resolveBackend(value, found)
