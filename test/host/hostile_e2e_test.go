@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,12 +91,7 @@ func hostileProvider(t *testing.T) *httptest.Server {
 			w.Header().Set("content-type", "application/json")
 			w.Header().Set("content-encoding", "gzip")
 			w.WriteHeader(200)
-			zw := gzip.NewWriter(w)
-			zeros := make([]byte, 1<<20)
-			for range 80 { // 80 MiB decoded, over the 64 MiB default
-				zw.Write(zeros)
-			}
-			zw.Close()
+			w.Write(gzipBomb())
 		case "claude-html":
 			w.Header().Set("content-type", "text/html")
 			w.WriteHeader(200)
@@ -107,6 +103,17 @@ func hostileProvider(t *testing.T) *httptest.Server {
 	t.Cleanup(srv.Close)
 	return srv
 }
+
+// gzipBomb is 12 MiB of zeros gzip-compressed (about 12 KiB), over the
+// max_decoded_response_bytes TestHostileResponses502 configures. It is
+// compressed once: compressing it per request under -race costs seconds.
+var gzipBomb = sync.OnceValue(func() []byte {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(make([]byte, 12<<20))
+	zw.Close()
+	return b.Bytes()
+})
 
 func startHostileHost(t *testing.T, extra string) (*host.Host, string) {
 	t.Helper()
@@ -189,7 +196,10 @@ func TestHostileStreamMemoryBounded(t *testing.T) {
 
 // Provider bodies the gateway cannot translate are a 502 OpenAI error.
 func TestHostileResponses502(t *testing.T) {
-	h, _ := startHostileHost(t, "")
+	// An 8 MiB decode cap: the bomb is stopped by the cap whatever its size
+	// (the default 64 MiB cap is the same code), and a small cap keeps the
+	// host's decoding work short on a loaded machine.
+	h, _ := startHostileHost(t, `,"max_decoded_response_bytes":8388608`)
 	c := hostileClient(h)
 	for _, tc := range []struct{ model, backend string }{
 		{"claude-html", "claude"},
