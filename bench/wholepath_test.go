@@ -244,7 +244,9 @@ func checkPathCaptures(sc PathScenario, body []byte, rb *host.RouterBench) error
 			Choices []struct {
 				Message struct{ Role, Content string }
 			}
-			Usage struct{ TotalTokens int `json:"total_tokens"` }
+			Usage struct {
+				TotalTokens int `json:"total_tokens"`
+			}
 		}
 		if err := json.Unmarshal(resp, &r); err != nil {
 			return fmt.Errorf("client response is not JSON: %w: %s", err, resp)
