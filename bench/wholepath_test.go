@@ -378,3 +378,63 @@ func soPath(t testing.TB) string {
 	}
 	return filepath.Clean(so)
 }
+
+// BenchmarkWholePathABI: the whole path in-process, one worker thread. One op
+// is one request; ns/op is the host process's CPU per request (every thread,
+// Go's GC included), as for BenchmarkInProcessABI. p50/p99-ns: from
+// decodeHeaders until the upstream holds the attempt's request (the latency
+// added before the provider); seq-p50/p99-ns: the whole sequence, response
+// included; chunk-ns: worker time per response body read through both phases
+// to the downstream codec (the per-event cost of a stream).
+func BenchmarkWholePathABI(b *testing.B) { benchWholePath(b, 1) }
+
+// BenchmarkWholePathABIParallel: two worker threads.
+func BenchmarkWholePathABIParallel(b *testing.B) { benchWholePath(b, 2) }
+
+func benchWholePath(b *testing.B, workers int) {
+	for _, sc := range PathScenarios {
+		b.Run(sc.Name, func(b *testing.B) {
+			for _, size := range Sizes {
+				body := pathBody(sc, size.Bytes)
+				var rb *host.RouterBench
+				b.Run(size.Name, func(b *testing.B) {
+					if rb == nil {
+						spec, err := pathSpec(sc, workers, body)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if rb, err = host.StartRouterBench(context.Background(), spec); err != nil {
+							b.Fatal(err)
+						}
+						if _, err := rb.Run(100 * workers); err != nil {
+							b.Fatal(err)
+						}
+						if err := checkPathCaptures(sc, body, rb); err != nil {
+							b.Fatal(err)
+						}
+						b.ResetTimer()
+					}
+					res, err := rb.Run(b.N)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if res.Failures > 0 {
+						b.Fatalf("%d of %d requests failed the checks: %s", res.Failures, res.Requests, res.FirstFailure)
+					}
+					reportABI(b, res)
+					if res.Chunks > 0 {
+						b.ReportMetric(float64(res.ChunkTime.Nanoseconds())/float64(res.Chunks), "chunk-ns")
+					}
+				})
+				if rb != nil {
+					if p := rb.Problems(); len(p) > 0 {
+						b.Errorf("host problems: %v", p)
+					}
+					if err := rb.Close(); err != nil {
+						b.Errorf("host: %v", err)
+					}
+				}
+			}
+		})
+	}
+}
