@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -435,13 +436,18 @@ func commonOf(r *extprocv3.ProcessingResponse) (*extprocv3.CommonResponse, error
 // the endpoint's metadata), the provider's response through the router-level
 // stream (headers, then the body buffered or chunk by chunk), and both
 // streams closed.
+var requestIDs atomic.Uint64
+
 func (c *Client) DoPath(ctx context.Context, r PathRequest) (PathResult, error) {
 	var res PathResult
 	rs, err := c.api.Process(ctx)
 	if err != nil {
 		return res, err
 	}
-	headers := slices.Clone(r.Headers)
+	// Each request its own x-request-id (Envoy's, or the client's): the
+	// processor's key between the two streams.
+	headers := ApplyHeaderMutation(slices.Clone(r.Headers), &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{
+		header("x-request-id", "bench-"+strconv.FormatUint(requestIDs.Add(1), 10))}})
 	ans, err := sendHeaders(rs, headers, false, pathProtocol(r.Stream), nil, false)
 	if err != nil {
 		return res, err
