@@ -51,6 +51,10 @@ type BodySpec struct {
 	// Seed picks the pseudo-random message contents; equal specs give equal
 	// bodies.
 	Seed uint64
+	// MinMessages, when set, makes the first messages short enough that at
+	// least this many fit (a small body still has user turns after its
+	// system prompt, as a translated request needs).
+	MinMessages int
 }
 
 // ChatBody returns a chat-completion body of exactly size bytes with the
@@ -102,6 +106,9 @@ func (s BodySpec) Build() []byte {
 		overhead := sep + len(`{"role":"`) + len(role) + len(`","content":""}`)
 		// A message is between ~200 B and ~4 KiB of text, like chat turns.
 		want := 200 + r.intn(4000)
+		if s.MinMessages > 0 && i < s.MinMessages-1 {
+			want = max(1, min(want, budget/(s.MinMessages-i)-overhead))
+		}
 		last := budget-overhead-want < 256 // the next message would not fit
 		if last {
 			want = budget - overhead

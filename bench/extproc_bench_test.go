@@ -54,6 +54,17 @@ func benchExtProc(b *testing.B, workers int) {
 // runExtProc is one benchmark run of b.N requests spread over workers.
 func runExtProc(b *testing.B, srv *serverProc, workers int, headers []extproc.Header, body []byte) {
 	ctx := context.Background()
+	runExtProcOps(b, srv, workers, len(body), func(c *extproc.Client) (time.Duration, error) {
+		start := time.Now()
+		res, err := c.Do(ctx, headers, body)
+		return res.Decided.Sub(start), err
+	})
+}
+
+// runExtProcOps runs b.N ops spread over workers, each worker with its own
+// gRPC connection and client (warmed up with 20 ops), and reports the shared
+// metrics; op does one request and returns the latency it added.
+func runExtProcOps(b *testing.B, srv *serverProc, workers, bodyLen int, op func(*extproc.Client) (time.Duration, error)) {
 	clients := make([]*extproc.Client, workers)
 	conns := make([]*grpc.ClientConn, workers)
 	for i := range clients {
@@ -65,7 +76,7 @@ func runExtProc(b *testing.B, srv *serverProc, workers int, headers []extproc.He
 		clients[i] = extproc.NewClient(cc)
 		// Warm up: connect, and let both ends size their buffers.
 		for range 20 {
-			if _, err := clients[i].Do(ctx, headers, body); err != nil {
+			if _, err := op(clients[i]); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -91,7 +102,7 @@ func runExtProc(b *testing.B, srv *serverProc, workers int, headers []extproc.He
 	}
 	selfBefore := selfStats()
 	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
+	b.SetBytes(int64(bodyLen))
 	b.ResetTimer()
 
 	var wg sync.WaitGroup
@@ -105,13 +116,12 @@ func runExtProc(b *testing.B, srv *serverProc, workers int, headers []extproc.He
 			defer wg.Done()
 			c := clients[w]
 			for range n {
-				start := time.Now()
-				res, err := c.Do(ctx, headers, body)
+				l, err := op(c)
 				if err != nil {
 					errs <- err
 					return
 				}
-				lat[w] = append(lat[w], res.Decided.Sub(start))
+				lat[w] = append(lat[w], l)
 			}
 		}()
 	}

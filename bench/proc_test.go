@@ -81,7 +81,13 @@ func serveChild(network string, in io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	gs := extproc.NewGRPCServer(extproc.NewServer(Config()))
+	srv := extproc.NewServer(Config())
+	if os.Getenv(servePathEnv) != "" {
+		if srv, err = newPathServer(); err != nil {
+			return err
+		}
+	}
+	gs := extproc.NewGRPCServer(srv)
 	go gs.Serve(lis)
 	defer gs.Stop()
 
@@ -113,13 +119,13 @@ type serverProc struct {
 	target string
 }
 
-func startServerProc(network string) (*serverProc, error) {
+func startServerProc(network string, env ...string) (*serverProc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), serveEnv+"="+network)
+	cmd.Env = append(append(os.Environ(), env...), serveEnv+"="+network)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {

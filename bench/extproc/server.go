@@ -22,6 +22,7 @@ import (
 	"github.com/aigw/aigw/internal/bodyscan"
 	"github.com/aigw/aigw/internal/oaierr"
 	"github.com/aigw/aigw/internal/route"
+	"github.com/aigw/aigw/internal/upstream"
 )
 
 // Server is an ext_proc server doing what the in-process filter does on an
@@ -39,6 +40,11 @@ import (
 type Server struct {
 	extprocv3.UnimplementedExternalProcessorServer
 	cfg *config.Config
+	// up, when set (NewPathServer), serves the upstream phase too: the
+	// upstream-level streams and the router-level stream's response side
+	// (path.go).
+	up    *upstream.Config
+	paths pathStore
 }
 
 // NewServer serves with cfg, the same config the in-process filter loads.
@@ -84,11 +90,18 @@ type request struct {
 	inspect          bool
 	headerBackend    string
 	hasHeaderBackend bool
+	id               string // x-request-id, the key of the whole path's shared state
 }
 
 // Process serves one HTTP request: Envoy opens one stream per request.
 func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
 	var st request
+	defer func() {
+		if st.id != "" {
+			// The request's state ends with its router-level stream.
+			s.paths.del(st.id)
+		}
+	}()
 	for {
 		req, err := stream.Recv()
 		if err != nil {
@@ -100,13 +113,39 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 		var resp *extprocv3.ProcessingResponse
 		switch r := req.Request.(type) {
 		case *extprocv3.ProcessingRequest_RequestHeaders:
+			if ep, ok := req.GetAttributes()[AttributesNamespace].GetFields()[UpstreamAttribute]; ok && s.up != nil {
+				resp = s.upstreamHeaders(r.RequestHeaders, ep)
+				break
+			}
 			resp = s.headers(&st, r.RequestHeaders)
+			if s.up != nil {
+				st.id = requestID(r.RequestHeaders.GetHeaders())
+			}
 		case *extprocv3.ProcessingRequest_RequestBody:
 			if st.inspect {
 				resp = s.body(&st, r.RequestBody)
+				if s.up != nil && resp.GetRequestBody() != nil {
+					routed := r.RequestBody.GetBody()
+					if m := resp.GetRequestBody().GetResponse().GetBodyMutation(); m != nil {
+						routed = m.GetBody()
+					}
+					s.paths.put(st.id, &pathState{body: routed})
+				}
 			} else {
 				resp = continueBody
 			}
+		case *extprocv3.ProcessingRequest_ResponseHeaders:
+			if s.up == nil {
+				resp = immediate(oaierr.Internal("the gateway failed to process this request"))
+				break
+			}
+			resp = s.responseHeaders(st.id, r.ResponseHeaders)
+		case *extprocv3.ProcessingRequest_ResponseBody:
+			if s.up == nil {
+				resp = immediate(oaierr.Internal("the gateway failed to process this request"))
+				break
+			}
+			resp = s.responseBody(st.id, r.ResponseBody)
 		default:
 			// The processing mode skips every other phase; an answer
 			// keeps a misconfigured Envoy from waiting for the timeout.

@@ -45,6 +45,26 @@ type RouterBenchConfig struct {
 	ResponseBody    []byte
 	// LogLevel of the host and Go (default error: the hot path must not log).
 	LogLevel string
+
+	// Whole-path mode (--bench-path, set by WholePath): the router phase, then the router and
+	// per attempt the dynamic module's upstream phase (UpstreamConfig, Clusters, Routes as in
+	// Config) with an in-memory upstream that answers ResponseHeaders and ResponseBody, the
+	// body handed on one read per 16 KiB or, with SSE, one read per event. ExpectBody and
+	// AbsentHeader are not used: the routing header is checked at the router, every upstream
+	// request against UpstreamExpect and against the first one byte for byte (the first is in
+	// UpstreamCapture for the caller to check), every client response against ResponseExpect
+	// and ExpectEvents (the first is in ResponseCapture).
+	WholePath      bool
+	UpstreamConfig []byte
+	Clusters       []Cluster
+	Routes         []Route
+	Env            []string // added to the host's environment (keys, GODEBUG)
+	SSE            bool
+	// UpstreamExpect: (name, value) the upstream request must carry; an empty value: the
+	// header must be absent.
+	UpstreamExpect [][2]string
+	ResponseExpect []string // substrings of every client response body
+	ExpectEvents   int      // "data: " lines in every client response body (0: unchecked)
 }
 
 // RouterBenchResult is one run's BENCH_RESULT line.
@@ -63,6 +83,11 @@ type RouterBenchResult struct {
 	Outstanding          uint64 // created but not yet finalized, since the process started
 	Failures             uint64
 	FirstFailure         string
+	// Chunks and ChunkTime (whole-path mode): response body reads handed to the upstream
+	// encoder chain and the worker time spent in those calls (both phases' response work for
+	// the chunk, through to the downstream codec).
+	Chunks    uint64
+	ChunkTime time.Duration
 }
 
 // RouterBench is a running host in router-phase benchmark mode.
@@ -118,28 +143,62 @@ func StartRouterBench(ctx context.Context, c RouterBenchConfig) (*RouterBench, e
 	cleanup := func() { os.RemoveAll(dir) }
 	path := func(n string) string { return filepath.Join(dir, n) }
 	cfg := Config{SO: c.SO, Workers: c.Workers, LogLevel: c.LogLevel, BufferLimit: c.BufferLimit,
-		PluginConfig: c.PluginConfig, DisableUpstream: true, NoAccessLog: true}
-	for _, w := range []func() error{
+		PluginConfig: c.PluginConfig, DisableUpstream: !c.WholePath, NoAccessLog: true,
+		UpstreamConfig: c.UpstreamConfig, Clusters: c.Clusters, Routes: c.Routes,
+		DynmodSearchPath: filepath.Dir(c.SO)}
+	writes := []func() error{
 		func() error { return writeConfig(path("host.conf"), cfg) },
 		func() error { return os.WriteFile(path("body"), c.Body, 0o644) },
 		func() error { return os.WriteFile(path("expect"), c.ExpectBody, 0o644) },
 		func() error { return os.WriteFile(path("resp-body"), c.ResponseBody, 0o644) },
 		func() error { return writeHeaders(path("req-headers"), c.RequestHeaders) },
 		func() error { return writeHeaders(path("resp-headers"), c.ResponseHeaders) },
-	} {
+	}
+	mode := "--bench-router"
+	var whole []string
+	if c.WholePath {
+		mode = "--bench-path"
+		var up strings.Builder
+		for _, h := range c.UpstreamExpect {
+			if strings.ContainsAny(h[0], " \n") || strings.Contains(h[1], "\n") {
+				cleanup()
+				return nil, fmt.Errorf("host: upstream header %q cannot be written", h[0])
+			}
+			up.WriteString(strings.TrimSuffix(h[0]+" "+h[1], " ") + "\n")
+		}
+		for _, r := range c.ResponseExpect {
+			if r == "" || strings.Contains(r, "\n") {
+				cleanup()
+				return nil, fmt.Errorf("host: response substring %q cannot be written", r)
+			}
+		}
+		writes = append(writes,
+			func() error { return os.WriteFile(path("upstream-expect"), []byte(up.String()), 0o644) },
+			func() error {
+				return os.WriteFile(path("resp-expect"), []byte(strings.Join(c.ResponseExpect, "\n")+"\n"), 0o644)
+			})
+		whole = []string{"--upstream-expect", path("upstream-expect"), "--resp-expect", path("resp-expect"),
+			"--expect-events", strconv.Itoa(c.ExpectEvents), "--upstream-capture", path("upstream-capture"),
+			"--resp-capture", path("resp-capture")}
+		if c.SSE {
+			whole = append(whole, "--sse")
+		}
+	}
+	for _, w := range writes {
 		if err := w(); err != nil {
 			cleanup()
 			return nil, err
 		}
 	}
-	args := []string{"--bench-router", "--body", path("body"), "--expect-body", path("expect"),
+	args := []string{mode, "--body", path("body"), "--expect-body", path("expect"),
 		"--req-headers", path("req-headers"), "--resp-headers", path("resp-headers"),
 		"--resp-body", path("resp-body"), "--expect-header", c.ExpectHeader[0] + "=" + c.ExpectHeader[1]}
 	if c.AbsentHeader != "" {
 		args = append(args, "--absent-header", c.AbsentHeader)
 	}
+	args = append(args, whole...)
 	cmd := exec.Command(bin, append(args, path("host.conf"))...)
-	cmd.Env = append(os.Environ(), "LD_BIND_NOW=1")
+	cmd.Env = append(append(os.Environ(), c.Env...), "LD_BIND_NOW=1")
 	if sanitize() {
 		// As in Start: the Go runtime handles its own signals, and leak checking would
 		// report the Go heap.
@@ -264,6 +323,73 @@ func (rb *RouterBench) Run(n int) (RouterBenchResult, error) {
 	}
 }
 
+// UpstreamCapture is the first upstream request of the process (HTTP/1.1 as the host's codec
+// serialized it), the reference every later request was compared with; ResponseCapture is the
+// first client response body. Both exist once a run has finished.
+func (rb *RouterBench) UpstreamCapture() ([]byte, error) {
+	return os.ReadFile(filepath.Join(rb.dir, "upstream-capture"))
+}
+
+// ResponseCapture: see UpstreamCapture.
+func (rb *RouterBench) ResponseCapture() ([]byte, error) {
+	return os.ReadFile(filepath.Join(rb.dir, "resp-capture"))
+}
+
+// MemReport is a BENCH_HELD / BENCH_RELEASED / BENCH_MEM line (whole-path mode's hold runs).
+type MemReport struct {
+	Streams     uint64
+	RSS         uint64 // VmRSS of the host process
+	Malloc      uint64 // bytes in use from the C allocator (mallinfo2: the host's side, not Go's heap)
+	Outstanding uint64 // golang filter objects not yet finalized
+	Failures    uint64 // held streams whose checks failed so far
+}
+
+func (rb *RouterBench) memCommand(cmd, prefix string) (MemReport, error) {
+	if _, err := fmt.Fprintln(rb.stdin, cmd); err != nil {
+		return MemReport{}, err
+	}
+	l, err := rb.waitLine(prefix, 10*time.Minute)
+	if err != nil {
+		return MemReport{}, err
+	}
+	var m MemReport
+	for _, f := range strings.Fields(l)[1:] {
+		k, v, _ := strings.Cut(f, "=")
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return MemReport{}, fmt.Errorf("host: %q: %w", l, err)
+		}
+		switch k {
+		case "streams":
+			m.Streams = n
+		case "rss_bytes":
+			m.RSS = n
+		case "malloc_bytes":
+			m.Malloc = n
+		case "outstanding":
+			m.Outstanding = n
+		case "failures":
+			m.Failures = n
+		}
+	}
+	return m, nil
+}
+
+// Hold opens n streamed requests (whole-path mode, SSE) and leaves them open after their
+// response headers and first event; Release ends them (the rest of each stream, checks,
+// complete, destroy) and reports after Go finalized them. Mem reports without changing state.
+func (rb *RouterBench) Hold(n int) (MemReport, error) {
+	return rb.memCommand(fmt.Sprintf("hold %d", n), "BENCH_HELD")
+}
+
+// Release: see Hold.
+func (rb *RouterBench) Release() (MemReport, error) {
+	return rb.memCommand("release", "BENCH_RELEASED")
+}
+
+// Mem: see Hold.
+func (rb *RouterBench) Mem() (MemReport, error) { return rb.memCommand("mem", "BENCH_MEM") }
+
 // ParseRouterBenchResult parses a BENCH_RESULT line (key=value fields, integers).
 func ParseRouterBenchResult(line string) (RouterBenchResult, error) {
 	rest, ok := strings.CutPrefix(line, "BENCH_RESULT ")
@@ -287,6 +413,8 @@ func ParseRouterBenchResult(line string) (RouterBenchResult, error) {
 		"finalized":      func(v uint64) { r.Finalized = v },
 		"outstanding":    func(v uint64) { r.Outstanding = v },
 		"failures":       func(v uint64) { r.Failures = v },
+		"chunks":         func(v uint64) { r.Chunks = v },
+		"chunk_ns":       func(v uint64) { r.ChunkTime = ns(v) },
 	}
 	seen := map[string]bool{}
 	for _, f := range strings.Fields(rest) {

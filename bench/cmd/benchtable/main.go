@@ -4,7 +4,9 @@
 // (ext_proc over TCP, over a Unix socket, the in-process router phase driven
 // through the golang filter ABI, the in-process filter through the host's
 // HTTP stack), medians over -count runs, the baseline ÷ in-process ratios per
-// row, the issue-4 target check, and the microbenchmarks of both phases.
+// row, the issue-4 target check, and the microbenchmarks of both phases; then
+// the same for the whole request path (two-hop ext_proc against the
+// in-process whole path, by scenario) with the issue-17 target check.
 // benchstat remains the tool for confidence intervals and A/B comparison;
 // this only lays the medians out side by side.
 //
@@ -131,17 +133,24 @@ const (
 	// filter does per request, by size: the source of the in-process rows'
 	// B/op and allocs/op (the load generator's own are meaningless).
 	routerPhase = "BenchmarkRouterPhase/"
+	// sidePathABI is the whole request path in-process: the host's
+	// whole-path bench mode driving both ABIs (router phase, router, the
+	// attempt's upstream phase), no sockets.
+	sidePathABI = "in-process: whole path via ABI"
+	// sidePathExtProc is the two-hop ext_proc baseline of the whole path.
+	sidePathExtProc = "ext_proc uds, 2 hops"
 )
 
 // row is one side at one size and worker count.
 type row struct {
-	size    string
-	workers int
-	side    string // "ext_proc tcp", "ext_proc uds", sideABI, sideHTTP
-	name    string // benchmark name
+	scenario string // whole path: openai, anthropic, stream; "" for the router phase
+	size     string
+	workers  int
+	side     string // "ext_proc tcp", "ext_proc uds", sideABI, sideHTTP, sidePathExtProc, sidePathABI
+	name     string // benchmark name
 }
 
-func inProcess(side string) bool { return side == sideABI || side == sideHTTP }
+func inProcess(side string) bool { return side == sideABI || side == sideHTTP || side == sidePathABI }
 
 // sideRow maps the side-by-side benchmarks to rows:
 //
@@ -151,10 +160,22 @@ func inProcess(side string) bool { return side == sideABI || side == sideHTTP }
 //	BenchmarkInProcessABIParallel/<size>       2 workers
 //	BenchmarkInProcess/<size>                  1 worker
 //	BenchmarkInProcessParallel/<size>          2 workers
+//	BenchmarkExtProcPath{,Parallel}/<scenario>/<size>   whole path, 1 or 2 workers
+//	BenchmarkWholePathABI{,Parallel}/<scenario>/<size>  whole path, 1 or 2 workers
 //
 // Every other benchmark is a microbenchmark.
 func sideRow(name string) (row, bool) {
 	parts := strings.Split(name, "/")
+	if len(parts) == 3 {
+		for _, p := range []struct{ prefix, side string }{{"BenchmarkExtProcPath", sidePathExtProc}, {"BenchmarkWholePathABI", sidePathABI}} {
+			switch parts[0] {
+			case p.prefix:
+				return row{scenario: parts[1], size: parts[2], workers: 1, side: p.side, name: name}, true
+			case p.prefix + "Parallel":
+				return row{scenario: parts[1], size: parts[2], workers: 2, side: p.side, name: name}, true
+			}
+		}
+	}
 	switch {
 	case len(parts) == 2 && (parts[0] == "BenchmarkInProcessABI" || parts[0] == "BenchmarkInProcessABIParallel"):
 		w := 1
@@ -203,18 +224,29 @@ func sideRank(side string) int {
 		return 2
 	case sideHTTP:
 		return 3
+	case sidePathExtProc:
+		return 4
+	case sidePathABI:
+		return 5
 	}
-	return 4
+	return 6
+}
+
+// scenarioRank keeps the whole path's scenarios in the bench's order.
+func scenarioRank(s string) int {
+	return slices.Index([]string{"", "openai", "anthropic", "stream"}, s)
 }
 
 // upstreamPkg is where the upstream phase's translation microbenchmarks live.
 const upstreamPkg = "/internal/translate"
 
 func (r *results) render(w io.Writer) error {
-	var rows []row
+	var rows, paths []row
 	var micro, upstream []string
 	for _, name := range r.order {
-		if rw, ok := sideRow(name); ok {
+		if rw, ok := sideRow(name); ok && rw.scenario != "" {
+			paths = append(paths, rw)
+		} else if ok {
 			rows = append(rows, rw)
 		} else if strings.HasSuffix(r.pkg[name], upstreamPkg) {
 			upstream = append(upstream, name)
@@ -222,7 +254,10 @@ func (r *results) render(w io.Writer) error {
 			micro = append(micro, name)
 		}
 	}
-	slices.SortStableFunc(rows, func(a, b row) int {
+	order := func(a, b row) int {
+		if c := scenarioRank(a.scenario) - scenarioRank(b.scenario); c != 0 {
+			return c
+		}
 		if c := compare(sizeBytes(a.size), sizeBytes(b.size)); c != 0 {
 			return c
 		}
@@ -230,37 +265,119 @@ func (r *results) render(w io.Writer) error {
 			return a.workers - b.workers
 		}
 		return sideRank(a.side) - sideRank(b.side)
-	})
+	}
+	slices.SortStableFunc(rows, order)
+	slices.SortStableFunc(paths, order)
 
 	bw := bufio.NewWriter(w)
 	if len(rows) > 0 {
-		fmt.Fprintln(bw, "| body | workers | side | wall µs/req | CPU µs/req (Envoy side + server) | p50 µs | p99 µs | req/s per core | B/op (Envoy side / server) | allocs/op (Envoy side / server) | peak RSS MiB (Envoy side / server) |")
-		fmt.Fprintln(bw, "|---|---|---|---|---|---|---|---|---|---|---|")
-		for _, rw := range rows {
-			n := rw.name
-			cpu, cpuOK := r.median(n, "cpu-ns/op")
-			perCore := "–"
-			if cpuOK && cpu > 0 {
-				perCore = strconv.FormatFloat(1e9/cpu, 'f', 0, 64)
-			}
-			fmt.Fprintf(bw, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-				rw.size, rw.workers, rw.side,
-				r.num(n, r.wallUnit(n), 1e-3, 1),
-				r.split(n, "cpu-ns/op", "client-cpu-ns/op", "server-cpu-ns/op", 1e-3, 1),
-				r.num(n, "p50-ns", 1e-3, 1),
-				r.num(n, "p99-ns", 1e-3, 1),
-				perCore,
-				r.allocs(rw, "B/op", "server-B/op"),
-				r.allocs(rw, "allocs/op", "server-allocs/op"),
-				r.pair(n, "client-peak-B", "server-peak-B", 1.0/(1<<20), 1),
-			)
-		}
+		r.renderSides(bw, rows)
 		r.renderRatios(bw, rows)
 		r.renderTarget(bw, rows)
+	}
+	if len(paths) > 0 {
+		if len(rows) > 0 {
+			fmt.Fprintln(bw)
+		}
+		fmt.Fprintln(bw, "Whole path (router phase + upstream phase per attempt):")
+		fmt.Fprintln(bw)
+		r.renderSides(bw, paths)
+		r.renderRatios(bw, paths)
+		r.renderPathTarget(bw, paths)
 	}
 	r.renderMicro(bw, "microbenchmark (router phase's Go work, bench/)", micro)
 	r.renderMicro(bw, "upstream phase (internal/translate)", upstream)
 	return bw.Flush()
+}
+
+// renderSides is the side-by-side table: one line per row; whole-path rows
+// add their scenario and the per-chunk cost of a streamed response.
+func (r *results) renderSides(bw io.Writer, rows []row) {
+	path := rows[0].scenario != ""
+	head, sep, scen, chunk := "", "", "", ""
+	if path {
+		head, sep = "| scenario ", "|---"
+	}
+	fmt.Fprintln(bw, head+"| body | workers | side | wall µs/req | CPU µs/req (Envoy side + server) | p50 µs | p99 µs | req/s per core | B/op (Envoy side / server) | allocs/op (Envoy side / server) | peak RSS MiB (Envoy side / server) |"+
+		map[bool]string{true: " µs per streamed chunk |"}[path])
+	fmt.Fprintln(bw, sep+"|---|---|---|---|---|---|---|---|---|---|---|"+map[bool]string{true: "---|"}[path])
+	for _, rw := range rows {
+		n := rw.name
+		cpu, cpuOK := r.median(n, "cpu-ns/op")
+		perCore := "–"
+		if cpuOK && cpu > 0 {
+			perCore = strconv.FormatFloat(1e9/cpu, 'f', 0, 64)
+		}
+		if path {
+			scen = "| " + rw.scenario + " "
+			chunk = " " + r.num(n, "chunk-ns", 1e-3, 2) + " |"
+		}
+		fmt.Fprintf(bw, "%s| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |%s\n",
+			scen, rw.size, rw.workers, rw.side,
+			r.num(n, r.wallUnit(n), 1e-3, 1),
+			r.split(n, "cpu-ns/op", "client-cpu-ns/op", "server-cpu-ns/op", 1e-3, 1),
+			r.num(n, "p50-ns", 1e-3, 1),
+			r.num(n, "p99-ns", 1e-3, 1),
+			perCore,
+			r.allocs(rw, "B/op", "server-B/op"),
+			r.allocs(rw, "allocs/op", "server-allocs/op"),
+			r.pair(n, "client-peak-B", "server-peak-B", 1.0/(1<<20), 1),
+			chunk,
+		)
+	}
+}
+
+// Issue 17's whole-path target, on CPU per request, two-hop ext_proc ÷
+// in-process whole path: at least 100× at 1 KiB and 10× at 1 MiB.
+var pathTargets = []struct {
+	size string
+	min  float64
+}{{"1KiB", 100}, {"1MiB", 10}}
+
+func (r *results) renderPathTarget(w io.Writer, rows []row) {
+	in := map[string]string{}
+	for _, rw := range rows {
+		if rw.side == sidePathABI {
+			in[rw.scenario+"/"+rw.size+"/"+strconv.Itoa(rw.workers)] = rw.name
+		}
+	}
+	var lines []string
+	for _, t := range pathTargets {
+		var ratios []string
+		lo, n := 0.0, 0
+		for _, rw := range rows {
+			ip, ok := in[rw.scenario+"/"+rw.size+"/"+strconv.Itoa(rw.workers)]
+			if rw.side != sidePathExtProc || rw.size != t.size || !ok {
+				continue
+			}
+			b, ok1 := r.median(rw.name, "cpu-ns/op")
+			i, ok2 := r.median(ip, "cpu-ns/op")
+			if !ok1 || !ok2 || i == 0 {
+				continue
+			}
+			if v := b / i; n == 0 || v < lo {
+				lo = v
+			}
+			n++
+			ratios = append(ratios, fmt.Sprintf("%s/%dw %.1f×", rw.scenario, rw.workers, b/i))
+		}
+		if n == 0 {
+			continue
+		}
+		verdict := "**met**"
+		if lo < t.min {
+			verdict = "**not met**"
+		}
+		lines = append(lines, fmt.Sprintf("- %s: target ≥ %.0f×, measured %s: %s", t.size, t.min, strings.Join(ratios, ", "), verdict))
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Issue 17 target (whole path, CPU per request, ext_proc client+server ÷ in-process via ABI):")
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
 }
 
 func (r *results) renderMicro(w io.Writer, title string, names []string) {
@@ -290,28 +407,37 @@ func (r *results) wallUnit(name string) string {
 // baseline and in-process side that both ran.
 func (r *results) renderRatios(w io.Writer, rows []row) {
 	type key struct {
-		size    string
-		workers int
+		scenario, size string
+		workers        int
 	}
 	in := map[key][]row{}
 	for _, rw := range rows {
 		if inProcess(rw.side) {
-			in[key{rw.size, rw.workers}] = append(in[key{rw.size, rw.workers}], rw)
+			k := key{rw.scenario, rw.size, rw.workers}
+			in[k] = append(in[k], rw)
 		}
 	}
+	path := rows[0].scenario != ""
 	fmt.Fprintln(w)
 	if len(in) == 0 {
 		fmt.Fprintln(w, "In-process side not in these results: no baseline/in-process ratios.")
 		return
 	}
-	fmt.Fprintln(w, "| body | workers | baseline | in-process side | CPU/req: baseline ÷ in-process | p50: baseline ÷ in-process | wall/req: baseline ÷ in-process |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	head, sep, scen := "", "", ""
+	if path {
+		head, sep = "| scenario ", "|---"
+	}
+	fmt.Fprintln(w, head+"| body | workers | baseline | in-process side | CPU/req: baseline ÷ in-process | p50: baseline ÷ in-process | wall/req: baseline ÷ in-process |")
+	fmt.Fprintln(w, sep+"|---|---|---|---|---|---|---|")
 	for _, rw := range rows {
 		if inProcess(rw.side) {
 			continue
 		}
-		for _, ip := range in[key{rw.size, rw.workers}] {
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s |\n", rw.size, rw.workers, rw.side, ip.side,
+		if path {
+			scen = "| " + rw.scenario + " "
+		}
+		for _, ip := range in[key{rw.scenario, rw.size, rw.workers}] {
+			fmt.Fprintf(w, "%s| %s | %d | %s | %s | %s | %s | %s |\n", scen, rw.size, rw.workers, rw.side, ip.side,
 				r.ratio(rw.name, ip.name, "cpu-ns/op", "cpu-ns/op"), r.ratio(rw.name, ip.name, "p50-ns", "p50-ns"),
 				r.ratio(rw.name, ip.name, r.wallUnit(rw.name), r.wallUnit(ip.name)))
 		}
@@ -411,6 +537,10 @@ func (r *results) pair(name, a, b string, scale float64, prec int) string {
 // the code is the same.
 func (r *results) allocs(rw row, unit, serverUnit string) string {
 	switch rw.side {
+	case sidePathABI:
+		// The whole path has no Go-side microbenchmark of the same work
+		// here (see bench/README.md for the upstream phase's).
+		return "– / –"
 	case sideABI, sideHTTP:
 		if _, ok := r.median(routerPhase+rw.size, unit); ok {
 			return r.num(routerPhase+rw.size, unit, 1, 0) + "* / –"

@@ -15,6 +15,7 @@ func TestRenderGolden(t *testing.T) {
 	for _, tc := range []struct{ in, golden string }{
 		{"results.txt", "table.golden"},
 		{"extproc-only.txt", "extproc-only.golden"},
+		{"path.txt", "path.golden"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			in, err := os.Open(filepath.Join("testdata", tc.in))

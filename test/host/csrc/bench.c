@@ -23,6 +23,7 @@
 // (each worker its own thread and worker_id < concurrency) and prints one BENCH_RESULT line;
 // "quit" (or EOF) waits briefly for outstanding Finalize calls and prints BENCH_EXIT.
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -45,6 +46,22 @@ typedef struct {
   hmap_t resp_tmpl;
   char* resp_body;
   size_t resp_body_len;
+  // Whole-path mode (--bench-path): the router and the dynamic module's upstream phase run
+  // too, the upstream is in memory (router.c's g_mem_upstream).
+  bool whole;
+  size_t* chunk_off; // response body chunks the codec hands on, one read each
+  size_t nchunks;
+  hmap_t up_expect;   // upstream request headers: value must be equal ("" value: must be absent)
+  char** resp_substr; // substrings every client response body must contain
+  size_t nresp_substr;
+  int expect_events;  // "data: " lines in every client response body (0: not checked)
+  char* up_capture;   // file for the first upstream request (serialized), checked by the driver
+  char* resp_capture; // file for the first client response body
+  // The first upstream request, the reference every later one must equal byte for byte.
+  pthread_mutex_t ref_mu;
+  char* up_ref;
+  size_t up_ref_len;
+  atomic_bool resp_captured;
 } bench_spec_t;
 
 static bench_spec_t B;
@@ -56,6 +73,7 @@ typedef struct {
   uint64_t* lat_decode; // ns from decodeHeaders to the router receiving the body
   uint64_t* lat_seq;    // ns of the whole per-request sequence
   uint64_t thread_cpu_ns;
+  uint64_t chunk_ns, chunks; // response body chunks through both phases (whole-path mode)
   uint64_t failures;
   char first_failure[256];
 } bworker_t;
@@ -115,6 +133,8 @@ typedef struct {
   bool routed_body;    // ... and the whole body
   bool encoded;        // the codec got the response end
   const char* fail;
+  struct attempt* up;  // whole-path: the attempt whose request reached the in-memory upstream
+  buf_t client_body;   // whole-path: the response body the downstream codec got
 } breq_t;
 
 static void fail(breq_t* r, const char* why) {
@@ -172,6 +192,7 @@ static void t_enc_headers(void* ctx, bool end) {
 
 static void t_enc_data(void* ctx, buf_t* d, bool end) {
   breq_t* r = ctx;
+  if (B.whole) buf_move(&r->client_body, d);
   buf_drain(d, d->length);
   if (end) r->encoded = true;
 }
@@ -187,6 +208,121 @@ static bool enc_aborted(void* ctx) {
 }
 
 static fm_ops_t dec_ops, enc_ops;
+
+// ------------------------------------------------------------------ whole-path mode
+
+// The router (terminal of the downstream decoder chain) in whole-path mode: router.c as in the
+// normal mode; the routing checks run first, on what the router routes on.
+static void w_dec_headers(void* ctx, bool end) {
+  breq_t* r = ctx;
+  const char* v = hmap_gets(&r->s.req_headers, B.expect_hname);
+  if (!v || strcmp(v, B.expect_hvalue) != 0) fail(r, "routing header not set to the expected value");
+  if (r->s.route_clears < 1) fail(r, "route cache not cleared");
+  r->routed_headers = true;
+  router_decode_headers(&r->s, end);
+}
+
+static void w_dec_data(void* ctx, buf_t* d, bool end) {
+  breq_t* r = ctx;
+  router_decode_data(&r->s, d, end);
+}
+
+static void write_capture(const char* path, const char* p, size_t n) {
+  if (!path) return;
+  FILE* f = fopen(path, "wb");
+  if (!f || fwrite(p, 1, n, f) != n) fprintf(stderr, "bench: write %s failed\n", path);
+  if (f) fclose(f);
+}
+
+// The in-memory upstream got the attempt's whole request (serialized by router.c's codec):
+// the headers the upstream phase must have set, and the bytes equal to the first request's.
+static void mem_request(struct attempt* a, buf_t* bytes) {
+  stream_t* s = attempt_stream(a);
+  breq_t* r = (breq_t*)s; // stream_t is breq_t's first member
+  r->up = a;
+  hmap_t* h = &s->req_headers;
+  for (size_t i = 0; i < B.up_expect.n; i++) {
+    hdr_t* e = &B.up_expect.e[i];
+    const char* v = hmap_gets(h, e->k);
+    if (e->vl == 0 ? v != NULL : (!v || strcmp(v, e->v) != 0)) {
+      fail(r, "an upstream request header is not what the upstream phase must set");
+      break;
+    }
+  }
+  pthread_mutex_lock(&B.ref_mu);
+  if (!B.up_ref) {
+    B.up_ref = buf_dup(bytes);
+    B.up_ref_len = bytes->length;
+    write_capture(B.up_capture, B.up_ref, B.up_ref_len);
+    pthread_mutex_unlock(&B.ref_mu);
+  } else {
+    pthread_mutex_unlock(&B.ref_mu);
+    if (bytes->length != B.up_ref_len) {
+      fail(r, "upstream request length differs from the first request's");
+    } else {
+      size_t off = 0;
+      for (size_t i = 0; i < bytes->n; i++) {
+        if (memcmp(bytes->s[i].mem + bytes->s[i].off, B.up_ref + off, bytes->s[i].len) != 0) {
+          fail(r, "upstream request differs from the first request's");
+          break;
+        }
+        off += bytes->s[i].len;
+      }
+    }
+  }
+  buf_drain(bytes, bytes->length);
+  r->routed_body = true;
+}
+
+static const mem_upstream_t mem_upstream = {.request = mem_request};
+
+static size_t count_sub(const char* p, size_t n, const char* sub) {
+  size_t c = 0, l = strlen(sub);
+  for (const char* q = p; (q = memmem(q, n - (size_t)(q - p), sub, l)); q += l) c++;
+  return c;
+}
+
+// The client's response: the substrings every response carries and the number of events.
+static void check_client_body(breq_t* r) {
+  char* body = buf_dup(&r->client_body);
+  size_t n = r->client_body.length;
+  for (size_t i = 0; i < B.nresp_substr; i++)
+    if (!memmem(body, n, B.resp_substr[i], strlen(B.resp_substr[i]))) {
+      fail(r, "the client response lacks an expected part");
+      break;
+    }
+  if (B.expect_events && count_sub(body, n, "data: ") != (size_t)B.expect_events)
+    fail(r, "the client response has not the expected number of events");
+  if (!atomic_exchange(&B.resp_captured, true)) write_capture(B.resp_capture, body, n);
+  free(body);
+}
+
+// The upstream's response through the codec: headers, then the body one chunk per read.
+static void whole_response(breq_t* r, bool partial, size_t* next_chunk) {
+  bworker_t* bw = r->bw;
+  struct attempt* a = r->up;
+  size_t i = *next_chunk;
+  if (i == 0) {
+    hmap_t h;
+    hmap_init(&h);
+    hmap_copy(&h, &B.resp_tmpl);
+    attempt_codec_headers(a, &h, false);
+    hmap_free(&h);
+  }
+  for (; i < B.nchunks && !r->fail && !r->s.completed && !r->s.local_reply_sent; i++) {
+    if (partial && i == 1) break; // hold mode: the stream stays open after its first event
+    size_t lo = B.chunk_off[i], hi = i + 1 < B.nchunks ? B.chunk_off[i + 1] : B.resp_body_len;
+    buf_t b;
+    buf_init(&b);
+    buf_add(&b, B.resp_body + lo, hi - lo);
+    uint64_t c0 = clock_ns(CLOCK_MONOTONIC);
+    attempt_codec_data(a, &b, i + 1 == B.nchunks);
+    bw->chunk_ns += clock_ns(CLOCK_MONOTONIC) - c0;
+    bw->chunks++;
+    buf_free(&b);
+  }
+  *next_chunk = i;
+}
 
 // Waits for posted work (Continue from a goroutine, a local reply) until cond holds or a local
 // reply ended the stream, as the worker's dispatcher would run it. The shipped .so answers
@@ -204,10 +340,19 @@ static bool wait_for(breq_t* r, bool* cond) {
   return true;
 }
 
-static void one_request(bworker_t* bw, uint64_t* decode_ns, uint64_t* seq_ns) {
+typedef struct {
+  breq_t* r;
+  uint64_t t0;
+  size_t next_chunk;
+} inflight_t;
+
+// The request side of one request, then the response until `partial` (hold mode: headers and
+// the first chunk) or its end.
+static void req_begin(bworker_t* bw, inflight_t* f, uint64_t* decode_ns, bool partial) {
   static atomic_uint_fast64_t ids;
-  uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
-  breq_t* r = xcalloc(1, sizeof(breq_t));
+  f->t0 = clock_ns(CLOCK_MONOTONIC);
+  f->next_chunk = 0;
+  breq_t* r = f->r = xcalloc(1, sizeof(breq_t));
   r->bw = bw;
   stream_t* s = &r->s;
   s->w = &bw->w;
@@ -217,10 +362,16 @@ static void one_request(bworker_t* bw, uint64_t* decode_ns, uint64_t* seq_ns) {
   hmap_init(&s->resp_headers);
   meta_init(&s->dyn);
   buf_init(&s->body_copy);
+  buf_init(&r->client_body);
   fm_init(&s->dec, &dec_ops, r);
   fm_init(&s->enc, &enc_ops, r);
   // The codec's request header map and its read of the body into an OwnedImpl-like buffer.
   hmap_copy(&s->req_headers, &B.req_tmpl);
+  if (B.whole) {
+    // The HCM matches the route when the headers arrive (refreshCachedRoute), before any filter.
+    s->route = s->initial_route = route_match(s);
+    s->route_cached = true;
+  }
   golang_stream_new(s);
   fm_headers(&s->dec, false);
   buf_t body;
@@ -230,10 +381,15 @@ static void one_request(bworker_t* bw, uint64_t* decode_ns, uint64_t* seq_ns) {
   buf_free(&body);
   if (!r->fail && !wait_for(r, &r->routed_body)) fail(r, "the request never reached the router");
   if (!r->routed_headers) fail(r, "the router never got the request headers");
-  uint64_t t1 = clock_ns(CLOCK_MONOTONIC);
+  *decode_ns = clock_ns(CLOCK_MONOTONIC) - f->t0;
 
-  // The upstream's response (the router's encodeHeaders/encodeData into the filter chain).
-  if (!s->local_reply_sent) {
+  if (s->local_reply_sent) {
+    fail(r, "the filter sent a local reply");
+  } else if (B.whole) {
+    if (!r->up) fail(r, "no attempt reached the upstream");
+    else whole_response(r, partial, &f->next_chunk);
+  } else {
+    // The upstream's response (the router's encodeHeaders/encodeData into the filter chain).
     hmap_copy(&s->resp_headers, &B.resp_tmpl);
     s->resp_headers_present = true;
     s->response_code = 200;
@@ -243,17 +399,25 @@ static void one_request(bworker_t* bw, uint64_t* decode_ns, uint64_t* seq_ns) {
     buf_add(&rb, B.resp_body, B.resp_body_len);
     fm_data(&s->enc, &rb, true);
     buf_free(&rb);
-    if (!r->fail && !wait_for(r, &r->encoded)) fail(r, "the response never reached the codec");
-  } else {
-    fail(r, "the filter sent a local reply");
   }
+}
+
+// The rest of the response, the checks, and the stream's end.
+static void req_finish(bworker_t* bw, inflight_t* f, uint64_t* seq_ns) {
+  breq_t* r = f->r;
+  stream_t* s = &r->s;
+  if (B.whole && r->up && !r->fail && !s->local_reply_sent) whole_response(r, false, &f->next_chunk);
+  if (!r->fail && !s->local_reply_sent && !wait_for(r, &r->encoded)) fail(r, "the response never reached the codec");
+  if (B.whole && !r->fail && r->encoded) check_client_body(r);
 
   // ActiveStream::completeRequest -> onStreamComplete, log, then onDestroy; the filter object
   // lives on until Go calls Finalize for the request.
   s->completed = true;
   golang_stream_complete(s);
   golang_stream_destroy(s);
+  if (B.whole) router_stream_destroy(s);
   worker_drain_posts(&bw->w); // posts made during the stream are dropped as in Envoy
+  if (B.whole) worker_run_deferred(&bw->w); // the attempt and the upstream filter instance
   hmap_free(&s->req_headers);
   hmap_free(&s->resp_headers);
   meta_free(&s->dyn);
@@ -265,15 +429,23 @@ static void one_request(bworker_t* bw, uint64_t* decode_ns, uint64_t* seq_ns) {
   fm_free(&s->dec);
   fm_free(&s->enc);
   buf_free(&s->body_copy);
+  buf_free(&r->client_body);
   free(s->override_host);
+  free(s->routed_backend);
+  free(s->routed_model);
   const char* why = r->fail;
   free(r);
-  uint64_t t2 = clock_ns(CLOCK_MONOTONIC);
+  f->r = NULL;
   if (why) {
     if (!bw->failures++) snprintf(bw->first_failure, sizeof(bw->first_failure), "%s", why);
   }
-  *decode_ns = t1 - t0;
-  *seq_ns = t2 - t0;
+  *seq_ns = clock_ns(CLOCK_MONOTONIC) - f->t0;
+}
+
+static void one_request(bworker_t* bw, uint64_t* decode_ns, uint64_t* seq_ns) {
+  inflight_t f;
+  req_begin(bw, &f, decode_ns, false);
+  req_finish(bw, &f, seq_ns);
 }
 
 static void* bench_worker(void* arg) {
@@ -326,6 +498,7 @@ static void run(uint64_t n) {
     bw->lat_seq = xcalloc(bw->n + 1, sizeof(uint64_t));
     bw->failures = 0;
     bw->first_failure[0] = 0;
+    bw->chunk_ns = bw->chunks = 0;
   }
   uint64_t created0, fin0;
   golang_counts(&created0, &fin0);
@@ -339,7 +512,7 @@ static void run(uint64_t n) {
   uint64_t* dec = xcalloc(n + 1, sizeof(uint64_t));
   uint64_t* seq = xcalloc(n + 1, sizeof(uint64_t));
   size_t k = 0;
-  uint64_t failures = 0, worker_cpu = 0;
+  uint64_t failures = 0, worker_cpu = 0, chunk_ns = 0, chunks = 0;
   const char* first = "";
   for (int i = 0; i < g_nbw; i++) {
     bworker_t* bw = &g_bw[i];
@@ -348,6 +521,8 @@ static void run(uint64_t n) {
     k += bw->n;
     failures += bw->failures;
     worker_cpu += bw->thread_cpu_ns;
+    chunk_ns += bw->chunk_ns;
+    chunks += bw->chunks;
     if (bw->failures && !first[0]) first = bw->first_failure;
   }
   qsort(dec, k, sizeof(uint64_t), cmp_u64);
@@ -357,47 +532,153 @@ static void run(uint64_t n) {
   if (failures) out_line("BENCH_FAIL %s", first);
   out_line("BENCH_RESULT requests=%llu workers=%d wall_ns=%llu cpu_ns=%llu worker_cpu_ns=%llu "
            "decode_p50_ns=%llu decode_p99_ns=%llu seq_p50_ns=%llu seq_p99_ns=%llu peak_rss_bytes=%llu "
-           "maxrss_bytes=%llu created=%llu finalized=%llu outstanding=%llu failures=%llu",
+           "maxrss_bytes=%llu created=%llu finalized=%llu outstanding=%llu failures=%llu chunks=%llu chunk_ns=%llu",
            (unsigned long long)n, g_nbw, (unsigned long long)wall, (unsigned long long)cpu,
            (unsigned long long)worker_cpu, (unsigned long long)pct(dec, k, 50),
            (unsigned long long)pct(dec, k, 99), (unsigned long long)pct(seq, k, 50),
            (unsigned long long)pct(seq, k, 99), (unsigned long long)vm_hwm(),
            (unsigned long long)ru.ru_maxrss * 1024, (unsigned long long)(created - created0),
            (unsigned long long)(fin - fin0), (unsigned long long)(created - fin),
-           (unsigned long long)failures);
+           (unsigned long long)failures, (unsigned long long)chunks, (unsigned long long)chunk_ns);
   free(dec);
   free(seq);
 }
 
-// bench_router_main runs after parse_config and golang_load (main.c).
-int bench_router_main(const char* body_path, const char* expect_path, const char* req_hdr_path,
-                      const char* resp_hdr_path, const char* resp_body_path, const char* expect_header,
-                      const char* absent_header) {
-  B.body = read_file(body_path, &B.body_len);
-  B.expect_body = read_file(expect_path, &B.expect_len);
-  snprintf(B.expect_cl, sizeof(B.expect_cl), "%zu", B.expect_len);
-  B.resp_body = read_file(resp_body_path, &B.resp_body_len);
+static uint64_t vm_rss(void) {
+  FILE* f = fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  uint64_t kb = 0;
+  while (fgets(line, sizeof(line), f))
+    if (!strncmp(line, "VmRSS:", 6)) kb = strtoull(line + 6, NULL, 10);
+  fclose(f);
+  return kb * 1024;
+}
+
+// Hold mode: n streamed requests opened on the main thread acting as worker 0 (the workers
+// wait at their barrier, so nothing runs concurrently on it), each through the request phase,
+// the response headers and the first event, then left open; "release" ends them.
+static inflight_t* g_held;
+static uint64_t g_nheld;
+
+static void report_mem(const char* what, uint64_t n) {
+  struct mallinfo2 mi = mallinfo2();
+  uint64_t created, fin;
+  golang_counts(&created, &fin);
+  out_line("BENCH_%s streams=%llu rss_bytes=%llu malloc_bytes=%llu outstanding=%llu failures=%llu", what,
+           (unsigned long long)n, (unsigned long long)vm_rss(), (unsigned long long)mi.uordblks,
+           (unsigned long long)(created - fin), (unsigned long long)g_bw[0].failures);
+}
+
+static void hold(uint64_t n) {
+  tls_worker = &g_bw[0].w;
+  g_bw[0].failures = 0;
+  g_held = xcalloc(n, sizeof(inflight_t));
+  g_nheld = n;
+  uint64_t d;
+  for (uint64_t i = 0; i < n; i++) req_begin(&g_bw[0], &g_held[i], &d, true);
+  tls_worker = NULL;
+  report_mem("HELD", n);
+}
+
+static void release(void) {
+  tls_worker = &g_bw[0].w;
+  uint64_t d;
+  for (uint64_t i = 0; i < g_nheld; i++) req_finish(&g_bw[0], &g_held[i], &d);
+  free(g_held);
+  g_held = NULL;
+  tls_worker = NULL;
+  // Envoy never waits for Finalize; the host waits a little so the report is complete.
+  for (int i = 0; i < 100; i++) {
+    uint64_t created, fin;
+    golang_counts(&created, &fin);
+    if (created == fin) break;
+    usleep(10000);
+  }
+  malloc_trim(0);
+  report_mem("RELEASED", g_nheld);
+  g_nheld = 0;
+}
+
+// Response body chunks: one SSE event per read when the body is an event stream, else reads of
+// at most 16 KiB (SLICE_CAP).
+static void split_chunks(bool sse) {
+  size_t cap = 16;
+  B.chunk_off = xcalloc(cap, sizeof(size_t));
+  size_t off = 0;
+  while (off < B.resp_body_len) {
+    if (B.nchunks == cap) B.chunk_off = xrealloc(B.chunk_off, (cap *= 2) * sizeof(size_t));
+    B.chunk_off[B.nchunks++] = off;
+    size_t next = off + SLICE_CAP;
+    if (sse) {
+      char* e = memmem(B.resp_body + off, B.resp_body_len - off, "\n\n", 2);
+      next = e ? (size_t)(e - B.resp_body) + 2 : B.resp_body_len;
+    }
+    off = next < B.resp_body_len ? next : B.resp_body_len;
+  }
+}
+
+// bench_router_main runs after parse_config and golang_load (and dynmod_load in whole-path
+// mode) (main.c).
+int bench_router_main(const bench_opts_t* o) {
+  B.body = read_file(o->body, &B.body_len);
+  B.resp_body = read_file(o->resp_body, &B.resp_body_len);
   hmap_init(&B.req_tmpl);
   hmap_init(&B.resp_tmpl);
-  read_headers(req_hdr_path, &B.req_tmpl);
-  read_headers(resp_hdr_path, &B.resp_tmpl);
-  const char* eq = strchr(expect_header, '=');
+  hmap_init(&B.up_expect);
+  read_headers(o->req_headers, &B.req_tmpl);
+  read_headers(o->resp_headers, &B.resp_tmpl);
+  const char* eq = strchr(o->expect_header, '=');
   if (!eq) {
     fprintf(stderr, "bench: --expect-header wants name=value\n");
     return 2;
   }
-  B.expect_hname = xstrndup(expect_header, (size_t)(eq - expect_header));
+  B.expect_hname = xstrndup(o->expect_header, (size_t)(eq - o->expect_header));
   B.expect_hvalue = strdup(eq + 1);
-  B.absent_hname = absent_header ? strdup(absent_header) : NULL;
+  B.absent_hname = o->absent_header ? strdup(o->absent_header) : NULL;
+  B.whole = o->whole;
+  pthread_mutex_init(&B.ref_mu, NULL);
 
   dec_ops = golang_dec_ops;
-  dec_ops.t_headers = t_dec_headers;
-  dec_ops.t_data = t_dec_data;
   dec_ops.aborted = dec_aborted;
   enc_ops = golang_enc_ops;
   enc_ops.t_headers = t_enc_headers;
   enc_ops.t_data = t_enc_data;
   enc_ops.aborted = enc_aborted;
+  if (B.whole) {
+    dec_ops.t_headers = w_dec_headers;
+    dec_ops.t_data = w_dec_data;
+    split_chunks(o->sse);
+    if (o->upstream_expect) {
+      // "name value" lines; a line with a name only: the header must be absent.
+      size_t len;
+      char* p = read_file(o->upstream_expect, &len);
+      for (char* line = strtok(p, "\n"); line; line = strtok(NULL, "\n")) {
+        char* sp = strchr(line, ' ');
+        size_t kl = sp ? (size_t)(sp - line) : strlen(line);
+        hmap_add(&B.up_expect, line, kl, sp ? sp + 1 : "", sp ? strlen(sp + 1) : 0);
+      }
+      free(p);
+    }
+    if (o->resp_expect) {
+      size_t len;
+      char* p = read_file(o->resp_expect, &len);
+      for (char* line = strtok(p, "\n"); line; line = strtok(NULL, "\n")) {
+        B.resp_substr = xrealloc(B.resp_substr, (B.nresp_substr + 1) * sizeof(char*));
+        B.resp_substr[B.nresp_substr++] = strdup(line);
+      }
+      free(p);
+    }
+    B.expect_events = o->expect_events;
+    B.up_capture = o->upstream_capture ? strdup(o->upstream_capture) : NULL;
+    B.resp_capture = o->resp_capture ? strdup(o->resp_capture) : NULL;
+    g_mem_upstream = &mem_upstream;
+  } else {
+    B.expect_body = read_file(o->expect_body, &B.expect_len);
+    snprintf(B.expect_cl, sizeof(B.expect_cl), "%zu", B.expect_len);
+    dec_ops.t_headers = t_dec_headers;
+    dec_ops.t_data = t_dec_data;
+  }
 
   g_nbw = g_cfg.workers;
   g_bw = xcalloc((size_t)g_nbw, sizeof(bworker_t));
@@ -411,19 +692,26 @@ int bench_router_main(const char* body_path, const char* expect_path, const char
     w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_create(&g_bw[i].th, NULL, bench_worker, &g_bw[i]);
   }
-  out_line("BENCH_READY workers=%d body=%zu expect=%zu", g_nbw, B.body_len, B.expect_len);
+  out_line("BENCH_READY workers=%d body=%zu expect=%zu chunks=%zu", g_nbw, B.body_len, B.expect_len, B.nchunks);
 
   char line[256];
   while (fgets(line, sizeof(line), stdin)) {
     unsigned long long n;
     if (sscanf(line, "run %llu", &n) == 1 && n > 0) {
       run(n);
+    } else if (B.whole && sscanf(line, "hold %llu", &n) == 1 && n > 0 && !g_held) {
+      hold(n);
+    } else if (B.whole && !strncmp(line, "release", 7) && g_held) {
+      release();
+    } else if (!strncmp(line, "mem", 3)) {
+      report_mem("MEM", 0);
     } else if (!strncmp(line, "quit", 4)) {
       break;
     } else {
       out_line("BENCH_ERROR unknown command");
     }
   }
+  if (g_held) release();
   atomic_store(&g_quit, true);
   pthread_barrier_wait(&g_start);
   for (int i = 0; i < g_nbw; i++) pthread_join(g_bw[i].th, NULL);

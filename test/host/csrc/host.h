@@ -182,6 +182,7 @@ int ioh_mod(worker_t* w, ioh_t* h, uint32_t events);
 void ioh_del(worker_t* w, ioh_t* h);
 void worker_loop(worker_t* w);
 void worker_drain_posts(worker_t* w);
+void worker_run_deferred(worker_t* w); // deferred deletes now (bench mode, between requests)
 
 // ---------------------------------------------------------------------------------------------
 // Host configuration: routes, clusters and endpoints, as written by the Go driver.
@@ -409,6 +410,18 @@ endpoint_t* attempt_endpoint(struct attempt* a);
 cluster_t* attempt_cluster(struct attempt* a);
 int attempt_number(struct attempt* a);
 
+// In-memory upstream (bench.c's whole-path mode): when g_mem_upstream is set, an attempt takes
+// no connection (as if an idle pooled one were attached synchronously); once the upstream
+// codec has the whole request (serialized headers and body in `bytes`), request() gets it, and
+// the bench answers later, from the worker, with attempt_codec_headers/attempt_codec_data as
+// the codec would.
+typedef struct mem_upstream {
+  void (*request)(struct attempt* a, buf_t* bytes);
+} mem_upstream_t;
+extern const mem_upstream_t* g_mem_upstream;
+void attempt_codec_headers(struct attempt* a, hmap_t* h, bool end);
+void attempt_codec_data(struct attempt* a, buf_t* data, bool end);
+
 // dynmod.c (upstream phase: envoy.filters.http.dynamic_modules)
 int dynmod_load(void);
 struct dmfilter;
@@ -419,10 +432,19 @@ void dynmod_dump_stats(void);
 void dynmod_shutdown(void);
 extern bool g_dynmod_loaded;
 
-// bench.c (router-phase benchmark mode: the golang filter ABI without sockets)
-int bench_router_main(const char* body_path, const char* expect_path, const char* req_hdr_path,
-                      const char* resp_hdr_path, const char* resp_body_path, const char* expect_header,
-                      const char* absent_header);
+// bench.c (benchmark modes: the golang filter ABI without sockets, --bench-router; and the whole
+// path, --bench-path: router phase, router, the dynamic module's upstream phase, in-memory
+// upstream)
+typedef struct {
+  const char *body, *expect_body, *req_headers, *resp_headers, *resp_body, *expect_header, *absent_header;
+  bool whole;
+  bool sse;                      // the response body is an event stream: one event per read
+  const char* upstream_expect;   // file: upstream request headers ("name value"; "name": absent)
+  const char* resp_expect;       // file: substrings every client response body contains
+  int expect_events;             // "data: " lines in every client response body
+  const char *upstream_capture, *resp_capture; // files for the first upstream request / response
+} bench_opts_t;
+int bench_router_main(const bench_opts_t* o);
 
 // util
 char* xstrndup(const char* s, size_t n);

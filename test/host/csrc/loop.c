@@ -112,6 +112,8 @@ static void run_deferred(worker_t* w) {
   }
 }
 
+void worker_run_deferred(worker_t* w) { run_deferred(w); }
+
 static void run_timers(worker_t* w) {
   uint64_t now = now_ms();
   bool fired = true;

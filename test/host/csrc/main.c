@@ -351,40 +351,57 @@ static int port_of(int fd) {
   return ntohs(sa.sin_port);
 }
 
-// The golang filter is the only filter the router-phase bench drives: the dynamic module is
+// The router-phase bench (--bench-router) drives the golang filter only: the dynamic module is
 // not loaded (the config says dynmod_disabled), so the process holds one Go runtime, as in
-// Envoy, and nothing of the upstream phase.
+// Envoy, and nothing of the upstream phase. The whole-path bench (--bench-path) loads both, as
+// Envoy does, and runs the router and the upstream phase with an in-memory upstream.
 static int bench_main(int argc, char** argv) {
-  const char *body = NULL, *expect = NULL, *reqh = NULL, *resph = NULL, *respb = NULL, *eh = NULL,
-             *absent = NULL, *cfg = NULL;
+  bench_opts_t o = {.whole = !strcmp(argv[1], "--bench-path")};
+  const char *cfg = NULL, *events = NULL;
   for (int i = 2; i < argc; i++) {
     const char** dst = NULL;
-    if (!strcmp(argv[i], "--body")) dst = &body;
-    else if (!strcmp(argv[i], "--expect-body")) dst = &expect;
-    else if (!strcmp(argv[i], "--req-headers")) dst = &reqh;
-    else if (!strcmp(argv[i], "--resp-headers")) dst = &resph;
-    else if (!strcmp(argv[i], "--resp-body")) dst = &respb;
-    else if (!strcmp(argv[i], "--expect-header")) dst = &eh;
-    else if (!strcmp(argv[i], "--absent-header")) dst = &absent;
-    else if (argv[i][0] != '-' && !cfg) {
+    if (!strcmp(argv[i], "--body")) dst = &o.body;
+    else if (!strcmp(argv[i], "--expect-body")) dst = &o.expect_body;
+    else if (!strcmp(argv[i], "--req-headers")) dst = &o.req_headers;
+    else if (!strcmp(argv[i], "--resp-headers")) dst = &o.resp_headers;
+    else if (!strcmp(argv[i], "--resp-body")) dst = &o.resp_body;
+    else if (!strcmp(argv[i], "--expect-header")) dst = &o.expect_header;
+    else if (!strcmp(argv[i], "--absent-header")) dst = &o.absent_header;
+    else if (!strcmp(argv[i], "--upstream-expect")) dst = &o.upstream_expect;
+    else if (!strcmp(argv[i], "--resp-expect")) dst = &o.resp_expect;
+    else if (!strcmp(argv[i], "--expect-events")) dst = &events;
+    else if (!strcmp(argv[i], "--upstream-capture")) dst = &o.upstream_capture;
+    else if (!strcmp(argv[i], "--resp-capture")) dst = &o.resp_capture;
+    else if (!strcmp(argv[i], "--sse")) {
+      o.sse = true;
+      continue;
+    } else if (argv[i][0] != '-' && !cfg) {
       cfg = argv[i];
       continue;
     } else die("bench: unknown argument %s", argv[i]);
     if (i + 1 >= argc) die("bench: %s needs a value", argv[i]);
     *dst = argv[++i];
   }
-  if (!body || !expect || !reqh || !resph || !respb || !eh || !cfg)
-    die("usage: %s --bench-router --body F --expect-body F --req-headers F --resp-headers F "
-        "--resp-body F --expect-header name=value [--absent-header name] <config file>", argv[0]);
+  if (events) o.expect_events = atoi(events);
+  if (!o.body || (!o.whole && !o.expect_body) || !o.req_headers || !o.resp_headers || !o.resp_body ||
+      !o.expect_header || !cfg)
+    die("usage: %s --bench-router|--bench-path --body F [--expect-body F] --req-headers F --resp-headers F "
+        "--resp-body F --expect-header name=value [--absent-header name] [--sse] [--upstream-expect F] "
+        "[--resp-expect F] [--expect-events N] [--upstream-capture F] [--resp-capture F] <config file>",
+        argv[0]);
   parse_config(cfg);
-  if (g_cfg.dynmod_enabled) die("bench: the config must say dynmod_disabled");
-  out_line("HOST pid=%d workers=%d mode=bench-router", getpid(), g_cfg.workers);
+  if (!o.whole && g_cfg.dynmod_enabled) die("bench: the config must say dynmod_disabled");
+  if (o.whole && !g_cfg.dynmod_enabled) die("bench: --bench-path needs the dynamic module");
+  out_line("HOST pid=%d workers=%d mode=%s", getpid(), g_cfg.workers, o.whole ? "bench-path" : "bench-router");
+  if (o.whole && dynmod_load() != 0) die("loading the dynamic module failed");
   if (golang_load() != 0) die("loading the golang filter failed");
   signal(SIGPIPE, SIG_IGN);
-  int rc = bench_router_main(body, expect, reqh, resph, respb, eh, absent);
+  int rc = bench_router_main(&o);
   golang_dump_stats();
+  if (o.whole) dynmod_dump_stats();
   out_line("STATS_END");
   golang_shutdown();
+  if (o.whole) dynmod_shutdown();
   out_line("EXIT ok");
   fflush(stdout);
   fflush(stderr);
@@ -394,7 +411,7 @@ static int bench_main(int argc, char** argv) {
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   srand((unsigned)(now_ms() ^ (uint64_t)getpid()));
-  if (argc > 1 && !strcmp(argv[1], "--bench-router")) return bench_main(argc, argv);
+  if (argc > 1 && (!strcmp(argv[1], "--bench-router") || !strcmp(argv[1], "--bench-path"))) return bench_main(argc, argv);
   if (argc != 2) die("usage: %s <config file>", argv[0]);
   parse_config(argv[1]);
   const char* bind_now = getenv("LD_BIND_NOW");

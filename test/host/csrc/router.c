@@ -85,6 +85,9 @@ hmap_t* attempt_resp_headers(attempt_t* a) { return a->resp_headers_present ? &a
 buf_t* attempt_decoding_buffer(attempt_t* a) { return a->dec.has_buffered ? &a->dec.buffered : NULL; }
 buf_t* attempt_encoding_buffer(attempt_t* a) { return a->enc.has_buffered ? &a->enc.buffered : NULL; }
 
+// Set by bench.c's whole-path mode: the upstream is in memory, no socket (see host.h).
+const mem_upstream_t* g_mem_upstream;
+
 static void start_attempt(stream_t* s);
 static void uc_flush(upconn_t* c);
 static void uc_close(upconn_t* c);
@@ -290,6 +293,7 @@ static void enc_request_headers(attempt_t* a, bool end) {
     uc_attach(a);
   else if (a->uc)
     uc_flush(a->uc);
+  if (g_mem_upstream && end) g_mem_upstream->request(a, &a->pending);
 }
 
 static void enc_request_data(attempt_t* a, buf_t* data, bool end) {
@@ -318,6 +322,7 @@ static void enc_request_data(attempt_t* a, buf_t* data, bool end) {
     }
   }
   if (a->uc) uc_flush(a->uc);
+  if (g_mem_upstream && end) g_mem_upstream->request(a, &a->pending);
 }
 
 // ----------------------------------------------------------------------- upstream connection
@@ -384,6 +389,12 @@ static void connect_failed(void* arg) {
 static void uc_attach(attempt_t* a) {
   worker_t* w = a->w;
   a->pool_requested = true;
+  if (g_mem_upstream) {
+    // In memory: as an idle pooled connection, attached synchronously inside newStream, so the
+    // host is selected before the upstream filter chain runs (conn_pool_base.cc, see above).
+    a->host_selected = true;
+    return;
+  }
   upool_t* p = pool_for(w, a->ep);
   upconn_t* c = p->idle;
   if (c) {
@@ -1005,4 +1016,24 @@ void attempt_continue_decoding(attempt_t* a) {
 
 void attempt_continue_encoding(attempt_t* a) {
   if (!a->done) fm_continue(&a->enc);
+}
+
+// The upstream codec's response for the in-memory upstream (bench.c): what uc_parse hands the
+// upstream encoder chain for a response with a content-length, headers first (end when there
+// is no body), then the body one read at a time.
+void attempt_codec_headers(attempt_t* a, hmap_t* h, bool end) {
+  if (a->done) return;
+  a->resp_started = true;
+  a->rstate = end ? R_DONE : R_BODY_CL;
+  hmap_free(&a->resp_headers);
+  hmap_init(&a->resp_headers);
+  hmap_copy(&a->resp_headers, h);
+  a->resp_headers_present = true;
+  resp_deliver_headers(a, end);
+}
+
+void attempt_codec_data(attempt_t* a, buf_t* data, bool end) {
+  if (a->done) return;
+  if (end) a->rstate = R_DONE;
+  resp_deliver_data(a, data, end);
 }
