@@ -156,6 +156,16 @@ func (a *attempt) EndpointMetadata(ns, key string) (string, bool) {
 	v, ok := a.endpoint[ns][key]
 	return v, ok
 }
+// DynamicMetadata reads what this attempt's stream has recorded: the
+// router-level hop's metadata does not reach the upstream-level stream here
+// (Envoy would forward it with metadata_options), so a config digest is
+// absent and the upstream filter serves the attempt as it does without one.
+func (a *attempt) DynamicMetadata(ns, key string) (string, bool) {
+	if v, ok := a.meta[key].GetKind().(*structpb.Value_StringValue); ok {
+		return v.StringValue, true
+	}
+	return "", false
+}
 func (a *attempt) SetDynamicMetadata(ns, key, value string) {
 	a.meta[key] = structpb.NewStringValue(value)
 }
