@@ -235,6 +235,11 @@ func (openaiUsageScanner) body(b []byte, u *Usage) {
 	if vs, ve, ok, err := findMember(b, "usage"); err == nil && ok {
 		readOpenAIUsage(b[vs:ve], u)
 	}
+	if vs, ve, ok, err := findMember(b, "model"); err == nil && ok {
+		if m, ok := rawString(b[vs:ve]); ok && m != u.Model {
+			u.Model = strings.Clone(m) // m may alias b
+		}
+	}
 }
 
 func (s openaiUsageScanner) event(data []byte, u *Usage) {
@@ -252,9 +257,12 @@ func readOpenAIUsage(raw []byte, dst *Usage) {
 	if err := jsonAPI.UnmarshalFromString(aliasString(raw), &u); err != nil {
 		return
 	}
-	r := Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
+	r := Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens, Model: dst.Model}
 	if u.PromptTokensDetails != nil {
 		r.CachedInputTokens = u.PromptTokensDetails.CachedTokens
+	}
+	if u.CompletionTokensDetails != nil {
+		r.ReasoningTokens = u.CompletionTokensDetails.ReasoningTokens
 	}
 	*dst = r.sane()
 }

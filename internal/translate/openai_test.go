@@ -240,22 +240,22 @@ func TestPassthroughResponse(t *testing.T) {
 		{
 			name: "json usage", status: 200, contentType: "application/json", body: []byte(openAIChatResponse),
 			wantMode: ResponseMode{BufferBody: true}, wantOut: []byte(openAIChatResponse),
-			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, CachedInputTokens: 4},
+			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, CachedInputTokens: 4, Model: "gpt-4o"},
 		},
 		{
 			name: "stream usage", status: 200, contentType: "text/event-stream", body: []byte(openAIStreamFixture),
 			wantMode: ResponseMode{Stream: true}, wantOut: []byte(openAIStreamFixture),
-			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12},
+			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, Model: "gpt-4o"},
 		},
 		{
 			name: "gzip json decoded", status: 200, contentType: "application/json", encoding: "gzip", body: gzipBytes(t, []byte(openAIChatResponse)),
 			wantMode: ResponseMode{BufferBody: true, ModifiesBody: true, RemoveContentEncoding: true}, wantOut: []byte(openAIChatResponse),
-			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, CachedInputTokens: 4},
+			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, CachedInputTokens: 4, Model: "gpt-4o"},
 		},
 		{
 			name: "gzip stream decoded incrementally", status: 200, contentType: "text/event-stream", encoding: "x-gzip", body: gzipBytes(t, []byte(openAIStreamFixture)),
 			wantMode: ResponseMode{Stream: true, ModifiesBody: true, RemoveContentEncoding: true}, wantOut: []byte(openAIStreamFixture),
-			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12},
+			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, Model: "gpt-4o"},
 		},
 		{
 			name: "openai error kept", status: 429, contentType: "application/json", body: []byte(`{"error":{"message":"slow","type":"requests","param":null,"code":"rate_limit_exceeded"}}`),

@@ -186,6 +186,15 @@ type Usage struct {
 	OutputTokens      int64
 	TotalTokens       int64
 	CachedInputTokens int64
+	// CacheCreationInputTokens are input tokens written to the provider's
+	// cache (Anthropic's cache_creation_input_tokens), ReasoningTokens
+	// output tokens spent reasoning (OpenAI's
+	// completion_tokens_details.reasoning_tokens): subsets of InputTokens
+	// and OutputTokens.
+	CacheCreationInputTokens int64
+	ReasoningTokens          int64
+	// Model is the model the provider says answered ("" until it said).
+	Model string
 }
 
 // Translator converts one upstream attempt. It is not safe for concurrent use
