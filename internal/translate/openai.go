@@ -117,6 +117,10 @@ func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
 	}
 	res.Path = p.path(model)
 	res.Model = strings.Clone(model) // may alias body, which the caller may release
+	res.RequestModel = res.Model
+	if requested != model {
+		res.RequestModel = strings.Clone(requested)
+	}
 	return res, nil
 }
 

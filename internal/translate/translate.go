@@ -137,6 +137,9 @@ type RequestResult struct {
 	// Model is the model name the upstream will see (after overrides); empty
 	// when the body carries none.
 	Model string
+	// RequestModel is the model the client's request named (before
+	// overrides; gen_ai.request.model); empty when it named none.
+	RequestModel string
 	// Stream reports whether the client asked for a streamed response.
 	Stream bool
 }

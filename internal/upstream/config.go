@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/metrics"
 	"github.com/aigw/aigw/internal/translate"
 )
 
@@ -27,7 +28,15 @@ type Config struct {
 	//     every attempt removes them from the header map it shares with
 	//     earlier attempts before its own translator sets its own.
 	removeHeaders []string
+	// rec records the gen_ai metrics of every attempt (nil: none).
+	rec *metrics.Recorder
 }
+
+// SetRecorder makes the config's attempts record their metrics with rec.
+// The adapter calls it once, after NewConfig and before any attempt: the
+// recorder belongs to the filter config (the adapter closes it when Envoy
+// destroys the config), the exporters behind it to the process.
+func (c *Config) SetRecorder(rec *metrics.Recorder) { c.rec = rec }
 
 // clientCredentialHeaders are the headers a client may carry its own key in.
 var clientCredentialHeaders = [...]string{"authorization", "api-key", "x-api-key"}
