@@ -146,7 +146,7 @@ func TestAttemptsRecorded(t *testing.T) {
 			},
 			want: map[string]map[string]float64{
 				"aigw_upstream_attempts_total": {
-					"aigw_backend_name=oai,aim_service_id=svc-oai," + base + "error_type=503,gen_ai_provider_name=openai,gen_ai_request_model=m-failover":                             1,
+					"aigw_backend_name=oai,aim_service_id=svc-oai," + base + "error_type=503,gen_ai_provider_name=openai,gen_ai_request_model=m-failover":                          1,
 					"aigw_backend_name=claude,aim_service_id=svc-claude," + base + "gen_ai_provider_name=anthropic,gen_ai_request_model=m-failover,gen_ai_response_model=claude-x": 1},
 				"gen_ai_client_inference_usage_cache_write_input_tokens_total": {"aim_service_id=svc-claude," + base + "gen_ai_provider_name=anthropic,gen_ai_request_model=m-failover,gen_ai_response_model=claude-x,gen_ai_token_modality=unknown": 4},
 			},
