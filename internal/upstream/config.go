@@ -38,6 +38,10 @@ type Config struct {
 // destroys the config), the exporters behind it to the process.
 func (c *Config) SetRecorder(rec *metrics.Recorder) { c.rec = rec }
 
+// Close releases the config's recorder (Envoy destroyed the config; its
+// attempts are gone).
+func (c *Config) Close() { c.rec.Close() }
+
 // clientCredentialHeaders are the headers a client may carry its own key in.
 var clientCredentialHeaders = [...]string{"authorization", "api-key", "x-api-key"}
 

@@ -112,9 +112,10 @@ func trAigwConfig(t *testing.T, mocks []*trMock) []byte {
 		Auth          auth     `json:"auth"`
 	}
 	doc := struct {
-		Backends  []backend `json:"backends"`
-		Selection string    `json:"client_backend_selection"`
-	}{Selection: "configured"}
+		Backends  []backend         `json:"backends"`
+		Selection string            `json:"client_backend_selection"`
+		Metrics   map[string]string `json:"metrics"`
+	}{Selection: "configured", Metrics: testMetrics}
 	for _, m := range mocks {
 		b := m.b
 		doc.Backends = append(doc.Backends, backend{Name: b.name, Models: b.serves, Schema: string(b.schema),
