@@ -35,7 +35,7 @@ func init() {
 		}
 		query := "api-version=" + url.QueryEscape(t.APIVersion)
 		needsDeployment := ep.kind == endpointChatCompletions || ep.kind == endpointCompletions || ep.kind == endpointEmbeddings
-		return &passthrough{target: t, usage: openaiUsageScanner{}, requireModel: needsDeployment, modelInPath: needsDeployment, path: func(model string) string {
+		return &passthrough{target: t, usage: openaiUsageScanner{}, askUsage: askUsage(ep), requireModel: needsDeployment, modelInPath: needsDeployment, path: func(model string) string {
 			if !needsDeployment {
 				return joinPath(prefix, ep.suffix) + "?" + query
 			}

@@ -98,8 +98,42 @@ func TestPassthroughRequest(t *testing.T) {
 	}{
 		{
 			name: "openai no override leaves body alone", target: Target{},
+			path: "/v1/chat/completions", body: `{"model":"gpt-4o","stream":false}`,
+			wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
+		},
+		{
+			name: "stream asks for usage", target: Target{},
 			path: "/v1/chat/completions", body: `{"model":"gpt-4o","stream":true}`,
 			wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
+			wantBody: `{"stream_options":{"include_usage":true},"model":"gpt-4o","stream":true}`,
+		},
+		{
+			name: "stream asking for usage left alone", target: Target{},
+			path: "/v1/chat/completions", body: `{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true}}`,
+			wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
+		},
+		{
+			name: "stream_options without include_usage, with an override", target: Target{DefaultModel: "m2"},
+			path: "/v1/completions", body: `{"model":"gpt-4o","stream":true,"stream_options":{ }}`,
+			wantPath: "/v1/completions", wantModel: "m2",
+			wantBody: `{"model":"m2","stream":true,"stream_options":{"include_usage":true }}`,
+		},
+		{
+			name: "include_usage false becomes true", target: Target{},
+			path: "/v1/chat/completions", body: `{"stream":true,"stream_options":{"x":1,"include_usage":false},"model":"gpt-4o"}`,
+			wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
+			wantBody: `{"stream":true,"stream_options":{"x":1,"include_usage":true},"model":"gpt-4o"}`,
+		},
+		{
+			name: "stream_options null and a member", target: Target{},
+			path: "/v1/chat/completions", body: `{"stream":true,"stream_options":null,"model":"gpt-4o"}`,
+			wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
+			wantBody: `{"stream":true,"stream_options":{"include_usage":true},"model":"gpt-4o"}`,
+		},
+		{
+			name: "embeddings take no stream_options", target: Target{},
+			path: "/v1/embeddings", body: `{"model":"e","input":"x","stream":true}`,
+			wantPath: "/v1/embeddings", wantModel: "e",
 		},
 		{
 			name: "openai override rewrites only the model string", target: Target{ModelOverride: map[string]string{"gpt-4o": "gpt-4o-2024-08-06"}},
