@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -38,15 +39,19 @@ func labelSet(parts ...string) string {
 // stream, a streamed tool call, a provider error and a failover from the
 // OpenAI primary to the Anthropic fallback. Label sets and counts are exact,
 // per attempt: the failover is a failed attempt on the primary and a served
-// one on the fallback.
+// one on the fallback. The OTLP receiver on loopback gets the same data
+// points.
 func TestMetricsE2E(t *testing.T) {
 	addr := freeLoopbackPort(t)
 	backends := failoverBackends()
 	backends[0].metricAttrs = map[string]string{"aim_service_id": "svc-primary"}
 	backends[0].toolArgs = weatherArgs
 	backends[1].metricAttrs = map[string]string{"aim_service_id": "svc-fallback"}
+	rcv := metricstest.NewOTLPReceiver(t)
 	o := trOptions{backends: backends, metrics: map[string]any{
-		"listen_address": addr, "header_attributes": map[string]string{"x-api-key-id": "api_key_id"}}}
+		"listen_address": addr, "header_attributes": map[string]string{"x-api-key-id": "api_key_id"}},
+		env: []string{"OTEL_METRICS_EXPORTER=otlp", "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+			"OTEL_EXPORTER_OTLP_ENDPOINT=" + rcv.URL, "OTEL_METRIC_EXPORT_INTERVAL=200"}}
 	failoverTopology(&o)
 	e := newTrEnv(t, o)
 	c := e.client(option.WithHeader("x-api-key-id", "team-a"))
@@ -111,5 +116,19 @@ func TestMetricsE2E(t *testing.T) {
 	const mod = ",gen_ai_token_modality=unknown"
 	if got := fams.Series("gen_ai_client_inference_usage_input_tokens_total", false)[labelSet(fallback+mod)]; got != 5 {
 		t.Errorf("fallback input tokens %v, want 5", got)
+	}
+
+	// The pushes (every 200 ms) catch up with the scrape.
+	deadline := time.Now().Add(15 * time.Second)
+	for _, name := range metricstest.PromNames() {
+		want := fmt.Sprint(fams.Series(name, false))
+		got := fmt.Sprint(rcv.Series(name))
+		for got != want && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+			got = fmt.Sprint(rcv.Series(name))
+		}
+		if got != want {
+			t.Errorf("OTLP %s:\n got  %s\n want %s", name, got, want)
+		}
 	}
 }
