@@ -3,7 +3,6 @@ package host_test
 import (
 	"errors"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
 	"testing"
@@ -14,18 +13,6 @@ import (
 
 	"github.com/aigw/aigw/internal/metrics/metricstest"
 )
-
-// freeLoopbackPort is a port nothing listens on right now.
-func freeLoopbackPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 // labelSet sorts comma-separated labels as metricstest.Labels renders them.
 func labelSet(parts ...string) string {
@@ -42,7 +29,7 @@ func labelSet(parts ...string) string {
 // one on the fallback. The OTLP receiver on loopback gets the same data
 // points.
 func TestMetricsE2E(t *testing.T) {
-	addr := freeLoopbackPort(t)
+	addr := closedPort(t) // the library's listener takes it
 	backends := failoverBackends()
 	backends[0].metricAttrs = map[string]string{"aim_service_id": "svc-primary"}
 	backends[0].toolArgs = weatherArgs
