@@ -93,3 +93,21 @@ func TestStreamUsageKeptWhenAsked(t *testing.T) {
 		t.Fatalf("stream changed")
 	}
 }
+
+// Azure is asked for usage only from the api-version that takes
+// stream_options.
+func TestAzureStreamUsageByVersion(t *testing.T) {
+	for v, ask := range map[string]bool{"2024-02-01": false, "2024-06-01": false, "2024-10-21": true, "2025-01-01-preview": true} {
+		tr, err := New(Target{Schema: SchemaAzureOpenAI, APIVersion: v}, "/v1/chat/completions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := tr.RequestBody([]byte(`{"model":"d","stream":true}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Body != nil; got != ask {
+			t.Errorf("api-version %s: body %s, want asked=%v", v, res.Body, ask)
+		}
+	}
+}
