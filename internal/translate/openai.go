@@ -111,15 +111,14 @@ func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
 	case scanErr != nil || model == requested:
 		// Nothing to rewrite.
 	case hasModel:
-		edits[n] = edit{modelVS, modelVE, string(appendJSONString(nil, model))}
+		edits[n] = edit{start: modelVS, end: modelVE, str: model, quote: true}
 		n++
 	default:
 		// No model member but DefaultModel applies: insert it first.
-		m := `"model":` + string(appendJSONString(nil, model))
+		edits[n] = edit{start: open, end: open, repl: `"model":`, str: model, quote: true}
 		if members > 0 {
-			m += ","
+			edits[n].after = ","
 		}
-		edits[n] = edit{open, open, m}
 		n++
 	}
 	if scanErr == nil && stream && p.askUsage {

@@ -1,9 +1,6 @@
 package translate
 
-import (
-	"bytes"
-	"sort"
-)
+import "bytes"
 
 // OpenAI-style streams report usage only when the request asks for it
 // (stream_options.include_usage). The gateway accounts every stream, so it
@@ -17,25 +14,38 @@ func askUsage(ep endpoint) bool {
 	return ep.kind == endpointChatCompletions || ep.kind == endpointCompletions
 }
 
-// edit replaces body[start:end] with repl.
+// edit replaces body[start:end] with repl, then str as a JSON string when
+// quote is set, then after.
 type edit struct {
 	start, end int
 	repl       string
+	str        string
+	quote      bool
+	after      string
 }
 
 // applyEdits returns body with the (non-overlapping) edits applied, in one
-// new buffer.
+// new buffer. The edits are sorted in place (there are at most two: an
+// insertion sort, which allocates nothing).
 func applyEdits(body []byte, edits []edit) []byte {
-	sort.Slice(edits, func(i, j int) bool { return edits[i].start < edits[j].start })
+	for i := 1; i < len(edits); i++ {
+		for j := i; j > 0 && edits[j].start < edits[j-1].start; j-- {
+			edits[j], edits[j-1] = edits[j-1], edits[j]
+		}
+	}
 	n := len(body)
 	for _, e := range edits {
-		n += len(e.repl) - (e.end - e.start)
+		n += len(e.repl) + len(e.str) + 2 + len(e.after) - (e.end - e.start)
 	}
 	out := make([]byte, 0, n)
 	at := 0
 	for _, e := range edits {
 		out = append(out, body[at:e.start]...)
 		out = append(out, e.repl...)
+		if e.quote {
+			out = appendJSONString(out, e.str)
+		}
+		out = append(out, e.after...)
 		at = e.end
 	}
 	return append(out, body[at:]...)
@@ -48,12 +58,12 @@ func applyEdits(body []byte, edits []edit) []byte {
 // answers that).
 func includeUsageEdit(body []byte, vs, ve, open int) (e edit, ok bool) {
 	if vs == ve {
-		return edit{open, open, `"stream_options":{"include_usage":true},`}, true
+		return edit{start: open, end: open, repl: `"stream_options":{"include_usage":true},`}, true
 	}
 	v := body[vs:ve]
 	switch {
 	case isNull(v):
-		return edit{vs, ve, `{"include_usage":true}`}, true
+		return edit{start: vs, end: ve, repl: `{"include_usage":true}`}, true
 	case v[0] != '{':
 		return edit{}, false
 	}
@@ -64,13 +74,13 @@ func includeUsageEdit(body []byte, vs, ve, open int) (e edit, ok bool) {
 	case found && string(v[ivs:ive]) == "true":
 		return edit{}, false
 	case found:
-		return edit{vs + ivs, vs + ive, "true"}, true
+		return edit{start: vs + ivs, end: vs + ive, repl: "true"}, true
 	}
 	inner := vs + 1
 	if len(bytes.TrimSpace(v[1:len(v)-1])) == 0 {
-		return edit{inner, inner, `"include_usage":true`}, true
+		return edit{start: inner, end: inner, repl: `"include_usage":true`}, true
 	}
-	return edit{inner, inner, `"include_usage":true,`}, true
+	return edit{start: inner, end: inner, repl: `"include_usage":true,`}, true
 }
 
 // usageStripper takes the usage the gateway asked for out of a stream,
