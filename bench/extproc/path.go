@@ -156,6 +156,7 @@ func (a *attempt) EndpointMetadata(ns, key string) (string, bool) {
 	v, ok := a.endpoint[ns][key]
 	return v, ok
 }
+
 // DynamicMetadata reads what this attempt's stream has recorded: the
 // router-level hop's metadata does not reach the upstream-level stream here
 // (Envoy would forward it with metadata_options), so a config digest is

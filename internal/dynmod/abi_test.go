@@ -257,7 +257,7 @@ func TestLoadLikeEnvoy(t *testing.T) {
 	}
 	// The same config as JSON and as a google.protobuf.Struct's bytes, the
 	// two shapes Envoy hands filter_config_new.
-	const doc = `{"backends": [{"name": "b1"}]}`
+	const doc = `{"metrics": {"listen_address": "off"}, "backends": [{"name": "b1"}]}`
 	st := &structpb.Struct{}
 	if err := protojson.Unmarshal([]byte(doc), st); err != nil {
 		t.Fatal(err)

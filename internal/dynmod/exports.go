@@ -50,7 +50,14 @@ func envoy_dynamic_module_on_http_filter_config_new(envoyConfig unsafe.Pointer,
 
 //export envoy_dynamic_module_on_http_filter_config_destroy
 func envoy_dynamic_module_on_http_filter_config_destroy(configID C.uintptr_t) {
-	configs.remove(uint64(configID))
+	mc, ok := configs.remove(uint64(configID))
+	if !ok {
+		return
+	}
+	guard("filter config destroy", nil, struct{}{}, func() struct{} {
+		mc.cfg.Close()
+		return struct{}{}
+	})
 }
 
 // Per-route configs are not part of aigw's config: rejecting them makes a

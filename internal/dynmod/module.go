@@ -21,6 +21,7 @@ import (
 	"unsafe"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/metrics"
 	"github.com/aigw/aigw/internal/upstream"
 )
 
@@ -57,7 +58,20 @@ func newFilterConfig(name string, raw []byte) (*upstream.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return upstream.NewConfig(cfg)
+	uc, err := upstream.NewConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// The config's recorder; the exporters behind it are the process's one
+	// pipeline however many configs load (a busy listen address is retried
+	// in the background and never fails the config). Closed by
+	// config_destroy.
+	rec, err := metrics.New(cfg.MetricsSpec())
+	if err != nil {
+		return nil, fmt.Errorf("aigw config: metrics: %w", err)
+	}
+	uc.SetRecorder(rec)
+	return uc, nil
 }
 
 // moduleConfig is one filter config: the parsed config plus the Envoy ids of

@@ -182,6 +182,9 @@ func (g *gen) accessLog() *accesslogv3.AccessLog {
 		"llm_input_token":                   "%DYNAMIC_METADATA(" + ns + ":llm_input_token)%",
 		"llm_output_token":                  "%DYNAMIC_METADATA(" + ns + ":llm_output_token)%",
 		"llm_total_token":                   "%DYNAMIC_METADATA(" + ns + ":llm_total_token)%",
+		"llm_cached_input_token":            "%DYNAMIC_METADATA(" + ns + ":llm_cached_input_token)%",
+		"llm_cache_creation_input_token":    "%DYNAMIC_METADATA(" + ns + ":llm_cache_creation_input_token)%",
+		"llm_reasoning_token":               "%DYNAMIC_METADATA(" + ns + ":llm_reasoning_token)%",
 		"endpoint_backend":                  "%UPSTREAM_METADATA(" + g.c.EndpointMetadataNamespace + ":" + g.c.EndpointMetadataKey + ")%",
 	}
 	js := map[string]any{}

@@ -38,6 +38,7 @@ func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
 		Headers:       append(a.headers, Header{Key: "content-type", Value: "application/json"}),
 		RemoveHeaders: []string{"accept-encoding"},
 		Model:         a.model,
+		RequestModel:  strings.Clone(req.Model), // may alias body
 		Stream:        req.Stream,
 	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Anthropic Messages response -> OpenAI chat.completion: usage, finish
@@ -15,6 +16,15 @@ import (
 // so prompt tokens are the sum; cached tokens are the cache reads.
 type anthTokens struct {
 	input, output, cacheRead, cacheCreation int64
+	// model is the model the response names.
+	model string
+}
+
+// setModel records the response's model (m may alias the body).
+func (t *anthTokens) setModel(m string) {
+	if m != "" && m != t.model {
+		t.model = strings.Clone(m)
+	}
 }
 
 // merge applies a usage object; fields present replace earlier values since
@@ -39,7 +49,8 @@ func (t *anthTokens) merge(u *anthUsage) {
 func (t *anthTokens) usage() Usage {
 	cacheRead := plausible(t.cacheRead)
 	in := addTokens(addTokens(plausible(t.input), cacheRead), plausible(t.cacheCreation))
-	return Usage{InputTokens: in, OutputTokens: plausible(t.output), CachedInputTokens: cacheRead}.sane()
+	return Usage{InputTokens: in, OutputTokens: plausible(t.output), CachedInputTokens: cacheRead,
+		CacheCreationInputTokens: plausible(t.cacheCreation), Model: t.model}.sane()
 }
 
 // appendOpenAIUsage appends the OpenAI usage object for t.
@@ -62,9 +73,11 @@ type anthropicUsageScanner struct {
 
 func (s *anthropicUsageScanner) body(b []byte, u *Usage) {
 	var r struct {
+		Model string    `json:"model"`
 		Usage anthUsage `json:"usage"`
 	}
 	if jsonAPI.UnmarshalFromString(aliasString(b), &r) == nil {
+		s.tokens.setModel(r.Model)
 		s.tokens.merge(&r.Usage)
 		*u = s.tokens.usage()
 	}
@@ -76,11 +89,13 @@ func (s *anthropicUsageScanner) event(data []byte, u *Usage) {
 	}
 	var ev struct {
 		Message struct {
+			Model string    `json:"model"`
 			Usage anthUsage `json:"usage"`
 		} `json:"message"`
 		Usage anthUsage `json:"usage"`
 	}
 	if jsonAPI.UnmarshalFromString(aliasString(data), &ev) == nil {
+		s.tokens.setModel(ev.Message.Model)
 		s.tokens.merge(&ev.Message.Usage)
 		s.tokens.merge(&ev.Usage)
 		*u = s.tokens.usage()
@@ -181,6 +196,7 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	if model == "" {
 		model = a.model
 	}
+	a.tokens.setModel(model)
 	out := chatCompletion{
 		ID:      r.ID,
 		Object:  "chat.completion",

@@ -118,7 +118,7 @@ func TestAnthropicResponseWithOpenAITypes(t *testing.T) {
 	if cc.Usage.PromptTokens != 2450 || cc.Usage.CompletionTokens != 80 || cc.Usage.TotalTokens != 2530 || cc.Usage.PromptTokensDetails.CachedTokens != 2000 {
 		t.Errorf("usage: %+v", cc.Usage)
 	}
-	want := Usage{InputTokens: 2450, OutputTokens: 80, TotalTokens: 2530, CachedInputTokens: 2000}
+	want := Usage{InputTokens: 2450, OutputTokens: 80, TotalTokens: 2530, CachedInputTokens: 2000, CacheCreationInputTokens: 100, Model: "claude-sonnet-4-5-20250929"}
 	if usage != want {
 		t.Errorf("Usage = %+v, want %+v", usage, want)
 	}

@@ -83,6 +83,7 @@ func (s *anthropicStream) handle(_, data []byte) error {
 		}
 		s.created = now().Unix()
 		s.prefix = nil
+		s.tokens.setModel(s.model)
 		s.tokens.merge(&ev.Message.Usage)
 		s.chunk(`{"role":"assistant","content":""}`, "")
 	case "content_block_start":

@@ -83,10 +83,10 @@ func TestAnthropicStreamUsage(t *testing.T) {
 		file string
 		want Usage
 	}{
-		{"text.sse", Usage{InputTokens: 25, OutputTokens: 15, TotalTokens: 40}},
-		{"tool_use_crlf.sse", Usage{InputTokens: 1496, OutputTokens: 89, TotalTokens: 1585, CachedInputTokens: 1024}},
-		{"thinking_max_tokens.sse", Usage{InputTokens: 42, OutputTokens: 20, TotalTokens: 62}},
-		{"error_cr.sse", Usage{InputTokens: 8, OutputTokens: 1, TotalTokens: 9}},
+		{"text.sse", Usage{InputTokens: 25, OutputTokens: 15, TotalTokens: 40, Model: "claude-3-5-haiku-20241022"}},
+		{"tool_use_crlf.sse", Usage{InputTokens: 1496, OutputTokens: 89, TotalTokens: 1585, CachedInputTokens: 1024, Model: "claude-sonnet-4-5-20250929"}},
+		{"thinking_max_tokens.sse", Usage{InputTokens: 42, OutputTokens: 20, TotalTokens: 62, CacheCreationInputTokens: 12, Model: "claude-sonnet-4-5-20250929"}},
+		{"error_cr.sse", Usage{InputTokens: 8, OutputTokens: 1, TotalTokens: 9, Model: "claude-3-5-haiku-20241022"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {

@@ -47,7 +47,7 @@ func TestAnthropicMessagesPassthrough(t *testing.T) {
 	if err != nil || !bytes.Equal(out, stream) {
 		t.Fatalf("passthrough changed the stream: %v", err)
 	}
-	if want := (Usage{InputTokens: 1496, OutputTokens: 89, TotalTokens: 1585, CachedInputTokens: 1024}); usage != want {
+	if want := (Usage{InputTokens: 1496, OutputTokens: 89, TotalTokens: 1585, CachedInputTokens: 1024, Model: "claude-sonnet-4-5-20250929"}); usage != want {
 		t.Fatalf("usage %+v, want %+v", usage, want)
 	}
 

@@ -13,6 +13,10 @@ import (
 // override applies so the body and the path agree in logs and in Azure's
 // v1-style endpoints, which do read it.
 
+// azureStreamOptionsVersion is the first api-version taking stream_options
+// (api-versions are dates, so they compare as strings).
+const azureStreamOptionsVersion = "2024-09-01"
+
 func init() {
 	register(SchemaAzureOpenAI, func(t Target, ep endpoint) (Translator, error) {
 		if t.APIVersion == "" {
@@ -35,7 +39,10 @@ func init() {
 		}
 		query := "api-version=" + url.QueryEscape(t.APIVersion)
 		needsDeployment := ep.kind == endpointChatCompletions || ep.kind == endpointCompletions || ep.kind == endpointEmbeddings
-		return &passthrough{target: t, usage: openaiUsageScanner{}, requireModel: needsDeployment, modelInPath: needsDeployment, path: func(model string) string {
+		// Azure accepts stream_options from api-version 2024-09-01 on (older
+		// versions reject the member): only those are asked for usage.
+		ask := askUsage(ep) && t.APIVersion >= azureStreamOptionsVersion
+		return &passthrough{target: t, usage: openaiUsageScanner{}, askUsage: ask, requireModel: needsDeployment, modelInPath: needsDeployment, path: func(model string) string {
 			if !needsDeployment {
 				return joinPath(prefix, ep.suffix) + "?" + query
 			}

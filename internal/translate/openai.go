@@ -19,7 +19,7 @@ func init() {
 		if prefix == "" {
 			prefix = "/v1"
 		}
-		return &passthrough{target: t, usage: openaiUsageScanner{}, path: func(string) string {
+		return &passthrough{target: t, usage: openaiUsageScanner{}, askUsage: askUsage(ep), path: func(string) string {
 			p := joinPath(prefix, ep.suffix)
 			if ep.query != "" {
 				p += "?" + ep.query
@@ -45,6 +45,12 @@ type passthrough struct {
 	headers []Header
 	// usage reads token counts in the upstream's own schema.
 	usage usageScanner
+	// askUsage: the endpoint takes stream_options, so a stream whose client
+	// did not ask for usage is asked for it (stream_usage.go); stripping is
+	// set once it was, and strip takes the usage back out of the stream.
+	askUsage  bool
+	stripping bool
+	strip     usageStripper
 
 	mode   ResponseMode
 	status int
@@ -62,6 +68,7 @@ func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
 		hasModel         bool
 		stream           bool
 		members, models  int
+		soVS, soVE       int
 	)
 	scanErr := forEachMember(body, func(key string, vs, ve int) error {
 		members++
@@ -77,6 +84,8 @@ func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
 			}
 		case "stream":
 			stream = string(body[vs:ve]) == "true"
+		case "stream_options":
+			soVS, soVE = vs, ve
 		}
 		return nil
 	})
@@ -95,28 +104,40 @@ func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
 	// Without accept-encoding the upstream answers in identity encoding, so
 	// usage can be read without decompressing.
 	res := RequestResult{Model: model, Stream: stream, Headers: p.headers, RemoveHeaders: []string{"accept-encoding"}}
+	var edits [2]edit
+	n := 0
+	open := bytes.IndexByte(body, '{') + 1
 	switch {
 	case scanErr != nil || model == requested:
 		// Nothing to rewrite.
 	case hasModel:
-		out := make([]byte, 0, len(body)-(modelVE-modelVS)+len(model)+2)
-		out = append(out, body[:modelVS]...)
-		out = appendJSONString(out, model)
-		res.Body = append(out, body[modelVE:]...)
+		edits[n] = edit{start: modelVS, end: modelVE, str: model, quote: true}
+		n++
 	default:
 		// No model member but DefaultModel applies: insert it first.
-		i := bytes.IndexByte(body, '{') + 1
-		out := make([]byte, 0, len(body)+len(model)+12)
-		out = append(out, body[:i]...)
-		out = append(out, `"model":`...)
-		out = appendJSONString(out, model)
+		edits[n] = edit{start: open, end: open, repl: `"model":`, str: model, quote: true}
 		if members > 0 {
-			out = append(out, ',')
+			edits[n].after = ","
 		}
-		res.Body = append(out, body[i:]...)
+		n++
+	}
+	if scanErr == nil && stream && p.askUsage {
+		if e, ok := includeUsageEdit(body, soVS, soVE, open); ok {
+			edits[n] = e
+			n++
+			p.stripping = true
+			p.strip.max = p.target.Limits.eventBytes()
+		}
+	}
+	if n > 0 {
+		res.Body = applyEdits(body, edits[:n])
 	}
 	res.Path = p.path(model)
 	res.Model = strings.Clone(model) // may alias body, which the caller may release
+	res.RequestModel = res.Model
+	if requested != model {
+		res.RequestModel = strings.Clone(requested)
+	}
 	return res, nil
 }
 
@@ -137,6 +158,10 @@ func (p *passthrough) ResponseHeaders(status int, contentType, contentEncoding s
 		p.gz = newGzipDecoder(p.target.Limits.decodedBytes())
 	case codingIdentity:
 		p.mode.BufferBody = !p.mode.Stream || p.mode.Error
+	}
+	if p.stripping && p.mode.Stream && !p.mode.Error && p.coding != codingOther {
+		// The usage the gateway asked for comes out again (stream_usage.go).
+		p.mode.ModifiesBody = true
 	}
 	if p.mode.Error && p.coding != codingOther {
 		// Error bodies are small and not always in OpenAI's shape (older
@@ -164,7 +189,7 @@ func (p *passthrough) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error
 		}
 		if !p.mode.BufferBody {
 			p.observe(plain, eos)
-			return plain, p.tokens, nil
+			return p.stripped(plain, eos), p.tokens, nil
 		}
 		whole, ok := p.acc.add(plain, eos)
 		if !ok {
@@ -183,7 +208,7 @@ func (p *passthrough) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error
 		return openAIErrorJSON(p.status, whole), p.tokens, nil
 	case p.mode.Stream:
 		p.observe(chunk, eos)
-		return chunk, p.tokens, nil
+		return p.stripped(chunk, eos), p.tokens, nil
 	default:
 		whole, ok := p.acc.add(chunk, eos)
 		if !ok {
@@ -192,6 +217,14 @@ func (p *passthrough) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error
 		p.observe(whole, true)
 		return whole, p.tokens, nil
 	}
+}
+
+// stripped is a stream piece without the usage the gateway asked for.
+func (p *passthrough) stripped(b []byte, eos bool) []byte {
+	if !p.stripping {
+		return b
+	}
+	return p.strip.feed(b, eos)
 }
 
 // observe reads token usage from a response body or stream piece.
@@ -235,6 +268,11 @@ func (openaiUsageScanner) body(b []byte, u *Usage) {
 	if vs, ve, ok, err := findMember(b, "usage"); err == nil && ok {
 		readOpenAIUsage(b[vs:ve], u)
 	}
+	if vs, ve, ok, err := findMember(b, "model"); err == nil && ok {
+		if m, ok := rawString(b[vs:ve]); ok && m != u.Model {
+			u.Model = strings.Clone(m) // m may alias b
+		}
+	}
 }
 
 func (s openaiUsageScanner) event(data []byte, u *Usage) {
@@ -252,9 +290,12 @@ func readOpenAIUsage(raw []byte, dst *Usage) {
 	if err := jsonAPI.UnmarshalFromString(aliasString(raw), &u); err != nil {
 		return
 	}
-	r := Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
+	r := Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens, Model: dst.Model}
 	if u.PromptTokensDetails != nil {
 		r.CachedInputTokens = u.PromptTokensDetails.CachedTokens
+	}
+	if u.CompletionTokensDetails != nil {
+		r.ReasoningTokens = u.CompletionTokensDetails.ReasoningTokens
 	}
 	*dst = r.sane()
 }

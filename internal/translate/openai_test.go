@@ -98,8 +98,42 @@ func TestPassthroughRequest(t *testing.T) {
 	}{
 		{
 			name: "openai no override leaves body alone", target: Target{},
+			path: "/v1/chat/completions", body: `{"model":"gpt-4o","stream":false}`,
+			wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
+		},
+		{
+			name: "stream asks for usage", target: Target{},
 			path: "/v1/chat/completions", body: `{"model":"gpt-4o","stream":true}`,
 			wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
+			wantBody: `{"stream_options":{"include_usage":true},"model":"gpt-4o","stream":true}`,
+		},
+		{
+			name: "stream asking for usage left alone", target: Target{},
+			path: "/v1/chat/completions", body: `{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true}}`,
+			wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
+		},
+		{
+			name: "stream_options without include_usage, with an override", target: Target{DefaultModel: "m2"},
+			path: "/v1/completions", body: `{"model":"gpt-4o","stream":true,"stream_options":{ }}`,
+			wantPath: "/v1/completions", wantModel: "m2",
+			wantBody: `{"model":"m2","stream":true,"stream_options":{"include_usage":true }}`,
+		},
+		{
+			name: "include_usage false becomes true", target: Target{},
+			path: "/v1/chat/completions", body: `{"stream":true,"stream_options":{"x":1,"include_usage":false},"model":"gpt-4o"}`,
+			wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
+			wantBody: `{"stream":true,"stream_options":{"x":1,"include_usage":true},"model":"gpt-4o"}`,
+		},
+		{
+			name: "stream_options null and a member", target: Target{},
+			path: "/v1/chat/completions", body: `{"stream":true,"stream_options":null,"model":"gpt-4o"}`,
+			wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
+			wantBody: `{"stream":true,"stream_options":{"include_usage":true},"model":"gpt-4o"}`,
+		},
+		{
+			name: "embeddings take no stream_options", target: Target{},
+			path: "/v1/embeddings", body: `{"model":"e","input":"x","stream":true}`,
+			wantPath: "/v1/embeddings", wantModel: "e",
 		},
 		{
 			name: "openai override rewrites only the model string", target: Target{ModelOverride: map[string]string{"gpt-4o": "gpt-4o-2024-08-06"}},
@@ -240,22 +274,22 @@ func TestPassthroughResponse(t *testing.T) {
 		{
 			name: "json usage", status: 200, contentType: "application/json", body: []byte(openAIChatResponse),
 			wantMode: ResponseMode{BufferBody: true}, wantOut: []byte(openAIChatResponse),
-			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, CachedInputTokens: 4},
+			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, CachedInputTokens: 4, Model: "gpt-4o"},
 		},
 		{
 			name: "stream usage", status: 200, contentType: "text/event-stream", body: []byte(openAIStreamFixture),
 			wantMode: ResponseMode{Stream: true}, wantOut: []byte(openAIStreamFixture),
-			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12},
+			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, Model: "gpt-4o"},
 		},
 		{
 			name: "gzip json decoded", status: 200, contentType: "application/json", encoding: "gzip", body: gzipBytes(t, []byte(openAIChatResponse)),
 			wantMode: ResponseMode{BufferBody: true, ModifiesBody: true, RemoveContentEncoding: true}, wantOut: []byte(openAIChatResponse),
-			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, CachedInputTokens: 4},
+			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, CachedInputTokens: 4, Model: "gpt-4o"},
 		},
 		{
 			name: "gzip stream decoded incrementally", status: 200, contentType: "text/event-stream", encoding: "x-gzip", body: gzipBytes(t, []byte(openAIStreamFixture)),
 			wantMode: ResponseMode{Stream: true, ModifiesBody: true, RemoveContentEncoding: true}, wantOut: []byte(openAIStreamFixture),
-			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12},
+			wantUsage: Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, Model: "gpt-4o"},
 		},
 		{
 			name: "openai error kept", status: 429, contentType: "application/json", body: []byte(`{"error":{"message":"slow","type":"requests","param":null,"code":"rate_limit_exceeded"}}`),

@@ -137,6 +137,9 @@ type RequestResult struct {
 	// Model is the model name the upstream will see (after overrides); empty
 	// when the body carries none.
 	Model string
+	// RequestModel is the model the client's request named (before
+	// overrides; gen_ai.request.model); empty when it named none.
+	RequestModel string
 	// Stream reports whether the client asked for a streamed response.
 	Stream bool
 }
@@ -186,6 +189,15 @@ type Usage struct {
 	OutputTokens      int64
 	TotalTokens       int64
 	CachedInputTokens int64
+	// CacheCreationInputTokens are input tokens written to the provider's
+	// cache (Anthropic's cache_creation_input_tokens), ReasoningTokens
+	// output tokens spent reasoning (OpenAI's
+	// completion_tokens_details.reasoning_tokens): subsets of InputTokens
+	// and OutputTokens.
+	CacheCreationInputTokens int64
+	ReasoningTokens          int64
+	// Model is the model the provider says answered ("" until it said).
+	Model string
 }
 
 // Translator converts one upstream attempt. It is not safe for concurrent use

@@ -14,7 +14,8 @@ import "math"
 //     hostile report, and counting it would swamp every total;
 //   - sums (Anthropic's prompt = input + cache reads + cache writes, a
 //     missing total = prompt + completion) saturate instead of wrapping;
-//   - cached input tokens are at most the input tokens.
+//   - cached and cache-creation input tokens are at most the input tokens,
+//     reasoning tokens at most the output tokens.
 const MaxPlausibleTokens int64 = 1_000_000_000_000
 
 // plausible returns n if it is a plausible token count, else 0.
@@ -40,6 +41,8 @@ func (u Usage) sane() Usage {
 	u.InputTokens = plausible(u.InputTokens)
 	u.OutputTokens = plausible(u.OutputTokens)
 	u.CachedInputTokens = min(plausible(u.CachedInputTokens), u.InputTokens)
+	u.CacheCreationInputTokens = min(plausible(u.CacheCreationInputTokens), u.InputTokens)
+	u.ReasoningTokens = min(plausible(u.ReasoningTokens), u.OutputTokens)
 	sum := addTokens(u.InputTokens, u.OutputTokens)
 	if t := plausible(u.TotalTokens); t >= sum {
 		u.TotalTokens = t

@@ -45,6 +45,24 @@ func TestUsageSanity(t *testing.T) {
 			readOpenAIUsage([]byte(`{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":4}}`), &u)
 			return u
 		}, Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, CachedInputTokens: 4}},
+		{"openai reasoning kept, capped at output", func(t *testing.T) Usage {
+			var u, v Usage
+			readOpenAIUsage([]byte(`{"prompt_tokens":9,"completion_tokens":30,"total_tokens":39,"completion_tokens_details":{"reasoning_tokens":12}}`), &u)
+			readOpenAIUsage([]byte(`{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12,"completion_tokens_details":{"reasoning_tokens":12}}`), &v)
+			u.ReasoningTokens += 100 * v.ReasoningTokens
+			return u
+		}, Usage{InputTokens: 9, OutputTokens: 30, TotalTokens: 39, ReasoningTokens: 12 + 300}},
+		{"openai response model read once", func(t *testing.T) Usage {
+			var u Usage
+			openaiUsageScanner{}.body([]byte(`{"model":"gpt-4o-2024-08-06","usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`), &u)
+			return u
+		}, Usage{InputTokens: 1, OutputTokens: 1, TotalTokens: 2, Model: "gpt-4o-2024-08-06"}},
+		{"anthropic cache creation", func(t *testing.T) Usage {
+			s := &anthropicUsageScanner{}
+			var u Usage
+			s.body([]byte(`{"model":"claude-x","usage":{"input_tokens":3,"cache_creation_input_tokens":7,"output_tokens":2}}`), &u)
+			return u
+		}, Usage{InputTokens: 10, OutputTokens: 2, TotalTokens: 12, CacheCreationInputTokens: 7, Model: "claude-x"}},
 		{"anthropic input + cache does not overflow", func(t *testing.T) Usage {
 			s := &anthropicUsageScanner{}
 			var u Usage
@@ -60,7 +78,7 @@ func TestUsageSanity(t *testing.T) {
 		{"anthropic sums", func(t *testing.T) Usage {
 			tk := anthTokens{input: 10, cacheRead: 20, cacheCreation: 30, output: 4}
 			return tk.usage()
-		}, Usage{InputTokens: 60, OutputTokens: 4, TotalTokens: 64, CachedInputTokens: 20}},
+		}, Usage{InputTokens: 60, OutputTokens: 4, TotalTokens: 64, CachedInputTokens: 20, CacheCreationInputTokens: 30}},
 		{"anthropic translated response", func(t *testing.T) Usage {
 			tr := anthropicResponseTranslator(t, false, false)
 			tr.ResponseHeaders(200, "application/json", "")
@@ -69,7 +87,7 @@ func TestUsageSanity(t *testing.T) {
 				t.Fatal(err)
 			}
 			return u
-		}, Usage{InputTokens: 1, TotalTokens: 1, CachedInputTokens: 1}},
+		}, Usage{InputTokens: 1, TotalTokens: 1, CachedInputTokens: 1, Model: "c"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,7 +113,7 @@ func TestAnthropicStreamUsageChunkSane(t *testing.T) {
 		"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":-7}}\n\n" +
 		"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
 	out, u := translateStream(t, true, []byte(in))
-	if u != (Usage{}) {
+	if u != (Usage{Model: "c"}) {
 		t.Fatalf("usage %+v", u)
 	}
 	payloads := checkSSEOutput(t, out)

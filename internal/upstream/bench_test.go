@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/metrics"
 )
 
 // benchConfig is pipelineConfig for benchmarks.
@@ -29,14 +30,34 @@ func benchConfig(b *testing.B) *Config {
 // BenchmarkAttempt is one upstream attempt through every hook of the filter
 // (request headers, body, response headers, body, destroy) over the fakes:
 // the per-attempt cost of the upstream logic, translation included. The
-// fakes' own work is the same for every version of the filter.
+// fakes' own work is the same for every version of the filter. The
+// /recorded variants also record the attempt's gen_ai metrics: the
+// difference is the cost of recording on the hot path.
 func BenchmarkAttempt(b *testing.B) {
 	const openAIResp = `{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}`
 	const anthropicResp = `{"id":"msg_1","type":"message","role":"assistant","model":"claude-3-5-haiku-latest",` +
 		`"content":[{"type":"text","text":"Hello"}],"stop_reason":"end_turn","usage":{"input_tokens":12,"output_tokens":9}}`
-	for _, bc := range []struct{ backend, resp string }{{"oai", openAIResp}, {"claude", anthropicResp}} {
-		b.Run(bc.backend, func(b *testing.B) {
+	for _, bc := range []struct {
+		backend, resp string
+		recorded      bool
+	}{{"oai", openAIResp, false}, {"oai", openAIResp, true}, {"claude", anthropicResp, false}, {"claude", anthropicResp, true}} {
+		name := bc.backend
+		if bc.recorded {
+			name += "/recorded"
+		}
+		b.Run(name, func(b *testing.B) {
 			cfg := benchConfig(b)
+			if bc.recorded {
+				// The gen_ai metrics with one header attribute; no
+				// listener (the exporter's work is off the request path).
+				rec, err := metrics.New(metrics.Spec{ListenAddress: metrics.ListenOff,
+					Headers: []metrics.HeaderAttribute{{Header: "x-api-key-id", Attribute: "api_key_id"}}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer rec.Close()
+				cfg.SetRecorder(rec)
+			}
 			a := newFakeAttempt()
 			a.endpointMD[[2]string{"aigw", "backend"}] = bc.backend
 			a.dynMD[MetadataNamespace+"/"+config.MetaConfigDigest] = cfg.digest // as the router phase records it
@@ -46,6 +67,7 @@ func BenchmarkAttempt(b *testing.B) {
 				clear(a.state)
 				a.reqH[":method"], a.reqH[":path"], a.reqH[":authority"] = "POST", "/v1/chat/completions", "gateway.local"
 				a.reqH["authorization"], a.reqH["content-type"] = "Bearer client-key", "application/json"
+				a.reqH["x-api-key-id"] = "team-a"
 				a.reqB.b = append(a.reqB.b[:0], chatBody...)
 				a.respH = fakeHeaders{":status": "200", "content-type": "application/json"}
 				f := NewFilter(cfg, a)

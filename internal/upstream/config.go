@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/metrics"
 	"github.com/aigw/aigw/internal/translate"
 )
 
@@ -30,7 +31,19 @@ type Config struct {
 	// digest is config.Digest of the document this phase runs; the router
 	// phase records its own (checkDigest).
 	digest string
+	// rec records the gen_ai metrics of every attempt (nil: none).
+	rec *metrics.Recorder
 }
+
+// SetRecorder makes the config's attempts record their metrics with rec.
+// The adapter calls it once, after NewConfig and before any attempt: the
+// recorder belongs to the filter config (the adapter closes it when Envoy
+// destroys the config), the exporters behind it to the process.
+func (c *Config) SetRecorder(rec *metrics.Recorder) { c.rec = rec }
+
+// Close releases the config's recorder (Envoy destroyed the config; its
+// attempts are gone).
+func (c *Config) Close() { c.rec.Close() }
 
 // clientCredentialHeaders are the headers a client may carry its own key in.
 var clientCredentialHeaders = [...]string{"authorization", "api-key", "x-api-key"}

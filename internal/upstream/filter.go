@@ -47,6 +47,8 @@ type Filter struct {
 	// (StopIteration), which only a status the router never retries may do.
 	headersHeld bool
 	usage       translate.Usage
+	// ms is the attempt's metrics (measure.go).
+	ms measure
 }
 
 // NewFilter returns the filter for one attempt. It must not call a; Envoy
@@ -66,6 +68,7 @@ func (f *Filter) OnRequestHeaders(endStream bool) Action {
 	if f.state != stateNew {
 		return f.requestHeadersAction()
 	}
+	f.measureHeaders()
 	routerDigest, routed := f.a.DynamicMetadata(MetadataNamespace, config.MetaConfigDigest)
 	if failure := f.cfg.checkDigest(routerDigest, routed); failure != nil {
 		f.end(failure)
@@ -79,6 +82,7 @@ func (f *Filter) OnRequestHeaders(endStream bool) Action {
 	}
 	f.backend = b
 	f.state = stateResolved
+	f.measureBackend(b)
 	f.a.SetDynamicMetadata(MetadataNamespace, MetadataBackendName, b.Name)
 	if endStream {
 		// No body (e.g. GET /v1/models): rewrite now.
@@ -110,6 +114,7 @@ func (f *Filter) forward(body []byte, hasBody bool) Action {
 	f.apply(&p)
 	f.tr = p.tr
 	f.state = stateForwarding
+	f.measureRequest(req.path, &p)
 	return Continue
 }
 
@@ -194,8 +199,10 @@ func (f *Filter) responseHeaders(endStream bool) Action {
 	ct, _ := h.Get("content-type")
 	ce, _ := h.Get("content-encoding")
 	mode, err := f.tr.ResponseHeaders(status, ct, ce)
+	f.measureStatus(status)
 	if err != nil {
 		e := responseFailure(f.backend, err)
+		f.ms.m.ErrorType = e.Code
 		f.a.Log(LogError, fmt.Sprintf("aigw-upstream: backend %q response (status %d) cannot be translated: %v", f.backend.Name, status, err))
 		h.Set(":status", strconv.Itoa(e.Status))
 		h.Set("content-type", "application/json")
@@ -252,14 +259,19 @@ func (f *Filter) responseBody(endStream bool) Action {
 			return Continue
 		}
 		body.Replace(f.replaceResponse)
+		f.finish("")
 		return Continue
 	}
 	if f.mode.BufferBody && !endStream {
 		return Hold
 	}
-	out, usage, err := f.tr.ResponseBody(body.Bytes(), endStream)
+	in := body.Bytes()
+	out, usage, err := f.tr.ResponseBody(in, endStream)
 	f.record(usage)
 	if err != nil {
+		if f.ms.m.ErrorType == "" {
+			f.ms.m.ErrorType = translate.CodeBadResponse
+		}
 		f.a.Log(LogError, fmt.Sprintf("aigw-upstream: backend %q response body cannot be translated: %v", f.backend.Name, err))
 		switch {
 		case f.headersHeld:
@@ -289,6 +301,12 @@ func (f *Filter) responseBody(endStream bool) Action {
 		if f.headersHeld {
 			f.a.ResponseHeaders().Set("content-length", strconv.Itoa(len(out)))
 		}
+		f.measureOutput(len(out))
+	} else {
+		f.measureOutput(len(in))
+	}
+	if endStream {
+		f.finish("")
 	}
 	return Continue
 }
@@ -312,6 +330,9 @@ func (f *Filter) record(u translate.Usage) {
 	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataInputToken, float64(u.InputTokens))
 	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataOutputToken, float64(u.OutputTokens))
 	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataTotalToken, float64(u.TotalTokens))
+	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataCachedInputToken, float64(u.CachedInputTokens))
+	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataCacheCreationInputToken, float64(u.CacheCreationInputTokens))
+	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataReasoningToken, float64(u.ReasoningTokens))
 }
 
 func addDelta(a Attempt, c Counter, prev, cur int64) {
@@ -336,6 +357,7 @@ func (f *Filter) OnResponseTrailers() Action {
 				f.a.Log(LogWarn, fmt.Sprintf("aigw-upstream: backend %q response ended with trailers; %d translated bytes dropped (err: %v)", f.backend.Name, len(out), err))
 			}
 		}
+		f.finish("")
 	}
 	return Continue
 }
@@ -343,6 +365,16 @@ func (f *Filter) OnResponseTrailers() Action {
 // OnDestroy releases the attempt. Envoy passes no callbacks to destroy, so
 // the Attempt must not be used from here on.
 func (f *Filter) OnDestroy() {
+	if f.backend != nil && !f.ms.done {
+		// Envoy ended the attempt without its end of stream: the client
+		// hung up, the provider reset or timed out, or the router moved on
+		// to a retry (a retried status is already the error type).
+		if f.ms.respStarted {
+			f.finish(ErrorClientAbort)
+		} else {
+			f.finish(ErrorUpstreamReset)
+		}
+	}
 	f.a = nil
 	f.backend = nil
 	f.tr = nil
@@ -384,6 +416,7 @@ func (f *Filter) requestHeadersAction() Action {
 func (f *Filter) end(e *failure) {
 	f.a.Log(LogError, e.log)
 	f.state = stateAborted
+	f.finish(answeredErrorType(e.err))
 	f.a.SendResponse(e.err.Status, jsonHeaders, e.err.JSON())
 }
 
@@ -398,6 +431,7 @@ func (f *Filter) Fail(hook string, p any) {
 		return
 	}
 	f.a.Log(LogCritical, fmt.Sprintf("aigw-upstream: panic in %s hook: %v\n%s", hook, p, debug.Stack()))
+	f.finish(ErrorInternal)
 	if f.state == stateAborted {
 		// The request is already answered.
 		return

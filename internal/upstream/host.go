@@ -119,6 +119,11 @@ const (
 	MetadataInputToken  = "llm_input_token"
 	MetadataOutputToken = "llm_output_token"
 	MetadataTotalToken  = "llm_total_token"
+	// Envoy AI Gateway's names for the cache counts (v0.5+).
+	MetadataCachedInputToken        = "llm_cached_input_token"
+	MetadataCacheCreationInputToken = "llm_cache_creation_input_token"
+	// aigw's own, named like the others (Envoy AI Gateway has none).
+	MetadataReasoningToken = "llm_reasoning_token"
 )
 
 // Counter is one of the upstream phase's Envoy stats. They are counted here,

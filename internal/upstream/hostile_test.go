@@ -118,7 +118,8 @@ func TestGzipStreams(t *testing.T) {
 		chunks = append(chunks, buf.String())
 		buf.Reset()
 	}
-	streamReq := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	// The client asks for usage: the decoded stream reaches it whole.
+	streamReq := `{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
 	gzHeaders := func() fakeHeaders {
 		return fakeHeaders{":status": "200", "content-type": "text/event-stream", "content-encoding": "gzip"}
 	}

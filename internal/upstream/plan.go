@@ -48,6 +48,10 @@ type plan struct {
 	body       []byte
 	// tr translates this attempt's response.
 	tr translate.Translator
+	// requestModel (the client's model) and stream describe the request
+	// for the attempt's metrics.
+	requestModel string
+	stream       bool
 }
 
 func (p *plan) set(key, value string) {
@@ -78,6 +82,7 @@ func (c *Config) planRequest(b *Backend, req request, cred credential) (p plan, 
 		return p, c.translateFailure(b, err, req.retry)
 	}
 	p.tr = tr
+	p.requestModel, p.stream = res.RequestModel, res.Stream
 	p.remove = [2][]string{c.removeHeaders, res.RemoveHeaders}
 	if cred.name != "" {
 		p.set(cred.name, cred.value)

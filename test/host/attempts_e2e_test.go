@@ -298,7 +298,7 @@ func TestUntranslatableSuccessEndsWith502E2E(t *testing.T) {
 		w.Write([]byte("\x1f\x8b\x08\x00 this is not gzip"))
 	}))
 	t.Cleanup(bad.Close)
-	cfg := []byte(`{"backends":[{"name":"bad","schema":"anthropic","models":["gpt-4o-mini"],"auth":{"type":"none"}}]}`)
+	cfg := []byte(`{` + testMetricsJSON + `,"backends":[{"name":"bad","schema":"anthropic","models":["gpt-4o-mini"],"auth":{"type":"none"}}]}`)
 	anyCfg, err := host.StringValueAny(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -98,6 +98,13 @@ func (w slowWriter) Flush() {
 	}
 }
 
+// testMetrics serves the library's metrics on a loopback port of the
+// kernel's choice (the default, :1064 on every interface, is for Envoy).
+var testMetrics = map[string]string{"listen_address": "127.0.0.1:0"}
+
+// testMetricsJSON is testMetrics as a config member, for literal configs.
+const testMetricsJSON = `"metrics":{"listen_address":"127.0.0.1:0"}`
+
 func aigwConfig(specs []backendSpec) []byte {
 	type auth struct {
 		Type   string `json:"type"`
@@ -111,9 +118,10 @@ func aigwConfig(specs []backendSpec) []byte {
 		Auth          auth              `json:"auth"`
 	}
 	doc := struct {
-		Backends  []backend `json:"backends"`
-		Selection string    `json:"client_backend_selection"`
-	}{Selection: "configured"}
+		Backends  []backend         `json:"backends"`
+		Selection string            `json:"client_backend_selection"`
+		Metrics   map[string]string `json:"metrics"`
+	}{Selection: "configured", Metrics: testMetrics}
 	for _, s := range specs {
 		doc.Backends = append(doc.Backends, backend{Name: s.name, Models: s.serves, Schema: string(s.schema),
 			ModelOverride: s.override, Auth: auth{Type: s.auth, KeyEnv: keyEnv(s.name)}})

@@ -121,7 +121,7 @@ func startHostileHost(t *testing.T, extra string) (*host.Host, string) {
 	t.Helper()
 	srv := hostileProvider(t)
 	addr := strings.TrimPrefix(srv.URL, "http://")
-	cfg := []byte(`{"client_backend_selection":"configured"` + extra + `,"backends":[
+	cfg := []byte(`{"client_backend_selection":"configured",` + testMetricsJSON + extra + `,"backends":[
 	  {"name":"oai","schema":"openai"},
 	  {"name":"claude","schema":"anthropic"},
 	  {"name":"az","schema":"azure_openai","api_version":"2024-10-21"}]}`)

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-const benchModeConfig = `{"backends":[{"name":"openai-primary","models":["gpt-4o-mini"],"auth":{"type":"none"}}],"client_backend_selection":"configured"}`
+const benchModeConfig = `{"metrics":{"listen_address":"127.0.0.1:0"},"backends":[{"name":"openai-primary","models":["gpt-4o-mini"],"auth":{"type":"none"}}],"client_backend_selection":"configured"}`
 
 func benchModeSpec(t *testing.T, workers int, backend string) RouterBenchConfig {
 	t.Helper()

@@ -42,6 +42,8 @@ type trBackend struct {
 	mockKey  string // when set, the key the mock wants instead of key (a provider rejecting ours)
 	toolArgs string
 	gzip     bool
+	// metricAttrs is the backend's metric_attributes.
+	metricAttrs map[string]string
 }
 
 func (b trBackend) authType() string {
@@ -95,31 +97,38 @@ type trOptions struct {
 	routes   func(m map[string]*trMock) []host.Route
 	logLevel string
 	env      []string
+	// metrics replaces the config's metrics member (default: testMetrics).
+	metrics any
 }
 
-func trAigwConfig(t *testing.T, mocks []*trMock) []byte {
+func trAigwConfig(t *testing.T, mocks []*trMock, metrics any) []byte {
 	type auth struct {
 		Type    string `json:"type"`
 		KeyFile string `json:"key_file,omitempty"`
 		KeyEnv  string `json:"key_env,omitempty"`
 	}
 	type backend struct {
-		Name          string   `json:"name"`
-		Models        []string `json:"models"`
-		Schema        string   `json:"schema"`
-		ModelOverride any      `json:"model_override,omitempty"`
-		APIVersion    string   `json:"api_version,omitempty"`
-		Auth          auth     `json:"auth"`
+		Name          string            `json:"name"`
+		Models        []string          `json:"models"`
+		Schema        string            `json:"schema"`
+		ModelOverride any               `json:"model_override,omitempty"`
+		APIVersion    string            `json:"api_version,omitempty"`
+		Auth          auth              `json:"auth"`
+		MetricAttrs   map[string]string `json:"metric_attributes,omitempty"`
+	}
+	if metrics == nil {
+		metrics = testMetrics
 	}
 	doc := struct {
 		Backends  []backend `json:"backends"`
 		Selection string    `json:"client_backend_selection"`
-	}{Selection: "configured"}
+		Metrics   any       `json:"metrics"`
+	}{Selection: "configured", Metrics: metrics}
 	for _, m := range mocks {
 		b := m.b
 		doc.Backends = append(doc.Backends, backend{Name: b.name, Models: b.serves, Schema: string(b.schema),
 			ModelOverride: b.override, APIVersion: b.apiVersion,
-			Auth: auth{Type: b.authType(), KeyFile: m.keyPath, KeyEnv: m.keyEnv}})
+			Auth: auth{Type: b.authType(), KeyFile: m.keyPath, KeyEnv: m.keyEnv}, MetricAttrs: b.metricAttrs})
 	}
 	out, err := json.Marshal(doc)
 	if err != nil {
@@ -169,7 +178,7 @@ func newTrEnv(t *testing.T, o trOptions) *trEnv {
 		e.mocks[b.name] = m
 		ordered = append(ordered, m)
 	}
-	cfg := trAigwConfig(t, ordered)
+	cfg := trAigwConfig(t, ordered, o.metrics)
 	anyCfg, err := host.StringValueAny(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,121 @@
+package host_test
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/aigw/aigw/internal/metrics/metricstest"
+)
+
+// labelSet sorts comma-separated labels as metricstest.Labels renders them.
+func labelSet(parts ...string) string {
+	all := strings.Split(strings.Join(parts, ","), ",")
+	sort.Strings(all)
+	return strings.Join(all, ",")
+}
+
+// TestMetricsE2E scrapes the real Prometheus endpoint the .so serves inside
+// the host after openai-go traffic through both ABIs: a plain completion, a
+// stream, a streamed tool call, a provider error and a failover from the
+// OpenAI primary to the Anthropic fallback. Label sets and counts are exact,
+// per attempt: the failover is a failed attempt on the primary and a served
+// one on the fallback. The OTLP receiver on loopback gets the same data
+// points.
+func TestMetricsE2E(t *testing.T) {
+	addr := closedPort(t) // the library's listener takes it
+	backends := failoverBackends()
+	backends[0].metricAttrs = map[string]string{"aim_service_id": "svc-primary"}
+	backends[0].toolArgs = weatherArgs
+	backends[1].metricAttrs = map[string]string{"aim_service_id": "svc-fallback"}
+	rcv := metricstest.NewOTLPReceiver(t)
+	o := trOptions{backends: backends, metrics: map[string]any{
+		"listen_address": addr, "header_attributes": map[string]string{"x-api-key-id": "api_key_id"}},
+		env: []string{"OTEL_METRICS_EXPORTER=otlp", "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+			"OTEL_EXPORTER_OTLP_ENDPOINT=" + rcv.URL, "OTEL_METRIC_EXPORT_INTERVAL=200"}}
+	failoverTopology(&o)
+	e := newTrEnv(t, o)
+	c := e.client(option.WithHeader("x-api-key-id", "team-a"))
+	url := "http://" + addr + "/metrics"
+
+	// 1. plain, 2. streamed, 3. streamed tool call: served by the primary.
+	id := newRequestID(t)
+	if _, err := c.Chat.Completions.New(ctxT(t), gpt4oParams(), option.WithHeader("x-request-id", id)); err != nil {
+		t.Fatal(err)
+	}
+	md := e.access(id).DynamicMetadata["io.envoy.ai_gateway"]
+	for _, k := range []string{"llm_input_token", "llm_output_token", "llm_total_token", "llm_cached_input_token", "llm_cache_creation_input_token", "llm_reasoning_token"} {
+		if _, ok := md[k].(float64); !ok {
+			t.Errorf("dynamic metadata %s missing: %v", k, md)
+		}
+	}
+	p := gpt4oParams()
+	p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	streamAll(t, c.Chat.Completions.NewStreaming(ctxT(t), p))
+	p = gpt4oParams()
+	p.Tools = []openai.ChatCompletionToolUnionParam{weatherTool()}
+	if _, _, tool := streamAll(t, c.Chat.Completions.NewStreaming(ctxT(t), p)); tool == nil || tool.Arguments != weatherArgs {
+		t.Errorf("tool call %+v", tool)
+	}
+	// 4. a provider error the router does not retry.
+	e.mocks["primary"].srv.SetFailStatus(400)
+	var apiErr *openai.Error
+	if _, err := c.Chat.Completions.New(ctxT(t), gpt4oParams()); !errors.As(err, &apiErr) || apiErr.StatusCode != 400 {
+		t.Fatalf("want a 400, got %v", err)
+	}
+	// 5. failover: the primary answers 503, the fallback serves.
+	e.mocks["primary"].srv.SetFailStatus(503)
+	if _, err := c.Chat.Completions.New(ctxT(t), gpt4oParams()); err != nil {
+		t.Fatal(err)
+	}
+
+	const base = "api_key_id=team-a,gen_ai_operation_name=chat,gen_ai_request_model=gpt-4o"
+	primaryOK := labelSet(base, "aim_service_id=svc-primary,gen_ai_provider_name=openai,gen_ai_response_model=gpt-4o")
+	primary400 := labelSet(base, "aim_service_id=svc-primary,gen_ai_provider_name=openai,error_type=400")
+	primary503 := labelSet(base, "aim_service_id=svc-primary,gen_ai_provider_name=openai,error_type=503")
+	fallback := labelSet(base, "aim_service_id=svc-fallback,gen_ai_provider_name=anthropic,gen_ai_response_model=claude-3-5-haiku-latest")
+	fams := metricstest.Scrape(t, url)
+	want := map[string]map[string]float64{
+		"aigw_upstream_attempts_total": {
+			labelSet(primaryOK, "aigw_backend_name=primary"):  3,
+			labelSet(primary400, "aigw_backend_name=primary"): 1,
+			labelSet(primary503, "aigw_backend_name=primary"): 1,
+			labelSet(fallback, "aigw_backend_name=fallback"):  1,
+		},
+		"gen_ai_server_request_duration_seconds":    {primaryOK: 3, primary400: 1, primary503: 1, fallback: 1},
+		"gen_ai_server_time_to_first_token_seconds": {primaryOK: 2},
+		"gen_ai_client_token_usage": {
+			labelSet(primaryOK, "gen_ai_token_type=input"): 3, labelSet(primaryOK, "gen_ai_token_type=output"): 3,
+			labelSet(fallback, "gen_ai_token_type=input"): 1, labelSet(fallback, "gen_ai_token_type=output"): 1,
+		},
+	}
+	for fam, w := range want {
+		if got := fams.Series(fam, false); fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("%s:\n got  %v\n want %v", fam, got, w)
+		}
+	}
+	const mod = ",gen_ai_token_modality=unknown"
+	if got := fams.Series("gen_ai_client_inference_usage_input_tokens_total", false)[labelSet(fallback+mod)]; got != 5 {
+		t.Errorf("fallback input tokens %v, want 5", got)
+	}
+
+	// The pushes (every 200 ms) catch up with the scrape.
+	deadline := time.Now().Add(15 * time.Second)
+	for _, name := range metricstest.PromNames() {
+		want := fmt.Sprint(fams.Series(name, false))
+		got := fmt.Sprint(rcv.Series(name))
+		for got != want && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+			got = fmt.Sprint(rcv.Series(name))
+		}
+		if got != want {
+			t.Errorf("OTLP %s:\n got  %s\n want %s", name, got, want)
+		}
+	}
+}
