@@ -34,6 +34,13 @@ func init() {
 			}
 		}
 		query := "api-version=" + url.QueryEscape(t.APIVersion)
+		if ep.kind == endpointMessages {
+			// The Anthropic Messages front door (messages_openai.go), to
+			// the deployment's chat completions.
+			return newMessagesToOpenAI(t, func(model string) string {
+				return joinPath(prefix, "/deployments/"+url.PathEscape(model)+"/chat/completions") + "?" + query
+			}, true), nil
+		}
 		needsDeployment := ep.kind == endpointChatCompletions || ep.kind == endpointCompletions || ep.kind == endpointEmbeddings
 		return &passthrough{target: t, usage: openaiUsageScanner{}, requireModel: needsDeployment, modelInPath: needsDeployment, path: func(model string) string {
 			if !needsDeployment {

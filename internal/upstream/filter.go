@@ -46,6 +46,8 @@ type Filter struct {
 	// (StopIteration), which only a status the router never retries may do.
 	headersHeld bool
 	usage       translate.Usage
+	// format is the client's error shape (oaierr.FormatFor its path).
+	format oaierr.Format
 }
 
 // NewFilter returns the filter for one attempt. It must not call a; Envoy
@@ -65,6 +67,7 @@ func (f *Filter) OnRequestHeaders(endStream bool) Action {
 	if f.state != stateNew {
 		return f.requestHeadersAction()
 	}
+	f.format = oaierr.FormatFor(f.clientPath())
 	value, found := f.a.EndpointMetadata(f.cfg.metadataNamespace, f.cfg.metadataKey)
 	b, failure := f.cfg.resolveBackend(value, found)
 	if failure != nil {
@@ -136,6 +139,16 @@ func (f *Filter) originals() request {
 	return r
 }
 
+// clientPath is the client's :path: the first attempt's header, or what the
+// first attempt saved before rewriting it (originals).
+func (f *Filter) clientPath() string {
+	if p, ok := f.a.FilterState(stateKeyPath); ok {
+		return p
+	}
+	p, _ := f.a.RequestHeaders().Get(":path")
+	return p
+}
+
 // OnRequestBody forwards the body of a resolved attempt and drops it once
 // the attempt was answered locally.
 func (f *Filter) OnRequestBody(endStream bool) Action {
@@ -194,7 +207,7 @@ func (f *Filter) responseHeaders(endStream bool) Action {
 		h.Set(":status", strconv.Itoa(e.Status))
 		h.Set("content-type", "application/json")
 		h.Remove("content-encoding")
-		f.replaceResponse = e.JSON()
+		f.replaceResponse = e.Render(f.format)
 		h.Set("content-length", strconv.Itoa(len(f.replaceResponse)))
 		f.mode = translate.ResponseMode{}
 		return Continue
@@ -266,7 +279,7 @@ func (f *Filter) responseBody(endStream bool) Action {
 		case f.mode.BufferBody:
 			// An error status whose headers already went on: its body
 			// becomes the gateway's OpenAI error.
-			out = responseFailure(f.backend, err).JSON()
+			out = responseFailure(f.backend, err).Render(f.format)
 			f.mode.ModifiesBody = true
 		}
 		// A stream under way ends with what the translator returned (an
@@ -378,7 +391,7 @@ func (f *Filter) requestHeadersAction() Action {
 func (f *Filter) end(e *failure) {
 	f.a.Log(LogError, e.log)
 	f.state = stateAborted
-	f.a.SendResponse(e.err.Status, jsonHeaders, e.err.JSON())
+	f.a.SendResponse(e.err.Status, jsonHeaders, e.err.Render(f.format))
 }
 
 // Fail is what a panic in one of f's hooks means for the request, called by
@@ -397,7 +410,11 @@ func (f *Filter) Fail(hook string, p any) {
 		return
 	}
 	f.state = stateAborted
-	f.a.SendResponse(ErrInternal.Status, jsonHeaders, errInternalJSON)
+	body := errInternalJSON
+	if f.format != oaierr.FormatOpenAI {
+		body = ErrInternal.Render(f.format)
+	}
+	f.a.SendResponse(ErrInternal.Status, jsonHeaders, body)
 }
 
 // ErrInternal is the upstream phase's answer to a request it failed on (a
