@@ -44,12 +44,17 @@ func (e *Error) Render(f Format) []byte {
 // request_too_large, rate_limit_error, api_error, overloaded_error).
 func AnthropicType(status int, openAIType string) string {
 	switch openAIType {
-	case "invalid_request_error", "authentication_error", "permission_error", "not_found_error",
-		"request_too_large", "rate_limit_error", "api_error", "overloaded_error":
-		if !(openAIType == "invalid_request_error" && status != http.StatusBadRequest && status != 0) {
+	case "authentication_error", "permission_error", "not_found_error", "request_too_large",
+		"rate_limit_error", "overloaded_error":
+		return openAIType
+	case "invalid_request_error":
+		// OpenAI also types auth and not-found errors this way: the
+		// status says more.
+		if status == http.StatusBadRequest || status == 0 {
 			return openAIType
 		}
 	}
+	// api_error, server_error and anything else: the status decides.
 	switch {
 	case status == http.StatusUnauthorized:
 		return "authentication_error"

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"bytes"
+	"encoding/json"
 	"strconv"
 	"strings"
 )
@@ -262,7 +263,7 @@ func messagesTools(req *msgRequest, out *chatOutRequest) error {
 			return invalid("tools["+strconv.Itoa(i)+"].name", "a tool needs a name")
 		}
 		out.Tools = append(out.Tools, chatOutTool{Type: "function", Function: chatOutFunction{
-			Name: strings.Clone(t.Name), Description: strings.Clone(t.Description), Parameters: t.InputSchema,
+			Name: strings.Clone(t.Name), Description: strings.Clone(t.Description), Parameters: json.RawMessage(t.InputSchema),
 		}})
 	}
 	tc := req.ToolChoice

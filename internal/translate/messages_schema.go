@@ -1,5 +1,7 @@
 package translate
 
+import "encoding/json"
+
 // Wire types of the Anthropic Messages front door to OpenAI-style backends
 // (messages_openai*.go): the Anthropic request a client sends, the OpenAI
 // chat request the gateway writes from it, and the OpenAI stream chunk it
@@ -82,9 +84,9 @@ type chatOutTool struct {
 }
 
 type chatOutFunction struct {
-	Name        string  `json:"name"`
-	Description string  `json:"description,omitempty"`
-	Parameters  rawJSON `json:"parameters,omitempty"`
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Parameters  json.RawMessage `json:"parameters,omitempty"` // aliases the client's input_schema
 }
 
 type chatNamedToolChoice struct {
