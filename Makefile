@@ -3,7 +3,7 @@ GO        ?= go
 BUILD_DIR ?= build
 SO        := $(BUILD_DIR)/libaigw.so
 
-.PHONY: all build test test-short race vet fmt fuzz bench clean
+.PHONY: all build test test-short race vet fmt fuzz bench clean generate k8s-test
 
 all: build
 
@@ -22,9 +22,21 @@ fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# The whole suite: formatting, vet, the .so build, and every test under -race.
+# The whole suite: formatting, vet, the .so build, every test under -race, and the
+# Kubernetes manifest validation (its own module: Helm and client-go stay out of the main one).
 test: fmt vet build
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) k8s-test
+
+# The Helm chart, Envoy Gateway and Istio manifests against the Kubernetes and CRD schemas.
+# Without -race: the module only renders and validates YAML (no goroutines of ours), and the
+# race build of its dependency tree (Helm, client-go) costs minutes on a 2-core machine.
+k8s-test:
+	cd deploy/k8stest && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
+
+# Rewrite every file cmd/aigw-envoygen generates (envoy.yaml, the examples, the chart's config).
+generate:
+	$(GO) test -count=1 ./internal/envoygen/ -run TestGeneratedFilesUpToDate -update
 
 # Short fuzz runs of every fuzz target (the seed corpora also run in `make test`);
 # see test/fuzz.sh for how a Go fuzz-coordinator flake is told from a finding.

@@ -25,7 +25,11 @@ type Config struct {
 	*config.Config
 	// modelsBody is the GET /v1/models answer, rendered once at load.
 	modelsBody string
-	metrics    *Metrics
+	// digest is config.Digest of the document, recorded for every request
+	// that goes on to a route, so the upstream phase can check it runs the
+	// same config.
+	digest  string
+	metrics *Metrics
 	// budget counts the bytes buffered across all requests: the process's
 	// one Budget, except in tests that need their own.
 	budget *Budget
@@ -34,7 +38,7 @@ type Config struct {
 // NewConfig derives the filter's config; metrics may be nil (route-level
 // configs and tests).
 func NewConfig(c *config.Config, metrics *Metrics) *Config {
-	return &Config{Config: c, modelsBody: modelList(c.Models(), time.Now().Unix()), metrics: metrics, budget: &buffered}
+	return &Config{Config: c, modelsBody: modelList(c.Models(), time.Now().Unix()), digest: c.Digest(), metrics: metrics, budget: &buffered}
 }
 
 // ForWorker is c for the requests of one Envoy worker: the same config,

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+
+	"github.com/aigw/aigw/config"
 )
 
 // Every method × path × client routing header × client_backend_selection:
@@ -113,6 +115,11 @@ func TestRoutingHeadersMatrix(t *testing.T) {
 						keep := hs.backend != nil && sel != "off"
 						if hasB != keep || (keep && b != *hs.backend) {
 							t.Fatalf("%s: backend header %q(%v), keep=%v", name, b, hasB, keep)
+						}
+						// A kept backend header can reach that backend's cluster: the
+						// upstream phase gets the digest to check, as for a routed request.
+						if d, ok := x.cb.meta[config.MetaConfigDigest]; ok != keep || (keep && d != x.cfg.digest) {
+							t.Fatalf("%s: config digest %q(%v), want it recorded=%v", name, d, ok, keep)
 						}
 						removed := hs.model != nil || (hs.backend != nil && sel == "off")
 						if want := map[bool]int{true: 1}[removed]; x.cb.clearedRoute != want {

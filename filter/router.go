@@ -142,6 +142,7 @@ func (r *Router) DecodeData(buf Body, endStream bool) (status api.StatusType) {
 	if d.Backend != "" {
 		r.s.SetMetadata(MetaBackend, d.Backend)
 	}
+	r.s.SetMetadata(config.MetaConfigDigest, r.cfg.digest)
 	r.headers = nil // not ours to touch once the request continues
 	return api.Continue
 }
@@ -190,6 +191,10 @@ func (r *Router) uninspected(h RequestHeaders) api.StatusType {
 	}
 	if hy.DelBackend {
 		h.Del(cfg.BackendHeader)
+	} else if hasBackend {
+		// A kept backend header can reach that backend's cluster: its
+		// attempts check the digest like those of a routed request.
+		r.s.SetMetadata(config.MetaConfigDigest, r.cfg.digest)
 	}
 	if hy.Changed() {
 		// Envoy matched the route when the headers arrived, on the

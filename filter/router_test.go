@@ -2,6 +2,7 @@ package filter
 
 import (
 	"encoding/json"
+	"github.com/aigw/aigw/config"
 	"reflect"
 	"strconv"
 	"strings"
@@ -140,6 +141,9 @@ func TestRouting(t *testing.T) {
 			}
 			if tc.wantBackend != "" && md[MetaBackend] != tc.wantBackend {
 				t.Fatalf("metadata backend %v", md[MetaBackend])
+			}
+			if d := md[config.MetaConfigDigest]; d == "" || d != x.cfg.Digest() {
+				t.Fatalf("metadata %s = %q, want the config's digest %q", config.MetaConfigDigest, d, x.cfg.Digest())
 			}
 			if x.counters["aigw_requests_total"].n != 1 || x.counters["aigw_completed_total"].n != 1 {
 				t.Fatalf("counters %v", x.counters)

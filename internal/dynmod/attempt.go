@@ -55,7 +55,14 @@ func (a *attempt) EndpointMetadata(ns, key string) (string, bool) {
 	if a.envoy == nil {
 		return "", false
 	}
-	return hostMetadata(a.envoy, ns, key)
+	return metadataString(a.envoy, metadataSourceHost, ns, key)
+}
+
+func (a *attempt) DynamicMetadata(ns, key string) (string, bool) {
+	if a.envoy == nil {
+		return "", false
+	}
+	return metadataString(a.envoy, metadataSourceDynamic, ns, key)
 }
 
 func (a *attempt) SetDynamicMetadata(ns, key, value string) {

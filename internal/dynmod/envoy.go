@@ -83,6 +83,7 @@ void envoy_dynamic_module_callback_http_send_response(void* f, uint32_t status,
 
 // Values of abi.h enums used here.
 enum {
+  AIGW_METADATA_SOURCE_DYNAMIC = 0, // envoy_dynamic_module_type_metadata_source_Dynamic
   AIGW_METADATA_SOURCE_HOST = 3,   // envoy_dynamic_module_type_metadata_source_Host
 };
 
@@ -103,9 +104,12 @@ static aigw_view aigw_get_header(void* f, int response, char* key, size_t key_le
   return v;
 }
 
-static aigw_view aigw_get_host_metadata(void* f, char* ns, size_t ns_len, char* key, size_t key_len) {
+// Metadata of the given source: Host is the chosen endpoint's; Dynamic the stream's,
+// which is the downstream one for an upstream filter (upstream_request.cc:56-61), so it
+// holds what the router phase (golang filter) set.
+static aigw_view aigw_get_metadata(void* f, int source, char* ns, size_t ns_len, char* key, size_t key_len) {
   aigw_view v = {0};
-  v.ok = envoy_dynamic_module_callback_http_get_metadata_string(f, AIGW_METADATA_SOURCE_HOST,
+  v.ok = envoy_dynamic_module_callback_http_get_metadata_string(f, source,
       ns, ns_len, key, key_len, &v.ptr, &v.length);
   return v;
 }
@@ -229,7 +233,8 @@ import (
 // The abi.h enum values the C helpers use, visible to the tests (which
 // compare them with abi.h).
 const (
-	metadataSourceHost = int(C.AIGW_METADATA_SOURCE_HOST)
+	metadataSourceHost    = int(C.AIGW_METADATA_SOURCE_HOST)
+	metadataSourceDynamic = int(C.AIGW_METADATA_SOURCE_DYNAMIC)
 )
 
 // cstr passes a Go string to C for the duration of one call without copying.
@@ -336,10 +341,12 @@ func replaceBody(f unsafe.Pointer, response bool, b []byte) {
 	}
 }
 
-func hostMetadata(f unsafe.Pointer, ns, key string) (string, bool) {
+// metadataString reads a string from the metadata of source (metadataSourceHost or
+// metadataSourceDynamic).
+func metadataString(f unsafe.Pointer, source int, ns, key string) (string, bool) {
 	np, nn := cstr(ns)
 	kp, kn := cstr(key)
-	v := C.aigw_get_host_metadata(f, np, nn, kp, kn)
+	v := C.aigw_get_metadata(f, C.int(source), np, nn, kp, kn)
 	if !v.ok {
 		return "", false
 	}

@@ -39,6 +39,7 @@ func BenchmarkAttempt(b *testing.B) {
 			cfg := benchConfig(b)
 			a := newFakeAttempt()
 			a.endpointMD[[2]string{"aigw", "backend"}] = bc.backend
+			a.dynMD[MetadataNamespace+"/"+config.MetaConfigDigest] = cfg.digest // as the router phase records it
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
 				clear(a.reqH)

@@ -27,6 +27,9 @@ type Config struct {
 	//     every attempt removes them from the header map it shares with
 	//     earlier attempts before its own translator sets its own.
 	removeHeaders []string
+	// digest is config.Digest of the document this phase runs; the router
+	// phase records its own (checkDigest).
+	digest string
 }
 
 // clientCredentialHeaders are the headers a client may carry its own key in.
@@ -51,6 +54,7 @@ func NewConfig(c *config.Config) (*Config, error) {
 		metadataNamespace: c.EndpointMetadataNamespace,
 		metadataKey:       c.EndpointMetadataKey,
 		backends:          make(map[string]*Backend, len(c.Backends)),
+		digest:            c.Digest(),
 	}
 	uc.removeHeaders = append(uc.removeHeaders, clientCredentialHeaders[:]...)
 	for _, h := range [...]string{c.BackendHeader, c.ModelHeader} {

@@ -48,6 +48,34 @@ func (c *Config) resolveBackend(value string, found bool) (*Backend, *failure) {
 	}
 }
 
+// checkDigest refuses an attempt whose request was routed by a router phase
+// running another config than this upstream phase (config.Digest: the
+// backends, headers, paths and endpoint metadata key both phases must agree
+// on). Envoy hands each phase its own copy of the document (the golang
+// filter's plugin_config, every cluster's dynamic module filter_config), so a
+// hand-edited bootstrap can give them different ones: the router phase would
+// then pick a backend or model this phase resolves to another backend, key
+// or schema. The answer is a 500 before any provider is called; the request
+// ends (no failover: every priority runs this same config).
+//
+// A request without a recorded digest did not go through aigw's router phase
+// for its route (a listener without the golang filter, which the shipped
+// configs' checks rule out): there is nothing to compare, and the endpoint's
+// metadata decides as before.
+func (c *Config) checkDigest(routerDigest string, routed bool) *failure {
+	if !routed || routerDigest == c.digest {
+		return nil
+	}
+	return &failure{
+		err: oaierr.New(http.StatusInternalServerError, "server_error", "config_mismatch",
+			"the gateway's router and upstream phases run different configurations; the request was not sent"),
+		log: fmt.Sprintf("aigw-upstream: the router phase routed this request with config digest %q, this upstream filter runs %q: "+
+			"give the golang filter's plugin_config and every cluster's dynamic module filter_config the same aigw document "+
+			"(cmd/aigw-envoygen writes them from one); answering 500",
+			routerDigest, c.digest),
+	}
+}
+
 // credentialFor is the header carrying the backend's own key (no header for
 // auth type none). The key is read per attempt so a rotated key file takes
 // effect without a reload.

@@ -79,6 +79,12 @@ func (a *fakeAttempt) EndpointMetadata(ns, key string) (string, bool) {
 	return v, ok
 }
 
+func (a *fakeAttempt) DynamicMetadata(ns, key string) (string, bool) {
+	a.maybePanic("DynamicMetadata")
+	v, ok := a.dynMD[ns+"/"+key].(string)
+	return v, ok
+}
+
 func (a *fakeAttempt) SetDynamicMetadata(ns, key, value string) {
 	a.maybePanic("SetDynamicMetadata")
 	a.dynMD[ns+"/"+key] = value

@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"strconv"
 
+	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/internal/oaierr"
 	"github.com/aigw/aigw/internal/translate"
 )
@@ -68,6 +69,11 @@ func (f *Filter) OnRequestHeaders(endStream bool) Action {
 		return f.requestHeadersAction()
 	}
 	f.format = oaierr.FormatFor(f.clientPath())
+	routerDigest, routed := f.a.DynamicMetadata(MetadataNamespace, config.MetaConfigDigest)
+	if failure := f.cfg.checkDigest(routerDigest, routed); failure != nil {
+		f.end(failure)
+		return Answered
+	}
 	value, found := f.a.EndpointMetadata(f.cfg.metadataNamespace, f.cfg.metadataKey)
 	b, failure := f.cfg.resolveBackend(value, found)
 	if failure != nil {

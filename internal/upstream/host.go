@@ -54,6 +54,10 @@ type Attempt interface {
 	// metadata.filter_metadata[ns][key]; ok is false when it is absent or
 	// not a string.
 	EndpointMetadata(ns, key string) (value string, ok bool)
+	// DynamicMetadata reads a string from the stream's dynamic metadata
+	// (what the router phase recorded); ok is false when it is absent or not
+	// a string.
+	DynamicMetadata(ns, key string) (value string, ok bool)
 	// SetDynamicMetadata sets a string in the stream's dynamic metadata.
 	// Upstream filters share the downstream stream info, so the router-phase
 	// filter and access logs see it.

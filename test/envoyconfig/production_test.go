@@ -120,7 +120,7 @@ func TestProductionExample(t *testing.T) {
 	if !slices.Contains(discover(t, root), productionExample) {
 		t.Fatalf("%s is not discovered as an Envoy bootstrap", productionExample)
 	}
-	raw, err := os.ReadFile(filepath.Join(root, productionExample))
+	raw, err := os.ReadFile(filepath.Join(root, mutationBase, "production-envoy.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -65,6 +66,9 @@ type envOptions struct {
 	slowStream  bool // flush every write and pause, so each SSE event is its own upstream read
 	// editConfig, when set, changes the aigw config document both phases load.
 	editConfig func(doc []byte) []byte
+	// editUpstreamConfig, when set, changes only the upstream phase's copy
+	// (after editConfig): two phases running different documents.
+	editUpstreamConfig func(doc []byte) []byte
 	// expectProblems: stderr lines the test provokes on purpose (host.Config.ExpectProblems).
 	expectProblems []string
 }
@@ -214,10 +218,14 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	upstreamCfg := cfg
+	if o.editUpstreamConfig != nil {
+		upstreamCfg = o.editUpstreamConfig(bytes.Clone(cfg))
+	}
 	e.h = host.StartT(t, host.Config{
 		Workers:        o.workers,
 		PluginConfig:   anyCfg,
-		UpstreamConfig: cfg,
+		UpstreamConfig: upstreamCfg,
 		Clusters:       o.clusters(e.mocks),
 		Routes:         o.routes(e.mocks),
 		NoAccessLog:    o.noAccessLog,
