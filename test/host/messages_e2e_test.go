@@ -255,3 +255,79 @@ func TestMessagesFrontDoorErrorsE2E(t *testing.T) {
 		anthropicAPIError(t, err, http.StatusUnauthorized, "authentication_error")
 	})
 }
+
+// TestMessagesFrontDoorFailoverE2E: an Anthropic client's request to a model whose OpenAI
+// primary answers 503 fails over to the Anthropic backend at the next priority. The first
+// attempt goes out translated (OpenAI chat, the primary's bearer), the second from the
+// client's original body (Anthropic Messages, its own x-api-key and anthropic-version, none
+// of the first attempt's rewrites); the client gets an Anthropic message, plain and streamed.
+func TestMessagesFrontDoorFailoverE2E(t *testing.T) {
+	o := trOptions{backends: failoverBackends()}
+	failoverTopology(&o)
+	e := newTrEnv(t, o)
+	e.mocks["primary"].srv.SetFailStatus(503)
+	c := e.anthropicClient()
+	params := func() anthropic.MessageNewParams {
+		p := messagesParams()
+		p.Model = "gpt-4o"
+		return p
+	}
+	check := func(t *testing.T, id string, stream bool) {
+		t.Helper()
+		p, f := e.mocks["primary"], e.mocks["fallback"]
+		pr := e.lastRequest("primary")
+		requireOneCredential(t, p.b, pr, p.b.key)
+		pb := jsonBody(t, pr)
+		if pr.Path != "/v1/chat/completions" || pb["model"] != "gpt-4o" || pb["max_completion_tokens"] != 64.0 || pr.Header.Get("Anthropic-Version") != "" {
+			t.Errorf("primary got %s %s", pr.Path, pr.Body)
+		}
+		fr := e.lastRequest("fallback")
+		requireOneCredential(t, f.b, fr, f.b.key)
+		fb := jsonBody(t, fr)
+		if fr.Path != "/v1/messages" || fb["model"] != "claude-3-5-haiku-latest" || fb["max_tokens"] != 64.0 ||
+			fb["max_completion_tokens"] != nil || fb["system"] == nil || fr.Header.Get("Anthropic-Version") != "2023-06-01" {
+			t.Errorf("fallback got %s %s (anthropic-version %q)", fr.Path, fr.Body, fr.Header.Get("Anthropic-Version"))
+		}
+		if got, _ := fb["stream"].(bool); got != stream {
+			t.Errorf("fallback stream %v", fb["stream"])
+		}
+		a := e.access(id)
+		if a.Attempts != 2 || a.Status != 200 || metaString(a, "backend_name") != "fallback" {
+			t.Errorf("attempts %d status %d backend %q", a.Attempts, a.Status, metaString(a, "backend_name"))
+		}
+	}
+	t.Run("plain", func(t *testing.T) {
+		id := newRequestID(t)
+		msg, err := c.Messages.New(ctxT(t), params(), aoption.WithHeader("x-request-id", id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msg.Content) != 1 || msg.Content[0].Text != "Hello from fallback." || msg.Model != "claude-3-5-haiku-latest" {
+			t.Fatalf("message %+v", msg)
+		}
+		check(t, id, false)
+	})
+	t.Run("stream", func(t *testing.T) {
+		id := newRequestID(t)
+		s := c.Messages.NewStreaming(ctxT(t), params(), aoption.WithHeader("x-request-id", id))
+		var msg anthropic.Message
+		for s.Next() {
+			if err := msg.Accumulate(s.Current()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if len(msg.Content) != 1 || msg.Content[0].Text != "Hello from fallback." || msg.StopReason != anthropic.StopReasonEndTurn {
+			t.Fatalf("message %+v", msg)
+		}
+		check(t, id, true)
+	})
+	t.Run("every priority down", func(t *testing.T) {
+		e.mocks["fallback"].srv.SetFailStatus(529)
+		defer e.mocks["fallback"].srv.SetFailStatus(0)
+		_, err := c.Messages.New(ctxT(t), params())
+		anthropicAPIError(t, err, 529, "overloaded_error")
+	})
+}
