@@ -77,7 +77,12 @@ func TestRoutingHeadersMatrix(t *testing.T) {
 						if x.status != api.LocalReply || x.cb.reply.status != refuse {
 							t.Fatalf("%s: %v %+v, want %d", name, x.status, x.cb.reply, refuse)
 						}
-						checkOpenAIError(t, name, x.cb.reply.body)
+						if bare == "/v1/messages" {
+							// oaierr.FormatFor: an Anthropic client's path gets Anthropic's shape.
+							checkAnthropicError(t, name, x.cb.reply.body)
+						} else {
+							checkOpenAIError(t, name, x.cb.reply.body)
+						}
 						if x.buf.bytesCalls != 0 && !inspected {
 							t.Fatalf("%s: buffered an uninspected request", name)
 						}

@@ -34,7 +34,8 @@ type Router struct {
 	inspected       bool // an inference request this filter buffered and routed
 	answeredLocally bool // rejected (or failed) by this filter, never sent upstream
 	start           time.Time
-	reserved        int64 // bytes of cfg.budget this request holds until OnDestroy
+	reserved        int64         // bytes of cfg.budget this request holds until OnDestroy
+	format          oaierr.Format // the client's error shape, from its path
 }
 
 // Init makes r a fresh filter for one request.
@@ -45,6 +46,7 @@ func (r *Router) Init(cfg *Config, s Stream) { *r = Router{cfg: cfg, s: s} }
 // removed or refused (route.Uninspected).
 func (r *Router) DecodeHeaders(h RequestHeaders, endStream bool) (status api.StatusType) {
 	path, _ := h.Get(":path")
+	r.format = oaierr.FormatFor(path)
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
@@ -230,7 +232,7 @@ func (r *Router) shed() api.StatusType {
 	r.answeredLocally = true
 	r.headers = nil
 	r.release()
-	r.s.SendRetryLater(errOverloaded.Status, string(errOverloaded.JSON()), "aigw_overloaded")
+	r.s.SendRetryLater(errOverloaded.Status, string(errOverloaded.Render(r.format)), "aigw_overloaded")
 	return api.LocalReply
 }
 
@@ -241,8 +243,8 @@ const RetryAfterSeconds = "1"
 var errOverloaded = oaierr.New(http.StatusServiceUnavailable, "server_error", "gateway_overloaded",
 	"the gateway is buffering too many request bodies right now; retry after %s second", RetryAfterSeconds)
 
-// reject answers the client with an OpenAI error; the request never reaches
-// a backend.
+// reject answers the client with the error in the client's format (OpenAI's,
+// or Anthropic's on /v1/messages); the request never reaches a backend.
 func (r *Router) reject(e *oaierr.Error) api.StatusType {
 	if m := r.cfg.metrics; m != nil {
 		if e.Status >= 500 {
@@ -256,7 +258,7 @@ func (r *Router) reject(e *oaierr.Error) api.StatusType {
 	// Envoy drains the buffered body before it sends the local reply
 	// (contrib/golang/filters/http/source/golang_filter.cc:452-456).
 	r.release()
-	r.s.SendLocalReply(e.Status, string(e.JSON()), "aigw_"+strings.ReplaceAll(strings.ToLower(http.StatusText(e.Status)), " ", "_"))
+	r.s.SendLocalReply(e.Status, string(e.Render(r.format)), "aigw_"+strings.ReplaceAll(strings.ToLower(http.StatusText(e.Status)), " ", "_"))
 	return api.LocalReply
 }
 

@@ -43,7 +43,8 @@ func newAnthropic(t Target, ep endpoint) (Translator, error) {
 	case endpointChatCompletions:
 		return &anthropicTranslator{target: t, path: path, headers: headers}, nil
 	case endpointMessages:
-		return &passthrough{target: t, usage: &anthropicUsageScanner{}, headers: headers, path: func(string) string { return path }}, nil
+		return &passthrough{target: t, usage: &anthropicUsageScanner{}, headers: headers, errorJSON: anthropicClientErrorJSON,
+			path: func(string) string { return path }}, nil
 	default:
 		return nil, &Error{
 			Kind:    KindUnsupported,

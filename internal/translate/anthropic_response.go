@@ -264,3 +264,19 @@ func anthropicErrorJSON(status int, body []byte) []byte {
 	}
 	return AppendErrorJSON(nil, "the anthropic backend returned HTTP "+strconv.Itoa(status), "api_error", "", "")
 }
+
+// anthropicClientErrorJSON keeps an Anthropic error body for a client that
+// speaks Anthropic (/v1/messages passthrough): a body already in Anthropic's
+// shape is kept as is; anything else (HTML from a proxy, an empty body, a
+// gateway in between answering in OpenAI's shape) becomes Anthropic's
+// error shape with the status's type.
+func anthropicClientErrorJSON(status int, body []byte) []byte {
+	var e struct {
+		Type  string        `json:"type"`
+		Error anthErrorBody `json:"error"`
+	}
+	if jsonAPI.UnmarshalFromString(aliasString(body), &e) == nil && e.Type == "error" && e.Error.Type != "" && e.Error.Message != "" {
+		return body
+	}
+	return anthropicErrorFromOpenAI(status, body)
+}

@@ -38,6 +38,13 @@ func init() {
 			}
 		}
 		query := "api-version=" + url.QueryEscape(t.APIVersion)
+		if ep.kind == endpointMessages {
+			// The Anthropic Messages front door (messages_openai.go), to
+			// the deployment's chat completions.
+			return newMessagesToOpenAI(t, func(model string) string {
+				return joinPath(prefix, "/deployments/"+url.PathEscape(model)+"/chat/completions") + "?" + query
+			}, true), nil
+		}
 		needsDeployment := ep.kind == endpointChatCompletions || ep.kind == endpointCompletions || ep.kind == endpointEmbeddings
 		// Azure accepts stream_options from api-version 2024-09-01 on (older
 		// versions reject the member): only those are asked for usage.

@@ -150,3 +150,102 @@ func BenchmarkOpenAIStreamChunk(b *testing.B) {
 		}
 	}
 }
+
+// messagesRequestOfSize builds a multi-turn Anthropic Messages request with
+// a tool of about size bytes (the front door's input).
+func messagesRequestOfSize(tb testing.TB, size int) []byte {
+	tb.Helper()
+	var msgs []map[string]any
+	turn := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 4)
+	for i := 0; ; i++ {
+		role := "user"
+		if i%2 == 1 {
+			role = "assistant"
+		}
+		msgs = append(msgs, map[string]any{"role": role, "content": []any{map[string]any{"type": "text", "text": turn}}})
+		body, err := json.Marshal(map[string]any{
+			"model": "claude-sonnet-4", "max_tokens": 512, "system": "You are a helpful assistant.",
+			"messages":    append(msgs, map[string]any{"role": "user", "content": "Summarize."}),
+			"temperature": 0.2, "stream": true,
+			"tools": []any{map[string]any{"name": "lookup", "description": "Look something up",
+				"input_schema": map[string]any{"type": "object", "properties": map[string]any{"q": map[string]any{"type": "string"}}}}},
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if len(body) >= size {
+			return body
+		}
+	}
+}
+
+// chatCompletionOfSize builds an OpenAI chat.completion of about size bytes.
+func chatCompletionOfSize(tb testing.TB, size int) []byte {
+	tb.Helper()
+	text := strings.Repeat("All work and no play makes Jack a dull boy. ", size/44+1)[:size-260]
+	body, err := json.Marshal(map[string]any{
+		"id": "chatcmpl-AbC123", "object": "chat.completion", "created": 1700000000, "model": "gpt-4o-mini-2024-07-18",
+		"choices": []any{map[string]any{"index": 0, "message": map[string]any{"role": "assistant", "content": text}, "finish_reason": "stop"}},
+		"usage":   map[string]any{"prompt_tokens": 1200, "completion_tokens": 900, "total_tokens": 2100},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return body
+}
+
+func BenchmarkMessagesToOpenAIRequest(b *testing.B) {
+	for _, s := range benchSizes {
+		body := messagesRequestOfSize(b, s.size)
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(msgOpenAITarget, "/v1/messages")
+				if _, err := tr.RequestBody(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkMessagesFromOpenAIResponse(b *testing.B) {
+	for _, s := range benchSizes {
+		body := chatCompletionOfSize(b, s.size)
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr := messagesResponseTranslator(b, false)
+				if _, err := tr.ResponseHeaders(200, "application/json", ""); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := tr.ResponseBody(body, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMessagesFromOpenAIStreamChunk measures one content chunk in, one
+// content_block_delta event out, on a long-lived stream.
+func BenchmarkMessagesFromOpenAIStreamChunk(b *testing.B) {
+	tr := messagesResponseTranslator(b, true)
+	if _, err := tr.ResponseHeaders(200, "text/event-stream", ""); err != nil {
+		b.Fatal(err)
+	}
+	chunk := []byte("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" a few more words\"},\"finish_reason\":null}]}\n\n")
+	if _, _, err := tr.ResponseBody(chunk, false); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(chunk)))
+	b.ReportAllocs()
+	for b.Loop() {
+		out, _, err := tr.ResponseBody(chunk, false)
+		if err != nil || len(out) == 0 {
+			b.Fatal(err)
+		}
+	}
+}

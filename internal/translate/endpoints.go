@@ -7,8 +7,8 @@ import "net/http"
 // backend's credentials to. A new schema lists its endpoints here, next to
 // registering its translator.
 var schemaEndpoints = map[string][]endpointKind{
-	SchemaOpenAI:      {endpointChatCompletions, endpointCompletions, endpointEmbeddings},
-	SchemaAzureOpenAI: {endpointChatCompletions, endpointCompletions, endpointEmbeddings},
+	SchemaOpenAI:      {endpointChatCompletions, endpointCompletions, endpointEmbeddings, endpointMessages},
+	SchemaAzureOpenAI: {endpointChatCompletions, endpointCompletions, endpointEmbeddings, endpointMessages},
 	SchemaAnthropic:   {endpointChatCompletions, endpointMessages},
 }
 

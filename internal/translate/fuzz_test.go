@@ -223,3 +223,78 @@ func FuzzGzipSSE(f *testing.F) {
 		anth("gzip", in[:j], in[j:])
 	})
 }
+
+// FuzzMessagesStream: any OpenAI-style stream bytes, split anywhere, give
+// the same output, always Anthropic's well-formed event sequence.
+func FuzzMessagesStream(f *testing.F) {
+	addFiles(f, "testdata/messages/stream/*.sse", func(b []byte) {
+		if !bytes.Contains(b, []byte("event: ")) { // inputs only, not goldens
+			f.Add(b, uint16(len(b)/2))
+		}
+	})
+	f.Fuzz(func(t *testing.T, in []byte, cut uint16) {
+		whole, wholeUsage := messagesStreamOut(t, in)
+		checkAnthropicSSE(t, whole)
+		i := int(cut) % (len(in) + 1)
+		split, splitUsage := messagesStreamOut(t, in[:i], in[i:])
+		if !bytes.Equal(whole, split) || wholeUsage != splitUsage {
+			t.Fatalf("split at %d changed the output:\n%s\nvs\n%s", i, split, whole)
+		}
+	})
+}
+
+// FuzzMessagesResponse: any OpenAI-style body under any status becomes
+// valid JSON in Anthropic's shape (a message or an error), or a 2xx the
+// gateway cannot read is a badResponse.
+func FuzzMessagesResponse(f *testing.F) {
+	addFiles(f, "testdata/messages/response/*.json", func(b []byte) {
+		f.Add(b, uint16(200))
+		f.Add(b, uint16(500))
+	})
+	f.Fuzz(func(t *testing.T, body []byte, status uint16) {
+		tr := messagesResponseTranslator(t, false)
+		if _, err := tr.ResponseHeaders(int(status), "application/json", ""); err != nil {
+			t.Fatal(err)
+		}
+		out, u, err := tr.ResponseBody(body, true)
+		if err != nil {
+			if !isBadResponse(err) || !isSuccess(int(status)) {
+				t.Fatalf("error %v for status %d", err, status)
+			}
+			return
+		}
+		var v struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(out, &v); err != nil || (v.Type != "message" && v.Type != "error") {
+			t.Fatalf("output %s (%v)", out, err)
+		}
+		if u.InputTokens < 0 || u.OutputTokens < 0 || u.CachedInputTokens > u.InputTokens {
+			t.Fatalf("usage %+v", u)
+		}
+	})
+}
+
+// FuzzMessagesRequest: any client body is translated into a valid JSON chat
+// request or refused with a 400 *Error; never a panic.
+func FuzzMessagesRequest(f *testing.F) {
+	addFiles(f, "testdata/messages/request/*.json", func(b []byte) {
+		if !bytes.Contains(b, []byte(`"max_completion_tokens"`)) {
+			f.Add(b)
+		}
+	})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		tr, _ := New(msgOpenAITarget, "/v1/messages")
+		res, err := tr.RequestBody(body)
+		if err != nil {
+			e, ok := err.(*Error)
+			if !ok || e.Status != 400 || (e.Kind != KindInvalid && e.Kind != KindUnsupported) {
+				t.Fatalf("error %v", err)
+			}
+			return
+		}
+		if !json.Valid(res.Body) {
+			t.Fatalf("invalid JSON %s", res.Body)
+		}
+	})
+}

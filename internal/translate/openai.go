@@ -19,6 +19,11 @@ func init() {
 		if prefix == "" {
 			prefix = "/v1"
 		}
+		if ep.kind == endpointMessages {
+			// The Anthropic Messages front door (messages_openai.go).
+			chat := joinPath(prefix, "/chat/completions")
+			return newMessagesToOpenAI(t, func(string) string { return chat }, false), nil
+		}
 		return &passthrough{target: t, usage: openaiUsageScanner{}, askUsage: askUsage(ep), path: func(string) string {
 			p := joinPath(prefix, ep.suffix)
 			if ep.query != "" {
@@ -51,6 +56,9 @@ type passthrough struct {
 	askUsage  bool
 	stripping bool
 	strip     usageStripper
+	// errorJSON normalizes an error body into the client's error format;
+	// nil means OpenAI's (openAIErrorJSON).
+	errorJSON func(status int, body []byte) []byte
 
 	mode   ResponseMode
 	status int
@@ -196,7 +204,7 @@ func (p *passthrough) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error
 			return nil, p.tokens, nil
 		}
 		if p.mode.Error {
-			return openAIErrorJSON(p.status, whole), p.tokens, nil
+			return p.errorBody(whole), p.tokens, nil
 		}
 		p.observe(whole, true)
 		return whole, p.tokens, nil
@@ -205,7 +213,7 @@ func (p *passthrough) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error
 		if !ok {
 			return nil, p.tokens, nil
 		}
-		return openAIErrorJSON(p.status, whole), p.tokens, nil
+		return p.errorBody(whole), p.tokens, nil
 	case p.mode.Stream:
 		p.observe(chunk, eos)
 		return p.stripped(chunk, eos), p.tokens, nil
@@ -225,6 +233,14 @@ func (p *passthrough) stripped(b []byte, eos bool) []byte {
 		return b
 	}
 	return p.strip.feed(b, eos)
+}
+
+// errorBody is the client's error body for the backend's error response.
+func (p *passthrough) errorBody(body []byte) []byte {
+	if p.errorJSON != nil {
+		return p.errorJSON(p.status, body)
+	}
+	return openAIErrorJSON(p.status, body)
 }
 
 // observe reads token usage from a response body or stream piece.

@@ -49,6 +49,8 @@ type Filter struct {
 	usage       translate.Usage
 	// ms is the attempt's metrics (measure.go).
 	ms measure
+	// format is the client's error shape (oaierr.FormatFor its path).
+	format oaierr.Format
 }
 
 // NewFilter returns the filter for one attempt. It must not call a; Envoy
@@ -69,6 +71,7 @@ func (f *Filter) OnRequestHeaders(endStream bool) Action {
 		return f.requestHeadersAction()
 	}
 	f.measureHeaders()
+	f.format = oaierr.FormatFor(f.clientPath())
 	routerDigest, routed := f.a.DynamicMetadata(MetadataNamespace, config.MetaConfigDigest)
 	if failure := f.cfg.checkDigest(routerDigest, routed); failure != nil {
 		f.end(failure)
@@ -147,6 +150,16 @@ func (f *Filter) originals() request {
 	return r
 }
 
+// clientPath is the client's :path: the first attempt's header, or what the
+// first attempt saved before rewriting it (originals).
+func (f *Filter) clientPath() string {
+	if p, ok := f.a.FilterState(stateKeyPath); ok {
+		return p
+	}
+	p, _ := f.a.RequestHeaders().Get(":path")
+	return p
+}
+
 // OnRequestBody forwards the body of a resolved attempt and drops it once
 // the attempt was answered locally.
 func (f *Filter) OnRequestBody(endStream bool) Action {
@@ -207,7 +220,7 @@ func (f *Filter) responseHeaders(endStream bool) Action {
 		h.Set(":status", strconv.Itoa(e.Status))
 		h.Set("content-type", "application/json")
 		h.Remove("content-encoding")
-		f.replaceResponse = e.JSON()
+		f.replaceResponse = e.Render(f.format)
 		h.Set("content-length", strconv.Itoa(len(f.replaceResponse)))
 		f.mode = translate.ResponseMode{}
 		return Continue
@@ -284,7 +297,7 @@ func (f *Filter) responseBody(endStream bool) Action {
 		case f.mode.BufferBody:
 			// An error status whose headers already went on: its body
 			// becomes the gateway's OpenAI error.
-			out = responseFailure(f.backend, err).JSON()
+			out = responseFailure(f.backend, err).Render(f.format)
 			f.mode.ModifiesBody = true
 		}
 		// A stream under way ends with what the translator returned (an
@@ -417,7 +430,7 @@ func (f *Filter) end(e *failure) {
 	f.a.Log(LogError, e.log)
 	f.state = stateAborted
 	f.finish(answeredErrorType(e.err))
-	f.a.SendResponse(e.err.Status, jsonHeaders, e.err.JSON())
+	f.a.SendResponse(e.err.Status, jsonHeaders, e.err.Render(f.format))
 }
 
 // Fail is what a panic in one of f's hooks means for the request, called by
@@ -437,7 +450,11 @@ func (f *Filter) Fail(hook string, p any) {
 		return
 	}
 	f.state = stateAborted
-	f.a.SendResponse(ErrInternal.Status, jsonHeaders, errInternalJSON)
+	body := errInternalJSON
+	if f.format != oaierr.FormatOpenAI {
+		body = ErrInternal.Render(f.format)
+	}
+	f.a.SendResponse(ErrInternal.Status, jsonHeaders, body)
 }
 
 // ErrInternal is the upstream phase's answer to a request it failed on (a

@@ -232,11 +232,6 @@ func TestRequestTranslationFailures(t *testing.T) {
 			wantStatus: http.StatusNotFound, wantType: "invalid_request_error", wantCode: "unknown_endpoint",
 		},
 		{
-			name: "messages to an openai backend", backend: "oai",
-			path: "/v1/messages", body: `{"model":"m","max_tokens":1,"messages":[]}`,
-			wantStatus: http.StatusNotFound, wantType: "invalid_request_error", wantCode: "unknown_endpoint",
-		},
-		{
 			name: "non-schema path to azure", backend: "az",
 			path: "/openai/deployments/x/files?api-version=1", body: `{}`,
 			wantStatus: http.StatusNotFound, wantType: "invalid_request_error", wantCode: "unknown_endpoint",

@@ -693,7 +693,7 @@ func TestLocalReplyDetails(t *testing.T) {
 		// The upstream phase's send_response (abi_impl.cc).
 		{"abi_impl.cc", envoy("source", "extensions", "filters", "http", "dynamic_modules", "abi_impl.cc"), "filter->sendLocalReply(static_cast<Http::Code>(status_code), body, modify_headers, 0,\n                         \"dynamic_module\")"},
 		// aigw's router phase: every local reply's details start with aigw_.
-		{"filter/router.go", read(filepath.Join(root, "filter", "router.go")), `SendLocalReply(e.Status, string(e.JSON()), "aigw_"+`},
+		{"filter/router.go", read(filepath.Join(root, "filter", "router.go")), `SendLocalReply(e.Status, string(e.Render(r.format)), "aigw_"+`},
 		{"filter/router.go", read(filepath.Join(root, "filter", "router.go")), `"aigw_models")`},
 		{"internal/golangabi/requests.go", read(filepath.Join(root, "internal", "golangabi", "requests.go")), `"aigw_internal_error"`},
 		{"filter/router.go", read(filepath.Join(root, "filter", "router.go")), `"aigw_overloaded")`},

@@ -108,7 +108,7 @@ func TestNonSchemaRequestNeverCarriesAKeyE2E(t *testing.T) {
 		{"oai", http.MethodDelete, "/v1/files/file-1", ""},
 		{"oai", http.MethodGet, "/v1/chat/completions", ""},
 		{"oai", http.MethodPut, "/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[]}`},
-		{"oai", http.MethodPost, "/v1/messages", `{"model":"gpt-4o-mini","max_tokens":1,"messages":[]}`},
+		{"oai", http.MethodPost, "/v1/messages/count_tokens", `{"model":"gpt-4o-mini","messages":[]}`},
 		{"oai", http.MethodPost, "/admin/keys", `{}`},
 		{"oai", http.MethodGet, "/v1/models/gpt-4o-mini", ""},
 		{"claude", http.MethodPost, "/v1/embeddings", `{"model":"gpt-4o-mini","input":"x"}`},
@@ -125,7 +125,16 @@ func TestNonSchemaRequestNeverCarriesAKeyE2E(t *testing.T) {
 			if resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("content-type"), "application/json") {
 				t.Fatalf("status %d content-type %q body %s", resp.StatusCode, resp.Header.Get("content-type"), b)
 			}
-			if typ, code := openAIErrorBody(t, b); typ != "invalid_request_error" || code != "unknown_endpoint" {
+			if strings.HasPrefix(tc.path, "/v1/messages?") || tc.path == "/v1/messages" {
+				// A client on Anthropic's path gets Anthropic's error shape (oaierr.FormatFor).
+				var doc struct {
+					Type  string `json:"type"`
+					Error struct{ Type, Message string }
+				}
+				if json.Unmarshal(b, &doc) != nil || doc.Type != "error" || doc.Error.Type != "not_found_error" || doc.Error.Message == "" {
+					t.Errorf("not an Anthropic not_found_error: %s", b)
+				}
+			} else if typ, code := openAIErrorBody(t, b); typ != "invalid_request_error" || code != "unknown_endpoint" {
 				t.Errorf("error type %q code %q", typ, code)
 			}
 			if a := e.access(id); a.Attempts != 1 {
