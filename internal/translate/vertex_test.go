@@ -87,8 +87,8 @@ func TestVertexRequestRejects(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, schema, path, body string
-		unsupported             bool
-		param                   string
+		unsupported              bool
+		param                    string
 	}{
 		{"logprobs", SchemaVertexGemini, "", chat(`,"logprobs":true`), true, "logprobs"},
 		{"n streamed", SchemaVertexGemini, "", chat(`,"n":2,"stream":true`), true, "n"},
