@@ -81,7 +81,6 @@ func (g *geminiTranslator) RequestBody(body []byte) (RequestResult, error) {
 func geminiParamCheck(body []byte) func(key string, vs, ve int) error {
 	return func(key string, vs, ve int) error {
 		raw := body[vs:ve]
-		ok := true
 		switch key {
 		case "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k",
 			"stop", "stream", "stream_options", "tools", "tool_choice", "n", "seed", "presence_penalty",
@@ -91,24 +90,8 @@ func geminiParamCheck(body []byte) func(key string, vs, ve int) error {
 			// An end-user id for the provider's abuse monitoring: Vertex has
 			// no such field (its labels are for billing).
 			return nil
-		case "parallel_tool_calls":
-			// Gemini decides itself; only "allowed" is expressible.
-			ok = isNull(raw) || string(raw) == "true"
-		case "logprobs", "store":
-			ok = isNull(raw) || string(raw) == "false"
-		case "top_logprobs":
-			ok = isNull(raw) || numberIs(raw, 0)
-		case "logit_bias", "metadata":
-			ok = isNull(raw) || isEmptyObject(raw)
-		case "modalities":
-			var mods []string
-			ok = isNull(raw) || (jsonAPI.Unmarshal(raw, &mods) == nil && len(mods) == 1 && mods[0] == "text")
-		case "service_tier":
-			s, _ := rawString(raw)
-			ok = isNull(raw) || s == "auto"
-		default:
-			ok = isNull(raw)
 		}
+		ok := isDefaultParam(key, raw)
 		if ok {
 			return nil
 		}
@@ -202,40 +185,16 @@ func geminiTools(req *chatRequest, out *gemRequest) error {
 		}
 		out.Tools = []gemTool{{FunctionDeclarations: decls}}
 	}
-	raw := bytes.TrimSpace(req.ToolChoice)
-	if len(raw) == 0 || isNull(raw) {
-		return nil
+	tc, err := parseToolChoice(req.ToolChoice, "a gcp_vertex_gemini backend")
+	if err != nil || tc.mode == "" {
+		return err
 	}
-	fc := gemFunctionCallingConfig{}
-	if raw[0] == '"' {
-		s, _ := rawString(raw)
-		switch s {
-		case "auto":
-			fc.Mode = "AUTO"
-		case "none":
-			fc.Mode = "NONE"
-		case "required":
-			fc.Mode = "ANY"
-		default:
-			return invalid("tool_choice", "tool_choice %q is not one of none, auto, required", s)
-		}
-	} else {
-		var named struct {
-			Type     string `json:"type"`
-			Function struct {
-				Name string `json:"name"`
-			} `json:"function"`
-		}
-		if err := jsonAPI.Unmarshal(raw, &named); err != nil {
-			return invalid("tool_choice", "tool_choice must be a string or an object")
-		}
-		if named.Type != "function" {
-			return unsupported("tool_choice", "tool_choice type %q is not supported by a gcp_vertex_gemini backend", named.Type)
-		}
-		if named.Function.Name == "" {
-			return invalid("tool_choice.function.name", "tool_choice function name is required")
-		}
-		fc = gemFunctionCallingConfig{Mode: "ANY", AllowedFunctionNames: []string{named.Function.Name}}
+	fc := gemFunctionCallingConfig{Mode: strings.ToUpper(tc.mode)}
+	switch tc.mode {
+	case "required":
+		fc.Mode = "ANY"
+	case "function":
+		fc = gemFunctionCallingConfig{Mode: "ANY", AllowedFunctionNames: []string{tc.name}}
 	}
 	out.ToolConfig = &gemToolConfig{FunctionCallingConfig: fc}
 	return nil
