@@ -346,3 +346,23 @@ func TestTokenAuthFields(t *testing.T) {
 		t.Fatalf("%+v", b)
 	}
 }
+
+func TestTokenAuthLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "sa.json")
+	os.WriteFile(bad, []byte(`{"type":"authorized_user","refresh_token":"r3fr3sh"}`), 0o600)
+	for _, tc := range []struct{ doc, want string }{
+		{`{"backends":[{"name":"v","auth":{"type":"gcp_service_account","key_file":"` + bad + `"}}]}`, `backends[0] (v): auth.key_file: ` + bad + `: key type "authorized_user" is not service_account`},
+		{`{"backends":[{"name":"v","auth":{"type":"gcp_service_account","key_file":"/nonexistent/sa.json"}}]}`, `auth.key_file: reading key file`},
+		{`{"backends":[{"name":"a","auth":{"type":"azure_entra","tenant_id":"t","client_id":"c","key_env":"AIGW_SURELY_UNSET"}}]}`, `auth.key_env: environment variable AIGW_SURELY_UNSET is unset`},
+	} {
+		c, err := Parse([]byte(tc.doc))
+		if err != nil {
+			t.Fatalf("%s: Parse: %v", tc.doc, err)
+		}
+		err = c.LoadKeys()
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "r3fr3sh") {
+			t.Errorf("%s: %v, want %q", tc.doc, err, tc.want)
+		}
+	}
+}
