@@ -121,6 +121,10 @@ type Backend struct {
 	APIVersion    string        `json:"api_version"`
 	Host          string        `json:"host"`
 	Auth          *Auth         `json:"auth"`
+	// Project and Region address Google Cloud (Vertex AI) backends
+	// (config/gcp.go).
+	Project string `json:"project"`
+	Region  string `json:"region"`
 	// MetricAttributes are static attributes on every metric of an attempt
 	// this backend served, e.g. {"aim_service_id": "svc-1"}.
 	MetricAttributes map[string]string `json:"metric_attributes"`
@@ -160,6 +164,12 @@ type Auth struct {
 	Type    string `json:"type"`
 	KeyFile string `json:"key_file"`
 	KeyEnv  string `json:"key_env"`
+	// Token auth types (config/gcp.go): Entra's tenant and app, a token
+	// endpoint override, scopes (defaults per type).
+	TenantID string   `json:"tenant_id"`
+	ClientID string   `json:"client_id"`
+	TokenURL string   `json:"token_url"`
+	Scopes   []string `json:"scopes"`
 
 	source credentials.Source
 }
@@ -457,6 +467,9 @@ func (b *Backend) finish() error {
 			return errors.New("model_override: empty model name")
 		}
 	}
+	if err := b.finishCloud(); err != nil {
+		return err
+	}
 	if b.Auth == nil {
 		b.Auth = &Auth{Type: AuthNone}
 	}
@@ -464,6 +477,12 @@ func (b *Backend) finish() error {
 }
 
 func (a *Auth) finish() error {
+	if a.isOAuth() {
+		return a.finishOAuth()
+	}
+	if a.TenantID != "" || a.ClientID != "" || a.TokenURL != "" || len(a.Scopes) > 0 {
+		return fmt.Errorf("auth: tenant_id, client_id, token_url and scopes are not for type %q", a.Type)
+	}
 	switch a.Type {
 	case AuthNone:
 		if a.KeyFile != "" || a.KeyEnv != "" {
@@ -472,9 +491,9 @@ func (a *Auth) finish() error {
 		return nil
 	case AuthBearer, AuthAzureAPIKey, AuthAnthropicAPIKey:
 	case "":
-		return errors.New("auth.type: required (bearer, azure_api_key, anthropic_api_key or none)")
+		return errors.New("auth.type: required (bearer, azure_api_key, anthropic_api_key, gcp_service_account, gcp_adc, azure_entra or none)")
 	default:
-		return fmt.Errorf("auth.type: %q is not one of bearer, azure_api_key, anthropic_api_key, none", a.Type)
+		return fmt.Errorf("auth.type: %q is not one of bearer, azure_api_key, anthropic_api_key, gcp_service_account, gcp_adc, azure_entra, none", a.Type)
 	}
 	switch {
 	case a.KeyFile != "" && a.KeyEnv != "":
@@ -501,6 +520,8 @@ func (c *Config) LoadKeys() error {
 func (a *Auth) load() error {
 	switch {
 	case a.Type == AuthNone:
+	case a.isOAuth():
+		return a.loadOAuth()
 	case a.KeyFile != "":
 		f, err := credentials.FromFile(a.KeyFile, nil)
 		if err != nil {

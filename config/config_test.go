@@ -315,3 +315,54 @@ func TestMetricsConfig(t *testing.T) {
 		t.Fatalf("off: %v", err)
 	}
 }
+
+func TestTokenAuthFields(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{
+		{`{"backends":[{"name":"a","auth":{"type":"gcp_service_account"}}]}`, `gcp_service_account needs key_file`},
+		{`{"backends":[{"name":"a","auth":{"type":"gcp_service_account","key_env":"X"}}]}`, `gcp_service_account needs key_file`},
+		{`{"backends":[{"name":"a","auth":{"type":"gcp_adc","key_file":"/x"}}]}`, `gcp_adc takes no key_file`},
+		{`{"backends":[{"name":"a","auth":{"type":"gcp_adc","client_id":"c"}}]}`, `tenant_id and client_id are for azure_entra`},
+		{`{"backends":[{"name":"a","auth":{"type":"azure_entra","client_id":"c","key_env":"X"}}]}`, `auth.tenant_id: required`},
+		{`{"backends":[{"name":"a","auth":{"type":"azure_entra","tenant_id":"t/x","client_id":"c","key_env":"X"}}]}`, `auth.tenant_id: "t/x"`},
+		{`{"backends":[{"name":"a","auth":{"type":"azure_entra","tenant_id":"t","key_env":"X"}}]}`, `auth.client_id: required`},
+		{`{"backends":[{"name":"a","auth":{"type":"azure_entra","tenant_id":"t","client_id":"c"}}]}`, `needs key_file or key_env (the client secret)`},
+		{`{"backends":[{"name":"a","auth":{"type":"azure_entra","tenant_id":"t","client_id":"c","key_env":"X","token_url":"ftp://x"}}]}`, `auth.token_url: "ftp://x" must be an http(s) URL`},
+		{`{"backends":[{"name":"a","auth":{"type":"azure_entra","tenant_id":"t","client_id":"c","key_env":"X","scopes":["a b"]}}]}`, `auth.scopes[0]`},
+		{`{"backends":[{"name":"a","auth":{"type":"bearer","key_env":"X","tenant_id":"t"}}]}`, `not for type "bearer"`},
+		{`{"backends":[{"name":"a","project":"My/Proj"}]}`, `project: "My/Proj"`},
+		{`{"backends":[{"name":"a","region":"us east"}]}`, `region: "us east"`},
+	} {
+		_, err := Parse([]byte(tc.doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.doc, err, tc.want)
+		}
+	}
+	c, err := Parse([]byte(`{"backends":[{"name":"a","schema":"azure_openai","project":"my-proj","region":"us-east5",
+		"auth":{"type":"azure_entra","tenant_id":"contoso.onmicrosoft.com","client_id":"app","key_env":"X"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := c.Backend("a"); !b.Auth.IsBearer() || b.Project != "my-proj" || b.Region != "us-east5" {
+		t.Fatalf("%+v", b)
+	}
+}
+
+func TestTokenAuthLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "sa.json")
+	os.WriteFile(bad, []byte(`{"type":"authorized_user","refresh_token":"r3fr3sh"}`), 0o600)
+	for _, tc := range []struct{ doc, want string }{
+		{`{"backends":[{"name":"v","auth":{"type":"gcp_service_account","key_file":"` + bad + `"}}]}`, `backends[0] (v): auth.key_file: ` + bad + `: key type "authorized_user" is not service_account`},
+		{`{"backends":[{"name":"v","auth":{"type":"gcp_service_account","key_file":"/nonexistent/sa.json"}}]}`, `auth.key_file: reading key file`},
+		{`{"backends":[{"name":"a","auth":{"type":"azure_entra","tenant_id":"t","client_id":"c","key_env":"AIGW_SURELY_UNSET"}}]}`, `auth.key_env: environment variable AIGW_SURELY_UNSET is unset`},
+	} {
+		c, err := Parse([]byte(tc.doc))
+		if err != nil {
+			t.Fatalf("%s: Parse: %v", tc.doc, err)
+		}
+		err = c.LoadKeys()
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "r3fr3sh") {
+			t.Errorf("%s: %v, want %q", tc.doc, err, tc.want)
+		}
+	}
+}

@@ -181,30 +181,9 @@ var afterOpen func()
 // could pair an old key with a rotated file's identity, and the rotation
 // would never be noticed.
 func readKeyFile(path string) (*fileState, error) {
-	fh, err := os.Open(path)
+	b, info, err := readLimited(path)
 	if err != nil {
-		// The path is configuration, not a secret; the OS error never holds file content.
-		return nil, fmt.Errorf("reading key file: %w", err)
-	}
-	defer fh.Close()
-	if afterOpen != nil {
-		afterOpen()
-	}
-	info, err := fh.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("reading key file: %w", err)
-	}
-	if info.Size() > MaxKeyFileBytes {
-		return nil, fmt.Errorf("%s: %w", path, ErrKeyTooLarge)
-	}
-	// The limit also covers a file growing after the fstat (or a special
-	// file whose size fstat does not know).
-	b, err := io.ReadAll(io.LimitReader(fh, MaxKeyFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading key file: %w", err)
-	}
-	if len(b) > MaxKeyFileBytes {
-		return nil, fmt.Errorf("%s: %w", path, ErrKeyTooLarge)
+		return nil, err
 	}
 	v := strings.TrimSpace(string(b))
 	if v == "" {
@@ -214,6 +193,37 @@ func readKeyFile(path string) (*fileState, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &fileState{key: NewSecret(v), info: info}, nil
+}
+
+// readLimited opens path once and both identifies (fstat) and reads that
+// open file, up to MaxKeyFileBytes: key files, service-account JSON files.
+func readLimited(path string) ([]byte, os.FileInfo, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		// The path is configuration, not a secret; the OS error never holds file content.
+		return nil, nil, fmt.Errorf("reading key file: %w", err)
+	}
+	defer fh.Close()
+	if afterOpen != nil {
+		afterOpen()
+	}
+	info, err := fh.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading key file: %w", err)
+	}
+	if info.Size() > MaxKeyFileBytes {
+		return nil, nil, fmt.Errorf("%s: %w", path, ErrKeyTooLarge)
+	}
+	// The limit also covers a file growing after the fstat (or a special
+	// file whose size fstat does not know).
+	b, err := io.ReadAll(io.LimitReader(fh, MaxKeyFileBytes+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading key file: %w", err)
+	}
+	if len(b) > MaxKeyFileBytes {
+		return nil, nil, fmt.Errorf("%s: %w", path, ErrKeyTooLarge)
+	}
+	return b, info, nil
 }
 
 // credentialHeaders carry credentials in requests (client keys, session

@@ -59,6 +59,9 @@ type anthropicTranslator struct {
 	target  Target
 	path    string
 	headers []Header
+	// host, when set, is a Claude host that takes the model in the path
+	// and the version in the body (Vertex AI: vertex_anthropic.go).
+	host *claudeHost
 
 	model        string // upstream model, reported when the provider omits it
 	includeUsage bool

@@ -25,15 +25,22 @@ func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
 	if err != nil {
 		return RequestResult{}, err
 	}
+	path, model := a.path, out.Model
+	if a.host != nil {
+		if path, err = a.host.modelPath(model, req.Stream); err != nil {
+			return RequestResult{}, err
+		}
+		out.Model, out.AnthropicVersion = "", a.host.version
+	}
 	// The Anthropic body is about as large as the OpenAI one.
 	encoded, err := encodeJSON(out, len(body)+len(body)/8+256)
 	if err != nil {
 		return RequestResult{}, invalid("", "cannot encode the anthropic request: %s", firstLine(err.Error()))
 	}
-	a.model = strings.Clone(out.Model)
+	a.model = strings.Clone(model)
 	a.includeUsage = req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	return RequestResult{
-		Path:          a.path,
+		Path:          path,
 		Body:          encoded,
 		Headers:       append(a.headers, Header{Key: "content-type", Value: "application/json"}),
 		RemoveHeaders: []string{"accept-encoding"},
@@ -50,33 +57,12 @@ func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
 func anthropicParamCheck(body []byte) func(key string, vs, ve int) error {
 	return func(key string, vs, ve int) error {
 		raw := body[vs:ve]
-		ok := true
 		switch key {
 		case "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k",
 			"stop", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls", "user":
 			return nil
-		case "n":
-			ok = isNull(raw) || numberIs(raw, 1)
-		case "logprobs", "store":
-			ok = isNull(raw) || string(raw) == "false"
-		case "top_logprobs", "frequency_penalty", "presence_penalty":
-			ok = isNull(raw) || numberIs(raw, 0)
-		case "logit_bias", "metadata":
-			ok = isNull(raw) || isEmptyObject(raw)
-		case "response_format":
-			var rf struct {
-				Type string `json:"type"`
-			}
-			ok = isNull(raw) || (jsonAPI.Unmarshal(raw, &rf) == nil && rf.Type == "text")
-		case "modalities":
-			var mods []string
-			ok = isNull(raw) || (jsonAPI.Unmarshal(raw, &mods) == nil && len(mods) == 1 && mods[0] == "text")
-		case "service_tier":
-			s, _ := rawString(raw)
-			ok = isNull(raw) || s == "auto"
-		default:
-			ok = isNull(raw)
 		}
+		ok := isDefaultParam(key, raw)
 		if ok {
 			return nil
 		}
@@ -195,38 +181,17 @@ func convertTools(req *chatRequest, out *anthRequest) error {
 		}
 		out.Tools = append(out.Tools, anthTool{Name: t.Function.Name, Description: t.Function.Description, InputSchema: schema})
 	}
-	raw := bytes.TrimSpace(req.ToolChoice)
-	if len(raw) > 0 && !isNull(raw) {
-		if raw[0] == '"' {
-			s, _ := rawString(raw)
-			switch s {
-			case "auto":
-				out.ToolChoice = &anthToolChoice{Type: "auto"}
-			case "none":
-				out.ToolChoice = &anthToolChoice{Type: "none"}
-			case "required":
-				out.ToolChoice = &anthToolChoice{Type: "any"}
-			default:
-				return invalid("tool_choice", "tool_choice %q is not one of none, auto, required", s)
-			}
-		} else {
-			var named struct {
-				Type     string `json:"type"`
-				Function struct {
-					Name string `json:"name"`
-				} `json:"function"`
-			}
-			if err := jsonAPI.Unmarshal(raw, &named); err != nil {
-				return invalid("tool_choice", "tool_choice must be a string or an object")
-			}
-			if named.Type != "function" {
-				return unsupported("tool_choice", "tool_choice type %q is not supported by an anthropic backend", named.Type)
-			}
-			if named.Function.Name == "" {
-				return invalid("tool_choice.function.name", "tool_choice function name is required")
-			}
-			out.ToolChoice = &anthToolChoice{Type: "tool", Name: named.Function.Name}
-		}
+	tc, err := parseToolChoice(req.ToolChoice, "an anthropic backend")
+	if err != nil {
+		return err
+	}
+	switch tc.mode {
+	case "auto", "none":
+		out.ToolChoice = &anthToolChoice{Type: tc.mode}
+	case "required":
+		out.ToolChoice = &anthToolChoice{Type: "any"}
+	case "function":
+		out.ToolChoice = &anthToolChoice{Type: "tool", Name: tc.name}
 	}
 	if p := req.ParallelToolCalls; p != nil && !*p {
 		switch {

@@ -9,18 +9,22 @@ import (
 // uses are declared.
 
 type anthRequest struct {
-	Model         string          `json:"model"`
-	MaxTokens     int64           `json:"max_tokens"`
-	System        string          `json:"system,omitempty"`
-	Messages      []anthMessage   `json:"messages"`
-	Temperature   *float64        `json:"temperature,omitempty"`
-	TopP          *float64        `json:"top_p,omitempty"`
-	TopK          *int64          `json:"top_k,omitempty"`
-	StopSequences []string        `json:"stop_sequences,omitempty"`
-	Stream        bool            `json:"stream,omitempty"`
-	Tools         []anthTool      `json:"tools,omitempty"`
-	ToolChoice    *anthToolChoice `json:"tool_choice,omitempty"`
-	Metadata      *anthMetadata   `json:"metadata,omitempty"`
+	// Model is empty (left out) for hosts that take it in the path.
+	Model string `json:"model,omitempty"`
+	// AnthropicVersion is the host's version in the body (Vertex AI,
+	// Bedrock), where there is no anthropic-version header.
+	AnthropicVersion string          `json:"anthropic_version,omitempty"`
+	MaxTokens        int64           `json:"max_tokens"`
+	System           string          `json:"system,omitempty"`
+	Messages         []anthMessage   `json:"messages"`
+	Temperature      *float64        `json:"temperature,omitempty"`
+	TopP             *float64        `json:"top_p,omitempty"`
+	TopK             *int64          `json:"top_k,omitempty"`
+	StopSequences    []string        `json:"stop_sequences,omitempty"`
+	Stream           bool            `json:"stream,omitempty"`
+	Tools            []anthTool      `json:"tools,omitempty"`
+	ToolChoice       *anthToolChoice `json:"tool_choice,omitempty"`
+	Metadata         *anthMetadata   `json:"metadata,omitempty"`
 }
 
 type anthMessage struct {

@@ -10,6 +10,9 @@ var schemaEndpoints = map[string][]endpointKind{
 	SchemaOpenAI:      {endpointChatCompletions, endpointCompletions, endpointEmbeddings, endpointMessages},
 	SchemaAzureOpenAI: {endpointChatCompletions, endpointCompletions, endpointEmbeddings, endpointMessages},
 	SchemaAnthropic:   {endpointChatCompletions, endpointMessages},
+	// Vertex AI (vertex.go).
+	SchemaVertexGemini:    {endpointChatCompletions, endpointEmbeddings},
+	SchemaVertexAnthropic: {endpointChatCompletions, endpointMessages},
 }
 
 // EndpointError reports whether a backend of schema defines the client's

@@ -18,6 +18,9 @@ var providerNames = map[string]string{
 	SchemaOpenAI:      "openai",
 	SchemaAzureOpenAI: "azure.ai.openai",
 	SchemaAnthropic:   "anthropic",
+	// Vertex AI, whichever publisher's model it serves.
+	SchemaVertexGemini:    "gcp.vertex_ai",
+	SchemaVertexAnthropic: "gcp.vertex_ai",
 }
 
 // ProviderName is gen_ai.provider.name for a backend schema; a schema the

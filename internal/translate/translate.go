@@ -46,6 +46,9 @@ const (
 	SchemaOpenAI      = "openai"
 	SchemaAzureOpenAI = "azure_openai"
 	SchemaAnthropic   = "anthropic"
+	// Google Vertex AI (vertex.go): Gemini and Claude.
+	SchemaVertexGemini    = "gcp_vertex_gemini"
+	SchemaVertexAnthropic = "gcp_vertex_anthropic"
 )
 
 // Target describes the upstream an attempt goes to.
@@ -62,6 +65,9 @@ type Target struct {
 	// APIVersion is Azure's api-version query value, or Anthropic's
 	// anthropic-version header value.
 	APIVersion string
+	// Project and Region address Google Cloud (Vertex AI) targets: path
+	// segments of every Vertex URL.
+	Project, Region string
 	// Limits bound what the provider's responses may make the gateway hold.
 	Limits Limits
 }

@@ -104,6 +104,8 @@ func target(b *config.Backend, limits translate.Limits) translate.Target {
 		DefaultModel:  b.ModelOverride.All,
 		PathPrefix:    b.PathPrefix,
 		APIVersion:    b.APIVersion,
+		Project:       b.Project,
+		Region:        b.Region,
 		Limits:        limits,
 	}
 }

@@ -85,24 +85,39 @@ func credentialFor(b *Backend) credential {
 		return credential{}
 	}
 	var name string
-	switch a.Type {
-	case config.AuthBearer:
+	switch {
+	case a.IsBearer():
 		name = "authorization"
-	case config.AuthAzureAPIKey:
+	case a.Type == config.AuthAzureAPIKey:
 		name = "api-key"
-	case config.AuthAnthropicAPIKey:
+	case a.Type == config.AuthAnthropicAPIKey:
 		name = "x-api-key"
 	default:
 		return credential{fail: misconfigured(b, fmt.Sprintf("auth type %q has no header", a.Type))}
 	}
 	key := a.Key()
+	if key.Empty() && a.IsBearer() && a.Type != config.AuthBearer {
+		return credential{fail: noToken(b)}
+	}
 	if key.Empty() {
 		return credential{fail: misconfigured(b, "its key is empty")}
 	}
-	if a.Type == config.AuthBearer {
+	if a.IsBearer() {
 		return credential{name: name, value: "Bearer " + key.Reveal()}
 	}
 	return credential{name: name, value: key.Reveal()}
+}
+
+// noToken ends a request whose backend's token cache holds no valid token
+// (the first fetch has not succeeded yet, or refreshes failed until the
+// token expired; the cache logs why): a 503 the client may retry, as
+// send_response is the only answer before the provider (docs/attempts.md).
+func noToken(b *Backend) *failure {
+	return &failure{
+		err: oaierr.New(http.StatusServiceUnavailable, "server_error", "credential_unavailable",
+			"backend %q has no valid credential at the moment", b.Name),
+		log: fmt.Sprintf("aigw-upstream: backend %q has no valid token (see the token refresh log); answering 503", b.Name),
+	}
 }
 
 // misconfigured ends a request because of its backend's own config: a 503

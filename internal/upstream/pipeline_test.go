@@ -291,6 +291,7 @@ func TestCredentialHeader(t *testing.T) {
 		auth      *config.Auth
 		wantName  string
 		wantError bool
+		wantCode  string
 	}{
 		{auth: nil},
 		{auth: &config.Auth{Type: config.AuthNone}},
@@ -298,6 +299,9 @@ func TestCredentialHeader(t *testing.T) {
 		// unauthenticated.
 		{auth: &config.Auth{Type: config.AuthBearer}, wantError: true},
 		{auth: &config.Auth{Type: "basic"}, wantError: true},
+		// A token type whose cache holds no valid token: no header, a 503.
+		{auth: &config.Auth{Type: config.AuthGCPADC}, wantError: true, wantCode: "credential_unavailable"},
+		{auth: &config.Auth{Type: config.AuthAzureEntra}, wantError: true, wantCode: "credential_unavailable"},
 	}
 	for _, tt := range tests {
 		b := &Backend{Name: "b", Conf: &config.Backend{Name: "b", Auth: tt.auth}}
@@ -306,7 +310,11 @@ func TestCredentialHeader(t *testing.T) {
 		if name != tt.wantName || (f != nil) != tt.wantError {
 			t.Errorf("%+v: name %q failure %v", tt.auth, name, f)
 		}
-		if f != nil && (f.err.Status != http.StatusServiceUnavailable || f.err.Code != "backend_misconfigured") {
+		code := tt.wantCode
+		if code == "" {
+			code = "backend_misconfigured"
+		}
+		if f != nil && (f.err.Status != http.StatusServiceUnavailable || f.err.Code != code) {
 			t.Errorf("%+v: failure %+v, want a retryable 503", tt.auth, f.err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
+	"github.com/aigw/aigw/internal/credentials/credtest"
 	"github.com/aigw/aigw/test/host"
 	"github.com/aigw/aigw/test/mockprovider"
 )
@@ -44,10 +45,19 @@ type trBackend struct {
 	gzip     bool
 	// metricAttrs is the backend's metric_attributes.
 	metricAttrs map[string]string
+	// gcp, for the Vertex AI schemas: the fake token endpoint whose service
+	// account key becomes the backend's key_file (auth gcp_service_account)
+	// and whose issued tokens the mock accepts; project and region too.
+	gcp *credtest.Google
 }
+
+// Vertex AI project and region of every Vertex backend in these tests.
+const trProject, trRegion = "aigw-test", "us-east5"
 
 func (b trBackend) authType() string {
 	switch b.schema {
+	case mockprovider.SchemaVertexGemini, mockprovider.SchemaVertexAnthropic:
+		return "gcp_service_account"
 	case mockprovider.SchemaAzure:
 		return "azure_api_key"
 	case mockprovider.SchemaAnthropic:
@@ -113,6 +123,8 @@ func trAigwConfig(t *testing.T, mocks []*trMock, metrics any) []byte {
 		Schema        string            `json:"schema"`
 		ModelOverride any               `json:"model_override,omitempty"`
 		APIVersion    string            `json:"api_version,omitempty"`
+		Project       string            `json:"project,omitempty"`
+		Region        string            `json:"region,omitempty"`
 		Auth          auth              `json:"auth"`
 		MetricAttrs   map[string]string `json:"metric_attributes,omitempty"`
 	}
@@ -126,9 +138,13 @@ func trAigwConfig(t *testing.T, mocks []*trMock, metrics any) []byte {
 	}{Selection: "configured", Metrics: metrics}
 	for _, m := range mocks {
 		b := m.b
-		doc.Backends = append(doc.Backends, backend{Name: b.name, Models: b.serves, Schema: string(b.schema),
+		nb := backend{Name: b.name, Models: b.serves, Schema: string(b.schema),
 			ModelOverride: b.override, APIVersion: b.apiVersion,
-			Auth: auth{Type: b.authType(), KeyFile: m.keyPath, KeyEnv: m.keyEnv}, MetricAttrs: b.metricAttrs})
+			Auth: auth{Type: b.authType(), KeyFile: m.keyPath, KeyEnv: m.keyEnv}, MetricAttrs: b.metricAttrs}
+		if b.gcp != nil {
+			nb.Project, nb.Region = trProject, trRegion
+		}
+		doc.Backends = append(doc.Backends, nb)
 	}
 	out, err := json.Marshal(doc)
 	if err != nil {
@@ -164,11 +180,19 @@ func newTrEnv(t *testing.T, o trOptions) *trEnv {
 		if b.mockKey != "" {
 			apiKey = b.mockKey
 		}
-		m.srv = mockprovider.New(mockprovider.Options{Name: b.name, Schema: b.schema, APIKey: apiKey,
-			Models: b.mockModels, APIVersion: b.apiVersion, ToolArguments: b.toolArgs, Gzip: b.gzip})
+		opts := mockprovider.Options{Name: b.name, Schema: b.schema, APIKey: apiKey,
+			Models: b.mockModels, APIVersion: b.apiVersion, ToolArguments: b.toolArgs, Gzip: b.gzip}
+		if b.gcp != nil {
+			opts.Project, opts.Region = trProject, trRegion
+			opts.TokenCheck = func(tok string) bool { _, ok := b.gcp.Issued(tok); return ok }
+		}
+		m.srv = mockprovider.New(opts)
 		m.http = httptest.NewServer(m.srv)
 		t.Cleanup(m.http.Close)
-		if b.keyFile {
+		if b.gcp != nil {
+			m.keyPath = filepath.Join(e.dir, b.name+".json")
+			b.gcp.ServiceAccount(t, m.keyPath, b.name+"@"+trProject+".iam.gserviceaccount.com")
+		} else if b.keyFile {
 			m.keyPath = filepath.Join(e.dir, b.name+".key")
 			writeKeyFile(t, m.keyPath, b.key)
 		} else {

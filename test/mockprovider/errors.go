@@ -94,6 +94,8 @@ func (s *Server) writeFailure(w http.ResponseWriter, status int) {
 		anthropicError(w, status, "", msg)
 	case SchemaAzure:
 		azureError(w, status, strconv.Itoa(status), msg)
+	case SchemaVertexGemini, SchemaVertexAnthropic:
+		googleError(w, status, googleStatus(status), msg)
 	default:
 		code := ""
 		if status == http.StatusTooManyRequests {

@@ -76,6 +76,11 @@ type Options struct {
 	// request that offers tools with a call of the first tool (or of the one tool_choice
 	// names) with these arguments, unless tool_choice is "none".
 	ToolArguments string
+	// Project and Region are the Vertex AI path's (SchemaVertex*).
+	Project, Region string
+	// TokenCheck, when set, accepts a Vertex AI bearer token (one its fake
+	// token endpoint issued); nil accepts any non-empty bearer.
+	TokenCheck func(token string) bool
 	// Gzip makes the mock gzip every response body and send content-encoding: gzip,
 	// whatever the request's accept-encoding says (a misbehaving provider or proxy).
 	Gzip bool
@@ -227,6 +232,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.serveAnthropic()
 	case SchemaAzure:
 		c.serveAzure()
+	case SchemaVertexGemini, SchemaVertexAnthropic:
+		c.serveVertex()
 	default:
 		c.serveOpenAI()
 	}

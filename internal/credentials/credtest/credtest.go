@@ -1,0 +1,142 @@
+// Package credtest has fake OAuth2 token endpoints on loopback for tests:
+// Google's (service-account JWT bearer grant, signature checked) and the
+// Microsoft identity platform's (client credentials).
+package credtest
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// GCPScope is the scope Vertex AI tokens are asked for.
+const GCPScope = "https://www.googleapis.com/auth/cloud-platform"
+
+// Google is a token endpoint as Google's: it verifies the JWT
+// bearer assertion's RS256 signature with the public key of the service
+// account named in it, and issues short-lived tokens it remembers.
+type Google struct {
+	Srv      *httptest.Server
+	mu       sync.Mutex
+	keys     map[string]*rsa.PublicKey // client_email -> key
+	issued   map[string]string         // token -> client_email
+	n        atomic.Int64
+	lifetime time.Duration
+	Fail     atomic.Bool
+}
+
+func NewGoogle(t *testing.T, lifetime time.Duration) *Google {
+	f := &Google{keys: map[string]*rsa.PublicKey{}, issued: map[string]string{}, lifetime: lifetime}
+	f.Srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Srv.Close)
+	return f
+}
+
+func (f *Google) serve(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("content-type", "application/json")
+	if f.Fail.Load() {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":"invalid_grant","error_description":"secret-looking text"}`)
+		return
+	}
+	if r.Method != http.MethodPost || r.ParseForm() != nil || r.Form.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+		http.Error(w, "bad grant", http.StatusBadRequest)
+		return
+	}
+	parts := strings.Split(r.Form.Get("assertion"), ".")
+	if len(parts) != 3 {
+		http.Error(w, "bad assertion", http.StatusBadRequest)
+		return
+	}
+	claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var c struct {
+		Iss   string `json:"iss"`
+		Scope string `json:"scope"`
+		Aud   string `json:"aud"`
+	}
+	_ = json.Unmarshal(claims, &c)
+	f.mu.Lock()
+	pub := f.keys[c.Iss]
+	f.mu.Unlock()
+	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+	h := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if pub == nil || rsa.VerifyPKCS1v15(pub, crypto.SHA256, h[:], sig) != nil || c.Scope != GCPScope || c.Aud != f.Srv.URL+"/token" {
+		http.Error(w, `{"error":"invalid_grant"}`, http.StatusBadRequest)
+		return
+	}
+	tok := fmt.Sprintf("ya29.%s.%d", c.Iss, f.n.Add(1))
+	f.mu.Lock()
+	f.issued[tok] = c.Iss
+	f.mu.Unlock()
+	w.Header().Set("content-type", "application/json")
+	fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":%d}`, tok, int(f.lifetime/time.Second))
+}
+
+// serviceAccount writes a new service-account key for email to path
+// (atomically, as a secret mount swaps files) and registers its public key.
+func (f *Google) ServiceAccount(t *testing.T, path, email string) {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	js, _ := json.MarshalIndent(map[string]string{
+		"type": "service_account", "project_id": "p", "private_key_id": "kid", "private_key": string(pemKey),
+		"client_email": email, "client_id": "1", "token_uri": f.Srv.URL + "/token",
+	}, "", "  ")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, js, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.keys[email] = &k.PublicKey
+	f.mu.Unlock()
+}
+
+// Issued reports whether tok is a token this endpoint issued, and to whom.
+func (f *Google) Issued(tok string) (email string, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	email, ok = f.issued[tok]
+	return
+}
+
+// Count is how many tokens were issued.
+func (f *Google) Count() int64 { return f.n.Load() }
+
+// NewEntra is the Microsoft identity platform's v2.0 token endpoint for
+// the client-credentials grant.
+func NewEntra(t *testing.T, clientID, scope string, secret *atomic.Value) *httptest.Server {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("content-type", "application/json")
+		if r.ParseForm() != nil || r.Form.Get("grant_type") != "client_credentials" || r.Form.Get("client_id") != clientID ||
+			r.Form.Get("client_secret") != secret.Load().(string) || r.Form.Get("scope") != scope {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"error":"invalid_client"}`)
+			return
+		}
+		fmt.Fprintf(w, `{"token_type":"Bearer","expires_in":3600,"access_token":"entra-%d"}`, n.Add(1))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}

@@ -1,0 +1,105 @@
+package translate
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+
+	"github.com/aigw/aigw/internal/bodyscan"
+)
+
+// Claude on Vertex AI (gcp_vertex_anthropic): Anthropic's Messages body
+// without "model", with "anthropic_version": "vertex-2023-10-16", sent to
+// {model}:rawPredict, or {model}:streamRawPredict for a stream. Responses
+// and stream events are Anthropic's own. OpenAI chat requests are
+// translated by the Anthropic translator; Anthropic clients (/v1/messages)
+// pass through with only these host rewrites.
+
+const defaultVertexAnthropicVersion = "vertex-2023-10-16"
+
+func init() {
+	register(SchemaVertexAnthropic, newVertexAnthropic)
+}
+
+// claudeHost is a Claude host that takes the model in the path and the
+// version in the body.
+type claudeHost struct {
+	version string
+	// modelPath is the upstream path for the model and streaming choice.
+	modelPath func(model string, stream bool) (string, error)
+}
+
+func newVertexAnthropic(t Target, ep endpoint) (Translator, error) {
+	base, err := newVertexBase(t, "anthropic")
+	if err != nil {
+		return nil, err
+	}
+	version := t.APIVersion
+	if version == "" {
+		version = defaultVertexAnthropicVersion
+	}
+	host := &claudeHost{version: version, modelPath: func(model string, stream bool) (string, error) {
+		if stream {
+			return base.modelURL(model, "streamRawPredict")
+		}
+		return base.modelURL(model, "rawPredict")
+	}}
+	switch ep.kind {
+	case endpointChatCompletions:
+		return &anthropicTranslator{target: t, host: host}, nil
+	case endpointMessages:
+		return &claudeHostMessages{passthrough: passthrough{target: t, usage: &anthropicUsageScanner{}}, host: host}, nil
+	}
+	return nil, &Error{
+		Kind:    KindUnsupported,
+		Status:  http.StatusBadRequest,
+		Code:    "unsupported_endpoint",
+		Message: "endpoint " + ep.suffix + " is not supported by a " + t.Schema + " backend; use /v1/chat/completions or /v1/messages",
+	}
+}
+
+// claudeHostMessages passes an Anthropic Messages request to a Claude host:
+// the model (after overrides) moves from the body into the path, the host's
+// anthropic_version goes into the body unless the client set one; every
+// other byte is unchanged. Responses pass through (usage is read).
+type claudeHostMessages struct {
+	passthrough
+	host *claudeHost
+}
+
+func (h *claudeHostMessages) RequestBody(body []byte) (RequestResult, error) {
+	r, err := bodyscan.Scan(body, "anthropic_version")
+	if err != nil {
+		return RequestResult{}, invalid("", "%s", err.Error())
+	}
+	model := h.target.ResolveModel(r.Model.Value)
+	if r.Model.Present && r.Model.Type != bodyscan.TypeString || model == "" {
+		return RequestResult{}, invalid("model", "model is required and must be a string")
+	}
+	stream := false
+	if vs, ve, found, _ := findMember(body, "stream"); found {
+		stream = string(body[vs:ve]) == "true"
+	}
+	path, err := h.host.modelPath(model, stream)
+	if err != nil {
+		return RequestResult{}, err
+	}
+	// The original body is every attempt's: edit a copy.
+	out := bodyscan.RemoveMember(bytes.Clone(body), r.Model)
+	if !r.Backend.Present {
+		i := bytes.IndexByte(out, '{') + 1
+		ins := append(appendJSONString([]byte(`"anthropic_version":`), h.host.version), ',')
+		if len(bytes.TrimSpace(out[i:])) == 1 { // "{}" once the model is gone
+			ins = ins[:len(ins)-1]
+		}
+		out = append(out[:i], append(ins, out[i:]...)...)
+	}
+	return RequestResult{
+		Path:          path,
+		Body:          out,
+		Headers:       []Header{{Key: "content-type", Value: "application/json"}},
+		RemoveHeaders: []string{"accept-encoding"},
+		Model:         strings.Clone(model),
+		Stream:        stream,
+	}, nil
+}

@@ -1,0 +1,308 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/packages/ssestream"
+)
+
+var vertexTarget = Target{Project: "my-proj", Region: "us-east5"}
+
+func newVertexT(t testing.TB, schema, path string) Translator {
+	t.Helper()
+	tg := vertexTarget
+	tg.Schema = schema
+	tr, err := New(tg, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// requestView is what a request golden shows of a RequestResult.
+func requestView(t *testing.T, res RequestResult) []byte {
+	t.Helper()
+	if !json.Valid(res.Body) {
+		t.Fatalf("translated body is not JSON: %s", res.Body)
+	}
+	got, err := json.Marshal(struct {
+		Path          string          `json:"path"`
+		Headers       []Header        `json:"headers"`
+		RemoveHeaders []string        `json:"remove_headers"`
+		Model         string          `json:"model"`
+		Stream        bool            `json:"stream"`
+		Body          json.RawMessage `json:"body"`
+	}{res.Path, res.Headers, res.RemoveHeaders, res.Model, res.Stream, res.Body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return indentJSON(t, got)
+}
+
+func TestVertexRequestGolden(t *testing.T) {
+	for _, tc := range []struct{ dir, schema string }{
+		{"gemini/request", SchemaVertexGemini},
+		{"vertex_anthropic/request", SchemaVertexAnthropic},
+		{"vertex_embeddings/request", SchemaVertexGemini},
+	} {
+		for _, in := range inputs(t, tc.dir, ".json") {
+			t.Run(tc.dir+"/"+filepath.Base(in), func(t *testing.T) {
+				body, err := os.ReadFile(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				path := "/v1/chat/completions"
+				switch {
+				case strings.HasPrefix(filepath.Base(in), "messages_"):
+					path = "/v1/messages"
+				case strings.HasPrefix(tc.dir, "vertex_embeddings"):
+					path = "/v1/embeddings"
+				}
+				orig := bytes.Clone(body)
+				res, err := newVertexT(t, tc.schema, path).RequestBody(body)
+				if err != nil {
+					t.Fatalf("RequestBody: %v", err)
+				}
+				if !bytes.Equal(body, orig) {
+					t.Fatal("the original body (every attempt's) was changed")
+				}
+				checkGolden(t, goldenPath(in), requestView(t, res))
+			})
+		}
+	}
+}
+
+func TestVertexRequestRejects(t *testing.T) {
+	chat := func(extra string) string {
+		return `{"model":"m","messages":[{"role":"user","content":"hi"}]` + extra + `}`
+	}
+	for _, tc := range []struct {
+		name, schema, path, body string
+		unsupported              bool
+		param                    string
+	}{
+		{"logprobs", SchemaVertexGemini, "", chat(`,"logprobs":true`), true, "logprobs"},
+		{"n streamed", SchemaVertexGemini, "", chat(`,"n":2,"stream":true`), true, "n"},
+		{"unknown parameter", SchemaVertexGemini, "", chat(`,"prediction":{"type":"content"}`), true, "prediction"},
+		{"parallel tool calls off", SchemaVertexGemini, "", chat(`,"parallel_tool_calls":false`), true, "parallel_tool_calls"},
+		{"http image", SchemaVertexGemini, "", `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://example.com/cat.png"}}]}]}`, true, "messages[0].content[0].image_url.url"},
+		{"audio part", SchemaVertexGemini, "", `{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}`, true, "messages[0].content[0]"},
+		{"tool result without call", SchemaVertexGemini, "", `{"model":"m","messages":[{"role":"user","content":"x"},{"role":"tool","tool_call_id":"nope","content":"r"}]}`, false, "messages[1].tool_call_id"},
+		{"arguments not an object", SchemaVertexGemini, "", `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`, false, "messages[0].tool_calls[0].function.arguments"},
+		{"bad reasoning effort", SchemaVertexGemini, "", chat(`,"reasoning_effort":"max"`), false, "reasoning_effort"},
+		{"model with slash", SchemaVertexGemini, "", `{"model":"a/b","messages":[{"role":"user","content":"hi"}]}`, false, "model"},
+		{"no model", SchemaVertexGemini, "", `{"messages":[{"role":"user","content":"hi"}]}`, false, "model"},
+		{"token array input", SchemaVertexGemini, "/v1/embeddings", `{"model":"e","input":[[1,2]]}`, true, "input"},
+		{"base64 embeddings", SchemaVertexGemini, "/v1/embeddings", `{"model":"e","input":"x","encoding_format":"base64"}`, true, "encoding_format"},
+		{"claude model with dots segment", SchemaVertexAnthropic, "/v1/messages", `{"model":"..","max_tokens":1,"messages":[]}`, false, "model"},
+		{"claude messages without model", SchemaVertexAnthropic, "/v1/messages", `{"max_tokens":1,"messages":[]}`, false, "model"},
+		{"claude chat json schema", SchemaVertexAnthropic, "", chat(`,"response_format":{"type":"json_object"}`), true, "response_format"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := tc.path
+			if path == "" {
+				path = "/v1/chat/completions"
+			}
+			_, err := newVertexT(t, tc.schema, path).RequestBody([]byte(tc.body))
+			kind := KindInvalid
+			if tc.unsupported {
+				kind = KindUnsupported
+			}
+			e, ok := AsError(err, kind)
+			if !ok || e.Status != http.StatusBadRequest || e.Param != tc.param {
+				t.Fatalf("err %#v, want kind %d param %q", err, kind, tc.param)
+			}
+		})
+	}
+}
+
+func TestVertexTargetChecks(t *testing.T) {
+	for _, tc := range []struct {
+		tg   Target
+		want string
+	}{
+		{Target{Schema: SchemaVertexGemini, Region: "us-east5"}, "needs project and region"},
+		{Target{Schema: SchemaVertexAnthropic, Project: "p"}, "needs project and region"},
+		{Target{Schema: SchemaVertexGemini, Project: "p/q", Region: "r"}, "project must be a single path segment"},
+		{Target{Schema: SchemaVertexGemini, Project: "p", Region: "r", DefaultModel: "a/b"}, "it names a Vertex AI model"},
+	} {
+		if err := Check(tc.tg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.tg, err, tc.want)
+		}
+	}
+	if err := Check(Target{Schema: SchemaVertexGemini, Project: "p", Region: "global"}); err != nil {
+		t.Fatal(err)
+	}
+	// /v1/completions is no Vertex endpoint: a 404 before any credential.
+	if e := EndpointError(SchemaVertexGemini, http.MethodPost, "/v1/completions"); e == nil || e.Status != http.StatusNotFound {
+		t.Fatalf("%v", e)
+	}
+	if e := EndpointError(SchemaVertexAnthropic, http.MethodPost, "/v1/messages"); e != nil {
+		t.Fatal(e)
+	}
+}
+
+// responseStatus reads the status a response fixture is answered with from
+// its name (error_<status>_...), else 200.
+func responseStatus(in string) int {
+	if rest, ok := strings.CutPrefix(filepath.Base(in), "error_"); ok {
+		if n, err := strconv.Atoi(rest[:3]); err == nil {
+			return n
+		}
+	}
+	return http.StatusOK
+}
+
+func TestVertexResponseGolden(t *testing.T) {
+	for _, tc := range []struct{ dir, path string }{
+		{"gemini/response", "/v1/chat/completions"},
+		{"vertex_embeddings/response", "/v1/embeddings"},
+	} {
+		for _, in := range inputs(t, tc.dir, ".json") {
+			t.Run(tc.dir+"/"+filepath.Base(in), func(t *testing.T) {
+				body, err := os.ReadFile(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tr := newVertexT(t, SchemaVertexGemini, tc.path)
+				req := `{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"x"}]}`
+				if tc.path == "/v1/embeddings" {
+					req = `{"model":"text-embedding-005","input":"x"}`
+				}
+				if _, err := tr.RequestBody([]byte(req)); err != nil {
+					t.Fatal(err)
+				}
+				status := responseStatus(in)
+				mode, err := tr.ResponseHeaders(status, "application/json", "")
+				if err != nil || !mode.BufferBody || !mode.ModifiesBody || mode.Error != (status != 200) {
+					t.Fatalf("mode %+v, %v", mode, err)
+				}
+				out, usage, err := tr.ResponseBody(body, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := indentJSON(t, out)
+				got = append(got, "usage: "...)
+				got = append(got, strconv.FormatInt(usage.InputTokens, 10)+" "+strconv.FormatInt(usage.OutputTokens, 10)+" "+strconv.FormatInt(usage.TotalTokens, 10)+" "+strconv.FormatInt(usage.CachedInputTokens, 10)+"\n"...)
+				checkGolden(t, goldenPath(in), got)
+			})
+		}
+	}
+}
+
+func TestGeminiMalformedResponseIs502(t *testing.T) {
+	tr := newVertexT(t, SchemaVertexGemini, "/v1/chat/completions")
+	tr.RequestBody([]byte(`{"model":"g","messages":[{"role":"user","content":"x"}]}`))
+	tr.ResponseHeaders(200, "application/json", "")
+	if _, _, err := tr.ResponseBody([]byte(`{"candidates":[{"content":`), true); !isBadResponse(err) {
+		t.Fatalf("%v", err)
+	}
+	if strings.Contains(badResponse("x").Error(), "candidates") {
+		t.Fatal("the log reason quotes the body")
+	}
+}
+
+func translateGeminiStream(t testing.TB, includeUsage bool, pieces ...[]byte) ([]byte, Usage) {
+	t.Helper()
+	tr := &geminiTranslator{target: vertexTarget, model: "gemini-2.5-flash", includeUsage: includeUsage}
+	mode, err := tr.ResponseHeaders(200, "text/event-stream", "")
+	if err != nil || !mode.Stream || mode.BufferBody || !mode.ModifiesBody {
+		t.Fatalf("mode %+v, %v", mode, err)
+	}
+	var all []byte
+	var usage Usage
+	for i, p := range pieces {
+		out, u, err := tr.ResponseBody(p, i == len(pieces)-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, out...)
+		usage = u
+	}
+	return all, usage
+}
+
+func TestGeminiStreamGolden(t *testing.T) {
+	for _, in := range inputs(t, "gemini/stream", ".sse") {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			stream, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ := translateGeminiStream(t, true, stream)
+			checkSSEOutput(t, out)
+			checkGolden(t, goldenPath(in), out)
+		})
+	}
+}
+
+// Every split point in two pieces, and one byte at a time, and all events
+// in one chunk: identical output and usage.
+func TestGeminiStreamEverySplit(t *testing.T) {
+	for _, in := range inputs(t, "gemini/stream", ".sse") {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			stream, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, wantUsage := translateGeminiStream(t, true, stream)
+			for i := 0; i <= len(stream); i++ {
+				got, usage := translateGeminiStream(t, true, stream[:i], stream[i:])
+				if !bytes.Equal(got, want) || usage != wantUsage {
+					t.Fatalf("split at %d differs:\n%s\nwant:\n%s", i, got, want)
+				}
+			}
+			pieces := make([][]byte, 0, len(stream)+1)
+			for i := range stream {
+				pieces = append(pieces, stream[i:i+1])
+			}
+			pieces = append(pieces, nil)
+			if got, _ := translateGeminiStream(t, true, pieces...); !bytes.Equal(got, want) {
+				t.Fatalf("byte-at-a-time differs:\n%s", got)
+			}
+		})
+	}
+}
+
+// openai-go's own stream decoder reads the translated stream: text, tool
+// call deltas and the usage chunk.
+func TestGeminiStreamOpenAISDK(t *testing.T) {
+	stream, err := os.ReadFile("testdata/gemini/stream/tool_calls.sse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, usage := translateGeminiStream(t, true, stream)
+	resp := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: io.NopCloser(bytes.NewReader(out))}
+	s := ssestream.NewStream[openai.ChatCompletionChunk](ssestream.NewDecoder(resp), nil)
+	var acc openai.ChatCompletionAccumulator
+	for s.Next() {
+		acc.AddChunk(s.Current())
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	calls := acc.Choices[0].Message.ToolCalls
+	if len(calls) != 2 || calls[1].Function.Arguments != `{"city":"Rome"}` || calls[0].ID != "call_0_0" || acc.Choices[0].FinishReason != "tool_calls" {
+		t.Fatalf("%+v", acc.Choices)
+	}
+	if acc.Usage.PromptTokens != 20 || acc.Usage.CompletionTokens != 20 || usage.OutputTokens != 20 {
+		t.Fatalf("usage %+v / %+v", acc.Usage, usage)
+	}
+}
+
+func TestGeminiStreamEndsEarly(t *testing.T) {
+	out, _ := translateGeminiStream(t, false, []byte(`data: {"candidates":[{"content":{"parts":[{"text":"a"}]}}]}`+"\n\n"))
+	p := checkSSEOutput(t, out)
+	if !bytes.Contains(p[len(p)-1], []byte(`ended before the response was complete`)) {
+		t.Fatalf("%s", out)
+	}
+}
