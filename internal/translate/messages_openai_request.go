@@ -46,6 +46,7 @@ func (m *messagesToOpenAI) RequestBody(body []byte) (RequestResult, error) {
 		Headers:       []Header{{Key: "content-type", Value: "application/json"}},
 		RemoveHeaders: []string{"accept-encoding"},
 		Model:         m.model,
+		RequestModel:  strings.Clone(req.Model), // may alias body
 		Stream:        req.Stream,
 	}, nil
 }

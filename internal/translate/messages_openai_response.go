@@ -36,18 +36,6 @@ func appendAnthropicUsage(dst []byte, u Usage) []byte {
 	return dst
 }
 
-// openAIUsage is the gateway's Usage for an OpenAI usage object.
-func openAIUsage(u *oaiUsage) Usage {
-	if u == nil {
-		return Usage{}
-	}
-	r := Usage{InputTokens: plausible(u.PromptTokens), OutputTokens: plausible(u.CompletionTokens), TotalTokens: plausible(u.TotalTokens)}
-	if u.PromptTokensDetails != nil {
-		r.CachedInputTokens = min(plausible(u.PromptTokensDetails.CachedTokens), r.InputTokens)
-	}
-	return r.sane()
-}
-
 func (m *messagesToOpenAI) translateCompletion(body []byte) ([]byte, error) {
 	var r chatInResponse
 	if err := jsonAPI.UnmarshalFromString(aliasString(body), &r); err != nil {
@@ -56,11 +44,11 @@ func (m *messagesToOpenAI) translateCompletion(body []byte) ([]byte, error) {
 	if len(r.Choices) == 0 {
 		return nil, badResponse("the backend returned a chat completion without choices")
 	}
-	m.tokens = openAIUsage(r.Usage)
 	model := r.Model
 	if model == "" {
 		model = m.model
 	}
+	m.tokens = usageFromOpenAI(r.Usage, strings.Clone(model)) // model may alias body
 	c := &r.Choices[0]
 	out := make([]byte, 0, len(body)+256)
 	out = append(out, `{"id":`...)

@@ -83,7 +83,7 @@ func (s *messagesStream) handle(_, data []byte) error {
 	}
 	s.begin(ev)
 	if ev.Usage != nil {
-		s.usage = openAIUsage(ev.Usage)
+		s.usage = usageFromOpenAI(ev.Usage, s.model)
 	}
 	for i := range ev.Choices {
 		c := &ev.Choices[i]

@@ -131,7 +131,7 @@ func TestMessagesStreamUsage(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, u := messagesStreamOut(t, stream)
-	if u != (Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, CachedInputTokens: 4}) {
+	if u != (Usage{InputTokens: 9, OutputTokens: 3, TotalTokens: 12, CachedInputTokens: 4, Model: "gpt-4o-mini"}) {
 		t.Errorf("usage %+v", u)
 	}
 	if !bytes.Contains(out, []byte(`"usage":{"input_tokens":5,"output_tokens":3,"cache_read_input_tokens":4`)) {

@@ -306,14 +306,7 @@ func readOpenAIUsage(raw []byte, dst *Usage) {
 	if err := jsonAPI.UnmarshalFromString(aliasString(raw), &u); err != nil {
 		return
 	}
-	r := Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens, Model: dst.Model}
-	if u.PromptTokensDetails != nil {
-		r.CachedInputTokens = u.PromptTokensDetails.CachedTokens
-	}
-	if u.CompletionTokensDetails != nil {
-		r.ReasoningTokens = u.CompletionTokensDetails.ReasoningTokens
-	}
-	*dst = r.sane()
+	*dst = usageFromOpenAI(&u, dst.Model)
 }
 
 // openAIErrorJSON returns an error body in OpenAI's shape: a body whose

@@ -52,3 +52,19 @@ func (u Usage) sane() Usage {
 	}
 	return u
 }
+
+// usageFromOpenAI is the gateway's Usage for an OpenAI usage object (nil:
+// none reported) of a response or stream served by model.
+func usageFromOpenAI(u *oaiUsage, model string) Usage {
+	if u == nil {
+		return Usage{Model: model}
+	}
+	r := Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens, Model: model}
+	if u.PromptTokensDetails != nil {
+		r.CachedInputTokens = u.PromptTokensDetails.CachedTokens
+	}
+	if u.CompletionTokensDetails != nil {
+		r.ReasoningTokens = u.CompletionTokensDetails.ReasoningTokens
+	}
+	return r.sane()
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	aoption "github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
@@ -22,8 +23,9 @@ func labelSet(parts ...string) string {
 }
 
 // TestMetricsE2E scrapes the real Prometheus endpoint the .so serves inside
-// the host after openai-go traffic through both ABIs: a plain completion, a
-// stream, a streamed tool call, a provider error and a failover from the
+// the host after openai-go and anthropic-sdk-go traffic through both ABIs: a
+// plain completion, a stream, a streamed tool call, a Messages-API request
+// plain and streamed, a provider error and a failover from the
 // OpenAI primary to the Anthropic fallback. Label sets and counts are exact,
 // per attempt: the failover is a failed attempt on the primary and a served
 // one on the fallback. The OTLP receiver on loopback gets the same data
@@ -63,13 +65,29 @@ func TestMetricsE2E(t *testing.T) {
 	if _, _, tool := streamAll(t, c.Chat.Completions.NewStreaming(ctxT(t), p)); tool == nil || tool.Arguments != weatherArgs {
 		t.Errorf("tool call %+v", tool)
 	}
-	// 4. a provider error the router does not retry.
+	// 4. and 5. anthropic-sdk-go through the Messages front door, plain and
+	// streamed, served by the same OpenAI primary (translated both ways):
+	// the same labels, gen_ai.operation.name chat.
+	ac := e.anthropicClient(aoption.WithHeader("x-api-key-id", "team-a"))
+	mp := messagesParams()
+	mp.Model = "gpt-4o"
+	if _, err := ac.Messages.New(ctxT(t), mp); err != nil {
+		t.Fatal(err)
+	}
+	ms := ac.Messages.NewStreaming(ctxT(t), mp)
+	for ms.Next() {
+	}
+	if err := ms.Err(); err != nil {
+		t.Fatal(err)
+	}
+	ms.Close()
+	// 6. a provider error the router does not retry.
 	e.mocks["primary"].srv.SetFailStatus(400)
 	var apiErr *openai.Error
 	if _, err := c.Chat.Completions.New(ctxT(t), gpt4oParams()); !errors.As(err, &apiErr) || apiErr.StatusCode != 400 {
 		t.Fatalf("want a 400, got %v", err)
 	}
-	// 5. failover: the primary answers 503, the fallback serves.
+	// 7. failover: the primary answers 503, the fallback serves.
 	e.mocks["primary"].srv.SetFailStatus(503)
 	if _, err := c.Chat.Completions.New(ctxT(t), gpt4oParams()); err != nil {
 		t.Fatal(err)
@@ -83,15 +101,15 @@ func TestMetricsE2E(t *testing.T) {
 	fams := metricstest.Scrape(t, url)
 	want := map[string]map[string]float64{
 		"aigw_upstream_attempts_total": {
-			labelSet(primaryOK, "aigw_backend_name=primary"):  3,
+			labelSet(primaryOK, "aigw_backend_name=primary"):  5,
 			labelSet(primary400, "aigw_backend_name=primary"): 1,
 			labelSet(primary503, "aigw_backend_name=primary"): 1,
 			labelSet(fallback, "aigw_backend_name=fallback"):  1,
 		},
-		"gen_ai_server_request_duration_seconds":    {primaryOK: 3, primary400: 1, primary503: 1, fallback: 1},
-		"gen_ai_server_time_to_first_token_seconds": {primaryOK: 2},
+		"gen_ai_server_request_duration_seconds":    {primaryOK: 5, primary400: 1, primary503: 1, fallback: 1},
+		"gen_ai_server_time_to_first_token_seconds": {primaryOK: 3},
 		"gen_ai_client_token_usage": {
-			labelSet(primaryOK, "gen_ai_token_type=input"): 3, labelSet(primaryOK, "gen_ai_token_type=output"): 3,
+			labelSet(primaryOK, "gen_ai_token_type=input"): 5, labelSet(primaryOK, "gen_ai_token_type=output"): 5,
 			labelSet(fallback, "gen_ai_token_type=input"): 1, labelSet(fallback, "gen_ai_token_type=output"): 1,
 		},
 	}
