@@ -25,6 +25,9 @@ fmt:
 # The whole suite: formatting, vet, the .so build, and every test under -race.
 test: fmt vet build
 	$(GO) test -race -count=1 -timeout 20m ./...
+	# Allocation bounds again without -race (its sync.Pool drops items, so
+	# pooled decoders allocate there); the tests skip themselves under -race.
+	$(GO) test -count=1 -run 'Allocs' ./internal/translate/
 
 # Short fuzz runs of every fuzz target (the seed corpora also run in `make test`);
 # see test/fuzz.sh for how a Go fuzz-coordinator flake is told from a finding.

@@ -185,6 +185,42 @@ func Find(body []byte, key string) (vs, ve int, found bool, err error) {
 	return 0, 0, false, err
 }
 
+// Elements calls fn with the index and the span arr[vs:ve] of each element
+// of the JSON array arr, in order. arr must be a value Walk or Find returned
+// (validated with its document): elements are only skipped, not validated
+// again, so a translator walks a nested array without decoding it. An error
+// from fn ends the walk and is returned as is; arr not being an array is an
+// *Error.
+func Elements(arr []byte, fn func(i, vs, ve int) error) error {
+	i := skipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return &Error{Kind: Invalid, Offset: i}
+	}
+	if i = skipSpace(arr, i+1); i < len(arr) && arr[i] == ']' {
+		return trailing(arr, i+1)
+	}
+	for n := 0; ; n++ {
+		vs, ve, err := skipValue(arr, i)
+		if err != nil {
+			return err
+		}
+		if err := fn(n, vs, ve); err != nil {
+			return err
+		}
+		if i = skipSpace(arr, ve); i >= len(arr) {
+			return &Error{Kind: Invalid, Offset: i}
+		}
+		switch arr[i] {
+		case ',':
+			i = skipSpace(arr, i+1)
+		case ']':
+			return trailing(arr, i+1)
+		default:
+			return &Error{Kind: Invalid, Offset: i}
+		}
+	}
+}
+
 // field is one top-level member as the walker finds it.
 type field struct {
 	keyStart         int // the key's opening quote

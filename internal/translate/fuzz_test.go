@@ -119,14 +119,19 @@ func FuzzOpenAIResponse(f *testing.F) {
 }
 
 // FuzzAnthropicRequest: any client body either translates to valid JSON or
-// fails with a typed error carrying a valid OpenAI error body.
+// fails with a typed error carrying a valid OpenAI error body, and the
+// translation is the struct-decoding oracle's, byte for byte.
 func FuzzAnthropicRequest(f *testing.F) {
 	addFiles(f, "testdata/anthropic/request/*.json", func(b []byte) {
 		if !bytes.Contains(b, []byte(`"path"`)) {
 			f.Add(b)
 		}
 	})
+	for _, b := range oracleCases {
+		f.Add([]byte(b))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		checkOracle(t, "fuzz", body)
 		res, err := newAnthropicT(t, Target{Schema: SchemaAnthropic}).RequestBody(body)
 		ue, isUnsupported := AsError(err, KindUnsupported)
 		ie, isInvalid := AsError(err, KindInvalid)
