@@ -46,13 +46,18 @@ func FuzzAnthropicStream(f *testing.F) {
 // FuzzAnthropicResponse: any non-streamed upstream body under any status
 // becomes valid JSON (a chat.completion or an OpenAI error), or, for a 2xx
 // body that does not parse, a KindProvider badResponse the caller answers as 502;
-// the usage read is always plausible.
+// the usage read is always plausible; a 2xx body translates exactly as the
+// struct-decoding oracle did.
 func FuzzAnthropicResponse(f *testing.F) {
 	addFiles(f, "testdata/anthropic/response/*.json", func(b []byte) {
 		f.Add(b, uint16(200))
 		f.Add(b, uint16(529))
 	})
+	for _, b := range responseOracleCases {
+		f.Add([]byte(b), uint16(200))
+	}
 	f.Fuzz(func(t *testing.T, body []byte, status uint16) {
+		checkResponseOracle(t, "fuzz", body)
 		tr := anthropicResponseTranslator(t, false, false)
 		if _, err := tr.ResponseHeaders(int(status), "application/json", ""); err != nil {
 			t.Fatal(err)

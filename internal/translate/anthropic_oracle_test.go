@@ -6,11 +6,12 @@ import (
 	"strings"
 )
 
-// The struct-decoding OpenAI -> Anthropic request translation this package
-// had before it wrote the request straight from the bytes
-// (anthropic_request.go), kept verbatim as the oracle its output is compared
-// with byte for byte (TestAnthropicRequestMatchesOracle,
-// FuzzAnthropicRequest).
+// The struct-decoding OpenAI -> Anthropic request and response translations
+// this package had before it wrote them straight from the bytes
+// (anthropic_request.go, anthropic_response.go), kept verbatim as the
+// oracles their output is compared with byte for byte
+// (TestAnthropicRequestMatchesOracle, FuzzAnthropicRequest,
+// TestAnthropicResponseMatchesOracle, FuzzAnthropicResponse).
 
 func (a *anthropicTranslator) oracleRequestBody(body []byte) (RequestResult, error) {
 	if err := forEachMember(body, anthropicParamCheck(body)); err != nil {
@@ -270,4 +271,69 @@ func oracleAssistantBlocks(m *chatMessage, loc msgLoc) ([]anthBlock, error) {
 		blocks = append(blocks, anthBlock{Type: "tool_use", ID: tc.ID, Name: tc.Function.Name, Input: json.RawMessage(args)})
 	}
 	return blocks, nil
+}
+
+func (a *anthropicTranslator) oracleTranslateMessage(body []byte) ([]byte, error) {
+	var r anthResponse
+	if err := jsonAPI.UnmarshalFromString(aliasString(body), &r); err != nil {
+		// Truncated, HTML from a proxy, numbers out of range: the caller
+		// answers 502 with an OpenAI error, as for an undecodable body.
+		// The decoder's message quotes the body: only where it stopped
+		// goes to the log.
+		return nil, badResponse("the anthropic backend returned a malformed response" + decodeErrorAt(err))
+	}
+	a.tokens.merge(&r.Usage)
+	model := r.Model
+	if model == "" {
+		model = a.model
+	}
+	out := chatCompletion{
+		ID:      r.ID,
+		Object:  "chat.completion",
+		Created: now().Unix(),
+		Model:   model,
+		Choices: []chatChoice{{FinishReason: finishReason(r.StopReason)}},
+	}
+	msg := &out.Choices[0].Message
+	msg.Role = "assistant"
+	// One text block (the usual case) is used as decoded; only several are
+	// concatenated.
+	var text string
+	var joined []byte
+	texts := 0
+	for i := range r.Content {
+		b := &r.Content[i]
+		switch b.Type {
+		case "text":
+			if texts++; texts == 2 {
+				joined = append(joined, text...)
+			}
+			if texts >= 2 {
+				joined = append(joined, b.Text...)
+			} else {
+				text = b.Text
+			}
+		case "tool_use":
+			call := chatResponseCall{ID: b.ID, Type: "function"}
+			call.Function.Name = b.Name
+			call.Function.Arguments = string(bytes.TrimSpace(b.Input))
+			if call.Function.Arguments == "" {
+				call.Function.Arguments = "{}"
+			}
+			msg.ToolCalls = append(msg.ToolCalls, call)
+		}
+		// thinking / redacted_thinking / server tool blocks have no
+		// chat.completion field; they are only produced when the request
+		// enabled them, which this translator never does.
+	}
+	if texts >= 2 {
+		text = aliasString(joined)
+	}
+	if texts > 0 {
+		msg.Content = &text
+	}
+	u := a.tokens.usage()
+	out.Usage.PromptTokens, out.Usage.CompletionTokens, out.Usage.TotalTokens = u.InputTokens, u.OutputTokens, u.TotalTokens
+	out.Usage.PromptTokensDetails.CachedTokens = u.CachedInputTokens
+	return encodeJSON(&out, len(body)+512)
 }
