@@ -98,6 +98,12 @@ type Member struct {
 type Result struct {
 	Model   Member
 	Backend Member
+
+	// For the upstream phase (FindingsOf): the model value's span, the
+	// last "stream" member's verdict and the number of members.
+	modelStart, modelEnd int
+	stream               bool
+	members              int
 }
 
 // Scan validates body as a JSON object and returns its top-level `model` and
@@ -116,12 +122,17 @@ func Scan(body []byte, backendField string) (Result, error) {
 		if key, f, more, err = w.next(); !more || err != nil {
 			break
 		}
+		r.members++
 		var target *Member
 		switch key {
 		case "model":
 			target = &r.Model
+			r.modelStart, r.modelEnd = f.valStart, f.valEnd
 		case backendField:
 			target = &r.Backend
+		case "stream":
+			r.stream = string(body[f.valStart:f.valEnd]) == "true"
+			continue
 		default:
 			continue
 		}

@@ -80,6 +80,25 @@ func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
 		}
 		return nil
 	})
+	return p.request(body, scanErr, requested, modelVS, modelVE, hasModel, stream, members)
+}
+
+// RequestBodyScanned is RequestBody for a body the router phase validated
+// and described (bodyscan.Recall): nothing is scanned again, and an
+// override rewrites the one model string into one output buffer.
+func (p *passthrough) RequestBodyScanned(body []byte, f bodyscan.Findings) (RequestResult, error) {
+	hasModel := f.Model.Present && f.Model.Type == bodyscan.TypeString
+	var requested string
+	if hasModel {
+		requested = f.Model.Value
+	}
+	return p.request(body, nil, requested, f.ModelStart, f.ModelEnd, hasModel, f.Stream, f.Members)
+}
+
+// request decides the passthrough's request from what a scan of body
+// found: scanErr is its verdict on the body; the model string (when
+// hasModel) spans body[modelVS:modelVE].
+func (p *passthrough) request(body []byte, scanErr error, requested string, modelVS, modelVE int, hasModel, stream bool, members int) (RequestResult, error) {
 	if scanErr != nil && (p.target.overrides() || p.requireModel) && len(bytes.TrimSpace(body)) > 0 {
 		return RequestResult{}, invalid("", "%s", scanErr.Error())
 	}
