@@ -36,6 +36,9 @@ type Router struct {
 	start           time.Time
 	reserved        int64         // bytes of cfg.budget this request holds until OnDestroy
 	format          oaierr.Format // the client's error shape, from its path
+	// findings hands what the scan found to the upstream phase's attempts
+	// until OnDestroy (bodyscan.Remember).
+	findings bodyscan.Ticket
 }
 
 // Init makes r a fresh filter for one request.
@@ -130,11 +133,14 @@ func (r *Router) DecodeData(buf Body, endStream bool) (status api.StatusType) {
 		h.Set(cfg.ModelHeader, d.Model)
 		h.Del(cfg.BackendHeader)
 	}
+	var removed bodyscan.Member
 	if d.RemoveBackendMember {
 		body = bodyscan.RemoveMember(body, scan.Backend)
 		buf.Set(body)
 		h.Set("content-length", strconv.Itoa(len(body)))
+		removed = scan.Backend
 	}
+	r.findings = bodyscan.Remember(body, bodyscan.FindingsOf(scan, removed))
 	r.s.ClearRouteCache()
 	if d.Model != "" {
 		r.s.SetMetadata(MetaModel, d.Model)
@@ -171,6 +177,7 @@ func (r *Router) OnStreamComplete() {
 // addDecodedData while a retry or redirect is possible).
 func (r *Router) OnDestroy() {
 	r.release()
+	r.findings.Forget()
 }
 
 // uninspected applies route.Uninspected: a client's routing headers never

@@ -412,3 +412,36 @@ func TestConfigForWorkerShardsEveryCounter(t *testing.T) {
 		t.Fatal("nil metrics (per-route config) gained counters")
 	}
 }
+
+// TestFindingsHandedToUpstream: a routed request's findings are available
+// to the upstream phase for exactly the body it forwards (the backend
+// member removed, offsets moved with it) until Envoy destroys the stream.
+func TestFindingsHandedToUpstream(t *testing.T) {
+	ccb := &fakeConfigCallbacks{counters: map[string]*fakeCounter{}}
+	a, _ := anypb.New(wrapperspb.String(testConfig))
+	parsed, err := Parser{}.Parse(a, ccb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := &fakeBuffer{b: []byte(`{"backend":"deploy-a","model":"gpt-4o","stream":true}`)}
+	var f Router
+	f.Init(parsed, newStream())
+	if st := f.DecodeHeaders(post("/v1/chat/completions"), false); st != api.StopAndBuffer {
+		t.Fatalf("headers: %v", st)
+	}
+	if st := f.DecodeData(buf, true); st != api.Continue {
+		t.Fatalf("body: %v", st)
+	}
+	forwarded := buf.Bytes()
+	got, ok := bodyscan.Recall(forwarded)
+	if !ok {
+		t.Fatalf("no findings for the forwarded body %s", forwarded)
+	}
+	if m := string(forwarded[got.ModelStart:got.ModelEnd]); m != `"gpt-4o"` || got.Model.Value != "gpt-4o" || !got.Stream || got.Members != 2 {
+		t.Fatalf("findings %+v (model span %s) for %s", got, m, forwarded)
+	}
+	f.OnDestroy()
+	if _, ok := bodyscan.Recall(forwarded); ok {
+		t.Fatal("findings outlived the stream")
+	}
+}

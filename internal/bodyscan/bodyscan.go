@@ -98,6 +98,12 @@ type Member struct {
 type Result struct {
 	Model   Member
 	Backend Member
+
+	// For the upstream phase (FindingsOf): the model value's span, the
+	// last "stream" member's verdict and the number of members.
+	modelStart, modelEnd int
+	stream               bool
+	members              int
 }
 
 // Scan validates body as a JSON object and returns its top-level `model` and
@@ -116,12 +122,17 @@ func Scan(body []byte, backendField string) (Result, error) {
 		if key, f, more, err = w.next(); !more || err != nil {
 			break
 		}
+		r.members++
 		var target *Member
 		switch key {
 		case "model":
 			target = &r.Model
+			r.modelStart, r.modelEnd = f.valStart, f.valEnd
 		case backendField:
 			target = &r.Backend
+		case "stream":
+			r.stream = string(body[f.valStart:f.valEnd]) == "true"
+			continue
 		default:
 			continue
 		}
@@ -183,6 +194,42 @@ func Find(body []byte, key string) (vs, ve int, found bool, err error) {
 		vs, ve, found = f.valStart, f.valEnd, true
 	}
 	return 0, 0, false, err
+}
+
+// Elements calls fn with the index and the span arr[vs:ve] of each element
+// of the JSON array arr, in order. arr must be a value Walk or Find returned
+// (validated with its document): elements are only skipped, not validated
+// again, so a translator walks a nested array without decoding it. An error
+// from fn ends the walk and is returned as is; arr not being an array is an
+// *Error.
+func Elements(arr []byte, fn func(i, vs, ve int) error) error {
+	i := skipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return &Error{Kind: Invalid, Offset: i}
+	}
+	if i = skipSpace(arr, i+1); i < len(arr) && arr[i] == ']' {
+		return trailing(arr, i+1)
+	}
+	for n := 0; ; n++ {
+		vs, ve, err := skipValue(arr, i)
+		if err != nil {
+			return err
+		}
+		if err := fn(n, vs, ve); err != nil {
+			return err
+		}
+		if i = skipSpace(arr, ve); i >= len(arr) {
+			return &Error{Kind: Invalid, Offset: i}
+		}
+		switch arr[i] {
+		case ',':
+			i = skipSpace(arr, i+1)
+		case ']':
+			return trailing(arr, i+1)
+		default:
+			return &Error{Kind: Invalid, Offset: i}
+		}
+	}
 }
 
 // field is one top-level member as the walker finds it.

@@ -258,3 +258,49 @@ func TestWalkAndFind(t *testing.T) {
 		}
 	}
 }
+
+func TestElements(t *testing.T) {
+	stop := errors.New("stop")
+	tests := []struct {
+		name    string
+		arr     string
+		stopAt  int // fn returns stop at this index; -1 never
+		want    []string
+		wantErr error // nil, stop, or any *Error (Invalid)
+	}{
+		{"empty", `[]`, -1, nil, nil},
+		{"empty with spaces", " [ ] ", -1, nil, nil},
+		{"scalars and nesting", `[1, "a,]", {"k":[2,3]} ,[],null]`, -1, []string{`1`, `"a,]"`, `{"k":[2,3]}`, `[]`, `null`}, nil},
+		{"fn error ends the walk", `[1,2,3]`, 1, []string{`1`, `2`}, stop},
+		{"not an array", `{"a":1}`, -1, nil, &Error{}},
+		{"empty input", ``, -1, nil, &Error{}},
+		{"missing comma", `[1 2]`, -1, []string{`1`}, &Error{}},
+		{"unterminated", `[1,`, -1, []string{`1`}, &Error{}},
+		{"trailing bytes", `[1] x`, -1, []string{`1`}, &Error{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			err := Elements([]byte(tc.arr), func(i, vs, ve int) error {
+				if i != len(got) {
+					t.Fatalf("index %d, want %d", i, len(got))
+				}
+				got = append(got, tc.arr[vs:ve])
+				if i == tc.stopAt {
+					return stop
+				}
+				return nil
+			})
+			var se *Error
+			switch {
+			case tc.wantErr == nil && err != nil, tc.wantErr == stop && err != stop:
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			case tc.wantErr != nil && tc.wantErr != stop && (!errors.As(err, &se) || se.Kind != Invalid):
+				t.Fatalf("err = %v, want an Invalid *Error", err)
+			}
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+				t.Fatalf("elements %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

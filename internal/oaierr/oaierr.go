@@ -97,6 +97,14 @@ const hexDigits = "0123456789abcdef"
 // whatever a client or provider sent.
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	dst = AppendStringContents(dst, s)
+	return append(dst, '"')
+}
+
+// AppendStringContents appends s escaped as AppendString does, without the
+// quotes, so a string can be written in pieces (a joined text, a string
+// copied from another JSON document).
+func AppendStringContents(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -132,8 +140,7 @@ func AppendString(dst []byte, s string) []byte {
 		}
 		i += size
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
 // ContentLength is the header value for a body of n bytes.

@@ -46,3 +46,22 @@ func TestInvalidRequest(t *testing.T) {
 		t.Fatalf("unexpected %+v", e)
 	}
 }
+
+func TestAppendStringContents(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"plain", "plain"},
+		{"q\"b\\", `q\"b\\`},
+		{"\n\r\t\b\f\x01\x7f", `\n\r\t\u0008\u000c\u0001` + "\x7f"},
+		{"é \u2028 😀", "é \u2028 😀"},
+		{"bad \xff \xe2\x82", `bad \ufffd \ufffd\ufffd`},
+	}
+	for _, tc := range tests {
+		if got := string(AppendStringContents([]byte("x"), tc.in)); got != "x"+tc.want {
+			t.Errorf("AppendStringContents(%q) = %q, want %q", tc.in, got, "x"+tc.want)
+		}
+		if got := string(AppendString(nil, tc.in)); got != `"`+tc.want+`"` {
+			t.Errorf("AppendString(%q) = %q", tc.in, got)
+		}
+	}
+}

@@ -3,9 +3,11 @@ package translate
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -207,5 +209,91 @@ func TestAnthropicRequestDefaultsAndOverrides(t *testing.T) {
 				t.Errorf("RequestResult.Model = %q, body model %v", res.Model, got["model"])
 			}
 		})
+	}
+}
+
+// oracleCases are bodies whose translation must match the struct-decoding
+// oracle byte for byte: escapes of every kind (re-encoded exactly as the
+// encoder did), joined system texts, merged turns, tool results, images,
+// float formats and raw tool schemas with whitespace.
+var oracleCases = []string{
+	`{"model":"m","messages":[{"role":"user","content":"line\nbreak \"q\" \\ \/ \u00e9 \ud83d\ude00 \u2028 \b\f\t\r \u0001 <>&"}]}`,
+	`{"model":"m","messages":[{"role":"system","content":"a\nb"},{"role":"developer","content":[{"type":"text","text":"x\ty"},{"type":"text","text":""},{"type":"text","text":"z"}]},{"role":"system","content":""},{"role":"system","content":null},{"role":"system","content":"last"},{"role":"user","content":"hi"}]}`,
+	`{"model":"m","messages":[{"role":"user","content":"a"},{"role":"user","content":[{"type":"text","text":"b"},{"type":"text","text":""},{"type":"image_url","image_url":{"url":"data:image/png;base64,"}},{"type":"image_url","image_url":{"url":"https://x/\u00e9.png"}}]},{"role":"assistant","content":[{"type":"refusal","refusal":"no\n"},{"type":"text","text":"ok"}],"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":" {\"a\": [1, 2]} "}},{"id":"c2","function":{"name":"g","arguments":""}}]},{"role":"tool","tool_call_id":"c1","content":[{"type":"text","text":"r1"},{"type":"text","text":"\u0000"}]},{"role":"tool","tool_call_id":"c2","content":""},{"role":"assistant","content":null,"tool_calls":[{"id":"c3","type":"function","function":{"name":"h","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c3","content":"done"},{"role":"user","content":"thanks"}]}`,
+	`{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":1e-7,"top_p":0.30000000000000004,"top_k":0,"max_completion_tokens":3,"stop":"\n\n","user":"u\"1"}`,
+	`{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.5,"top_p":1,"stop":["a","\u00e9"],"stream":true,"stream_options":{"include_usage":true},"tools":[{"type":"function","function":{"name":"f","description":"d\n","parameters":{ "type" : "object",  "properties":{} }}},{"type":"function","function":{"name":"g","parameters":null}}],"tool_choice":{"type":"function","function":{"name":"f"}},"parallel_tool_calls":false}`,
+	`{"model":"m","messages":[{"role":"assistant","content":"a"},{"role":"assistant","content":"b"},{"role":"user","content":"c"}],"tool_choice":"none","parallel_tool_calls":false}`,
+	"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"invalid \xff utf8 \xe2\x82\"}]}",
+	` { "model" : "m" , "messages" : [ { "role" : "user" , "content" : [ { "type" : "text" , "text" : "spaced" } ] } ] } `,
+}
+
+func TestAnthropicRequestMatchesOracle(t *testing.T) {
+	bodies := append([]string(nil), oracleCases...)
+	for _, in := range inputs(t, "anthropic/request", ".json") {
+		b, err := os.ReadFile(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, string(b))
+	}
+	for i, body := range bodies {
+		checkOracle(t, fmt.Sprint(i), []byte(body))
+	}
+}
+
+// checkOracle fails when the translation of body differs from the oracle's:
+// both succeed with the same bytes, or both fail.
+func checkOracle(t *testing.T, name string, body []byte) {
+	t.Helper()
+	got, err := newAnthropicT(t, anthTarget).RequestBody(body)
+	want, werr := newAnthropicT(t, anthTarget).(*anthropicTranslator).oracleRequestBody(body)
+	if (err == nil) != (werr == nil) {
+		t.Fatalf("%s: error %v, oracle %v for %q", name, err, werr, body)
+	}
+	if err == nil && (!bytes.Equal(got.Body, want.Body) || got.Model != want.Model || got.Stream != want.Stream) {
+		t.Fatalf("%s: body\n%s\noracle\n%s", name, got.Body, want.Body)
+	}
+}
+
+// TestAnthropicRequestAllocsFlat: the translation allocates the same
+// whatever the number of messages (the messages are walked, not decoded
+// into values), and at most 1.5x the body in bytes (issue 17's target).
+func TestAnthropicRequestAllocsFlat(t *testing.T) {
+	if raceEnabled {
+		t.Skip("-race: its sync.Pool drops items, so pooled decoders allocate; make test runs this test again without -race")
+	}
+	measure := func(size int) (allocs float64, bytesPerOp uint64, bodyLen int) {
+		body := chatRequestOfSize(t, size)
+		run := func() {
+			if _, err := newAnthropicT(t, anthTarget).RequestBody(body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		allocs = testing.AllocsPerRun(20, run)
+		runtime.ReadMemStats(&after)
+		return allocs, (after.TotalAlloc - before.TotalAlloc) / 21, len(body)
+	}
+	small, _, _ := measure(1 << 10)
+	large, bytesLarge, n := measure(100 << 10)
+	if large > 50 || large > small+2 {
+		t.Fatalf("allocations: %v at 1 KiB, %v at 100 KiB (want flat, at most 50)", small, large)
+	}
+	if bytesLarge > uint64(n)*3/2 {
+		t.Fatalf("%d bytes allocated for a %d-byte body (want at most 1.5x)", bytesLarge, n)
+	}
+}
+
+func TestAppendFloatMatchesEncoder(t *testing.T) {
+	for _, f := range []float64{0, 1, -1, 0.5, 0.2, 1e-6, 9.99e-7, 1e-7, 1.5e-10, 123456789, 1e20, 1e21, 3.4e38, 0.30000000000000004, -2.5e-8} {
+		want, err := jsonAPI.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendFloat(nil, f); string(got) != string(want) {
+			t.Errorf("appendFloat(%v) = %s, encoder %s", f, got, want)
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/aigw/aigw/internal/bodyscan"
 )
 
 // Anthropic Messages response -> OpenAI chat.completion: usage, finish
@@ -183,7 +185,10 @@ func (a *anthropicTranslator) ResponseBody(chunk []byte, eos bool) ([]byte, Usag
 }
 
 func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
-	var r anthResponse
+	// The top level is decoded (its types checked); the content blocks stay
+	// raw and are walked into the output one at a time, their texts copied
+	// as JSON literals, so nothing grows with the number of blocks.
+	var r anthRawResponse
 	if err := jsonAPI.UnmarshalFromString(aliasString(body), &r); err != nil {
 		// Truncated, HTML from a proxy, numbers out of range: the caller
 		// answers 502 with an OpenAI error, as for an undecodable body.
@@ -191,61 +196,128 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 		// goes to the log.
 		return nil, badResponse("the anthropic backend returned a malformed response" + decodeErrorAt(err))
 	}
-	a.tokens.merge(&r.Usage)
+	content := bytes.TrimSpace(r.Content)
+	if len(content) > 0 && content[0] != '[' && !isNull(content) {
+		return nil, badResponse("the anthropic backend returned a malformed response: content is not an array")
+	}
 	model := r.Model
 	if model == "" {
 		model = a.model
 	}
 	a.tokens.setModel(model)
-	out := chatCompletion{
-		ID:      r.ID,
-		Object:  "chat.completion",
-		Created: now().Unix(),
-		Model:   model,
-		Choices: []chatChoice{{FinishReason: finishReason(r.StopReason)}},
-	}
-	msg := &out.Choices[0].Message
-	msg.Role = "assistant"
-	// One text block (the usual case) is used as decoded; only several are
-	// concatenated.
-	var text string
-	var joined []byte
-	texts := 0
-	for i := range r.Content {
-		b := &r.Content[i]
-		switch b.Type {
-		case "text":
-			if texts++; texts == 2 {
-				joined = append(joined, text...)
-			}
-			if texts >= 2 {
-				joined = append(joined, b.Text...)
-			} else {
-				text = b.Text
-			}
-		case "tool_use":
-			call := chatResponseCall{ID: b.ID, Type: "function"}
-			call.Function.Name = b.Name
-			call.Function.Arguments = string(bytes.TrimSpace(b.Input))
-			if call.Function.Arguments == "" {
-				call.Function.Arguments = "{}"
-			}
-			msg.ToolCalls = append(msg.ToolCalls, call)
+	out := make([]byte, 0, len(body)+512)
+	out = appendJSONString(append(out, `{"id":`...), r.ID)
+	out = append(out, `,"object":"chat.completion","created":`...)
+	out = appendInt(out, now().Unix())
+	out = appendJSONString(append(out, `,"model":`...), model)
+	out = append(out, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
+	// Text blocks are joined into content (null without any); tool_use
+	// blocks become tool_calls. thinking / redacted_thinking / server tool
+	// blocks have no chat.completion field; they are only produced when the
+	// request enabled them, which this translator never does.
+	var c msgConverter
+	mark, texts := len(out), 0
+	out = append(out, '"')
+	out, err := c.eachBlock(out, content, func(out []byte, b *anthRawBlock) ([]byte, error) {
+		if b.Type != "text" {
+			return out, nil
 		}
-		// thinking / redacted_thinking / server tool blocks have no
-		// chat.completion field; they are only produced when the request
-		// enabled them, which this translator never does.
+		texts++
+		out, ok := c.literal(out, b.Text)
+		if !ok {
+			return out, errBadParts
+		}
+		return out, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if texts >= 2 {
-		text = aliasString(joined)
+	if texts == 0 {
+		out = append(out[:mark], "null"...)
+	} else {
+		out = append(out, '"')
 	}
-	if texts > 0 {
-		msg.Content = &text
+	out = append(out, `,"refusal":null`...)
+	calls := 0
+	out, err = c.eachBlock(out, content, func(out []byte, b *anthRawBlock) ([]byte, error) {
+		if b.Type != "tool_use" {
+			return out, nil
+		}
+		if calls++; calls == 1 {
+			out = append(out, `,"tool_calls":[`...)
+		} else {
+			out = append(out, ',')
+		}
+		out = appendJSONString(append(out, `{"id":`...), b.ID)
+		out = appendJSONString(append(out, `,"type":"function","function":{"name":`...), b.Name)
+		args := bytes.TrimSpace(b.Input)
+		if len(args) == 0 {
+			args = []byte("{}")
+		}
+		out = appendJSONString(append(out, `,"arguments":`...), aliasString(args))
+		return append(out, "}}"...), nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	u := a.tokens.usage()
-	out.Usage.PromptTokens, out.Usage.CompletionTokens, out.Usage.TotalTokens = u.InputTokens, u.OutputTokens, u.TotalTokens
-	out.Usage.PromptTokensDetails.CachedTokens = u.CachedInputTokens
-	return encodeJSON(&out, len(body)+512)
+	if calls > 0 {
+		out = append(out, ']')
+	}
+	out = append(out, `},"logprobs":null,"finish_reason":`...)
+	out = appendJSONString(out, finishReason(r.StopReason))
+	// Usage counts only once the whole body translated, as a body that
+	// failed to decode never counted.
+	a.tokens.merge(&r.Usage)
+	out = a.tokens.appendOpenAIUsage(append(out, `}],"usage":`...))
+	return append(out, '}'), nil
+}
+
+// anthRawResponse is anthResponse with its content blocks kept raw.
+type anthRawResponse struct {
+	anthResponse
+	Content rawJSON `json:"content"`
+}
+
+// anthRawBlock is a response content block with its text kept as a raw
+// JSON literal.
+type anthRawBlock struct {
+	anthResponseBlock
+	Text rawJSON `json:"text"`
+}
+
+// isString reports whether the raw value lit is a valid JSON string, null
+// or absent, without writing it anywhere.
+func (c *msgConverter) isString(lit []byte) bool {
+	var one [1]byte
+	c.dry = true
+	_, ok := c.literal(one[:0], lit)
+	c.dry = false
+	return ok
+}
+
+// eachBlock decodes the content blocks of the array raw (or nothing, for
+// an empty or null raw) one at a time and calls fn with each.
+func (c *msgConverter) eachBlock(out []byte, raw []byte, fn func(out []byte, b *anthRawBlock) ([]byte, error)) ([]byte, error) {
+	if len(raw) == 0 || isNull(raw) {
+		return out, nil
+	}
+	var b anthRawBlock
+	err := bodyscan.Elements(raw, func(_, vs, ve int) error {
+		b = anthRawBlock{}
+		if err := c.dec.decode(raw[vs:ve], &b); err != nil {
+			return err
+		}
+		if b.Type != "text" && !c.isString(b.Text) {
+			return errBadParts // the text member has the wrong type
+		}
+		var err error
+		out, err = fn(out, &b)
+		return err
+	})
+	if err != nil {
+		return nil, badResponse("the anthropic backend returned a malformed response: a content block does not match the schema")
+	}
+	return out, nil
 }
 
 // anthropicErrorJSON converts an Anthropic error body

@@ -1,6 +1,9 @@
 package translate
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // Chat completions options every translator to another schema reads the
 // same way: which parameters carry their default (no-op) value, and the
@@ -74,4 +77,44 @@ func parseToolChoice(raw rawJSON, who string) (toolChoice, error) {
 		return toolChoice{}, invalid("tool_choice.function.name", "tool_choice function name is required")
 	}
 	return toolChoice{mode: "function", name: named.Function.Name}, nil
+}
+
+// contentParts splits OpenAI message content into its string or
+// content-part form (translators that decode messages: Gemini).
+func contentParts(raw rawJSON, loc msgLoc) (text string, parts []chatPart, isText bool, err error) {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) == 0 || isNull(raw):
+		return "", nil, true, nil
+	case raw[0] == '"':
+		s, ok := rawString(raw)
+		if !ok {
+			return "", nil, false, invalid(loc.at(".content"), "content is not a valid string")
+		}
+		return s, nil, true, nil
+	case raw[0] == '[':
+		if err := jsonAPI.UnmarshalFromString(aliasString(raw), &parts); err != nil {
+			return "", nil, false, invalid(loc.at(".content"), "content must be a string or an array of content parts")
+		}
+		return "", parts, false, nil
+	default:
+		return "", nil, false, invalid(loc.at(".content"), "content must be a string or an array of content parts")
+	}
+}
+
+// textContent flattens content that may only hold text (system, developer
+// and tool messages) into one string.
+func textContent(raw rawJSON, loc msgLoc) (string, error) {
+	text, parts, isText, err := contentParts(raw, loc)
+	if err != nil || isText {
+		return text, err
+	}
+	var sb strings.Builder
+	for j, p := range parts {
+		if p.Type != "text" {
+			return "", unsupported(loc.part(j, ""), "content part type %q is not supported here", p.Type)
+		}
+		sb.WriteString(p.Text)
+	}
+	return sb.String(), nil
 }

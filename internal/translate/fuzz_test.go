@@ -46,13 +46,18 @@ func FuzzAnthropicStream(f *testing.F) {
 // FuzzAnthropicResponse: any non-streamed upstream body under any status
 // becomes valid JSON (a chat.completion or an OpenAI error), or, for a 2xx
 // body that does not parse, a KindProvider badResponse the caller answers as 502;
-// the usage read is always plausible.
+// the usage read is always plausible; a 2xx body translates exactly as the
+// struct-decoding oracle did.
 func FuzzAnthropicResponse(f *testing.F) {
 	addFiles(f, "testdata/anthropic/response/*.json", func(b []byte) {
 		f.Add(b, uint16(200))
 		f.Add(b, uint16(529))
 	})
+	for _, b := range responseOracleCases {
+		f.Add([]byte(b), uint16(200))
+	}
 	f.Fuzz(func(t *testing.T, body []byte, status uint16) {
+		checkResponseOracle(t, "fuzz", body)
 		tr := anthropicResponseTranslator(t, false, false)
 		if _, err := tr.ResponseHeaders(int(status), "application/json", ""); err != nil {
 			t.Fatal(err)
@@ -119,14 +124,19 @@ func FuzzOpenAIResponse(f *testing.F) {
 }
 
 // FuzzAnthropicRequest: any client body either translates to valid JSON or
-// fails with a typed error carrying a valid OpenAI error body.
+// fails with a typed error carrying a valid OpenAI error body, and the
+// translation is the struct-decoding oracle's, byte for byte.
 func FuzzAnthropicRequest(f *testing.F) {
 	addFiles(f, "testdata/anthropic/request/*.json", func(b []byte) {
 		if !bytes.Contains(b, []byte(`"path"`)) {
 			f.Add(b)
 		}
 	})
+	for _, b := range oracleCases {
+		f.Add([]byte(b))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		checkOracle(t, "fuzz", body)
 		res, err := newAnthropicT(t, Target{Schema: SchemaAnthropic}).RequestBody(body)
 		ue, isUnsupported := AsError(err, KindUnsupported)
 		ie, isInvalid := AsError(err, KindInvalid)

@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/bytedance/sonic"
+	"github.com/bytedance/sonic/decoder"
 	"github.com/bytedance/sonic/encoder"
 
 	"github.com/aigw/aigw/internal/oaierr"
@@ -17,6 +18,26 @@ import (
 // validated so a provider's invalid UTF-8 cannot produce invalid JSON, and
 // keys are matched case-sensitively as the OpenAI and Anthropic APIs do.
 var jsonAPI = sonic.Config{ValidateString: true, CaseSensitive: true, NoEncoderNewline: true}.Froze()
+
+// elementDecoder decodes the elements of one array (messages, content
+// parts) one after another with jsonAPI's options through one sonic
+// decoder: jsonAPI.Unmarshal allocates a decoder per call, which for a
+// conversation would be an allocation per message.
+type elementDecoder struct{ d decoder.Decoder }
+
+// jsonDecoderOptions are jsonAPI's decoder options (its Config above).
+const jsonDecoderOptions = decoder.OptionValidateString | decoder.OptionCaseSensitive
+
+// decode decodes the JSON document s into v, as jsonAPI.UnmarshalFromString
+// does. Strings in v alias s as they do there.
+func (e *elementDecoder) decode(s []byte, v any) error {
+	e.d.Reset(aliasString(s))
+	e.d.SetOptions(jsonDecoderOptions)
+	if err := e.d.Decode(v); err != nil {
+		return err
+	}
+	return e.d.CheckTrailings()
+}
 
 // aliasString views b as a string without copying. Decoding through it makes
 // sonic's strings point into b, which is only valid during the call: nothing

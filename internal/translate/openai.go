@@ -97,6 +97,34 @@ func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
 		}
 		return nil
 	})
+	return p.request(body, scanErr, requested, modelVS, modelVE, hasModel, stream, members, soVS, soVE)
+}
+
+// RequestBodyScanned is RequestBody for a body the router phase validated
+// and described (bodyscan.Recall): nothing is scanned again, and an
+// override rewrites the one model string into one output buffer.
+func (p *passthrough) RequestBodyScanned(body []byte, f bodyscan.Findings) (RequestResult, error) {
+	hasModel := f.Model.Present && f.Model.Type == bodyscan.TypeString
+	var requested string
+	if hasModel {
+		requested = f.Model.Value
+	}
+	// The findings do not locate stream_options: only a stream the gateway
+	// asks for usage looks it up (stream_usage.go).
+	soVS, soVE := 0, 0
+	if f.Stream && p.askUsage {
+		if vs, ve, ok, err := findMember(body, "stream_options"); err == nil && ok {
+			soVS, soVE = vs, ve
+		}
+	}
+	return p.request(body, nil, requested, f.ModelStart, f.ModelEnd, hasModel, f.Stream, f.Members, soVS, soVE)
+}
+
+// request decides the passthrough's request from what a scan of body
+// found: scanErr is its verdict on the body; the model string (when
+// hasModel) spans body[modelVS:modelVE]; a stream_options member, when
+// soVE > 0, spans body[soVS:soVE].
+func (p *passthrough) request(body []byte, scanErr error, requested string, modelVS, modelVE int, hasModel, stream bool, members, soVS, soVE int) (RequestResult, error) {
 	if scanErr != nil && (p.target.overrides() || p.requireModel) && len(bytes.TrimSpace(body)) > 0 {
 		return RequestResult{}, invalid("", "%s", scanErr.Error())
 	}

@@ -3,11 +3,15 @@ package translate
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/openai/openai-go/v3"
+
+	"github.com/aigw/aigw/internal/bodyscan"
 )
 
 func TestNew(t *testing.T) {
@@ -378,6 +382,56 @@ func TestAppendErrorJSON(t *testing.T) {
 		got := AppendErrorJSON(nil, tc.message, tc.typ, tc.param, tc.code)
 		if string(got) != tc.want || !json.Valid(got) {
 			t.Errorf("got %s, want %s", got, tc.want)
+		}
+	}
+}
+
+// TestPassthroughScannedMatchesScan: with the router phase's findings the
+// passthrough decides exactly what it decides scanning the body itself.
+func TestPassthroughScannedMatchesScan(t *testing.T) {
+	targets := []struct {
+		name   string
+		target Target
+		path   string
+	}{
+		{"openai", Target{}, "/v1/chat/completions"},
+		{"openai override", Target{ModelOverride: map[string]string{"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "m": "m\"2"}}, "/v1/chat/completions"},
+		{"default model", Target{DefaultModel: "fallback"}, "/v1/embeddings"},
+		{"azure", Target{Schema: SchemaAzureOpenAI, APIVersion: "2024-10-21", ModelOverride: map[string]string{"m": "dep"}}, "/v1/chat/completions"},
+		{"anthropic messages", Target{Schema: SchemaAnthropic, DefaultModel: "claude"}, "/v1/messages"},
+	}
+	bodies := []string{
+		`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true}`,
+		`{"backend":"b","model":"m","stream":true,"stream":false}`,
+		`{ "messages" : [] , "model" : "m\u00e9" , "backend" : "b" }`,
+		`{"backend":"b","input":"x"}`,
+		`{"backend":"b"}`,
+		`{}`,
+		`{"model":42,"stream":true}`,
+		`{"model":"a/b"}`,
+	}
+	for _, tg := range targets {
+		for i, in := range bodies {
+			body := []byte(in)
+			scan, err := bodyscan.Scan(body, "backend")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var removed bodyscan.Member
+			if scan.Backend.Present {
+				body, removed = bodyscan.RemoveMember(body, scan.Backend), scan.Backend
+			}
+			f := bodyscan.FindingsOf(scan, removed)
+			tr, err := New(tg.target, tg.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, werr := tr.RequestBody(body)
+			tr, _ = New(tg.target, tg.path)
+			got, err := tr.(ScannedRequest).RequestBodyScanned(body, f)
+			if fmt.Sprint(err) != fmt.Sprint(werr) || !reflect.DeepEqual(got, want) {
+				t.Errorf("%s, body %d %s:\nscanned %+v %v\nscan    %+v %v", tg.name, i, body, got, err, want, werr)
+			}
 		}
 	}
 }

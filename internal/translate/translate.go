@@ -36,6 +36,8 @@
 package translate
 
 import (
+	"github.com/aigw/aigw/internal/bodyscan"
+
 	"fmt"
 	"sort"
 	"strings"
@@ -356,4 +358,12 @@ func isEventStream(contentType string) bool {
 		ct = strings.TrimSpace(ct[:i])
 	}
 	return strings.EqualFold(ct, "text/event-stream")
+}
+
+// ScannedRequest is implemented by translators that can take the router
+// phase's findings on the body (bodyscan.Recall) instead of scanning it
+// again. RequestBodyScanned(body, f) must return what RequestBody(body)
+// would, for a body whose findings f are.
+type ScannedRequest interface {
+	RequestBodyScanned(body []byte, f bodyscan.Findings) (RequestResult, error)
 }

@@ -4,7 +4,10 @@ import (
 	"testing"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/bodyscan"
 	"github.com/aigw/aigw/internal/metrics"
+	"github.com/aigw/aigw/internal/testbodies"
+	"github.com/aigw/aigw/internal/translate"
 )
 
 // benchConfig is pipelineConfig for benchmarks.
@@ -82,5 +85,50 @@ func BenchmarkAttempt(b *testing.B) {
 				b.Fatalf("answered locally: %v", a.responses)
 			}
 		})
+	}
+}
+
+// BenchmarkRequestBody is an attempt's request translation (OpenAI
+// passthrough with a model override) on the body the router phase
+// forwarded, scanning it itself ("scan") or with the router phase's
+// findings for it ("routed": parse once across both phases). Each
+// iteration starts from the attempt's own copy of the body, as the
+// upstream filter reads it out of Envoy.
+func BenchmarkRequestBody(b *testing.B) {
+	target := translate.Target{ModelOverride: map[string]string{"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}}
+	for _, size := range []struct {
+		name  string
+		bytes int
+	}{{"1KiB", 1 << 10}, {"1MiB", 1 << 20}} {
+		src := testbodies.Chat(size.bytes, false)
+		for _, routed := range []bool{false, true} {
+			name := size.name + "/scan"
+			if routed {
+				name = size.name + "/routed"
+			}
+			b.Run(name, func(b *testing.B) {
+				if routed {
+					scan, err := bodyscan.Scan(src, "backend")
+					if err != nil {
+						b.Fatal(err)
+					}
+					ticket := bodyscan.Remember(src, bodyscan.FindingsOf(scan, bodyscan.Member{}))
+					defer ticket.Forget()
+				}
+				b.ReportAllocs()
+				b.SetBytes(int64(len(src)))
+				for b.Loop() {
+					body := append([]byte(nil), src...)
+					tr, err := translate.New(target, "/v1/chat/completions")
+					if err != nil {
+						b.Fatal(err)
+					}
+					res, err := requestBody(tr, request{body: body, hasBody: true})
+					if err != nil || res.Body == nil {
+						b.Fatal(err, "no rewrite")
+					}
+				}
+			})
+		}
 	}
 }

@@ -3,6 +3,7 @@ package upstream
 import (
 	"strconv"
 
+	"github.com/aigw/aigw/internal/bodyscan"
 	"github.com/aigw/aigw/internal/translate"
 )
 
@@ -76,7 +77,7 @@ func (c *Config) planRequest(b *Backend, req request, cred credential) (p plan, 
 	tr, err := translate.New(b.Target, req.path)
 	var res translate.RequestResult
 	if err == nil {
-		res, err = tr.RequestBody(req.body)
+		res, err = requestBody(tr, req)
 	}
 	if err != nil {
 		return p, c.translateFailure(b, err, req.retry)
@@ -109,6 +110,18 @@ func (c *Config) planRequest(b *Backend, req request, cred credential) (p plan, 
 		p.set("content-length", strconv.Itoa(n))
 	}
 	return p, nil
+}
+
+// requestBody translates the attempt's body, from the router phase's
+// findings when it remembered some for exactly these bytes (parse once
+// across both phases; see bodyscan.Remember), else by scanning it.
+func requestBody(tr translate.Translator, req request) (translate.RequestResult, error) {
+	if s, ok := tr.(translate.ScannedRequest); ok && req.hasBody {
+		if f, ok := bodyscan.Recall(req.body); ok {
+			return s.RequestBodyScanned(req.body, f)
+		}
+	}
+	return tr.RequestBody(req.body)
 }
 
 // apply carries out a plan on the attempt's request.

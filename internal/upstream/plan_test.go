@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/translate"
 )
 
 // The plan is a pure decision: the same backend, request and credential
@@ -180,5 +183,59 @@ func TestApplyPlan(t *testing.T) {
 	}
 	if string(a.reqB.b) != "new" || a.reqB.replaced != 1 {
 		t.Errorf("body %q replaced %d times", a.reqB.b, a.reqB.replaced)
+	}
+}
+
+// TestRequestBodyUsesRouterFindings: an attempt takes the router phase's
+// findings for exactly its bytes and scans the body itself otherwise (a
+// body changed between the phases, a request that ended). The findings
+// here deliberately claim "stream" is true, so the result tells which
+// were used.
+func TestRequestBodyUsesRouterFindings(t *testing.T) {
+	body := []byte(`{"model":"gpt-4o-mini","stream":false}`)
+	scan, err := bodyscan.Scan(body, "backend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := bodyscan.FindingsOf(scan, bodyscan.Member{})
+	f.Stream = true
+	target := translate.Target{ModelOverride: map[string]string{"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}}
+	attempt := func(b []byte) translate.RequestResult {
+		tr, err := translate.New(target, "/v1/chat/completions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := requestBody(tr, request{method: http.MethodPost, path: "/v1/chat/completions", body: b, hasBody: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A stream the client did not ask usage for is asked for it
+		// (stream_usage.go): with the findings' Stream the body gains
+		// stream_options too.
+		want := `{"model":"gpt-4o-mini-2024-07-18",` + string(b[len(`{"model":"gpt-4o-mini",`):])
+		if res.Stream {
+			want = `{"stream_options":{"include_usage":true},` + want[1:]
+		}
+		if string(res.Body) != want {
+			t.Fatalf("body %s, want %s", res.Body, want)
+		}
+		return res
+	}
+	ticket := bodyscan.Remember(body, f)
+	if !attempt(body).Stream {
+		t.Error("the attempt scanned the body the router phase described")
+	}
+	if retry := attempt(slices.Clone(body)); !retry.Stream {
+		t.Error("a retry's copy of the same bytes scanned again")
+	}
+	changed := slices.Clone(body)
+	changed[len(changed)-2] = 'E' // same length, other bytes: not JSON any more
+	tr, _ := translate.New(target, "/v1/chat/completions")
+	if _, err := requestBody(tr, request{method: http.MethodPost, path: "/v1/chat/completions", body: changed, hasBody: true}); err == nil {
+		t.Error("a body changed between the phases was not scanned (and rejected)")
+	}
+	ticket.Forget()
+	if attempt(body).Stream {
+		t.Error("findings used after the request ended")
 	}
 }

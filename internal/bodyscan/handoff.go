@@ -1,0 +1,115 @@
+package bodyscan
+
+import (
+	"hash/maphash"
+	"sync"
+)
+
+// Findings is what the router phase learned about a request body it
+// validated, handed to the upstream phase's attempts of the same request:
+// both phases run in one Go runtime, so an attempt need not scan the body
+// again. It describes one exact body (the one the router phase forwarded):
+// offsets are into it.
+type Findings struct {
+	// Model is the top-level "model" member (Value decoded when a string);
+	// ModelStart, ModelEnd span its value.
+	Model                Member
+	ModelStart, ModelEnd int
+	// Stream is true when the last top-level "stream" member is true.
+	Stream bool
+	// Members counts the top-level members.
+	Members int
+}
+
+// FindingsOf returns the findings for body, the body Scan read with r,
+// after the router phase removed removed (a member of r, or the zero
+// Member) with RemoveMember: offsets past the cut move back with the bytes.
+func FindingsOf(r Result, removed Member) Findings {
+	f := Findings{Model: r.Model, ModelStart: r.modelStart, ModelEnd: r.modelEnd, Stream: r.stream, Members: r.members}
+	if removed.Present {
+		f.Members--
+		if removed.cutEnd <= f.ModelStart {
+			f.ModelStart -= removed.cutEnd - removed.cutStart
+			f.ModelEnd -= removed.cutEnd - removed.cutStart
+		}
+	}
+	return f
+}
+
+// The handoff is keyed by the body itself: a seeded 64-bit hash (the seed
+// is random per process, so a client cannot make two bodies collide) and
+// the length. Whatever happened between the phases (another filter that
+// rewrote the body, a retry's copy), an attempt finds the findings only
+// for the very bytes they describe, and otherwise scans the body itself.
+// Identical bodies in flight at once share one entry.
+var handoff = struct {
+	sync.Mutex
+	seed    maphash.Seed
+	entries map[handoffKey]*handoffEntry
+}{seed: maphash.MakeSeed(), entries: map[handoffKey]*handoffEntry{}}
+
+type handoffKey struct {
+	hash uint64
+	n    int
+}
+
+type handoffEntry struct {
+	f    Findings
+	refs int
+}
+
+// Ticket keeps findings available until Forget; the zero Ticket holds
+// nothing.
+type Ticket struct {
+	key  handoffKey
+	held bool
+}
+
+// Remember makes f, the findings for body, available to Recall until the
+// returned ticket's Forget: the router phase calls it for the body it
+// forwards and Forget when Envoy destroys the stream (after every attempt).
+func Remember(body []byte, f Findings) Ticket {
+	k := handoffKey{hash: maphash.Bytes(handoff.seed, body), n: len(body)}
+	handoff.Lock()
+	defer handoff.Unlock()
+	if e := handoff.entries[k]; e != nil {
+		e.refs++
+	} else {
+		handoff.entries[k] = &handoffEntry{f: f, refs: 1}
+	}
+	return Ticket{key: k, held: true}
+}
+
+// Forget releases t's findings; a second call does nothing.
+func (t *Ticket) Forget() {
+	if !t.held {
+		return
+	}
+	t.held = false
+	handoff.Lock()
+	defer handoff.Unlock()
+	if e := handoff.entries[t.key]; e != nil {
+		if e.refs--; e.refs == 0 {
+			delete(handoff.entries, t.key)
+		}
+	}
+}
+
+// Recall returns the findings the router phase remembered for exactly
+// these bytes, if a request carrying them is in flight.
+func Recall(body []byte) (Findings, bool) {
+	k := handoffKey{hash: maphash.Bytes(handoff.seed, body), n: len(body)}
+	handoff.Lock()
+	defer handoff.Unlock()
+	if e := handoff.entries[k]; e != nil {
+		return e.f, true
+	}
+	return Findings{}, false
+}
+
+// remembered reports how many distinct bodies are remembered (tests).
+func remembered() int {
+	handoff.Lock()
+	defer handoff.Unlock()
+	return len(handoff.entries)
+}

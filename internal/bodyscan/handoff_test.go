@@ -1,0 +1,84 @@
+package bodyscan
+
+import (
+	"testing"
+)
+
+func TestFindingsOf(t *testing.T) {
+	tests := []struct {
+		name      string
+		body      string
+		remove    bool // the backend member, as the router phase does
+		wantBody  string
+		wantModel string // body[ModelStart:ModelEnd] after the cut
+		stream    bool
+		members   int
+	}{
+		{"backend before model", `{"backend":"b","model":"m","stream":true}`, true, `{"model":"m","stream":true}`, `"m"`, true, 2},
+		{"backend after model", `{"model":"m", "backend":"b"}`, true, `{"model":"m"}`, `"m"`, false, 1},
+		{"backend last, model escaped", `{"stream":false,"mod\u0065l":"m\u00e9","backend":"b"}`, true, `{"stream":false,"mod\u0065l":"m\u00e9"}`, `"m\u00e9"`, false, 2},
+		{"no backend", `{"stream":true, "model" : "gpt" ,"stream":false}`, false, `{"stream":true, "model" : "gpt" ,"stream":false}`, `"gpt"`, false, 3},
+		{"no model", `{"backend":"b","messages":[]}`, true, `{"messages":[]}`, ``, false, 1},
+		{"only backend", `{"backend":"b"}`, true, `{}`, ``, false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := []byte(tc.body)
+			r, err := Scan(body, "backend")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var removed Member
+			if tc.remove {
+				body, removed = RemoveMember(body, r.Backend), r.Backend
+			}
+			if string(body) != tc.wantBody {
+				t.Fatalf("body %s, want %s", body, tc.wantBody)
+			}
+			f := FindingsOf(r, removed)
+			if got := string(body[f.ModelStart:f.ModelEnd]); f.Model.Present && got != tc.wantModel || !f.Model.Present && tc.wantModel != "" {
+				t.Errorf("model span %q (present %v), want %q", got, f.Model.Present, tc.wantModel)
+			}
+			if f.Stream != tc.stream || f.Members != tc.members {
+				t.Errorf("stream %v members %d, want %v %d", f.Stream, f.Members, tc.stream, tc.members)
+			}
+		})
+	}
+}
+
+func TestHandoff(t *testing.T) {
+	base := remembered()
+	body := []byte(`{"model":"m","messages":[]}`)
+	same := []byte(string(body))    // another request with the same bytes
+	changed := []byte(string(body)) // a filter in between changed a byte
+	changed[10] = 'n'
+	f := Findings{Model: Member{Present: true, Type: TypeString, Value: "m"}, ModelStart: 9, ModelEnd: 12, Members: 2}
+
+	if _, ok := Recall(body); ok {
+		t.Fatal("recalled before remembered")
+	}
+	t1 := Remember(body, f)
+	t2 := Remember(same, f)
+	if got, ok := Recall(same); !ok || got != f {
+		t.Fatalf("Recall = %+v %v, want %+v", got, ok, f)
+	}
+	for _, b := range [][]byte{changed, body[:len(body)-1], append(append([]byte(nil), body...), ' ')} {
+		if _, ok := Recall(b); ok {
+			t.Fatalf("recalled findings for other bytes %q", b)
+		}
+	}
+	t1.Forget()
+	t1.Forget() // a second Forget must not release the other request's hold
+	if _, ok := Recall(body); !ok {
+		t.Fatal("the second request's findings went with the first")
+	}
+	t2.Forget()
+	if _, ok := Recall(body); ok {
+		t.Fatal("recalled after every request ended")
+	}
+	var zero Ticket
+	zero.Forget()
+	if n := remembered(); n != base {
+		t.Fatalf("%d bodies remembered, want %d", n, base)
+	}
+}
