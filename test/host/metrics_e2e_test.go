@@ -1,6 +1,8 @@
 package host_test
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -135,5 +137,55 @@ func TestMetricsE2E(t *testing.T) {
 		if got != want {
 			t.Errorf("OTLP %s:\n got  %s\n want %s", name, got, want)
 		}
+	}
+}
+
+// TestMetricsClientAbortE2E: a client that hangs up mid-stream is recorded
+// once, as a client_abort attempt of the backend that was streaming, by the
+// .so in the host (the upstream filter's destroy hook, since the dynamic
+// module's stream-complete hook never runs in the upstream chain). The mock
+// paces its events, so the stream is still open when the client leaves.
+func TestMetricsClientAbortE2E(t *testing.T) {
+	addr := closedPort(t)
+	e := newEnv(t, envOptions{slowStream: true, editConfig: func(doc []byte) []byte {
+		var m map[string]any
+		if err := json.Unmarshal(doc, &m); err != nil {
+			t.Fatal(err)
+		}
+		m["metrics"] = map[string]any{"listen_address": addr}
+		out, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}})
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	c := e.client()
+	stream := c.Chat.Completions.NewStreaming(ctx, chatParams("gpt-4o-mini"))
+	if !stream.Next() {
+		t.Fatalf("no first chunk: %v", stream.Err())
+	}
+	cancel() // hang up after the first chunk, mid-stream
+	stream.Close()
+
+	url := "http://" + addr + "/metrics"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		aborted, other := 0.0, 0.0
+		for labels, n := range metricstest.Scrape(t, url).Series("aigw_upstream_attempts_total", false) {
+			if strings.Contains(labels, "error_type=client_abort") {
+				aborted += n
+			} else {
+				other += n
+			}
+		}
+		if aborted == 1 && other == 0 {
+			return
+		}
+		if aborted > 1 || other > 0 || time.Now().After(deadline) {
+			t.Fatalf("attempts: %v client_abort, %v other; want exactly one client_abort", aborted, other)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
