@@ -11,6 +11,7 @@ import (
 	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/internal/bodyscan"
 	"github.com/aigw/aigw/internal/oaierr"
+	"github.com/aigw/aigw/internal/quota"
 	"github.com/aigw/aigw/internal/route"
 )
 
@@ -35,6 +36,13 @@ type Router struct {
 	answeredLocally bool // rejected (or failed) by this filter, never sent upstream
 	start           time.Time
 	reserved        int64 // bytes of cfg.budget this request holds until OnDestroy
+	anthropic       bool  // POST /v1/messages: errors in Anthropic's format
+
+	// ticket names hold in quota.Held while the request holds a token
+	// reservation (quota.budgets); 0 when it holds none.
+	ticket         uint64
+	hold           quota.Hold
+	overrunCounted uint16 // rules whose overrun at reserve time was counted
 }
 
 // Init makes r a fresh filter for one request.
@@ -48,6 +56,12 @@ func (r *Router) DecodeHeaders(h RequestHeaders, endStream bool) (status api.Sta
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
+	if q := r.cfg.Quota; q != nil {
+		// Every request carries a number for each cost, 0 until the upstream
+		// phase knows the usage: the rate limit filter drops a descriptor
+		// whose hits_addend is absent (docs/quotas.md).
+		r.zeroCosts(q)
+	}
 	method, _ := h.Get(":method")
 	if method == http.MethodGet && path == "/v1/models" {
 		if m := r.cfg.metrics; m != nil {
@@ -60,6 +74,7 @@ func (r *Router) DecodeHeaders(h RequestHeaders, endStream bool) (status api.Sta
 		return r.uninspected(h)
 	}
 	r.inspected = true
+	r.anthropic = path == anthropicMessagesPath
 	r.start = time.Now()
 	if m := r.cfg.metrics; m != nil {
 		m.Requests.Increment(1)
@@ -121,6 +136,11 @@ func (r *Router) DecodeData(buf Body, endStream bool) (status api.StatusType) {
 	if e != nil {
 		return r.reject(e)
 	}
+	if q := cfg.Quota; q != nil && q.Engine() != nil {
+		if st, rejected := r.reserveTokens(q, h, scan, d, len(body)); rejected {
+			return st
+		}
+	}
 	if d.Backend != "" {
 		h.Set(cfg.BackendHeader, d.Backend)
 		h.Del(cfg.ModelHeader)
@@ -150,6 +170,7 @@ func (r *Router) DecodeData(buf Body, endStream bool) (status api.StatusType) {
 // the provider's response; reading it back from dynamic metadata here would
 // cost a protobuf decode per request. Latency is in Envoy's own %DURATION%.
 func (r *Router) OnStreamComplete() {
+	r.settleTokens(true)
 	m := r.cfg.metrics
 	if !r.inspected || m == nil {
 		return
@@ -168,6 +189,7 @@ func (r *Router) OnStreamComplete() {
 // addDecodedData while a retry or redirect is possible).
 func (r *Router) OnDestroy() {
 	r.release()
+	r.settleTokens(false)
 }
 
 // uninspected applies route.Uninspected: a client's routing headers never

@@ -118,6 +118,7 @@ func TestEnumValuesMatchABI(t *testing.T) {
 		{"log_level", "Error", int(upstream.LogError)},
 		{"log_level", "Critical", int(upstream.LogCritical)},
 		{"metadata_source", "Host", metadataSourceHost},
+		{"metadata_source", "Dynamic", metadataSourceDynamic},
 	}
 	for _, tt := range tests {
 		members, ok := enums[p+tt.enum]

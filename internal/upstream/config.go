@@ -27,6 +27,8 @@ type Config struct {
 	//     every attempt removes them from the header map it shares with
 	//     earlier attempts before its own translator sets its own.
 	removeHeaders []string
+	// quota is the quota member (nil: no costs, no budgets).
+	quota *config.Quota
 }
 
 // clientCredentialHeaders are the headers a client may carry its own key in.
@@ -51,6 +53,7 @@ func NewConfig(c *config.Config) (*Config, error) {
 		metadataNamespace: c.EndpointMetadataNamespace,
 		metadataKey:       c.EndpointMetadataKey,
 		backends:          make(map[string]*Backend, len(c.Backends)),
+		quota:             c.Quota,
 	}
 	uc.removeHeaders = append(uc.removeHeaders, clientCredentialHeaders[:]...)
 	for _, h := range [...]string{c.BackendHeader, c.ModelHeader} {

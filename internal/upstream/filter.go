@@ -46,6 +46,7 @@ type Filter struct {
 	// (StopIteration), which only a status the router never retries may do.
 	headersHeld bool
 	usage       translate.Usage
+	budget      budgetState
 }
 
 // NewFilter returns the filter for one attempt. It must not call a; Envoy
@@ -74,6 +75,7 @@ func (f *Filter) OnRequestHeaders(endStream bool) Action {
 	f.backend = b
 	f.state = stateResolved
 	f.a.SetDynamicMetadata(MetadataNamespace, MetadataBackendName, b.Name)
+	f.findTicket()
 	if endStream {
 		// No body (e.g. GET /v1/models): rewrite now.
 		return f.forward(nil, false)
@@ -251,8 +253,22 @@ func (f *Filter) responseBody(endStream bool) Action {
 	if f.mode.BufferBody && !endStream {
 		return Hold
 	}
+	if f.budget.cut {
+		// The stream was cut at the budget: nothing more reaches the client.
+		body.Replace(nil)
+		return Continue
+	}
 	out, usage, err := f.tr.ResponseBody(body.Bytes(), endStream)
 	f.record(usage)
+	if err == nil && f.mode.Stream && !f.mode.Error {
+		if !f.mode.ModifiesBody {
+			out = body.Bytes()
+		}
+		if cut, ok := f.streamed(out, endStream); !ok {
+			body.Replace(cut)
+			return Continue
+		}
+	}
 	if err != nil {
 		f.a.Log(LogError, fmt.Sprintf("aigw-upstream: backend %q response body cannot be translated: %v", f.backend.Name, err))
 		switch {
@@ -306,6 +322,7 @@ func (f *Filter) record(u translate.Usage) {
 	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataInputToken, float64(u.InputTokens))
 	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataOutputToken, float64(u.OutputTokens))
 	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataTotalToken, float64(u.TotalTokens))
+	f.usageChanged()
 }
 
 func addDelta(a Attempt, c Counter, prev, cur int64) {
