@@ -142,7 +142,7 @@ func (r *Router) overQuota(eng *quota.Engine, d quota.Decision) api.StatusType {
 	r.answeredLocally = true
 	r.headers = nil
 	r.release()
-	body := QuotaExceeded(rl.Name, d.RetryAfter)
+	body := oaierr.QuotaExceeded(rl.Name, d.RetryAfter)
 	var doc []byte
 	if r.anthropic {
 		doc = body.AnthropicJSON()
@@ -151,12 +151,6 @@ func (r *Router) overQuota(eng *quota.Engine, d quota.Decision) api.StatusType {
 	}
 	r.s.SendLocalReplyHeaders(http.StatusTooManyRequests, string(doc), "aigw_quota_exceeded", RateLimitHeaders(d))
 	return api.LocalReply
-}
-
-// QuotaExceeded is the error of a request an in-process budget refused.
-func QuotaExceeded(rule string, retryAfter int64) *oaierr.Error {
-	return oaierr.New(http.StatusTooManyRequests, "rate_limit_error", "rate_limit_exceeded",
-		"token quota %q exceeded; retry after %d seconds", rule, retryAfter)
 }
 
 // RateLimitHeaders are a quota 429's headers as name/value pairs: JSON
