@@ -42,6 +42,8 @@ type trBackend struct {
 	mockKey  string // when set, the key the mock wants instead of key (a provider rejecting ours)
 	toolArgs string
 	gzip     bool
+	reply    string // the mock's reply text (default "Hello from <name>.")
+	fail     int    // the mock's FailStatus
 }
 
 func (b trBackend) authType() string {
@@ -82,6 +84,7 @@ func (m *trMock) endpoint(prio int) host.Endpoint {
 type trEnv struct {
 	t     *testing.T
 	h     *host.Host
+	hs    []*host.Host // every host process (trOptions.hosts); h is the first
 	mocks map[string]*trMock
 	dir   string
 }
@@ -95,9 +98,13 @@ type trOptions struct {
 	routes   func(m map[string]*trMock) []host.Route
 	logLevel string
 	env      []string
+	// quota is the config's quota member (raw JSON), none when empty.
+	quota string
+	// hosts is the number of host processes sharing the mocks (default 1).
+	hosts int
 }
 
-func trAigwConfig(t *testing.T, mocks []*trMock) []byte {
+func trAigwConfig(t *testing.T, mocks []*trMock, quota string) []byte {
 	type auth struct {
 		Type    string `json:"type"`
 		KeyFile string `json:"key_file,omitempty"`
@@ -112,9 +119,13 @@ func trAigwConfig(t *testing.T, mocks []*trMock) []byte {
 		Auth          auth     `json:"auth"`
 	}
 	doc := struct {
-		Backends  []backend `json:"backends"`
-		Selection string    `json:"client_backend_selection"`
+		Backends  []backend       `json:"backends"`
+		Selection string          `json:"client_backend_selection"`
+		Quota     json.RawMessage `json:"quota,omitempty"`
 	}{Selection: "configured"}
+	if quota != "" {
+		doc.Quota = json.RawMessage(quota)
+	}
 	for _, m := range mocks {
 		b := m.b
 		doc.Backends = append(doc.Backends, backend{Name: b.name, Models: b.serves, Schema: string(b.schema),
@@ -156,7 +167,8 @@ func newTrEnv(t *testing.T, o trOptions) *trEnv {
 			apiKey = b.mockKey
 		}
 		m.srv = mockprovider.New(mockprovider.Options{Name: b.name, Schema: b.schema, APIKey: apiKey,
-			Models: b.mockModels, APIVersion: b.apiVersion, ToolArguments: b.toolArgs, Gzip: b.gzip})
+			Models: b.mockModels, APIVersion: b.apiVersion, ToolArguments: b.toolArgs, Gzip: b.gzip,
+			Reply: b.reply, FailStatus: b.fail})
 		m.http = httptest.NewServer(m.srv)
 		t.Cleanup(m.http.Close)
 		if b.keyFile {
@@ -169,7 +181,7 @@ func newTrEnv(t *testing.T, o trOptions) *trEnv {
 		e.mocks[b.name] = m
 		ordered = append(ordered, m)
 	}
-	cfg := trAigwConfig(t, ordered)
+	cfg := trAigwConfig(t, ordered, o.quota)
 	anyCfg, err := host.StringValueAny(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -190,15 +202,18 @@ func newTrEnv(t *testing.T, o trOptions) *trEnv {
 			RetryOn: []string{"reset", "connect-failure"}, TimeoutMS: 20000})
 	}
 	routes = append(routes, catchAll())
-	e.h = host.StartT(t, host.Config{
-		Workers:        2,
-		LogLevel:       o.logLevel,
-		PluginConfig:   anyCfg,
-		UpstreamConfig: cfg,
-		Clusters:       clusters,
-		Routes:         routes,
-		Env:            hostEnv,
-	})
+	for range max(o.hosts, 1) {
+		e.hs = append(e.hs, host.StartT(t, host.Config{
+			Workers:        2,
+			LogLevel:       o.logLevel,
+			PluginConfig:   anyCfg,
+			UpstreamConfig: cfg,
+			Clusters:       clusters,
+			Routes:         routes,
+			Env:            hostEnv,
+		}))
+	}
+	e.h = e.hs[0]
 	return e
 }
 
