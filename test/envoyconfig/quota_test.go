@@ -3,6 +3,7 @@ package envoyconfig
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,8 +112,10 @@ func quotaFilters(t *testing.T, path string) quotaChain {
 				if f.GetTypedConfig().UnmarshalTo(&hcm) != nil {
 					continue
 				}
+				var order []string
 				for _, hf := range hcm.GetHttpFilters() {
-					q.order = append(q.order, hf.GetName())
+					order = append(order, hf.GetName())
+
 					switch hf.GetName() {
 					case "envoy.filters.http.api_key_auth":
 						q.apiKey = &apikeyv3.ApiKeyAuth{}
@@ -126,26 +129,39 @@ func quotaFilters(t *testing.T, path string) quotaChain {
 						}
 					}
 				}
+				if slices.Contains(order, "envoy.filters.http.golang") {
+					q.order = order // the aigw listener's chain, not a readiness listener's
+				}
 			}
 		}
 	}
 	return q
 }
 
-// envoy.yaml authenticates clients with api_key_auth first, forwarding the
+// The shipped configs authenticate clients with api_key_auth first, forwarding the
 // client id as aigw's identity header and nothing of the key; its rate
 // limit filter runs after the router phase and before the router, with
 // exactly the tested typed_config (test/ratelimit/filter.yaml, played
 // against the real service by test/ratelimit and test/host).
 func TestQuotaFiltersInEnvoyYAML(t *testing.T) {
+	for _, f := range []string{"envoy.yaml", "examples/production/envoy.yaml"} {
+		t.Run(f, func(t *testing.T) { checkQuotaFilters(t, f) })
+	}
+}
+
+func checkQuotaFilters(t *testing.T, file string) {
 	root := repoRoot(t)
-	q := quotaFilters(t, filepath.Join(root, "envoy.yaml"))
+	q := quotaFilters(t, filepath.Join(root, file))
 	want := []string{"envoy.filters.http.api_key_auth", "envoy.filters.http.golang", "envoy.filters.http.ratelimit", "envoy.filters.http.router"}
 	if strings.Join(q.order, ",") != strings.Join(want, ",") {
 		t.Fatalf("http_filters %v, want %v", q.order, want)
 	}
 	fw := q.apiKey.GetForwarding()
-	cfg := mainConfig(t, root)
+	b, err := LoadFile(filepath.Join(root, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := parseAigw(t, root, b)
 	if cfg.Quota == nil || fw.GetHeader() != cfg.Quota.IdentityHeader || !fw.GetHideCredentials() {
 		t.Fatalf("api_key_auth forwarding %v, aigw identity header %v", fw, cfg.Quota)
 	}
