@@ -1,6 +1,7 @@
 package envoyconfig
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -144,26 +145,67 @@ func quotaFilters(t *testing.T, path string) quotaChain {
 // exactly the tested typed_config (test/ratelimit/filter.yaml, played
 // against the real service by test/ratelimit and test/host).
 func TestQuotaFiltersInEnvoyYAML(t *testing.T) {
+	root := repoRoot(t)
 	for _, f := range []string{"envoy.yaml", "examples/production/envoy.yaml"} {
-		t.Run(f, func(t *testing.T) { checkQuotaFilters(t, f) })
+		t.Run(f, func(t *testing.T) {
+			for _, e := range quotaProblems(t, root, filepath.Join(root, f)) {
+				t.Error(e)
+			}
+		})
 	}
 }
 
-func checkQuotaFilters(t *testing.T, file string) {
+// Each quota rule fails on a config broken for it.
+func TestQuotaChecksCatchBrokenConfigs(t *testing.T) {
 	root := repoRoot(t)
-	q := quotaFilters(t, filepath.Join(root, file))
+	raw, err := os.ReadFile(filepath.Join(root, "envoy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"router phase not in the chain", "          - name: envoy.filters.http.golang\n", "          - name: envoy.filters.http.ratelimit_moved\n", "http_filters"},
+		{"identity not forwarded", "                header: x-api-key-id\n", "                header: x-client\n", "api_key_auth forwarding"},
+		{"key forwarded", "                hide_credentials: true\n", "                hide_credentials: false\n", "api_key_auth forwarding"},
+		{"filter differs from the tested one", "              timeout: 0.1s\n", "              timeout: 2s\n", "differs from the tested"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(string(raw), tc.from) {
+				t.Fatalf("envoy.yaml lacks %q", tc.from)
+			}
+			path := filepath.Join(t.TempDir(), "envoy.yaml")
+			if err := os.WriteFile(path, []byte(strings.Replace(string(raw), tc.from, tc.to, 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			errs := quotaProblems(t, root, path)
+			if !strings.Contains(strings.Join(errs, "\n"), tc.want) {
+				t.Fatalf("errors %v lack %q", errs, tc.want)
+			}
+		})
+	}
+}
+
+// quotaProblems: the shipped configs authenticate clients with api_key_auth
+// first, forwarding the client id as aigw's identity header and nothing of
+// the key; the rate limit filter runs after the router phase and before the
+// router, with exactly the tested typed_config (test/ratelimit/filter.yaml,
+// played against the real service by test/ratelimit and test/host), every
+// hits_addend reading a cost aigw writes.
+func quotaProblems(t *testing.T, root, path string) (errs []string) {
+	q := quotaFilters(t, path)
 	want := []string{"envoy.filters.http.api_key_auth", "envoy.filters.http.golang", "envoy.filters.http.ratelimit", "envoy.filters.http.router"}
 	if strings.Join(q.order, ",") != strings.Join(want, ",") {
-		t.Fatalf("http_filters %v, want %v", q.order, want)
+		errs = append(errs, fmt.Sprintf("http_filters %v, want %v", q.order, want))
 	}
-	fw := q.apiKey.GetForwarding()
-	b, err := LoadFile(filepath.Join(root, file))
+	b, err := LoadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := parseAigw(t, root, b)
-	if cfg.Quota == nil || fw.GetHeader() != cfg.Quota.IdentityHeader || !fw.GetHideCredentials() {
-		t.Fatalf("api_key_auth forwarding %v, aigw identity header %v", fw, cfg.Quota)
+	if cfg.Quota == nil {
+		return append(errs, "no quota member in the aigw config")
+	}
+	if fw := q.apiKey.GetForwarding(); fw.GetHeader() != cfg.Quota.IdentityHeader || !fw.GetHideCredentials() {
+		errs = append(errs, fmt.Sprintf("api_key_auth forwarding %v, aigw identity header %s", fw, cfg.Quota.IdentityHeader))
 	}
 	raw, err := os.ReadFile(filepath.Join(root, "test", "ratelimit", "filter.yaml"))
 	if err != nil {
@@ -178,19 +220,19 @@ func checkQuotaFilters(t *testing.T, file string) {
 		t.Fatal(err)
 	}
 	if !proto.Equal(&tested, q.ratelimit) {
-		t.Fatalf("envoy.yaml's rate limit filter differs from the tested test/ratelimit/filter.yaml")
+		errs = append(errs, "the rate limit filter differs from the tested test/ratelimit/filter.yaml")
 	}
-	// Every hits_addend format reads a cost aigw writes for every request.
 	costs := map[string]bool{}
 	for _, c := range cfg.Quota.Costs {
 		costs["%DYNAMIC_METADATA(io.envoy.ai_gateway:"+c.Name+")%"] = true
 	}
 	for _, r := range q.ratelimit.GetRateLimits() {
 		if f := r.GetHitsAddend().GetFormat(); f != "" && !costs[f] {
-			t.Errorf("hits_addend %s is not one of aigw's costs", f)
+			errs = append(errs, fmt.Sprintf("hits_addend %s is not one of aigw's costs", f))
 		}
 		if r.GetHitsAddend() == nil {
-			t.Error("a rate_limits entry without hits_addend charges one per request")
+			errs = append(errs, "a rate_limits entry without hits_addend charges one per request")
 		}
 	}
+	return errs
 }
