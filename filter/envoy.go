@@ -46,11 +46,17 @@ type Stream interface {
 	// SendRetryLater is SendLocalReply plus a Retry-After header of
 	// RetryAfterSeconds (OpenAI's SDKs wait that long, then retry).
 	SendRetryLater(status int, body string, details string)
+	// SendLocalReplyHeaders answers the client with body and the given
+	// headers (name, value pairs, content-type included).
+	SendLocalReplyHeaders(status int, body, details string, headers []string)
 	// ClearRouteCache makes Envoy's router match again on the new headers.
 	ClearRouteCache()
 	// SetMetadata sets a string in dynamic metadata namespace
 	// config.DynamicMetadataNamespace (access logs read it).
 	SetMetadata(key, value string)
+	// SetMetadataNumber sets a number in the same namespace (the rate limit
+	// filter's hits_addend reads costs as numbers).
+	SetMetadataNumber(key string, value float64)
 	// ResponseCode is the response status, once there is one.
 	ResponseCode() (int, bool)
 	// Log writes to Envoy's log.

@@ -72,19 +72,23 @@ type localReply struct {
 	body       string
 	details    string
 	retryAfter string
+	headers    []string // SendLocalReplyHeaders' pairs
 }
 
 type fakeStream struct {
 	reply        *localReply
 	clearedRoute int
 	meta         map[string]string
+	nums         map[string]float64
 	logs         []string
 	responseCode int
 }
 
 var _ Stream = (*fakeStream)(nil)
 
-func newStream() *fakeStream { return &fakeStream{meta: map[string]string{}} }
+func newStream() *fakeStream {
+	return &fakeStream{meta: map[string]string{}, nums: map[string]float64{}}
+}
 
 func (f *fakeStream) SendLocalReply(status int, body, details string) {
 	if f.reply != nil {
@@ -96,9 +100,14 @@ func (f *fakeStream) SendRetryLater(status int, body, details string) {
 	f.SendLocalReply(status, body, details)
 	f.reply.retryAfter = RetryAfterSeconds
 }
-func (f *fakeStream) ClearRouteCache()              { f.clearedRoute++ }
-func (f *fakeStream) SetMetadata(key, value string) { f.meta[key] = strings.Clone(value) }
-func (f *fakeStream) Log(_ api.LogType, msg string) { f.logs = append(f.logs, msg) }
+func (f *fakeStream) SendLocalReplyHeaders(status int, body, details string, headers []string) {
+	f.SendLocalReply(status, body, details)
+	f.reply.headers = append([]string(nil), headers...)
+}
+func (f *fakeStream) SetMetadataNumber(key string, v float64) { f.nums[key] = v }
+func (f *fakeStream) ClearRouteCache()                        { f.clearedRoute++ }
+func (f *fakeStream) SetMetadata(key, value string)           { f.meta[key] = strings.Clone(value) }
+func (f *fakeStream) Log(_ api.LogType, msg string)           { f.logs = append(f.logs, msg) }
 func (f *fakeStream) ResponseCode() (int, bool) {
 	if f.reply != nil {
 		return f.reply.status, true

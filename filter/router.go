@@ -11,6 +11,7 @@ import (
 	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/internal/bodyscan"
 	"github.com/aigw/aigw/internal/oaierr"
+	"github.com/aigw/aigw/internal/quota"
 	"github.com/aigw/aigw/internal/route"
 )
 
@@ -39,6 +40,12 @@ type Router struct {
 	// findings hands what the scan found to the upstream phase's attempts
 	// until OnDestroy (bodyscan.Remember).
 	findings bodyscan.Ticket
+
+	// ticket names hold in quota.Held while the request holds a token
+	// reservation (quota.budgets); 0 when it holds none.
+	ticket         uint64
+	hold           quota.Hold
+	overrunCounted uint16 // rules whose overrun at reserve time was counted
 }
 
 // Init makes r a fresh filter for one request.
@@ -52,6 +59,12 @@ func (r *Router) DecodeHeaders(h RequestHeaders, endStream bool) (status api.Sta
 	r.format = oaierr.FormatFor(path)
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
+	}
+	if q := r.cfg.Quota; q != nil {
+		// Every request carries a number for each cost, 0 until the upstream
+		// phase knows the usage: the rate limit filter drops a descriptor
+		// whose hits_addend is absent (docs/quotas.md).
+		r.zeroCosts(q)
 	}
 	method, _ := h.Get(":method")
 	if method == http.MethodGet && path == "/v1/models" {
@@ -126,6 +139,11 @@ func (r *Router) DecodeData(buf Body, endStream bool) (status api.StatusType) {
 	if e != nil {
 		return r.reject(e)
 	}
+	if q := cfg.Quota; q != nil && q.Engine() != nil {
+		if st, rejected := r.reserveTokens(q, h, scan, d, len(body)); rejected {
+			return st
+		}
+	}
 	if d.Backend != "" {
 		h.Set(cfg.BackendHeader, d.Backend)
 		h.Del(cfg.ModelHeader)
@@ -159,6 +177,7 @@ func (r *Router) DecodeData(buf Body, endStream bool) (status api.StatusType) {
 // the provider's response; reading it back from dynamic metadata here would
 // cost a protobuf decode per request. Latency is in Envoy's own %DURATION%.
 func (r *Router) OnStreamComplete() {
+	r.settleTokens(true)
 	m := r.cfg.metrics
 	if !r.inspected || m == nil {
 		return
@@ -178,6 +197,7 @@ func (r *Router) OnStreamComplete() {
 func (r *Router) OnDestroy() {
 	r.release()
 	r.findings.Forget()
+	r.settleTokens(false)
 }
 
 // uninspected applies route.Uninspected: a client's routing headers never

@@ -167,6 +167,12 @@ func (a *attempt) DynamicMetadata(ns, key string) (string, bool) {
 	}
 	return "", false
 }
+func (a *attempt) DynamicMetadataNumber(ns, key string) (float64, bool) {
+	if v, ok := a.meta[key].GetKind().(*structpb.Value_NumberValue); ok {
+		return v.NumberValue, true
+	}
+	return 0, false
+}
 func (a *attempt) SetDynamicMetadata(ns, key, value string) {
 	a.meta[key] = structpb.NewStringValue(value)
 }

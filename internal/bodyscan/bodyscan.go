@@ -98,6 +98,10 @@ type Member struct {
 type Result struct {
 	Model   Member
 	Backend Member
+	// MaxTokens is the request's output cap: the larger of its top-level
+	// max_tokens and max_completion_tokens when they are whole numbers in
+	// [0, 2^53], -1 when there is none (what quota budgets reserve for).
+	MaxTokens int64
 
 	// For the upstream phase (FindingsOf): the model value's span, the
 	// last "stream" member's verdict and the number of members.
@@ -111,7 +115,7 @@ type Result struct {
 // `"mod\u0065l"` is the model member too: an escaped duplicate must not slip
 // past the duplicate check.
 func Scan(body []byte, backendField string) (Result, error) {
-	var r Result
+	r := Result{MaxTokens: -1}
 	w, err := newWalker(body)
 	for err == nil {
 		var (
@@ -133,6 +137,11 @@ func Scan(body []byte, backendField string) (Result, error) {
 		case "stream":
 			r.stream = string(body[f.valStart:f.valEnd]) == "true"
 			continue
+		case "max_tokens", "max_completion_tokens":
+			if n, ok := wholeNumber(body[f.valStart:f.valEnd]); ok && n > r.MaxTokens {
+				r.MaxTokens = n
+			}
+			continue
 		default:
 			continue
 		}
@@ -151,6 +160,25 @@ func Scan(body []byte, backendField string) (Result, error) {
 		*target = m
 	}
 	return r, err
+}
+
+// maxWholeNumber is 2^53: integers up to it are exact in every JSON decoder.
+const maxWholeNumber = 1 << 53
+
+// wholeNumber reads a JSON number literal that is a non-negative integer
+// (digits only) up to maxWholeNumber, without allocating.
+func wholeNumber(lit []byte) (int64, bool) {
+	if len(lit) == 0 || len(lit) > 16 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range lit {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, n <= maxWholeNumber
 }
 
 // Walk validates body as one JSON object, exactly as Scan does (the one

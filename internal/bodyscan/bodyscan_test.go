@@ -304,3 +304,34 @@ func TestElements(t *testing.T) {
 		})
 	}
 }
+
+func TestScanMaxTokens(t *testing.T) {
+	cases := []struct {
+		body string
+		want int64
+	}{
+		{`{"model":"m"}`, -1},
+		{`{"model":"m","max_tokens":400}`, 400},
+		{`{"max_completion_tokens": 7 ,"model":"m"}`, 7},
+		{`{"max_tokens":10,"max_completion_tokens":300}`, 300},
+		{`{"max_tokens":300,"max_completion_tokens":10}`, 300},
+		{`{"max_tokens":0}`, 0},
+		{`{"max_tokens":-5}`, -1},
+		{`{"max_tokens":1.5}`, -1},
+		{`{"max_tokens":1e3}`, -1},
+		{`{"max_tokens":"400"}`, -1},
+		{`{"max_tokens":null}`, -1},
+		{`{"max_tokens":9007199254740993}`, -1},
+		{`{"messages":[{"max_tokens":99}],"model":"m"}`, -1},
+		{`{"max_tokens":5,"max_tokens":9}`, 9},
+	}
+	for _, tc := range cases {
+		r, err := Scan([]byte(tc.body), "backend")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.body, err)
+		}
+		if r.MaxTokens != tc.want {
+			t.Errorf("%s: MaxTokens %d, want %d", tc.body, r.MaxTokens, tc.want)
+		}
+	}
+}

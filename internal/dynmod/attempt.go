@@ -71,6 +71,13 @@ func (a *attempt) SetDynamicMetadata(ns, key, value string) {
 	}
 }
 
+func (a *attempt) DynamicMetadataNumber(ns, key string) (float64, bool) {
+	if a.envoy == nil {
+		return 0, false
+	}
+	return dynamicMetadataNumber(a.envoy, ns, key)
+}
+
 func (a *attempt) SetDynamicMetadataNumber(ns, key string, value float64) {
 	if a.envoy != nil {
 		setDynamicMetadataNumber(a.envoy, ns, key, value)

@@ -70,6 +70,8 @@ int envoy_dynamic_module_callback_http_filter_increment_counter(void* f, size_t 
 
 bool envoy_dynamic_module_callback_http_set_dynamic_metadata_number(void* f,
     char* ns, size_t ns_len, char* key, size_t key_len, double value);
+bool envoy_dynamic_module_callback_http_get_metadata_number(void* f, int source,
+    char* ns, size_t ns_len, char* key, size_t key_len, double* out);
 
 bool envoy_dynamic_module_callback_http_set_filter_state_bytes(void* f,
     char* key, size_t key_len, char* value, size_t value_len);
@@ -111,6 +113,18 @@ static aigw_view aigw_get_metadata(void* f, int source, char* ns, size_t ns_len,
   aigw_view v = {0};
   v.ok = envoy_dynamic_module_callback_http_get_metadata_string(f, source,
       ns, ns_len, key, key_len, &v.ptr, &v.length);
+  return v;
+}
+
+typedef struct {
+  double value;
+  bool ok;
+} aigw_number;
+
+static aigw_number aigw_get_dynamic_number(void* f, char* ns, size_t ns_len, char* key, size_t key_len) {
+  aigw_number v = {0};
+  v.ok = envoy_dynamic_module_callback_http_get_metadata_number(f, AIGW_METADATA_SOURCE_DYNAMIC,
+      ns, ns_len, key, key_len, &v.value);
   return v;
 }
 
@@ -370,6 +384,16 @@ func defineCounter(envoyConfig unsafe.Pointer, name string) (uint64, bool) {
 
 func incrementCounter(f unsafe.Pointer, id, n uint64) {
 	C.envoy_dynamic_module_callback_http_filter_increment_counter(f, C.size_t(id), C.uint64_t(n))
+}
+
+// dynamicMetadataNumber reads a number from the stream's dynamic metadata
+// (the downstream stream's: an upstream filter shares its stream info,
+// source/common/router/upstream_request.cc:56-61).
+func dynamicMetadataNumber(f unsafe.Pointer, ns, key string) (float64, bool) {
+	np, nn := cstr(ns)
+	kp, kn := cstr(key)
+	v := C.aigw_get_dynamic_number(f, np, nn, kp, kn)
+	return float64(v.value), bool(v.ok)
 }
 
 func setDynamicMetadataNumber(f unsafe.Pointer, ns, key string, value float64) {

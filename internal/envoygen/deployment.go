@@ -41,6 +41,42 @@ type Deployment struct {
 	Policy Policy `yaml:"policy"`
 	// Backends maps each backend of the aigw document to its endpoints.
 	Backends map[string]BackendDeployment `yaml:"backends"`
+	// APIKeyAuth, when set, authenticates every client first (Envoy's
+	// api_key_auth) and forwards its client id as the aigw document's
+	// quota.identity_header. Needs the document's quota member.
+	APIKeyAuth *APIKeyAuth `yaml:"api_key_auth"`
+	// RateLimit, when set, adds Envoy's rate limit filter (the fleet-wide
+	// token quota, docs/quotas.md) and the rate limit service's cluster.
+	// Needs the document's quota member.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+}
+
+// APIKeyAuth is the client authentication of api_key_auth.
+type APIKeyAuth struct {
+	// Credentials are the accepted keys and the client id each stands for.
+	// A file in a repository holds placeholders only: deliver real keys
+	// through xDS (LDS or ECDS).
+	Credentials []APIKeyCredential `yaml:"credentials"`
+}
+
+// APIKeyCredential is one client key.
+type APIKeyCredential struct {
+	Key    string `yaml:"key"`
+	Client string `yaml:"client"`
+}
+
+// RateLimit is Envoy's rate limit service and what the filter sends it.
+type RateLimit struct {
+	// Service is the rate limit service's gRPC address (HTTP/2 cleartext).
+	Service Address `yaml:"service"`
+	// Domain is the descriptor domain of the service's config (default aigw).
+	Domain string `yaml:"domain"`
+	// Timeout bounds one call to the service (default 0.1s); the filter
+	// fails open.
+	Timeout Duration `yaml:"timeout"`
+	// Cost is the aigw cost (quota.costs[].name) charged at stream done
+	// (default the first cost).
+	Cost string `yaml:"cost"`
 }
 
 // Address is a socket address.
@@ -267,6 +303,10 @@ func (d *Deployment) defaults() {
 	defU(&p.ConsecutiveGatewayFailure, 3)
 	defDur(&p.OutlierInterval, 5*time.Second)
 	defDur(&p.BaseEjectionTime, 30*time.Second)
+	if rl := d.RateLimit; rl != nil {
+		def(&rl.Domain, "aigw")
+		defDur(&rl.Timeout, 100*time.Millisecond)
+	}
 }
 
 func (d *Deployment) check(c *config.Config) error {
@@ -316,6 +356,43 @@ func (d *Deployment) check(c *config.Config) error {
 	for name := range d.Backends {
 		if _, ok := backendByName(c, name); !ok {
 			return fmt.Errorf("backends.%s: not a backend of the aigw config", name)
+		}
+	}
+	return d.checkQuota(c)
+}
+
+// checkQuota: api_key_auth and the rate limit filter forward and read the
+// aigw document's quota identity header and costs.
+func (d *Deployment) checkQuota(c *config.Config) error {
+	if (d.APIKeyAuth != nil || d.RateLimit != nil) && c.Quota == nil {
+		return errors.New("api_key_auth and rate_limit need the aigw config's quota member")
+	}
+	if a := d.APIKeyAuth; a != nil {
+		if len(a.Credentials) == 0 {
+			return errors.New("api_key_auth.credentials: at least one required")
+		}
+		for i, cr := range a.Credentials {
+			if cr.Key == "" || cr.Client == "" {
+				return fmt.Errorf("api_key_auth.credentials[%d]: key and client required", i)
+			}
+		}
+	}
+	if rl := d.RateLimit; rl != nil {
+		if rl.Service.Address == "" || rl.Service.Port == 0 {
+			return errors.New("rate_limit.service: address and port required")
+		}
+		if len(c.Quota.Costs) == 0 {
+			return errors.New("rate_limit: the aigw config's quota has no costs to charge")
+		}
+		if rl.Cost == "" {
+			rl.Cost = c.Quota.Costs[0].Name
+		}
+		found := false
+		for _, cs := range c.Quota.Costs {
+			found = found || cs.Name == rl.Cost
+		}
+		if !found {
+			return fmt.Errorf("rate_limit.cost: %q is not one of the aigw config's quota costs", rl.Cost)
 		}
 	}
 	return nil

@@ -26,6 +26,11 @@
 //     several backends: "model-<m>" when they share a priority (traffic spread, a retry
 //     goes to another host), "failover-<m>" when they have several (a retry leaves the
 //     failed priority). A model with one backend routes to that backend's cluster.
+//   - Quotas (quota.go), when the deployment has api_key_auth and/or rate_limit (both need
+//     the document's quota member): api_key_auth first in the chain, forwarding the client id
+//     as quota.identity_header; Envoy's rate limit filter between the golang filter and the
+//     router (test/ratelimit/filter.yaml), with its "ratelimit" gRPC cluster; 429 and 401
+//     local replies as OpenAI JSON; the access log's client_id, costs and quota_overrun.
 //
 // # Older and newer deployments of a model
 //

@@ -81,6 +81,13 @@ func (g *gen) bootstrap() (*bootstrapv3.Bootstrap, error) {
 		listeners = append(listeners, g.opsListener())
 		clusters = append(clusters, g.adminCluster())
 	}
+	if g.d.RateLimit != nil {
+		c, err := g.rateLimitCluster()
+		if err != nil {
+			return nil, err
+		}
+		clusters = append(clusters, c)
+	}
 	b := &bootstrapv3.Bootstrap{
 		Admin: &bootstrapv3.Admin{Address: socketAddress(g.d.Ops.Admin)},
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
@@ -138,8 +145,8 @@ func (g *gen) aigwHCM(routes []*routev3.Route) *hcmv3.HttpConnectionManager {
 		StreamIdleTimeout: dur(g.d.Policy.IdleTimeout),
 		RequestTimeout:    durationpb.New(0),
 		AccessLog:         []*accesslogv3.AccessLog{g.accessLog()},
-		LocalReplyConfig:  localReplyConfig(),
-		HttpFilters:       []*hcmv3.HttpFilter{g.golangFilter(), routerFilter()},
+		LocalReplyConfig:  g.localReplyConfig(),
+		HttpFilters:       g.httpFilters(),
 		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
 			Name: ListenerName,
 			VirtualHosts: []*routev3.VirtualHost{{
@@ -187,6 +194,7 @@ func (g *gen) accessLog() *accesslogv3.AccessLog {
 		"llm_reasoning_token":               "%DYNAMIC_METADATA(" + ns + ":llm_reasoning_token)%",
 		"endpoint_backend":                  "%UPSTREAM_METADATA(" + g.c.EndpointMetadataNamespace + ":" + g.c.EndpointMetadataKey + ")%",
 	}
+	g.quotaAccessLogFields(fields)
 	js := map[string]any{}
 	for k, v := range fields {
 		js[k] = v
@@ -210,7 +218,12 @@ func (g *gen) accessLog() *accesslogv3.AccessLog {
 // (dynamic_modules/abi_impl.cc:557), the catch-all routes'
 // "direct_response" (envoy/stream_info/stream_info.h:195); details are set
 // before the rewrite (source/common/http/filter_manager.cc:1013,1146).
-func localReplyConfig() *hcmv3.LocalReplyConfig {
+//
+// With quotas, the rate limit filter's own 429 (a client over its
+// distributed quota, details "request_rate_limited") and api_key_auth's 401
+// (no or unknown key) too; aigw's in-process 429s are its own
+// ("aigw_quota_exceeded").
+func (g *gen) localReplyConfig() *hcmv3.LocalReplyConfig {
 	mapper := func(op accesslogv3.ComparisonFilter_Op, status uint32, runtimeKey, message, typ, code string) *hcmv3.ResponseMapper {
 		return &hcmv3.ResponseMapper{
 			Filter: &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_AndFilter{AndFilter: &accesslogv3.AndFilter{
@@ -227,16 +240,26 @@ func localReplyConfig() *hcmv3.LocalReplyConfig {
 		}
 	}
 	const details = "%RESPONSE_CODE_DETAILS%"
-	return &hcmv3.LocalReplyConfig{Mappers: []*hcmv3.ResponseMapper{
+	mappers := []*hcmv3.ResponseMapper{
 		mapper(accesslogv3.ComparisonFilter_EQ, 413, "aigw.local_reply.413",
 			"request body too large for the gateway: %LOCAL_REPLY_BODY%", "invalid_request_error", "request_too_large"),
 		mapper(accesslogv3.ComparisonFilter_EQ, 404, "aigw.local_reply.404",
 			"Invalid URL: no route serves this request", "not_found_error", details),
+	}
+	if g.d.RateLimit != nil {
+		mappers = append(mappers, mapper(accesslogv3.ComparisonFilter_EQ, 429, "aigw.local_reply.429",
+			"token quota exceeded for this client; retry later", "rate_limit_error", "rate_limit_exceeded"))
+	}
+	if g.d.APIKeyAuth != nil {
+		mappers = append(mappers, mapper(accesslogv3.ComparisonFilter_EQ, 401, "aigw.local_reply.401",
+			"missing or unknown API key", "authentication_error", "invalid_api_key"))
+	}
+	return &hcmv3.LocalReplyConfig{Mappers: append(mappers,
 		mapper(accesslogv3.ComparisonFilter_GE, 500, "aigw.local_reply.5xx",
 			"the gateway could not complete the request: %LOCAL_REPLY_BODY%", "server_error", details),
 		mapper(accesslogv3.ComparisonFilter_GE, 400, "aigw.local_reply.4xx",
 			"invalid request: %LOCAL_REPLY_BODY%", "invalid_request_error", details),
-	}}
+	)}
 }
 
 func envoyOwnReply() *accesslogv3.AccessLogFilter {

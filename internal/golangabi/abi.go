@@ -18,6 +18,8 @@ package golangabi
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #ifndef AIGW_HAVE_ENVOY_API_H
 typedef int CAPIStatus;
@@ -178,6 +180,35 @@ func sendLocalReply(s unsafe.Pointer, status int, body, details string, retryAft
 		strPtr(body), C.int(len(body)),
 		unsafe.Pointer(&jsonReplyHeaders[0]), C.int(n),
 		0, // grpc_status: read by Envoy only for gRPC requests, which aigw never answers
+		strPtr(details), C.int(len(details))))
+}
+
+// sendLocalReplyHeaders is sendLocalReply with headers chosen per reply
+// (a quota 429's Retry-After and RateLimit-* values). Their strings are Go
+// memory, which a Go array passed to C may not point to, so the pairs and
+// their bytes go into one C allocation, freed when the call returns: Envoy
+// copies them inside the call (cgo.cc:110 stringsFromGoSlice, run inline by
+// envoyGoFilterProcessStateHandlerWrapper, cgo.cc:54-66).
+func sendLocalReplyHeaders(s unsafe.Pointer, status int, body, details string, headers []string) {
+	type goString struct {
+		p unsafe.Pointer
+		n int
+	}
+	size := len(headers) * int(unsafe.Sizeof(goString{}))
+	for _, h := range headers {
+		size += len(h)
+	}
+	mem := C.malloc(C.size_t(size + 1))
+	defer C.free(mem)
+	pairs := unsafe.Slice((*goString)(mem), len(headers))
+	data := unsafe.Add(mem, len(headers)*int(unsafe.Sizeof(goString{})))
+	for i, h := range headers {
+		C.memcpy(data, strPtr(h), C.size_t(len(h)))
+		pairs[i] = goString{data, len(h)}
+		data = unsafe.Add(data, len(h))
+	}
+	capiError("SendLocalReply", C.envoyGoFilterHttpSendLocalReply(s, C.int(status),
+		strPtr(body), C.int(len(body)), mem, C.int(len(headers)), 0,
 		strPtr(details), C.int(len(details))))
 }
 

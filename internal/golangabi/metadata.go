@@ -1,5 +1,10 @@
 package golangabi
 
+import (
+	"encoding/binary"
+	"math"
+)
+
 // appendStringValue appends the protobuf encoding of
 // google.protobuf.Value{string_value: s}, the form in which Envoy's
 // envoyGoFilterHttpSetDynamicMetadata takes a value (cgo.cc parses it with
@@ -16,4 +21,11 @@ func appendStringValue(b []byte, s string) []byte {
 	}
 	b = append(b, byte(n))
 	return append(b, s...)
+}
+
+// appendNumberValue appends google.protobuf.Value{number_value: v}: field 2,
+// wire type 1 (fixed64, little-endian IEEE 754).
+func appendNumberValue(b []byte, v float64) []byte {
+	const numberValueTag = 2<<3 | 1
+	return binary.LittleEndian.AppendUint64(append(b, numberValueTag), math.Float64bits(v))
 }

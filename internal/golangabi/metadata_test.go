@@ -34,3 +34,16 @@ func BenchmarkStringValueEncoding(b *testing.B) {
 		buf = appendStringValue(buf[:0], "openai-primary")
 	}
 }
+
+func TestNumberValueEncoding(t *testing.T) {
+	for _, v := range []float64{0, 1, 600, 1 << 53, 1e9, 0.5} {
+		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(structpb.NewNumberValue(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := appendNumberValue([]byte("p"), v)
+		if !bytes.Equal(got[1:], want) {
+			t.Fatalf("%v: got % x, want % x", v, got[1:], want)
+		}
+	}
+}

@@ -171,6 +171,15 @@ func (r *request) SetMetadata(key, value string) {
 	setDynamicMetadata(r.c, config.DynamicMetadataNamespace, key, r.w.meta)
 }
 
+func (r *request) SetMetadataNumber(key string, value float64) {
+	r.w.meta = appendNumberValue(r.w.meta[:0], value)
+	setDynamicMetadata(r.c, config.DynamicMetadataNamespace, key, r.w.meta)
+}
+
+func (r *request) SendLocalReplyHeaders(status int, body, details string, headers []string) {
+	sendLocalReplyHeaders(r.s, status, body, details, headers)
+}
+
 func (r *request) ResponseCode() (int, bool) { return responseCode(r.c) }
 
 func (r *request) Log(level api.LogType, msg string) { logf(level, msg) }

@@ -130,6 +130,9 @@ func newProcess() (*process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics: instruments: %w", err)
 	}
+	if err := registerQuota(p.provider.Meter(ScopeName)); err != nil {
+		return nil, fmt.Errorf("metrics: quota counter: %w", err)
+	}
 	return p, nil
 }
 

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -387,7 +388,10 @@ func (r *rule) bucket(key string) *bucket {
 				return r.overflw
 			}
 			if fresh == nil {
-				fresh = &bucket{key: key, slots: make([]atomic.Uint64, r.SubBuckets)}
+				// The table keeps the key: clone it, as callers pass
+				// strings that alias memory reused after the call (the
+				// router phase's header and body copies).
+				fresh = &bucket{key: strings.Clone(key), slots: make([]atomic.Uint64, r.SubBuckets)}
 			}
 			if r.table[i].CompareAndSwap(nil, fresh) {
 				r.keys.Add(1)

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 type clock struct{ ns atomic.Int64 }
@@ -447,5 +448,24 @@ func BenchmarkReserveSettleParallel(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// The engine keeps a new key: a caller's string that aliases memory reused
+// after the call (the router phase's per-worker header copy) must not
+// change the key in the table.
+func TestKeyIsCopiedOnInsert(t *testing.T) {
+	e, err := New([]Rule{{Name: "c", Scope: PerClient, Limit: 100, Window: time.Hour, SubBuckets: 1, Mode: Enforce}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scratch := []byte("team-a")
+	alias := unsafe.String(&scratch[0], len(scratch))
+	if _, d := e.Reserve(Key{Client: alias}, 90); !d.Allowed {
+		t.Fatal(d)
+	}
+	copy(scratch, "team-b") // the scratch memory is reused for another request
+	if _, d := e.Reserve(Key{Client: "team-a"}, 90); d.Allowed {
+		t.Fatal("team-a's budget was lost when the caller's memory was reused")
 	}
 }

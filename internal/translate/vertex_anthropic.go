@@ -67,6 +67,13 @@ type claudeHostMessages struct {
 	host *claudeHost
 }
 
+// RequestBodyScanned is RequestBody: the embedded passthrough's scanned
+// path builds an OpenAI-style path (nil here), and a Claude host's body
+// edits differ from it.
+func (h *claudeHostMessages) RequestBodyScanned(body []byte, _ bodyscan.Findings) (RequestResult, error) {
+	return h.RequestBody(body)
+}
+
 func (h *claudeHostMessages) RequestBody(body []byte) (RequestResult, error) {
 	r, err := bodyscan.Scan(body, "anthropic_version")
 	if err != nil {

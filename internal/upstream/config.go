@@ -33,6 +33,8 @@ type Config struct {
 	digest string
 	// rec records the gen_ai metrics of every attempt (nil: none).
 	rec *metrics.Recorder
+	// quota is the quota member (nil: no costs, no budgets).
+	quota *config.Quota
 }
 
 // SetRecorder makes the config's attempts record their metrics with rec.
@@ -68,6 +70,7 @@ func NewConfig(c *config.Config) (*Config, error) {
 		metadataKey:       c.EndpointMetadataKey,
 		backends:          make(map[string]*Backend, len(c.Backends)),
 		digest:            c.Digest(),
+		quota:             c.Quota,
 	}
 	uc.removeHeaders = append(uc.removeHeaders, clientCredentialHeaders[:]...)
 	for _, h := range [...]string{c.BackendHeader, c.ModelHeader} {

@@ -90,6 +90,11 @@ func (a *fakeAttempt) SetDynamicMetadata(ns, key, value string) {
 	a.dynMD[ns+"/"+key] = value
 }
 
+func (a *fakeAttempt) DynamicMetadataNumber(ns, key string) (float64, bool) {
+	v, ok := a.dynMD[ns+"/"+key].(float64)
+	return v, ok
+}
+
 func (a *fakeAttempt) SetDynamicMetadataNumber(ns, key string, value float64) {
 	a.maybePanic("SetDynamicMetadataNumber")
 	a.dynMD[ns+"/"+key] = value

@@ -51,6 +51,7 @@ type Filter struct {
 	ms measure
 	// format is the client's error shape (oaierr.FormatFor its path).
 	format oaierr.Format
+	budget budgetState
 }
 
 // NewFilter returns the filter for one attempt. It must not call a; Envoy
@@ -87,6 +88,7 @@ func (f *Filter) OnRequestHeaders(endStream bool) Action {
 	f.state = stateResolved
 	f.measureBackend(b)
 	f.a.SetDynamicMetadata(MetadataNamespace, MetadataBackendName, b.Name)
+	f.findTicket()
 	if endStream {
 		// No body (e.g. GET /v1/models): rewrite now.
 		return f.forward(nil, false)
@@ -278,9 +280,24 @@ func (f *Filter) responseBody(endStream bool) Action {
 	if f.mode.BufferBody && !endStream {
 		return Hold
 	}
+	if f.budget.cut {
+		// The stream was cut at the budget: nothing more reaches the client.
+		body.Replace(nil)
+		return Continue
+	}
 	in := body.Bytes()
 	out, usage, err := f.tr.ResponseBody(in, endStream)
 	f.record(usage)
+	if err == nil && f.mode.Stream && !f.mode.Error {
+		if !f.mode.ModifiesBody {
+			out = body.Bytes()
+		}
+		if cut, ok := f.streamed(out, endStream); !ok {
+			body.Replace(cut)
+			f.measureOutput(len(cut))
+			return Continue
+		}
+	}
 	if err != nil {
 		if f.ms.m.ErrorType == "" {
 			f.ms.m.ErrorType = translate.CodeBadResponse
@@ -346,6 +363,7 @@ func (f *Filter) record(u translate.Usage) {
 	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataCachedInputToken, float64(u.CachedInputTokens))
 	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataCacheCreationInputToken, float64(u.CacheCreationInputTokens))
 	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataReasoningToken, float64(u.ReasoningTokens))
+	f.usageChanged()
 }
 
 func addDelta(a Attempt, c Counter, prev, cur int64) {

@@ -64,6 +64,9 @@ type Attempt interface {
 	SetDynamicMetadata(ns, key, value string)
 	// SetDynamicMetadataNumber sets a number in the stream's dynamic metadata.
 	SetDynamicMetadataNumber(ns, key string, value float64)
+	// DynamicMetadataNumber reads a number from the stream's dynamic
+	// metadata (the router phase's quota ticket).
+	DynamicMetadataNumber(ns, key string) (float64, bool)
 	// AddCounter adds n to one of the Counters (Envoy stats).
 	AddCounter(c Counter, n uint64)
 

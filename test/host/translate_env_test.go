@@ -48,7 +48,9 @@ type trBackend struct {
 	// gcp, for the Vertex AI schemas: the fake token endpoint whose service
 	// account key becomes the backend's key_file (auth gcp_service_account)
 	// and whose issued tokens the mock accepts; project and region too.
-	gcp *credtest.Google
+	gcp   *credtest.Google
+	reply string // the mock's reply text (default "Hello from <name>.")
+	fail  int    // the mock's FailStatus
 }
 
 // Vertex AI project and region of every Vertex backend in these tests.
@@ -94,6 +96,7 @@ func (m *trMock) endpoint(prio int) host.Endpoint {
 type trEnv struct {
 	t     *testing.T
 	h     *host.Host
+	hs    []*host.Host // every host process (trOptions.hosts); h is the first
 	mocks map[string]*trMock
 	dir   string
 }
@@ -109,9 +112,13 @@ type trOptions struct {
 	env      []string
 	// metrics replaces the config's metrics member (default: testMetrics).
 	metrics any
+	// quota is the config's quota member (raw JSON), none when empty.
+	quota string
+	// hosts is the number of host processes sharing the mocks (default 1).
+	hosts int
 }
 
-func trAigwConfig(t *testing.T, mocks []*trMock, metrics any) []byte {
+func trAigwConfig(t *testing.T, mocks []*trMock, metrics any, quota string) []byte {
 	type auth struct {
 		Type    string `json:"type"`
 		KeyFile string `json:"key_file,omitempty"`
@@ -132,10 +139,14 @@ func trAigwConfig(t *testing.T, mocks []*trMock, metrics any) []byte {
 		metrics = testMetrics
 	}
 	doc := struct {
-		Backends  []backend `json:"backends"`
-		Selection string    `json:"client_backend_selection"`
-		Metrics   any       `json:"metrics"`
+		Backends  []backend       `json:"backends"`
+		Selection string          `json:"client_backend_selection"`
+		Metrics   any             `json:"metrics"`
+		Quota     json.RawMessage `json:"quota,omitempty"`
 	}{Selection: "configured", Metrics: metrics}
+	if quota != "" {
+		doc.Quota = json.RawMessage(quota)
+	}
 	for _, m := range mocks {
 		b := m.b
 		nb := backend{Name: b.name, Models: b.serves, Schema: string(b.schema),
@@ -181,7 +192,8 @@ func newTrEnv(t *testing.T, o trOptions) *trEnv {
 			apiKey = b.mockKey
 		}
 		opts := mockprovider.Options{Name: b.name, Schema: b.schema, APIKey: apiKey,
-			Models: b.mockModels, APIVersion: b.apiVersion, ToolArguments: b.toolArgs, Gzip: b.gzip}
+			Models: b.mockModels, APIVersion: b.apiVersion, ToolArguments: b.toolArgs, Gzip: b.gzip,
+			Reply: b.reply, FailStatus: b.fail}
 		if b.gcp != nil {
 			opts.Project, opts.Region = trProject, trRegion
 			opts.TokenCheck = func(tok string) bool { _, ok := b.gcp.Issued(tok); return ok }
@@ -202,7 +214,7 @@ func newTrEnv(t *testing.T, o trOptions) *trEnv {
 		e.mocks[b.name] = m
 		ordered = append(ordered, m)
 	}
-	cfg := trAigwConfig(t, ordered, o.metrics)
+	cfg := trAigwConfig(t, ordered, o.metrics, o.quota)
 	anyCfg, err := host.StringValueAny(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -223,15 +235,18 @@ func newTrEnv(t *testing.T, o trOptions) *trEnv {
 			RetryOn: []string{"reset", "connect-failure"}, TimeoutMS: 20000})
 	}
 	routes = append(routes, catchAll())
-	e.h = host.StartT(t, host.Config{
-		Workers:        2,
-		LogLevel:       o.logLevel,
-		PluginConfig:   anyCfg,
-		UpstreamConfig: cfg,
-		Clusters:       clusters,
-		Routes:         routes,
-		Env:            hostEnv,
-	})
+	for range max(o.hosts, 1) {
+		e.hs = append(e.hs, host.StartT(t, host.Config{
+			Workers:        2,
+			LogLevel:       o.logLevel,
+			PluginConfig:   anyCfg,
+			UpstreamConfig: cfg,
+			Clusters:       clusters,
+			Routes:         routes,
+			Env:            hostEnv,
+		}))
+	}
+	e.h = e.hs[0]
 	return e
 }
 
