@@ -110,10 +110,3 @@ func (h *claudeHostMessages) RequestBody(body []byte) (RequestResult, error) {
 		Stream:        stream,
 	}, nil
 }
-
-// RequestBodyScanned is RequestBody: the host rewrite (the model moves into
-// the path) reads the body itself. Defined so that the embedded
-// passthrough's, which would skip the rewrite, is not promoted.
-func (h *claudeHostMessages) RequestBodyScanned(body []byte, _ bodyscan.Findings) (RequestResult, error) {
-	return h.RequestBody(body)
-}
