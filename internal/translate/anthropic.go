@@ -58,6 +58,9 @@ type anthropicTranslator struct {
 	target  Target
 	path    string
 	headers []Header
+	// host, when set, is a cloud host of Claude that takes the model in the
+	// path and a version in the body (bedrock_anthropic.go).
+	host *claudeHost
 
 	model        string // upstream model, reported when the provider omits it
 	includeUsage bool

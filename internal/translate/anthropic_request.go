@@ -25,15 +25,24 @@ func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
 	if err != nil {
 		return RequestResult{}, err
 	}
+	path := a.path
+	if a.host != nil {
+		if path, err = a.host.apply(out); err != nil {
+			return RequestResult{}, err
+		}
+	}
 	// The Anthropic body is about as large as the OpenAI one.
 	encoded, err := encodeJSON(out, len(body)+len(body)/8+256)
 	if err != nil {
 		return RequestResult{}, invalid("", "cannot encode the anthropic request: %s", firstLine(err.Error()))
 	}
 	a.model = strings.Clone(out.Model)
+	if a.host != nil {
+		a.model = a.host.model
+	}
 	a.includeUsage = req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	return RequestResult{
-		Path:          a.path,
+		Path:          path,
 		Body:          encoded,
 		Headers:       append(a.headers, Header{Key: "content-type", Value: "application/json"}),
 		RemoveHeaders: []string{"accept-encoding"},

@@ -9,18 +9,22 @@ import (
 // uses are declared.
 
 type anthRequest struct {
-	Model         string          `json:"model"`
-	MaxTokens     int64           `json:"max_tokens"`
-	System        string          `json:"system,omitempty"`
-	Messages      []anthMessage   `json:"messages"`
-	Temperature   *float64        `json:"temperature,omitempty"`
-	TopP          *float64        `json:"top_p,omitempty"`
-	TopK          *int64          `json:"top_k,omitempty"`
-	StopSequences []string        `json:"stop_sequences,omitempty"`
-	Stream        bool            `json:"stream,omitempty"`
-	Tools         []anthTool      `json:"tools,omitempty"`
-	ToolChoice    *anthToolChoice `json:"tool_choice,omitempty"`
-	Metadata      *anthMetadata   `json:"metadata,omitempty"`
+	// AnthropicVersion is the body's version field of a cloud host that
+	// takes the model in the path (Bedrock: bedrock-2023-05-31); Model is
+	// then empty and omitted.
+	AnthropicVersion string          `json:"anthropic_version,omitempty"`
+	Model            string          `json:"model,omitempty"`
+	MaxTokens        int64           `json:"max_tokens"`
+	System           string          `json:"system,omitempty"`
+	Messages         []anthMessage   `json:"messages"`
+	Temperature      *float64        `json:"temperature,omitempty"`
+	TopP             *float64        `json:"top_p,omitempty"`
+	TopK             *int64          `json:"top_k,omitempty"`
+	StopSequences    []string        `json:"stop_sequences,omitempty"`
+	Stream           bool            `json:"stream,omitempty"`
+	Tools            []anthTool      `json:"tools,omitempty"`
+	ToolChoice       *anthToolChoice `json:"tool_choice,omitempty"`
+	Metadata         *anthMetadata   `json:"metadata,omitempty"`
 }
 
 type anthMessage struct {
