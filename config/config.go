@@ -121,6 +121,9 @@ type Backend struct {
 	APIVersion    string        `json:"api_version"`
 	Host          string        `json:"host"`
 	Auth          *Auth         `json:"auth"`
+	// Region is the cloud region of the backend (AWS: the default signing
+	// region and Bedrock host; config/aws.go).
+	Region string `json:"region"`
 	// MetricAttributes are static attributes on every metric of an attempt
 	// this backend served, e.g. {"aim_service_id": "svc-1"}.
 	MetricAttributes map[string]string `json:"metric_attributes"`
@@ -160,6 +163,8 @@ type Auth struct {
 	Type    string `json:"type"`
 	KeyFile string `json:"key_file"`
 	KeyEnv  string `json:"key_env"`
+	// AWSAuth: region, service, profile, role_arn (type aws_sigv4).
+	AWSAuth
 
 	source credentials.Source
 }
@@ -460,6 +465,12 @@ func (b *Backend) finish() error {
 	if b.Auth == nil {
 		b.Auth = &Auth{Type: AuthNone}
 	}
+	if b.Auth.Type == AuthAWSSigV4 {
+		return b.finishAWS()
+	}
+	if b.Auth.AWSAuth != (AWSAuth{}) {
+		return fmt.Errorf("auth: region, service, profile and role_arn belong to type %s", AuthAWSSigV4)
+	}
 	return b.Auth.finish()
 }
 
@@ -472,9 +483,9 @@ func (a *Auth) finish() error {
 		return nil
 	case AuthBearer, AuthAzureAPIKey, AuthAnthropicAPIKey:
 	case "":
-		return errors.New("auth.type: required (bearer, azure_api_key, anthropic_api_key or none)")
+		return errors.New("auth.type: required (bearer, azure_api_key, anthropic_api_key, aws_sigv4 or none)")
 	default:
-		return fmt.Errorf("auth.type: %q is not one of bearer, azure_api_key, anthropic_api_key, none", a.Type)
+		return fmt.Errorf("auth.type: %q is not one of bearer, azure_api_key, anthropic_api_key, aws_sigv4, none", a.Type)
 	}
 	switch {
 	case a.KeyFile != "" && a.KeyEnv != "":
@@ -501,6 +512,8 @@ func (c *Config) LoadKeys() error {
 func (a *Auth) load() error {
 	switch {
 	case a.Type == AuthNone:
+	case a.Type == AuthAWSSigV4:
+		return a.loadAWS()
 	case a.KeyFile != "":
 		f, err := credentials.FromFile(a.KeyFile, nil)
 		if err != nil {

@@ -58,6 +58,11 @@ func credentialFor(b *Backend) credential {
 	}
 	var name string
 	switch a.Type {
+	case config.AuthAWSSigV4:
+		if s := a.Signer(); s != nil {
+			return credential{sign: s}
+		}
+		return credential{fail: misconfigured(b, "its AWS signer is not loaded")}
 	case config.AuthBearer:
 		name = "authorization"
 	case config.AuthAzureAPIKey:
@@ -152,4 +157,16 @@ func responseFailure(b *Backend, err error) *oaierr.Error {
 // names another code must add it here.
 func mayRetry(status int) bool {
 	return status >= 500 || status == http.StatusRequestTimeout || status == http.StatusConflict || status == http.StatusTooManyRequests
+}
+
+// credentialsUnavailable ends a request whose backend has no valid
+// credential right now (a keyless credential not fetched yet, or expired
+// while its refresh fails): a 503 the client may retry, naming the backend,
+// with the reason (never a credential) in the log.
+func credentialsUnavailable(b *Backend, why error) *failure {
+	return &failure{
+		err: oaierr.New(http.StatusServiceUnavailable, "server_error", "backend_credentials_unavailable",
+			"backend %q has no valid credentials right now", b.Name),
+		log: fmt.Sprintf("aigw-upstream: backend %q: %v; answering 503 (the request ends: no failover from the upstream phase before the provider answered)", b.Name, why),
+	}
 }

@@ -3,6 +3,7 @@ package upstream
 import (
 	"strconv"
 
+	"github.com/aigw/aigw/internal/credentials"
 	"github.com/aigw/aigw/internal/translate"
 )
 
@@ -27,6 +28,8 @@ type request struct {
 type credential struct {
 	name, value string
 	fail        *failure
+	// sign, when set, signs the attempt's final request (aws_sigv4).
+	sign *credentials.SigV4
 }
 
 // plan is everything one attempt changes on the request it shares with the
@@ -40,8 +43,9 @@ type plan struct {
 	// provider's own headers: an earlier attempt to another schema may have
 	// set them) and the translator's.
 	remove [2][]string
-	// own[:nown]: credential, :authority, :path, content-length.
-	own  [4]Header
+	// own[:nown]: credential, :authority, :path, content-length, and a
+	// request signature's headers (signedHeaders).
+	own  [7]Header
 	nown int
 	// translated: the translator's headers.
 	translated []Header
@@ -103,6 +107,11 @@ func (c *Config) planRequest(b *Backend, req request, cred credential) (p plan, 
 		// the shared header map.
 		p.set("content-length", strconv.Itoa(n))
 	}
+	if cred.sign != nil {
+		if fail := p.signRequest(b, cred.sign, req); fail != nil {
+			return plan{}, fail
+		}
+	}
 	return p, nil
 }
 
@@ -122,4 +131,33 @@ func (f *Filter) apply(p *plan) {
 	if p.body != nil {
 		f.a.RequestBody().Replace(p.body)
 	}
+}
+
+// signRequest signs the plan's final request (SigV4: method, :authority,
+// :path and body as they will be sent) and adds the signature's headers. The
+// credentials are the cached ones: nothing waits for the network here. None
+// valid is a 503 ending the request (docs/attempts.md).
+func (p *plan) signRequest(b *Backend, s *credentials.SigV4, req request) *failure {
+	host, path, body := req.authority, req.path, req.body
+	for _, h := range p.own[:p.nown] {
+		switch h.Key {
+		case ":authority":
+			host = h.Value
+		case ":path":
+			path = h.Value
+		}
+	}
+	if p.body != nil {
+		body = p.body
+	}
+	sig, err := s.Sign(req.method, host, path, body)
+	if err != nil {
+		return credentialsUnavailable(b, err)
+	}
+	p.set("authorization", sig.Authorization)
+	p.set("x-amz-date", sig.Date)
+	if sig.SecurityToken != "" {
+		p.set("x-amz-security-token", sig.SecurityToken)
+	}
+	return nil
 }
