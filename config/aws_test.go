@@ -14,10 +14,10 @@ func TestAWSAuth(t *testing.T) {
 		wantService   string
 	}{
 		{name: "region from the backend, bedrock host by default",
-			backend: `"schema":"aws_bedrock_anthropic","region":"us-east-1","auth":{"type":"aws_sigv4"}`,
+			backend:  `"schema":"aws_bedrock_anthropic","region":"us-east-1","auth":{"type":"aws_sigv4"}`,
 			wantHost: "bedrock-runtime.us-east-1.amazonaws.com", wantRegion: "us-east-1", wantService: "bedrock"},
 		{name: "auth region and host win",
-			backend: `"region":"us-east-1","host":"vpce.example","auth":{"type":"aws_sigv4","region":"eu-west-1","profile":"team","role_arn":"arn:aws:iam::1:role/x"}`,
+			backend:  `"region":"us-east-1","host":"vpce.example","auth":{"type":"aws_sigv4","region":"eu-west-1","profile":"team","role_arn":"arn:aws:iam::1:role/x"}`,
 			wantHost: "vpce.example", wantRegion: "eu-west-1", wantService: "bedrock"},
 		{name: "no region", backend: `"auth":{"type":"aws_sigv4"}`, wantErr: "auth.region: required"},
 		{name: "key file", backend: `"region":"us-east-1","auth":{"type":"aws_sigv4","key_file":"/k"}`, wantErr: "takes no key_file"},
