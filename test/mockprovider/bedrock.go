@@ -24,6 +24,9 @@ type BedrockOptions struct {
 	// Keys are the credentials the mock accepts (by access key id); every
 	// request must be signed with one of them.
 	Keys map[string]AWSKey
+	// KeysFrom, when set, is asked for the accepted credentials on every
+	// request instead of Keys (credentials a mock STS issues over time).
+	KeysFrom func() map[string]AWSKey
 	// Models are the accepted model ids or ARNs (decoded); empty accepts any.
 	Models []string
 	// Now is the clock for x-amz-date checks; default time.Now.
@@ -111,6 +114,9 @@ func (b *Bedrock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.mu.Lock()
 	keys, models := b.o.Keys, b.o.Models
 	b.mu.Unlock()
+	if b.o.KeysFrom != nil {
+		keys = b.o.KeysFrom()
+	}
 	akid, err := VerifySigV4(r, body, keys, b.o.Region, b.o.Service, b.o.Now())
 	if err != nil {
 		typ := "InvalidSignatureException"
