@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"bytes"
 	"encoding/base64"
 	"net/http"
 	"strings"
@@ -148,18 +149,20 @@ func (b *bedrockAnthropic) frame(m *eventstream.Message) error {
 		if messageHeader(m, ":event-type") != "chunk" {
 			return nil
 		}
-		var c struct {
-			Bytes string `json:"bytes"` // base64 of one Anthropic stream event
-		}
-		if jsonAPI.Unmarshal(m.Payload, &c) != nil {
+		// {"bytes": base64 of one Anthropic stream event, "p": padding}:
+		// base64 has no JSON escapes, so the string's bytes are decoded in
+		// place into a reused buffer.
+		vs, ve, found, err := findMember(m.Payload, "bytes")
+		if err != nil || !found || ve-vs < 2 || m.Payload[vs] != '"' || bytes.IndexByte(m.Payload[vs+1:ve-1], '\\') >= 0 {
 			s.fail("api_error", "the bedrock backend sent a malformed stream chunk")
 			return nil
 		}
-		n := base64.StdEncoding.DecodedLen(len(c.Bytes))
+		enc := m.Payload[vs+1 : ve-1]
+		n := base64.StdEncoding.DecodedLen(len(enc))
 		if cap(b.event) < n {
 			b.event = make([]byte, n)
 		}
-		n, err := base64.StdEncoding.Decode(b.event[:n], []byte(c.Bytes))
+		n, err = base64.StdEncoding.Decode(b.event[:n], enc)
 		if err != nil || n == 0 {
 			s.fail("api_error", "the bedrock backend sent a malformed stream chunk")
 			return nil

@@ -150,3 +150,61 @@ func BenchmarkOpenAIStreamChunk(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkBedrockAnthropicRequest(b *testing.B) {
+	for _, s := range benchSizes {
+		body := chatRequestOfSize(b, s.size)
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(bedrockTarget, "/v1/chat/completions")
+				if _, err := tr.RequestBody(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkBedrockAnthropicResponse(b *testing.B) {
+	for _, s := range benchSizes {
+		body := anthropicMessageOfSize(b, s.size)
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(bedrockTarget, "/v1/chat/completions")
+				if _, err := tr.ResponseHeaders(200, "application/json", ""); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := tr.ResponseBody(body, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBedrockAnthropicStreamChunk measures one event stream frame (a
+// chunk carrying a text_delta) in, one chat.completion.chunk out.
+func BenchmarkBedrockAnthropicStreamChunk(b *testing.B) {
+	tr := bedrockStreamTranslator(b, true)
+	if _, err := tr.ResponseHeaders(200, "application/vnd.amazon.eventstream", ""); err != nil {
+		b.Fatal(err)
+	}
+	start := append(chunkFrame(b, []byte(`{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude","usage":{"input_tokens":25,"output_tokens":1}}}`)),
+		chunkFrame(b, []byte(`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`))...)
+	if _, _, err := tr.ResponseBody(start, false); err != nil {
+		b.Fatal(err)
+	}
+	delta := chunkFrame(b, []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" a few more words"}}`))
+	b.SetBytes(int64(len(delta)))
+	b.ReportAllocs()
+	for b.Loop() {
+		out, _, err := tr.ResponseBody(delta, false)
+		if err != nil || len(out) == 0 {
+			b.Fatal(err)
+		}
+	}
+}
