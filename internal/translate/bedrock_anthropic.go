@@ -1,8 +1,6 @@
 package translate
 
 import (
-	"bytes"
-	"encoding/base64"
 	"net/http"
 	"strings"
 
@@ -29,7 +27,7 @@ const DefaultBedrockAnthropicVersion = "bedrock-2023-05-31"
 
 func init() {
 	register(SchemaAWSBedrockAnthropic, newBedrockAnthropic)
-	schemaEndpoints[SchemaAWSBedrockAnthropic] = []endpointKind{endpointChatCompletions}
+	schemaEndpoints[SchemaAWSBedrockAnthropic] = []endpointKind{endpointChatCompletions, endpointMessages}
 	providerNames[SchemaAWSBedrockAnthropic] = "aws.bedrock"
 }
 
@@ -49,17 +47,21 @@ func newBedrockAnthropic(t Target, ep endpoint) (Translator, error) {
 	if version == "" {
 		version = DefaultBedrockAnthropicVersion
 	}
+	host := &claudeHost{prefix: t.PathPrefix, version: version}
+	if ep.kind == endpointMessages {
+		return &bedrockMessages{target: t, host: host}, nil
+	}
 	if ep.kind != endpointChatCompletions {
 		return nil, &Error{
 			Kind:    KindUnsupported,
 			Status:  http.StatusBadRequest,
 			Code:    "unsupported_endpoint",
-			Message: "endpoint " + ep.suffix + " is not supported by an aws_bedrock_anthropic backend; use /v1/chat/completions",
+			Message: "endpoint " + ep.suffix + " is not supported by an aws_bedrock_anthropic backend; use /v1/chat/completions or /v1/messages",
 		}
 	}
 	return &bedrockAnthropic{anthropicTranslator: anthropicTranslator{
 		target: t,
-		host:   &claudeHost{prefix: t.PathPrefix, version: version},
+		host:   host,
 	}}, nil
 }
 
@@ -149,25 +151,12 @@ func (b *bedrockAnthropic) frame(m *eventstream.Message) error {
 		if messageHeader(m, ":event-type") != "chunk" {
 			return nil
 		}
-		// {"bytes": base64 of one Anthropic stream event, "p": padding}:
-		// base64 has no JSON escapes, so the string's bytes are decoded in
-		// place into a reused buffer.
-		vs, ve, found, err := findMember(m.Payload, "bytes")
-		if err != nil || !found || ve-vs < 2 || m.Payload[vs] != '"' || bytes.IndexByte(m.Payload[vs+1:ve-1], '\\') >= 0 {
+		ev, ok := bedrockChunk(m, &b.event)
+		if !ok {
 			s.fail("api_error", "the bedrock backend sent a malformed stream chunk")
 			return nil
 		}
-		enc := m.Payload[vs+1 : ve-1]
-		n := base64.StdEncoding.DecodedLen(len(enc))
-		if cap(b.event) < n {
-			b.event = make([]byte, n)
-		}
-		n, err = base64.StdEncoding.Decode(b.event[:n], enc)
-		if err != nil || n == 0 {
-			s.fail("api_error", "the bedrock backend sent a malformed stream chunk")
-			return nil
-		}
-		return s.handle(nil, b.event[:n])
+		return s.handle(nil, ev)
 	case "exception":
 		s.fail(bedrockErrorType(messageHeader(m, ":exception-type")), bedrockExceptionMessage(m))
 	case "error":

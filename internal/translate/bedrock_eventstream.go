@@ -2,6 +2,7 @@ package translate
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -89,4 +90,25 @@ func (f *bedrockFrames) limit() int {
 		return f.max
 	}
 	return DefaultMaxEventBytes
+}
+
+// bedrockChunk returns the Anthropic stream event a Bedrock "chunk" message
+// carries ({"bytes": base64 of the event, "p": padding}), decoded into *buf
+// (reused). base64 has no JSON escapes, so the string's bytes are decoded in
+// place; ok is false for a malformed chunk.
+func bedrockChunk(m *eventstream.Message, buf *[]byte) (event []byte, ok bool) {
+	vs, ve, found, err := findMember(m.Payload, "bytes")
+	if err != nil || !found || ve-vs < 2 || m.Payload[vs] != '"' || bytes.IndexByte(m.Payload[vs+1:ve-1], '\\') >= 0 {
+		return nil, false
+	}
+	enc := m.Payload[vs+1 : ve-1]
+	n := base64.StdEncoding.DecodedLen(len(enc))
+	if cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	n, err = base64.StdEncoding.Decode((*buf)[:n], enc)
+	if err != nil || n == 0 {
+		return nil, false
+	}
+	return (*buf)[:n], true
 }
