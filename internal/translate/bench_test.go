@@ -208,3 +208,40 @@ func BenchmarkBedrockAnthropicStreamChunk(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkBedrockEmbeddings(b *testing.B) {
+	for _, s := range benchSizes {
+		text := strings.Repeat("The quick brown fox jumps over the lazy dog. ", s.size/45+1)[:s.size]
+		req, _ := json.Marshal(map[string]any{"model": "amazon.titan-embed-text-v2:0", "input": text})
+		vec := make([]float64, 1024)
+		for i := range vec {
+			vec[i] = float64(i) / 3
+		}
+		resp, _ := json.Marshal(map[string]any{"embedding": vec, "inputTextTokenCount": 100})
+		b.Run("request/"+s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(req)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(Target{Schema: SchemaAWSBedrock}, "/v1/embeddings")
+				if _, err := tr.RequestBody(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		if s.size > 1<<10 {
+			continue
+		}
+		b.Run("response/1024dims", func(b *testing.B) {
+			b.SetBytes(int64(len(resp)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(Target{Schema: SchemaAWSBedrock}, "/v1/embeddings")
+				tr.RequestBody(req)
+				tr.ResponseHeaders(200, "application/json", "")
+				if _, _, err := tr.ResponseBody(resp, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
