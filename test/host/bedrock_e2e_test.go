@@ -253,3 +253,65 @@ func writeTokenFile(t *testing.T, path, token string) {
 		t.Fatal(err)
 	}
 }
+
+// TestBedrockMessagesFrontDoorE2E: a client speaking Anthropic's
+// /v1/messages reaches Claude on Bedrock through the .so with only the
+// host's rewrites (the mock checks the path, the signature and that the body
+// has anthropic_version and neither model nor stream), plain and streamed;
+// Bedrock's errors come back in Anthropic's error format.
+func TestBedrockMessagesFrontDoorE2E(t *testing.T) {
+	e := newBedrockEnv(t, time.Hour)
+	url := e.h.URL() + "/v1/messages"
+	hdr := map[string]string{"content-type": "application/json", "x-api-key": clientKey, "anthropic-version": "2023-06-01"}
+
+	status, h, body := rawPost(t, url, `{"model":"claude","backend":"bedrock","max_tokens":20,"messages":[{"role":"user","content":"say hello"}]}`, hdr)
+	var msg struct {
+		Type    string                  `json:"type"`
+		Content []struct{ Text string } `json:"content"`
+		Usage   struct {
+			InputTokens  int64 `json:"input_tokens"`
+			OutputTokens int64 `json:"output_tokens"`
+		} `json:"usage"`
+	}
+	if status != 200 || json.Unmarshal(body, &msg) != nil || msg.Type != "message" || len(msg.Content) != 1 || msg.Content[0].Text != "Hello from bedrock." {
+		t.Fatalf("%d %v %s", status, h, body)
+	}
+	if p := e.bedrock.Paths(); p[len(p)-1] != "/model/"+strings.NewReplacer(":", "%3A", "/", "%2F").Replace(bedrockModelARN)+"/invoke" {
+		t.Errorf("path %s", p[len(p)-1])
+	}
+
+	status, h, body = rawPost(t, url, `{"model":"claude","backend":"bedrock","stream":true,"max_tokens":20,"messages":[{"role":"user","content":"say hello"}]}`, hdr)
+	if status != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("%d %v %s", status, h, body)
+	}
+	var types []string
+	var text strings.Builder
+	for _, ev := range strings.Split(strings.TrimSpace(string(body)), "\n\n") {
+		lines := strings.SplitN(ev, "\n", 2)
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], "event: ") || !strings.HasPrefix(lines[1], "data: ") {
+			t.Fatalf("malformed event %q", ev)
+		}
+		var d struct {
+			Type  string                `json:"type"`
+			Delta struct{ Text string } `json:"delta"`
+		}
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(lines[1], "data: ")), &d); err != nil || d.Type != strings.TrimPrefix(lines[0], "event: ") {
+			t.Fatalf("event %q: %v", ev, err)
+		}
+		types = append(types, d.Type)
+		text.WriteString(d.Delta.Text)
+	}
+	if types[0] != "message_start" || types[len(types)-1] != "message_stop" || text.String() != "Hello from bedrock." {
+		t.Errorf("events %v text %q", types, text.String())
+	}
+
+	// No max_tokens: Bedrock's 400 ValidationException, in Anthropic's format.
+	status, _, body = rawPost(t, url, `{"model":"claude","backend":"bedrock","messages":[{"role":"user","content":"hi"}]}`, hdr)
+	var apiErr struct {
+		Type  string                         `json:"type"`
+		Error struct{ Type, Message string } `json:"error"`
+	}
+	if status != 400 || json.Unmarshal(body, &apiErr) != nil || apiErr.Type != "error" || apiErr.Error.Type != "invalid_request_error" || apiErr.Error.Message == "" {
+		t.Fatalf("%d %s", status, body)
+	}
+}
