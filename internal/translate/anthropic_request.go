@@ -11,17 +11,7 @@ import (
 // parameter policy and the conversion of messages, tools and options.
 
 func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
-	if err := forEachMember(body, anthropicParamCheck(body)); err != nil {
-		if err == errBadJSON {
-			return RequestResult{}, invalid("", "%s", err.Error())
-		}
-		return RequestResult{}, err
-	}
-	var req chatRequest
-	if err := jsonAPI.UnmarshalFromString(aliasString(body), &req); err != nil {
-		return RequestResult{}, invalid("", "request body does not match the chat completions schema: %s", firstLine(err.Error()))
-	}
-	out, err := a.buildRequest(&req)
+	out, req, err := a.parseChat(body)
 	if err != nil {
 		return RequestResult{}, err
 	}
@@ -49,6 +39,23 @@ func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
 		Model:         a.model,
 		Stream:        req.Stream,
 	}, nil
+}
+
+// parseChat checks and converts a chat completions body into an Anthropic
+// request (also the first step of Bedrock's Converse translation).
+func (a *anthropicTranslator) parseChat(body []byte) (*anthRequest, *chatRequest, error) {
+	if err := forEachMember(body, anthropicParamCheck(body)); err != nil {
+		if err == errBadJSON {
+			return nil, nil, invalid("", "%s", err.Error())
+		}
+		return nil, nil, err
+	}
+	req := new(chatRequest)
+	if err := jsonAPI.UnmarshalFromString(aliasString(body), req); err != nil {
+		return nil, nil, invalid("", "request body does not match the chat completions schema: %s", firstLine(err.Error()))
+	}
+	out, err := a.buildRequest(req)
+	return out, req, err
 }
 
 // anthropicParamCheck returns a forEachMember callback accepting a top-level

@@ -176,6 +176,12 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 		// goes to the log.
 		return nil, badResponse("the anthropic backend returned a malformed response" + decodeErrorAt(err))
 	}
+	return a.completion(&r, len(body))
+}
+
+// completion encodes an Anthropic message as a chat.completion (also
+// Bedrock Converse's, converted to one).
+func (a *anthropicTranslator) completion(r *anthResponse, sizeHint int) ([]byte, error) {
 	a.tokens.merge(&r.Usage)
 	model := r.Model
 	if model == "" {
@@ -229,7 +235,7 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	u := a.tokens.usage()
 	out.Usage.PromptTokens, out.Usage.CompletionTokens, out.Usage.TotalTokens = u.InputTokens, u.OutputTokens, u.TotalTokens
 	out.Usage.PromptTokensDetails.CachedTokens = u.CachedInputTokens
-	return encodeJSON(&out, len(body)+512)
+	return encodeJSON(&out, sizeHint+512)
 }
 
 // anthropicErrorJSON converts an Anthropic error body

@@ -20,13 +20,13 @@ import (
 // in the body: its usage is zero. Token-array inputs and
 // encoding_format=base64 have no Bedrock equivalent: 400 naming them.
 
-// SchemaAWSBedrock is Amazon Bedrock's own model APIs (embeddings here;
-// Converse for chat is not implemented yet).
+// SchemaAWSBedrock is Amazon Bedrock's own model APIs: Converse for chat
+// (bedrock_converse.go), InvokeModel for embeddings (here).
 const SchemaAWSBedrock = "aws_bedrock"
 
 func init() {
 	register(SchemaAWSBedrock, newBedrock)
-	schemaEndpoints[SchemaAWSBedrock] = []endpointKind{endpointEmbeddings}
+	schemaEndpoints[SchemaAWSBedrock] = []endpointKind{endpointChatCompletions, endpointEmbeddings}
 	providerNames[SchemaAWSBedrock] = "aws.bedrock"
 }
 
@@ -41,12 +41,15 @@ func newBedrock(t Target, ep endpoint) (Translator, error) {
 			return nil, err
 		}
 	}
+	if ep.kind == endpointChatCompletions {
+		return &bedrockConverse{anthropicTranslator: anthropicTranslator{target: t}}, nil
+	}
 	if ep.kind != endpointEmbeddings {
 		return nil, &Error{
 			Kind:    KindUnsupported,
 			Status:  http.StatusBadRequest,
 			Code:    "unsupported_endpoint",
-			Message: "endpoint " + ep.suffix + " is not supported by an aws_bedrock backend; use /v1/embeddings (chat goes to an aws_bedrock_anthropic backend)",
+			Message: "endpoint " + ep.suffix + " is not supported by an aws_bedrock backend; use /v1/chat/completions or /v1/embeddings",
 		}
 	}
 	return &bedrockEmbeddings{target: t}, nil

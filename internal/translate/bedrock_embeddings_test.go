@@ -94,8 +94,8 @@ func TestBedrockEmbeddingsFailures(t *testing.T) {
 	if !mode.Error || err != nil || string(out) != `{"error":{"message":"Malformed input request","type":"api_error","param":null,"code":null}}` {
 		t.Errorf("%s %v", out, err)
 	}
-	if _, err := New(Target{Schema: SchemaAWSBedrock}, "/v1/chat/completions"); err == nil {
-		t.Error("chat accepted by aws_bedrock")
+	if _, err := New(Target{Schema: SchemaAWSBedrock}, "/v1/completions"); err == nil {
+		t.Error("completions accepted by aws_bedrock")
 	}
 	if EndpointError(SchemaAWSBedrock, http.MethodPost, "/v1/embeddings") != nil {
 		t.Error("embeddings not an endpoint of aws_bedrock")
