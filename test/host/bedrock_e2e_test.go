@@ -55,6 +55,8 @@ func newBedrockEnv(t *testing.T, stsLifetime time.Duration) *bedrockEnv {
 			{"name": "primary", "models": []string{"gpt-4o"}, "auth": map[string]string{"type": "bearer", "key_env": "AIGW_BEDROCK_E2E_PRIMARY"}},
 			{"name": "bedrock", "models": []string{"gpt-4o"}, "schema": "aws_bedrock_anthropic", "region": "us-east-1",
 				"model_override": bedrockModelARN, "auth": map[string]string{"type": "aws_sigv4"}},
+			{"name": "converse", "models": []string{"gpt-4o"}, "schema": "aws_bedrock", "region": "us-east-1",
+				"model_override": bedrockModelARN, "auth": map[string]string{"type": "aws_sigv4"}},
 		},
 	})
 	if err != nil {
@@ -74,9 +76,12 @@ func newBedrockEnv(t *testing.T, stsLifetime time.Duration) *bedrockEnv {
 		Clusters: []host.Cluster{
 			{Name: "failover-gpt-4o", Endpoints: []host.Endpoint{ep(pSrv, "primary", 0), ep(bSrv, "bedrock", 1)}},
 			{Name: "backend-bedrock", Endpoints: []host.Endpoint{ep(bSrv, "bedrock", 0)}},
+			{Name: "backend-converse", Endpoints: []host.Endpoint{ep(bSrv, "converse", 0)}},
 		},
 		Routes: []host.Route{
 			{Name: "by-backend", Headers: []host.HeaderMatch{{Name: "x-ai-eg-backend", Value: "bedrock"}}, Prefix: "/", Cluster: "backend-bedrock", Retries: 1,
+				RetryOn: []string{"reset", "connect-failure"}, TimeoutMS: 20000},
+			{Name: "by-backend-converse", Headers: []host.HeaderMatch{{Name: "x-ai-eg-backend", Value: "converse"}}, Prefix: "/", Cluster: "backend-converse", Retries: 1,
 				RetryOn: []string{"reset", "connect-failure"}, TimeoutMS: 20000},
 			{Name: "model-gpt-4o", Headers: []host.HeaderMatch{{Name: "x-ai-eg-model", Value: "gpt-4o"}}, Prefix: "/", Cluster: "failover-gpt-4o", Retries: 1,
 				RetryOn: []string{"5xx", "reset", "connect-failure"}, PreviousPriorities: true, TimeoutMS: 20000},
@@ -149,6 +154,27 @@ func TestBedrockE2E(t *testing.T) {
 			t.Fatalf("%d chunks: %+v usage %+v", chunks, acc.Choices, acc.Usage)
 		}
 		if p := e.bedrock.Paths(); p[len(p)-1] != strings.TrimSuffix(wantPath, "/invoke")+"/invoke-with-response-stream" {
+			t.Errorf("path %s", p[len(p)-1])
+		}
+	})
+	t.Run("converse", func(t *testing.T) {
+		out, err := c.Chat.Completions.New(ctxT(t), gpt4oParams(), to("converse"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Choices[0].Message.Content != "Hello from bedrock." || out.Choices[0].FinishReason != "stop" || out.Usage.CompletionTokens != 3 {
+			t.Fatalf("%+v", out)
+		}
+		if p := e.bedrock.Paths(); p[len(p)-1] != strings.TrimSuffix(wantPath, "/invoke")+"/converse" {
+			t.Errorf("path %s", p[len(p)-1])
+		}
+		p := gpt4oParams()
+		p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+		acc, chunks, _ := streamAll(t, c.Chat.Completions.NewStreaming(ctxT(t), p, to("converse")))
+		if chunks < 4 || acc.Choices[0].Message.Content != "Hello from bedrock." || acc.Usage.CompletionTokens != 3 {
+			t.Fatalf("%d chunks %+v %+v", chunks, acc.Choices, acc.Usage)
+		}
+		if p := e.bedrock.Paths(); p[len(p)-1] != strings.TrimSuffix(wantPath, "/invoke")+"/converse-stream" {
 			t.Errorf("path %s", p[len(p)-1])
 		}
 	})

@@ -102,7 +102,7 @@ func (b *Bedrock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	parts := strings.Split(r.URL.EscapedPath(), "/")
 	if r.Method != http.MethodPost || len(parts) != 4 || parts[0] != "" || parts[1] != "model" ||
-		(parts[3] != "invoke" && parts[3] != "invoke-with-response-stream") {
+		(parts[3] != "invoke" && parts[3] != "invoke-with-response-stream" && parts[3] != "converse" && parts[3] != "converse-stream") {
 		bedrockError(w, http.StatusNotFound, "UnknownOperationException", "unknown operation")
 		return
 	}
@@ -128,6 +128,10 @@ func (b *Bedrock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(models) > 0 && !contains(models, model) {
 		bedrockError(w, http.StatusBadRequest, "ValidationException", "The provided model identifier is invalid.")
+		return
+	}
+	if strings.HasPrefix(parts[3], "converse") {
+		b.converse(w, r, parts[3] == "converse-stream", model, akid, body)
 		return
 	}
 	var req map[string]json.RawMessage
@@ -207,4 +211,64 @@ func BedrockChunkFrame(event []byte) []byte {
 		panic(err)
 	}
 	return buf.Bytes()
+}
+
+// converse answers Converse / ConverseStream: the body must have messages
+// and only Converse's members.
+func (b *Bedrock) converse(w http.ResponseWriter, r *http.Request, stream bool, model, akid string, body []byte) {
+	var req map[string]json.RawMessage
+	if err := json.Unmarshal(body, &req); err != nil || req["messages"] == nil {
+		bedrockError(w, http.StatusBadRequest, "ValidationException", "Malformed input request: messages is required")
+		return
+	}
+	for k := range req {
+		switch k {
+		case "messages", "system", "inferenceConfig", "toolConfig", "additionalModelRequestFields", "guardrailConfig", "performanceConfig":
+		default:
+			bedrockError(w, http.StatusBadRequest, "ValidationException", "1 validation error detected: Value at '"+k+"' failed to satisfy constraint: unknown member")
+			return
+		}
+	}
+	b.mu.Lock()
+	b.signedWith = append(b.signedWith, akid)
+	b.paths = append(b.paths, r.URL.EscapedPath())
+	b.bodies = append(b.bodies, body)
+	b.mu.Unlock()
+	text := "Hello from " + b.o.Name + "."
+	in := int64(len(strings.Fields(string(req["messages"]))))
+	out := int64(len(strings.Fields(text)))
+	if !stream {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{
+			"output":     map[string]any{"message": map[string]any{"role": "assistant", "content": []map[string]string{{"text": text}}}},
+			"stopReason": "end_turn",
+			"usage":      map[string]int64{"inputTokens": in, "outputTokens": out, "totalTokens": in + out},
+			"metrics":    map[string]int64{"latencyMs": 1},
+		})
+		return
+	}
+	w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
+	w.WriteHeader(http.StatusOK)
+	frame := func(event string, payload any) {
+		p, _ := json.Marshal(payload)
+		var m eventstream.Message
+		m.Headers.Set(":event-type", eventstream.StringValue(event))
+		m.Headers.Set(":content-type", eventstream.StringValue("application/json"))
+		m.Headers.Set(":message-type", eventstream.StringValue("event"))
+		m.Payload = p
+		eventstream.NewEncoder().Encode(w, m)
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	frame("messageStart", map[string]string{"role": "assistant"})
+	for i, word := range strings.Fields(text) {
+		if i > 0 {
+			word = " " + word
+		}
+		frame("contentBlockDelta", map[string]any{"contentBlockIndex": 0, "delta": map[string]string{"text": word}})
+	}
+	frame("contentBlockStop", map[string]any{"contentBlockIndex": 0})
+	frame("messageStop", map[string]string{"stopReason": "end_turn"})
+	frame("metadata", map[string]any{"usage": map[string]int64{"inputTokens": in, "outputTokens": out, "totalTokens": in + out}, "metrics": map[string]int64{"latencyMs": 1}})
 }
