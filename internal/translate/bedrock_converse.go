@@ -20,7 +20,7 @@ import (
 // response and stream translators. Not expressible in Converse: top_k and
 // user (400 naming them), image URLs (400 naming the content part).
 
-func (b *bedrockConverse) convert(out *anthRequest) ([]byte, error) {
+func (b *bedrockConverse) convert(out *anthRequest, sizeHint int) ([]byte, error) {
 	c := converseRequest{InferenceConfig: converseInference{MaxTokens: out.MaxTokens, Temperature: out.Temperature, TopP: out.TopP, StopSequences: out.StopSequences}}
 	if out.TopK != nil {
 		return nil, unsupported("top_k", "top_k is not supported by an aws_bedrock backend (Converse)")
@@ -68,7 +68,7 @@ func (b *bedrockConverse) convert(out *anthRequest) ([]byte, error) {
 		}
 		c.ToolConfig = tc
 	}
-	return encodeJSON(&c, 512)
+	return encodeJSON(&c, sizeHint)
 }
 
 func converseBlockOf(b *anthBlock, msg int) (converseBlock, error) {
@@ -134,7 +134,7 @@ func (b *bedrockConverse) RequestBody(body []byte) (RequestResult, error) {
 	if err != nil {
 		return RequestResult{}, err
 	}
-	encoded, err := b.convert(out)
+	encoded, err := b.convert(out, len(body)+len(body)/8+256)
 	if err != nil {
 		return RequestResult{}, err
 	}

@@ -245,3 +245,66 @@ func BenchmarkBedrockEmbeddings(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkBedrockConverseRequest(b *testing.B) {
+	for _, s := range benchSizes {
+		body := chatRequestOfSize(b, s.size)
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(converseTarget, "/v1/chat/completions")
+				if _, err := tr.RequestBody(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkBedrockConverseResponse(b *testing.B) {
+	for _, s := range benchSizes {
+		text := strings.Repeat("All work and no play makes Jack a dull boy. ", s.size/44+1)[:s.size-200]
+		body, _ := json.Marshal(map[string]any{
+			"output":     map[string]any{"message": map[string]any{"role": "assistant", "content": []any{map[string]any{"text": text}}}},
+			"stopReason": "end_turn", "usage": map[string]any{"inputTokens": 1200, "outputTokens": 900, "totalTokens": 2100},
+		})
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(converseTarget, "/v1/chat/completions")
+				if _, err := tr.ResponseHeaders(200, "application/json", ""); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := tr.ResponseBody(body, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBedrockConverseStreamChunk: one contentBlockDelta frame in, one
+// chat.completion.chunk out.
+func BenchmarkBedrockConverseStreamChunk(b *testing.B) {
+	tr, _ := New(converseTarget, "/v1/chat/completions")
+	if _, err := tr.RequestBody([]byte(`{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`)); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tr.ResponseHeaders(200, "application/vnd.amazon.eventstream", ""); err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := tr.ResponseBody(converseFrame(b, "messageStart", `{"role":"assistant"}`), false); err != nil {
+		b.Fatal(err)
+	}
+	delta := converseFrame(b, "contentBlockDelta", `{"contentBlockIndex":0,"delta":{"text":" a few more words"}}`)
+	b.SetBytes(int64(len(delta)))
+	b.ReportAllocs()
+	for b.Loop() {
+		out, _, err := tr.ResponseBody(delta, false)
+		if err != nil || len(out) == 0 {
+			b.Fatal(err)
+		}
+	}
+}
