@@ -59,6 +59,13 @@ type claudeHostMessages struct {
 	host *claudeHost
 }
 
+// RequestBodyScanned hides the embedded passthrough's: the router phase's
+// findings do not cover the host's rewrites, so the body is scanned here
+// (without it the promoted passthrough method ran with no path function).
+func (h *claudeHostMessages) RequestBodyScanned(body []byte, _ bodyscan.Findings) (RequestResult, error) {
+	return h.RequestBody(body)
+}
+
 func (h *claudeHostMessages) RequestBody(body []byte) (RequestResult, error) {
 	r, err := bodyscan.Scan(body, "anthropic_version")
 	if err != nil {
