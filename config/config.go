@@ -121,8 +121,10 @@ type Backend struct {
 	APIVersion    string        `json:"api_version"`
 	Host          string        `json:"host"`
 	Auth          *Auth         `json:"auth"`
-	// Project and Region address Google Cloud (Vertex AI) backends
-	// (config/gcp.go).
+	// Project is the Google Cloud project of a Vertex AI backend
+	// (config/gcp.go). Region is the backend's cloud region: Vertex AI's
+	// location (config/gcp.go), or AWS's default signing region and the
+	// Bedrock runtime host (config/aws.go).
 	Project string `json:"project"`
 	Region  string `json:"region"`
 	// MetricAttributes are static attributes on every metric of an attempt
@@ -170,6 +172,8 @@ type Auth struct {
 	ClientID string   `json:"client_id"`
 	TokenURL string   `json:"token_url"`
 	Scopes   []string `json:"scopes"`
+	// AWSAuth: region, service, profile, role_arn (type aws_sigv4).
+	AWSAuth
 
 	source credentials.Source
 }
@@ -473,6 +477,12 @@ func (b *Backend) finish() error {
 	if b.Auth == nil {
 		b.Auth = &Auth{Type: AuthNone}
 	}
+	if b.Auth.Type == AuthAWSSigV4 {
+		return b.finishAWS()
+	}
+	if b.Auth.AWSAuth != (AWSAuth{}) {
+		return fmt.Errorf("auth: region, service, profile and role_arn belong to type %s", AuthAWSSigV4)
+	}
 	return b.Auth.finish()
 }
 
@@ -491,9 +501,9 @@ func (a *Auth) finish() error {
 		return nil
 	case AuthBearer, AuthAzureAPIKey, AuthAnthropicAPIKey:
 	case "":
-		return errors.New("auth.type: required (bearer, azure_api_key, anthropic_api_key, gcp_service_account, gcp_adc, azure_entra or none)")
+		return errors.New("auth.type: required (bearer, azure_api_key, anthropic_api_key, gcp_service_account, gcp_adc, azure_entra, aws_sigv4 or none)")
 	default:
-		return fmt.Errorf("auth.type: %q is not one of bearer, azure_api_key, anthropic_api_key, gcp_service_account, gcp_adc, azure_entra, none", a.Type)
+		return fmt.Errorf("auth.type: %q is not one of bearer, azure_api_key, anthropic_api_key, gcp_service_account, gcp_adc, azure_entra, aws_sigv4, none", a.Type)
 	}
 	switch {
 	case a.KeyFile != "" && a.KeyEnv != "":
@@ -522,6 +532,8 @@ func (a *Auth) load() error {
 	case a.Type == AuthNone:
 	case a.isOAuth():
 		return a.loadOAuth()
+	case a.Type == AuthAWSSigV4:
+		return a.loadAWS()
 	case a.KeyFile != "":
 		f, err := credentials.FromFile(a.KeyFile, nil)
 		if err != nil {

@@ -59,8 +59,9 @@ type anthropicTranslator struct {
 	target  Target
 	path    string
 	headers []Header
-	// host, when set, is a Claude host that takes the model in the path
-	// and the version in the body (Vertex AI: vertex_anthropic.go).
+	// host, when set, is a cloud host of Claude that takes the model in the
+	// path and the version in the body (Vertex AI: vertex_anthropic.go;
+	// Bedrock: bedrock_anthropic.go).
 	host *claudeHost
 
 	model        string // upstream model, reported when the provider omits it
@@ -72,4 +73,19 @@ type anthropicTranslator struct {
 	stream       anthropicStream
 	tokens       anthTokens
 	errStatus    int
+}
+
+// claudeHost is the one hook for a cloud host of Claude that takes the model
+// in the path and the version in the body: Vertex AI (rawPredict /
+// streamRawPredict, vertex_anthropic.go) and Amazon Bedrock (invoke /
+// invoke-with-response-stream, bedrock_anthropic.go) are two values of it.
+type claudeHost struct {
+	// version is the body's anthropic_version.
+	version string
+	// modelPath is the upstream path for the model and streaming choice;
+	// it validates the model as a path segment.
+	modelPath func(model string, stream bool) (string, error)
+	// streamInPath: the path alone chooses streaming and the body must not
+	// carry "stream" (Bedrock refuses it; Vertex AI wants it).
+	streamInPath bool
 }

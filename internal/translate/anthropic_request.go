@@ -19,20 +19,8 @@ import (
 // parameter policy and the conversion of messages, tools and options.
 
 func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
-	if err := forEachMember(body, anthropicParamCheck(body)); err != nil {
-		if err == errBadJSON {
-			return RequestResult{}, invalid("", "%s", err.Error())
-		}
-		return RequestResult{}, err
-	}
-	// Only the top-level options are decoded; the messages stay raw bytes
-	// and are translated one at a time into the output (no per-message
-	// values), so allocations do not grow with the conversation.
 	var req anthChatRequest
-	if err := jsonAPI.UnmarshalFromString(aliasString(body), &req); err != nil {
-		return RequestResult{}, schemaError(err)
-	}
-	head, err := a.buildRequest(&req.chatRequest)
+	head, err := a.parseChat(body, &req)
 	if err != nil {
 		return RequestResult{}, err
 	}
@@ -42,6 +30,9 @@ func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
 			return RequestResult{}, err
 		}
 		head.Model, head.AnthropicVersion = "", a.host.version
+		if a.host.streamInPath {
+			head.Stream = false
+		}
 	}
 	// The Anthropic body is about as large as the OpenAI one.
 	encoded, err := appendAnthropicRequest(make([]byte, 0, len(body)+len(body)/8+256), head, req.Messages)
@@ -59,6 +50,26 @@ func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
 		RequestModel:  strings.Clone(req.Model), // may alias body
 		Stream:        req.Stream,
 	}, nil
+}
+
+// parseChat applies the Anthropic parameter policy to a chat completions
+// body, decodes its top-level options into req and checks and converts them
+// (buildRequest). Only the top-level options are decoded; the messages stay
+// raw bytes (req.Messages) and are translated one at a time into the output
+// (appendAnthropicRequest: no per-message values), so allocations do not
+// grow with the conversation. Bedrock's Converse translation starts here
+// too (bedrock_converse.go).
+func (a *anthropicTranslator) parseChat(body []byte, req *anthChatRequest) (*anthRequest, error) {
+	if err := forEachMember(body, anthropicParamCheck(body)); err != nil {
+		if err == errBadJSON {
+			return nil, invalid("", "%s", err.Error())
+		}
+		return nil, err
+	}
+	if err := jsonAPI.UnmarshalFromString(aliasString(body), req); err != nil {
+		return nil, schemaError(err)
+	}
+	return a.buildRequest(&req.chatRequest)
 }
 
 // anthChatRequest is the chat completions request with its messages kept

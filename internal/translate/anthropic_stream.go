@@ -52,15 +52,24 @@ func (s *anthropicStream) feed(chunk []byte, eos bool) ([]byte, error) {
 		s.fail("api_error", s.parser.tooLargeMessage("the anthropic backend"))
 		return s.out, err
 	}
-	if eos && !s.done {
-		if s.finished {
-			// message_stop missing but the message was complete.
-			s.stop()
-		} else {
-			s.fail("api_error", "the anthropic stream ended before the message was complete")
-		}
+	if eos {
+		s.end()
 	}
 	return s.out, err
+}
+
+// end is the upstream stream's end: [DONE] after a complete message whose
+// message_stop is missing, an error event if the message was cut short.
+func (s *anthropicStream) end() {
+	if s.done {
+		return
+	}
+	if s.finished {
+		// message_stop missing but the message was complete.
+		s.stop()
+	} else {
+		s.fail("api_error", "the anthropic stream ended before the message was complete")
+	}
 }
 
 func (s *anthropicStream) handle(_, data []byte) error {

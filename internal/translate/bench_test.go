@@ -249,3 +249,161 @@ func BenchmarkMessagesFromOpenAIStreamChunk(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkBedrockAnthropicRequest(b *testing.B) {
+	for _, s := range benchSizes {
+		body := chatRequestOfSize(b, s.size)
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(bedrockTarget, "/v1/chat/completions")
+				if _, err := tr.RequestBody(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkBedrockAnthropicResponse(b *testing.B) {
+	for _, s := range benchSizes {
+		body := anthropicMessageOfSize(b, s.size)
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(bedrockTarget, "/v1/chat/completions")
+				if _, err := tr.ResponseHeaders(200, "application/json", ""); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := tr.ResponseBody(body, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBedrockAnthropicStreamChunk measures one event stream frame (a
+// chunk carrying a text_delta) in, one chat.completion.chunk out.
+func BenchmarkBedrockAnthropicStreamChunk(b *testing.B) {
+	tr := bedrockStreamTranslator(b, true)
+	if _, err := tr.ResponseHeaders(200, "application/vnd.amazon.eventstream", ""); err != nil {
+		b.Fatal(err)
+	}
+	start := append(chunkFrame(b, []byte(`{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude","usage":{"input_tokens":25,"output_tokens":1}}}`)),
+		chunkFrame(b, []byte(`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`))...)
+	if _, _, err := tr.ResponseBody(start, false); err != nil {
+		b.Fatal(err)
+	}
+	delta := chunkFrame(b, []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" a few more words"}}`))
+	b.SetBytes(int64(len(delta)))
+	b.ReportAllocs()
+	for b.Loop() {
+		out, _, err := tr.ResponseBody(delta, false)
+		if err != nil || len(out) == 0 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBedrockEmbeddings(b *testing.B) {
+	for _, s := range benchSizes {
+		text := strings.Repeat("The quick brown fox jumps over the lazy dog. ", s.size/45+1)[:s.size]
+		req, _ := json.Marshal(map[string]any{"model": "amazon.titan-embed-text-v2:0", "input": text})
+		vec := make([]float64, 1024)
+		for i := range vec {
+			vec[i] = float64(i) / 3
+		}
+		resp, _ := json.Marshal(map[string]any{"embedding": vec, "inputTextTokenCount": 100})
+		b.Run("request/"+s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(req)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(Target{Schema: SchemaAWSBedrock}, "/v1/embeddings")
+				if _, err := tr.RequestBody(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		if s.size > 1<<10 {
+			continue
+		}
+		b.Run("response/1024dims", func(b *testing.B) {
+			b.SetBytes(int64(len(resp)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(Target{Schema: SchemaAWSBedrock}, "/v1/embeddings")
+				tr.RequestBody(req)
+				tr.ResponseHeaders(200, "application/json", "")
+				if _, _, err := tr.ResponseBody(resp, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkBedrockConverseRequest(b *testing.B) {
+	for _, s := range benchSizes {
+		body := chatRequestOfSize(b, s.size)
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(converseTarget, "/v1/chat/completions")
+				if _, err := tr.RequestBody(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkBedrockConverseResponse(b *testing.B) {
+	for _, s := range benchSizes {
+		text := strings.Repeat("All work and no play makes Jack a dull boy. ", s.size/44+1)[:s.size-200]
+		body, _ := json.Marshal(map[string]any{
+			"output":     map[string]any{"message": map[string]any{"role": "assistant", "content": []any{map[string]any{"text": text}}}},
+			"stopReason": "end_turn", "usage": map[string]any{"inputTokens": 1200, "outputTokens": 900, "totalTokens": 2100},
+		})
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(converseTarget, "/v1/chat/completions")
+				if _, err := tr.ResponseHeaders(200, "application/json", ""); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := tr.ResponseBody(body, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBedrockConverseStreamChunk: one contentBlockDelta frame in, one
+// chat.completion.chunk out.
+func BenchmarkBedrockConverseStreamChunk(b *testing.B) {
+	tr, _ := New(converseTarget, "/v1/chat/completions")
+	if _, err := tr.RequestBody([]byte(`{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`)); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tr.ResponseHeaders(200, "application/vnd.amazon.eventstream", ""); err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := tr.ResponseBody(converseFrame(b, "messageStart", `{"role":"assistant"}`), false); err != nil {
+		b.Fatal(err)
+	}
+	delta := converseFrame(b, "contentBlockDelta", `{"contentBlockIndex":0,"delta":{"text":" a few more words"}}`)
+	b.SetBytes(int64(len(delta)))
+	b.ReportAllocs()
+	for b.Loop() {
+		out, _, err := tr.ResponseBody(delta, false)
+		if err != nil || len(out) == 0 {
+			b.Fatal(err)
+		}
+	}
+}

@@ -13,6 +13,9 @@ var schemaEndpoints = map[string][]endpointKind{
 	// Vertex AI (vertex.go).
 	SchemaVertexGemini:    {endpointChatCompletions, endpointEmbeddings},
 	SchemaVertexAnthropic: {endpointChatCompletions, endpointMessages},
+	// Amazon Bedrock (bedrock_embeddings.go, bedrock_anthropic.go).
+	SchemaAWSBedrock:          {endpointChatCompletions, endpointEmbeddings},
+	SchemaAWSBedrockAnthropic: {endpointChatCompletions, endpointMessages},
 }
 
 // EndpointError reports whether a backend of schema defines the client's

@@ -20,6 +20,7 @@ const fixedNow = 1700000000
 
 func TestMain(m *testing.M) {
 	now = func() time.Time { return time.Unix(fixedNow, 0) }
+	newResponseID = func() string { return "chatcmpl-test" }
 	os.Exit(m.Run())
 }
 

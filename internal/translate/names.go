@@ -21,6 +21,9 @@ var providerNames = map[string]string{
 	// Vertex AI, whichever publisher's model it serves.
 	SchemaVertexGemini:    "gcp.vertex_ai",
 	SchemaVertexAnthropic: "gcp.vertex_ai",
+	// Amazon Bedrock, Converse and InvokeModel alike.
+	SchemaAWSBedrock:          "aws.bedrock",
+	SchemaAWSBedrockAnthropic: "aws.bedrock",
 }
 
 // ProviderName is gen_ai.provider.name for a backend schema; a schema the

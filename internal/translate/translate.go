@@ -51,6 +51,9 @@ const (
 	// Google Vertex AI (vertex.go): Gemini and Claude.
 	SchemaVertexGemini    = "gcp_vertex_gemini"
 	SchemaVertexAnthropic = "gcp_vertex_anthropic"
+	// SchemaAWSBedrockAnthropic is Claude on Amazon Bedrock (InvokeModel,
+	// InvokeModelWithResponseStream): bedrock_anthropic.go.
+	SchemaAWSBedrockAnthropic = "aws_bedrock_anthropic"
 )
 
 // Target describes the upstream an attempt goes to.
@@ -67,8 +70,10 @@ type Target struct {
 	// APIVersion is Azure's api-version query value, or Anthropic's
 	// anthropic-version header value.
 	APIVersion string
-	// Project and Region address Google Cloud (Vertex AI) targets: path
-	// segments of every Vertex URL.
+	// Project and Region address cloud targets: Google Cloud (Vertex AI)
+	// path segments of every Vertex URL; Region is also the AWS region of
+	// a Bedrock backend (its signing region and default host, resolved in
+	// config).
 	Project, Region string
 	// Limits bound what the provider's responses may make the gateway hold.
 	Limits Limits
@@ -333,19 +338,63 @@ func joinPath(prefix, suffix string) string {
 // '?', '#' or '%' (no percent-encoded tricks either), no control bytes
 // (other bytes are percent-encoded by the caller). The error is a 400 naming param; it never echoes the value.
 func checkPathSegment(param, v string) error {
+	_, err := pathSegment(param, v, false)
+	return err
+}
+
+// escapedPathSegment is checkPathSegment for a name the provider expects
+// percent-encoded as one segment, '/' and ':' included (a Bedrock model id or
+// inference-profile ARN): the same rules, except that '/', '?' and '#' are
+// allowed, and it returns v with every byte outside RFC 3986's unreserved set
+// percent-encoded, as the AWS SDKs encode a path label.
+func escapedPathSegment(param, v string) (string, error) {
+	return pathSegment(param, v, true)
+}
+
+// pathSegment is the one path-segment validator: with escapeAll, '/', '?'
+// and '#' are allowed and the result is v percent-encoded byte by byte
+// outside the unreserved set; without, they are refused and v is returned
+// as is.
+func pathSegment(param, v string, escapeAll bool) (string, error) {
 	switch v {
 	case "":
-		return invalid(param, "%s must not be empty", param)
+		return "", invalid(param, "%s must not be empty", param)
 	case ".", "..":
-		return invalid(param, "%s must not be a dot segment (%q): it becomes an upstream path segment", param, v)
+		return "", invalid(param, "%s must not be a dot segment (%q): it becomes an upstream path segment", param, v)
 	}
+	forbidden := "/\\?#%"
+	if escapeAll {
+		forbidden = "\\%"
+	}
+	clean := true
 	for i := 0; i < len(v); i++ {
 		c := v[i]
-		if c < ' ' || c == 0x7f || strings.IndexByte("/\\?#%", c) >= 0 {
-			return invalid(param, "%s must be a single path segment: it must not contain '/', '\\', '?', '#', '%%' or control bytes", param)
+		if c < ' ' || c == 0x7f || strings.IndexByte(forbidden, c) >= 0 {
+			if escapeAll {
+				return "", invalid(param, "%s must not contain '\\', '%%' or control bytes", param)
+			}
+			return "", invalid(param, "%s must be a single path segment: it must not contain '/', '\\', '?', '#', '%%' or control bytes", param)
+		}
+		clean = clean && isUnreserved(c)
+	}
+	if !escapeAll || clean {
+		return v, nil
+	}
+	const hex = "0123456789ABCDEF"
+	out := make([]byte, 0, len(v)+16)
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; isUnreserved(c) {
+			out = append(out, c)
+		} else {
+			out = append(out, '%', hex[c>>4], hex[c&15])
 		}
 	}
-	return nil
+	return string(out), nil
+}
+
+// isUnreserved reports RFC 3986's unreserved characters.
+func isUnreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
 }
 
 // isSuccess reports whether an HTTP status is 2xx.
@@ -353,11 +402,17 @@ func isSuccess(status int) bool { return status >= 200 && status < 300 }
 
 // isEventStream reports whether a content-type is text/event-stream.
 func isEventStream(contentType string) bool {
+	return isMediaType(contentType, "text/event-stream")
+}
+
+// isMediaType reports whether a content-type is the media type want
+// (parameters ignored).
+func isMediaType(contentType, want string) bool {
 	ct := strings.TrimSpace(contentType)
 	if i := strings.IndexByte(ct, ';'); i >= 0 {
 		ct = strings.TrimSpace(ct[:i])
 	}
-	return strings.EqualFold(ct, "text/event-stream")
+	return strings.EqualFold(ct, want)
 }
 
 // ScannedRequest is implemented by translators that can take the router

@@ -21,14 +21,6 @@ func init() {
 	register(SchemaVertexAnthropic, newVertexAnthropic)
 }
 
-// claudeHost is a Claude host that takes the model in the path and the
-// version in the body.
-type claudeHost struct {
-	version string
-	// modelPath is the upstream path for the model and streaming choice.
-	modelPath func(model string, stream bool) (string, error)
-}
-
 func newVertexAnthropic(t Target, ep endpoint) (Translator, error) {
 	base, err := newVertexBase(t, "anthropic")
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/packages/ssestream"
+
+	"github.com/aigw/aigw/internal/bodyscan"
 )
 
 var vertexTarget = Target{Project: "my-proj", Region: "us-east5"}
@@ -305,4 +307,42 @@ func TestGeminiStreamEndsEarly(t *testing.T) {
 	if !bytes.Contains(p[len(p)-1], []byte(`ended before the response was complete`)) {
 		t.Fatalf("%s", out)
 	}
+}
+
+// The upstream phase hands every translator that has RequestBodyScanned the
+// router phase's findings: a Claude host's /v1/messages must give what
+// RequestBody gives (the promoted passthrough method had no path function).
+func TestClaudeHostMessagesScanned(t *testing.T) {
+	body := []byte(`{"model":"claude-sonnet-4","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	for _, tg := range []Target{{Schema: SchemaVertexAnthropic, Project: vertexTarget.Project, Region: vertexTarget.Region}, {Schema: SchemaAWSBedrockAnthropic}} {
+		want, err := newTranslatorT(t, tg, "/v1/messages").RequestBody(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := newTranslatorT(t, tg, "/v1/messages")
+		s, ok := tr.(ScannedRequest)
+		if !ok {
+			continue
+		}
+		r, err := bodyscan.Scan(body, "backend")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.RequestBodyScanned(body, bodyscan.FindingsOf(r, bodyscan.Member{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Path != want.Path || string(got.Body) != string(want.Body) || got.Model != want.Model || got.Stream != want.Stream {
+			t.Errorf("%s: scanned %+v, want %+v", tg.Schema, got, want)
+		}
+	}
+}
+
+func newTranslatorT(t *testing.T, tg Target, path string) Translator {
+	t.Helper()
+	tr, err := New(tg, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/credentials"
 	"github.com/aigw/aigw/internal/metrics"
 	"github.com/aigw/aigw/internal/translate"
 )
@@ -79,6 +80,9 @@ func NewConfig(c *config.Config) (*Config, error) {
 		}
 	}
 	uc.removeHeaders = append(uc.removeHeaders, translate.ProviderHeaders()...)
+	// A SigV4 signature's headers (authorization is a client credential
+	// header already).
+	uc.removeHeaders = append(uc.removeHeaders, credentials.SignedHeaders...)
 	limits := translate.Limits{MaxEventBytes: int(c.MaxStreamEventBytes), MaxDecodedBytes: int64(c.MaxDecodedResponseBytes)}
 	for i, b := range c.Backends {
 		ub := &Backend{Name: b.Name, Conf: b, Target: target(b, limits)}

@@ -18,7 +18,7 @@ func TestNewConfigChecksTargetsAndKeys(t *testing.T) {
 	empty := filepath.Join(dir, "empty")
 	os.WriteFile(empty, nil, 0o600)
 	cases := []struct{ doc, want string }{
-		{`{"backends":[{"name":"a","schema":"bedrock"}]}`, `aigw config: backends[0] (a): schema: "bedrock" is not a supported schema (anthropic, azure_openai, `},
+		{`{"backends":[{"name":"a","schema":"bedrock"}]}`, `aigw config: backends[0] (a): schema: "bedrock" is not a supported schema (anthropic, `},
 		{`{"backends":[{"name":"ok"},{"name":"a","schema":"azure_openai"}]}`, `backends[1] (a): `},
 		{`{"backends":[{"name":"a","schema":"azure_openai"}]}`, `needs an api_version`},
 		{`{"backends":[{"name":"az","schema":"azure_openai","api_version":"v","model_override":".."}]}`, `backends[0] (az): `},

@@ -86,6 +86,12 @@ func credentialFor(b *Backend) credential {
 	}
 	var name string
 	switch {
+	case a.Type == config.AuthAWSSigV4:
+		// Signed once the final request is known (plan.signRequest).
+		if s := a.Signer(); s != nil {
+			return credential{sign: s}
+		}
+		return credential{fail: misconfigured(b, "its AWS signer is not loaded")}
 	case a.IsBearer():
 		name = "authorization"
 	case a.Type == config.AuthAzureAPIKey:
@@ -97,7 +103,7 @@ func credentialFor(b *Backend) credential {
 	}
 	key := a.Key()
 	if key.Empty() && a.IsBearer() && a.Type != config.AuthBearer {
-		return credential{fail: noToken(b)}
+		return credential{fail: noCredential(b, "no valid token (see the token refresh log)")}
 	}
 	if key.Empty() {
 		return credential{fail: misconfigured(b, "its key is empty")}
@@ -108,15 +114,18 @@ func credentialFor(b *Backend) credential {
 	return credential{name: name, value: key.Reveal()}
 }
 
-// noToken ends a request whose backend's token cache holds no valid token
-// (the first fetch has not succeeded yet, or refreshes failed until the
-// token expired; the cache logs why): a 503 the client may retry, as
-// send_response is the only answer before the provider (docs/attempts.md).
-func noToken(b *Backend) *failure {
+// noCredential ends a request whose backend holds no valid keyless
+// credential right now: its token cache has no valid bearer token, or its
+// AWS signer no valid credentials (the first fetch has not succeeded yet, or
+// refreshes failed until they expired; the refresher logs why). A 503 the
+// client may retry, naming the backend, with the reason (never a credential)
+// in the log, as send_response is the only answer before the provider
+// (docs/attempts.md).
+func noCredential(b *Backend, why string) *failure {
 	return &failure{
 		err: oaierr.New(http.StatusServiceUnavailable, "server_error", "credential_unavailable",
 			"backend %q has no valid credential at the moment", b.Name),
-		log: fmt.Sprintf("aigw-upstream: backend %q has no valid token (see the token refresh log); answering 503", b.Name),
+		log: fmt.Sprintf("aigw-upstream: backend %q: %s; answering 503 (the request ends: no failover from the upstream phase before the provider answered)", b.Name, why),
 	}
 }
 

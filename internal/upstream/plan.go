@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/credentials"
 	"github.com/aigw/aigw/internal/translate"
 )
 
@@ -22,12 +23,16 @@ type request struct {
 	hasBody bool
 }
 
-// credential is the header carrying the backend's key for this attempt:
-// name is "" for auth type none; fail is set when the backend's key cannot
-// be used.
+// credential is how this attempt authenticates, one of two kinds: a header
+// carrying the backend's key (a static key, or a bearer token read from its
+// background-refreshed cache), or a signer of the attempt's final request
+// (aws_sigv4, applied last by planRequest). name is "" and sign nil for auth
+// type none; fail is set when the backend's credential cannot be used.
 type credential struct {
 	name, value string
 	fail        *failure
+	// sign, when set, signs the attempt's final request (aws_sigv4).
+	sign *credentials.SigV4
 }
 
 // plan is everything one attempt changes on the request it shares with the
@@ -41,8 +46,9 @@ type plan struct {
 	// provider's own headers: an earlier attempt to another schema may have
 	// set them) and the translator's.
 	remove [2][]string
-	// own[:nown]: credential, :authority, :path, content-length.
-	own  [4]Header
+	// own[:nown]: credential, :authority, :path, content-length, and a
+	// request signature's headers (signedHeaders).
+	own  [7]Header
 	nown int
 	// translated: the translator's headers.
 	translated []Header
@@ -109,6 +115,11 @@ func (c *Config) planRequest(b *Backend, req request, cred credential) (p plan, 
 		// the shared header map.
 		p.set("content-length", strconv.Itoa(n))
 	}
+	if cred.sign != nil {
+		if fail := p.signRequest(b, cred.sign, req); fail != nil {
+			return plan{}, fail
+		}
+	}
 	return p, nil
 }
 
@@ -140,4 +151,33 @@ func (f *Filter) apply(p *plan) {
 	if p.body != nil {
 		f.a.RequestBody().Replace(p.body)
 	}
+}
+
+// signRequest signs the plan's final request (SigV4: method, :authority,
+// :path and body as they will be sent) and adds the signature's headers. The
+// credentials are the cached ones: nothing waits for the network here. None
+// valid is a 503 ending the request (docs/attempts.md).
+func (p *plan) signRequest(b *Backend, s *credentials.SigV4, req request) *failure {
+	host, path, body := req.authority, req.path, req.body
+	for _, h := range p.own[:p.nown] {
+		switch h.Key {
+		case ":authority":
+			host = h.Value
+		case ":path":
+			path = h.Value
+		}
+	}
+	if p.body != nil {
+		body = p.body
+	}
+	sig, err := s.Sign(req.method, host, path, body)
+	if err != nil {
+		return noCredential(b, err.Error())
+	}
+	p.set("authorization", sig.Authorization)
+	p.set("x-amz-date", sig.Date)
+	if sig.SecurityToken != "" {
+		p.set("x-amz-security-token", sig.SecurityToken)
+	}
+	return nil
 }

@@ -1,0 +1,350 @@
+package translate
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+)
+
+// OpenAI chat completions -> Amazon Bedrock Converse / ConverseStream
+// (POST {prefix}/model/{model}/converse or /converse-stream, the model id or
+// inference-profile ARN one percent-encoded segment). The request goes
+// through the Anthropic translator's parameter policy and conversion (the
+// two APIs express the same things: system, turns, tools and tool_choice,
+// tool calls and results, base64 images, stop sequences, temperature, top_p,
+// max tokens), then into Converse's shapes. The response and the stream's
+// events are turned into Anthropic's shapes and translated by the Anthropic
+// response and stream translators. Not expressible in Converse: top_k and
+// user (400 naming them), image URLs (400 naming the content part).
+
+func (b *bedrockConverse) convert(out *anthRequest, sizeHint int) ([]byte, error) {
+	c := converseRequest{InferenceConfig: converseInference{MaxTokens: out.MaxTokens, Temperature: out.Temperature, TopP: out.TopP, StopSequences: out.StopSequences}}
+	if out.TopK != nil {
+		return nil, unsupported("top_k", "top_k is not supported by an aws_bedrock backend (Converse)")
+	}
+	if out.Metadata != nil {
+		return nil, unsupported("user", "user is not supported by an aws_bedrock backend (Converse)")
+	}
+	if out.System != "" {
+		c.System = []converseBlock{{Text: &out.System}}
+	}
+	for i := range out.Messages {
+		m := &out.Messages[i]
+		cm := converseMessage{Role: m.Role}
+		for j := range m.Content {
+			blk, err := converseBlockOf(&m.Content[j], i)
+			if err != nil {
+				return nil, err
+			}
+			cm.Content = append(cm.Content, blk)
+		}
+		c.Messages = append(c.Messages, cm)
+	}
+	if len(out.Tools) > 0 {
+		tc := &converseToolConfig{}
+		for _, t := range out.Tools {
+			var ct converseTool
+			ct.ToolSpec.Name, ct.ToolSpec.Description, ct.ToolSpec.InputSchema.JSON = t.Name, t.Description, t.InputSchema
+			tc.Tools = append(tc.Tools, ct)
+		}
+		if ch := out.ToolChoice; ch != nil {
+			switch ch.Type {
+			case "auto":
+				tc.ToolChoice = &converseToolChoice{Auto: &struct{}{}}
+			case "any":
+				tc.ToolChoice = &converseToolChoice{Any: &struct{}{}}
+			case "tool":
+				tc.ToolChoice = &converseToolChoice{Tool: &converseNamedTool{Name: ch.Name}}
+			case "none":
+				// Converse has no "none": the tools are not offered.
+				tc = nil
+			}
+			if ch.DisableParallelToolUse {
+				return nil, unsupported("parallel_tool_calls", "parallel_tool_calls=false is not supported by an aws_bedrock backend (Converse)")
+			}
+		}
+		c.ToolConfig = tc
+	}
+	return encodeJSON(&c, sizeHint)
+}
+
+func converseBlockOf(b *anthBlock, msg int) (converseBlock, error) {
+	switch b.Type {
+	case "text":
+		t := b.Text
+		return converseBlock{Text: &t}, nil
+	case "image":
+		if b.Source == nil || b.Source.Type != "base64" {
+			return converseBlock{}, unsupported("messages["+itoa(msg)+"].content", "an image URL cannot be fetched by an aws_bedrock backend (Converse); send the image as a base64 data URI")
+		}
+		img := &converseImage{Format: strings.TrimPrefix(b.Source.MediaType, "image/")}
+		img.Source.Bytes = b.Source.Data
+		return converseBlock{Image: img}, nil
+	case "tool_use":
+		input := b.Input
+		if len(input) == 0 {
+			input = json.RawMessage("{}")
+		}
+		return converseBlock{ToolUse: &converseToolUse{ToolUseID: b.ID, Name: b.Name, Input: input}}, nil
+	case "tool_result":
+		r := &converseToolResult{ToolUseID: b.ToolUseID}
+		for k := range b.Content {
+			blk, err := converseBlockOf(&b.Content[k], msg)
+			if err != nil {
+				return converseBlock{}, err
+			}
+			r.Content = append(r.Content, blk)
+		}
+		if len(r.Content) == 0 {
+			empty := ""
+			r.Content = []converseBlock{{Text: &empty}}
+		}
+		return converseBlock{ToolResult: r}, nil
+	}
+	return converseBlock{}, unsupported("messages["+itoa(msg)+"].content", "content of type %s is not supported by an aws_bedrock backend (Converse)", b.Type)
+}
+
+// newResponseID names a completion whose provider gives none (Converse);
+// tests pin it.
+var newResponseID = func() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "chatcmpl-" + hex.EncodeToString(b[:])
+}
+
+func itoa(i int) string { return string(appendInt(nil, int64(i))) }
+
+// bedrockConverse is the chat translator of schema aws_bedrock.
+type bedrockConverse struct {
+	anthropicTranslator
+	frames bedrockFrames
+	ev     []byte // the current stream event in Anthropic's shape, reused
+	id     string // the completion's id (Converse has none)
+}
+
+func (b *bedrockConverse) RequestBody(body []byte) (RequestResult, error) {
+	// The Anthropic translator's parameter policy and checks (parseChat),
+	// and its conversion of the messages (appendAnthropicRequest, straight
+	// from the bytes); the Anthropic body is then decoded into Converse's
+	// shapes, so the two translations cannot disagree on what a message
+	// means.
+	var req anthChatRequest
+	head, err := b.parseChat(body, &req)
+	if err != nil {
+		return RequestResult{}, err
+	}
+	model := head.Model
+	seg, err := escapedPathSegment("model", model)
+	if err != nil {
+		return RequestResult{}, err
+	}
+	head.Model, head.Stream = "", false
+	anth, err := appendAnthropicRequest(make([]byte, 0, len(body)+len(body)/8+256), head, req.Messages)
+	if err != nil {
+		return RequestResult{}, err
+	}
+	var out anthRequest
+	if err := jsonAPI.Unmarshal(anth, &out); err != nil {
+		return RequestResult{}, invalid("", "cannot convert the request for Converse: %s", firstLine(err.Error()))
+	}
+	encoded, err := b.convert(&out, len(anth)+256)
+	if err != nil {
+		return RequestResult{}, err
+	}
+	action := "/converse"
+	if req.Stream {
+		action = "/converse-stream"
+	}
+	b.model = strings.Clone(model)
+	b.id = newResponseID()
+	b.includeUsage = req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	return RequestResult{
+		Path:          joinPath(b.target.PathPrefix, "/model/"+seg+action),
+		Body:          encoded,
+		Headers:       []Header{{Key: "content-type", Value: "application/json"}},
+		RemoveHeaders: []string{"accept-encoding"},
+		Model:         b.model,
+		RequestModel:  strings.Clone(req.Model), // may alias body
+		Stream:        req.Stream,
+	}, nil
+}
+
+func (b *bedrockConverse) ResponseHeaders(status int, contentType, contentEncoding string) (ResponseMode, error) {
+	mode, err := b.anthropicTranslator.ResponseHeaders(status, contentType, contentEncoding)
+	if err == nil && isSuccess(status) && isAWSEventStream(contentType) {
+		mode.Stream, mode.BufferBody, mode.ContentType = true, false, "text/event-stream"
+		b.mode = mode
+		b.stream.init(b.model, b.includeUsage, b.target.Limits.eventBytes())
+		b.frames.max = b.target.Limits.eventBytes()
+	}
+	return mode, err
+}
+
+func (b *bedrockConverse) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error) {
+	switch {
+	case b.mode.Error:
+		whole, ok := b.acc.add(chunk, eos)
+		if !ok {
+			return nil, Usage{}, nil
+		}
+		return openAIErrorJSON(b.errStatus, whole), Usage{}, nil
+	case b.mode.Stream && b.coding != codingGzip:
+		s := &b.stream
+		s.out = s.out[:0]
+		if s.done {
+			return s.out, s.tokens.usage(), nil
+		}
+		if err := b.frames.feed(chunk, eos, b.frame); err != nil {
+			if !s.done {
+				s.fail("api_error", "the bedrock backend sent a malformed event stream")
+			}
+			return s.out, s.tokens.usage(), badResponse("bedrock event stream: " + err.Error())
+		}
+		if eos {
+			s.end()
+		}
+		return s.out, s.tokens.usage(), nil
+	case b.mode.BufferBody:
+		whole, ok := b.acc.add(chunk, eos)
+		if !ok {
+			return nil, Usage{}, nil
+		}
+		var r converseResponse
+		if err := jsonAPI.UnmarshalFromString(aliasString(whole), &r); err != nil {
+			return nil, b.tokens.usage(), badResponse("the bedrock backend returned a malformed response" + decodeErrorAt(err))
+		}
+		a := converseAsAnthropic{ID: b.id, Model: b.model, StopReason: r.StopReason, Usage: r.Usage.anth()}
+		for _, c := range r.Output.Message.Content {
+			switch {
+			case c.Text != nil:
+				a.Content = append(a.Content, converseAnthBlock{Type: "text", Text: *c.Text})
+			case c.ToolUse != nil:
+				a.Content = append(a.Content, converseAnthBlock{Type: "tool_use", ID: c.ToolUse.ToolUseID, Name: c.ToolUse.Name, Input: json.RawMessage(c.ToolUse.Input)})
+			}
+		}
+		// Converse's message in Anthropic's shape, translated by the
+		// Anthropic response translator.
+		msg, err := encodeJSON(&a, len(whole)+256)
+		if err != nil {
+			return nil, b.tokens.usage(), badResponse("the bedrock backend returned a response the gateway cannot convert")
+		}
+		out, err := b.translateMessage(msg)
+		return out, b.tokens.usage(), err
+	}
+	return b.anthropicTranslator.ResponseBody(chunk, eos)
+}
+
+// converseAsAnthropic is a Converse response in the shape of Anthropic's
+// message (anthResponse, with the tool input encodable).
+type converseAsAnthropic struct {
+	ID         string              `json:"id"`
+	Model      string              `json:"model"`
+	Content    []converseAnthBlock `json:"content"`
+	StopReason string              `json:"stop_reason"`
+	Usage      anthUsage           `json:"usage"`
+}
+
+type converseAnthBlock struct {
+	Type  string          `json:"type"`
+	Text  string          `json:"text"`
+	ID    string          `json:"id,omitempty"`
+	Name  string          `json:"name,omitempty"`
+	Input json.RawMessage `json:"input,omitempty"`
+}
+
+func (u converseUsage) anth() anthUsage {
+	return anthUsage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CacheReadInputTokens: u.CacheReadInputTokens, CacheCreationInputTokens: u.CacheWriteInputTkns}
+}
+
+// converseStreamEvent is one ConverseStream event's payload (the event type
+// is the frame's :event-type header).
+type converseStreamEvent struct {
+	ContentBlockIndex int `json:"contentBlockIndex"`
+	Start             struct {
+		ToolUse *struct {
+			ToolUseID string `json:"toolUseId"`
+			Name      string `json:"name"`
+		} `json:"toolUse"`
+	} `json:"start"`
+	Delta struct {
+		Text    *string `json:"text"`
+		ToolUse *struct {
+			Input string `json:"input"`
+		} `json:"toolUse"`
+	} `json:"delta"`
+	StopReason string        `json:"stopReason"`
+	Usage      converseUsage `json:"usage"`
+}
+
+// frame turns a ConverseStream event into the Anthropic stream event that
+// means the same and hands it to the Anthropic stream translator.
+func (b *bedrockConverse) frame(m *eventstream.Message) error {
+	s := &b.stream
+	if s.done {
+		return nil
+	}
+	switch messageHeader(m, ":message-type") {
+	case "exception":
+		s.fail(bedrockErrorType(messageHeader(m, ":exception-type")), bedrockExceptionMessage(m))
+		return nil
+	case "event":
+	default:
+		return nil
+	}
+	var e converseStreamEvent
+	if err := jsonAPI.Unmarshal(m.Payload, &e); err != nil {
+		s.fail("api_error", "the bedrock backend sent a malformed stream event")
+		return nil
+	}
+	ev := b.ev[:0]
+	switch messageHeader(m, ":event-type") {
+	case "messageStart":
+		ev = append(ev, `{"type":"message_start","message":{"id":`...)
+		ev = appendJSONString(ev, b.id)
+		ev = append(ev, `,"model":`...)
+		ev = appendJSONString(ev, b.model)
+		ev = append(ev, `}}`...)
+	case "contentBlockStart":
+		if e.Start.ToolUse == nil {
+			return nil
+		}
+		ev = append(ev, `{"type":"content_block_start","index":`...)
+		ev = appendInt(ev, int64(e.ContentBlockIndex))
+		ev = append(ev, `,"content_block":{"type":"tool_use","id":`...)
+		ev = appendJSONString(ev, e.Start.ToolUse.ToolUseID)
+		ev = append(ev, `,"name":`...)
+		ev = appendJSONString(ev, e.Start.ToolUse.Name)
+		ev = append(ev, `}}`...)
+	case "contentBlockDelta":
+		ev = append(ev, `{"type":"content_block_delta","index":`...)
+		ev = appendInt(ev, int64(e.ContentBlockIndex))
+		switch {
+		case e.Delta.Text != nil:
+			ev = append(ev, `,"delta":{"type":"text_delta","text":`...)
+			ev = appendJSONString(ev, *e.Delta.Text)
+		case e.Delta.ToolUse != nil:
+			ev = append(ev, `,"delta":{"type":"input_json_delta","partial_json":`...)
+			ev = appendJSONString(ev, e.Delta.ToolUse.Input)
+		default:
+			return nil // reasoning deltas have no chat.completion.chunk field
+		}
+		ev = append(ev, `}}`...)
+	case "messageStop":
+		ev = append(ev, `{"type":"message_delta","delta":{"stop_reason":`...)
+		ev = appendJSONString(ev, e.StopReason)
+		ev = append(ev, `}}`...)
+	case "metadata":
+		// The last event: usage, then the stream's end.
+		u := e.Usage.anth()
+		s.tokens.merge(&u)
+		b.ev = ev
+		return s.handle(nil, []byte(`{"type":"message_stop"}`))
+	default:
+		return nil
+	}
+	b.ev = ev
+	return s.handle(nil, ev)
+}
