@@ -1,0 +1,236 @@
+package envoygen
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	prevhostsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
+	prevpriov3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+)
+
+// Routes: one per backend and per model, the catch-alls, and their retry policy.
+
+// routing returns the client listener's routes and the provider clusters.
+//
+// Route order (Envoy takes the first match):
+//  1. one route per backend, on the backend header: a backend the client
+//     named wins over the model, and reaches only that backend's cluster;
+//  2. one route per model, on the model header (the router phase sets only
+//     one of the two headers), to a cluster holding every backend that
+//     serves the model at its deployment priority;
+//  3. "no-backend": any other inference request, 404 model_not_found;
+//  4. "not-served": anything else, 404 unknown_url.
+//
+// Every match also requires POST and an inference path, so a routing header
+// on any other request can never reach a provider with the gateway's key.
+// Because there is exactly one route per model and one per backend, no
+// route of an older deployment can capture the traffic of a newer one: the
+// choice between deployments of a model is the endpoint priority inside its
+// one cluster (Deployment.Priority).
+func (g *gen) routing() ([]*routev3.Route, []*clusterv3.Cluster, error) {
+	var routes []*routev3.Route
+	var clusters []*clusterv3.Cluster
+	for _, b := range g.c.Backends {
+		bd := g.d.Backends[b.Name]
+		routes = append(routes, g.route("backend-"+b.Name, g.c.BackendHeader, b.Name, b.Name, g.retryPolicy(len(bd.Endpoints) > 1, false)))
+		clusters = append(clusters, g.cluster(b.Name, []member{{backend: b.Name, priority: 0}}))
+	}
+	for _, m := range g.models() {
+		members := g.modelMembers(m)
+		if len(members) == 1 {
+			bd := g.d.Backends[members[0].backend]
+			routes = append(routes, g.route("model-"+m, g.c.ModelHeader, m, members[0].backend, g.retryPolicy(len(bd.Endpoints) > 1, false)))
+			continue
+		}
+		prios := map[uint32]int{}
+		for _, mb := range members {
+			prios[mb.priority] += len(g.d.Backends[mb.backend].Endpoints)
+		}
+		spread := false
+		for _, n := range prios {
+			spread = spread || n > 1
+		}
+		name := "model-" + m
+		if len(prios) > 1 {
+			name = "failover-" + m
+		}
+		routes = append(routes, g.route("model-"+m, g.c.ModelHeader, m, name, g.retryPolicy(spread, len(prios) > 1)))
+		clusters = append(clusters, g.cluster(name, members))
+	}
+	for _, c := range clusters {
+		if len(c.GetName()) > 60 {
+			return nil, nil, fmt.Errorf("cluster name %q: longer than Envoy's stat name limit of 60", c.GetName())
+		}
+	}
+	routes = append(routes, g.noBackendRoute(), g.notServedRoute())
+	return routes, clusters, nil
+}
+
+// models are the configured models in the order they first appear in the
+// backends list.
+func (g *gen) models() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, b := range g.c.Backends {
+		for _, m := range b.Models {
+			if !seen[m] {
+				seen[m] = true
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// member is one backend in a cluster, at an Envoy priority.
+type member struct {
+	backend  string
+	priority uint32
+}
+
+// modelMembers are the backends serving model m, ordered by priority, with
+// the deployment priorities renumbered 0, 1, 2... (Envoy requires
+// priorities without gaps, source/common/upstream/upstream_impl.cc).
+func (g *gen) modelMembers(m string) []member {
+	var out []member
+	for _, b := range g.c.Backends {
+		for _, bm := range b.Models {
+			if bm == m {
+				out = append(out, member{backend: b.Name, priority: g.d.Backends[b.Name].Priority})
+				break
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].priority < out[j].priority })
+	rank, last := uint32(0), out[0].priority
+	for i := range out {
+		if out[i].priority != last {
+			rank++
+			last = out[i].priority
+		}
+		out[i].priority = rank
+	}
+	return out
+}
+
+// inferenceRegex matches exactly aigw's inference paths, with or without a
+// query string: a safe_regex is matched against the whole :path, query
+// included (source/common/router/config_impl.cc:1367-1376).
+func (g *gen) inferenceRegex() string {
+	paths := g.c.Paths
+	prefix := paths[0]
+	for _, p := range paths[1:] {
+		for !strings.HasPrefix(p, prefix) {
+			prefix = prefix[:len(prefix)-1]
+		}
+	}
+	prefix = prefix[:strings.LastIndex(prefix, "/")+1]
+	rest := make([]string, len(paths))
+	for i, p := range paths {
+		rest[i] = regexp.QuoteMeta(strings.TrimPrefix(p, prefix))
+	}
+	return regexp.QuoteMeta(prefix) + "(" + strings.Join(rest, "|") + `)(\?.*)?`
+}
+
+func (g *gen) inferenceMatch(extra ...*routev3.HeaderMatcher) *routev3.RouteMatch {
+	return &routev3.RouteMatch{
+		PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: g.inferenceRegex()}},
+		Headers:       append([]*routev3.HeaderMatcher{exactHeader(":method", "POST")}, extra...),
+	}
+}
+
+// route sends POST inference requests whose header equals value to cluster.
+// Timeouts (docs/production.md): timeout 0s, no cap on a stream's length;
+// idle_timeout covers two attempts' per_try_idle_timeout; the request body
+// buffer limit lets a retry replay an LLM-sized body.
+func (g *gen) route(name, header, value, cluster string, retry *routev3.RetryPolicy) *routev3.Route {
+	return &routev3.Route{
+		Name:  name,
+		Match: g.inferenceMatch(exactHeader(header, value)),
+		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+			ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
+			Timeout:          durationpb.New(0),
+			IdleTimeout:      dur(g.d.Policy.IdleTimeout),
+			RetryPolicy:      retry,
+		}},
+		RequestBodyBufferLimit: wrapperspb.UInt64(uint64(g.c.MaxRequestBodyBytes)),
+	}
+}
+
+// retryPolicy: one retry. per_try_idle_timeout resets an attempt silent for
+// that long, before or during its response (router.cc:1314-1349; no
+// per_try_timeout: it stops applying once the response started and, firing
+// then, deletes the idle timer, upstream_request.cc:542-558).
+// rate_limited_retry_back_off honours a Retry-After up to retry_after_max on
+// 429/503 (router/retry_state_impl.cc:246-256,338-355).
+//
+// A cluster with one host retries resets, connect failures, 429 and 503 on
+// it. With several hosts (spread) or priorities (failover), any 5xx is
+// retried elsewhere: previous_hosts picks another host, previous_priorities
+// leaves the priority that failed.
+func (g *gen) retryPolicy(spread, failover bool) *routev3.RetryPolicy {
+	rp := &routev3.RetryPolicy{
+		RetryOn:              "reset,connect-failure,retriable-status-codes",
+		RetriableStatusCodes: []uint32{429, 503},
+		NumRetries:           wrapperspb.UInt32(1),
+		PerTryIdleTimeout:    dur(g.d.Policy.PerTryIdleTimeout),
+		RateLimitedRetryBackOff: &routev3.RetryPolicy_RateLimitedRetryBackOff{
+			ResetHeaders: []*routev3.RetryPolicy_ResetHeader{{Name: "retry-after", Format: routev3.RetryPolicy_SECONDS}},
+			MaxInterval:  dur(g.d.Policy.RetryAfterMax),
+		},
+	}
+	if !spread && !failover {
+		return rp
+	}
+	rp.RetryOn = "5xx," + rp.RetryOn
+	rp.RetriableStatusCodes = []uint32{429}
+	if spread {
+		rp.RetryHostPredicate = []*routev3.RetryPolicy_RetryHostPredicate{{
+			Name:       "envoy.retry_host_predicates.previous_hosts",
+			ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: mustAny(&prevhostsv3.PreviousHostsPredicate{})},
+		}}
+		rp.HostSelectionRetryMaxAttempts = 3
+	}
+	if failover {
+		rp.RetryPriority = &routev3.RetryPolicy_RetryPriority{
+			Name:       "envoy.retry_priorities.previous_priorities",
+			ConfigType: &routev3.RetryPolicy_RetryPriority_TypedConfig{TypedConfig: mustAny(&prevpriov3.PreviousPrioritiesConfig{UpdateFrequency: 1})},
+		}
+	}
+	return rp
+}
+
+// noBackendRoute answers an inference request no route above took like
+// OpenAI answers an unknown model.
+func (g *gen) noBackendRoute() *routev3.Route {
+	return jsonDirectResponse("no-backend", g.inferenceMatch(),
+		`{"error":{"message":"no backend serves this request: name a configured model or backend","type":"invalid_request_error","param":"model","code":"model_not_found"}}`)
+}
+
+// notServedRoute answers anything else: another method or path.
+func (g *gen) notServedRoute() *routev3.Route {
+	msg := "Invalid URL: this gateway serves POST " + strings.Join(g.c.Paths, ", ") + " and GET /v1/models"
+	return jsonDirectResponse("not-served", &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+		`{"error":{"message":"`+msg+`","type":"invalid_request_error","param":null,"code":"unknown_url"}}`)
+}
+
+func jsonDirectResponse(name string, match *routev3.RouteMatch, body string) *routev3.Route {
+	return &routev3.Route{
+		Name:  name,
+		Match: match,
+		Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{
+			Status: 404,
+			Body:   &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: body}},
+		}},
+		ResponseHeadersToAdd: []*corev3.HeaderValueOption{overwrite("content-type", "application/json")},
+	}
+}

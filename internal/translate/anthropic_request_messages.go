@@ -1,0 +1,423 @@
+package translate
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/bytedance/sonic"
+	"github.com/bytedance/sonic/unquote"
+
+	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/oaierr"
+)
+
+// The OpenAI messages of a chat request, walked element by element and
+// written as Anthropic turns and content blocks (msgConverter), for
+// appendAnthropicRequest.
+
+// msgConverter converts OpenAI messages one at a time into Anthropic
+// content blocks written straight into the output. Its message, part and
+// scratch values are reused for every message, so converting a
+// conversation allocates the same whatever its length.
+type msgConverter struct {
+	m       chatMessage
+	part    rawPart
+	scratch []byte // an unescaped string literal
+	dec     elementDecoder
+	// dry is set while the first pass checks the turns: texts are then
+	// checked, and stand for themselves in the output by one byte (which
+	// the pass drops), instead of being escaped twice.
+	dry bool
+}
+
+// rawPart is a content part with its texts kept as raw JSON literals,
+// copied into the output without being decoded into strings.
+type rawPart struct {
+	Type     string  `json:"type"`
+	Text     rawJSON `json:"text"`
+	Refusal  rawJSON `json:"refusal"`
+	ImageURL *struct {
+		URL string `json:"url"`
+	} `json:"image_url"`
+}
+
+// messages converts every message of msgs in order and returns the number
+// of user and assistant turns. Without write it only checks them, and
+// appends the system and developer texts (escaped, joined by a blank line);
+// with write it appends the turns, consecutive messages of one Anthropic
+// role merged into one turn (Anthropic combines them anyway, and tool
+// results must share one user turn).
+func (c *msgConverter) messages(dst []byte, msgs rawJSON, write bool) ([]byte, int, error) {
+	msgs = bytes.TrimSpace(msgs)
+	if len(msgs) == 0 || isNull(msgs) {
+		return dst, 0, nil
+	}
+	if msgs[0] != '[' {
+		return dst, 0, invalid("", "request body does not match the chat completions schema: messages must be an array")
+	}
+	turns, role, system := 0, "", false
+	err := bodyscan.Elements(msgs, func(i, vs, ve int) error {
+		m := &c.m
+		*m = chatMessage{ToolCalls: m.ToolCalls[:0]}
+		if err := c.dec.decode(msgs[vs:ve], m); err != nil {
+			return schemaError(err)
+		}
+		loc := msgLoc(i)
+		if len(m.FunctionCall) > 0 && !isNull(m.FunctionCall) {
+			return unsupported(loc.at(".function_call"), "function_call is deprecated and not supported by an anthropic backend; use tool_calls")
+		}
+		if len(m.Audio) > 0 && !isNull(m.Audio) {
+			return unsupported(loc.at(".audio"), "assistant audio is not supported by an anthropic backend")
+		}
+		r := m.Role
+		switch r {
+		case "system", "developer":
+			if write {
+				return nil
+			}
+			mark := len(dst)
+			if system {
+				dst = append(dst, `\n\n`...)
+			}
+			start := len(dst)
+			var err error
+			if dst, err = c.text(dst, m.Content, loc); err != nil {
+				return err
+			}
+			if len(dst) == start {
+				dst = dst[:mark]
+			} else {
+				system = true
+			}
+			return nil
+		case "user", "assistant":
+		case "tool":
+			if m.ToolCallID == "" {
+				return invalid(loc.at(".tool_call_id"), "tool_call_id is required for tool messages")
+			}
+			r = "user" // tool results are user content in Anthropic
+		case "function":
+			return unsupported(loc.at(".role"), "function messages are deprecated and not supported by an anthropic backend; use tool messages")
+		default:
+			return invalid(loc.at(".role"), "unknown message role %q", m.Role)
+		}
+		mark := len(dst)
+		c.dry = !write
+		defer func() { c.dry = false }()
+		if write {
+			switch {
+			case r == role:
+				dst = append(dst, ',')
+			case role != "":
+				dst = append(dst, "]},"...)
+				fallthrough
+			default:
+				dst = append(append(append(dst, `{"role":"`...), r...), `","content":[`...)
+			}
+		}
+		start := len(dst)
+		var err error
+		switch m.Role {
+		case "user":
+			if dst, err = c.userBlocks(dst, m.Content, loc); err == nil && len(dst) == start {
+				err = unsupported(loc.at(".content"), "an anthropic backend does not accept an empty user message")
+			}
+		case "assistant":
+			if dst, err = c.assistantBlocks(dst, m, loc); err == nil && len(dst) == start {
+				err = unsupported(loc.at(".content"), "an anthropic backend does not accept an assistant message with neither content nor tool_calls")
+			}
+		case "tool":
+			dst, err = c.toolResult(dst, m, loc)
+		}
+		if err != nil {
+			return err
+		}
+		if !write {
+			dst = dst[:mark]
+		}
+		role = r
+		turns++
+		return nil
+	})
+	if err != nil {
+		if _, ok := err.(*Error); !ok {
+			err = schemaError(err)
+		}
+		return dst, 0, err
+	}
+	if write && role != "" {
+		dst = append(dst, "]}"...)
+	}
+	return dst, turns, nil
+}
+
+// msgLoc is the index of a message; it names request locations in errors,
+// built only when an error occurs.
+type msgLoc int
+
+func (m msgLoc) at(suffix string) string {
+	return "messages[" + strconv.Itoa(int(m)) + "]" + suffix
+}
+
+func (m msgLoc) part(j int, suffix string) string {
+	return m.at(".content[" + strconv.Itoa(j) + "]" + suffix)
+}
+
+func (m msgLoc) call(j int, suffix string) string {
+	return m.at(".tool_calls[" + strconv.Itoa(j) + "]" + suffix)
+}
+
+// literal appends the contents of the raw JSON string lit, escaped for the
+// output and without quotes; a null (or absent) value appends nothing, any
+// other value is not a string (ok false). A literal without escapes is
+// copied as is; one with escapes is unescaped into the reused scratch.
+func (c *msgConverter) literal(dst []byte, lit []byte) (out []byte, ok bool) {
+	if len(lit) == 0 || isNull(lit) {
+		return dst, true
+	}
+	if len(lit) < 2 || lit[0] != '"' {
+		return dst, false
+	}
+	inner := lit[1 : len(lit)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		if c.dry {
+			return appendDry(dst, inner), true
+		}
+		return oaierr.AppendStringContents(dst, aliasString(inner)), true
+	}
+	if cap(c.scratch) < len(inner) {
+		c.scratch = make([]byte, 0, len(inner)+len(inner)/4)
+	}
+	if unquote.IntoBytes(aliasString(inner), &c.scratch) != 0 {
+		return dst, false
+	}
+	if c.dry {
+		return appendDry(dst, c.scratch), true
+	}
+	return oaierr.AppendStringContents(dst, aliasString(c.scratch)), true
+}
+
+// appendDry appends what stands for text in a dry run: one byte if it is
+// not empty.
+func appendDry(dst, text []byte) []byte {
+	if len(text) == 0 {
+		return dst
+	}
+	return append(dst, '.')
+}
+
+// textBlock appends {"type":"text","text":lit} after a separator, or
+// nothing when the text is empty.
+func (c *msgConverter) textBlock(dst []byte, start int, lit []byte) ([]byte, bool) {
+	mark := len(dst)
+	if len(dst) > start {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `{"type":"text","text":"`...)
+	text := len(dst)
+	dst, ok := c.literal(dst, lit)
+	if !ok || len(dst) == text {
+		return dst[:mark], ok
+	}
+	return append(dst, `"}`...), true
+}
+
+// partFunc appends the output for part j of a message's content.
+type partFunc func(dst []byte, j int, p *rawPart) ([]byte, error)
+
+// eachPart decodes the content parts of the array raw into c.part, one at a
+// time, and calls fn with each.
+func (c *msgConverter) eachPart(dst []byte, raw []byte, loc msgLoc, fn partFunc) ([]byte, error) {
+	err := bodyscan.Elements(raw, func(j, vs, ve int) error {
+		c.part = rawPart{}
+		if c.dec.decode(raw[vs:ve], &c.part) != nil {
+			return errBadParts
+		}
+		var err error
+		dst, err = fn(dst, j, &c.part)
+		return err
+	})
+	if _, ok := err.(*Error); !ok && err != nil {
+		return dst, invalid(loc.at(".content"), "content must be a string or an array of content parts")
+	}
+	return dst, err
+}
+
+var errBadParts = errors.New("bad content parts")
+
+// content appends the text of message content in string form, or calls
+// eachPart for the array form.
+func (c *msgConverter) content(dst []byte, raw rawJSON, loc msgLoc, str func(dst []byte, lit []byte) ([]byte, bool), part partFunc) ([]byte, error) {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) == 0 || isNull(raw):
+		return dst, nil
+	case raw[0] == '"':
+		dst, ok := str(dst, raw)
+		if !ok {
+			return dst, invalid(loc.at(".content"), "content is not a valid string")
+		}
+		return dst, nil
+	case raw[0] == '[':
+		return c.eachPart(dst, raw, loc, part)
+	default:
+		return dst, invalid(loc.at(".content"), "content must be a string or an array of content parts")
+	}
+}
+
+// text appends content that may only hold text (system, developer and tool
+// messages), its parts' texts concatenated, escaped and without quotes.
+func (c *msgConverter) text(dst []byte, raw rawJSON, loc msgLoc) ([]byte, error) {
+	return c.content(dst, raw, loc, c.literal, func(dst []byte, j int, p *rawPart) ([]byte, error) {
+		if p.Type != "text" {
+			return dst, unsupported(loc.part(j, ""), "content part type %q is not supported here by an anthropic backend", p.Type)
+		}
+		dst, ok := c.literal(dst, p.Text)
+		if !ok {
+			return dst, errBadParts
+		}
+		return dst, nil
+	})
+}
+
+func (c *msgConverter) userBlocks(dst []byte, raw rawJSON, loc msgLoc) ([]byte, error) {
+	start := len(dst)
+	return c.content(dst, raw, loc, func(dst []byte, lit []byte) ([]byte, bool) {
+		return c.textBlock(dst, start, lit)
+	}, func(dst []byte, j int, p *rawPart) ([]byte, error) {
+		switch p.Type {
+		case "text":
+			dst, ok := c.textBlock(dst, start, p.Text)
+			if !ok {
+				return dst, errBadParts
+			}
+			return dst, nil
+		case "image_url":
+			if p.ImageURL == nil || p.ImageURL.URL == "" {
+				return dst, invalid(loc.part(j, ".image_url.url"), "image_url.url is required")
+			}
+			return appendImageBlock(dst, start, p.ImageURL.URL, loc, j)
+		default:
+			return dst, unsupported(loc.part(j, ""), "content part type %q is not supported by an anthropic backend", p.Type)
+		}
+	})
+}
+
+// appendImageBlock maps an OpenAI image URL (data URI or http(s) URL) to an
+// Anthropic image block.
+func appendImageBlock(dst []byte, start int, u string, loc msgLoc, j int) ([]byte, error) {
+	param := func() string { return loc.part(j, ".image_url.url") }
+	if len(dst) > start {
+		dst = append(dst, ',')
+	}
+	if rest, ok := strings.CutPrefix(u, "data:"); ok {
+		meta, data, found := strings.Cut(rest, ",")
+		mediaType, isBase64 := strings.CutSuffix(meta, ";base64")
+		if !found || !isBase64 {
+			return dst, unsupported(param(), "only base64 data URIs are supported for images")
+		}
+		switch mediaType {
+		case "image/jpeg", "image/png", "image/gif", "image/webp":
+		default:
+			return dst, unsupported(param(), "image media type %q is not supported by an anthropic backend (jpeg, png, gif, webp)", mediaType)
+		}
+		dst = appendJSONString(append(dst, `{"type":"image","source":{"type":"base64","media_type":`...), mediaType)
+		if data != "" {
+			dst = appendJSONString(append(dst, `,"data":`...), data)
+		}
+		return append(dst, "}}"...), nil
+	}
+	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		dst = appendJSONString(append(dst, `{"type":"image","source":{"type":"url","url":`...), u)
+		return append(dst, "}}"...), nil
+	}
+	return dst, invalid(param(), "image URL must be an http(s) URL or a base64 data URI")
+}
+
+func (c *msgConverter) assistantBlocks(dst []byte, m *chatMessage, loc msgLoc) ([]byte, error) {
+	start := len(dst)
+	dst, err := c.content(dst, m.Content, loc, func(dst []byte, lit []byte) ([]byte, bool) {
+		return c.textBlock(dst, start, lit)
+	}, func(dst []byte, j int, p *rawPart) ([]byte, error) {
+		lit := p.Text
+		switch p.Type {
+		case "text":
+		case "refusal":
+			// A refusal is text the model produced; Anthropic has no
+			// separate field for it in the history.
+			lit = p.Refusal
+		default:
+			return dst, unsupported(loc.part(j, ""), "assistant content part type %q is not supported by an anthropic backend", p.Type)
+		}
+		dst, ok := c.textBlock(dst, start, lit)
+		if !ok {
+			return dst, errBadParts
+		}
+		return dst, nil
+	})
+	if err != nil {
+		return dst, err
+	}
+	for j := range m.ToolCalls {
+		tc := &m.ToolCalls[j]
+		if tc.Type != "" && tc.Type != "function" {
+			return dst, unsupported(loc.call(j, ".type"), "tool call type %q is not supported by an anthropic backend", tc.Type)
+		}
+		if tc.ID == "" || tc.Function.Name == "" {
+			return dst, invalid(loc.call(j, ""), "tool calls need an id and a function name")
+		}
+		args := strings.TrimSpace(tc.Function.Arguments)
+		if args == "" {
+			args = "{}"
+		}
+		if args[0] != '{' || !sonic.ValidString(args) {
+			return dst, invalid(loc.call(j, ".function.arguments"), "function arguments must be a JSON object")
+		}
+		if len(dst) > start {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(append(dst, `{"type":"tool_use","id":`...), tc.ID)
+		dst = appendJSONString(append(dst, `,"name":`...), tc.Function.Name)
+		dst = append(append(append(dst, `,"input":`...), args...), '}')
+	}
+	return dst, nil
+}
+
+// toolResult appends a tool message as one tool_result block.
+func (c *msgConverter) toolResult(dst []byte, m *chatMessage, loc msgLoc) ([]byte, error) {
+	dst = appendJSONString(append(dst, `{"type":"tool_result","tool_use_id":`...), m.ToolCallID)
+	mark := len(dst)
+	dst = append(dst, `,"content":[{"type":"text","text":"`...)
+	text := len(dst)
+	dst, err := c.text(dst, m.Content, loc)
+	if err != nil {
+		return dst, err
+	}
+	if len(dst) == text {
+		dst = dst[:mark]
+	} else {
+		dst = append(dst, `"}]`...)
+	}
+	return append(dst, '}'), nil
+}
+
+// appendFloat appends f as the JSON encoders of the gateway do (encoding/json's
+// format: shortest representation, exponent only below 1e-6 or from 1e21).
+func appendFloat(dst []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 becomes e-9.
+		if n := len(dst); n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst
+}
