@@ -50,7 +50,7 @@ func Decide(cfg *config.Config, in Input) (Decision, *oaierr.Error) {
 		if body.Backend.Type != bodyscan.TypeString || body.Backend.Value == "" {
 			return d, oaierr.InvalidRequest(field, "%q must be a non-empty string naming a backend, got %s", field, describe(body.Backend))
 		}
-		if e := checkName(cfg, field, "\""+field+"\"", body.Backend.Value); e != nil {
+		if e := checkName(cfg, field, "", body.Backend.Value); e != nil {
 			return d, e
 		}
 		d.RemoveBackendMember = true
@@ -62,7 +62,7 @@ func Decide(cfg *config.Config, in Input) (Decision, *oaierr.Error) {
 		if body.Model.Value == "" {
 			return d, oaierr.InvalidRequest("model", "\"model\" must not be empty")
 		}
-		if e := checkName(cfg, "model", `"model"`, body.Model.Value); e != nil {
+		if e := checkName(cfg, "model", "", body.Model.Value); e != nil {
 			return d, e
 		}
 		d.Model = body.Model.Value
@@ -122,22 +122,30 @@ func ScanError(err error) *oaierr.Error {
 // scan has already unescaped JSON, so "\r" and "\u0000" are caught too). A
 // debug Envoy asserts on CR, LF or NUL in a header value and a release one
 // keeps an invalid header. The message names the member, never the value.
-// checkBackendHeader checks a client's backend header value like a name
-// from the body.
-func checkBackendHeader(cfg *config.Config, v string) *oaierr.Error {
-	return checkName(cfg, "", "header "+cfg.BackendHeader, v)
-}
-
-func checkName(cfg *config.Config, param, what, v string) *oaierr.Error {
+func checkName(cfg *config.Config, param, header, v string) *oaierr.Error {
+	// what names the value in a message, built only on the error path (the
+	// check runs on every routed request).
+	what := func() string {
+		if header != "" {
+			return "header " + header
+		}
+		return `"` + param + `"`
+	}
 	if max := int(cfg.MaxNameBytes); len(v) > max {
-		return oaierr.InvalidRequest(param, "%s is %d bytes long; the limit is %d bytes", what, len(v), max)
+		return oaierr.InvalidRequest(param, "%s is %d bytes long; the limit is %d bytes", what(), len(v), max)
 	}
 	for _, r := range v {
 		if unicode.IsControl(r) {
-			return oaierr.InvalidRequest(param, "%s must not contain control characters (%U)", what, r)
+			return oaierr.InvalidRequest(param, "%s must not contain control characters (%U)", what(), r)
 		}
 	}
 	return nil
+}
+
+// checkBackendHeader checks a client's backend header value like a name
+// from the body.
+func checkBackendHeader(cfg *config.Config, v string) *oaierr.Error {
+	return checkName(cfg, "", cfg.BackendHeader, v)
 }
 
 func describe(m bodyscan.Member) string {
