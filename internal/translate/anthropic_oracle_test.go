@@ -127,26 +127,10 @@ func oracleAppendTurn(out *anthRequest, role string, blocks ...anthBlock) {
 	out.Messages = append(out.Messages, anthMessage{Role: role, Content: blocks})
 }
 
-// oracleContentParts splits message content into its string or content-part form.
+// oracleContentParts is the old code's split of message content, which is
+// contentParts (chat_options.go) unchanged.
 func oracleContentParts(raw rawJSON, loc msgLoc) (text string, parts []chatPart, isText bool, err error) {
-	raw = bytes.TrimSpace(raw)
-	switch {
-	case len(raw) == 0 || isNull(raw):
-		return "", nil, true, nil
-	case raw[0] == '"':
-		s, ok := rawString(raw)
-		if !ok {
-			return "", nil, false, invalid(loc.at(".content"), "content is not a valid string")
-		}
-		return s, nil, true, nil
-	case raw[0] == '[':
-		if err := jsonAPI.UnmarshalFromString(aliasString(raw), &parts); err != nil {
-			return "", nil, false, invalid(loc.at(".content"), "content must be a string or an array of content parts")
-		}
-		return "", parts, false, nil
-	default:
-		return "", nil, false, invalid(loc.at(".content"), "content must be a string or an array of content parts")
-	}
+	return contentParts(raw, loc)
 }
 
 // oracleTextContent flattens content that may only hold text (system, developer
