@@ -99,16 +99,24 @@ func (s *usageStripper) feed(chunk []byte, eos bool) []byte {
 		return chunk
 	}
 	data := chunk
+	// The held bytes hold no blank line (else they would have gone out), so
+	// the first search starts where a terminator across the seam could
+	// (3 bytes back: "\r\n\r\n"), not at the start: an event held across
+	// many small chunks is scanned once, not once per chunk.
+	from := 0
 	if len(s.pending) > 0 {
+		from = max(len(s.pending)-3, 0)
 		s.pending = append(s.pending, chunk...)
 		data = s.pending
 	}
 	s.out = s.out[:0]
 	for {
-		end := eventEnd(data)
+		end := eventEnd(data[from:])
 		if end < 0 {
 			break
 		}
+		end += from
+		from = 0
 		s.out = appendWithoutUsage(s.out, data[:end])
 		data = data[end:]
 	}
