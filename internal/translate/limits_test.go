@@ -346,16 +346,22 @@ func TestGzipBombAllocation(t *testing.T) {
 func TestGzipDecoderAbandoned(t *testing.T) {
 	gz := gzipBytes(t, []byte(openAIStreamFixture))
 	base := runtime.NumGoroutine()
+	// Held until counted: a GC during the loop may otherwise already have
+	// cleaned up an abandoned decoder (the behaviour under test), making
+	// the count below one short.
+	held := make([]Translator, 0, 20)
 	for range 20 {
 		tr, _ := New(Target{}, "/v1/chat/completions")
 		tr.ResponseHeaders(200, "text/event-stream", "gzip")
 		if _, _, err := tr.ResponseBody(gz[:len(gz)/2], false); err != nil {
 			t.Fatal(err)
 		}
+		held = append(held, tr)
 	}
 	if n := runtime.NumGoroutine(); n < base+20 {
 		t.Fatalf("expected the decoders' goroutines to be running: %d vs %d", n, base)
 	}
+	runtime.KeepAlive(held) // from here on they are abandoned
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > base {
 		if time.Now().After(deadline) {
