@@ -345,7 +345,19 @@ func TestGzipBombAllocation(t *testing.T) {
 // leave its goroutine behind.
 func TestGzipDecoderAbandoned(t *testing.T) {
 	gz := gzipBytes(t, []byte(openAIStreamFixture))
+	// Earlier tests' abandoned decoders end when a GC runs their cleanup:
+	// let that happen before the base count, so they do not end during
+	// this test and make the counts below drift.
 	base := runtime.NumGoroutine()
+	for range 100 {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+		n := runtime.NumGoroutine()
+		if n == base {
+			break
+		}
+		base = n
+	}
 	// Held until counted: a GC during the loop may otherwise already have
 	// cleaned up an abandoned decoder (the behaviour under test), making
 	// the count below one short.
