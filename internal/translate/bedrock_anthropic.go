@@ -90,12 +90,19 @@ type bedrockAnthropic struct {
 }
 
 func (b *bedrockAnthropic) ResponseHeaders(status int, contentType, contentEncoding string) (ResponseMode, error) {
-	mode, err := b.anthropicTranslator.ResponseHeaders(status, contentType, contentEncoding)
+	return b.bedrockResponseHeaders(&b.frames, status, contentType, contentEncoding)
+}
+
+// bedrockResponseHeaders is ResponseHeaders for both Bedrock translators: a
+// 2xx AWS event stream becomes an SSE stream decoded frame by frame (frames),
+// anything else is the Anthropic translator's.
+func (a *anthropicTranslator) bedrockResponseHeaders(frames *bedrockFrames, status int, contentType, contentEncoding string) (ResponseMode, error) {
+	mode, err := a.ResponseHeaders(status, contentType, contentEncoding)
 	if err == nil && isSuccess(status) && isAWSEventStream(contentType) {
 		mode.Stream, mode.BufferBody, mode.ContentType = true, false, "text/event-stream"
-		b.mode = mode
-		b.stream.init(b.model, b.includeUsage, b.target.Limits.eventBytes())
-		b.frames.max = b.target.Limits.eventBytes()
+		a.mode = mode
+		a.stream.init(a.model, a.includeUsage, a.target.Limits.eventBytes())
+		frames.max = a.target.Limits.eventBytes()
 	}
 	return mode, err
 }

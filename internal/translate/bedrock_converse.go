@@ -173,14 +173,7 @@ func (b *bedrockConverse) RequestBody(body []byte) (RequestResult, error) {
 }
 
 func (b *bedrockConverse) ResponseHeaders(status int, contentType, contentEncoding string) (ResponseMode, error) {
-	mode, err := b.anthropicTranslator.ResponseHeaders(status, contentType, contentEncoding)
-	if err == nil && isSuccess(status) && isAWSEventStream(contentType) {
-		mode.Stream, mode.BufferBody, mode.ContentType = true, false, "text/event-stream"
-		b.mode = mode
-		b.stream.init(b.model, b.includeUsage, b.target.Limits.eventBytes())
-		b.frames.max = b.target.Limits.eventBytes()
-	}
-	return mode, err
+	return b.bedrockResponseHeaders(&b.frames, status, contentType, contentEncoding)
 }
 
 func (b *bedrockConverse) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error) {
