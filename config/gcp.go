@@ -41,6 +41,25 @@ func (a *Auth) isOAuth() bool {
 // "authorization: Bearer …" (static bearer keys and every token type).
 func (a *Auth) IsBearer() bool { return a.Type == AuthBearer || a.isOAuth() }
 
+// Awaitable is the backend's background-refreshed credential (a token
+// cache, or aws_sigv4's credentials), which a request without a valid one
+// can wait for; nil for key auth types and before LoadKeys.
+func (a *Auth) Awaitable() credentials.Awaitable {
+	if a == nil {
+		return nil
+	}
+	if a.isOAuth() {
+		if w, ok := a.source.(credentials.Awaitable); ok {
+			return w
+		}
+		return nil
+	}
+	if s := a.Signer(); s != nil {
+		return s.Credentials()
+	}
+	return nil
+}
+
 // finishOAuth checks the fields of a token auth type; errors name the field.
 func (a *Auth) finishOAuth() error {
 	entra := a.Type == AuthAzureEntra

@@ -74,6 +74,8 @@ type awsState struct {
 	provider aws.CredentialsProvider
 	log      func(string)
 	now      func() time.Time
+	// waiters are held requests to wake when credentials are stored.
+	waiters wakeList
 }
 
 // NewAWS resolves the credential chain (reading local config files only, no
@@ -123,6 +125,15 @@ func (a *AWS) Credentials() (aws.Credentials, error) {
 	}
 	return *c, nil
 }
+
+// Valid reports whether valid credentials are cached (Awaitable).
+func (a *AWS) Valid() bool {
+	_, err := a.Credentials()
+	return err == nil
+}
+
+// Await registers wake for the next stored credentials (Awaitable).
+func (a *AWS) Await(wake func()) (cancel func()) { return a.st.waiters.add(wake) }
 
 // Region is the signing region.
 func (a *AWS) Region() string { return a.region }
@@ -181,6 +192,7 @@ func (st *awsState) refresh() time.Duration {
 		return -1
 	}
 	st.cur.Store(&c)
+	st.waiters.wake()
 	if !c.CanExpire {
 		return StaticRefresh
 	}

@@ -36,6 +36,8 @@ type TokenCache struct {
 	now     func() time.Time
 	poll    time.Duration
 	logf    func(format string, args ...any)
+	// waiters are held requests to wake when a token is stored.
+	waiters wakeList
 }
 
 // TokenFetcher is one credential kind: how to get a fresh token (network,
@@ -106,6 +108,12 @@ func (c *TokenCache) Key() Secret {
 	return t.value
 }
 
+// Valid reports whether a valid token is cached (Awaitable).
+func (c *TokenCache) Valid() bool { return !c.Key().Empty() }
+
+// Await registers wake for the next stored token (Awaitable).
+func (c *TokenCache) Await(wake func()) (cancel func()) { return c.waiters.add(wake) }
+
 // Ready is closed once the first token was fetched (tests and readiness).
 func (c *TokenCache) Ready() <-chan struct{} { return c.ready }
 
@@ -163,6 +171,7 @@ func (c *TokenCache) refresh() error {
 		refreshAt:  expiry.Add(-refreshMargin(lifetime)),
 	})
 	c.readyMu.Do(func() { close(c.ready) })
+	c.waiters.wake()
 	return nil
 }
 

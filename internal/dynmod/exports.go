@@ -151,13 +151,14 @@ func envoy_dynamic_module_on_http_filter_destroy(id C.uintptr_t) {
 	}
 	fl.a.envoy = nil
 	guard("filter destroy", nil, struct{}{}, func() struct{} {
+		fl.endWait()
 		fl.f.OnDestroy()
 		return struct{}{}
 	})
 }
 
-// The module starts no HTTP callouts and creates no schedulers, so these two
-// never fire; Envoy requires them to be exported.
+// The module starts no HTTP callouts, so this never fires; Envoy requires it
+// to be exported.
 //
 //export envoy_dynamic_module_on_http_filter_http_callout_done
 func envoy_dynamic_module_on_http_filter_http_callout_done(envoyFilter unsafe.Pointer, id C.uintptr_t,
@@ -165,6 +166,14 @@ func envoy_dynamic_module_on_http_filter_http_callout_done(envoyFilter unsafe.Po
 	body unsafe.Pointer, bodySize C.size_t) {
 }
 
+// A scheduled event is the wake-up of an attempt held for its credential
+// (await.go); Envoy drops it once the filter is destroyed.
+//
 //export envoy_dynamic_module_on_http_filter_scheduled
 func envoy_dynamic_module_on_http_filter_scheduled(envoyFilter unsafe.Pointer, id C.uintptr_t, eventID C.uint64_t) {
+	fl, ok := filters.get(uint64(id))
+	if !ok || eventID != eventCredential {
+		return
+	}
+	fl.scheduled(envoyFilter)
 }

@@ -34,7 +34,7 @@ const (
 // without a filter.
 type streamHook struct {
 	name   string
-	status [3]uint32 // indexed by upstream.Action
+	status [4]uint32 // indexed by upstream.Action
 	// noFilter is the answer when the stream has no filter: only
 	// on_http_filter_new failing leaves one without, and Envoy still runs
 	// the stream. The request must not be forwarded (it would carry the
@@ -53,8 +53,9 @@ type streamHook struct {
 // source/common/http/filter_manager.cc) until the filter continues, which it
 // never would. Answered stops without buffering what will never be sent.
 var (
-	requestHeadersHook = streamHook{name: "request headers", status: [3]uint32{
+	requestHeadersHook = streamHook{name: "request headers", status: [4]uint32{
 		upstream.Continue: headersContinue, upstream.Hold: headersStopIteration, upstream.Answered: headersStopAllIterationAndBuffer,
+		upstream.Await: headersStopIteration,
 	}, noFilter: upstream.Answered, answerUnknown: true}
 	requestBodyHook      = streamHook{name: "request body", status: bodyStatus, noFilter: upstream.Answered}
 	requestTrailersHook  = streamHook{name: "request trailers", status: trailersStatus, noFilter: upstream.Answered}
@@ -62,10 +63,12 @@ var (
 	responseBodyHook     = streamHook{name: "response body", status: bodyStatus, noFilter: upstream.Continue}
 	responseTrailersHook = streamHook{name: "response trailers", status: trailersStatus, noFilter: upstream.Continue}
 
-	responseHeadersStatus = [3]uint32{upstream.Continue: headersContinue, upstream.Hold: headersStopIteration, upstream.Answered: headersStopIteration}
-	bodyStatus            = [3]uint32{upstream.Continue: bodyContinue, upstream.Hold: bodyStopIterationAndBuffer, upstream.Answered: bodyStopIterationNoBuffer}
+	// Await (a request waiting for its credential) holds like Hold: the
+	// body hook buffers the complete body until the wake-up continues.
+	responseHeadersStatus = [4]uint32{upstream.Continue: headersContinue, upstream.Hold: headersStopIteration, upstream.Answered: headersStopIteration, upstream.Await: headersStopIteration}
+	bodyStatus            = [4]uint32{upstream.Continue: bodyContinue, upstream.Hold: bodyStopIterationAndBuffer, upstream.Answered: bodyStopIterationNoBuffer, upstream.Await: bodyStopIterationAndBuffer}
 	// Trailers are never held: Hold would stop them as Answered does.
-	trailersStatus = [3]uint32{upstream.Continue: trailersContinue, upstream.Hold: trailersStopIteration, upstream.Answered: trailersStopIteration}
+	trailersStatus = [4]uint32{upstream.Continue: trailersContinue, upstream.Hold: trailersStopIteration, upstream.Answered: trailersStopIteration, upstream.Await: trailersStopIteration}
 )
 
 // run serves one call of h for filter id: it looks the filter up, lets it
@@ -82,7 +85,13 @@ func (h *streamHook) run(envoyFilter unsafe.Pointer, id uint64, fn func(*upstrea
 	// Hooks nest when a local reply runs our own hooks from inside one: the
 	// outer hook gets its pointer back.
 	prev := fl.a.enter(envoyFilter)
-	act := guard(h.name, fl.f, upstream.Answered, func() upstream.Action { return fn(fl.f) })
+	act := guard(h.name, fl.f, upstream.Answered, func() upstream.Action {
+		act := fn(fl.f)
+		if act == upstream.Await {
+			fl.await(envoyFilter)
+		}
+		return act
+	})
 	fl.a.envoy = prev
 	return h.status[act]
 }

@@ -105,6 +105,8 @@ func newModuleConfig(envoyConfig unsafe.Pointer, cfg *upstream.Config) *moduleCo
 type filter struct {
 	f *upstream.Filter
 	a *attempt
+	// wait is set once the attempt waited for its credential (await.go).
+	wait *credentialWait
 }
 
 func newFilter(mc *moduleConfig) *filter {

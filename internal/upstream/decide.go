@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/credentials"
 	"github.com/aigw/aigw/internal/oaierr"
 	"github.com/aigw/aigw/internal/translate"
 )
@@ -17,10 +18,16 @@ import (
 // SendResponse, which ends the whole request: Envoy v1.36.2 gives an upstream
 // filter no supported way to fail only its attempt at that point (see
 // docs/attempts.md and Filter.end), so no failure here is retried on another
-// priority.
+// priority. The one exception is a failure with await set: a missing
+// credential that its refresher may still deliver. That attempt is held
+// (Filter.wait) and either resumes with the credential or is failed over by
+// Envoy's own per-try timeout; err is answered only when neither can happen.
 type failure struct {
 	err *oaierr.Error
 	log string
+	// await, when set, is the credential whose arrival would resolve this
+	// failure.
+	await credentials.Awaitable
 }
 
 // resolveBackend maps the chosen endpoint's metadata value to a configured
@@ -103,7 +110,7 @@ func credentialFor(b *Backend) credential {
 	}
 	key := a.Key()
 	if key.Empty() && a.IsBearer() && a.Type != config.AuthBearer {
-		return credential{fail: noCredential(b, "no valid token (see the token refresh log)")}
+		return credential{fail: noCredential(b, "no valid token (see the token refresh log)", a.Awaitable())}
 	}
 	if key.Empty() {
 		return credential{fail: misconfigured(b, "its key is empty")}
@@ -114,18 +121,21 @@ func credentialFor(b *Backend) credential {
 	return credential{name: name, value: key.Reveal()}
 }
 
-// noCredential ends a request whose backend holds no valid keyless
+// noCredential is an attempt whose backend holds no valid keyless
 // credential right now: its token cache has no valid bearer token, or its
 // AWS signer no valid credentials (the first fetch has not succeeded yet, or
-// refreshes failed until they expired; the refresher logs why). A 503 the
-// client may retry, naming the backend, with the reason (never a credential)
-// in the log, as send_response is the only answer before the provider
-// (docs/attempts.md).
-func noCredential(b *Backend, why string) *failure {
+// refreshes failed until they expired; the refresher logs why). With the
+// credential's refresher (aw) the attempt waits for it (Filter.wait,
+// docs/attempts.md): it resumes when one is stored, and Envoy's per-try
+// timeout fails it over to the next priority when none comes. Without one,
+// or when waiting is impossible, the answer is a 503 the client may retry,
+// naming the backend, with the reason (never a credential) in the log.
+func noCredential(b *Backend, why string, aw credentials.Awaitable) *failure {
 	return &failure{
 		err: oaierr.New(http.StatusServiceUnavailable, "server_error", "credential_unavailable",
 			"backend %q has no valid credential at the moment", b.Name),
-		log: fmt.Sprintf("aigw-upstream: backend %q: %s; answering 503 (the request ends: no failover from the upstream phase before the provider answered)", b.Name, why),
+		log:   fmt.Sprintf("aigw-upstream: backend %q: %s; answering 503 (the request ends: no failover from the upstream phase before the provider answered)", b.Name, why),
+		await: aw,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/credentials"
 	"github.com/aigw/aigw/internal/oaierr"
 	"github.com/aigw/aigw/internal/translate"
 )
@@ -23,6 +24,9 @@ const (
 	// stateForwarding: the rewritten request went to the backend; the
 	// response is translated back.
 	stateForwarding
+	// stateAwaiting: the request is complete and held, waiting for the
+	// backend's credential (Await); Resume plans it again.
+	stateAwaiting
 	// stateAborted: SendResponse ended the whole request (a request-time
 	// failure, a held response that cannot be translated, or a panic).
 	// Everything stops.
@@ -52,6 +56,11 @@ type Filter struct {
 	// format is the client's error shape (oaierr.FormatFor its path).
 	format oaierr.Format
 	budget budgetState
+	// held is the request of an attempt waiting for its credential (its
+	// body stays in Envoy's buffer), waitFor the credential.
+	held    request
+	waitFor credentials.Awaitable
+	waited  bool
 }
 
 // NewFilter returns the filter for one attempt. It must not call a; Envoy
@@ -111,7 +120,17 @@ func (f *Filter) OnRequestHeaders(endStream bool) Action {
 func (f *Filter) forward(body []byte, hasBody bool) Action {
 	req := f.originals()
 	req.body, req.hasBody = body, hasBody
+	return f.plan(req)
+}
+
+// plan decides the attempt for the complete request req and carries the
+// decision out: the rewrite (Continue), a wait for the credential (Await),
+// or the answer (Answered).
+func (f *Filter) plan(req request) Action {
 	p, fail := f.cfg.planRequest(f.backend, req, credentialFor(f.backend))
+	if fail != nil && fail.await != nil {
+		return f.wait(req, fail.await)
+	}
 	if fail != nil {
 		f.end(fail)
 		return Answered
@@ -121,6 +140,54 @@ func (f *Filter) forward(body []byte, hasBody bool) Action {
 	f.state = stateForwarding
 	f.measureRequest(req.path, &p)
 	return Continue
+}
+
+// wait holds an attempt whose backend has no valid credential yet (the first
+// fetch is under way, or refreshes failed and the last one expired) instead
+// of ending the request: a local reply from here ends it with no failover
+// (Filter.end), while a held attempt either resumes as soon as the
+// credential's refresher stores one (the adapter wakes it and calls Resume)
+// or is reset by Envoy's per-try timeout, which the route's retry policy
+// retries like any reset, on the next priority with previous_priorities
+// (docs/attempts.md cites the Envoy source). Nothing blocks: the worker goes
+// on with other streams and the body stays in Envoy's buffer.
+func (f *Filter) wait(req request, aw credentials.Awaitable) Action {
+	if !f.waited {
+		f.waited = true
+		f.a.Log(LogWarn, fmt.Sprintf("aigw-upstream: backend %q has no valid credential; holding the attempt until its refresher stores one "+
+			"(Envoy's per-try timeout fails it over to the next priority if none comes)", f.backend.Name))
+	}
+	req.body = nil
+	f.held, f.waitFor, f.state = req, aw, stateAwaiting
+	return Await
+}
+
+// AwaitCredential is the credential a held attempt (Await) waits for, nil
+// when it is not waiting.
+func (f *Filter) AwaitCredential() credentials.Awaitable {
+	if f.state != stateAwaiting {
+		return nil
+	}
+	return f.waitFor
+}
+
+// Resume plans a held attempt again once the adapter was woken (on the
+// worker, in a scheduled event): Continue when it now has its credential
+// (the request was rewritten; the adapter continues decoding), Await when it
+// still has none (wait again), Answered when it ended here. Hold means the
+// attempt was not waiting: nothing to do.
+func (f *Filter) Resume() Action {
+	if f.state != stateAwaiting {
+		return Hold
+	}
+	f.state = stateResolved
+	req := f.held
+	if req.hasBody {
+		// The complete body, held in Envoy's buffer since the last body
+		// hook (StopIterationAndBuffer).
+		req.body = f.a.RequestBody().Bytes()
+	}
+	return f.plan(req)
 }
 
 // Filter state keys holding the client's :path and :authority, recorded by
@@ -135,7 +202,8 @@ const (
 // from the second attempt on the map holds the previous attempt's rewrite;
 // the first attempt saves the originals in the request's filter state. retry
 // reports that an earlier attempt got this far: since every failure before
-// the provider answered ends the request, that attempt went to its provider.
+// the provider answered ends the request, that attempt went to its provider,
+// or waited for its credential until Envoy moved on (Filter.wait).
 func (f *Filter) originals() request {
 	h := f.a.RequestHeaders()
 	var r request
@@ -168,6 +236,8 @@ func (f *Filter) OnRequestBody(endStream bool) Action {
 	switch f.state {
 	case stateForwarding:
 		return Continue
+	case stateAwaiting:
+		return Hold
 	case stateResolved:
 		if !endStream {
 			return Hold
@@ -186,6 +256,8 @@ func (f *Filter) OnRequestTrailers() Action {
 	switch f.state {
 	case stateForwarding:
 		return Continue
+	case stateAwaiting:
+		return Hold
 	case stateResolved:
 		// Trailers end a body whose last data frame did not: the body is
 		// complete and buffered now.
@@ -396,6 +468,9 @@ func (f *Filter) OnResponseTrailers() Action {
 // OnDestroy releases the attempt. Envoy passes no callbacks to destroy, so
 // the Attempt must not be used from here on.
 func (f *Filter) OnDestroy() {
+	if f.state == stateAwaiting {
+		f.finish(ErrorCredentialUnavailable)
+	}
 	if f.backend != nil && !f.ms.done {
 		// Envoy ended the attempt without its end of stream: the client
 		// hung up, the provider reset or timed out, or the router moved on
@@ -410,6 +485,7 @@ func (f *Filter) OnDestroy() {
 	f.backend = nil
 	f.tr = nil
 	f.replaceResponse = nil
+	f.waitFor = nil
 }
 
 // requestHeadersAction is the answer to a repeated request-headers hook,
@@ -419,7 +495,7 @@ func (f *Filter) requestHeadersAction() Action {
 	switch f.state {
 	case stateForwarding:
 		return Continue
-	case stateResolved:
+	case stateResolved, stateAwaiting:
 		return Hold
 	}
 	return Answered

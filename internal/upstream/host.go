@@ -112,6 +112,12 @@ const (
 	// Answered stops the attempt: the request was answered locally
 	// (SendResponse) and nothing more may reach the codec or be buffered.
 	Answered
+	// Await holds the complete request as Hold does, waiting for the
+	// backend's credential (docs/attempts.md): the adapter registers with
+	// Filter.AwaitCredential and calls Filter.Resume on the worker once
+	// woken. Envoy's per-try timeout fails the held attempt over to the next
+	// priority when no credential comes.
+	Await
 )
 
 // Dynamic metadata the upstream phase writes (namespace and keys are a

@@ -22,6 +22,10 @@ const (
 	// (connect failure, reset, per-try timeout, the client hanging up while
 	// the provider thinks).
 	ErrorUpstreamReset = "upstream_reset"
+	// ErrorCredentialUnavailable: the attempt was destroyed while it waited
+	// for its backend's credential (Envoy's per-try timeout moved the
+	// request on, or the client hung up).
+	ErrorCredentialUnavailable = "credential_unavailable"
 	// ErrorInternal: a panic failed the request.
 	ErrorInternal = "internal_error"
 )

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/aigw/aigw/internal/bodyscan"
@@ -156,7 +157,7 @@ func (f *Filter) apply(p *plan) {
 // signRequest signs the plan's final request (SigV4: method, :authority,
 // :path and body as they will be sent) and adds the signature's headers. The
 // credentials are the cached ones: nothing waits for the network here. None
-// valid is a 503 ending the request (docs/attempts.md).
+// valid holds the attempt until the refresher stores some (noCredential).
 func (p *plan) signRequest(b *Backend, s *credentials.SigV4, req request) *failure {
 	host, path, body := req.authority, req.path, req.body
 	for _, h := range p.own[:p.nown] {
@@ -171,8 +172,11 @@ func (p *plan) signRequest(b *Backend, s *credentials.SigV4, req request) *failu
 		body = p.body
 	}
 	sig, err := s.Sign(req.method, host, path, body)
+	if errors.Is(err, credentials.ErrNoAWSCredentials) {
+		return noCredential(b, err.Error(), s.Credentials())
+	}
 	if err != nil {
-		return noCredential(b, err.Error())
+		return noCredential(b, err.Error(), nil)
 	}
 	p.set("authorization", sig.Authorization)
 	p.set("x-amz-date", sig.Date)

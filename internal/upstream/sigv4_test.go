@@ -97,8 +97,9 @@ func (failingProvider) Retrieve(context.Context) (aws.Credentials, error) {
 }
 
 // TestSigV4NoCredentials: an attempt finding no valid credentials (the
-// background fetch failed) ends with a 503 naming the backend, before
-// anything reaches the provider; the plan never waits.
+// background fetch failed) is a 503 naming the backend, before anything
+// reaches the provider, and names the credentials to wait for; the plan
+// itself never waits.
 func TestSigV4NoCredentials(t *testing.T) {
 	cfg := awsConfig(t)
 	b, _ := cfg.Backend("bedrock")
@@ -112,5 +113,10 @@ func TestSigV4NoCredentials(t *testing.T) {
 	if fail == nil || fail.err.Status != http.StatusServiceUnavailable || fail.err.Code != "credential_unavailable" ||
 		!strings.Contains(fail.err.Message, `"bedrock"`) || !strings.Contains(fail.log, "no valid AWS credentials") {
 		t.Fatalf("failure %+v", fail)
+	}
+	// The attempt waits for these credentials (Filter.wait) rather than
+	// answering the 503.
+	if fail.await != credentials.Awaitable(creds) {
+		t.Fatalf("waits for %v, want the backend's AWS credentials", fail.await)
 	}
 }

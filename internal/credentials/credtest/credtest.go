@@ -123,20 +123,95 @@ func (f *Google) Issued(tok string) (email string, ok bool) {
 // Count is how many tokens were issued.
 func (f *Google) Count() int64 { return f.n.Load() }
 
-// NewEntra is the Microsoft identity platform's v2.0 token endpoint for
-// the client-credentials grant.
+// Entra is the Microsoft identity platform's v2.0 token endpoint for the
+// client-credentials grant: it checks the client id, the client secret and
+// the scope, and issues tokens it remembers with the secret they were
+// issued for (so a test can tell a token fetched after a secret rotation).
+type Entra struct {
+	Srv      *httptest.Server
+	clientID string
+	scope    string
+	secret   func() string
+	n        atomic.Int64
+	mu       sync.Mutex
+	issued   map[string]string // token -> client secret
+	// Fail makes every token request fail (400 invalid_client).
+	Fail atomic.Bool
+	// gate, while set, holds every token request until it is closed.
+	gate atomic.Pointer[chan struct{}]
+}
+
+// NewEntraEndpoint starts an Entra endpoint for clientID and scope that
+// accepts the client secret secret() returns at the time of each request.
+func NewEntraEndpoint(t *testing.T, clientID, scope string, secret func() string) *Entra {
+	e := &Entra{clientID: clientID, scope: scope, secret: secret, issued: map[string]string{}}
+	e.Srv = httptest.NewServer(http.HandlerFunc(e.serve))
+	t.Cleanup(func() {
+		e.Unblock()
+		e.Srv.Close()
+	})
+	return e
+}
+
+// NewEntra is NewEntraEndpoint with the accepted secret in an atomic.Value
+// (a string).
 func NewEntra(t *testing.T, clientID, scope string, secret *atomic.Value) *httptest.Server {
-	var n atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("content-type", "application/json")
-		if r.ParseForm() != nil || r.Form.Get("grant_type") != "client_credentials" || r.Form.Get("client_id") != clientID ||
-			r.Form.Get("client_secret") != secret.Load().(string) || r.Form.Get("scope") != scope {
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprint(w, `{"error":"invalid_client"}`)
+	return NewEntraEndpoint(t, clientID, scope, func() string { return secret.Load().(string) }).Srv
+}
+
+func (e *Entra) serve(w http.ResponseWriter, r *http.Request) {
+	if g := e.gate.Load(); g != nil {
+		select {
+		case <-*g:
+		case <-r.Context().Done():
 			return
 		}
-		fmt.Fprintf(w, `{"token_type":"Bearer","expires_in":3600,"access_token":"entra-%d"}`, n.Add(1))
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	}
+	w.Header().Set("content-type", "application/json")
+	sent := ""
+	if r.ParseForm() == nil {
+		sent = r.Form.Get("client_secret")
+	}
+	if e.Fail.Load() || r.Form.Get("grant_type") != "client_credentials" || r.Form.Get("client_id") != e.clientID ||
+		sent != e.secret() || r.Form.Get("scope") != e.scope {
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"error":"invalid_client","error_description":"AADSTS7000215: secret-looking text"}`)
+		return
+	}
+	tok := fmt.Sprintf("entra-%d", e.n.Add(1))
+	e.mu.Lock()
+	e.issued[tok] = sent
+	e.mu.Unlock()
+	fmt.Fprintf(w, `{"token_type":"Bearer","expires_in":3600,"access_token":%q}`, tok)
+}
+
+// TokenURL is the endpoint's token URL for tenant.
+func (e *Entra) TokenURL(tenant string) string {
+	return e.Srv.URL + "/" + tenant + "/oauth2/v2.0/token"
+}
+
+// Issued reports whether tok is a token this endpoint issued, and for which
+// client secret.
+func (e *Entra) Issued(tok string) (secret string, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	secret, ok = e.issued[tok]
+	return
+}
+
+// Count is how many tokens were issued.
+func (e *Entra) Count() int64 { return e.n.Load() }
+
+// Block holds every token request (a first fetch that has not answered
+// yet) until Unblock.
+func (e *Entra) Block() {
+	g := make(chan struct{})
+	e.gate.Store(&g)
+}
+
+// Unblock releases the held token requests and lets later ones through.
+func (e *Entra) Unblock() {
+	if g := e.gate.Swap(nil); g != nil {
+		close(*g)
+	}
 }
