@@ -68,6 +68,10 @@ type Route struct {
 	// host_selection_retry_max_attempts (0: predicate off).
 	PreviousHosts int
 	TimeoutMS     int // 0: Envoy's default 15s
+	// PerTryIdleTimeoutMS is retry_policy.per_try_idle_timeout (0: none): an attempt's
+	// response silent that long, counted from when its connection is ready and the request
+	// complete, is reset and retried per RetryOn (reset, 5xx), else answered 504.
+	PerTryIdleTimeoutMS int
 }
 
 // Config describes one host process.
@@ -261,6 +265,9 @@ func writeConfig(path string, c Config) error {
 		}
 		if r.TimeoutMS > 0 {
 			fmt.Fprintf(&b, " timeout_ms %d", r.TimeoutMS)
+		}
+		if r.PerTryIdleTimeoutMS > 0 {
+			fmt.Fprintf(&b, " per_try_idle_timeout_ms %d", r.PerTryIdleTimeoutMS)
 		}
 		b.WriteString("\n")
 	}

@@ -48,7 +48,11 @@ type trBackend struct {
 	// gcp, for the Vertex AI schemas: the fake token endpoint whose service
 	// account key becomes the backend's key_file (auth gcp_service_account)
 	// and whose issued tokens the mock accepts; project and region too.
-	gcp   *credtest.Google
+	gcp *credtest.Google
+	// entra, for the Azure schema: auth azure_entra with this fake Entra ID endpoint (tenant
+	// entraTenant, client entraClient); key is then the client secret, and the mock accepts
+	// only tokens the endpoint issued.
+	entra *credtest.Entra
 	reply string // the mock's reply text (default "Hello from <name>.")
 	fail  int    // the mock's FailStatus
 }
@@ -56,7 +60,13 @@ type trBackend struct {
 // Vertex AI project and region of every Vertex backend in these tests.
 const trProject, trRegion = "aigw-test", "us-east5"
 
+// The Entra ID tenant and app of every azure_entra backend in these tests.
+const entraTenant, entraClient = "contoso", "aigw-app"
+
 func (b trBackend) authType() string {
+	if b.entra != nil {
+		return "azure_entra"
+	}
 	switch b.schema {
 	case mockprovider.SchemaVertexGemini, mockprovider.SchemaVertexAnthropic:
 		return "gcp_service_account"
@@ -123,6 +133,10 @@ func trAigwConfig(t *testing.T, mocks []*trMock, metrics any, quota string) []by
 		Type    string `json:"type"`
 		KeyFile string `json:"key_file,omitempty"`
 		KeyEnv  string `json:"key_env,omitempty"`
+		// azure_entra
+		TenantID string `json:"tenant_id,omitempty"`
+		ClientID string `json:"client_id,omitempty"`
+		TokenURL string `json:"token_url,omitempty"`
 	}
 	type backend struct {
 		Name          string            `json:"name"`
@@ -154,6 +168,9 @@ func trAigwConfig(t *testing.T, mocks []*trMock, metrics any, quota string) []by
 			Auth: auth{Type: b.authType(), KeyFile: m.keyPath, KeyEnv: m.keyEnv}, MetricAttrs: b.metricAttrs}
 		if b.gcp != nil {
 			nb.Project, nb.Region = trProject, trRegion
+		}
+		if b.entra != nil {
+			nb.Auth.TenantID, nb.Auth.ClientID, nb.Auth.TokenURL = entraTenant, entraClient, b.entra.TokenURL(entraTenant)
 		}
 		doc.Backends = append(doc.Backends, nb)
 	}
@@ -197,6 +214,10 @@ func newTrEnv(t *testing.T, o trOptions) *trEnv {
 		if b.gcp != nil {
 			opts.Project, opts.Region = trProject, trRegion
 			opts.TokenCheck = func(tok string) bool { _, ok := b.gcp.Issued(tok); return ok }
+		}
+		if b.entra != nil {
+			opts.APIKey = ""
+			opts.TokenCheck = func(tok string) bool { _, ok := b.entra.Issued(tok); return ok }
 		}
 		m.srv = mockprovider.New(opts)
 		m.http = httptest.NewServer(m.srv)

@@ -26,8 +26,9 @@ import (
 
 const vertexGeminiPath = "/v1/projects/" + trProject + "/locations/" + trRegion + "/publishers/google/models/"
 
-// waitVertexToken waits until the backend's first token is in the cache:
-// until then its attempts are answered 503 credential_unavailable.
+// waitVertexToken waits until the backend's first token is in the cache
+// (until then an attempt is held for it; before the hold it was answered
+// 503 credential_unavailable, which this loop still tolerates).
 func waitVertexToken(t *testing.T, e *trEnv, backend string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)

@@ -79,7 +79,9 @@ type Options struct {
 	// Project and Region are the Vertex AI path's (SchemaVertex*).
 	Project, Region string
 	// TokenCheck, when set, accepts a Vertex AI bearer token (one its fake
-	// token endpoint issued); nil accepts any non-empty bearer.
+	// token endpoint issued); nil accepts any non-empty bearer. For Azure it
+	// switches the mock from api-key to Microsoft Entra ID: an accepted
+	// "Authorization: Bearer" token and no api-key.
 	TokenCheck func(token string) bool
 	// Gzip makes the mock gzip every response body and send content-encoding: gzip,
 	// whatever the request's accept-encoding says (a misbehaving provider or proxy).

@@ -71,7 +71,14 @@ func (c *call) serveOpenAI() {
 }
 
 func (c *call) serveAzure() {
-	if c.s.opts.APIKey != "" {
+	if c.s.opts.TokenCheck != nil {
+		// Microsoft Entra ID: Azure OpenAI takes the token instead of a key.
+		tok, ok := strings.CutPrefix(c.r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !c.s.opts.TokenCheck(tok) || c.r.Header.Get("Api-Key") != "" {
+			azureError(c.w, http.StatusUnauthorized, "401", "Unauthorized. Access token is missing, invalid, audience is incorrect (https://cognitiveservices.azure.com), or have expired.")
+			return
+		}
+	} else if c.s.opts.APIKey != "" {
 		key := c.r.Header.Get("Api-Key")
 		if key == "" {
 			azureError(c.w, http.StatusUnauthorized, "401", "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.")

@@ -239,6 +239,7 @@ typedef struct {
   int retriable_codes[16];
   int nretriable_codes;
   int timeout_ms;
+  int per_try_idle_timeout_ms; // retry_policy.per_try_idle_timeout, 0: none
 } route_t;
 
 typedef struct {

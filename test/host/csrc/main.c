@@ -250,6 +250,8 @@ static void parse_config(const char* path) {
           r->previous_priorities = true;
         } else if (!strcmp(t[i], "timeout_ms") && i + 1 < nt) {
           r->timeout_ms = atoi(t[++i]);
+        } else if (!strcmp(t[i], "per_try_idle_timeout_ms") && i + 1 < nt) {
+          r->per_try_idle_timeout_ms = atoi(t[++i]);
         } else {
           die("%s:%d: bad route option %s", path, lineno, t[i]);
         }

@@ -74,6 +74,12 @@ typedef struct attempt {
   bool aborted;
   bool forwarded;
   htimer_t fail_timer; // pool failures are reported asynchronously, like onPoolFailure
+  // onPoolReady (not a pool failure): the connection is attached to this attempt.
+  bool pool_ready;
+  // The per-try idle timer (UpstreamRequest::per_try_idle_timeout_), created once by
+  // setupPerTryTimeout.
+  bool per_try_armed;
+  htimer_t per_try_idle_timer;
 } attempt_t;
 
 struct dmfilter* attempt_filter(attempt_t* a) { return a->df; }
@@ -93,6 +99,8 @@ static void uc_flush(upconn_t* c);
 static void uc_close(upconn_t* c);
 static void attempt_failure(attempt_t* a, int why);
 static void uc_attach(attempt_t* a);
+static bool can_retry(stream_t* s);
+static void schedule_retry(stream_t* s, attempt_t* a, const char* why);
 
 // ------------------------------------------------------------------------------ routing
 
@@ -200,6 +208,7 @@ static void attempt_release(attempt_t* a, bool keep_conn) {
   if (a->done) return;
   a->done = true;
   timer_cancel(a->w, &a->fail_timer);
+  timer_cancel(a->w, &a->per_try_idle_timer);
   upconn_t* c = a->uc;
   a->uc = NULL;
   if (c) {
@@ -373,6 +382,55 @@ static void uc_flush(upconn_t* c) {
   }
 }
 
+// ------------------------------------------------------------------ per-try idle timeout
+
+// UpstreamRequest::setupPerTryTimeout (source/common/router/upstream_request.cc:516-530) is
+// called from onPoolReady when the router already has the whole downstream request
+// (:659-663), else from Router::Filter::onRequestComplete once it has (router.cc:1203-1206):
+// the per-try timers never run for an attempt whose pool is not ready, nor before the request
+// is complete. Response headers and data reset the idle timer (decodeHeaders :273, decodeData
+// :324); nothing on the request side does, so an attempt whose upstream filter holds the
+// request (a module waiting for a credential) times out after the idle timeout.
+static void per_try_idle_fire(void* arg);
+
+static void per_try_idle_reset(attempt_t* a) {
+  route_t* r = a->s->route;
+  if (a->per_try_armed && !a->done) timer_arm(a->w, &a->per_try_idle_timer, (uint64_t)r->per_try_idle_timeout_ms, per_try_idle_fire, a);
+}
+
+static void setup_per_try_timeout(attempt_t* a) {
+  route_t* r = a->s->route;
+  if (a->per_try_armed || a->done || !a->pool_ready || !a->s->router_end || !r || r->per_try_idle_timeout_ms <= 0) return;
+  a->per_try_armed = true;
+  per_try_idle_reset(a);
+}
+
+// UpstreamRequest::onPerTryIdleTimeout (upstream_request.cc:532-540) ->
+// Router::Filter::onPerTryTimeoutCommon (router.cc:1325-1349): the upstream request is reset
+// (resetStream, :479-502: the HTTP/1 connection is closed), then maybeRetryReset with
+// LocalReset (router.cc:1452-1500), which never retries once the response started downstream
+// and otherwise retries on retry_on reset, 5xx or gateway-error (retry_state_impl.cc:505-513);
+// without a retry the client gets onUpstreamTimeoutAbort's 504 "upstream request timeout"
+// (router.cc:1410-1420), or a reset if the response already started.
+static void per_try_idle_fire(void* arg) {
+  attempt_t* a = arg;
+  if (a->done) return;
+  stream_t* s = a->s;
+  hlog("stream %llu: per-try idle timeout (%d ms) on attempt %d to %s", (unsigned long long)s->id,
+       s->route->per_try_idle_timeout_ms, a->n, a->ep->addr);
+  if (!s->resp_forwarded && (s->route->retry_on & (RETRY_5XX | RETRY_RESET)) && can_retry(s)) {
+    schedule_retry(s, a, "per-try idle timeout");
+    return;
+  }
+  bool started = s->resp_forwarded;
+  attempt_abort(a);
+  timer_cancel(s->w, &s->timeout_timer);
+  if (!started)
+    stream_send_local_reply(s, 504, "upstream request timeout", 24, NULL, "upstream_per_try_idle_timeout");
+  else
+    stream_reset(s, "upstream_per_try_idle_timeout");
+}
+
 static void connect_failed(void* arg) {
   attempt_t* a = arg;
   a->host_selected = true; // onPoolFailure -> onUpstreamHostSelected(host, false)
@@ -393,6 +451,8 @@ static void uc_attach(attempt_t* a) {
     // In memory: as an idle pooled connection, attached synchronously inside newStream, so the
     // host is selected before the upstream filter chain runs (conn_pool_base.cc, see above).
     a->host_selected = true;
+    a->pool_ready = true;
+    setup_per_try_timeout(a);
     return;
   }
   upool_t* p = pool_for(w, a->ep);
@@ -404,6 +464,8 @@ static void uc_attach(attempt_t* a) {
     c->a = a;
     a->uc = c;
     a->host_selected = true;
+    a->pool_ready = true;
+    setup_per_try_timeout(a);
     uc_flush(c);
     return;
   }
@@ -644,7 +706,11 @@ static void uc_cb(ioh_t* h, uint32_t ev) {
       c->state = UC_OPEN;
       c->epollout = false;
       ioh_mod(c->w, &c->io, EPOLLIN | EPOLLRDHUP);
-      if (a) a->host_selected = true; // onPoolReady -> onUpstreamHostSelected
+      if (a) {
+        a->host_selected = true; // onPoolReady -> onUpstreamHostSelected
+        a->pool_ready = true;
+        setup_per_try_timeout(a);
+      }
     } else {
       return;
     }
@@ -856,6 +922,8 @@ void router_decode_data(stream_t* s, buf_t* data, bool end) {
   if (end) {
     s->router_end = true;
     arm_timeout(s);
+    // Router::Filter::onRequestComplete (router.cc:1203-1206).
+    if (s->cur) setup_per_try_timeout(s->cur);
   }
   attempt_t* a = s->cur;
   if (a && !a->done) fm_data(&a->dec, data, end);
@@ -882,6 +950,7 @@ static void attempt_finish(attempt_t* a) {
 
 static void router_upstream_headers(attempt_t* a, bool end) {
   stream_t* s = a->s;
+  per_try_idle_reset(a);
   const char* st = hmap_gets(&a->resp_headers, ":status");
   int code = st ? atoi(st) : 0;
   if (retry_on_status(s, code) && can_retry(s)) {
@@ -908,6 +977,7 @@ static void router_upstream_headers(attempt_t* a, bool end) {
 
 static void router_upstream_data(attempt_t* a, buf_t* d, bool end) {
   stream_t* s = a->s;
+  per_try_idle_reset(a);
   if (a->unlinked) {
     // Router::Filter::onUpstreamData (router.cc:1865-1879) for an upstream request the router
     // already removed for a retry: ASSERT(upstream_requests_.size() == 1) fails in a debug
