@@ -17,8 +17,9 @@ import (
 // refreshed by its own goroutine, ahead of expiry, never on the request
 // path: Key is two atomic loads and never touches the network. A request
 // that finds no valid token (the first fetch has not succeeded yet, or
-// every refresh failed until the token expired) gets the empty Secret and
-// its attempt fails (upstream: 503 credential_unavailable).
+// every refresh failed until the token expired) gets the empty Secret; its
+// attempt waits for the next stored token (Await, wake.go) or is failed
+// over by Envoy's per-try timeout (docs/attempts.md).
 //
 // Failed refreshes keep the current token while it is valid and are retried
 // with backoff (1 s doubling to 30 s); each failure is logged with the

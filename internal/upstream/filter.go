@@ -519,7 +519,8 @@ func (f *Filter) requestHeadersAction() Action {
 // dynamic-modules ABI has no callback to reset the upstream stream either
 // (source/extensions/dynamic_modules/abi.h). So a failure here is never
 // retried on another priority: docs/attempts.md says what that means per
-// case.
+// case. A missing credential is therefore not answered here but held
+// (Filter.wait), leaving the failover to Envoy's per-try timeout.
 func (f *Filter) end(e *failure) {
 	f.a.Log(LogError, e.log)
 	f.state = stateAborted

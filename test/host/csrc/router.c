@@ -411,7 +411,7 @@ static void setup_per_try_timeout(attempt_t* a) {
 // LocalReset (router.cc:1452-1500), which never retries once the response started downstream
 // and otherwise retries on retry_on reset, 5xx or gateway-error (retry_state_impl.cc:505-513);
 // without a retry the client gets onUpstreamTimeoutAbort's 504 "upstream request timeout"
-// (router.cc:1410-1420), or a reset if the response already started.
+// (router.cc:1407-1422), or a reset if the response already started.
 static void per_try_idle_fire(void* arg) {
   attempt_t* a = arg;
   if (a->done) return;
