@@ -96,26 +96,29 @@ func (panickingFailer) Fail(string, any) { panic("second") }
 // The mapping of upstream's Actions onto each hook's ABI statuses.
 func TestStreamHookStatuses(t *testing.T) {
 	tests := []struct {
-		hook                        *streamHook
-		cont, hold, answered, noFlt uint32
+		hook                               *streamHook
+		cont, hold, answered, noFlt, await uint32
 	}{
 		// Hold must be StopIteration, not StopAllIteration*: Envoy would
 		// buffer the body without calling the body hook, and the request
 		// would hang until the route timeout.
-		{&requestHeadersHook, headersContinue, headersStopIteration, headersStopAllIterationAndBuffer, headersStopAllIterationAndBuffer},
-		{&requestBodyHook, bodyContinue, bodyStopIterationAndBuffer, bodyStopIterationNoBuffer, bodyStopIterationNoBuffer},
-		{&requestTrailersHook, trailersContinue, trailersStopIteration, trailersStopIteration, trailersStopIteration},
+		// Await (waiting for a credential) holds the complete request
+		// like Hold: the body stays buffered until the wake-up continues
+		// decoding.
+		{&requestHeadersHook, headersContinue, headersStopIteration, headersStopAllIterationAndBuffer, headersStopAllIterationAndBuffer, headersStopIteration},
+		{&requestBodyHook, bodyContinue, bodyStopIterationAndBuffer, bodyStopIterationNoBuffer, bodyStopIterationNoBuffer, bodyStopIterationAndBuffer},
+		{&requestTrailersHook, trailersContinue, trailersStopIteration, trailersStopIteration, trailersStopIteration, trailersStopIteration},
 		// Without a filter a response passes: it can only be the answer to
 		// a request already answered.
-		{&responseHeadersHook, headersContinue, headersStopIteration, headersStopIteration, headersContinue},
-		{&responseBodyHook, bodyContinue, bodyStopIterationAndBuffer, bodyStopIterationNoBuffer, bodyContinue},
-		{&responseTrailersHook, trailersContinue, trailersStopIteration, trailersStopIteration, trailersContinue},
+		{&responseHeadersHook, headersContinue, headersStopIteration, headersStopIteration, headersContinue, headersStopIteration},
+		{&responseBodyHook, bodyContinue, bodyStopIterationAndBuffer, bodyStopIterationNoBuffer, bodyContinue, bodyStopIterationAndBuffer},
+		{&responseTrailersHook, trailersContinue, trailersStopIteration, trailersStopIteration, trailersContinue, trailersStopIteration},
 	}
 	for _, tt := range tests {
 		h := tt.hook
-		got := [4]uint32{h.status[upstream.Continue], h.status[upstream.Hold], h.status[upstream.Answered], h.status[h.noFilter]}
-		if want := [4]uint32{tt.cont, tt.hold, tt.answered, tt.noFlt}; got != want {
-			t.Errorf("%s: Continue, Hold, Answered, no filter = %v, want %v", h.name, got, want)
+		got := [5]uint32{h.status[upstream.Continue], h.status[upstream.Hold], h.status[upstream.Answered], h.status[h.noFilter], h.status[upstream.Await]}
+		if want := [5]uint32{tt.cont, tt.hold, tt.answered, tt.noFlt, tt.await}; got != want {
+			t.Errorf("%s: Continue, Hold, Answered, no filter, Await = %v, want %v", h.name, got, want)
 		}
 		if h.answerUnknown != (h == &requestHeadersHook) {
 			t.Errorf("%s: answerUnknown = %v; only the request headers hook answers a stream without a filter", h.name, h.answerUnknown)

@@ -1,6 +1,8 @@
 package host_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"regexp"
 	"strings"
@@ -84,6 +86,16 @@ func TestAzureEntraE2E(t *testing.T) {
 	c := e.client()
 	params := openai.ChatCompletionNewParams{Model: "gpt-4o-mini", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("say hello to the gateway")}}
 
+	t.Run("a client leaving a held request", func(t *testing.T) {
+		// The attempt is destroyed while it waits: its wake-up is cancelled and its scheduler
+		// deleted (a later token must not reach it; the host reports any callback after
+		// destroy).
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		if _, err := c.Chat.Completions.New(ctx, params, to("azure-entra")); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want the client's deadline", err)
+		}
+	})
 	t.Run("first request waits for the first token", func(t *testing.T) {
 		type result struct {
 			out *openai.ChatCompletion
