@@ -201,7 +201,10 @@ func TestCredentialUnavailableFailsOverE2E(t *testing.T) {
 		return []host.Route{{Name: "model-gpt-4o", Headers: []host.HeaderMatch{{Name: "x-ai-eg-model", Value: "gpt-4o"}},
 			Prefix: "/", Cluster: "failover-gpt-4o", Retries: 1,
 			RetryOn: []string{"5xx", "reset", "connect-failure"}, PreviousPriorities: true, TimeoutMS: 20000,
-			PerTryIdleTimeoutMS: int(perTry / time.Millisecond)}}
+			PerTryIdleTimeoutMS: int(perTry / time.Millisecond)},
+			// The primary alone, no retry: the per-try idle timeout ends the request.
+			{Name: "only-entra-primary", Headers: []host.HeaderMatch{{Name: "x-ai-eg-backend", Value: "entra-primary"}},
+				Prefix: "/", Cluster: "backend-entra-primary", TimeoutMS: 20000, PerTryIdleTimeoutMS: int(perTry / time.Millisecond)}}
 	}
 	e := newTrEnv(t, o)
 	c := e.client()
@@ -252,6 +255,24 @@ func TestCredentialUnavailableFailsOverE2E(t *testing.T) {
 			t.Fatalf("%d chunks, %+v", chunks, acc.Choices)
 		}
 		check(t, id, time.Since(start), true)
+	})
+	t.Run("no other priority", func(t *testing.T) {
+		// Without a retry the held attempt ends with Envoy's per-try timeout answer
+		// (onUpstreamTimeoutAbort: 504 "upstream request timeout"; the shipped configs'
+		// local-reply mapping makes it OpenAI JSON), never reaching the provider.
+		id := newRequestID(t)
+		start := time.Now()
+		status, _, body := rawPost(t, e.h.URL()+"/v1/chat/completions",
+			`{"model":"gpt-4o","backend":"entra-primary","messages":[{"role":"user","content":"hi"}]}`, map[string]string{"x-request-id": id})
+		if status != http.StatusGatewayTimeout || string(body) != "upstream request timeout" || time.Since(start) < perTry {
+			t.Fatalf("%d %q after %v", status, body, time.Since(start))
+		}
+		if a := e.access(id); a.Attempts != 1 || a.Route != "only-entra-primary" {
+			t.Errorf("attempts %d route %q", a.Attempts, a.Route)
+		}
+		if n := len(e.mocks["entra-primary"].srv.Requests()); n != 0 {
+			t.Errorf("the primary without a credential got %d request(s)", n)
+		}
 	})
 	if !e.h.WaitStderr(`backend "entra-primary" has no valid credential; holding the attempt`, 5*time.Second) {
 		t.Error("the held attempt is not logged")
