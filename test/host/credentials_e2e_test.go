@@ -2,8 +2,11 @@ package host_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -281,4 +284,118 @@ func TestCredentialUnavailableFailsOverE2E(t *testing.T) {
 		t.Error("the refresher's failure is not logged")
 	}
 	requireNothingLogged(t, e.h, "entra-secret-CANARY-77aa", "sk-fallback-CANARY-4e21")
+}
+
+// TestAWSCredentialUnavailableFailsOverE2E: the same chain with an aws_sigv4 Bedrock backend at
+// priority 0 whose web identity (IRSA) token file does not exist yet, so the SDK's chain fetches
+// no credentials, and an OpenAI backend at priority 1. The request's first attempt is held
+// (nothing reaches Bedrock) until the per-try idle timeout; the retry is served by priority 1
+// with its own key and no AWS header. Once the token file appears, the refresher's next fetch
+// (mock STS) stores credentials and later requests are served by Bedrock, signed with them.
+func TestAWSCredentialUnavailableFailsOverE2E(t *testing.T) {
+	const perTry = 400 * time.Millisecond
+	dir := t.TempDir()
+	sts := &mockprovider.STS{Lifetime: time.Hour, RoleARN: "arn:aws:iam::123456789012:role/aigw"}
+	stsSrv := httptest.NewServer(sts)
+	t.Cleanup(stsSrv.Close)
+	bedrock := mockprovider.NewBedrock(mockprovider.BedrockOptions{KeysFrom: sts.Issued, Models: []string{bedrockModelARN}})
+	bSrv := httptest.NewServer(bedrock)
+	t.Cleanup(bSrv.Close)
+	primary := mockprovider.New(mockprovider.Options{Name: "openai", Schema: mockprovider.SchemaOpenAI, APIKey: "sk-openai-CANARY-2c6a"})
+	pSrv := httptest.NewServer(primary)
+	t.Cleanup(pSrv.Close)
+	tokenFile := filepath.Join(dir, "token") // not written yet
+
+	cfg, err := json.Marshal(map[string]any{
+		"client_backend_selection": "configured",
+		"backends": []map[string]any{
+			{"name": "bedrock", "models": []string{"gpt-4o"}, "schema": "aws_bedrock_anthropic", "region": "us-east-1",
+				"model_override": bedrockModelARN, "auth": map[string]string{"type": "aws_sigv4"}},
+			{"name": "openai", "models": []string{"gpt-4o"}, "auth": map[string]string{"type": "bearer", "key_env": "AIGW_CRED_E2E_OPENAI"}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anyCfg, err := host.StringValueAny(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := func(srv *httptest.Server, name string, prio int) host.Endpoint {
+		return host.Endpoint{Priority: prio, Addr: strings.TrimPrefix(srv.URL, "http://"), Metadata: map[string]map[string]string{"aigw": {"backend": name}}}
+	}
+	h := host.StartT(t, host.Config{
+		Workers: 2, PluginConfig: anyCfg, UpstreamConfig: cfg,
+		Clusters: []host.Cluster{{Name: "failover-gpt-4o", Endpoints: []host.Endpoint{ep(bSrv, "bedrock", 0), ep(pSrv, "openai", 1)}}},
+		Routes: []host.Route{
+			{Name: "model-gpt-4o", Headers: []host.HeaderMatch{{Name: "x-ai-eg-model", Value: "gpt-4o"}}, Prefix: "/", Cluster: "failover-gpt-4o",
+				Retries: 1, RetryOn: []string{"5xx", "reset", "connect-failure"}, PreviousPriorities: true, TimeoutMS: 20000,
+				PerTryIdleTimeoutMS: int(perTry / time.Millisecond)},
+			catchAll(),
+		},
+		Env: []string{
+			"AIGW_CRED_E2E_OPENAI=sk-openai-CANARY-2c6a",
+			"AWS_ROLE_ARN=" + sts.RoleARN, "AWS_WEB_IDENTITY_TOKEN_FILE=" + tokenFile, "AWS_ENDPOINT_URL_STS=" + stsSrv.URL,
+			"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_ENDPOINT_URL=",
+			"AWS_CONFIG_FILE=" + filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none"),
+			"AWS_EC2_METADATA_DISABLED=true", "AWS_CONTAINER_CREDENTIALS_FULL_URI=", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=",
+		},
+	})
+	c := openai.NewClient(option.WithBaseURL(h.URL()+"/v1/"), option.WithAPIKey(clientKey),
+		option.WithMaxRetries(0), option.WithRequestTimeout(30*time.Second))
+
+	t.Run("held, then failed over", func(t *testing.T) {
+		id := newRequestID(t)
+		start := time.Now()
+		var resp *http.Response
+		out, err := c.Chat.Completions.New(ctxT(t), gpt4oParams(), option.WithHeader("x-request-id", id), option.WithResponseInto(&resp))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Header.Get(mockprovider.BackendHeader) != "openai" || out.Choices[0].Message.Content != "Hello from openai." {
+			t.Fatalf("served by %q: %+v", resp.Header.Get(mockprovider.BackendHeader), out.Choices)
+		}
+		if d := time.Since(start); d < perTry {
+			t.Errorf("served after %v, before the per-try idle timeout", d)
+		}
+		if n := len(bedrock.Paths()); n != 0 || sts.Calls() != 0 {
+			t.Fatalf("Bedrock got %d request(s), STS %d call(s) without a token file", n, sts.Calls())
+		}
+		r, _ := primary.LastRequest()
+		if r.Header.Get("Authorization") != "Bearer sk-openai-CANARY-2c6a" || r.Header.Get("X-Amz-Date") != "" || r.Header.Get("X-Amz-Security-Token") != "" {
+			t.Errorf("priority 1 credentials: authorization %q, x-amz-date %q", r.Header.Get("Authorization"), r.Header.Get("X-Amz-Date"))
+		}
+		a, err := h.WaitAccess(id, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Attempts != 2 || a.Status != http.StatusOK || metaString(a, "backend_name") != "openai" {
+			t.Errorf("attempts %d status %d backend %q", a.Attempts, a.Status, metaString(a, "backend_name"))
+		}
+	})
+	t.Run("served by priority 0 once credentials exist", func(t *testing.T) {
+		writeTokenFile(t, tokenFile, "irsa-token-late")
+		want := mockprovider.KeyForToken("irsa-token-late").AccessKeyID
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var resp *http.Response
+			if _, err := c.Chat.Completions.New(ctxT(t), gpt4oParams(), option.WithResponseInto(&resp)); err != nil {
+				t.Fatal(err)
+			}
+			if resp.Header.Get(mockprovider.BackendHeader) == "bedrock" {
+				if k := bedrock.SignedWith(); len(k) == 0 || k[len(k)-1] != want {
+					t.Fatalf("Bedrock accepted a request signed with %v, want %s", k, want)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("priority 0 never served after its credentials appeared")
+			}
+		}
+	})
+	for _, l := range h.Stderr() {
+		if strings.Contains(l, "secret-") || strings.Contains(l, "sk-openai-CANARY") {
+			t.Errorf("a credential reached the log: %q", l)
+		}
+	}
 }
