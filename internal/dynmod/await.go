@@ -65,8 +65,9 @@ func (fl *filter) await(envoyFilter unsafe.Pointer) {
 		s := C.envoy_dynamic_module_callback_http_filter_scheduler_new(envoyFilter)
 		if s == nil {
 			// Not in Envoy 1.36.2 (abi_impl.cc:1380-1386 always returns one);
-			// without a scheduler nothing could wake the attempt.
-			fl.f.Fail("scheduler new", "the host returned no scheduler")
+			// without a scheduler nothing could wake the attempt: answer it.
+			logAt(logError, "aigw-upstream: the host returned no scheduler; a request waiting for its credential is answered 503")
+			fl.f.AbandonWait()
 			return
 		}
 		w = &credentialWait{sched: s}

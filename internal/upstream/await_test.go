@@ -158,3 +158,24 @@ func logText(a *fakeAttempt) string {
 	}
 	return b.String()
 }
+
+// TestAbandonWait: a held attempt the adapter cannot wake is answered with
+// the failure it waited on (503 credential_unavailable, naming the
+// backend), once.
+func TestAbandonWait(t *testing.T) {
+	cfg, _ := entraBackend(t, "abandon-tenant", false)
+	a := clientRequest("az", "/v1/chat/completions", chatBody)
+	f := NewFilter(cfg, a)
+	if _, _, act := sendRequest(t, f); act != Await {
+		t.Fatalf("body hook %v", act)
+	}
+	f.AbandonWait()
+	f.AbandonWait()
+	if len(a.responses) != 1 || a.responses[0].status != http.StatusServiceUnavailable ||
+		!strings.Contains(a.responses[0].body, `"code":"credential_unavailable"`) || !strings.Contains(a.responses[0].body, `\"az\"`) {
+		t.Fatalf("responses %+v", a.responses)
+	}
+	if f.AwaitCredential() != nil || f.Resume() != Hold || f.OnRequestBody(true) != Answered {
+		t.Fatal("an abandoned attempt still waits or forwards")
+	}
+}

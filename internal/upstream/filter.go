@@ -58,9 +58,9 @@ type Filter struct {
 	budget budgetState
 	// held is the request of an attempt waiting for its credential (its
 	// body stays in Envoy's buffer), waitFor the credential.
-	held    request
-	waitFor credentials.Awaitable
-	waited  bool
+	held     request
+	waitFail *failure
+	waited   bool
 }
 
 // NewFilter returns the filter for one attempt. It must not call a; Envoy
@@ -129,7 +129,7 @@ func (f *Filter) forward(body []byte, hasBody bool) Action {
 func (f *Filter) plan(req request) Action {
 	p, fail := f.cfg.planRequest(f.backend, req, credentialFor(f.backend))
 	if fail != nil && fail.await != nil {
-		return f.wait(req, fail.await)
+		return f.wait(req, fail)
 	}
 	if fail != nil {
 		f.end(fail)
@@ -151,15 +151,24 @@ func (f *Filter) plan(req request) Action {
 // retries like any reset, on the next priority with previous_priorities
 // (docs/attempts.md cites the Envoy source). Nothing blocks: the worker goes
 // on with other streams and the body stays in Envoy's buffer.
-func (f *Filter) wait(req request, aw credentials.Awaitable) Action {
+func (f *Filter) wait(req request, fail *failure) Action {
 	if !f.waited {
 		f.waited = true
 		f.a.Log(LogWarn, fmt.Sprintf("aigw-upstream: backend %q has no valid credential; holding the attempt until its refresher stores one "+
 			"(Envoy's per-try timeout fails it over to the next priority if none comes)", f.backend.Name))
 	}
 	req.body = nil
-	f.held, f.waitFor, f.state = req, aw, stateAwaiting
+	f.held, f.waitFail, f.state = req, fail, stateAwaiting
 	return Await
+}
+
+// AbandonWait answers a held attempt the adapter cannot wake (the host gave
+// it no scheduler) with the failure it waited on: the 503
+// credential_unavailable that ends the request.
+func (f *Filter) AbandonWait() {
+	if f.state == stateAwaiting {
+		f.end(f.waitFail)
+	}
 }
 
 // AwaitCredential is the credential a held attempt (Await) waits for, nil
@@ -168,7 +177,7 @@ func (f *Filter) AwaitCredential() credentials.Awaitable {
 	if f.state != stateAwaiting {
 		return nil
 	}
-	return f.waitFor
+	return f.waitFail.await
 }
 
 // Resume plans a held attempt again once the adapter was woken (on the
@@ -485,7 +494,7 @@ func (f *Filter) OnDestroy() {
 	f.backend = nil
 	f.tr = nil
 	f.replaceResponse = nil
-	f.waitFor = nil
+	f.waitFail = nil
 }
 
 // requestHeadersAction is the answer to a repeated request-headers hook,
