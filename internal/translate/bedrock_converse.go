@@ -209,7 +209,7 @@ func (b *bedrockConverse) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, e
 		if err := jsonAPI.UnmarshalFromString(aliasString(whole), &r); err != nil {
 			return nil, b.tokens.usage(), badResponse("the bedrock backend returned a malformed response" + decodeErrorAt(err))
 		}
-		a := converseAsAnthropic{ID: b.id, Model: b.model, StopReason: r.StopReason, Usage: r.Usage.anth()}
+		a := converseAsAnthropic{ID: b.id, Model: b.model, StopReason: converseStopReason(r.StopReason), Usage: r.Usage.anth()}
 		for _, c := range r.Output.Message.Content {
 			switch {
 			case c.Text != nil:
@@ -246,6 +246,25 @@ type converseAnthBlock struct {
 	ID    string          `json:"id,omitempty"`
 	Name  string          `json:"name,omitempty"`
 	Input json.RawMessage `json:"input,omitempty"`
+}
+
+// converseStopReason is a Converse stopReason as the Anthropic stop reason
+// that means the same, so finishReason (anthropic_response.go) is the one
+// table to OpenAI's finish_reason. Converse's values (aws-sdk-go-v2
+// service/bedrockruntime/types/enums.go, StopReason, generated from the
+// Bedrock API model): end_turn, tool_use, max_tokens, stop_sequence and
+// model_context_window_exceeded are Anthropic's own names (stop, tool_calls,
+// length, stop, length); guardrail_intervened (a guardrail blocked the input
+// or output) and content_filtered (the model's own filter) are Anthropic's
+// refusal (content_filter); malformed_model_output and malformed_tool_use
+// (the model produced output Bedrock could not parse) and unknown future
+// values end the choice normally (stop).
+func converseStopReason(stop string) string {
+	switch stop {
+	case "guardrail_intervened", "content_filtered":
+		return "refusal"
+	}
+	return stop
 }
 
 func (u converseUsage) anth() anthUsage {
@@ -327,7 +346,7 @@ func (b *bedrockConverse) frame(m *eventstream.Message) error {
 		ev = append(ev, `}}`...)
 	case "messageStop":
 		ev = append(ev, `{"type":"message_delta","delta":{"stop_reason":`...)
-		ev = appendJSONString(ev, e.StopReason)
+		ev = appendJSONString(ev, converseStopReason(e.StopReason))
 		ev = append(ev, `}}`...)
 	case "metadata":
 		// The last event: usage, then the stream's end.
