@@ -28,6 +28,15 @@ func (b *bedrockConverse) convert(out *anthRequest, sizeHint int) ([]byte, error
 	if out.Metadata != nil {
 		return nil, unsupported("user", "user is not supported by an aws_bedrock backend (Converse)")
 	}
+	if out.Thinking != nil {
+		// Claude's thinking goes to the model as is (AWS: "Extended
+		// thinking" in the Bedrock user guide, additionalModelRequestFields);
+		// other model families name reasoning differently.
+		if !converseClaude(b.model) {
+			return nil, unsupported("reasoning_effort", "reasoning_effort and thinking are supported by an aws_bedrock backend (Converse) only for Claude models (anthropic.claude-*), not %s", b.model)
+		}
+		c.AdditionalModelRequestFields = &converseAdditional{Thinking: out.Thinking}
+	}
 	if out.System != "" {
 		c.System = []converseBlock{{Text: &out.System}}
 	}
@@ -69,6 +78,13 @@ func (b *bedrockConverse) convert(out *anthRequest, sizeHint int) ([]byte, error
 		c.ToolConfig = tc
 	}
 	return encodeJSON(&c, sizeHint)
+}
+
+// converseClaude reports a Claude model id on Bedrock (a foundation model
+// or a cross-region inference profile, "us.anthropic.claude-…"), or an ARN,
+// which does not say what it serves (Bedrock checks the fields itself).
+func converseClaude(model string) bool {
+	return strings.Contains(model, "anthropic.claude") || strings.HasPrefix(model, "arn:")
 }
 
 func converseBlockOf(b *anthBlock, msg int) (converseBlock, error) {
@@ -150,6 +166,7 @@ func (b *bedrockConverse) RequestBody(body []byte) (RequestResult, error) {
 	if err := jsonAPI.Unmarshal(anth, &out); err != nil {
 		return RequestResult{}, invalid("", "cannot convert the request for Converse: %s", firstLine(err.Error()))
 	}
+	b.model = strings.Clone(model)
 	encoded, err := b.convert(&out, len(anth)+256)
 	if err != nil {
 		return RequestResult{}, err
@@ -158,7 +175,6 @@ func (b *bedrockConverse) RequestBody(body []byte) (RequestResult, error) {
 	if req.Stream {
 		action = "/converse-stream"
 	}
-	b.model = strings.Clone(model)
 	b.id = newResponseID()
 	b.includeUsage = req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	return RequestResult{
@@ -214,6 +230,11 @@ func (b *bedrockConverse) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, e
 			switch {
 			case c.Text != nil:
 				a.Content = append(a.Content, converseAnthBlock{Type: "text", Text: *c.Text})
+			case c.ReasoningContent != nil && c.ReasoningContent.ReasoningText != nil:
+				r := c.ReasoningContent.ReasoningText
+				a.Content = append(a.Content, converseAnthBlock{Type: "thinking", Thinking: r.Text, Signature: r.Signature})
+			case c.ReasoningContent != nil:
+				a.Content = append(a.Content, converseAnthBlock{Type: "redacted_thinking", Data: c.ReasoningContent.RedactedContent})
 			case c.ToolUse != nil:
 				a.Content = append(a.Content, converseAnthBlock{Type: "tool_use", ID: c.ToolUse.ToolUseID, Name: c.ToolUse.Name, Input: json.RawMessage(c.ToolUse.Input)})
 			}
@@ -241,11 +262,14 @@ type converseAsAnthropic struct {
 }
 
 type converseAnthBlock struct {
-	Type  string          `json:"type"`
-	Text  string          `json:"text"`
-	ID    string          `json:"id,omitempty"`
-	Name  string          `json:"name,omitempty"`
-	Input json.RawMessage `json:"input,omitempty"`
+	Type      string          `json:"type"`
+	Text      string          `json:"text,omitempty"`
+	Thinking  string          `json:"thinking,omitempty"`
+	Signature string          `json:"signature,omitempty"`
+	Data      string          `json:"data,omitempty"`
+	ID        string          `json:"id,omitempty"`
+	Name      string          `json:"name,omitempty"`
+	Input     json.RawMessage `json:"input,omitempty"`
 }
 
 // converseStopReason is a Converse stopReason as the Anthropic stop reason
@@ -286,6 +310,10 @@ type converseStreamEvent struct {
 		ToolUse *struct {
 			Input string `json:"input"`
 		} `json:"toolUse"`
+		// ReasoningContent: {"text"}, {"signature"} or {"redactedContent"}.
+		ReasoningContent *struct {
+			Text *string `json:"text"`
+		} `json:"reasoningContent"`
 	} `json:"delta"`
 	StopReason string        `json:"stopReason"`
 	Usage      converseUsage `json:"usage"`
@@ -340,8 +368,11 @@ func (b *bedrockConverse) frame(m *eventstream.Message) error {
 		case e.Delta.ToolUse != nil:
 			ev = append(ev, `,"delta":{"type":"input_json_delta","partial_json":`...)
 			ev = appendJSONString(ev, e.Delta.ToolUse.Input)
+		case e.Delta.ReasoningContent != nil && e.Delta.ReasoningContent.Text != nil:
+			ev = append(ev, `,"delta":{"type":"thinking_delta","thinking":`...)
+			ev = appendJSONString(ev, *e.Delta.ReasoningContent.Text)
 		default:
-			return nil // reasoning deltas have no chat.completion.chunk field
+			return nil // signatures and redacted reasoning have no chat.completion.chunk field
 		}
 		ev = append(ev, `}}`...)
 	case "messageStop":
