@@ -195,31 +195,13 @@ func (b *bedrockConverse) ResponseHeaders(status int, contentType, contentEncodi
 func (b *bedrockConverse) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error) {
 	switch {
 	case b.mode.Error:
-		whole, ok := b.acc.add(chunk, eos)
-		if !ok {
-			return nil, Usage{}, nil
-		}
-		return openAIErrorJSON(b.errStatus, whole), Usage{}, nil
-	case b.mode.Stream && b.coding != codingGzip:
-		s := &b.stream
-		s.out = s.out[:0]
-		if s.done {
-			return s.out, s.tokens.usage(), nil
-		}
-		if err := b.frames.feed(chunk, eos, b.frame); err != nil {
-			if !s.done {
-				s.fail("api_error", "the bedrock backend sent a malformed event stream")
-			}
-			return s.out, s.tokens.usage(), badResponse("bedrock event stream: " + err.Error())
-		}
-		if eos {
-			s.end()
-		}
-		return s.out, s.tokens.usage(), nil
+		return b.bedrockError(chunk, eos)
+	case b.frames.on:
+		return b.bedrockStream(&b.frames, chunk, eos, b.frame)
 	case b.mode.BufferBody:
-		whole, ok := b.acc.add(chunk, eos)
+		whole, ok, err := b.bedrockWhole(chunk, eos)
 		if !ok {
-			return nil, Usage{}, nil
+			return nil, Usage{}, err
 		}
 		var r converseResponse
 		if err := jsonAPI.UnmarshalFromString(aliasString(whole), &r); err != nil {

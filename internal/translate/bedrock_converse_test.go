@@ -140,16 +140,7 @@ func translateConverseStream(t testing.TB, pieces ...[]byte) ([]byte, Usage, err
 	if err != nil || !mode.Stream {
 		t.Fatal(mode, err)
 	}
-	var all []byte
-	var u Usage
-	for i, p := range pieces {
-		out, usage, err := tr.ResponseBody(p, i == len(pieces)-1)
-		all, u = append(all, out...), usage
-		if err != nil {
-			return all, u, err
-		}
-	}
-	return all, u, nil
+	return responsePieces(tr, pieces)
 }
 
 // TestBedrockConverseStream: ConverseStream frames become chunks with the
