@@ -218,7 +218,7 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	var c msgConverter
 	mark := len(out)
 	out = append(out, '"')
-	out, texts, err := c.joinBlockStrings(out, content, "text")
+	out, texts, thinking, err := c.joinBlockStrings(out, content, "text")
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +227,7 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	} else {
 		out = append(out, '"')
 	}
-	if out, err = c.appendReasoningContent(out, content); err != nil { // anthropic_thinking.go
+	if out, err = c.appendReasoningContent(out, content, thinking); err != nil { // anthropic_thinking.go
 		return nil, err
 	}
 	out = append(out, `,"refusal":null`...)

@@ -128,15 +128,17 @@ func appendThinking(dst []byte, t *anthThinking) []byte {
 }
 
 // appendReasoningContent writes ,"reasoning_content":"…" with the thinking
-// blocks' texts joined, when the content array has any (translateMessage).
-func (c *msgConverter) appendReasoningContent(out []byte, content []byte) ([]byte, error) {
-	if !bytes.Contains(content, []byte("thinking")) && !bytes.Contains(content, []byte(`\u`)) {
-		return out, nil // no thinking block (not even escaped): the common case costs one scan
+// blocks' texts joined, when the content array has any (translateMessage:
+// thinking is their count, from the pass over the text blocks, so a
+// response without thinking costs nothing more).
+func (c *msgConverter) appendReasoningContent(out []byte, content []byte, thinking int) ([]byte, error) {
+	if thinking == 0 {
+		return out, nil
 	}
 	mark := len(out)
 	out = append(out, `,"reasoning_content":"`...)
 	start := len(out)
-	out, _, err := c.joinBlockStrings(out, content, "thinking")
+	out, _, _, err := c.joinBlockStrings(out, content, "thinking")
 	if err != nil {
 		return nil, err
 	}
@@ -148,9 +150,13 @@ func (c *msgConverter) appendReasoningContent(out []byte, content []byte) ([]byt
 
 // joinBlockStrings appends the contents of the text (type "text") or
 // thinking (type "thinking") member of every block of that type in the
-// content array, joined as one JSON string's contents; n counts the blocks.
-func (c *msgConverter) joinBlockStrings(out, content []byte, typ string) (_ []byte, n int, err error) {
+// content array, joined as one JSON string's contents; n counts those
+// blocks, thinking the blocks of type "thinking".
+func (c *msgConverter) joinBlockStrings(out, content []byte, typ string) (_ []byte, n, thinking int, err error) {
 	out, err = c.eachBlock(out, content, func(out []byte, b *anthRawBlock) ([]byte, error) {
+		if b.Type == "thinking" {
+			thinking++
+		}
 		if b.Type != typ {
 			return out, nil
 		}
@@ -165,7 +171,7 @@ func (c *msgConverter) joinBlockStrings(out, content []byte, typ string) (_ []by
 		}
 		return out, nil
 	})
-	return out, n, err
+	return out, n, thinking, err
 }
 
 // reasoningChunk emits a chunk whose delta carries reasoning text.
