@@ -200,14 +200,15 @@ func (b *bedrockEmbeddings) translate(body []byte) ([]byte, Usage, error) {
 	case familyTitan:
 		var r struct {
 			Embedding rawJSON `json:"embedding"`
-			Tokens    *int64  `json:"inputTextTokenCount"`
+			Tokens    int64   `json:"inputTextTokenCount"`
 		}
+		r.Tokens = -1 // absent (a pointer would cost an allocation)
 		if err := jsonAPI.UnmarshalFromString(aliasString(body), &r); err != nil || len(r.Embedding) == 0 || r.Embedding[0] != '[' {
 			return nil, Usage{}, badResponse("bedrock titan embedding: no embedding array")
 		}
 		vectors = []rawJSON{r.Embedding}
-		if r.Tokens != nil {
-			tokens = plausible(max(*r.Tokens, 0))
+		if r.Tokens >= 0 {
+			tokens = plausible(r.Tokens)
 		}
 	case familyCohere:
 		var r struct {
