@@ -116,3 +116,28 @@ func TestBedrockGzip(t *testing.T) {
 		})
 	}
 }
+
+// FuzzBedrockGzipStream: any bytes as a Bedrock event stream give the same
+// output, usage and error-ness whether they arrive gzip-encoded (split
+// anywhere) or not, on the /v1/messages front door, the Claude chat
+// translation and Converse.
+func FuzzBedrockGzipStream(f *testing.F) {
+	f.Add(converseStream(f), uint16(100), uint8(2))
+	f.Add(chunkFrame(f, []byte(`{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":1}}}`)), uint16(7), uint8(0))
+	claude := Target{Schema: SchemaAWSBedrockAnthropic, DefaultModel: "anthropic.claude-3-haiku-20240307-v1:0"}
+	cases := []bedrockGzipCase{
+		{"messages stream", claude, "/v1/messages", `{"model":"m","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, "application/vnd.amazon.eventstream", 200, nil},
+		{"claude chat stream", claude, "/v1/chat/completions", `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`, "application/vnd.amazon.eventstream", 200, nil},
+		{"converse stream", converseTarget, "/v1/chat/completions", `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`, "application/vnd.amazon.eventstream", 200, nil},
+	}
+	f.Fuzz(func(t *testing.T, in []byte, cut uint16, which uint8) {
+		c := &cases[int(which)%len(cases)]
+		want, wu, _, werr := c.run(t, "", in)
+		gz := gzipBytes(t, in)
+		i := int(cut) % (len(gz) + 1)
+		got, u, _, err := c.run(t, "gzip", gz[:i], gz[i:])
+		if !bytes.Equal(got, want) || u != wu || (err == nil) != (werr == nil) {
+			t.Fatalf("gzip split at %d differs: %v / %v\n%s\nwant\n%s", i, err, werr, got, want)
+		}
+	})
+}
