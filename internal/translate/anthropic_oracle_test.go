@@ -28,6 +28,15 @@ func (a *anthropicTranslator) oracleRequestBody(body []byte) (RequestResult, err
 	if err != nil {
 		return RequestResult{}, err
 	}
+	// Thinking (added after the oracle was frozen): the one implementation.
+	th := anthChatRequest{chatRequest: req}
+	if err := jsonAPI.UnmarshalFromString(aliasString(body), &th); err != nil {
+		return RequestResult{}, invalid("", "request body does not match the chat completions schema: %s", firstLine(err.Error()))
+	}
+	th.chatRequest = req
+	if err := claudeThinking(&th, out); err != nil {
+		return RequestResult{}, err
+	}
 	if err := oracleConvertMessages(req.Messages, out); err != nil {
 		return RequestResult{}, err
 	}
@@ -306,10 +315,19 @@ func (a *anthropicTranslator) oracleTranslateMessage(body []byte) ([]byte, error
 				call.Function.Arguments = "{}"
 			}
 			msg.ToolCalls = append(msg.ToolCalls, call)
+		case "thinking":
+			// Thinking texts joined into reasoning_content
+			// (anthropic_thinking.go).
+			if len(b.Thinking) > 0 && !isNull(b.Thinking) {
+				s, ok := rawString(b.Thinking)
+				if !ok {
+					return nil, badResponse("the anthropic backend returned a malformed response: a content block does not match the schema")
+				}
+				msg.ReasoningContent += s
+			}
 		}
-		// thinking / redacted_thinking / server tool blocks have no
-		// chat.completion field; they are only produced when the request
-		// enabled them, which this translator never does.
+		// redacted_thinking / server tool blocks have no chat.completion
+		// field.
 	}
 	if texts >= 2 {
 		text = aliasString(joined)

@@ -61,7 +61,14 @@ func (a *anthropicTranslator) parseChat(body []byte, req *anthChatRequest) (*ant
 	if err := jsonAPI.UnmarshalFromString(aliasString(body), req); err != nil {
 		return nil, schemaError(err)
 	}
-	return a.buildRequest(&req.chatRequest)
+	out, err := a.buildRequest(&req.chatRequest)
+	if err != nil {
+		return nil, err
+	}
+	if err := claudeThinking(req, out); err != nil { // anthropic_thinking.go
+		return nil, err
+	}
+	return out, nil
 }
 
 // anthChatRequest is the chat completions request with its messages kept
@@ -70,6 +77,9 @@ func (a *anthropicTranslator) parseChat(body []byte, req *anthChatRequest) (*ant
 type anthChatRequest struct {
 	chatRequest
 	Messages rawJSON `json:"messages"`
+	// Claude's thinking (anthropic_thinking.go).
+	ReasoningEffort string  `json:"reasoning_effort"`
+	Thinking        rawJSON `json:"thinking"`
 }
 
 // schemaError is the 400 for a body whose members have the wrong types.
@@ -86,7 +96,8 @@ func anthropicParamCheck(body []byte) func(key string, vs, ve int) error {
 		raw := body[vs:ve]
 		switch key {
 		case "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k",
-			"stop", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls", "user":
+			"stop", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls", "user",
+			"reasoning_effort", "thinking":
 			return nil
 		}
 		ok := isDefaultParam(key, raw)
@@ -323,5 +334,6 @@ func appendAnthropicRequest(dst []byte, head *anthRequest, msgs rawJSON) ([]byte
 		dst = appendJSONString(append(dst, `,"metadata":{"user_id":`...), head.Metadata.UserID)
 		dst = append(dst, '}')
 	}
+	dst = appendThinking(dst, head.Thinking)
 	return append(dst, '}'), nil
 }

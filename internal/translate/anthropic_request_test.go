@@ -61,7 +61,7 @@ func TestAnthropicRequestRejects(t *testing.T) {
 		{"frequency penalty", base(`,"frequency_penalty":0.5`), true, "frequency_penalty"},
 		{"logit bias", base(`,"logit_bias":{"50256":-100}`), true, "logit_bias"},
 		{"audio modality", base(`,"modalities":["text","audio"]`), true, "modalities"},
-		{"reasoning effort", base(`,"reasoning_effort":"high"`), true, "reasoning_effort"},
+		{"reasoning effort unknown", base(`,"reasoning_effort":"extreme"`), false, "reasoning_effort"}, // the values: anthropic_thinking_test.go
 		{"unknown parameter", base(`,"frobnicate":true`), true, "frobnicate"},
 		{"deprecated functions", base(`,"functions":[{"name":"f"}]`), true, "functions"},
 		{"temperature above one", base(`,"temperature":1.5`), false, "temperature"},

@@ -212,23 +212,13 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	out = appendJSONString(append(out, `,"model":`...), model)
 	out = append(out, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
 	// Text blocks are joined into content (null without any); tool_use
-	// blocks become tool_calls. thinking / redacted_thinking / server tool
-	// blocks have no chat.completion field; they are only produced when the
-	// request enabled them, which this translator never does.
+	// blocks become tool_calls; thinking blocks reasoning_content.
+	// redacted_thinking and server tool blocks have no chat.completion
+	// field.
 	var c msgConverter
-	mark, texts := len(out), 0
+	mark := len(out)
 	out = append(out, '"')
-	out, err := c.eachBlock(out, content, func(out []byte, b *anthRawBlock) ([]byte, error) {
-		if b.Type != "text" {
-			return out, nil
-		}
-		texts++
-		out, ok := c.literal(out, b.Text)
-		if !ok {
-			return out, errBadParts
-		}
-		return out, nil
-	})
+	out, texts, thinking, err := c.joinBlockStrings(out, content, "text")
 	if err != nil {
 		return nil, err
 	}
@@ -236,6 +226,9 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 		out = append(out[:mark], "null"...)
 	} else {
 		out = append(out, '"')
+	}
+	if out, err = c.appendReasoningContent(out, content, thinking); err != nil { // anthropic_thinking.go
+		return nil, err
 	}
 	out = append(out, `,"refusal":null`...)
 	calls := 0

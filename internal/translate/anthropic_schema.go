@@ -25,6 +25,7 @@ type anthRequest struct {
 	Tools            []anthTool      `json:"tools,omitempty"`
 	ToolChoice       *anthToolChoice `json:"tool_choice,omitempty"`
 	Metadata         *anthMetadata   `json:"metadata,omitempty"`
+	Thinking         *anthThinking   `json:"thinking,omitempty"`
 }
 
 type anthMessage struct {
@@ -87,6 +88,8 @@ type anthResponseBlock struct {
 	ID    string  `json:"id"`
 	Name  string  `json:"name"`
 	Input rawJSON `json:"input"`
+	// Thinking is a thinking block's text, kept raw (anthropic_thinking.go).
+	Thinking rawJSON `json:"thinking"`
 }
 
 type anthErrorBody struct {
@@ -114,6 +117,7 @@ type anthStreamEvent struct {
 		Type        string `json:"type"`
 		Text        string `json:"text"`
 		PartialJSON string `json:"partial_json"`
+		Thinking    string `json:"thinking"`
 		StopReason  string `json:"stop_reason"`
 	} `json:"delta"`
 	Usage anthUsage     `json:"usage"`

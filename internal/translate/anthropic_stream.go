@@ -11,10 +11,11 @@ import (
 //	content_block_start (tool) -> tool_calls delta with index, id, type, name
 //	content_block_delta text   -> delta {"content": text}
 //	content_block_delta json   -> tool_calls delta with index and arguments
+//	content_block_delta thinking -> delta {"reasoning_content": text}
 //	message_delta              -> empty delta with finish_reason; usage recorded
 //	message_stop               -> usage chunk (choices: []) if requested, then [DONE]
 //	error                      -> OpenAI error object chunk, stream ends
-//	ping, thinking, unknown    -> nothing
+//	ping, signatures, unknown  -> nothing
 //
 // Usage is always accumulated for accounting, whether or not the client asked
 // for the usage chunk.
@@ -123,6 +124,10 @@ func (s *anthropicStream) handle(_, data []byte) error {
 			if ev.Delta.Text != "" {
 				s.textChunk(ev.Delta.Text)
 			}
+		case "thinking_delta":
+			if ev.Delta.Thinking != "" {
+				s.reasoningChunk(ev.Delta.Thinking) // anthropic_thinking.go
+			}
 		case "input_json_delta":
 			idx, ok := s.toolIndex[ev.Index]
 			if !ok || ev.Delta.PartialJSON == "" {
@@ -188,8 +193,14 @@ func (s *anthropicStream) fail(typ, msg string) {
 }
 
 func (s *anthropicStream) textChunk(text string) {
+	s.stringChunk(`{"content":`, text)
+}
+
+// stringChunk emits a chunk whose delta is one string member (head is
+// `{"member":`).
+func (s *anthropicStream) stringChunk(head, text string) {
 	s.beginChunk()
-	s.out = append(s.out, `{"content":`...)
+	s.out = append(s.out, head...)
 	s.out = appendJSONString(s.out, text)
 	s.out = append(s.out, '}')
 	s.endChunk("")

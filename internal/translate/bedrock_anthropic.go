@@ -102,7 +102,7 @@ func (a *anthropicTranslator) bedrockResponseHeaders(frames *bedrockFrames, stat
 		mode.Stream, mode.BufferBody, mode.ContentType = true, false, "text/event-stream"
 		a.mode = mode
 		a.stream.init(a.model, a.includeUsage, a.target.Limits.eventBytes())
-		frames.max = a.target.Limits.eventBytes()
+		frames.max, frames.on = a.target.Limits.eventBytes(), true
 	}
 	return mode, err
 }
@@ -110,31 +110,64 @@ func (a *anthropicTranslator) bedrockResponseHeaders(frames *bedrockFrames, stat
 func (b *bedrockAnthropic) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error) {
 	switch {
 	case b.mode.Error:
-		whole, ok := b.acc.add(chunk, eos)
-		if !ok {
-			return nil, Usage{}, nil
-		}
-		// Bedrock's errors are {"message": "..."}; the status is kept.
-		return openAIErrorJSON(b.errStatus, whole), Usage{}, nil
-	case b.mode.Stream && b.coding != codingGzip:
-		s := &b.stream
-		s.out = s.out[:0]
-		if s.done {
-			return s.out, s.tokens.usage(), nil
-		}
-		err := b.frames.feed(chunk, eos, b.frame)
-		if err != nil {
-			if !s.done {
-				s.fail("api_error", "the bedrock backend sent a malformed event stream")
-			}
-			return s.out, s.tokens.usage(), badResponse("bedrock event stream: " + err.Error())
-		}
-		if eos {
-			s.end()
-		}
-		return s.out, s.tokens.usage(), nil
+		return b.bedrockError(chunk, eos)
+	case b.frames.on:
+		return b.bedrockStream(&b.frames, chunk, eos, b.frame)
 	}
 	return b.anthropicTranslator.ResponseBody(chunk, eos)
+}
+
+// bedrockWhole collects a buffered Bedrock body, gzip-decoded (bounded)
+// when it is encoded; ok once it is complete.
+func (a *anthropicTranslator) bedrockWhole(chunk []byte, eos bool) (whole []byte, ok bool, err error) {
+	if a.coding == codingGzip {
+		if chunk, err = a.gz.decode(chunk, eos); err != nil {
+			return nil, false, err
+		}
+	}
+	whole, ok = a.acc.add(chunk, eos)
+	return whole, ok, nil
+}
+
+// bedrockError is a Bedrock error response ({"message": "..."}) as an
+// OpenAI error; the status is kept.
+func (a *anthropicTranslator) bedrockError(chunk []byte, eos bool) ([]byte, Usage, error) {
+	whole, ok, err := a.bedrockWhole(chunk, eos)
+	if !ok {
+		return nil, Usage{}, err
+	}
+	return openAIErrorJSON(a.errStatus, whole), Usage{}, nil
+}
+
+// bedrockStream translates a chunk of an event stream (gzip-encoded or
+// not) frame by frame with frame, for both Bedrock chat translators.
+func (a *anthropicTranslator) bedrockStream(frames *bedrockFrames, chunk []byte, eos bool, frame func(*eventstream.Message) error) ([]byte, Usage, error) {
+	s := &a.stream
+	s.out = s.out[:0]
+	if s.done {
+		return s.out, s.tokens.usage(), nil
+	}
+	var gz *gzipDecoder
+	if a.coding == codingGzip {
+		gz = a.gz
+	}
+	frameErr, gzErr := frames.feedCoded(gz, chunk, eos, frame)
+	switch {
+	case frameErr != nil:
+		if !s.done {
+			s.fail("api_error", "the bedrock backend sent a malformed event stream")
+		}
+		return s.out, s.tokens.usage(), badResponse("bedrock event stream: " + frameErr.Error())
+	case gzErr != nil:
+		if !s.done {
+			s.fail("api_error", "the bedrock backend's gzip stream could not be decoded")
+		}
+		return s.out, s.tokens.usage(), gzErr
+	}
+	if eos {
+		s.end()
+	}
+	return s.out, s.tokens.usage(), nil
 }
 
 // frame handles one decoded event stream message: a chunk's Anthropic event

@@ -28,6 +28,15 @@ func (b *bedrockConverse) convert(out *anthRequest, sizeHint int) ([]byte, error
 	if out.Metadata != nil {
 		return nil, unsupported("user", "user is not supported by an aws_bedrock backend (Converse)")
 	}
+	if out.Thinking != nil {
+		// Claude's thinking goes to the model as is (AWS: "Extended
+		// thinking" in the Bedrock user guide, additionalModelRequestFields);
+		// other model families name reasoning differently.
+		if !converseClaude(b.model) {
+			return nil, unsupported("reasoning_effort", "reasoning_effort and thinking are supported by an aws_bedrock backend (Converse) only for Claude models (anthropic.claude-*), not %s", b.model)
+		}
+		c.AdditionalModelRequestFields = &converseAdditional{Thinking: out.Thinking}
+	}
 	if out.System != "" {
 		c.System = []converseBlock{{Text: &out.System}}
 	}
@@ -69,6 +78,13 @@ func (b *bedrockConverse) convert(out *anthRequest, sizeHint int) ([]byte, error
 		c.ToolConfig = tc
 	}
 	return encodeJSON(&c, sizeHint)
+}
+
+// converseClaude reports a Claude model id on Bedrock (a foundation model
+// or a cross-region inference profile, "us.anthropic.claude-…"), or an ARN,
+// which does not say what it serves (Bedrock checks the fields itself).
+func converseClaude(model string) bool {
+	return strings.Contains(model, "anthropic.claude") || strings.HasPrefix(model, "arn:")
 }
 
 func converseBlockOf(b *anthBlock, msg int) (converseBlock, error) {
@@ -150,6 +166,7 @@ func (b *bedrockConverse) RequestBody(body []byte) (RequestResult, error) {
 	if err := jsonAPI.Unmarshal(anth, &out); err != nil {
 		return RequestResult{}, invalid("", "cannot convert the request for Converse: %s", firstLine(err.Error()))
 	}
+	b.model = strings.Clone(model)
 	encoded, err := b.convert(&out, len(anth)+256)
 	if err != nil {
 		return RequestResult{}, err
@@ -158,7 +175,6 @@ func (b *bedrockConverse) RequestBody(body []byte) (RequestResult, error) {
 	if req.Stream {
 		action = "/converse-stream"
 	}
-	b.model = strings.Clone(model)
 	b.id = newResponseID()
 	b.includeUsage = req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	return RequestResult{
@@ -179,41 +195,28 @@ func (b *bedrockConverse) ResponseHeaders(status int, contentType, contentEncodi
 func (b *bedrockConverse) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error) {
 	switch {
 	case b.mode.Error:
-		whole, ok := b.acc.add(chunk, eos)
-		if !ok {
-			return nil, Usage{}, nil
-		}
-		return openAIErrorJSON(b.errStatus, whole), Usage{}, nil
-	case b.mode.Stream && b.coding != codingGzip:
-		s := &b.stream
-		s.out = s.out[:0]
-		if s.done {
-			return s.out, s.tokens.usage(), nil
-		}
-		if err := b.frames.feed(chunk, eos, b.frame); err != nil {
-			if !s.done {
-				s.fail("api_error", "the bedrock backend sent a malformed event stream")
-			}
-			return s.out, s.tokens.usage(), badResponse("bedrock event stream: " + err.Error())
-		}
-		if eos {
-			s.end()
-		}
-		return s.out, s.tokens.usage(), nil
+		return b.bedrockError(chunk, eos)
+	case b.frames.on:
+		return b.bedrockStream(&b.frames, chunk, eos, b.frame)
 	case b.mode.BufferBody:
-		whole, ok := b.acc.add(chunk, eos)
+		whole, ok, err := b.bedrockWhole(chunk, eos)
 		if !ok {
-			return nil, Usage{}, nil
+			return nil, Usage{}, err
 		}
 		var r converseResponse
 		if err := jsonAPI.UnmarshalFromString(aliasString(whole), &r); err != nil {
 			return nil, b.tokens.usage(), badResponse("the bedrock backend returned a malformed response" + decodeErrorAt(err))
 		}
-		a := converseAsAnthropic{ID: b.id, Model: b.model, StopReason: r.StopReason, Usage: r.Usage.anth()}
+		a := converseAsAnthropic{ID: b.id, Model: b.model, StopReason: converseStopReason(r.StopReason), Usage: r.Usage.anth()}
 		for _, c := range r.Output.Message.Content {
 			switch {
 			case c.Text != nil:
 				a.Content = append(a.Content, converseAnthBlock{Type: "text", Text: *c.Text})
+			case c.ReasoningContent != nil && c.ReasoningContent.ReasoningText != nil:
+				r := c.ReasoningContent.ReasoningText
+				a.Content = append(a.Content, converseAnthBlock{Type: "thinking", Thinking: r.Text, Signature: r.Signature})
+			case c.ReasoningContent != nil:
+				a.Content = append(a.Content, converseAnthBlock{Type: "redacted_thinking", Data: c.ReasoningContent.RedactedContent})
 			case c.ToolUse != nil:
 				a.Content = append(a.Content, converseAnthBlock{Type: "tool_use", ID: c.ToolUse.ToolUseID, Name: c.ToolUse.Name, Input: json.RawMessage(c.ToolUse.Input)})
 			}
@@ -241,11 +244,33 @@ type converseAsAnthropic struct {
 }
 
 type converseAnthBlock struct {
-	Type  string          `json:"type"`
-	Text  string          `json:"text"`
-	ID    string          `json:"id,omitempty"`
-	Name  string          `json:"name,omitempty"`
-	Input json.RawMessage `json:"input,omitempty"`
+	Type      string          `json:"type"`
+	Text      string          `json:"text,omitempty"`
+	Thinking  string          `json:"thinking,omitempty"`
+	Signature string          `json:"signature,omitempty"`
+	Data      string          `json:"data,omitempty"`
+	ID        string          `json:"id,omitempty"`
+	Name      string          `json:"name,omitempty"`
+	Input     json.RawMessage `json:"input,omitempty"`
+}
+
+// converseStopReason is a Converse stopReason as the Anthropic stop reason
+// that means the same, so finishReason (anthropic_response.go) is the one
+// table to OpenAI's finish_reason. Converse's values (aws-sdk-go-v2
+// service/bedrockruntime/types/enums.go, StopReason, generated from the
+// Bedrock API model): end_turn, tool_use, max_tokens, stop_sequence and
+// model_context_window_exceeded are Anthropic's own names (stop, tool_calls,
+// length, stop, length); guardrail_intervened (a guardrail blocked the input
+// or output) and content_filtered (the model's own filter) are Anthropic's
+// refusal (content_filter); malformed_model_output and malformed_tool_use
+// (the model produced output Bedrock could not parse) and unknown future
+// values end the choice normally (stop).
+func converseStopReason(stop string) string {
+	switch stop {
+	case "guardrail_intervened", "content_filtered":
+		return "refusal"
+	}
+	return stop
 }
 
 func (u converseUsage) anth() anthUsage {
@@ -267,6 +292,10 @@ type converseStreamEvent struct {
 		ToolUse *struct {
 			Input string `json:"input"`
 		} `json:"toolUse"`
+		// ReasoningContent: {"text"}, {"signature"} or {"redactedContent"}.
+		ReasoningContent *struct {
+			Text *string `json:"text"`
+		} `json:"reasoningContent"`
 	} `json:"delta"`
 	StopReason string        `json:"stopReason"`
 	Usage      converseUsage `json:"usage"`
@@ -321,13 +350,16 @@ func (b *bedrockConverse) frame(m *eventstream.Message) error {
 		case e.Delta.ToolUse != nil:
 			ev = append(ev, `,"delta":{"type":"input_json_delta","partial_json":`...)
 			ev = appendJSONString(ev, e.Delta.ToolUse.Input)
+		case e.Delta.ReasoningContent != nil && e.Delta.ReasoningContent.Text != nil:
+			ev = append(ev, `,"delta":{"type":"thinking_delta","thinking":`...)
+			ev = appendJSONString(ev, *e.Delta.ReasoningContent.Text)
 		default:
-			return nil // reasoning deltas have no chat.completion.chunk field
+			return nil // signatures and redacted reasoning have no chat.completion.chunk field
 		}
 		ev = append(ev, `}}`...)
 	case "messageStop":
 		ev = append(ev, `{"type":"message_delta","delta":{"stop_reason":`...)
-		ev = appendJSONString(ev, e.StopReason)
+		ev = appendJSONString(ev, converseStopReason(e.StopReason))
 		ev = append(ev, `}}`...)
 	case "metadata":
 		// The last event: usage, then the stream's end.

@@ -11,6 +11,13 @@ type converseRequest struct {
 	System          []converseBlock     `json:"system,omitempty"`
 	InferenceConfig converseInference   `json:"inferenceConfig"`
 	ToolConfig      *converseToolConfig `json:"toolConfig,omitempty"`
+	// AdditionalModelRequestFields carries what the model takes beyond
+	// Converse's own fields: Claude's thinking.
+	AdditionalModelRequestFields *converseAdditional `json:"additionalModelRequestFields,omitempty"`
+}
+
+type converseAdditional struct {
+	Thinking *anthThinking `json:"thinking,omitempty"`
 }
 
 type converseInference struct {
@@ -86,12 +93,23 @@ type converseResponse struct {
 }
 
 type converseResponseBlock struct {
-	Text    *string `json:"text"`
-	ToolUse *struct {
+	Text             *string                   `json:"text"`
+	ReasoningContent *converseReasoningContent `json:"reasoningContent"`
+	ToolUse          *struct {
 		ToolUseID string  `json:"toolUseId"`
 		Name      string  `json:"name"`
 		Input     rawJSON `json:"input"`
 	} `json:"toolUse"`
+}
+
+// converseReasoningContent is a reasoning block: its text and signature,
+// or the encrypted redactedContent.
+type converseReasoningContent struct {
+	ReasoningText *struct {
+		Text      string `json:"text"`
+		Signature string `json:"signature"`
+	} `json:"reasoningText"`
+	RedactedContent string `json:"redactedContent"`
 }
 
 type converseUsage struct {

@@ -140,16 +140,7 @@ func translateConverseStream(t testing.TB, pieces ...[]byte) ([]byte, Usage, err
 	if err != nil || !mode.Stream {
 		t.Fatal(mode, err)
 	}
-	var all []byte
-	var u Usage
-	for i, p := range pieces {
-		out, usage, err := tr.ResponseBody(p, i == len(pieces)-1)
-		all, u = append(all, out...), usage
-		if err != nil {
-			return all, u, err
-		}
-	}
-	return all, u, nil
+	return responsePieces(tr, pieces)
 }
 
 // TestBedrockConverseStream: ConverseStream frames become chunks with the
@@ -238,4 +229,44 @@ func FuzzBedrockConverseResponse(f *testing.F) {
 			t.Fatalf("%q", out)
 		}
 	})
+}
+
+// TestBedrockConverseStopReasons: every Converse stopReason (aws-sdk-go-v2
+// bedrockruntime types.StopReason) becomes the same finish_reason in a
+// plain response and in a stream.
+func TestBedrockConverseStopReasons(t *testing.T) {
+	for _, tt := range []struct{ stop, finish string }{
+		{"end_turn", "stop"},
+		{"tool_use", "tool_calls"},
+		{"max_tokens", "length"},
+		{"stop_sequence", "stop"},
+		{"guardrail_intervened", "content_filter"},
+		{"content_filtered", "content_filter"},
+		{"malformed_model_output", "stop"},
+		{"malformed_tool_use", "stop"},
+		{"model_context_window_exceeded", "length"},
+		{"a_future_reason", "stop"},
+	} {
+		t.Run(tt.stop, func(t *testing.T) {
+			tr, _ := New(converseTarget, "/v1/chat/completions")
+			if _, err := tr.RequestBody([]byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`)); err != nil {
+				t.Fatal(err)
+			}
+			tr.ResponseHeaders(200, "application/json", "")
+			out, _, err := tr.ResponseBody([]byte(`{"output":{"message":{"role":"assistant","content":[{"text":"x"}]}},"stopReason":"`+tt.stop+`","usage":{"inputTokens":1,"outputTokens":1}}`), true)
+			var c openai.ChatCompletion
+			if err != nil || json.Unmarshal(out, &c) != nil || c.Choices[0].FinishReason != tt.finish {
+				t.Fatalf("plain: %v %s", err, out)
+			}
+			stream, _, err := translateConverseStream(t, cat(
+				converseFrame(t, "messageStart", `{"role":"assistant"}`),
+				converseFrame(t, "contentBlockDelta", `{"contentBlockIndex":0,"delta":{"text":"x"}}`),
+				converseFrame(t, "messageStop", `{"stopReason":"`+tt.stop+`"}`),
+				converseFrame(t, "metadata", `{"usage":{"inputTokens":1,"outputTokens":1}}`),
+			))
+			if err != nil || !bytes.Contains(stream, []byte(`"finish_reason":"`+tt.finish+`"`)) {
+				t.Fatalf("stream: %v %s", err, stream)
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -17,7 +18,10 @@ import (
 // "embedding","index":i,"embedding":[...]}],"model","usage"}), the vectors
 // copied as they are. Titan embeds one text per call: an input array of more
 // than one is a 400 naming input. Cohere on Bedrock reports no token counts
-// in the body: its usage is zero. Token-array inputs and
+// in the body: its usage is the x-amzn-bedrock-input-token-count response
+// header Bedrock's InvokeModel sends (the AWS SDKs expose it as raw response
+// metadata; it is not in the API reference's response syntax), which is
+// also Titan's count when its body has none. Token-array inputs and
 // encoding_format=base64 have no Bedrock equivalent: 400 naming them.
 
 // SchemaAWSBedrock is Amazon Bedrock's own model APIs: Converse for chat
@@ -69,6 +73,19 @@ type bedrockEmbeddings struct {
 	status int
 	mode   ResponseMode
 	acc    accumulator
+	// headerTokens is x-amzn-bedrock-input-token-count (-1: absent or not
+	// a count).
+	headerTokens int64
+}
+
+// ReadResponseHeaders reads Bedrock's input token count header.
+func (b *bedrockEmbeddings) ReadResponseHeaders(h HeaderGetter) {
+	b.headerTokens = -1
+	if v, ok := h.Get("x-amzn-bedrock-input-token-count"); ok {
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n >= 0 {
+			b.headerTokens = n
+		}
+	}
 }
 
 // embeddingsRequest: vertex_embeddings.go.
@@ -178,17 +195,21 @@ func (b *bedrockEmbeddings) ResponseBody(chunk []byte, eos bool) ([]byte, Usage,
 
 func (b *bedrockEmbeddings) translate(body []byte) ([]byte, Usage, error) {
 	var vectors []rawJSON
-	var tokens int64
+	tokens := plausible(max(b.headerTokens, 0))
 	switch b.family {
 	case familyTitan:
 		var r struct {
 			Embedding rawJSON `json:"embedding"`
 			Tokens    int64   `json:"inputTextTokenCount"`
 		}
+		r.Tokens = -1 // absent (a pointer would cost an allocation)
 		if err := jsonAPI.UnmarshalFromString(aliasString(body), &r); err != nil || len(r.Embedding) == 0 || r.Embedding[0] != '[' {
 			return nil, Usage{}, badResponse("bedrock titan embedding: no embedding array")
 		}
-		vectors, tokens = []rawJSON{r.Embedding}, max(r.Tokens, 0)
+		vectors = []rawJSON{r.Embedding}
+		if r.Tokens >= 0 {
+			tokens = plausible(r.Tokens)
+		}
 	case familyCohere:
 		var r struct {
 			Embeddings []rawJSON `json:"embeddings"`

@@ -10,6 +10,7 @@ func TestBedrockEmbeddings(t *testing.T) {
 	tests := []struct {
 		name, body, wantPath, wantBody string
 		response, want                 string
+		tokenHeader                    string // x-amzn-bedrock-input-token-count, when sent
 		wantTokens                     int64
 		wantErr                        string // param of a 400
 	}{
@@ -25,6 +26,26 @@ func TestBedrockEmbeddings(t *testing.T) {
 			wantPath: "/model/cohere.embed-english-v3/invoke", wantBody: `{"texts":["a","b \"c\""],"input_type":"search_document"}`,
 			response: `{"embeddings":[[0.5,0.25],[1,2]],"id":"x","response_type":"embeddings_floats","texts":["a","b"]}`,
 			want:     `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5,0.25]},{"object":"embedding","index":1,"embedding":[1,2]}],"model":"cohere.embed-english-v3","usage":{"prompt_tokens":0,"total_tokens":0}}`},
+		{name: "cohere usage from the header", body: `{"model":"cohere.embed-english-v3","input":["a","b"]}`,
+			wantPath: "/model/cohere.embed-english-v3/invoke", wantBody: `{"texts":["a","b"],"input_type":"search_document"}`,
+			response: `{"embeddings":[[0.5],[1]],"id":"x","response_type":"embeddings_floats","texts":["a","b"]}`, tokenHeader: " 7 ",
+			want: `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5]},{"object":"embedding","index":1,"embedding":[1]}],"model":"cohere.embed-english-v3","usage":{"prompt_tokens":7,"total_tokens":7}}`, wantTokens: 7},
+		{name: "cohere header not a count", body: `{"model":"cohere.embed-english-v3","input":"a"}`,
+			wantPath: "/model/cohere.embed-english-v3/invoke", wantBody: `{"texts":["a"],"input_type":"search_document"}`,
+			response: `{"embeddings":[[0.5]]}`, tokenHeader: "-3",
+			want: `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5]}],"model":"cohere.embed-english-v3","usage":{"prompt_tokens":0,"total_tokens":0}}`},
+		{name: "cohere header implausible", body: `{"model":"cohere.embed-english-v3","input":"a"}`,
+			wantPath: "/model/cohere.embed-english-v3/invoke", wantBody: `{"texts":["a"],"input_type":"search_document"}`,
+			response: `{"embeddings":[[0.5]]}`, tokenHeader: "99999999999999",
+			want: `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5]}],"model":"cohere.embed-english-v3","usage":{"prompt_tokens":0,"total_tokens":0}}`},
+		{name: "titan body count wins over the header", body: `{"model":"amazon.titan-embed-text-v2:0","input":"a"}`,
+			wantPath: "/model/amazon.titan-embed-text-v2%3A0/invoke", wantBody: `{"inputText":"a"}`,
+			response: `{"embedding":[1],"inputTextTokenCount":2}`, tokenHeader: "5",
+			want: `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[1]}],"model":"amazon.titan-embed-text-v2:0","usage":{"prompt_tokens":2,"total_tokens":2}}`, wantTokens: 2},
+		{name: "titan without a body count", body: `{"model":"amazon.titan-embed-text-v2:0","input":"a"}`,
+			wantPath: "/model/amazon.titan-embed-text-v2%3A0/invoke", wantBody: `{"inputText":"a"}`,
+			response: `{"embedding":[1]}`, tokenHeader: "5",
+			want: `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[1]}],"model":"amazon.titan-embed-text-v2:0","usage":{"prompt_tokens":5,"total_tokens":5}}`, wantTokens: 5},
 		{name: "titan with two inputs", body: `{"model":"amazon.titan-embed-text-v2:0","input":["a","b"]}`, wantErr: "input"},
 		{name: "token arrays", body: `{"model":"amazon.titan-embed-text-v2:0","input":[[1,2]]}`, wantErr: "input"},
 		{name: "base64", body: `{"model":"amazon.titan-embed-text-v2:0","input":"a","encoding_format":"base64"}`, wantErr: "encoding_format"},
@@ -52,12 +73,17 @@ func TestBedrockEmbeddings(t *testing.T) {
 			if res.Path != tt.wantPath || string(res.Body) != tt.wantBody {
 				t.Fatalf("path %s body %s", res.Path, res.Body)
 			}
+			h := headerMap{}
+			if tt.tokenHeader != "" {
+				h["x-amzn-bedrock-input-token-count"] = tt.tokenHeader
+			}
+			tr.(ResponseHeaderReader).ReadResponseHeaders(h)
 			mode, err := tr.ResponseHeaders(200, "application/json", "")
 			if err != nil || !mode.BufferBody || !mode.ModifiesBody {
 				t.Fatal(mode, err)
 			}
 			out, u, err := tr.ResponseBody([]byte(tt.response), true)
-			if err != nil || string(out) != tt.want || !json.Valid(out) || u.InputTokens != tt.wantTokens {
+			if err != nil || string(out) != tt.want || !json.Valid(out) || u.InputTokens != tt.wantTokens || u.TotalTokens != tt.wantTokens {
 				t.Fatalf("%s %+v %v", out, u, err)
 			}
 		})
@@ -128,4 +154,12 @@ func FuzzBedrockEmbeddingsResponse(f *testing.F) {
 			t.Fatalf("%q %+v", out, u)
 		}
 	})
+}
+
+// headerMap is a HeaderGetter over lowercase names.
+type headerMap map[string]string
+
+func (h headerMap) Get(name string) (string, bool) {
+	v, ok := h[name]
+	return v, ok
 }

@@ -21,6 +21,8 @@ import (
 // than max (the config's max_stream_event_bytes) plus its framing is an error
 // before it is buffered.
 type bedrockFrames struct {
+	// on: the response is an event stream (the translators' ResponseHeaders).
+	on      bool
 	max     int
 	pending []byte // start of an incomplete message
 	reader  bytes.Reader
@@ -70,6 +72,18 @@ func (f *bedrockFrames) feed(chunk []byte, eos bool, fn func(*eventstream.Messag
 		return errTruncatedFrame
 	}
 	return nil
+}
+
+// feedCoded is feed for a response that may be gzip-encoded (gz non-nil):
+// the chunk is decoded first (bounded, incrementally: body.go) and what it
+// decodes to is fed. frameErr is the event stream's error; gzErr the
+// decoder's (a corrupt, truncated or oversized gzip stream), after the
+// frames decoded before it were handled.
+func (f *bedrockFrames) feedCoded(gz *gzipDecoder, chunk []byte, eos bool, fn func(*eventstream.Message) error) (frameErr, gzErr error) {
+	if gz != nil {
+		chunk, gzErr = gz.decode(chunk, eos)
+	}
+	return f.feed(chunk, eos && gzErr == nil, fn), gzErr
 }
 
 func (f *bedrockFrames) decode(frame []byte, fn func(*eventstream.Message) error) error {

@@ -25,6 +25,7 @@ type bedrockMessages struct {
 
 	status int
 	mode   ResponseMode
+	gz     *gzipDecoder // a gzip-encoded response's decoder (body.go), else nil
 	acc    accumulator
 	frames bedrockFrames
 	usage  anthropicUsageScanner
@@ -97,13 +98,15 @@ func (b *bedrockMessages) RequestBody(body []byte) (RequestResult, error) {
 }
 
 func (b *bedrockMessages) ResponseHeaders(status int, contentType, contentEncoding string) (ResponseMode, error) {
-	if parseContentEncoding(contentEncoding) != codingIdentity {
-		// accept-encoding was removed: Bedrock answers in identity.
+	// accept-encoding was removed, but a proxy in between may still gzip:
+	// decoded as on every other path (bounded by max_decoded_response_bytes).
+	coding := parseContentEncoding(contentEncoding)
+	if coding == codingOther {
 		return ResponseMode{}, &Error{
 			Kind:    KindProvider,
 			Status:  http.StatusBadGateway,
 			Code:    "unsupported_content_encoding",
-			Message: "the bedrock backend answered with a content-encoding the gateway does not decode on /v1/messages",
+			Message: "the bedrock backend answered with a content-encoding the gateway cannot decode",
 		}
 	}
 	b.status = status
@@ -112,14 +115,49 @@ func (b *bedrockMessages) ResponseHeaders(status int, contentType, contentEncodi
 		b.mode = ResponseMode{Error: true, BufferBody: true, ModifiesBody: true, ContentType: "application/json"}
 	case isAWSEventStream(contentType):
 		b.mode = ResponseMode{Stream: true, ModifiesBody: true, ContentType: "text/event-stream"}
-		b.frames.max = b.target.Limits.eventBytes()
+		b.frames.max, b.frames.on = b.target.Limits.eventBytes(), true
 	default:
 		b.mode = ResponseMode{BufferBody: true}
+	}
+	if coding == codingGzip {
+		b.gz = newGzipDecoder(b.target.Limits.decodedBytes())
+		b.mode.RemoveContentEncoding, b.mode.ModifiesBody = true, true
 	}
 	return b.mode, nil
 }
 
 func (b *bedrockMessages) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error) {
+	switch {
+	case b.mode.Stream:
+		b.out = b.out[:0]
+		if b.done {
+			return b.out, b.tokens, nil
+		}
+		frameErr, gzErr := b.frames.feedCoded(b.gz, chunk, eos, b.frame)
+		switch {
+		case frameErr != nil:
+			if !b.done {
+				b.fail("api_error", "the bedrock backend sent a malformed event stream")
+			}
+			return b.out, b.tokens, badResponse("bedrock event stream: " + frameErr.Error())
+		case gzErr != nil:
+			if !b.done {
+				b.fail("api_error", "the bedrock backend's gzip stream could not be decoded")
+			}
+			return b.out, b.tokens, gzErr
+		}
+		if eos && !b.done {
+			b.fail("api_error", "the bedrock stream ended before the message was complete")
+		}
+		return b.out, b.tokens, nil
+	}
+	if b.gz != nil {
+		plain, err := b.gz.decode(chunk, eos)
+		if err != nil {
+			return nil, b.tokens, err // buffered: the caller answers 502
+		}
+		chunk = plain
+	}
 	switch {
 	case b.mode.Error:
 		whole, ok := b.acc.add(chunk, eos)
@@ -127,21 +165,6 @@ func (b *bedrockMessages) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, e
 			return nil, Usage{}, nil
 		}
 		return bedrockAnthropicError(b.status, whole), Usage{}, nil
-	case b.mode.Stream:
-		b.out = b.out[:0]
-		if b.done {
-			return b.out, b.tokens, nil
-		}
-		if err := b.frames.feed(chunk, eos, b.frame); err != nil {
-			if !b.done {
-				b.fail("api_error", "the bedrock backend sent a malformed event stream")
-			}
-			return b.out, b.tokens, badResponse("bedrock event stream: " + err.Error())
-		}
-		if eos && !b.done {
-			b.fail("api_error", "the bedrock stream ended before the message was complete")
-		}
-		return b.out, b.tokens, nil
 	default:
 		whole, ok := b.acc.add(chunk, eos)
 		if !ok {

@@ -77,10 +77,13 @@ type chatChoice struct {
 }
 
 type chatResponseMessage struct {
-	Role      string             `json:"role"`
-	Content   *string            `json:"content"`
-	Refusal   *string            `json:"refusal"`
-	ToolCalls []chatResponseCall `json:"tool_calls,omitempty"`
+	Role    string  `json:"role"`
+	Content *string `json:"content"`
+	// ReasoningContent is the model's reasoning text (Claude's thinking:
+	// anthropic_thinking.go), the member DeepSeek, vLLM and LiteLLM use.
+	ReasoningContent string             `json:"reasoning_content,omitempty"`
+	Refusal          *string            `json:"refusal"`
+	ToolCalls        []chatResponseCall `json:"tool_calls,omitempty"`
 }
 
 type chatResponseCall struct {

@@ -415,6 +415,20 @@ func isMediaType(contentType, want string) bool {
 	return strings.EqualFold(ct, want)
 }
 
+// ResponseHeaderReader is implemented by translators that read response
+// headers beyond the status, content-type and content-encoding (Bedrock's
+// token counts: bedrock_embeddings.go). The caller calls
+// ReadResponseHeaders with the response headers right before
+// ResponseHeaders.
+type ResponseHeaderReader interface {
+	ReadResponseHeaders(h HeaderGetter)
+}
+
+// HeaderGetter reads a header (names lowercase, as Envoy keeps them).
+type HeaderGetter interface {
+	Get(name string) (value string, ok bool)
+}
+
 // ScannedRequest is implemented by translators that can take the router
 // phase's findings on the body (bodyscan.Recall) instead of scanning it
 // again. RequestBodyScanned(body, f) must return what RequestBody(body)

@@ -294,6 +294,9 @@ func (f *Filter) responseHeaders(endStream bool) Action {
 	status, _ := strconv.Atoi(statusText)
 	ct, _ := h.Get("content-type")
 	ce, _ := h.Get("content-encoding")
+	if r, ok := f.tr.(translate.ResponseHeaderReader); ok {
+		r.ReadResponseHeaders(h) // Bedrock's token-count headers
+	}
 	mode, err := f.tr.ResponseHeaders(status, ct, ce)
 	f.measureStatus(status)
 	if err != nil {

@@ -13,14 +13,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anthropics/anthropic-sdk-go"
+	aoption "github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/respjson"
 
 	"github.com/aigw/aigw/test/host"
 	"github.com/aigw/aigw/test/mockprovider"
 )
 
-const bedrockModelARN = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"
+const (
+	bedrockModelARN = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"
+	bedrockCohere   = "cohere.embed-english-v3"
+	bedrockTitan    = "amazon.titan-embed-text-v2:0"
+)
 
 // bedrockEnv: an OpenAI primary (bearer key) at priority 0 and a Bedrock
 // Claude fallback (aws_sigv4 with web identity / IRSA credentials from a mock
@@ -40,7 +47,7 @@ func newBedrockEnv(t *testing.T, stsLifetime time.Duration) *bedrockEnv {
 	e := &bedrockEnv{sts: &mockprovider.STS{Lifetime: stsLifetime, RoleARN: "arn:aws:iam::123456789012:role/aigw"}}
 	stsSrv := httptest.NewServer(e.sts)
 	t.Cleanup(stsSrv.Close)
-	e.bedrock = mockprovider.NewBedrock(mockprovider.BedrockOptions{KeysFrom: e.sts.Issued, Models: []string{bedrockModelARN}})
+	e.bedrock = mockprovider.NewBedrock(mockprovider.BedrockOptions{KeysFrom: e.sts.Issued, Models: []string{bedrockModelARN, bedrockCohere, bedrockTitan}})
 	bSrv := httptest.NewServer(e.bedrock)
 	t.Cleanup(bSrv.Close)
 	e.primary = mockprovider.New(mockprovider.Options{Name: "primary", Schema: mockprovider.SchemaOpenAI, APIKey: "sk-primary-CANARY-9f2e"})
@@ -57,6 +64,10 @@ func newBedrockEnv(t *testing.T, stsLifetime time.Duration) *bedrockEnv {
 				"model_override": bedrockModelARN, "auth": map[string]string{"type": "aws_sigv4"}},
 			{"name": "converse", "models": []string{"gpt-4o"}, "schema": "aws_bedrock", "region": "us-east-1",
 				"model_override": bedrockModelARN, "auth": map[string]string{"type": "aws_sigv4"}},
+			{"name": "cohere", "schema": "aws_bedrock", "region": "us-east-1",
+				"model_override": bedrockCohere, "auth": map[string]string{"type": "aws_sigv4"}},
+			{"name": "titan", "schema": "aws_bedrock", "region": "us-east-1",
+				"model_override": bedrockTitan, "auth": map[string]string{"type": "aws_sigv4"}},
 		},
 	})
 	if err != nil {
@@ -77,11 +88,17 @@ func newBedrockEnv(t *testing.T, stsLifetime time.Duration) *bedrockEnv {
 			{Name: "failover-gpt-4o", Endpoints: []host.Endpoint{ep(pSrv, "primary", 0), ep(bSrv, "bedrock", 1)}},
 			{Name: "backend-bedrock", Endpoints: []host.Endpoint{ep(bSrv, "bedrock", 0)}},
 			{Name: "backend-converse", Endpoints: []host.Endpoint{ep(bSrv, "converse", 0)}},
+			{Name: "backend-cohere", Endpoints: []host.Endpoint{ep(bSrv, "cohere", 0)}},
+			{Name: "backend-titan", Endpoints: []host.Endpoint{ep(bSrv, "titan", 0)}},
 		},
 		Routes: []host.Route{
 			{Name: "by-backend", Headers: []host.HeaderMatch{{Name: "x-ai-eg-backend", Value: "bedrock"}}, Prefix: "/", Cluster: "backend-bedrock", Retries: 1,
 				RetryOn: []string{"reset", "connect-failure"}, TimeoutMS: 20000},
 			{Name: "by-backend-converse", Headers: []host.HeaderMatch{{Name: "x-ai-eg-backend", Value: "converse"}}, Prefix: "/", Cluster: "backend-converse", Retries: 1,
+				RetryOn: []string{"reset", "connect-failure"}, TimeoutMS: 20000},
+			{Name: "by-backend-cohere", Headers: []host.HeaderMatch{{Name: "x-ai-eg-backend", Value: "cohere"}}, Prefix: "/", Cluster: "backend-cohere", Retries: 1,
+				RetryOn: []string{"reset", "connect-failure"}, TimeoutMS: 20000},
+			{Name: "by-backend-titan", Headers: []host.HeaderMatch{{Name: "x-ai-eg-backend", Value: "titan"}}, Prefix: "/", Cluster: "backend-titan", Retries: 1,
 				RetryOn: []string{"reset", "connect-failure"}, TimeoutMS: 20000},
 			{Name: "model-gpt-4o", Headers: []host.HeaderMatch{{Name: "x-ai-eg-model", Value: "gpt-4o"}}, Prefix: "/", Cluster: "failover-gpt-4o", Retries: 1,
 				RetryOn: []string{"5xx", "reset", "connect-failure"}, PreviousPriorities: true, TimeoutMS: 20000},
@@ -340,4 +357,147 @@ func TestBedrockMessagesFrontDoorE2E(t *testing.T) {
 	if status != 400 || json.Unmarshal(body, &apiErr) != nil || apiErr.Type != "error" || apiErr.Error.Type != "invalid_request_error" || apiErr.Error.Message == "" {
 		t.Fatalf("%d %s", status, body)
 	}
+}
+
+// reasoningOf returns a chat completion message's or delta's
+// reasoning_content (the member aigw puts Claude's thinking in).
+func reasoningOf(extra map[string]respjson.Field) string {
+	f, ok := extra["reasoning_content"]
+	if !ok {
+		return ""
+	}
+	var s string
+	json.Unmarshal([]byte(f.Raw()), &s)
+	return s
+}
+
+// TestBedrockReasoningStopUsageGzipE2E: through the .so with the official
+// SDKs to the mock Bedrock (SigV4 recomputed, thinking checked as Claude
+// checks it): reasoning_effort reaches Claude on InvokeModel and Converse and
+// the thinking comes back as reasoning_content, plain and streamed;
+// Converse's guardrail_intervened and content_filtered are finish_reason
+// content_filter; Cohere's and Titan's embedding usage (Cohere's only in
+// x-amzn-bedrock-input-token-count) in the response and the access log's
+// token metadata; gzip-encoded Bedrock responses on /v1/messages
+// (anthropic-sdk-go, plain and streamed, thinking passed through) and on
+// chat completions.
+func TestBedrockReasoningStopUsageGzipE2E(t *testing.T) {
+	e := newBedrockEnv(t, time.Hour)
+	c := e.client()
+	thinking := func() openai.ChatCompletionNewParams {
+		p := gpt4oParams()
+		p.ReasoningEffort = openai.ReasoningEffortLow
+		return p
+	}
+	for _, backend := range []string{"bedrock", "converse"} {
+		t.Run("reasoning/"+backend, func(t *testing.T) {
+			out, err := c.Chat.Completions.New(ctxT(t), thinking(), to(backend))
+			if err != nil {
+				t.Fatalf("%v; stderr:\n%s", err, e.h.Stderr())
+			}
+			msg := out.Choices[0].Message
+			if msg.Content != "Hello from bedrock." || reasoningOf(msg.JSON.ExtraFields) != "Reasoning from bedrock." || out.Choices[0].FinishReason != "stop" {
+				t.Fatalf("%s", out.RawJSON())
+			}
+			p := thinking()
+			p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+			s := c.Chat.Completions.NewStreaming(ctxT(t), p, to(backend))
+			var reasoning, content strings.Builder
+			for s.Next() {
+				if ch := s.Current(); len(ch.Choices) > 0 {
+					reasoning.WriteString(reasoningOf(ch.Choices[0].Delta.JSON.ExtraFields))
+					content.WriteString(ch.Choices[0].Delta.Content)
+				}
+			}
+			if err := s.Err(); err != nil || reasoning.String() != "Reasoning from bedrock." || content.String() != "Hello from bedrock." {
+				t.Fatalf("%v: reasoning %q content %q", err, reasoning.String(), content.String())
+			}
+		})
+	}
+	t.Run("reasoning rules", func(t *testing.T) {
+		p := thinking()
+		p.Temperature = openai.Float(0.2)
+		_, err := c.Chat.Completions.New(ctxT(t), p, to("converse"))
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest || apiErr.Param != "temperature" {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	for _, stop := range []string{"guardrail_intervened", "content_filtered"} {
+		t.Run("stop/"+stop, func(t *testing.T) {
+			e.bedrock.SetStopReason(stop)
+			defer e.bedrock.SetStopReason("")
+			out, err := c.Chat.Completions.New(ctxT(t), gpt4oParams(), to("converse"))
+			if err != nil || out.Choices[0].FinishReason != "content_filter" {
+				t.Fatalf("%v %+v", err, out)
+			}
+			acc, _, _ := streamAll(t, c.Chat.Completions.NewStreaming(ctxT(t), gpt4oParams(), to("converse")))
+			if acc.Choices[0].FinishReason != "content_filter" {
+				t.Fatalf("stream finish %q", acc.Choices[0].FinishReason)
+			}
+		})
+	}
+	for _, tt := range []struct {
+		backend string
+		input   openai.EmbeddingNewParamsInputUnion
+		vectors int
+		tokens  int64
+	}{
+		{"cohere", openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"one two three", "four five"}}, 2, 5},
+		{"titan", openai.EmbeddingNewParamsInputUnion{OfString: openai.String("one two three four")}, 1, 4},
+	} {
+		t.Run("embeddings/"+tt.backend, func(t *testing.T) {
+			id := newRequestID(t)
+			out, err := c.Embeddings.New(ctxT(t), openai.EmbeddingNewParams{Model: "text-embedding-3-small", Input: tt.input}, to(tt.backend), option.WithHeader("x-request-id", id))
+			if err != nil {
+				t.Fatalf("%v; stderr:\n%s", err, e.h.Stderr())
+			}
+			if len(out.Data) != tt.vectors || len(out.Data[0].Embedding) != 3 || out.Usage.PromptTokens != tt.tokens || out.Usage.TotalTokens != tt.tokens {
+				t.Fatalf("%s", out.RawJSON())
+			}
+			a, err := e.h.WaitAccess(id, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkTokens(t, a, tt.tokens, 0)
+		})
+	}
+	t.Run("gzip", func(t *testing.T) {
+		e.bedrock.SetGzip(true)
+		defer e.bedrock.SetGzip(false)
+		ac := anthropic.NewClient(aoption.WithBaseURL(e.h.URL()+"/"), aoption.WithAPIKey(clientKey),
+			aoption.WithMaxRetries(0), aoption.WithRequestTimeout(30*time.Second))
+		params := anthropic.MessageNewParams{
+			Model: "claude", MaxTokens: 2048, Thinking: anthropic.ThinkingConfigParamOfEnabled(1024),
+			Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("say hello"))},
+		}
+		msg, err := ac.Messages.New(ctxT(t), params, aoption.WithJSONSet("backend", "bedrock"))
+		if err != nil {
+			t.Fatalf("%v; stderr:\n%s", err, e.h.Stderr())
+		}
+		if len(msg.Content) != 2 || msg.Content[0].Type != "thinking" || msg.Content[0].Thinking != "Reasoning from bedrock." ||
+			msg.Content[1].Text != "Hello from bedrock." || msg.Usage.OutputTokens != 3 {
+			t.Fatalf("%s", msg.RawJSON())
+		}
+		s := ac.Messages.NewStreaming(ctxT(t), params, aoption.WithJSONSet("backend", "bedrock"))
+		var streamed anthropic.Message
+		for s.Next() {
+			if err := streamed.Accumulate(s.Current()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Err(); err != nil || len(streamed.Content) != 2 || streamed.Content[0].Thinking != "Reasoning from bedrock." ||
+			streamed.Content[1].Text != "Hello from bedrock." || streamed.StopReason != anthropic.StopReasonEndTurn {
+			t.Fatalf("%v %+v", err, streamed.Content)
+		}
+		// The chat completions paths too (a gzip event stream, a gzip Converse body).
+		acc, _, _ := streamAll(t, c.Chat.Completions.NewStreaming(ctxT(t), gpt4oParams(), to("bedrock")))
+		if acc.Choices[0].Message.Content != "Hello from bedrock." {
+			t.Fatalf("%+v", acc.Choices)
+		}
+		out, err := c.Chat.Completions.New(ctxT(t), gpt4oParams(), to("converse"))
+		if err != nil || out.Choices[0].Message.Content != "Hello from bedrock." {
+			t.Fatalf("%v %+v", err, out)
+		}
+	})
 }
