@@ -71,6 +71,7 @@ func (g *geminiTranslator) RequestBody(body []byte) (RequestResult, error) {
 		Headers:       []Header{{Key: "content-type", Value: "application/json"}},
 		RemoveHeaders: []string{"accept-encoding"},
 		Model:         g.model,
+		RequestModel:  strings.Clone(req.Model), // may alias body
 		Stream:        req.Stream,
 	}, nil
 }
@@ -152,7 +153,9 @@ func buildGeminiRequest(req *geminiChatRequest) (*gemRequest, error) {
 		if !ok {
 			return nil, invalid("reasoning_effort", "reasoning_effort %q is not one of none, minimal, low, medium, high", e)
 		}
-		gc.ThinkingConfig = &gemThinkingConfig{ThinkingBudget: &budget}
+		// With a budget, the thought summaries are asked for too: they
+		// come back as reasoning_content (gemini_response.go).
+		gc.ThinkingConfig = &gemThinkingConfig{ThinkingBudget: &budget, IncludeThoughts: budget > 0}
 	}
 	if !gc.empty() {
 		out.GenerationConfig = gc

@@ -91,8 +91,14 @@ func (g *gemGenConfig) empty() bool {
 		g.ResponseMimeType == "" && g.ResponseJSONSchema == nil && g.ThinkingConfig == nil
 }
 
+// gemThinkingConfig is generationConfig.thinkingConfig (Vertex AI v1
+// GenerationConfig.ThinkingConfig: thinkingBudget in tokens, 0 turning
+// thinking off where the model allows it; includeThoughts asking for thought
+// summaries, parts marked "thought": true;
+// https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/GenerationConfig#ThinkingConfig).
 type gemThinkingConfig struct {
-	ThinkingBudget *int64 `json:"thinkingBudget,omitempty"`
+	ThinkingBudget  *int64 `json:"thinkingBudget,omitempty"`
+	IncludeThoughts bool   `json:"includeThoughts,omitempty"`
 }
 
 // gemResponse is a GenerateContentResponse: a whole response, or one

@@ -8,6 +8,7 @@ import "strings"
 //
 //	first event               -> first chunk, delta {"role":"assistant","content":""}
 //	text part                 -> delta {"content": text}
+//	thought part              -> delta {"reasoning_content": text}
 //	functionCall part         -> tool_calls delta: index, id, name, whole arguments
 //	finishReason              -> empty delta with finish_reason
 //	usageMetadata             -> recorded (cumulative; the last one wins)
@@ -96,6 +97,9 @@ func (s *geminiStream) handle(_, data []byte) error {
 		p := &c.Content.Parts[i]
 		switch {
 		case p.Thought:
+			if p.Text != "" {
+				s.w.reasoningChunk(p.Text)
+			}
 		case p.FunctionCall != nil:
 			s.toolSeen = true
 			args := strings.TrimSpace(aliasString(p.FunctionCall.Args))

@@ -81,6 +81,13 @@ type chatResponseMessage struct {
 	Content   *string            `json:"content"`
 	Refusal   *string            `json:"refusal"`
 	ToolCalls []chatResponseCall `json:"tool_calls,omitempty"`
+
+	// ReasoningContent is the model's reasoning text where the provider
+	// returns it (Gemini's thought summaries): OpenAI's chat completions
+	// have no such field; reasoning_content is the member OpenAI-compatible
+	// reasoning servers (vLLM, DeepSeek) use, next to content. In a stream
+	// it is the delta's reasoning_content.
+	ReasoningContent *string `json:"reasoning_content,omitempty"`
 }
 
 type chatResponseCall struct {
@@ -99,6 +106,12 @@ type chatUsage struct {
 	PromptTokensDetails struct {
 		CachedTokens int64 `json:"cached_tokens"`
 	} `json:"prompt_tokens_details"`
+	// CompletionTokensDetails is set when reasoning tokens were reported.
+	CompletionTokensDetails *chatCompletionDetails `json:"completion_tokens_details,omitempty"`
+}
+
+type chatCompletionDetails struct {
+	ReasoningTokens int64 `json:"reasoning_tokens"`
 }
 
 // finishReason maps an Anthropic stop_reason to an OpenAI finish_reason.

@@ -99,6 +99,7 @@ func (h *claudeHostMessages) RequestBody(body []byte) (RequestResult, error) {
 		Headers:       []Header{{Key: "content-type", Value: "application/json"}},
 		RemoveHeaders: []string{"accept-encoding"},
 		Model:         strings.Clone(model),
+		RequestModel:  strings.Clone(r.Model.Value), // may alias body
 		Stream:        stream,
 	}, nil
 }

@@ -3,7 +3,6 @@ package translate
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/packages/ssestream"
 
 	"github.com/aigw/aigw/internal/bodyscan"
 )
@@ -41,9 +39,10 @@ func requestView(t *testing.T, res RequestResult) []byte {
 		Headers       []Header        `json:"headers"`
 		RemoveHeaders []string        `json:"remove_headers"`
 		Model         string          `json:"model"`
+		RequestModel  string          `json:"request_model"`
 		Stream        bool            `json:"stream"`
 		Body          json.RawMessage `json:"body"`
-	}{res.Path, res.Headers, res.RemoveHeaders, res.Model, res.Stream, res.Body})
+	}{res.Path, res.Headers, res.RemoveHeaders, res.Model, res.RequestModel, res.Stream, res.Body})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +193,7 @@ func TestVertexResponseGolden(t *testing.T) {
 				}
 				got := indentJSON(t, out)
 				got = append(got, "usage: "...)
-				got = append(got, strconv.FormatInt(usage.InputTokens, 10)+" "+strconv.FormatInt(usage.OutputTokens, 10)+" "+strconv.FormatInt(usage.TotalTokens, 10)+" "+strconv.FormatInt(usage.CachedInputTokens, 10)+"\n"...)
+				got = append(got, strconv.FormatInt(usage.InputTokens, 10)+" "+strconv.FormatInt(usage.OutputTokens, 10)+" "+strconv.FormatInt(usage.TotalTokens, 10)+" "+strconv.FormatInt(usage.CachedInputTokens, 10)+" reasoning "+strconv.FormatInt(usage.ReasoningTokens, 10)+"\n"...)
 				checkGolden(t, goldenPath(in), got)
 			})
 		}
@@ -283,13 +282,8 @@ func TestGeminiStreamOpenAISDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, usage := translateGeminiStream(t, true, stream)
-	resp := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: io.NopCloser(bytes.NewReader(out))}
-	s := ssestream.NewStream[openai.ChatCompletionChunk](ssestream.NewDecoder(resp), nil)
-	var acc openai.ChatCompletionAccumulator
-	for s.Next() {
-		acc.AddChunk(s.Current())
-	}
-	if err := s.Err(); err != nil {
+	acc, _, err := openAIStream(t, out)
+	if err != nil {
 		t.Fatal(err)
 	}
 	calls := acc.Choices[0].Message.ToolCalls
@@ -345,4 +339,142 @@ func newTranslatorT(t *testing.T, tg Target, path string) Translator {
 		t.Fatal(err)
 	}
 	return tr
+}
+
+// Every Vertex request reports the client's model (gen_ai.request.model,
+// before model_override) next to the upstream one: the Claude Messages
+// passthrough, Gemini chat (plain and streamed) and embeddings.
+func TestVertexRequestModel(t *testing.T) {
+	for _, tc := range []struct {
+		name, schema, path, body string
+	}{
+		{"claude messages", SchemaVertexAnthropic, "/v1/messages", `{"model":"client-model","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`},
+		{"claude messages streamed", SchemaVertexAnthropic, "/v1/messages", `{"stream":true,"model":"client-model","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`},
+		{"claude chat", SchemaVertexAnthropic, "/v1/chat/completions", `{"model":"client-model","messages":[{"role":"user","content":"hi"}]}`},
+		{"gemini chat", SchemaVertexGemini, "/v1/chat/completions", `{"model":"client-model","messages":[{"role":"user","content":"hi"}]}`},
+		{"gemini chat streamed", SchemaVertexGemini, "/v1/chat/completions", `{"model":"client-model","stream":true,"messages":[{"role":"user","content":"hi"}]}`},
+		{"embeddings", SchemaVertexGemini, "/v1/embeddings", `{"model":"client-model","input":"hi"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := vertexTarget
+			tg.Schema = tc.schema
+			tg.ModelOverride = map[string]string{"client-model": "upstream-model"}
+			tr, err := New(tg, tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := []byte(tc.body)
+			res, err := tr.RequestBody(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Model != "upstream-model" || res.RequestModel != "client-model" || !strings.Contains(res.Path, "/models/upstream-model:") {
+				t.Fatalf("model %q request model %q path %s", res.Model, res.RequestModel, res.Path)
+			}
+			// The request model must not alias the body (every attempt's).
+			copy(body, bytes.Repeat([]byte{'x'}, len(body)))
+			if res.RequestModel != "client-model" {
+				t.Fatalf("request model aliases the body: %q", res.RequestModel)
+			}
+		})
+	}
+}
+
+// Gemini's thought summaries reach openai-go as reasoning_content (an extra
+// field of the message, and of each stream delta), and thoughtsTokenCount
+// as completion_tokens_details.reasoning_tokens, counted inside
+// completion_tokens; the Usage the upstream phase records (metrics,
+// metadata) carries them as ReasoningTokens.
+func TestGeminiReasoningOpenAISDK(t *testing.T) {
+	t.Run("plain", func(t *testing.T) {
+		body, err := os.ReadFile("testdata/gemini/response/thoughts.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := newVertexT(t, SchemaVertexGemini, "/v1/chat/completions")
+		if _, err := tr.RequestBody([]byte(`{"model":"gemini-2.5-pro","reasoning_effort":"medium","messages":[{"role":"user","content":"x"}]}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.ResponseHeaders(200, "application/json", ""); err != nil {
+			t.Fatal(err)
+		}
+		out, usage, err := tr.ResponseBody(body, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cc openai.ChatCompletion
+		if err := json.Unmarshal(out, &cc); err != nil {
+			t.Fatal(err)
+		}
+		m := cc.Choices[0].Message
+		var reasoning string
+		if err := json.Unmarshal([]byte(m.JSON.ExtraFields["reasoning_content"].Raw()), &reasoning); err != nil || !strings.HasPrefix(reasoning, "**Counting primes**") || strings.Contains(m.Content, "Counting") {
+			t.Fatalf("reasoning %q (%v), content %q", reasoning, err, m.Content)
+		}
+		if cc.Usage.CompletionTokens != 128 || cc.Usage.CompletionTokensDetails.ReasoningTokens != 120 || usage.ReasoningTokens != 120 || usage.OutputTokens != 128 {
+			t.Fatalf("usage %+v / %+v", cc.Usage, usage)
+		}
+	})
+	t.Run("stream", func(t *testing.T) {
+		stream, err := os.ReadFile("testdata/gemini/stream/thoughts.sse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, usage := translateGeminiStream(t, true, stream)
+		acc, chunks, err := openAIStream(t, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var reasoning strings.Builder
+		for _, c := range chunks {
+			if len(c.Choices) > 0 {
+				if f, ok := c.Choices[0].Delta.JSON.ExtraFields["reasoning_content"]; ok {
+					var piece string
+					if err := json.Unmarshal([]byte(f.Raw()), &piece); err != nil {
+						t.Fatal(err)
+					}
+					reasoning.WriteString(piece)
+				}
+			}
+		}
+		if reasoning.String() != "**Planning**\nAdd the two numbers." || acc.Choices[0].Message.Content != "2 + 2 = 4" {
+			t.Fatalf("reasoning %q content %q", reasoning.String(), acc.Choices[0].Message.Content)
+		}
+		if acc.Usage.CompletionTokens != 47 || acc.Usage.CompletionTokensDetails.ReasoningTokens != 40 || acc.Usage.PromptTokensDetails.CachedTokens != 2 {
+			t.Fatalf("usage %+v", acc.Usage)
+		}
+		if usage.ReasoningTokens != 40 || usage.OutputTokens != 47 || usage.CachedInputTokens != 2 {
+			t.Fatalf("recorded usage %+v", usage)
+		}
+	})
+}
+
+// reasoning_effort becomes thinkingConfig: a budget per effort, and the
+// thought summaries asked for whenever thinking is on.
+func TestGeminiThinkingConfig(t *testing.T) {
+	for effort, want := range map[string]string{
+		"none":    `{"thinkingBudget":0}`,
+		"minimal": `{"thinkingBudget":0}`,
+		"low":     `{"thinkingBudget":1024,"includeThoughts":true}`,
+		"medium":  `{"thinkingBudget":8192,"includeThoughts":true}`,
+		"high":    `{"thinkingBudget":24576,"includeThoughts":true}`,
+		"":        ``,
+	} {
+		body := `{"model":"g","messages":[{"role":"user","content":"hi"}]}`
+		if effort != "" {
+			body = `{"model":"g","reasoning_effort":"` + effort + `","messages":[{"role":"user","content":"hi"}]}`
+		}
+		res, err := newVertexT(t, SchemaVertexGemini, "/v1/chat/completions").RequestBody([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			GenerationConfig struct {
+				ThinkingConfig json.RawMessage `json:"thinkingConfig"`
+			} `json:"generationConfig"`
+		}
+		if err := json.Unmarshal(res.Body, &got); err != nil || string(got.GenerationConfig.ThinkingConfig) != want {
+			t.Errorf("%q: thinkingConfig %s, want %s (%v)", effort, got.GenerationConfig.ThinkingConfig, want, err)
+		}
+	}
 }
