@@ -142,6 +142,9 @@ func buildGeminiRequest(req *geminiChatRequest) (*gemRequest, error) {
 			if rf.JSONSchema == nil || len(rf.JSONSchema.Schema) == 0 || isNull(rf.JSONSchema.Schema) {
 				return nil, invalid("response_format.json_schema.schema", "response_format json_schema needs a schema")
 			}
+			if err := checkGeminiSchema(rf.JSONSchema.Schema); err != nil {
+				return nil, err
+			}
 			gc.ResponseMimeType = "application/json"
 			gc.ResponseJSONSchema = json.RawMessage(rf.JSONSchema.Schema)
 		default:

@@ -114,14 +114,7 @@ func TestVertexRequestRejects(t *testing.T) {
 				path = "/v1/chat/completions"
 			}
 			_, err := newVertexT(t, tc.schema, path).RequestBody([]byte(tc.body))
-			kind := KindInvalid
-			if tc.unsupported {
-				kind = KindUnsupported
-			}
-			e, ok := AsError(err, kind)
-			if !ok || e.Status != http.StatusBadRequest || e.Param != tc.param {
-				t.Fatalf("err %#v, want kind %d param %q", err, kind, tc.param)
-			}
+			requireRequestError(t, err, tc.unsupported, tc.param)
 		})
 	}
 }
@@ -476,5 +469,75 @@ func TestGeminiThinkingConfig(t *testing.T) {
 		if err := json.Unmarshal(res.Body, &got); err != nil || string(got.GenerationConfig.ThinkingConfig) != want {
 			t.Errorf("%q: thinkingConfig %s, want %s (%v)", effort, got.GenerationConfig.ThinkingConfig, want, err)
 		}
+	}
+}
+
+// response_format json_schema: a schema Vertex honours goes as
+// responseJsonSchema unchanged; a keyword it does not is a 400 naming the
+// keyword's place in the schema.
+func TestGeminiResponseSchema(t *testing.T) {
+	req := func(schema string) string {
+		return `{"model":"g","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"s","strict":true,"schema":` + schema + `}}}`
+	}
+	for _, tc := range []struct {
+		name, schema string
+		unsupported  bool
+		param        string // empty: accepted
+	}{
+		{name: "boolean schema", schema: `true`},
+		{name: "annotations", schema: `{"$schema":"https://json-schema.org/draft/2020-12/schema","$comment":"c","type":"object","properties":{"a":{"type":"string","default":"x","examples":["y"],"deprecated":false,"readOnly":true}}}`},
+		{name: "ref alone, $-siblings", schema: `{"$defs":{"A":{"type":"string"}},"type":"object","properties":{"a":{"$ref":"#/$defs/A","$comment":"c"}}}`},
+		{name: "additionalProperties schema", schema: `{"type":"object","additionalProperties":{"type":"integer"}}`},
+		{name: "numeric enum", schema: `{"type":"integer","enum":[1,-2,3.5]}`},
+		{name: "pattern", schema: `{"type":"object","properties":{"zip":{"type":"string","pattern":"^[0-9]{5}$"}}}`, unsupported: true, param: "response_format.json_schema.schema.properties.zip.pattern"},
+		{name: "const in anyOf", schema: `{"anyOf":[{"type":"string"},{"const":"x"}]}`, unsupported: true, param: "response_format.json_schema.schema.anyOf[1].const"},
+		{name: "allOf", schema: `{"allOf":[{"type":"string"}]}`, unsupported: true, param: "response_format.json_schema.schema.allOf"},
+		{name: "minLength in $defs", schema: `{"$defs":{"Name":{"type":"string","minLength":2}},"$ref":"#/$defs/Name"}`, unsupported: true, param: "response_format.json_schema.schema.$defs.Name.minLength"},
+		{name: "definitions", schema: `{"definitions":{"A":{"type":"string"}}}`, unsupported: true, param: "response_format.json_schema.schema.definitions"},
+		{name: "ref with a sibling", schema: `{"type":"object","properties":{"a":{"$ref":"#/$defs/A","description":"d"}}}`, unsupported: true, param: "response_format.json_schema.schema.properties.a.description"},
+		{name: "tuple items", schema: `{"type":"array","items":[{"type":"string"}]}`, unsupported: true, param: "response_format.json_schema.schema.items"},
+		{name: "object enum", schema: `{"enum":["a",{"b":1}]}`, unsupported: true, param: "response_format.json_schema.schema.enum[1]"},
+		{name: "boolean enum", schema: `{"enum":[true]}`, unsupported: true, param: "response_format.json_schema.schema.enum[0]"},
+		{name: "in prefixItems", schema: `{"type":"array","prefixItems":[{"type":"string"},{"type":"string","maxLength":3}]}`, unsupported: true, param: "response_format.json_schema.schema.prefixItems[1].maxLength"},
+		{name: "in additionalProperties", schema: `{"type":"object","additionalProperties":{"not":{"type":"null"}}}`, unsupported: true, param: "response_format.json_schema.schema.additionalProperties.not"},
+		{name: "schema not an object", schema: `"string"`, param: "response_format.json_schema.schema"},
+		{name: "properties not an object", schema: `{"properties":[]}`, param: "response_format.json_schema.schema.properties"},
+		{name: "anyOf not an array", schema: `{"anyOf":{}}`, param: "response_format.json_schema.schema.anyOf"},
+		{name: "too deep", schema: strings.Repeat(`{"items":`, geminiSchemaMaxDepth+1) + `true` + strings.Repeat(`}`, geminiSchemaMaxDepth+1), unsupported: true,
+			param: "response_format.json_schema.schema" + strings.Repeat(".items", geminiSchemaMaxDepth)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := newVertexT(t, SchemaVertexGemini, "/v1/chat/completions").RequestBody([]byte(req(tc.schema)))
+			if tc.param == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got struct {
+					GenerationConfig struct {
+						ResponseMimeType   string          `json:"responseMimeType"`
+						ResponseJSONSchema json.RawMessage `json:"responseJsonSchema"`
+					} `json:"generationConfig"`
+				}
+				if err := json.Unmarshal(res.Body, &got); err != nil || got.GenerationConfig.ResponseMimeType != "application/json" || string(got.GenerationConfig.ResponseJSONSchema) != tc.schema {
+					t.Fatalf("%s (%v)", res.Body, err)
+				}
+				return
+			}
+			requireRequestError(t, err, tc.unsupported, tc.param)
+		})
+	}
+}
+
+// requireRequestError asserts a request translation's 400: its kind
+// (unsupported, else invalid) and the parameter it names.
+func requireRequestError(t *testing.T, err error, unsupported bool, param string) {
+	t.Helper()
+	kind := KindInvalid
+	if unsupported {
+		kind = KindUnsupported
+	}
+	e, ok := AsError(err, kind)
+	if !ok || e.Status != http.StatusBadRequest || e.Param != param {
+		t.Fatalf("err %#v, want kind %d param %q", err, kind, param)
 	}
 }
