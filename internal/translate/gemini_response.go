@@ -120,6 +120,7 @@ func (g *geminiTranslator) translateResponse(body []byte) ([]byte, error) {
 	if model == "" {
 		model = g.model
 	}
+	g.tokens.setModel(model) // gen_ai.response.model
 	id := r.ResponseID
 	if id == "" {
 		id = "chatcmpl-vertex"
@@ -181,20 +182,28 @@ func (g *geminiTranslator) translateResponse(body []byte) ([]byte, error) {
 // body; the HTTP status is kept by the caller. Google's status (e.g.
 // INVALID_ARGUMENT, RESOURCE_EXHAUSTED) becomes the code.
 func googleErrorJSON(status int, body []byte) []byte {
-	b := bytes.TrimSpace(body)
-	if len(b) > 0 && b[0] == '[' {
-		// Streaming methods answer errors as a one-element array.
-		var arr []googleError
-		if jsonAPI.UnmarshalFromString(aliasString(b), &arr) == nil && len(arr) > 0 && arr[0].Error.Message != "" {
-			return appendGoogleError(status, &arr[0])
-		}
-	} else {
-		var e googleError
-		if jsonAPI.UnmarshalFromString(aliasString(b), &e) == nil && e.Error.Message != "" {
-			return appendGoogleError(status, &e)
-		}
+	if e, ok := parseGoogleError(body); ok {
+		return appendGoogleError(status, e)
 	}
 	return AppendErrorJSON(nil, "the gcp_vertex_gemini backend returned HTTP "+strconv.Itoa(status), googleErrorType(status), "", "")
+}
+
+// parseGoogleError reads Google's error body, or the one-element array
+// streaming methods answer with; ok when it carries a message.
+func parseGoogleError(body []byte) (*googleError, bool) {
+	b := bytes.TrimSpace(body)
+	if len(b) > 0 && b[0] == '[' {
+		var arr []googleError
+		if jsonAPI.UnmarshalFromString(aliasString(b), &arr) == nil && len(arr) > 0 && arr[0].Error.Message != "" {
+			return &arr[0], true
+		}
+		return nil, false
+	}
+	var e googleError
+	if jsonAPI.UnmarshalFromString(aliasString(b), &e) == nil && e.Error.Message != "" {
+		return &e, true
+	}
+	return nil, false
 }
 
 func appendGoogleError(status int, e *googleError) []byte {

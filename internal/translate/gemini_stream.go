@@ -81,6 +81,7 @@ func (s *geminiStream) handle(_, data []byte) error {
 		if ev.ModelVersion != "" {
 			s.w.model = strings.Clone(ev.ModelVersion)
 		}
+		s.w.tokens.setModel(s.w.model) // gen_ai.response.model
 		s.w.created = now().Unix()
 		s.w.chunk(`{"role":"assistant","content":""}`, "")
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -404,7 +405,8 @@ func TestGeminiReasoningOpenAISDK(t *testing.T) {
 		if err := json.Unmarshal([]byte(m.JSON.ExtraFields["reasoning_content"].Raw()), &reasoning); err != nil || !strings.HasPrefix(reasoning, "**Counting primes**") || strings.Contains(m.Content, "Counting") {
 			t.Fatalf("reasoning %q (%v), content %q", reasoning, err, m.Content)
 		}
-		if cc.Usage.CompletionTokens != 128 || cc.Usage.CompletionTokensDetails.ReasoningTokens != 120 || usage.ReasoningTokens != 120 || usage.OutputTokens != 128 {
+		// usage.Model is gen_ai.response.model: the model Vertex names.
+		if cc.Usage.CompletionTokens != 128 || cc.Usage.CompletionTokensDetails.ReasoningTokens != 120 || usage.ReasoningTokens != 120 || usage.OutputTokens != 128 || usage.Model != "gemini-2.5-pro" {
 			t.Fatalf("usage %+v / %+v", cc.Usage, usage)
 		}
 	})
@@ -436,7 +438,7 @@ func TestGeminiReasoningOpenAISDK(t *testing.T) {
 		if acc.Usage.CompletionTokens != 47 || acc.Usage.CompletionTokensDetails.ReasoningTokens != 40 || acc.Usage.PromptTokensDetails.CachedTokens != 2 {
 			t.Fatalf("usage %+v", acc.Usage)
 		}
-		if usage.ReasoningTokens != 40 || usage.OutputTokens != 47 || usage.CachedInputTokens != 2 {
+		if usage.ReasoningTokens != 40 || usage.OutputTokens != 47 || usage.CachedInputTokens != 2 || usage.Model != "gemini-2.5-pro" {
 			t.Fatalf("recorded usage %+v", usage)
 		}
 	})
@@ -539,5 +541,42 @@ func requireRequestError(t *testing.T, err error, unsupported bool, param string
 	e, ok := AsError(err, kind)
 	if !ok || e.Status != http.StatusBadRequest || e.Param != param {
 		t.Fatalf("err %#v, want kind %d param %q", err, kind, param)
+	}
+}
+
+// A Vertex error on the Claude Messages passthrough reaches the Anthropic
+// client in Anthropic's shape with its status: Claude's own errors as they
+// are, Vertex's Google-format errors converted with their message.
+func TestVertexClaudeMessagesErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+		want   string
+	}{
+		{"google 404 model", 404, `{"error":{"code":404,"message":"Publisher Model ` + "`x`" + ` was not found.","status":"NOT_FOUND"}}`,
+			`{"type":"error","error":{"type":"not_found_error","message":"Publisher Model ` + "`x`" + ` was not found."}}`},
+		{"google 429 as a stream's array", 429, `[{"error":{"code":429,"message":"Quota exceeded.","status":"RESOURCE_EXHAUSTED"}}]`,
+			`{"type":"error","error":{"type":"rate_limit_error","message":"Quota exceeded."}}`},
+		{"google 401", 401, `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`,
+			`{"type":"error","error":{"type":"authentication_error","message":"Request had invalid authentication credentials."}}`},
+		{"claude's own", 400, `{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"}}`,
+			`{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newVertexT(t, SchemaVertexAnthropic, "/v1/messages")
+			if _, err := tr.RequestBody([]byte(`{"model":"claude-sonnet-4","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`)); err != nil {
+				t.Fatal(err)
+			}
+			mode, err := tr.ResponseHeaders(tc.status, "application/json", "")
+			if err != nil || !mode.Error || !mode.BufferBody || !mode.ModifiesBody {
+				t.Fatalf("mode %+v, %v", mode, err)
+			}
+			out, _, err := tr.ResponseBody([]byte(tc.body), true)
+			var got, want any
+			if err != nil || json.Unmarshal(out, &got) != nil || json.Unmarshal([]byte(tc.want), &want) != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s (%v), want %s", out, err, tc.want)
+			}
+		})
 	}
 }
