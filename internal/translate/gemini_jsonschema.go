@@ -17,7 +17,8 @@ import (
 // (interpreted the same as anyOf), properties, additionalProperties,
 // required. The non-standard propertyOrdering property may also be set. ...
 // If $ref is set on a sub-schema, no other properties, except for those
-// starting as a $, may be set."; the aiplatform v1 discovery document).
+// starting as a $, may be set."; the aiplatform v1 discovery document, as
+// rendered at https://pub.dev/documentation/googleapis/latest/aiplatform_v1/GoogleCloudAiplatformV1GenerationConfig/responseJsonSchema.html).
 //
 // The client's schema is sent as is once every keyword in it is one of
 // those, or an annotation that does not shape the output ($schema, $comment,

@@ -140,6 +140,36 @@ func TestVertexGeminiE2E(t *testing.T) {
 			t.Errorf("generationConfig %v", gc)
 		}
 	})
+	t.Run("json schema", func(t *testing.T) {
+		schema := map[string]any{"type": "object", "properties": map[string]any{"greeting": map[string]any{"type": "string"}}, "required": []string{"greeting"}}
+		_, err := c.Chat.Completions.New(ctxT(t), openai.ChatCompletionNewParams{
+			Model: "gemini-2.5-flash", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("say hello")},
+			ResponseFormat: openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &openai.ResponseFormatJSONSchemaParam{
+				JSONSchema: openai.ResponseFormatJSONSchemaJSONSchemaParam{Name: "greeting", Schema: schema, Strict: openai.Bool(true)}}},
+		}, to("gemini"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gc, _ := jsonBody(t, e.lastRequest("gemini"))["generationConfig"].(map[string]any)
+		if gc["responseMimeType"] != "application/json" || fmt.Sprint(gc["responseJsonSchema"]) != fmt.Sprint(map[string]any{"type": "object", "properties": map[string]any{"greeting": map[string]any{"type": "string"}}, "required": []any{"greeting"}}) {
+			t.Errorf("generationConfig %v", gc)
+		}
+		// A keyword Vertex does not honour: a 400 naming it, nothing sent.
+		schema["properties"].(map[string]any)["greeting"].(map[string]any)["pattern"] = "^Hello"
+		before := len(e.mocks["gemini"].srv.Requests())
+		_, err = c.Chat.Completions.New(ctxT(t), openai.ChatCompletionNewParams{
+			Model: "gemini-2.5-flash", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("say hello")},
+			ResponseFormat: openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &openai.ResponseFormatJSONSchemaParam{
+				JSONSchema: openai.ResponseFormatJSONSchemaJSONSchemaParam{Name: "greeting", Schema: schema}}},
+		}, to("gemini"))
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Param != "response_format.json_schema.schema.properties.greeting.pattern" {
+			t.Fatalf("%v", err)
+		}
+		if len(e.mocks["gemini"].srv.Requests()) != before {
+			t.Error("the request reached Vertex")
+		}
+	})
 	t.Run("reasoning stream", func(t *testing.T) {
 		p := openai.ChatCompletionNewParams{Model: "gemini-2.5-flash", ReasoningEffort: openai.ReasoningEffortHigh,
 			Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage("say hello to the gateway")},

@@ -231,7 +231,8 @@ func (c *call) vertexEmbed(model string) {
 	writeJSON(c.w, http.StatusOK, map[string]any{"predictions": preds, "metadata": map[string]any{"billableCharacterCount": len(c.body)}})
 }
 
-// geminiThinking reads generationConfig.thinkingConfig as Vertex does
+// geminiThinking checks generationConfig's structured output members and
+// reads generationConfig.thinkingConfig as Vertex does
 // (unknown members refused, thinkingBudget an integer, includeThoughts a
 // boolean) and reports whether thought summaries were asked for; msg is
 // the INVALID_ARGUMENT message of a bad one.
@@ -242,6 +243,16 @@ func geminiThinking(raw json.RawMessage) (include bool, msg string) {
 	var gc map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &gc); err != nil {
 		return false, "Invalid JSON payload received. generationConfig must be an object."
+	}
+	// responseJsonSchema needs responseMimeType and excludes responseSchema
+	// (GenerationConfig.responseJsonSchema, aiplatform v1).
+	if _, ok := gc["responseJsonSchema"]; ok {
+		if _, both := gc["responseSchema"]; both {
+			return false, "responseSchema and responseJsonSchema cannot both be set."
+		}
+		if mt, _ := json.Marshal("application/json"); string(gc["responseMimeType"]) != string(mt) {
+			return false, "responseMimeType must be application/json when responseJsonSchema is set."
+		}
 	}
 	tc, ok := gc["thinkingConfig"]
 	if !ok {
