@@ -187,14 +187,12 @@ func (s *anthropicStream) fail(typ, msg string) {
 	s.done = true
 }
 
-func (s *anthropicStream) textChunk(text string) { s.stringChunk(`{"content":`, text) }
+func (s *anthropicStream) textChunk(text string) {
+	s.stringChunk(`{"content":`, text)
+}
 
-// reasoningChunk emits reasoning text as the delta's reasoning_content (the
-// member chatResponseMessage.ReasoningContent documents).
-func (s *anthropicStream) reasoningChunk(text string) { s.stringChunk(`{"reasoning_content":`, text) }
-
-// stringChunk emits a chunk whose delta is one string member; head is
-// `{"member":`.
+// stringChunk emits a chunk whose delta is one string member (head is
+// `{"member":`).
 func (s *anthropicStream) stringChunk(head, text string) {
 	s.beginChunk()
 	s.out = append(s.out, head...)

@@ -157,8 +157,7 @@ func (g *geminiTranslator) translateResponse(body []byte) ([]byte, error) {
 			ch.Message.Content = &s
 		}
 		if hasThoughts {
-			s := thoughts.String()
-			ch.Message.ReasoningContent = &s
+			ch.Message.ReasoningContent = thoughts.String()
 		}
 		ch.FinishReason = geminiFinishReason(c.FinishReason, len(ch.Message.ToolCalls) > 0)
 		out.Choices = append(out.Choices, ch)

@@ -99,7 +99,7 @@ func (s *geminiStream) handle(_, data []byte) error {
 		switch {
 		case p.Thought:
 			if p.Text != "" {
-				s.w.reasoningChunk(p.Text)
+				s.w.stringChunk(`{"reasoning_content":`, p.Text) // chatResponseMessage.ReasoningContent
 			}
 		case p.FunctionCall != nil:
 			s.toolSeen = true

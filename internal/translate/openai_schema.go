@@ -77,17 +77,13 @@ type chatChoice struct {
 }
 
 type chatResponseMessage struct {
-	Role      string             `json:"role"`
-	Content   *string            `json:"content"`
-	Refusal   *string            `json:"refusal"`
-	ToolCalls []chatResponseCall `json:"tool_calls,omitempty"`
-
-	// ReasoningContent is the model's reasoning text where the provider
-	// returns it (Gemini's thought summaries): OpenAI's chat completions
-	// have no such field; reasoning_content is the member OpenAI-compatible
-	// reasoning servers (vLLM, DeepSeek) use, next to content. In a stream
-	// it is the delta's reasoning_content.
-	ReasoningContent *string `json:"reasoning_content,omitempty"`
+	Role    string  `json:"role"`
+	Content *string `json:"content"`
+	// ReasoningContent is the model's reasoning text (Claude's thinking:
+	// anthropic_thinking.go), the member DeepSeek, vLLM and LiteLLM use.
+	ReasoningContent string             `json:"reasoning_content,omitempty"`
+	Refusal          *string            `json:"refusal"`
+	ToolCalls        []chatResponseCall `json:"tool_calls,omitempty"`
 }
 
 type chatResponseCall struct {
