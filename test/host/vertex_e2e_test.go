@@ -30,22 +30,6 @@ import (
 
 const vertexGeminiPath = "/v1/projects/" + trProject + "/locations/" + trRegion + "/publishers/google/models/"
 
-// vertexHost is the :authority every Vertex attempt carries: no backend in
-// these tests configures a host, so it is the region's endpoint.
-const vertexHost = trRegion + "-aiplatform.googleapis.com"
-
-// extraString decodes an extra (non-OpenAI) string field openai-go kept.
-func extraString(t *testing.T, f interface{ Raw() string }) string {
-	t.Helper()
-	var s string
-	if raw := f.Raw(); raw != "" {
-		if err := json.Unmarshal([]byte(raw), &s); err != nil {
-			t.Fatalf("extra field %s: %v", raw, err)
-		}
-	}
-	return s
-}
-
 // waitVertexToken waits until the backend's first token is in the cache:
 // until then its attempts are answered 503 credential_unavailable.
 func waitVertexToken(t *testing.T, e *trEnv, backend string) {
@@ -82,6 +66,22 @@ func requireIssuedBearer(t *testing.T, fake *credtest.Google, r mockprovider.Req
 	if strings.Contains(string(raw), "CANARY-5d1e0c7b") {
 		t.Fatal("the client's credential reached the provider")
 	}
+}
+
+// vertexHost is the :authority every Vertex attempt carries: no backend in
+// these tests configures a host, so it is the region's endpoint.
+const vertexHost = trRegion + "-aiplatform.googleapis.com"
+
+// extraString decodes an extra (non-OpenAI) string field openai-go kept.
+func extraString(t *testing.T, f interface{ Raw() string }) string {
+	t.Helper()
+	var s string
+	if raw := f.Raw(); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &s); err != nil {
+			t.Fatalf("extra field %s: %v", raw, err)
+		}
+	}
+	return s
 }
 
 func TestVertexGeminiE2E(t *testing.T) {
