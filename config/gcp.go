@@ -148,9 +148,18 @@ func (a *Auth) loadOAuth() error {
 	return nil
 }
 
+// The Vertex AI schemas (the translators' names; config imports no
+// translator).
+const (
+	SchemaVertexGemini    = "gcp_vertex_gemini"
+	SchemaVertexAnthropic = "gcp_vertex_anthropic"
+)
+
 // finishCloud checks a backend's Google Cloud fields: they become path
 // segments of Vertex AI's URLs (the translator checks they are set for its
-// schema).
+// schema). A Vertex backend's region also names its host: it must be a
+// hostname label, and without a configured host the backend gets the
+// region's endpoint (as an aws_sigv4 backend gets Bedrock's, aws.go).
 func (b *Backend) finishCloud() error {
 	for _, f := range [...]struct{ name, v string }{{"project", b.Project}, {"region", b.Region}} {
 		for i := 0; i < len(f.v); i++ {
@@ -160,5 +169,40 @@ func (b *Backend) finishCloud() error {
 			}
 		}
 	}
+	if b.Schema != SchemaVertexGemini && b.Schema != SchemaVertexAnthropic || b.Region == "" {
+		return nil
+	}
+	if !isHostLabel(b.Region) {
+		return fmt.Errorf("region: %q is not a Vertex AI location (a hostname label: lower-case letters, digits and inner '-', at most 63)", b.Region)
+	}
+	if b.Host == "" {
+		b.Host = VertexHost(b.Region)
+	}
 	return nil
+}
+
+// VertexHost is Vertex AI's endpoint for a location: the global endpoint
+// aiplatform.googleapis.com for "global", else {region}-aiplatform.googleapis.com
+// (https://cloud.google.com/vertex-ai/generative-ai/docs/learn/locations:
+// "To use the global endpoint, exclude the location from the endpoint name").
+func VertexHost(region string) string {
+	if region == "global" {
+		return "aiplatform.googleapis.com"
+	}
+	return region + "-aiplatform.googleapis.com"
+}
+
+// isHostLabel reports whether s is one DNS label (RFC 1123): 1-63 of a-z,
+// 0-9 and '-', neither first nor last a '-'.
+func isHostLabel(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

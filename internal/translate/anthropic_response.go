@@ -18,6 +18,9 @@ import (
 // so prompt tokens are the sum; cached tokens are the cache reads.
 type anthTokens struct {
 	input, output, cacheRead, cacheCreation int64
+	// reasoning is the part of output spent thinking, where the provider
+	// reports it (Gemini's thoughtsTokenCount; Anthropic does not).
+	reasoning int64
 	// model is the model the response names.
 	model string
 }
@@ -52,7 +55,7 @@ func (t *anthTokens) usage() Usage {
 	cacheRead := plausible(t.cacheRead)
 	in := addTokens(addTokens(plausible(t.input), cacheRead), plausible(t.cacheCreation))
 	return Usage{InputTokens: in, OutputTokens: plausible(t.output), CachedInputTokens: cacheRead,
-		CacheCreationInputTokens: plausible(t.cacheCreation), Model: t.model}.sane()
+		CacheCreationInputTokens: plausible(t.cacheCreation), ReasoningTokens: plausible(t.reasoning), Model: t.model}.sane()
 }
 
 // appendOpenAIUsage appends the OpenAI usage object for t.
@@ -66,6 +69,10 @@ func (t *anthTokens) appendOpenAIUsage(dst []byte) []byte {
 	dst = appendInt(dst, u.TotalTokens)
 	dst = append(dst, `,"prompt_tokens_details":{"cached_tokens":`...)
 	dst = appendInt(dst, u.CachedInputTokens)
+	if u.ReasoningTokens > 0 {
+		dst = append(dst, `},"completion_tokens_details":{"reasoning_tokens":`...)
+		dst = appendInt(dst, u.ReasoningTokens)
+	}
 	return append(dst, "}}"...)
 }
 

@@ -71,6 +71,7 @@ func (g *geminiTranslator) RequestBody(body []byte) (RequestResult, error) {
 		Headers:       []Header{{Key: "content-type", Value: "application/json"}},
 		RemoveHeaders: []string{"accept-encoding"},
 		Model:         g.model,
+		RequestModel:  strings.Clone(req.Model), // may alias body
 		Stream:        req.Stream,
 	}, nil
 }
@@ -141,6 +142,9 @@ func buildGeminiRequest(req *geminiChatRequest) (*gemRequest, error) {
 			if rf.JSONSchema == nil || len(rf.JSONSchema.Schema) == 0 || isNull(rf.JSONSchema.Schema) {
 				return nil, invalid("response_format.json_schema.schema", "response_format json_schema needs a schema")
 			}
+			if err := checkGeminiSchema(rf.JSONSchema.Schema); err != nil {
+				return nil, err
+			}
 			gc.ResponseMimeType = "application/json"
 			gc.ResponseJSONSchema = json.RawMessage(rf.JSONSchema.Schema)
 		default:
@@ -152,7 +156,9 @@ func buildGeminiRequest(req *geminiChatRequest) (*gemRequest, error) {
 		if !ok {
 			return nil, invalid("reasoning_effort", "reasoning_effort %q is not one of none, minimal, low, medium, high", e)
 		}
-		gc.ThinkingConfig = &gemThinkingConfig{ThinkingBudget: &budget}
+		// With a budget, the thought summaries are asked for too: they
+		// come back as reasoning_content (gemini_response.go).
+		gc.ThinkingConfig = &gemThinkingConfig{ThinkingBudget: &budget, IncludeThoughts: budget > 0}
 	}
 	if !gc.empty() {
 		out.GenerationConfig = gc

@@ -14,7 +14,8 @@ import (
 // merge records Gemini usage in the shared token accumulator: prompt
 // tokens include cached content (cached are counted as cache reads), and
 // output includes thinking tokens, as OpenAI's completion_tokens include
-// reasoning tokens.
+// reasoning tokens; the thinking tokens are also the reasoning tokens
+// (completion_tokens_details.reasoning_tokens, the reasoning metric).
 func (t *anthTokens) mergeGemini(u *gemUsage) {
 	if u == nil {
 		return
@@ -22,6 +23,7 @@ func (t *anthTokens) mergeGemini(u *gemUsage) {
 	cached := min(u.CachedContentTokenCount, u.PromptTokenCount)
 	t.input, t.cacheRead = u.PromptTokenCount-cached, cached
 	t.output = addTokens(u.CandidatesTokenCount, u.ThoughtsTokenCount)
+	t.reasoning = u.ThoughtsTokenCount
 }
 
 // geminiFinishReason maps a Gemini finishReason to OpenAI's; toolCalls
@@ -118,6 +120,7 @@ func (g *geminiTranslator) translateResponse(body []byte) ([]byte, error) {
 	if model == "" {
 		model = g.model
 	}
+	g.tokens.setModel(model) // gen_ai.response.model
 	id := r.ResponseID
 	if id == "" {
 		id = "chatcmpl-vertex"
@@ -127,13 +130,15 @@ func (g *geminiTranslator) translateResponse(body []byte) ([]byte, error) {
 		c := &r.Candidates[i]
 		ch := chatChoice{Index: c.Index}
 		ch.Message.Role = "assistant"
-		var text strings.Builder
-		hasText := false
+		var text, thoughts strings.Builder
+		hasText, hasThoughts := false, false
 		for _, p := range c.Content.Parts {
 			switch {
 			case p.Thought:
-				// Thinking summaries are only sent when asked for
-				// (includeThoughts), which this translator never does.
+				// Thought summaries (asked for with includeThoughts)
+				// become reasoning_content.
+				thoughts.WriteString(p.Text)
+				hasThoughts = true
 			case p.FunctionCall != nil:
 				call := chatResponseCall{ID: geminiCallID(c.Index, len(ch.Message.ToolCalls)), Type: "function"}
 				call.Function.Name = p.FunctionCall.Name
@@ -151,6 +156,9 @@ func (g *geminiTranslator) translateResponse(body []byte) ([]byte, error) {
 			s := text.String()
 			ch.Message.Content = &s
 		}
+		if hasThoughts {
+			ch.Message.ReasoningContent = thoughts.String()
+		}
 		ch.FinishReason = geminiFinishReason(c.FinishReason, len(ch.Message.ToolCalls) > 0)
 		out.Choices = append(out.Choices, ch)
 	}
@@ -163,6 +171,9 @@ func (g *geminiTranslator) translateResponse(body []byte) ([]byte, error) {
 	u := g.tokens.usage()
 	out.Usage.PromptTokens, out.Usage.CompletionTokens, out.Usage.TotalTokens = u.InputTokens, u.OutputTokens, u.TotalTokens
 	out.Usage.PromptTokensDetails.CachedTokens = u.CachedInputTokens
+	if u.ReasoningTokens > 0 {
+		out.Usage.CompletionTokensDetails = &chatCompletionDetails{ReasoningTokens: u.ReasoningTokens}
+	}
 	return encodeJSON(&out, len(body)+512)
 }
 
@@ -170,20 +181,28 @@ func (g *geminiTranslator) translateResponse(body []byte) ([]byte, error) {
 // body; the HTTP status is kept by the caller. Google's status (e.g.
 // INVALID_ARGUMENT, RESOURCE_EXHAUSTED) becomes the code.
 func googleErrorJSON(status int, body []byte) []byte {
-	b := bytes.TrimSpace(body)
-	if len(b) > 0 && b[0] == '[' {
-		// Streaming methods answer errors as a one-element array.
-		var arr []googleError
-		if jsonAPI.UnmarshalFromString(aliasString(b), &arr) == nil && len(arr) > 0 && arr[0].Error.Message != "" {
-			return appendGoogleError(status, &arr[0])
-		}
-	} else {
-		var e googleError
-		if jsonAPI.UnmarshalFromString(aliasString(b), &e) == nil && e.Error.Message != "" {
-			return appendGoogleError(status, &e)
-		}
+	if e, ok := parseGoogleError(body); ok {
+		return appendGoogleError(status, e)
 	}
 	return AppendErrorJSON(nil, "the gcp_vertex_gemini backend returned HTTP "+strconv.Itoa(status), googleErrorType(status), "", "")
+}
+
+// parseGoogleError reads Google's error body, or the one-element array
+// streaming methods answer with; ok when it carries a message.
+func parseGoogleError(body []byte) (*googleError, bool) {
+	b := bytes.TrimSpace(body)
+	if len(b) > 0 && b[0] == '[' {
+		var arr []googleError
+		if jsonAPI.UnmarshalFromString(aliasString(b), &arr) == nil && len(arr) > 0 && arr[0].Error.Message != "" {
+			return &arr[0], true
+		}
+		return nil, false
+	}
+	var e googleError
+	if jsonAPI.UnmarshalFromString(aliasString(b), &e) == nil && e.Error.Message != "" {
+		return &e, true
+	}
+	return nil, false
 }
 
 func appendGoogleError(status int, e *googleError) []byte {

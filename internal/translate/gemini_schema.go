@@ -91,8 +91,17 @@ func (g *gemGenConfig) empty() bool {
 		g.ResponseMimeType == "" && g.ResponseJSONSchema == nil && g.ThinkingConfig == nil
 }
 
+// gemThinkingConfig is generationConfig.thinkingConfig, Vertex AI v1
+// GenerationConfig.ThinkingConfig
+// (https://docs.cloud.google.com/ruby/docs/reference/google-cloud-ai_platform-v1/latest/Google-Cloud-AIPlatform-V1-GenerationConfig-ThinkingConfig):
+// thinkingBudget "the thinking budget in tokens" (0 turns thinking off where
+// the model allows it, per Google's Firebase AI Logic reference of the same
+// field, https://firebase.google.com/docs/reference/js/ai.thinkingconfig);
+// includeThoughts "whether to include thoughts in the response. If true,
+// thoughts are returned only when available" (parts marked "thought": true).
 type gemThinkingConfig struct {
-	ThinkingBudget *int64 `json:"thinkingBudget,omitempty"`
+	ThinkingBudget  *int64 `json:"thinkingBudget,omitempty"`
+	IncludeThoughts bool   `json:"includeThoughts,omitempty"`
 }
 
 // gemResponse is a GenerateContentResponse: a whole response, or one

@@ -8,6 +8,7 @@ import "strings"
 //
 //	first event               -> first chunk, delta {"role":"assistant","content":""}
 //	text part                 -> delta {"content": text}
+//	thought part              -> delta {"reasoning_content": text}
 //	functionCall part         -> tool_calls delta: index, id, name, whole arguments
 //	finishReason              -> empty delta with finish_reason
 //	usageMetadata             -> recorded (cumulative; the last one wins)
@@ -80,6 +81,7 @@ func (s *geminiStream) handle(_, data []byte) error {
 		if ev.ModelVersion != "" {
 			s.w.model = strings.Clone(ev.ModelVersion)
 		}
+		s.w.tokens.setModel(s.w.model) // gen_ai.response.model
 		s.w.created = now().Unix()
 		s.w.chunk(`{"role":"assistant","content":""}`, "")
 	}
@@ -96,6 +98,9 @@ func (s *geminiStream) handle(_, data []byte) error {
 		p := &c.Content.Parts[i]
 		switch {
 		case p.Thought:
+			if p.Text != "" {
+				s.w.stringChunk(`{"reasoning_content":`, p.Text) // chatResponseMessage.ReasoningContent
+			}
 		case p.FunctionCall != nil:
 			s.toolSeen = true
 			args := strings.TrimSpace(aliasString(p.FunctionCall.Args))

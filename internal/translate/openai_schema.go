@@ -102,6 +102,12 @@ type chatUsage struct {
 	PromptTokensDetails struct {
 		CachedTokens int64 `json:"cached_tokens"`
 	} `json:"prompt_tokens_details"`
+	// CompletionTokensDetails is set when reasoning tokens were reported.
+	CompletionTokensDetails *chatCompletionDetails `json:"completion_tokens_details,omitempty"`
+}
+
+type chatCompletionDetails struct {
+	ReasoningTokens int64 `json:"reasoning_tokens"`
 }
 
 // finishReason maps an Anthropic stop_reason to an OpenAI finish_reason.

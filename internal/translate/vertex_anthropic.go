@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/oaierr"
 )
 
 // Claude on Vertex AI (gcp_vertex_anthropic): Anthropic's Messages body
@@ -40,7 +41,7 @@ func newVertexAnthropic(t Target, ep endpoint) (Translator, error) {
 	case endpointChatCompletions:
 		return &anthropicTranslator{target: t, host: host}, nil
 	case endpointMessages:
-		return &claudeHostMessages{passthrough: passthrough{target: t, usage: &anthropicUsageScanner{}}, host: host}, nil
+		return &claudeHostMessages{passthrough: passthrough{target: t, usage: &anthropicUsageScanner{}, errorJSON: vertexClaudeErrorJSON}, host: host}, nil
 	}
 	return nil, &Error{
 		Kind:    KindUnsupported,
@@ -99,6 +100,19 @@ func (h *claudeHostMessages) RequestBody(body []byte) (RequestResult, error) {
 		Headers:       []Header{{Key: "content-type", Value: "application/json"}},
 		RemoveHeaders: []string{"accept-encoding"},
 		Model:         strings.Clone(model),
+		RequestModel:  strings.Clone(r.Model.Value), // may alias body
 		Stream:        stream,
 	}, nil
+}
+
+// vertexClaudeErrorJSON is the Anthropic client's error body for a Vertex
+// error on /v1/messages: Claude's own errors are Anthropic's already; Vertex
+// answers the rest in Google's format ({"error":{"code","message","status"}}:
+// an unknown model, quota, credentials), converted with its message; anything
+// else as every Anthropic passthrough error is.
+func vertexClaudeErrorJSON(status int, body []byte) []byte {
+	if e, ok := parseGoogleError(body); ok {
+		return oaierr.AppendAnthropicErrorJSON(nil, oaierr.AnthropicType(status, ""), firstLine(e.Error.Message))
+	}
+	return anthropicClientErrorJSON(status, body)
 }

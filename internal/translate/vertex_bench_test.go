@@ -63,20 +63,28 @@ func BenchmarkGeminiResponse(b *testing.B) {
 }
 
 // BenchmarkGeminiStreamChunk measures one Gemini SSE event in, one
-// chat.completion.chunk out, on a long-lived stream.
+// chat.completion.chunk out, on a long-lived stream: a text part, and a
+// thought part (reasoning_content).
 func BenchmarkGeminiStreamChunk(b *testing.B) {
-	tr := &geminiTranslator{target: vertexTarget, model: "gemini-2.5-flash", includeUsage: true}
-	if _, err := tr.ResponseHeaders(200, "text/event-stream", ""); err != nil {
-		b.Fatal(err)
-	}
-	ev := []byte(`data: {"candidates":[{"content":{"role":"model","parts":[{"text":" a few more words"}]}}],"usageMetadata":{"promptTokenCount":25,"candidatesTokenCount":7,"totalTokenCount":32},"modelVersion":"gemini-2.5-flash","responseId":"r1"}` + "\r\n\r\n")
-	b.SetBytes(int64(len(ev)))
-	b.ReportAllocs()
-	for b.Loop() {
-		out, _, err := tr.ResponseBody(ev, false)
-		if err != nil || len(out) == 0 {
-			b.Fatal(err)
-		}
+	for _, tc := range []struct{ name, part string }{
+		{"text", `{"text":" a few more words"}`},
+		{"thought", `{"text":" a few more thoughts","thought":true}`},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			tr := &geminiTranslator{target: vertexTarget, model: "gemini-2.5-flash", includeUsage: true}
+			if _, err := tr.ResponseHeaders(200, "text/event-stream", ""); err != nil {
+				b.Fatal(err)
+			}
+			ev := []byte(`data: {"candidates":[{"content":{"role":"model","parts":[` + tc.part + `]}}],"usageMetadata":{"promptTokenCount":25,"candidatesTokenCount":7,"totalTokenCount":32,"thoughtsTokenCount":12},"modelVersion":"gemini-2.5-flash","responseId":"r1"}` + "\r\n\r\n")
+			b.SetBytes(int64(len(ev)))
+			b.ReportAllocs()
+			for b.Loop() {
+				out, _, err := tr.ResponseBody(ev, false)
+				if err != nil || len(out) == 0 {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -130,6 +130,7 @@ func (v *vertexEmbeddings) RequestBody(body []byte) (RequestResult, error) {
 		Headers:       []Header{{Key: "content-type", Value: "application/json"}},
 		RemoveHeaders: []string{"accept-encoding"},
 		Model:         v.model,
+		RequestModel:  strings.Clone(req.Model), // may alias body
 	}, nil
 }
 

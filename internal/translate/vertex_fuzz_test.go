@@ -63,3 +63,31 @@ func FuzzVertexResponse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzGeminiResponseSchema: any JSON as a response_format schema is either
+// sent unchanged or refused with a 400 (never a panic, never another error).
+func FuzzGeminiResponseSchema(f *testing.F) {
+	for _, s := range []string{`true`, `{"type":"object","properties":{"a":{"$ref":"#/$defs/A"}},"$defs":{"A":{"enum":["x",1]}}}`,
+		`{"anyOf":[{"pattern":"x"}]}`, `{"items":[{}]}`, `{"prefixItems":[{"items":{"items":{}}}]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, schema []byte) {
+		if !json.Valid(schema) {
+			return
+		}
+		body := []byte(`{"model":"g","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"s","schema":` + string(schema) + `}}}`)
+		res, err := newVertexT(t, SchemaVertexGemini, "/v1/chat/completions").RequestBody(body)
+		if err != nil {
+			if e, ok := AsError(err, KindInvalid); ok && e.Status == 400 {
+				return
+			}
+			if e, ok := AsError(err, KindUnsupported); ok && e.Status == 400 {
+				return
+			}
+			t.Fatalf("schema %s: %v", schema, err)
+		}
+		if !json.Valid(res.Body) {
+			t.Fatalf("invalid body %s", res.Body)
+		}
+	})
+}

@@ -3,16 +3,15 @@ package translate
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/packages/ssestream"
 
 	"github.com/aigw/aigw/internal/bodyscan"
 )
@@ -41,9 +40,10 @@ func requestView(t *testing.T, res RequestResult) []byte {
 		Headers       []Header        `json:"headers"`
 		RemoveHeaders []string        `json:"remove_headers"`
 		Model         string          `json:"model"`
+		RequestModel  string          `json:"request_model"`
 		Stream        bool            `json:"stream"`
 		Body          json.RawMessage `json:"body"`
-	}{res.Path, res.Headers, res.RemoveHeaders, res.Model, res.Stream, res.Body})
+	}{res.Path, res.Headers, res.RemoveHeaders, res.Model, res.RequestModel, res.Stream, res.Body})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,14 +115,7 @@ func TestVertexRequestRejects(t *testing.T) {
 				path = "/v1/chat/completions"
 			}
 			_, err := newVertexT(t, tc.schema, path).RequestBody([]byte(tc.body))
-			kind := KindInvalid
-			if tc.unsupported {
-				kind = KindUnsupported
-			}
-			e, ok := AsError(err, kind)
-			if !ok || e.Status != http.StatusBadRequest || e.Param != tc.param {
-				t.Fatalf("err %#v, want kind %d param %q", err, kind, tc.param)
-			}
+			requireRequestError(t, err, tc.unsupported, tc.param)
 		})
 	}
 }
@@ -194,7 +187,7 @@ func TestVertexResponseGolden(t *testing.T) {
 				}
 				got := indentJSON(t, out)
 				got = append(got, "usage: "...)
-				got = append(got, strconv.FormatInt(usage.InputTokens, 10)+" "+strconv.FormatInt(usage.OutputTokens, 10)+" "+strconv.FormatInt(usage.TotalTokens, 10)+" "+strconv.FormatInt(usage.CachedInputTokens, 10)+"\n"...)
+				got = append(got, strconv.FormatInt(usage.InputTokens, 10)+" "+strconv.FormatInt(usage.OutputTokens, 10)+" "+strconv.FormatInt(usage.TotalTokens, 10)+" "+strconv.FormatInt(usage.CachedInputTokens, 10)+" reasoning "+strconv.FormatInt(usage.ReasoningTokens, 10)+"\n"...)
 				checkGolden(t, goldenPath(in), got)
 			})
 		}
@@ -283,13 +276,8 @@ func TestGeminiStreamOpenAISDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, usage := translateGeminiStream(t, true, stream)
-	resp := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: io.NopCloser(bytes.NewReader(out))}
-	s := ssestream.NewStream[openai.ChatCompletionChunk](ssestream.NewDecoder(resp), nil)
-	var acc openai.ChatCompletionAccumulator
-	for s.Next() {
-		acc.AddChunk(s.Current())
-	}
-	if err := s.Err(); err != nil {
+	acc, _, err := openAIStream(t, out)
+	if err != nil {
 		t.Fatal(err)
 	}
 	calls := acc.Choices[0].Message.ToolCalls
@@ -345,4 +333,250 @@ func newTranslatorT(t *testing.T, tg Target, path string) Translator {
 		t.Fatal(err)
 	}
 	return tr
+}
+
+// Every Vertex request reports the client's model (gen_ai.request.model,
+// before model_override) next to the upstream one: the Claude Messages
+// passthrough, Gemini chat (plain and streamed) and embeddings.
+func TestVertexRequestModel(t *testing.T) {
+	for _, tc := range []struct {
+		name, schema, path, body string
+	}{
+		{"claude messages", SchemaVertexAnthropic, "/v1/messages", `{"model":"client-model","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`},
+		{"claude messages streamed", SchemaVertexAnthropic, "/v1/messages", `{"stream":true,"model":"client-model","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`},
+		{"claude chat", SchemaVertexAnthropic, "/v1/chat/completions", `{"model":"client-model","messages":[{"role":"user","content":"hi"}]}`},
+		{"gemini chat", SchemaVertexGemini, "/v1/chat/completions", `{"model":"client-model","messages":[{"role":"user","content":"hi"}]}`},
+		{"gemini chat streamed", SchemaVertexGemini, "/v1/chat/completions", `{"model":"client-model","stream":true,"messages":[{"role":"user","content":"hi"}]}`},
+		{"embeddings", SchemaVertexGemini, "/v1/embeddings", `{"model":"client-model","input":"hi"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := vertexTarget
+			tg.Schema = tc.schema
+			tg.ModelOverride = map[string]string{"client-model": "upstream-model"}
+			tr, err := New(tg, tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := []byte(tc.body)
+			res, err := tr.RequestBody(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Model != "upstream-model" || res.RequestModel != "client-model" || !strings.Contains(res.Path, "/models/upstream-model:") {
+				t.Fatalf("model %q request model %q path %s", res.Model, res.RequestModel, res.Path)
+			}
+			// The request model must not alias the body (every attempt's).
+			copy(body, bytes.Repeat([]byte{'x'}, len(body)))
+			if res.RequestModel != "client-model" {
+				t.Fatalf("request model aliases the body: %q", res.RequestModel)
+			}
+		})
+	}
+}
+
+// Gemini's thought summaries reach openai-go as reasoning_content (an extra
+// field of the message, and of each stream delta), and thoughtsTokenCount
+// as completion_tokens_details.reasoning_tokens, counted inside
+// completion_tokens; the Usage the upstream phase records (metrics,
+// metadata) carries them as ReasoningTokens.
+func TestGeminiReasoningOpenAISDK(t *testing.T) {
+	t.Run("plain", func(t *testing.T) {
+		body, err := os.ReadFile("testdata/gemini/response/thoughts.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := newVertexT(t, SchemaVertexGemini, "/v1/chat/completions")
+		if _, err := tr.RequestBody([]byte(`{"model":"gemini-2.5-pro","reasoning_effort":"medium","messages":[{"role":"user","content":"x"}]}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.ResponseHeaders(200, "application/json", ""); err != nil {
+			t.Fatal(err)
+		}
+		out, usage, err := tr.ResponseBody(body, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cc openai.ChatCompletion
+		if err := json.Unmarshal(out, &cc); err != nil {
+			t.Fatal(err)
+		}
+		m := cc.Choices[0].Message
+		var reasoning string
+		if err := json.Unmarshal([]byte(m.JSON.ExtraFields["reasoning_content"].Raw()), &reasoning); err != nil || !strings.HasPrefix(reasoning, "**Counting primes**") || strings.Contains(m.Content, "Counting") {
+			t.Fatalf("reasoning %q (%v), content %q", reasoning, err, m.Content)
+		}
+		// usage.Model is gen_ai.response.model: the model Vertex names.
+		if cc.Usage.CompletionTokens != 128 || cc.Usage.CompletionTokensDetails.ReasoningTokens != 120 || usage.ReasoningTokens != 120 || usage.OutputTokens != 128 || usage.Model != "gemini-2.5-pro" {
+			t.Fatalf("usage %+v / %+v", cc.Usage, usage)
+		}
+	})
+	t.Run("stream", func(t *testing.T) {
+		stream, err := os.ReadFile("testdata/gemini/stream/thoughts.sse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, usage := translateGeminiStream(t, true, stream)
+		acc, chunks, err := openAIStream(t, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var reasoning strings.Builder
+		for _, c := range chunks {
+			if len(c.Choices) > 0 {
+				if f, ok := c.Choices[0].Delta.JSON.ExtraFields["reasoning_content"]; ok {
+					var piece string
+					if err := json.Unmarshal([]byte(f.Raw()), &piece); err != nil {
+						t.Fatal(err)
+					}
+					reasoning.WriteString(piece)
+				}
+			}
+		}
+		if reasoning.String() != "**Planning**\nAdd the two numbers." || acc.Choices[0].Message.Content != "2 + 2 = 4" {
+			t.Fatalf("reasoning %q content %q", reasoning.String(), acc.Choices[0].Message.Content)
+		}
+		if acc.Usage.CompletionTokens != 47 || acc.Usage.CompletionTokensDetails.ReasoningTokens != 40 || acc.Usage.PromptTokensDetails.CachedTokens != 2 {
+			t.Fatalf("usage %+v", acc.Usage)
+		}
+		if usage.ReasoningTokens != 40 || usage.OutputTokens != 47 || usage.CachedInputTokens != 2 || usage.Model != "gemini-2.5-pro" {
+			t.Fatalf("recorded usage %+v", usage)
+		}
+	})
+}
+
+// reasoning_effort becomes thinkingConfig: a budget per effort, and the
+// thought summaries asked for whenever thinking is on.
+func TestGeminiThinkingConfig(t *testing.T) {
+	for effort, want := range map[string]string{
+		"none":    `{"thinkingBudget":0}`,
+		"minimal": `{"thinkingBudget":0}`,
+		"low":     `{"thinkingBudget":1024,"includeThoughts":true}`,
+		"medium":  `{"thinkingBudget":8192,"includeThoughts":true}`,
+		"high":    `{"thinkingBudget":24576,"includeThoughts":true}`,
+		"":        ``,
+	} {
+		body := `{"model":"g","messages":[{"role":"user","content":"hi"}]}`
+		if effort != "" {
+			body = `{"model":"g","reasoning_effort":"` + effort + `","messages":[{"role":"user","content":"hi"}]}`
+		}
+		res, err := newVertexT(t, SchemaVertexGemini, "/v1/chat/completions").RequestBody([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			GenerationConfig struct {
+				ThinkingConfig json.RawMessage `json:"thinkingConfig"`
+			} `json:"generationConfig"`
+		}
+		if err := json.Unmarshal(res.Body, &got); err != nil || string(got.GenerationConfig.ThinkingConfig) != want {
+			t.Errorf("%q: thinkingConfig %s, want %s (%v)", effort, got.GenerationConfig.ThinkingConfig, want, err)
+		}
+	}
+}
+
+// response_format json_schema: a schema Vertex honours goes as
+// responseJsonSchema unchanged; a keyword it does not is a 400 naming the
+// keyword's place in the schema.
+func TestGeminiResponseSchema(t *testing.T) {
+	req := func(schema string) string {
+		return `{"model":"g","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"s","strict":true,"schema":` + schema + `}}}`
+	}
+	for _, tc := range []struct {
+		name, schema string
+		unsupported  bool
+		param        string // empty: accepted
+	}{
+		{name: "boolean schema", schema: `true`},
+		{name: "annotations", schema: `{"$schema":"https://json-schema.org/draft/2020-12/schema","$comment":"c","type":"object","properties":{"a":{"type":"string","default":"x","examples":["y"],"deprecated":false,"readOnly":true}}}`},
+		{name: "ref alone, $-siblings", schema: `{"$defs":{"A":{"type":"string"}},"type":"object","properties":{"a":{"$ref":"#/$defs/A","$comment":"c"}}}`},
+		{name: "additionalProperties schema", schema: `{"type":"object","additionalProperties":{"type":"integer"}}`},
+		{name: "numeric enum", schema: `{"type":"integer","enum":[1,-2,3.5]}`},
+		{name: "pattern", schema: `{"type":"object","properties":{"zip":{"type":"string","pattern":"^[0-9]{5}$"}}}`, unsupported: true, param: "response_format.json_schema.schema.properties.zip.pattern"},
+		{name: "const in anyOf", schema: `{"anyOf":[{"type":"string"},{"const":"x"}]}`, unsupported: true, param: "response_format.json_schema.schema.anyOf[1].const"},
+		{name: "allOf", schema: `{"allOf":[{"type":"string"}]}`, unsupported: true, param: "response_format.json_schema.schema.allOf"},
+		{name: "minLength in $defs", schema: `{"$defs":{"Name":{"type":"string","minLength":2}},"$ref":"#/$defs/Name"}`, unsupported: true, param: "response_format.json_schema.schema.$defs.Name.minLength"},
+		{name: "definitions", schema: `{"definitions":{"A":{"type":"string"}}}`, unsupported: true, param: "response_format.json_schema.schema.definitions"},
+		{name: "ref with a sibling", schema: `{"type":"object","properties":{"a":{"$ref":"#/$defs/A","description":"d"}}}`, unsupported: true, param: "response_format.json_schema.schema.properties.a.description"},
+		{name: "tuple items", schema: `{"type":"array","items":[{"type":"string"}]}`, unsupported: true, param: "response_format.json_schema.schema.items"},
+		{name: "object enum", schema: `{"enum":["a",{"b":1}]}`, unsupported: true, param: "response_format.json_schema.schema.enum[1]"},
+		{name: "boolean enum", schema: `{"enum":[true]}`, unsupported: true, param: "response_format.json_schema.schema.enum[0]"},
+		{name: "in prefixItems", schema: `{"type":"array","prefixItems":[{"type":"string"},{"type":"string","maxLength":3}]}`, unsupported: true, param: "response_format.json_schema.schema.prefixItems[1].maxLength"},
+		{name: "in additionalProperties", schema: `{"type":"object","additionalProperties":{"not":{"type":"null"}}}`, unsupported: true, param: "response_format.json_schema.schema.additionalProperties.not"},
+		{name: "schema not an object", schema: `"string"`, param: "response_format.json_schema.schema"},
+		{name: "properties not an object", schema: `{"properties":[]}`, param: "response_format.json_schema.schema.properties"},
+		{name: "anyOf not an array", schema: `{"anyOf":{}}`, param: "response_format.json_schema.schema.anyOf"},
+		{name: "too deep", schema: strings.Repeat(`{"items":`, geminiSchemaMaxDepth+1) + `true` + strings.Repeat(`}`, geminiSchemaMaxDepth+1), unsupported: true,
+			param: "response_format.json_schema.schema" + strings.Repeat(".items", geminiSchemaMaxDepth)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := newVertexT(t, SchemaVertexGemini, "/v1/chat/completions").RequestBody([]byte(req(tc.schema)))
+			if tc.param == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got struct {
+					GenerationConfig struct {
+						ResponseMimeType   string          `json:"responseMimeType"`
+						ResponseJSONSchema json.RawMessage `json:"responseJsonSchema"`
+					} `json:"generationConfig"`
+				}
+				if err := json.Unmarshal(res.Body, &got); err != nil || got.GenerationConfig.ResponseMimeType != "application/json" || string(got.GenerationConfig.ResponseJSONSchema) != tc.schema {
+					t.Fatalf("%s (%v)", res.Body, err)
+				}
+				return
+			}
+			requireRequestError(t, err, tc.unsupported, tc.param)
+		})
+	}
+}
+
+// requireRequestError asserts a request translation's 400: its kind
+// (unsupported, else invalid) and the parameter it names.
+func requireRequestError(t *testing.T, err error, unsupported bool, param string) {
+	t.Helper()
+	kind := KindInvalid
+	if unsupported {
+		kind = KindUnsupported
+	}
+	e, ok := AsError(err, kind)
+	if !ok || e.Status != http.StatusBadRequest || e.Param != param {
+		t.Fatalf("err %#v, want kind %d param %q", err, kind, param)
+	}
+}
+
+// A Vertex error on the Claude Messages passthrough reaches the Anthropic
+// client in Anthropic's shape with its status: Claude's own errors as they
+// are, Vertex's Google-format errors converted with their message.
+func TestVertexClaudeMessagesErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+		want   string
+	}{
+		{"google 404 model", 404, `{"error":{"code":404,"message":"Publisher Model ` + "`x`" + ` was not found.","status":"NOT_FOUND"}}`,
+			`{"type":"error","error":{"type":"not_found_error","message":"Publisher Model ` + "`x`" + ` was not found."}}`},
+		{"google 429 as a stream's array", 429, `[{"error":{"code":429,"message":"Quota exceeded.","status":"RESOURCE_EXHAUSTED"}}]`,
+			`{"type":"error","error":{"type":"rate_limit_error","message":"Quota exceeded."}}`},
+		{"google 401", 401, `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`,
+			`{"type":"error","error":{"type":"authentication_error","message":"Request had invalid authentication credentials."}}`},
+		{"claude's own", 400, `{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"}}`,
+			`{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newVertexT(t, SchemaVertexAnthropic, "/v1/messages")
+			if _, err := tr.RequestBody([]byte(`{"model":"claude-sonnet-4","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`)); err != nil {
+				t.Fatal(err)
+			}
+			mode, err := tr.ResponseHeaders(tc.status, "application/json", "")
+			if err != nil || !mode.Error || !mode.BufferBody || !mode.ModifiesBody {
+				t.Fatalf("mode %+v, %v", mode, err)
+			}
+			out, _, err := tr.ResponseBody([]byte(tc.body), true)
+			var got, want any
+			if err != nil || json.Unmarshal(out, &got) != nil || json.Unmarshal([]byte(tc.want), &want) != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s (%v), want %s", out, err, tc.want)
+			}
+		})
+	}
 }

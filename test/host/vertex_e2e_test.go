@@ -3,6 +3,7 @@ package host_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -11,10 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anthropics/anthropic-sdk-go"
+	aoption "github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/aigw/aigw/internal/credentials/credtest"
+	"github.com/aigw/aigw/internal/metrics/metricstest"
 	"github.com/aigw/aigw/test/host"
 	"github.com/aigw/aigw/test/mockprovider"
 )
@@ -65,6 +69,22 @@ func requireIssuedBearer(t *testing.T, fake *credtest.Google, r mockprovider.Req
 	}
 }
 
+// vertexHost is the :authority every Vertex attempt carries: no backend in
+// these tests configures a host, so it is the region's endpoint.
+const vertexHost = trRegion + "-aiplatform.googleapis.com"
+
+// extraString decodes an extra (non-OpenAI) string field openai-go kept.
+func extraString(t *testing.T, f interface{ Raw() string }) string {
+	t.Helper()
+	var s string
+	if raw := f.Raw(); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &s); err != nil {
+			t.Fatalf("extra field %s: %v", raw, err)
+		}
+	}
+	return s
+}
+
 func TestVertexGeminiE2E(t *testing.T) {
 	fake := credtest.NewGoogle(t, time.Hour)
 	e := newTrEnv(t, trOptions{backends: []trBackend{
@@ -94,7 +114,88 @@ func TestVertexGeminiE2E(t *testing.T) {
 		if r.Path != vertexGeminiPath+"gemini-2.5-flash:generateContent" || r.RawQuery != "" {
 			t.Errorf("path %s?%s", r.Path, r.RawQuery)
 		}
+		// No host configured: the region's Vertex endpoint.
+		if r.Host != vertexHost {
+			t.Errorf("host %q, want %q", r.Host, vertexHost)
+		}
 		requireIssuedBearer(t, fake, r, email)
+	})
+	t.Run("reasoning", func(t *testing.T) {
+		out, err := c.Chat.Completions.New(ctxT(t), openai.ChatCompletionNewParams{
+			Model: "gemini-2.5-flash", ReasoningEffort: openai.ReasoningEffortMedium,
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("say hello to the gateway")},
+		}, to("gemini"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := out.Choices[0].Message
+		if m.Content != "Hello from gemini." || extraString(t, m.JSON.ExtraFields["reasoning_content"]) != "Thinking about: Hello from gemini." {
+			t.Fatalf("content %q, reasoning %s", m.Content, m.JSON.ExtraFields["reasoning_content"].Raw())
+		}
+		// 3 reply words + 5 thought words, the thoughts also apart.
+		if out.Usage.CompletionTokens != 8 || out.Usage.CompletionTokensDetails.ReasoningTokens != 5 || out.Usage.TotalTokens != 13 {
+			t.Errorf("usage %+v", out.Usage)
+		}
+		gc, _ := jsonBody(t, e.lastRequest("gemini"))["generationConfig"].(map[string]any)
+		if tc, _ := gc["thinkingConfig"].(map[string]any); tc["thinkingBudget"] != float64(8192) || tc["includeThoughts"] != true {
+			t.Errorf("generationConfig %v", gc)
+		}
+	})
+	t.Run("json schema", func(t *testing.T) {
+		schema := map[string]any{"type": "object", "properties": map[string]any{"greeting": map[string]any{"type": "string"}}, "required": []string{"greeting"}}
+		_, err := c.Chat.Completions.New(ctxT(t), openai.ChatCompletionNewParams{
+			Model: "gemini-2.5-flash", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("say hello")},
+			ResponseFormat: openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &openai.ResponseFormatJSONSchemaParam{
+				JSONSchema: openai.ResponseFormatJSONSchemaJSONSchemaParam{Name: "greeting", Schema: schema, Strict: openai.Bool(true)}}},
+		}, to("gemini"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gc, _ := jsonBody(t, e.lastRequest("gemini"))["generationConfig"].(map[string]any)
+		if gc["responseMimeType"] != "application/json" || fmt.Sprint(gc["responseJsonSchema"]) != fmt.Sprint(map[string]any{"type": "object", "properties": map[string]any{"greeting": map[string]any{"type": "string"}}, "required": []any{"greeting"}}) {
+			t.Errorf("generationConfig %v", gc)
+		}
+		// A keyword Vertex does not honour: a 400 naming it, nothing sent.
+		schema["properties"].(map[string]any)["greeting"].(map[string]any)["pattern"] = "^Hello"
+		before := len(e.mocks["gemini"].srv.Requests())
+		_, err = c.Chat.Completions.New(ctxT(t), openai.ChatCompletionNewParams{
+			Model: "gemini-2.5-flash", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("say hello")},
+			ResponseFormat: openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &openai.ResponseFormatJSONSchemaParam{
+				JSONSchema: openai.ResponseFormatJSONSchemaJSONSchemaParam{Name: "greeting", Schema: schema}}},
+		}, to("gemini"))
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Param != "response_format.json_schema.schema.properties.greeting.pattern" {
+			t.Fatalf("%v", err)
+		}
+		if len(e.mocks["gemini"].srv.Requests()) != before {
+			t.Error("the request reached Vertex")
+		}
+	})
+	t.Run("reasoning stream", func(t *testing.T) {
+		p := openai.ChatCompletionNewParams{Model: "gemini-2.5-flash", ReasoningEffort: openai.ReasoningEffortHigh,
+			Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage("say hello to the gateway")},
+			StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}}
+		s := c.Chat.Completions.NewStreaming(ctxT(t), p, to("gemini"))
+		var acc openai.ChatCompletionAccumulator
+		var reasoning strings.Builder
+		for s.Next() {
+			ch := s.Current()
+			acc.AddChunk(ch)
+			if len(ch.Choices) > 0 {
+				if f, ok := ch.Choices[0].Delta.JSON.ExtraFields["reasoning_content"]; ok {
+					reasoning.WriteString(extraString(t, f))
+				}
+			}
+		}
+		if err := s.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if reasoning.String() != "Thinking about: Hello from gemini." || acc.Choices[0].Message.Content != "Hello from gemini." {
+			t.Fatalf("reasoning %q content %q", reasoning.String(), acc.Choices[0].Message.Content)
+		}
+		if acc.Usage.CompletionTokens != 8 || acc.Usage.CompletionTokensDetails.ReasoningTokens != 5 {
+			t.Errorf("usage %+v", acc.Usage)
+		}
 	})
 	t.Run("stream", func(t *testing.T) {
 		p := openai.ChatCompletionNewParams{Model: "gemini-2.5-flash", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("say hello to the gateway")},
@@ -139,7 +240,8 @@ func TestVertexGeminiE2E(t *testing.T) {
 func TestVertexClaudeE2E(t *testing.T) {
 	fake := credtest.NewGoogle(t, time.Hour)
 	e := newTrEnv(t, trOptions{backends: []trBackend{
-		{name: "claude", schema: mockprovider.SchemaVertexAnthropic, serves: []string{"claude-sonnet-4@20250514"}, gcp: fake},
+		{name: "claude", schema: mockprovider.SchemaVertexAnthropic, serves: []string{"claude-sonnet-4@20250514"},
+			mockModels: []string{"claude-sonnet-4@20250514"}, gcp: fake},
 	}})
 	waitVertexToken(t, e, "claude")
 	base := "/v1/projects/" + trProject + "/locations/" + trRegion + "/publishers/anthropic/models/claude-sonnet-4@20250514"
@@ -160,33 +262,60 @@ func TestVertexClaudeE2E(t *testing.T) {
 		}
 		requireIssuedBearer(t, fake, r, "claude@"+trProject+".iam.gserviceaccount.com")
 	})
-	t.Run("anthropic messages front door", func(t *testing.T) {
-		status, _, body := rawPost(t, e.h.URL()+"/v1/messages",
-			`{"model":"claude-sonnet-4@20250514","backend":"claude","max_tokens":64,"messages":[{"role":"user","content":"say hello"}]}`,
-			map[string]string{"x-api-key": clientKey, "anthropic-version": "2023-06-01"})
-		var msg struct {
-			Type    string `json:"type"`
-			Content []struct {
-				Text string `json:"text"`
-			} `json:"content"`
+	// anthropic-sdk-go through the Messages front door: the body passes with
+	// the host's rewrites only (model into the path, anthropic_version into
+	// the body), plain and streamed.
+	ac := e.anthropicClient(aoption.WithHeader("x-ai-eg-backend", "claude"))
+	mp := messagesParams()
+	mp.Model = "claude-sonnet-4@20250514"
+	t.Run("anthropic-sdk-go messages", func(t *testing.T) {
+		msg, err := ac.Messages.New(ctxT(t), mp)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if status != 200 || json.Unmarshal(body, &msg) != nil || msg.Type != "message" || len(msg.Content) != 1 || msg.Content[0].Text != "Hello from claude." {
-			t.Fatalf("%d %s", status, body)
+		if len(msg.Content) != 1 || msg.Content[0].Text != "Hello from claude." || msg.StopReason != "end_turn" || msg.Model != "claude-sonnet-4@20250514" {
+			t.Fatalf("%+v", msg)
+		}
+		if msg.Usage.InputTokens == 0 || msg.Usage.OutputTokens != 3 {
+			t.Errorf("usage %+v", msg.Usage)
 		}
 		r := e.lastRequest("claude")
-		if r.Path != base+":rawPredict" || jsonBody(t, r)["anthropic_version"] != "vertex-2023-10-16" {
-			t.Errorf("path %s body %s", r.Path, r.Body)
+		b := jsonBody(t, r)
+		if r.Path != base+":rawPredict" || b["anthropic_version"] != "vertex-2023-10-16" || b["model"] != nil || r.Host != vertexHost {
+			t.Errorf("path %s host %s body %s", r.Path, r.Host, r.Body)
 		}
 		requireIssuedBearer(t, fake, r, "claude@"+trProject+".iam.gserviceaccount.com")
 	})
-	t.Run("anthropic messages streamed", func(t *testing.T) {
-		status, _, body := rawPost(t, e.h.URL()+"/v1/messages",
-			`{"model":"claude-sonnet-4@20250514","backend":"claude","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"say hello"}]}`, nil)
-		if status != 200 || !strings.Contains(string(body), "event: message_stop") {
-			t.Fatalf("%d %s", status, body)
+	t.Run("anthropic-sdk-go messages streamed", func(t *testing.T) {
+		s := ac.Messages.NewStreaming(ctxT(t), mp)
+		var msg anthropic.Message
+		events := 0
+		for s.Next() {
+			events++
+			if err := msg.Accumulate(s.Current()); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if r := e.lastRequest("claude"); r.Path != base+":streamRawPredict" {
-			t.Errorf("path %s", r.Path)
+		if err := s.Err(); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if events < 5 || len(msg.Content) != 1 || msg.Content[0].Text != "Hello from claude." || msg.StopReason != "end_turn" {
+			t.Fatalf("%d events, %+v", events, msg)
+		}
+		r := e.lastRequest("claude")
+		if r.Path != base+":streamRawPredict" || jsonBody(t, r)["stream"] != true || r.Host != vertexHost {
+			t.Errorf("path %s host %s body %s", r.Path, r.Host, r.Body)
+		}
+		requireIssuedBearer(t, fake, r, "claude@"+trProject+".iam.gserviceaccount.com")
+	})
+	t.Run("anthropic-sdk-go error in Anthropic's shape", func(t *testing.T) {
+		bad := mp
+		bad.Model = "claude-unknown@1"
+		_, err := ac.Messages.New(ctxT(t), bad)
+		var apiErr *anthropic.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || !strings.Contains(apiErr.RawJSON(), `"type":"error"`) {
+			t.Fatalf("%v", err)
 		}
 	})
 }
@@ -305,5 +434,74 @@ func TestVertexKeyRotationE2E(t *testing.T) {
 	wg.Wait()
 	if failures.Load() != 0 || done.Load() < 10 {
 		t.Fatalf("%d of %d requests failed during the rotation", failures.Load(), done.Load())
+	}
+}
+
+// TestVertexMetricsE2E scrapes the .so's Prometheus endpoint after Vertex
+// traffic: Gemini's thinking tokens are counted as reasoning tokens (inside
+// the output tokens), and the Claude Messages passthrough names the
+// client's model (gen_ai.request.model, before model_override) next to the
+// one Vertex served.
+func TestVertexMetricsE2E(t *testing.T) {
+	addr := closedPort(t) // the library's listener takes it
+	fake := credtest.NewGoogle(t, time.Hour)
+	e := newTrEnv(t, trOptions{metrics: map[string]any{"listen_address": addr}, backends: []trBackend{
+		{name: "gemini", schema: mockprovider.SchemaVertexGemini, serves: []string{"gemini-2.5-flash"}, gcp: fake},
+		{name: "claude", schema: mockprovider.SchemaVertexAnthropic, serves: []string{"claude-sonnet"},
+			override: map[string]string{"claude-sonnet": "claude-sonnet-4@20250514"}, mockModels: []string{"claude-sonnet-4@20250514"}, gcp: fake},
+	}})
+	waitVertexToken(t, e, "gemini")
+	waitVertexToken(t, e, "claude")
+
+	c := e.client()
+	p := openai.ChatCompletionNewParams{Model: "gemini-2.5-flash", ReasoningEffort: openai.ReasoningEffortLow,
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("say hello to the gateway")}}
+	id := newRequestID(t)
+	if _, err := c.Chat.Completions.New(ctxT(t), p, to("gemini"), option.WithHeader("x-request-id", id)); err != nil {
+		t.Fatal(err)
+	}
+	if md := e.access(id).DynamicMetadata["io.envoy.ai_gateway"]; md["llm_reasoning_token"] != float64(5) || md["llm_output_token"] != float64(8) {
+		t.Errorf("dynamic metadata %v", md)
+	}
+	streamAll(t, c.Chat.Completions.NewStreaming(ctxT(t), p, to("gemini")))
+
+	ac := e.anthropicClient(aoption.WithHeader("x-ai-eg-backend", "claude"))
+	mp := messagesParams()
+	mp.Model = "claude-sonnet"
+	if _, err := ac.Messages.New(ctxT(t), mp); err != nil {
+		t.Fatal(err)
+	}
+	s := ac.Messages.NewStreaming(ctxT(t), mp)
+	for s.Next() {
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	fams := metricstest.Scrape(t, "http://"+addr+"/metrics")
+	gemini := "gen_ai_operation_name=chat,gen_ai_provider_name=gcp.vertex_ai,gen_ai_request_model=gemini-2.5-flash,gen_ai_response_model=gemini-2.5-flash"
+	claude := "gen_ai_operation_name=chat,gen_ai_provider_name=gcp.vertex_ai,gen_ai_request_model=claude-sonnet,gen_ai_response_model=claude-sonnet-4@20250514"
+	const mod = ",gen_ai_token_modality=unknown"
+	for _, tc := range []struct {
+		family string
+		want   map[string]float64
+	}{
+		// 5 thought words per request, two requests.
+		{"gen_ai_client_inference_usage_reasoning_output_tokens_total", map[string]float64{gemini + mod: 10}},
+		// 3 reply words + 5 thought words each.
+		{"gen_ai_client_inference_usage_output_tokens_total", map[string]float64{gemini + mod: 16, claude + mod: 6}},
+		{"aigw_upstream_attempts_total", map[string]float64{"aigw_backend_name=gemini," + gemini: 2, "aigw_backend_name=claude," + claude: 2}},
+	} {
+		// Only these requests' series: waitVertexToken's probes add others.
+		got := fams.Series(tc.family, false)
+		for k := range got {
+			if !strings.Contains(k, "gen_ai_request_model=gemini-2.5-flash") && !strings.Contains(k, "gen_ai_request_model=claude-sonnet") {
+				delete(got, k)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s:\n got  %v\n want %v", tc.family, got, tc.want)
+		}
 	}
 }

@@ -149,17 +149,41 @@ func (c *call) gemini(model string, stream bool) {
 			prompt += countWords(p.Text)
 		}
 	}
+	thinking, msg := geminiThinking(m["generationConfig"])
+	if msg != "" {
+		bad(msg)
+		return
+	}
 	reply := c.s.reply
 	completion := countWords(reply)
 	usage := map[string]any{"promptTokenCount": prompt, "candidatesTokenCount": completion, "totalTokenCount": prompt + completion}
+	// With includeThoughts the model's thought summary comes first, in
+	// parts marked "thought": true, and its tokens are reported apart
+	// (thoughtsTokenCount, part of totalTokenCount).
+	var thought string
+	if thinking {
+		thought = "Thinking about: " + reply
+		usage["thoughtsTokenCount"] = countWords(thought)
+		usage["totalTokenCount"] = prompt + completion + countWords(thought)
+	}
 	if !stream {
+		parts := []any{map[string]any{"text": reply}}
+		if thinking {
+			parts = append([]any{map[string]any{"text": thought, "thought": true}}, parts...)
+		}
 		writeJSON(c.w, http.StatusOK, map[string]any{
-			"candidates":    []any{map[string]any{"content": map[string]any{"role": "model", "parts": []any{map[string]any{"text": reply}}}, "finishReason": "STOP", "index": 0}},
+			"candidates":    []any{map[string]any{"content": map[string]any{"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}},
 			"usageMetadata": usage, "modelVersion": model, "responseId": "vertex-" + itoa(int(c.id)),
 		})
 		return
 	}
 	w := startSSE(c.w)
+	if thinking {
+		ev := map[string]any{"candidates": []any{map[string]any{"content": map[string]any{"role": "model", "parts": []any{map[string]any{"text": thought, "thought": true}}}}},
+			"modelVersion": model, "responseId": "vertex-" + itoa(int(c.id))}
+		b, _ := json.Marshal(ev)
+		_, _ = w.w.Write(append(append([]byte("data: "), b...), "\r\n\r\n"...))
+	}
 	pieces := replyPieces(reply)
 	for i, p := range pieces {
 		ev := map[string]any{"candidates": []any{map[string]any{"content": map[string]any{"role": "model", "parts": []any{map[string]any{"text": p}}}}},
@@ -205,4 +229,44 @@ func (c *call) vertexEmbed(model string) {
 		preds[i] = map[string]any{"embeddings": map[string]any{"values": values, "statistics": map[string]any{"token_count": countWords(in.Content), "truncated": false}}}
 	}
 	writeJSON(c.w, http.StatusOK, map[string]any{"predictions": preds, "metadata": map[string]any{"billableCharacterCount": len(c.body)}})
+}
+
+// geminiThinking checks generationConfig's structured output members and
+// reads generationConfig.thinkingConfig as Vertex does
+// (unknown members refused, thinkingBudget an integer, includeThoughts a
+// boolean) and reports whether thought summaries were asked for; msg is
+// the INVALID_ARGUMENT message of a bad one.
+func geminiThinking(raw json.RawMessage) (include bool, msg string) {
+	if len(raw) == 0 {
+		return false, ""
+	}
+	var gc map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &gc); err != nil {
+		return false, "Invalid JSON payload received. generationConfig must be an object."
+	}
+	// responseJsonSchema needs responseMimeType and excludes responseSchema
+	// (GenerationConfig.responseJsonSchema, aiplatform v1).
+	if _, ok := gc["responseJsonSchema"]; ok {
+		if _, both := gc["responseSchema"]; both {
+			return false, "responseSchema and responseJsonSchema cannot both be set."
+		}
+		if mt, _ := json.Marshal("application/json"); string(gc["responseMimeType"]) != string(mt) {
+			return false, "responseMimeType must be application/json when responseJsonSchema is set."
+		}
+	}
+	tc, ok := gc["thinkingConfig"]
+	if !ok {
+		return false, ""
+	}
+	var cfg struct {
+		ThinkingBudget  *int32 `json:"thinkingBudget"`
+		IncludeThoughts *bool  `json:"includeThoughts"`
+		ThinkingLevel   string `json:"thinkingLevel"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(tc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return false, "Invalid JSON payload received. Unknown name or bad value in generationConfig.thinkingConfig: " + err.Error()
+	}
+	return cfg.IncludeThoughts != nil && *cfg.IncludeThoughts, ""
 }
