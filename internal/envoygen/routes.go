@@ -41,14 +41,14 @@ func (g *gen) routing() ([]*routev3.Route, []*clusterv3.Cluster, error) {
 	var clusters []*clusterv3.Cluster
 	for _, b := range g.c.Backends {
 		bd := g.d.Backends[b.Name]
-		routes = append(routes, g.route("backend-"+b.Name, g.c.BackendHeader, b.Name, b.Name, g.retryPolicy(len(bd.Endpoints) > 1, false)))
+		routes = append(routes, g.route("backend-"+b.Name, g.c.BackendHeader, b.Name, b.Name, g.retryPolicy(len(bd.Endpoints) > 1, 1)))
 		clusters = append(clusters, g.cluster(b.Name, []member{{backend: b.Name, priority: 0}}))
 	}
 	for _, m := range g.models() {
 		members := g.modelMembers(m)
 		if len(members) == 1 {
 			bd := g.d.Backends[members[0].backend]
-			routes = append(routes, g.route("model-"+m, g.c.ModelHeader, m, members[0].backend, g.retryPolicy(len(bd.Endpoints) > 1, false)))
+			routes = append(routes, g.route("model-"+m, g.c.ModelHeader, m, members[0].backend, g.retryPolicy(len(bd.Endpoints) > 1, 1)))
 			continue
 		}
 		prios := map[uint32]int{}
@@ -63,7 +63,7 @@ func (g *gen) routing() ([]*routev3.Route, []*clusterv3.Cluster, error) {
 		if len(prios) > 1 {
 			name = "failover-" + m
 		}
-		routes = append(routes, g.route("model-"+m, g.c.ModelHeader, m, name, g.retryPolicy(spread, len(prios) > 1)))
+		routes = append(routes, g.route("model-"+m, g.c.ModelHeader, m, name, g.retryPolicy(spread, len(prios))))
 		clusters = append(clusters, g.cluster(name, members))
 	}
 	for _, c := range clusters {
@@ -150,23 +150,30 @@ func (g *gen) inferenceMatch(extra ...*routev3.HeaderMatcher) *routev3.RouteMatc
 
 // route sends POST inference requests whose header equals value to cluster.
 // Timeouts (docs/production.md): timeout 0s, no cap on a stream's length;
-// idle_timeout covers two attempts' per_try_idle_timeout; the request body
-// buffer limit lets a retry replay an LLM-sized body.
+// idle_timeout is policy.idle_timeout for two attempts (at least two
+// per_try_idle_timeout, checked at load) and one per_try_idle_timeout more
+// per further attempt, so the last attempt can still time out on its own;
+// the request body buffer limit lets a retry replay an LLM-sized body.
 func (g *gen) route(name, header, value, cluster string, retry *routev3.RetryPolicy) *routev3.Route {
+	idle := g.d.Policy.IdleTimeout
+	if extra := int64(retry.GetNumRetries().GetValue()) - 1; extra > 0 {
+		idle += Duration(extra) * g.d.Policy.PerTryIdleTimeout
+	}
 	return &routev3.Route{
 		Name:  name,
 		Match: g.inferenceMatch(exactHeader(header, value)),
 		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
 			ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
 			Timeout:          durationpb.New(0),
-			IdleTimeout:      dur(g.d.Policy.IdleTimeout),
+			IdleTimeout:      dur(idle),
 			RetryPolicy:      retry,
 		}},
 		RequestBodyBufferLimit: wrapperspb.UInt64(uint64(g.c.MaxRequestBodyBytes)),
 	}
 }
 
-// retryPolicy: one retry. per_try_idle_timeout resets an attempt silent for
+// retryPolicy: one retry, or one per further priority of a failover
+// cluster. per_try_idle_timeout resets an attempt silent for
 // that long, before or during its response (router.cc:1314-1349; no
 // per_try_timeout: it stops applying once the response started and, firing
 // then, deletes the idle timer, upstream_request.cc:542-558).
@@ -176,12 +183,22 @@ func (g *gen) route(name, header, value, cluster string, retry *routev3.RetryPol
 // A cluster with one host retries resets, connect failures, 429 and 503 on
 // it. With several hosts (spread) or priorities (failover), any 5xx is
 // retried elsewhere: previous_hosts picks another host, previous_priorities
-// leaves the priority that failed.
-func (g *gen) retryPolicy(spread, failover bool) *routev3.RetryPolicy {
+// leaves the priorities that failed.
+//
+// previous_priorities with update_frequency 1 recomputes the priority load
+// before every retry, excluding the priority of every host attempted so far
+// (source/extensions/retry/priority/previous_priorities/
+// previous_priorities.cc:16-35): retry k goes to priority k. A larger
+// update_frequency f reuses the original load for the first f-1 retries
+// (line 16-17) and the last computed one between multiples of f (line 35),
+// so with f=2 the first retry hits priority 0 again and two retries never
+// reach priority 2. Hence num_retries = priorities-1 and update_frequency 1.
+func (g *gen) retryPolicy(spread bool, priorities int) *routev3.RetryPolicy {
+	failover := priorities > 1
 	rp := &routev3.RetryPolicy{
 		RetryOn:              "reset,connect-failure,retriable-status-codes",
 		RetriableStatusCodes: []uint32{429, 503},
-		NumRetries:           wrapperspb.UInt32(1),
+		NumRetries:           wrapperspb.UInt32(uint32(max(1, priorities-1))),
 		PerTryIdleTimeout:    dur(g.d.Policy.PerTryIdleTimeout),
 		RateLimitedRetryBackOff: &routev3.RetryPolicy_RateLimitedRetryBackOff{
 			ResetHeaders: []*routev3.RetryPolicy_ResetHeader{{Name: "retry-after", Format: routev3.RetryPolicy_SECONDS}},

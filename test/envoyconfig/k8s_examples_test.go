@@ -117,8 +117,10 @@ func TestKubernetesExamplesEnvoyConfig(t *testing.T) {
 			}
 		}
 	}
-	if docs != 2 || upstream != 8 {
-		t.Errorf("%d golang filters and %d clusters with the upstream filter; want 2 (one per example) and 8 (4 each)", docs, upstream)
+	// Per example: one cluster per backend (openai, bedrock, vertex, anthropic, azure) and the
+	// failover cluster of gpt-4o.
+	if docs != 2 || upstream != 12 {
+		t.Errorf("%d golang filters and %d clusters with the upstream filter; want 2 (one per example) and 12 (6 each)", docs, upstream)
 	}
 }
 
