@@ -2,7 +2,9 @@ package envoygen
 
 import (
 	"fmt"
+	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -15,6 +17,8 @@ import (
 	prevhostsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
 	prevpriov3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+
+	"github.com/aigw/aigw/internal/oaierr"
 )
 
 // Routes: one per backend and per model, the catch-alls, and their retry policy.
@@ -71,7 +75,7 @@ func (g *gen) routing() ([]*routev3.Route, []*clusterv3.Cluster, error) {
 			return nil, nil, fmt.Errorf("cluster name %q: longer than Envoy's stat name limit of 60", c.GetName())
 		}
 	}
-	routes = append(routes, g.noBackendRoute(), g.notServedRoute())
+	routes = append(routes, g.unroutedRoutes()...)
 	return routes, clusters, nil
 }
 
@@ -226,18 +230,48 @@ func (g *gen) retryPolicy(spread bool, priorities int) *routev3.RetryPolicy {
 	return rp
 }
 
-// noBackendRoute answers an inference request no route above took like
-// OpenAI answers an unknown model.
-func (g *gen) noBackendRoute() *routev3.Route {
-	return jsonDirectResponse("no-backend", g.inferenceMatch(),
-		`{"error":{"message":"no backend serves this request: name a configured model or backend","type":"invalid_request_error","param":"model","code":"model_not_found"}}`)
+// messagesRegex matches the client paths whose errors are in Anthropic's
+// shape: exactly the paths oaierr.FormatFor answers with FormatAnthropic
+// (/v1/messages, one trailing slash, any query; test/envoyconfig checks the
+// two agree on a table of paths). RE2, matched against the whole value.
+const messagesRegex = `/v1/messages/?(\?.*)?`
+
+// messagesPath is the path of the Anthropic Messages API.
+const messagesPath = "/v1/messages"
+
+// unroutedRoutes answer what no backend or model route took, with a 404 in
+// the client's error format: an inference request (no-backend, like OpenAI
+// and Anthropic answer an unknown model) and anything else (not-served,
+// another method or path), each preceded by its Anthropic-shaped twin for
+// Messages clients (direct responses are never rewritten by the local reply
+// mappers: their details are "direct_response").
+func (g *gen) unroutedRoutes() []*routev3.Route {
+	const noBackend = "no backend serves this request: name a configured model or backend"
+	notServed := "Invalid URL: this gateway serves POST " + strings.Join(g.c.Paths, ", ") + " and GET /v1/models"
+	var out []*routev3.Route
+	if slices.Contains(g.c.Paths, messagesPath) {
+		out = append(out, jsonDirectResponse("no-backend-messages", &routev3.RouteMatch{
+			PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: regexp.QuoteMeta(messagesPath) + `(\?.*)?`}},
+			Headers:       []*routev3.HeaderMatcher{exactHeader(":method", "POST")},
+		}, anthropicError(http.StatusNotFound, "invalid_request_error", noBackend)))
+	}
+	out = append(out,
+		jsonDirectResponse("no-backend", g.inferenceMatch(),
+			`{"error":{"message":"`+noBackend+`","type":"invalid_request_error","param":"model","code":"model_not_found"}}`),
+		jsonDirectResponse("not-served-messages", &routev3.RouteMatch{
+			PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: messagesRegex}},
+		}, anthropicError(http.StatusNotFound, "invalid_request_error", notServed)),
+		jsonDirectResponse("not-served", &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+			`{"error":{"message":"`+notServed+`","type":"invalid_request_error","param":null,"code":"unknown_url"}}`),
+	)
+	return out
 }
 
-// notServedRoute answers anything else: another method or path.
-func (g *gen) notServedRoute() *routev3.Route {
-	msg := "Invalid URL: this gateway serves POST " + strings.Join(g.c.Paths, ", ") + " and GET /v1/models"
-	return jsonDirectResponse("not-served", &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
-		`{"error":{"message":"`+msg+`","type":"invalid_request_error","param":null,"code":"unknown_url"}}`)
+// anthropicError is the Anthropic-shaped body aigw sends for an error of
+// this status and OpenAI type (oaierr: the router and upstream phases send
+// the same).
+func anthropicError(status int, openAIType, message string) string {
+	return string(oaierr.AppendAnthropicErrorJSON(nil, oaierr.AnthropicType(status, openAIType), message))
 }
 
 func jsonDirectResponse(name string, match *routev3.RouteMatch, body string) *routev3.Route {

@@ -33,6 +33,7 @@ import (
 
 	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/internal/credentials/credtest"
+	"github.com/aigw/aigw/internal/oaierr"
 	"github.com/aigw/aigw/internal/upstream"
 )
 
@@ -740,22 +741,16 @@ func checkCatchAll(t tb, r *routev3.Route) {
 	checkJSONDirectResponse(t, r)
 }
 
-// checkJSONDirectResponse: a route answered by Envoy itself answers with OpenAI error JSON.
+// checkJSONDirectResponse: a route answered by Envoy itself answers an error in JSON, in
+// OpenAI's or Anthropic's error shape; which one each client gets is checkRouteScope's
+// (by the request's path, oaierr.FormatFor).
 func checkJSONDirectResponse(t tb, r *routev3.Route) {
 	dr := r.GetDirectResponse()
 	if dr.GetStatus() < 400 {
 		t.Errorf("direct_response route %s: status %d is not an error", r.GetName(), dr.GetStatus())
 	}
-	var body struct {
-		Error map[string]any `json:"error"`
-	}
-	if err := json.Unmarshal([]byte(dr.GetBody().GetInlineString()), &body); err != nil {
-		t.Errorf("route %s: direct_response body is not JSON: %v", r.GetName(), err)
-	}
-	for _, k := range []string{"message", "type", "param", "code"} {
-		if _, ok := body.Error[k]; !ok {
-			t.Errorf("route %s: direct_response body lacks error.%s (OpenAI error shape)", r.GetName(), k)
-		}
+	if directResponseFormat(r) == nil {
+		t.Errorf("route %s: direct_response body %s is neither OpenAI's nor Anthropic's error shape", r.GetName(), dr.GetBody().GetInlineString())
 	}
 	ct := false
 	for _, h := range r.GetResponseHeadersToAdd() {
@@ -766,6 +761,17 @@ func checkJSONDirectResponse(t tb, r *routev3.Route) {
 	if !ct {
 		t.Errorf("direct_response route %s does not set content-type: application/json", r.GetName())
 	}
+}
+
+// directResponseFormat is the error format of a direct response's body (nil: neither).
+func directResponseFormat(r *routev3.Route) *oaierr.Format {
+	body := []byte(r.GetDirectResponse().GetBody().GetInlineString())
+	for _, f := range []oaierr.Format{oaierr.FormatOpenAI, oaierr.FormatAnthropic} {
+		if _, err := errorShape(body, f); err == nil {
+			return &f
+		}
+	}
+	return nil
 }
 
 // checkAccessLog: one stdout access log records the routing decision, the backend that
