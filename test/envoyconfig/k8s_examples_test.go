@@ -91,7 +91,13 @@ func TestKubernetesExamplesEnvoyConfig(t *testing.T) {
 				case strings.HasSuffix(op["path"].(string), "/http_filters/0"):
 					decode(where, op["value"], &hcmv3.HttpFilter{})
 				case strings.HasSuffix(op["path"].(string), "/routes/0"):
-					decode(where, op["value"], &routev3.Route{})
+					var r routev3.Route
+					decode(where, op["value"], &r)
+					// Prepended to the gateway's own routes: a JSON 404 for unrouted requests
+					// would shadow every HTTPRoute of the gateway behind it.
+					if r.GetDirectResponse() != nil {
+						t.Errorf("%s: route %s is a direct response, prepended before the gateway's own routes", where, r.GetName())
+					}
 				default:
 					t.Errorf("patch %d: unexpected path %v", i, op["path"])
 				}
