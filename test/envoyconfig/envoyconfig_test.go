@@ -329,8 +329,15 @@ func localizeKeys(t tb, root string, js []byte) []byte {
 		case config.AuthAWSSigV4:
 			fakeAWSCredentials(t)
 		case config.AuthGCPServiceAccount:
-			if kf, ok := auth["key_file"].(string); ok && !strings.HasPrefix(kf, keysMount+"/") {
-				auth["key_file"] = gcpServiceAccountFile(t)
+			// Always a key for a token endpoint on loopback: the compose demo's key names
+			// the mock's endpoint by its compose host name, which resolves only there.
+			if kf, ok := auth["key_file"].(string); ok {
+				if rest, under := strings.CutPrefix(kf, keysMount+"/"); under {
+					if _, err := os.Stat(filepath.Join(root, keysDir, rest)); err != nil {
+						t.Errorf("backend %v: key_file %s: %s does not exist in the repo (compose mounts %s there)", bm["name"], kf, filepath.Join(keysDir, rest), keysDir)
+					}
+				}
+				auth["key_file"] = gcpServiceAccountFile(t, kf)
 				continue
 			}
 		}
@@ -377,15 +384,22 @@ func fakeAWSCredentials(t tb) {
 	}
 }
 
-// gcpKeys holds one fake service-account key per test: a key file for a fake Google token
-// endpoint on loopback (credtest), so the upstream phase's token cache loads and fetches
-// without the network. One per test, not per call: a key is an RSA key generation.
+// gcpKeys holds the fake service-account keys of each test: a key file for a fake Google
+// token endpoint on loopback (credtest), so the upstream phase's token cache loads and
+// fetches without the network. One per test and original key_file, not per call: a key is
+// an RSA key generation.
 var gcpKeys struct {
 	sync.Mutex
-	m map[*testing.T]string
+	m      map[gcpKeyID]string
+	origin map[string]string // fake path -> the key_file it stands for
 }
 
-func gcpServiceAccountFile(t tb) string {
+type gcpKeyID struct {
+	t    *testing.T
+	orig string
+}
+
+func gcpServiceAccountFile(t tb, orig string) string {
 	var tt *testing.T
 	switch x := t.(type) {
 	case *testing.T:
@@ -397,21 +411,31 @@ func gcpServiceAccountFile(t tb) string {
 	}
 	gcpKeys.Lock()
 	defer gcpKeys.Unlock()
-	if p, ok := gcpKeys.m[tt]; ok {
+	id := gcpKeyID{tt, orig}
+	if p, ok := gcpKeys.m[id]; ok {
 		return p
 	}
 	if gcpKeys.m == nil {
-		gcpKeys.m = map[*testing.T]string{}
+		gcpKeys.m, gcpKeys.origin = map[gcpKeyID]string{}, map[string]string{}
 	}
 	p := filepath.Join(tt.TempDir(), "vertex-sa.json")
 	credtest.NewGoogle(tt, time.Hour).ServiceAccount(tt, p, "aigw@example.iam.gserviceaccount.com")
-	gcpKeys.m[tt] = p
+	gcpKeys.m[id], gcpKeys.origin[p] = p, orig
 	tt.Cleanup(func() {
 		gcpKeys.Lock()
-		delete(gcpKeys.m, tt)
+		delete(gcpKeys.m, id)
+		delete(gcpKeys.origin, p)
 		gcpKeys.Unlock()
 	})
 	return p
+}
+
+// gcpKeyOrigin is the key_file a fake service-account key of localizeKeys stands for.
+func gcpKeyOrigin(path string) (string, bool) {
+	gcpKeys.Lock()
+	defer gcpKeys.Unlock()
+	orig, ok := gcpKeys.origin[path]
+	return orig, ok
 }
 
 func sameJSON(a, b []byte) bool {
