@@ -247,6 +247,12 @@ func TestHelmChart(t *testing.T) {
 			"keys":    map[string]any{"values": map[string]any{"openai": "sk-test", "anthropic": "ak-test"}},
 			"metrics": map[string]any{"aigwPort": true},
 		}, []string{"ConfigMap", "Deployment", "PodDisruptionBudget", "PodMonitor", "Secret", "Service"}},
+		{"IRSA service account, extra environment", map[string]any{
+			"serviceAccount": map[string]any{"create": true, "annotations": map[string]any{"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/aigw-bedrock"}},
+			"env":            []any{map[string]any{"name": "AWS_REGION", "value": "us-east-1"}},
+		}, []string{"ConfigMap", "Deployment", "PodDisruptionBudget", "PodMonitor", "Service", "ServiceAccount"}},
+		{"existing service account", map[string]any{"serviceAccount": map[string]any{"name": "aigw-workload"}},
+			[]string{"ConfigMap", "Deployment", "PodDisruptionBudget", "PodMonitor", "Service"}},
 		{"no PodMonitor, no PDB", map[string]any{
 			"podMonitor": map[string]any{"enabled": false}, "podDisruptionBudget": map[string]any{"enabled": false},
 			"keys": map[string]any{"existingSecret": "provider-keys"},
@@ -276,6 +282,25 @@ func checkChart(t *testing.T, objs []object, values map[string]any) {
 	t.Helper()
 	dep := byKind(objs, "Deployment")[0].typed.(*appsv1.Deployment)
 	pod := dep.Spec.Template
+	// The pod runs as the service account the chart creates (IRSA / workload identity
+	// annotations reach the pod only through it) or names; none named: the default.
+	sa, _ := values["serviceAccount"].(map[string]any)
+	wantSA, _ := sa["name"].(string)
+	if sas := byKind(objs, "ServiceAccount"); len(sas) == 1 {
+		acct := sas[0].typed.(*corev1.ServiceAccount)
+		wantSA = acct.Name
+		for k, v := range sa["annotations"].(map[string]any) {
+			if acct.Annotations[k] != v {
+				t.Errorf("service account annotation %s = %q, want %v", k, acct.Annotations[k], v)
+			}
+		}
+	}
+	if pod.Spec.ServiceAccountName != wantSA {
+		t.Errorf("pod serviceAccountName %q, want %q", pod.Spec.ServiceAccountName, wantSA)
+	}
+	if env, _ := values["env"].([]any); len(env) != len(pod.Spec.Containers[0].Env) {
+		t.Errorf("container env %v, want the values' %v", pod.Spec.Containers[0].Env, env)
+	}
 	for k, v := range dep.Spec.Selector.MatchLabels {
 		if pod.Labels[k] != v {
 			t.Errorf("selector %s=%s does not match the pod template", k, v)

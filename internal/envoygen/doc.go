@@ -20,12 +20,16 @@
 //     at run time that both phases loaded the same one (config.Digest): an attempt routed by
 //     a router phase running another document is answered 500 config_mismatch.
 //   - Routes, in this order: one per backend (backend header), one per model (model
-//     header), "no-backend" (404 model_not_found), "not-served" (404 unknown_url). Every
-//     provider route requires POST and one of the document's paths.
+//     header), "no-backend" (404 model_not_found), "not-served" (404 unknown_url), each of
+//     the two preceded by a "-messages" twin answering a /v1/messages client in Anthropic's
+//     error shape. Every provider route requires POST and one of the document's paths.
 //   - Clusters: one per backend (what a named backend reaches), and one per model served by
 //     several backends: "model-<m>" when they share a priority (traffic spread, a retry
 //     goes to another host), "failover-<m>" when they have several (a retry leaves the
-//     failed priority). A model with one backend routes to that backend's cluster.
+//     failed priorities: one retry per priority after the first).
+//     A model with one backend routes to that backend's cluster.
+//   - Envoy's own local replies in the client's error format: Anthropic's for a
+//     /v1/messages client, OpenAI's for every other (localReplyConfig).
 //   - Quotas (quota.go), when the deployment has api_key_auth and/or rate_limit (both need
 //     the document's quota member): api_key_auth first in the chain, forwarding the client id
 //     as quota.identity_header; Envoy's rate limit filter between the golang filter and the

@@ -3,6 +3,7 @@ package envoygen
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -68,12 +69,14 @@ func TestModelRoutesAcrossDeployments(t *testing.T) {
 	const aigw = `{"backends": [
 	  {"name": "old", "models": ["m", "legacy"], "auth": {"type": "none"}},
 	  {"name": "new", "models": ["m"], "auth": {"type": "none"}},
+	  {"name": "oldest", "models": ["m"], "auth": {"type": "none"}},
 	  {"name": "canary-a", "models": ["c"], "auth": {"type": "none"}},
 	  {"name": "canary-b", "models": ["c"], "auth": {"type": "none"}}
 	]}`
 	d := Deployment{Upstream: Upstream{Protocol: "http1", DNS: "strict", DNSLookupFamily: "V4_ONLY"}, Backends: map[string]BackendDeployment{
 		"old":      {Endpoints: ep("old"), Priority: 7},
 		"new":      {Endpoints: ep("new"), Priority: 3},
+		"oldest":   {Endpoints: ep("oldest"), Priority: 9},
 		"canary-a": {Endpoints: ep("ca")},
 		"canary-b": {Endpoints: ep("cb")},
 	}}
@@ -90,10 +93,14 @@ func TestModelRoutesAcrossDeployments(t *testing.T) {
 		model, route, cluster string
 		priorities            map[string]uint32 // backend -> priority in the cluster
 		retryPriority, hosts  bool
+		// One retry per priority after the first; the route's idle timeout leaves every
+		// attempt its per_try_idle_timeout (300 s for two attempts, 120 s more per attempt).
+		retries uint32
+		idle    time.Duration
 	}{
-		{"m", "model-m", "failover-m", map[string]uint32{"new": 0, "old": 1}, true, false},
-		{"legacy", "model-legacy", "old", map[string]uint32{"old": 0}, false, false},
-		{"c", "model-c", "model-c", map[string]uint32{"canary-a": 0, "canary-b": 0}, false, true},
+		{"m", "model-m", "failover-m", map[string]uint32{"new": 0, "old": 1, "oldest": 2}, true, false, 2, 420 * time.Second},
+		{"legacy", "model-legacy", "old", map[string]uint32{"old": 0}, false, false, 1, 300 * time.Second},
+		{"c", "model-c", "model-c", map[string]uint32{"canary-a": 0, "canary-b": 0}, false, true, 1, 300 * time.Second},
 	}
 	for _, tt := range tests {
 		r := firstMatch(routes, "x-ai-eg-model", tt.model)
@@ -118,6 +125,9 @@ func TestModelRoutesAcrossDeployments(t *testing.T) {
 		rp := r.GetRoute().GetRetryPolicy()
 		if (rp.GetRetryPriority() != nil) != tt.retryPriority || (len(rp.GetRetryHostPredicate()) != 0) != tt.hosts {
 			t.Errorf("model %s: retry policy %v", tt.model, rp)
+		}
+		if rp.GetNumRetries().GetValue() != tt.retries || r.GetRoute().GetIdleTimeout().AsDuration() != tt.idle {
+			t.Errorf("model %s: num_retries %d idle_timeout %v, want %d and %v", tt.model, rp.GetNumRetries().GetValue(), r.GetRoute().GetIdleTimeout().AsDuration(), tt.retries, tt.idle)
 		}
 	}
 	// A named backend reaches only its own cluster, before any model route.

@@ -2,6 +2,7 @@ package envoygen
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -29,6 +30,7 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/oaierr"
 )
 
 // Names both phases and the L3 checks agree on.
@@ -201,11 +203,15 @@ func (g *gen) accessLog() *accesslogv3.AccessLog {
 
 // localReplyConfig turns Envoy's own plain-text local replies (413 of an
 // oversized body, 503 no healthy upstream or overflow, 504 timeouts, 404 no
-// route, 400...) into OpenAI error JSON. The first mapper whose filter
-// matches rewrites the reply (source/common/local_reply/local_reply.cc:
-// 180-205). aigw's own replies are already OpenAI JSON: the router phase's
-// details start with "aigw_", the upstream phase's are "dynamic_module"
-// (dynamic_modules/abi_impl.cc:557), the catch-all routes'
+// route, 400...) into error JSON in the client's format: Anthropic's
+// {"type":"error","error":{"type","message"}} for a client of the Messages
+// API (messagesRequest), OpenAI's {"error":{"message","type","param","code"}}
+// for every other, with the types aigw uses for the status (oaierr). The
+// first mapper whose filter matches rewrites the reply
+// (source/common/local_reply/local_reply.cc:180-205), so the Messages
+// mappers come first. aigw's own replies are already in the client's format:
+// the router phase's details start with "aigw_", the upstream phase's are
+// "dynamic_module" (dynamic_modules/abi_impl.cc:557), the catch-all routes'
 // "direct_response" (envoy/stream_info/stream_info.h:195); details are set
 // before the rewrite (source/common/http/filter_manager.cc:1013,1146).
 //
@@ -214,42 +220,101 @@ func (g *gen) accessLog() *accesslogv3.AccessLog {
 // (no or unknown key) too; aigw's in-process 429s are its own
 // ("aigw_quota_exceeded").
 func (g *gen) localReplyConfig() *hcmv3.LocalReplyConfig {
-	mapper := func(op accesslogv3.ComparisonFilter_Op, status uint32, runtimeKey, message, typ, code string) *hcmv3.ResponseMapper {
-		return &hcmv3.ResponseMapper{
-			Filter: &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_AndFilter{AndFilter: &accesslogv3.AndFilter{
-				Filters: []*accesslogv3.AccessLogFilter{
-					envoyOwnReply(),
-					{FilterSpecifier: &accesslogv3.AccessLogFilter_StatusCodeFilter{StatusCodeFilter: &accesslogv3.StatusCodeFilter{
-						Comparison: &accesslogv3.ComparisonFilter{Op: op, Value: &corev3.RuntimeUInt32{DefaultValue: status, RuntimeKey: runtimeKey}},
-					}}},
-				},
-			}}},
-			BodyFormatOverride: &corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_JsonFormat{
-				JsonFormat: mustStruct(map[string]any{"error": map[string]any{"message": message, "type": typ, "param": nil, "code": code}}),
-			}},
-		}
-	}
 	const details = "%RESPONSE_CODE_DETAILS%"
-	mappers := []*hcmv3.ResponseMapper{
-		mapper(accesslogv3.ComparisonFilter_EQ, 413, "aigw.local_reply.413",
-			"request body too large for the gateway: %LOCAL_REPLY_BODY%", "invalid_request_error", "request_too_large"),
-		mapper(accesslogv3.ComparisonFilter_EQ, 404, "aigw.local_reply.404",
-			"Invalid URL: no route serves this request", "not_found_error", details),
+	type reply struct {
+		op                      accesslogv3.ComparisonFilter_Op
+		status                  uint32
+		key, message, typ, code string
+	}
+	replies := []reply{
+		{accesslogv3.ComparisonFilter_EQ, 413, "413", "request body too large for the gateway: %LOCAL_REPLY_BODY%", "invalid_request_error", "request_too_large"},
+		{accesslogv3.ComparisonFilter_EQ, 404, "404", "Invalid URL: no route serves this request", "not_found_error", details},
 	}
 	if g.d.RateLimit != nil {
-		mappers = append(mappers, mapper(accesslogv3.ComparisonFilter_EQ, 429, "aigw.local_reply.429",
-			"token quota exceeded for this client; retry later", "rate_limit_error", "rate_limit_exceeded"))
+		replies = append(replies, reply{accesslogv3.ComparisonFilter_EQ, 429, "429", "token quota exceeded for this client; retry later", "rate_limit_error", "rate_limit_exceeded"})
 	}
 	if g.d.APIKeyAuth != nil {
-		mappers = append(mappers, mapper(accesslogv3.ComparisonFilter_EQ, 401, "aigw.local_reply.401",
-			"missing or unknown API key", "authentication_error", "invalid_api_key"))
+		replies = append(replies, reply{accesslogv3.ComparisonFilter_EQ, 401, "401", "missing or unknown API key", "authentication_error", "invalid_api_key"})
 	}
-	return &hcmv3.LocalReplyConfig{Mappers: append(mappers,
-		mapper(accesslogv3.ComparisonFilter_GE, 500, "aigw.local_reply.5xx",
-			"the gateway could not complete the request: %LOCAL_REPLY_BODY%", "server_error", details),
-		mapper(accesslogv3.ComparisonFilter_GE, 400, "aigw.local_reply.4xx",
-			"invalid request: %LOCAL_REPLY_BODY%", "invalid_request_error", details),
-	)}
+	replies = append(replies,
+		reply{accesslogv3.ComparisonFilter_GE, 500, "5xx", "the gateway could not complete the request: %LOCAL_REPLY_BODY%", "server_error", details},
+		reply{accesslogv3.ComparisonFilter_GE, 400, "4xx", "invalid request: %LOCAL_REPLY_BODY%", "invalid_request_error", details},
+	)
+	var messages, openai []*hcmv3.ResponseMapper
+	for _, r := range replies {
+		if r.op == accesslogv3.ComparisonFilter_GE && r.status == 500 {
+			// Anthropic types a 503 overloaded_error, the other 5xx api_error.
+			messages = append(messages, localReplyMapper(accesslogv3.ComparisonFilter_EQ, 503, "aigw.local_reply.messages.503", messagesRequest(),
+				anthropicReply(503, r.typ, r.message, r.code)))
+		}
+		messages = append(messages, localReplyMapper(r.op, r.status, "aigw.local_reply.messages."+r.key, messagesRequest(),
+			anthropicReply(r.status, r.typ, r.message, r.code)))
+		openai = append(openai, localReplyMapper(r.op, r.status, "aigw.local_reply."+r.key, nil,
+			map[string]any{"error": map[string]any{"message": r.message, "type": r.typ, "param": nil, "code": r.code}}))
+	}
+	return &hcmv3.LocalReplyConfig{Mappers: append(messages, openai...)}
+}
+
+// localReplyMapper rewrites Envoy's own local replies whose status compares
+// to status (and, when set, whose request matches also) into body.
+func localReplyMapper(op accesslogv3.ComparisonFilter_Op, status uint32, runtimeKey string, also *accesslogv3.AccessLogFilter, body map[string]any) *hcmv3.ResponseMapper {
+	filters := []*accesslogv3.AccessLogFilter{
+		envoyOwnReply(),
+		{FilterSpecifier: &accesslogv3.AccessLogFilter_StatusCodeFilter{StatusCodeFilter: &accesslogv3.StatusCodeFilter{
+			Comparison: &accesslogv3.ComparisonFilter{Op: op, Value: &corev3.RuntimeUInt32{DefaultValue: status, RuntimeKey: runtimeKey}},
+		}}},
+	}
+	if also != nil {
+		filters = append(filters, also)
+	}
+	return &hcmv3.ResponseMapper{
+		Filter: &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_AndFilter{AndFilter: &accesslogv3.AndFilter{Filters: filters}}},
+		BodyFormatOverride: &corev3.SubstitutionFormatString{Format: &corev3.SubstitutionFormatString_JsonFormat{
+			JsonFormat: mustStruct(body),
+		}},
+	}
+}
+
+// anthropicReply is the Anthropic-shaped local reply body for an error of
+// this status and OpenAI type; Anthropic's error has no code, so a code
+// that names the reply's details goes into the message.
+func anthropicReply(status uint32, openAIType, message, code string) map[string]any {
+	if strings.HasPrefix(code, "%") {
+		message += " (" + code + ")"
+	}
+	return map[string]any{"type": "error", "error": map[string]any{
+		"type": oaierr.AnthropicType(int(status), openAIType), "message": message,
+	}}
+}
+
+// messagesRequest matches a request of a Messages API client: its path
+// (messagesRegex) as the client sent it. Once the router forwarded, the
+// upstream phase may have rewritten :path (in the request header map the
+// local reply reads, upstream_request.cc:388), for a provider's path, or to
+// /v1/messages for a chat completion sent to an Anthropic backend; the
+// client's path is then x-envoy-original-path, which the virtual host sets
+// when the router forwards (router.cc:606) and the edge strips from clients
+// (conn_manager_utility.cc:320-332). Before that (a 413 of the golang
+// filter, a 401 of api_key_auth) it is absent and :path is the client's.
+// A header filter matches the request headers only
+// (source/common/access_log/access_log_impl.cc:214-217), the empty map for
+// a reply without any (local_reply.cc:187-189).
+func messagesRequest() *accesslogv3.AccessLogFilter {
+	header := func(h *routev3.HeaderMatcher) *accesslogv3.AccessLogFilter {
+		return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_HeaderFilter{HeaderFilter: &accesslogv3.HeaderFilter{Header: h}}}
+	}
+	path := func(name string) *accesslogv3.AccessLogFilter {
+		return header(&routev3.HeaderMatcher{Name: name, HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
+			MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: messagesRegex}},
+		}}})
+	}
+	noOriginalPath := header(&routev3.HeaderMatcher{Name: "x-envoy-original-path", HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: false}})
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_OrFilter{OrFilter: &accesslogv3.OrFilter{Filters: []*accesslogv3.AccessLogFilter{
+		path("x-envoy-original-path"),
+		{FilterSpecifier: &accesslogv3.AccessLogFilter_AndFilter{AndFilter: &accesslogv3.AndFilter{Filters: []*accesslogv3.AccessLogFilter{
+			noOriginalPath, path(":path"),
+		}}}},
+	}}}}
 }
 
 func envoyOwnReply() *accesslogv3.AccessLogFilter {

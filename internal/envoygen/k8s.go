@@ -80,8 +80,12 @@ func EnvoyGateway(in *Input, t EnvoyGatewayTarget) ([]byte, error) {
 		},
 	}}
 	// Prepended in reverse, so the routes end up in the generator's order, before Envoy
-	// Gateway's own; the last two (the JSON 404s) are the gateway's business.
-	for i := len(routes) - 3; i >= 0; i-- {
+	// Gateway's own; the JSON 404s for unrouted requests (direct responses) are the gateway's
+	// business.
+	for i := len(routes) - 1; i >= 0; i-- {
+		if routes[i].GetDirectResponse() != nil {
+			continue
+		}
 		v, err := protoValue(routes[i])
 		if err != nil {
 			return nil, err

@@ -2,7 +2,9 @@ package envoygen
 
 import (
 	"fmt"
+	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -15,6 +17,8 @@ import (
 	prevhostsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
 	prevpriov3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+
+	"github.com/aigw/aigw/internal/oaierr"
 )
 
 // Routes: one per backend and per model, the catch-alls, and their retry policy.
@@ -41,14 +45,14 @@ func (g *gen) routing() ([]*routev3.Route, []*clusterv3.Cluster, error) {
 	var clusters []*clusterv3.Cluster
 	for _, b := range g.c.Backends {
 		bd := g.d.Backends[b.Name]
-		routes = append(routes, g.route("backend-"+b.Name, g.c.BackendHeader, b.Name, b.Name, g.retryPolicy(len(bd.Endpoints) > 1, false)))
+		routes = append(routes, g.route("backend-"+b.Name, g.c.BackendHeader, b.Name, b.Name, g.retryPolicy(len(bd.Endpoints) > 1, 1)))
 		clusters = append(clusters, g.cluster(b.Name, []member{{backend: b.Name, priority: 0}}))
 	}
 	for _, m := range g.models() {
 		members := g.modelMembers(m)
 		if len(members) == 1 {
 			bd := g.d.Backends[members[0].backend]
-			routes = append(routes, g.route("model-"+m, g.c.ModelHeader, m, members[0].backend, g.retryPolicy(len(bd.Endpoints) > 1, false)))
+			routes = append(routes, g.route("model-"+m, g.c.ModelHeader, m, members[0].backend, g.retryPolicy(len(bd.Endpoints) > 1, 1)))
 			continue
 		}
 		prios := map[uint32]int{}
@@ -63,7 +67,7 @@ func (g *gen) routing() ([]*routev3.Route, []*clusterv3.Cluster, error) {
 		if len(prios) > 1 {
 			name = "failover-" + m
 		}
-		routes = append(routes, g.route("model-"+m, g.c.ModelHeader, m, name, g.retryPolicy(spread, len(prios) > 1)))
+		routes = append(routes, g.route("model-"+m, g.c.ModelHeader, m, name, g.retryPolicy(spread, len(prios))))
 		clusters = append(clusters, g.cluster(name, members))
 	}
 	for _, c := range clusters {
@@ -71,7 +75,7 @@ func (g *gen) routing() ([]*routev3.Route, []*clusterv3.Cluster, error) {
 			return nil, nil, fmt.Errorf("cluster name %q: longer than Envoy's stat name limit of 60", c.GetName())
 		}
 	}
-	routes = append(routes, g.noBackendRoute(), g.notServedRoute())
+	routes = append(routes, g.unroutedRoutes()...)
 	return routes, clusters, nil
 }
 
@@ -150,23 +154,30 @@ func (g *gen) inferenceMatch(extra ...*routev3.HeaderMatcher) *routev3.RouteMatc
 
 // route sends POST inference requests whose header equals value to cluster.
 // Timeouts (docs/production.md): timeout 0s, no cap on a stream's length;
-// idle_timeout covers two attempts' per_try_idle_timeout; the request body
-// buffer limit lets a retry replay an LLM-sized body.
+// idle_timeout is policy.idle_timeout for two attempts (at least two
+// per_try_idle_timeout, checked at load) and one per_try_idle_timeout more
+// per further attempt, so the last attempt can still time out on its own;
+// the request body buffer limit lets a retry replay an LLM-sized body.
 func (g *gen) route(name, header, value, cluster string, retry *routev3.RetryPolicy) *routev3.Route {
+	idle := g.d.Policy.IdleTimeout
+	if extra := int64(retry.GetNumRetries().GetValue()) - 1; extra > 0 {
+		idle += Duration(extra) * g.d.Policy.PerTryIdleTimeout
+	}
 	return &routev3.Route{
 		Name:  name,
 		Match: g.inferenceMatch(exactHeader(header, value)),
 		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
 			ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
 			Timeout:          durationpb.New(0),
-			IdleTimeout:      dur(g.d.Policy.IdleTimeout),
+			IdleTimeout:      dur(idle),
 			RetryPolicy:      retry,
 		}},
 		RequestBodyBufferLimit: wrapperspb.UInt64(uint64(g.c.MaxRequestBodyBytes)),
 	}
 }
 
-// retryPolicy: one retry. per_try_idle_timeout resets an attempt silent for
+// retryPolicy: one retry, or one per further priority of a failover
+// cluster. per_try_idle_timeout resets an attempt silent for
 // that long, before or during its response (router.cc:1314-1349; no
 // per_try_timeout: it stops applying once the response started and, firing
 // then, deletes the idle timer, upstream_request.cc:542-558).
@@ -176,12 +187,22 @@ func (g *gen) route(name, header, value, cluster string, retry *routev3.RetryPol
 // A cluster with one host retries resets, connect failures, 429 and 503 on
 // it. With several hosts (spread) or priorities (failover), any 5xx is
 // retried elsewhere: previous_hosts picks another host, previous_priorities
-// leaves the priority that failed.
-func (g *gen) retryPolicy(spread, failover bool) *routev3.RetryPolicy {
+// leaves the priorities that failed.
+//
+// previous_priorities with update_frequency 1 recomputes the priority load
+// before every retry, excluding the priority of every host attempted so far
+// (source/extensions/retry/priority/previous_priorities/
+// previous_priorities.cc:16-35): retry k goes to priority k. A larger
+// update_frequency f reuses the original load for the first f-1 retries
+// (line 16-17) and the last computed one between multiples of f (line 35),
+// so with f=2 the first retry hits priority 0 again and two retries never
+// reach priority 2. Hence num_retries = priorities-1 and update_frequency 1.
+func (g *gen) retryPolicy(spread bool, priorities int) *routev3.RetryPolicy {
+	failover := priorities > 1
 	rp := &routev3.RetryPolicy{
 		RetryOn:              "reset,connect-failure,retriable-status-codes",
 		RetriableStatusCodes: []uint32{429, 503},
-		NumRetries:           wrapperspb.UInt32(1),
+		NumRetries:           wrapperspb.UInt32(uint32(max(1, priorities-1))),
 		PerTryIdleTimeout:    dur(g.d.Policy.PerTryIdleTimeout),
 		RateLimitedRetryBackOff: &routev3.RetryPolicy_RateLimitedRetryBackOff{
 			ResetHeaders: []*routev3.RetryPolicy_ResetHeader{{Name: "retry-after", Format: routev3.RetryPolicy_SECONDS}},
@@ -209,18 +230,48 @@ func (g *gen) retryPolicy(spread, failover bool) *routev3.RetryPolicy {
 	return rp
 }
 
-// noBackendRoute answers an inference request no route above took like
-// OpenAI answers an unknown model.
-func (g *gen) noBackendRoute() *routev3.Route {
-	return jsonDirectResponse("no-backend", g.inferenceMatch(),
-		`{"error":{"message":"no backend serves this request: name a configured model or backend","type":"invalid_request_error","param":"model","code":"model_not_found"}}`)
+// messagesRegex matches the client paths whose errors are in Anthropic's
+// shape: exactly the paths oaierr.FormatFor answers with FormatAnthropic
+// (/v1/messages, one trailing slash, any query; test/envoyconfig checks the
+// two agree on a table of paths). RE2, matched against the whole value.
+const messagesRegex = `/v1/messages/?(\?.*)?`
+
+// messagesPath is the path of the Anthropic Messages API.
+const messagesPath = "/v1/messages"
+
+// unroutedRoutes answer what no backend or model route took, with a 404 in
+// the client's error format: an inference request (no-backend, like OpenAI
+// and Anthropic answer an unknown model) and anything else (not-served,
+// another method or path), each preceded by its Anthropic-shaped twin for
+// Messages clients (direct responses are never rewritten by the local reply
+// mappers: their details are "direct_response").
+func (g *gen) unroutedRoutes() []*routev3.Route {
+	const noBackend = "no backend serves this request: name a configured model or backend"
+	notServed := "Invalid URL: this gateway serves POST " + strings.Join(g.c.Paths, ", ") + " and GET /v1/models"
+	var out []*routev3.Route
+	if slices.Contains(g.c.Paths, messagesPath) {
+		out = append(out, jsonDirectResponse("no-backend-messages", &routev3.RouteMatch{
+			PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: regexp.QuoteMeta(messagesPath) + `(\?.*)?`}},
+			Headers:       []*routev3.HeaderMatcher{exactHeader(":method", "POST")},
+		}, anthropicError(http.StatusNotFound, "invalid_request_error", noBackend)))
+	}
+	out = append(out,
+		jsonDirectResponse("no-backend", g.inferenceMatch(),
+			`{"error":{"message":"`+noBackend+`","type":"invalid_request_error","param":"model","code":"model_not_found"}}`),
+		jsonDirectResponse("not-served-messages", &routev3.RouteMatch{
+			PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: messagesRegex}},
+		}, anthropicError(http.StatusNotFound, "invalid_request_error", notServed)),
+		jsonDirectResponse("not-served", &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+			`{"error":{"message":"`+notServed+`","type":"invalid_request_error","param":null,"code":"unknown_url"}}`),
+	)
+	return out
 }
 
-// notServedRoute answers anything else: another method or path.
-func (g *gen) notServedRoute() *routev3.Route {
-	msg := "Invalid URL: this gateway serves POST " + strings.Join(g.c.Paths, ", ") + " and GET /v1/models"
-	return jsonDirectResponse("not-served", &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
-		`{"error":{"message":"`+msg+`","type":"invalid_request_error","param":null,"code":"unknown_url"}}`)
+// anthropicError is the Anthropic-shaped body aigw sends for an error of
+// this status and OpenAI type (oaierr: the router and upstream phases send
+// the same).
+func anthropicError(status int, openAIType, message string) string {
+	return string(oaierr.AppendAnthropicErrorJSON(nil, oaierr.AnthropicType(status, openAIType), message))
 }
 
 func jsonDirectResponse(name string, match *routev3.RouteMatch, body string) *routev3.Route {

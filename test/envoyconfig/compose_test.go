@@ -2,6 +2,7 @@ package envoyconfig
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -227,12 +228,16 @@ func checkMock(t *testing.T, c composeFile, name string, s composeService, port 
 	}
 	// The mock must expect the very key aigw injects: the same file, mounted the same way.
 	wantKey := strings.Replace(be.Auth.KeyFile, filepath.Join(repoRoot(t), keysDir), keysMount, 1)
+	if orig, ok := gcpKeyOrigin(be.Auth.KeyFile); ok {
+		wantKey = orig // the service-account key (the mock serves its token endpoint)
+	}
 	if env["MOCK_KEY_FILE"] != wantKey {
 		t.Errorf("%s: MOCK_KEY_FILE %q, backend key_file %q", name, env["MOCK_KEY_FILE"], wantKey)
 	}
 	if !slices.Contains(s.Volumes, keysVolume) {
 		t.Errorf("%s: volumes %v lack %s", name, s.Volumes, keysVolume)
 	}
+	checkCloudMock(t, c, name, env, port, be)
 	if v := env["MOCK_API_VERSION"]; v != "" && v != be.APIVersion {
 		t.Errorf("%s: MOCK_API_VERSION %q, backend api_version %q", name, v, be.APIVersion)
 	}
@@ -249,6 +254,49 @@ func checkMock(t *testing.T, c composeFile, name string, s composeService, port 
 	for _, m := range be.Models {
 		if up := ub.Target.ResolveModel(m); !slices.Contains(served, up) {
 			t.Errorf("%s: aigw sends model %q (for %q) but the mock serves %v", name, up, m, served)
+		}
+	}
+}
+
+// checkCloudMock: a Bedrock mock accepts exactly the AWS keys Envoy signs with (its default
+// chain reads them from its environment, and must not look for instance metadata), in the
+// backend's signing region; a Vertex AI mock serves the backend's project and region and is
+// the token endpoint its service-account key names.
+func checkCloudMock(t *testing.T, c composeFile, name string, env map[string]string, port int, be *config.Backend) {
+	switch be.Auth.Type {
+	case config.AuthAWSSigV4:
+		envoy := map[string]string{}
+		for k, v := range c.Services["envoy"].Environment {
+			envoy[k] = envDefault(v)
+		}
+		if envoy["AWS_ACCESS_KEY_ID"] == "" || envoy["AWS_ACCESS_KEY_ID"] != env["MOCK_AWS_ACCESS_KEY_ID"] || envoy["AWS_SECRET_ACCESS_KEY"] != env["MOCK_AWS_SECRET_ACCESS_KEY"] {
+			t.Errorf("%s: envoy signs with AWS keys (its AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) the mock does not accept (MOCK_AWS_*)", name)
+		}
+		if envoy["AWS_EC2_METADATA_DISABLED"] != "true" {
+			t.Errorf("envoy: AWS_EC2_METADATA_DISABLED is not true: the AWS SDK's chain would query instance metadata")
+		}
+		region := be.Auth.Region
+		if region == "" {
+			region = be.Region
+		}
+		if env["MOCK_REGION"] != region {
+			t.Errorf("%s: MOCK_REGION %q, backend signing region %q", name, env["MOCK_REGION"], region)
+		}
+	case config.AuthGCPServiceAccount:
+		if env["MOCK_PROJECT"] != be.Project || env["MOCK_REGION"] != be.Region {
+			t.Errorf("%s: MOCK_PROJECT/MOCK_REGION %q/%q, backend project/region %q/%q", name, env["MOCK_PROJECT"], env["MOCK_REGION"], be.Project, be.Region)
+		}
+		rest, _ := strings.CutPrefix(env["MOCK_KEY_FILE"], keysMount+"/")
+		raw, err := os.ReadFile(filepath.Join(repoRoot(t), keysDir, rest))
+		var sa struct {
+			TokenURI string `json:"token_uri"`
+		}
+		if err != nil || json.Unmarshal(raw, &sa) != nil {
+			t.Errorf("%s: service-account key %s unreadable", name, env["MOCK_KEY_FILE"])
+			return
+		}
+		if want := "http://" + name + ":" + strconv.Itoa(port) + "/token"; sa.TokenURI != want {
+			t.Errorf("%s: the service-account key's token_uri is %q, want the mock's %q", name, sa.TokenURI, want)
 		}
 	}
 }

@@ -381,15 +381,30 @@ func TestChecksCatchBrokenConfigs(t *testing.T) {
             mappers:`, `          local_reply_config:
             body_format: { text_format: "%LOCAL_REPLY_BODY%" }
             mappers:`, "would wrap aigw's own JSON again"},
-		{"Envoy's 4xx stay plain text", `default_value: 400, runtime_key: aigw.local_reply.4xx`, `default_value: 499, runtime_key: aigw.local_reply.4xx`, "Envoy's own 400 (HTTP/1 codec error) stays plain text"},
-		{"Envoy's 413 without a clear message", `message: "request body too large for the gateway: %LOCAL_REPLY_BODY%"`, `message: ""`, "Envoy's own 413"},
+		{"Envoy's 4xx stay plain text", `default_value: 400, runtime_key: aigw.local_reply.4xx`, `default_value: 499, runtime_key: aigw.local_reply.4xx`, `HTTP/1 codec error (400, details http1.codec_error) on "" (request headers map[]): Envoy's own reply stays plain text`},
+		{"Envoy's 413 without a clear message", `message: "request body too large for the gateway: %LOCAL_REPLY_BODY%"`, `message: ""`, "(413, details request_payload_too_large) on \"/v1/messages\" (request headers map[:path:/v1/messages]) (a client reading Anthropic's errors): renders an empty message"},
 		{"unmodelled local reply filter", `response.code_details in ['dynamic_module', 'direct_response']`, `response.code_details in ['dynamic_module']`, "is not modelled by this check"},
 		{"mapper wraps aigw's own replies", `                  - *envoy_own_reply
                   - status_code_filter:
                       comparison: { op: GE, value: { default_value: 500`, `                  - status_code_filter: { comparison: { op: GE, value: { default_value: 0, runtime_key: aigw.any } } }
                   - status_code_filter:
-                      comparison: { op: GE, value: { default_value: 500`, "is aigw's own OpenAI JSON but a local_reply mapper rewrites it"},
-		{"wrong OpenAI error type", `type: server_error`, `type: upstream_error`, "renders type upstream_error"},
+                      comparison: { op: GE, value: { default_value: 500`, "aigw's own reply, already in the client's format, is rewritten by a local_reply mapper"},
+		{"wrong OpenAI error type", `type: server_error`, `type: upstream_error`, "with type upstream_error"},
+		// Messages API clients: Envoy's own replies and the unrouted 404s in Anthropic's shape.
+		{"Messages clients get OpenAI's local replies", `                      - header_filter: { header: { name: x-envoy-original-path, string_match: { safe_regex: { regex: '/v1/messages/?(\?.*)?' } } } }`,
+			`                      - header_filter: { header: { name: x-envoy-original-path, string_match: { safe_regex: { regex: '/v2/messages/?(\?.*)?' } } } }`,
+			`(a client reading Anthropic's errors): renders {"error":`},
+		{"Messages mapper reads the rewritten :path", `                          - header_filter: { header: { name: x-envoy-original-path, present_match: false } }
+`, `                          - header_filter: { header: { name: ":path", present_match: true } }
+`, `on "/v1/messagesx" (request headers map[:path:/v1/messages x-envoy-original-path:/v1/messagesx]) (a client reading OpenAI's errors): renders {"error":{"message"`},
+		{"Messages mapper requires the original path", `x-envoy-original-path, present_match: false`, `x-envoy-original-path, present_match: true`,
+			`on "/v1/messages" (request headers map[:path:/v1/messages]) (a client reading Anthropic's errors)`},
+		{"Messages client gets OpenAI's 404", `              - name: not-served-messages
+                match: { safe_regex: { regex: '/v1/messages/?(\?.*)?' } }`, `              - name: not-served-messages
+                match: { safe_regex: { regex: '/v2/messages/?(\?.*)?' } }`, "gets route not-served's error in OpenAI's shape; a /v1/messages client reads Anthropic's"},
+		{"unknown model of a Messages client in OpenAI's shape", `                    inline_string: '{"type":"error","error":{"type":"not_found_error","message":"no backend serves this request: name a configured model or backend"}}'`,
+			`                    inline_string: '{"error":{"message":"no backend serves this request: name a configured model or backend","type":"invalid_request_error","param":"model","code":"model_not_found"}}'`,
+			"gets route no-backend-messages's error in OpenAI's shape; a /v1/messages client reads Anthropic's"},
 		// Access log.
 		{"client can forge the logged path", `use_remote_address: true`, `use_remote_address: false`, "use_remote_address false"},
 		{"private clients trusted", `          use_remote_address: true

@@ -9,7 +9,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	xdstypev3 "github.com/cncf/xds/go/xds/type/v3"
 	golangv3alpha "github.com/envoyproxy/go-control-plane/contrib/envoy/extensions/filters/http/golang/v3alpha"
@@ -30,6 +32,8 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/credentials/credtest"
+	"github.com/aigw/aigw/internal/oaierr"
 	"github.com/aigw/aigw/internal/upstream"
 )
 
@@ -321,6 +325,22 @@ func localizeKeys(t tb, root string, js []byte) []byte {
 	for _, be := range backends {
 		bm, _ := be.(map[string]any)
 		auth, _ := bm["auth"].(map[string]any)
+		switch auth["type"] {
+		case config.AuthAWSSigV4:
+			fakeAWSCredentials(t)
+		case config.AuthGCPServiceAccount:
+			// Always a key for a token endpoint on loopback: the compose demo's key names
+			// the mock's endpoint by its compose host name, which resolves only there.
+			if kf, ok := auth["key_file"].(string); ok {
+				if rest, under := strings.CutPrefix(kf, keysMount+"/"); under {
+					if _, err := os.Stat(filepath.Join(root, keysDir, rest)); err != nil {
+						t.Errorf("backend %v: key_file %s: %s does not exist in the repo (compose mounts %s there)", bm["name"], kf, filepath.Join(keysDir, rest), keysDir)
+					}
+				}
+				auth["key_file"] = gcpServiceAccountFile(t, kf)
+				continue
+			}
+		}
 		if kf, ok := auth["key_file"].(string); ok {
 			if rest, under := strings.CutPrefix(kf, keysMount+"/"); under {
 				local := filepath.Join(root, keysDir, rest)
@@ -345,6 +365,77 @@ func localizeKeys(t tb, root string, js []byte) []byte {
 		t.Fatalf("%v", err)
 	}
 	return out
+}
+
+// fakeAWSCredentials gives the AWS SDK's default chain static test keys (AWS's documented
+// example key) from the environment and nothing else: no shared files, no EC2 instance
+// metadata (a network address off loopback), so the upstream phase's AWS refresher loads
+// without the network.
+func fakeAWSCredentials(t tb) {
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+		"AWS_SESSION_TOKEN": "", "AWS_PROFILE": "", "AWS_ROLE_ARN": "", "AWS_WEB_IDENTITY_TOKEN_FILE": "",
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
+		"AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_CONFIG_FILE":           filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
+	} {
+		t.Setenv(k, v)
+	}
+}
+
+// gcpKeys holds the fake service-account keys of each test: a key file for a fake Google
+// token endpoint on loopback (credtest), so the upstream phase's token cache loads and
+// fetches without the network. One per test and original key_file, not per call: a key is
+// an RSA key generation.
+var gcpKeys struct {
+	sync.Mutex
+	m      map[gcpKeyID]string
+	origin map[string]string // fake path -> the key_file it stands for
+}
+
+type gcpKeyID struct {
+	t    *testing.T
+	orig string
+}
+
+func gcpServiceAccountFile(t tb, orig string) string {
+	var tt *testing.T
+	switch x := t.(type) {
+	case *testing.T:
+		tt = x
+	case *recorder:
+		tt = x.T
+	default:
+		t.Fatalf("gcp_service_account key: %T is not a *testing.T", t)
+	}
+	gcpKeys.Lock()
+	defer gcpKeys.Unlock()
+	id := gcpKeyID{tt, orig}
+	if p, ok := gcpKeys.m[id]; ok {
+		return p
+	}
+	if gcpKeys.m == nil {
+		gcpKeys.m, gcpKeys.origin = map[gcpKeyID]string{}, map[string]string{}
+	}
+	p := filepath.Join(tt.TempDir(), "vertex-sa.json")
+	credtest.NewGoogle(tt, time.Hour).ServiceAccount(tt, p, "aigw@example.iam.gserviceaccount.com")
+	gcpKeys.m[id], gcpKeys.origin[p] = p, orig
+	tt.Cleanup(func() {
+		gcpKeys.Lock()
+		delete(gcpKeys.m, id)
+		delete(gcpKeys.origin, p)
+		gcpKeys.Unlock()
+	})
+	return p
+}
+
+// gcpKeyOrigin is the key_file a fake service-account key of localizeKeys stands for.
+func gcpKeyOrigin(path string) (string, bool) {
+	gcpKeys.Lock()
+	defer gcpKeys.Unlock()
+	orig, ok := gcpKeys.origin[path]
+	return orig, ok
 }
 
 func sameJSON(a, b []byte) bool {
@@ -576,6 +667,89 @@ func checkRetry(t tb, r *routev3.Route, eps []endpoint) {
 		pp, ok := unpack(t, name, rp.GetRetryPriority().GetTypedConfig()).(*prevprio.PreviousPrioritiesConfig)
 		if !ok || pp.GetUpdateFrequency() < 1 {
 			t.Errorf("route %s: previous_priorities needs update_frequency >= 1", r.GetName())
+			return
+		}
+		// Every priority must be reachable when each attempt fails: with all priorities
+		// healthy, the attempts go where previousPrioritiesAttempts says.
+		retries := 1 // Envoy's default num_retries
+		if rp.GetNumRetries() != nil {
+			retries = int(rp.GetNumRetries().GetValue())
+		}
+		tried := previousPrioritiesAttempts(len(prios), retries, int(pp.GetUpdateFrequency()))
+		for p := range prios {
+			if !slices.Contains(tried, int(p)) {
+				t.Errorf("route %s: with num_retries %d and update_frequency %d the attempts go to priorities %v: priority %d is never reached",
+					r.GetName(), retries, pp.GetUpdateFrequency(), tried, p)
+			}
+		}
+	}
+}
+
+// previousPrioritiesAttempts models Envoy's previous_priorities retry priority for a cluster
+// of n priorities, all healthy with one host each, when every attempt fails: the priority
+// of the first attempt and of each of the retries. The load balancer sends an attempt to
+// the first priority with load. Before each retry the plugin sees the hosts attempted so far
+// (source/extensions/retry/priority/previous_priorities/previous_priorities.cc:8-36): fewer
+// than update_frequency, the original load (all on priority 0, lines 16-17); a multiple of
+// update_frequency, the load recomputed without every attempted priority (lines 18-33),
+// or, when that leaves none, the attempted hosts are forgotten and the load recomputed with
+// the excluded priorities as they are (lines 49-60: the loop that means to clear them
+// copies each flag, so they stay excluded, and with nothing left the original load is used,
+// lines 65-67, 30-31); otherwise the load last computed (line 35).
+func previousPrioritiesAttempts(n, retries, updateFrequency int) []int {
+	excluded := make([]bool, n)
+	load := 0 // the first priority with load in the plugin's per_priority_load_
+	var attempted []int
+	first := func() int {
+		for p := range n {
+			if !excluded[p] {
+				return p
+			}
+		}
+		return -1
+	}
+	out := []int{0}
+	attempted = append(attempted, 0)
+	for range retries {
+		next := 0
+		switch {
+		case len(attempted) < updateFrequency:
+			next = 0
+		case len(attempted)%updateFrequency == 0:
+			for _, p := range attempted {
+				excluded[p] = true
+			}
+			if p := first(); p >= 0 {
+				load, next = p, p
+			} else {
+				attempted = attempted[:0]
+				next = 0 // nothing left: the original load
+			}
+		default:
+			next = load
+		}
+		out = append(out, next)
+		attempted = append(attempted, next)
+	}
+	return out
+}
+
+func TestPreviousPrioritiesAttempts(t *testing.T) {
+	tests := []struct {
+		n, retries, freq int
+		want             []int
+	}{
+		{2, 1, 1, []int{0, 1}},
+		{3, 2, 1, []int{0, 1, 2}},
+		{3, 1, 1, []int{0, 1}},       // one retry: Vertex never tried
+		{3, 2, 2, []int{0, 0, 1}},    // the first retry keeps the original load (lines 16-17)
+		{3, 3, 2, []int{0, 0, 1, 1}}, // the third reuses the load computed for the second (line 35)
+		{2, 3, 1, []int{0, 1, 0, 0}}, // priorities exhausted: the original load (lines 53-67)
+		{4, 3, 1, []int{0, 1, 2, 3}},
+	}
+	for _, tc := range tests {
+		if got := previousPrioritiesAttempts(tc.n, tc.retries, tc.freq); !slices.Equal(got, tc.want) {
+			t.Errorf("previousPrioritiesAttempts(%d priorities, %d retries, update_frequency %d) = %v, want %v", tc.n, tc.retries, tc.freq, got, tc.want)
 		}
 	}
 }
@@ -591,22 +765,16 @@ func checkCatchAll(t tb, r *routev3.Route) {
 	checkJSONDirectResponse(t, r)
 }
 
-// checkJSONDirectResponse: a route answered by Envoy itself answers with OpenAI error JSON.
+// checkJSONDirectResponse: a route answered by Envoy itself answers an error in JSON, in
+// OpenAI's or Anthropic's error shape; which one each client gets is checkRouteScope's
+// (by the request's path, oaierr.FormatFor).
 func checkJSONDirectResponse(t tb, r *routev3.Route) {
 	dr := r.GetDirectResponse()
 	if dr.GetStatus() < 400 {
 		t.Errorf("direct_response route %s: status %d is not an error", r.GetName(), dr.GetStatus())
 	}
-	var body struct {
-		Error map[string]any `json:"error"`
-	}
-	if err := json.Unmarshal([]byte(dr.GetBody().GetInlineString()), &body); err != nil {
-		t.Errorf("route %s: direct_response body is not JSON: %v", r.GetName(), err)
-	}
-	for _, k := range []string{"message", "type", "param", "code"} {
-		if _, ok := body.Error[k]; !ok {
-			t.Errorf("route %s: direct_response body lacks error.%s (OpenAI error shape)", r.GetName(), k)
-		}
+	if directResponseFormat(r) == nil {
+		t.Errorf("route %s: direct_response body %s is neither OpenAI's nor Anthropic's error shape", r.GetName(), dr.GetBody().GetInlineString())
 	}
 	ct := false
 	for _, h := range r.GetResponseHeadersToAdd() {
@@ -617,6 +785,17 @@ func checkJSONDirectResponse(t tb, r *routev3.Route) {
 	if !ct {
 		t.Errorf("direct_response route %s does not set content-type: application/json", r.GetName())
 	}
+}
+
+// directResponseFormat is the error format of a direct response's body (nil: neither).
+func directResponseFormat(r *routev3.Route) *oaierr.Format {
+	body := []byte(r.GetDirectResponse().GetBody().GetInlineString())
+	for _, f := range []oaierr.Format{oaierr.FormatOpenAI, oaierr.FormatAnthropic} {
+		if _, err := errorShape(body, f); err == nil {
+			return &f
+		}
+	}
+	return nil
 }
 
 // checkAccessLog: one stdout access log records the routing decision, the backend that

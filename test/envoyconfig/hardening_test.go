@@ -27,6 +27,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/aigw/aigw/config"
@@ -127,37 +128,59 @@ func routeMatches(r *routev3.Route, p probe) (bool, error) {
 		default:
 			v, present = p.headers[h.GetName()]
 		}
-		var hit bool
-		switch {
-		case h.GetStringMatch() != nil:
-			sm := h.GetStringMatch()
-			if sm.GetIgnoreCase() {
-				return false, fmt.Errorf("header %s: ignore_case is not modelled", h.GetName())
-			}
-			switch {
-			case sm.GetExact() != "" || sm.GetMatchPattern() == nil:
-				hit = present && v == sm.GetExact()
-			case sm.GetPrefix() != "":
-				hit = present && strings.HasPrefix(v, sm.GetPrefix())
-			case sm.GetSafeRegex() != nil:
-				m, err := regexFullMatch(sm.GetSafeRegex().GetRegex(), v)
-				if err != nil {
-					return false, err
-				}
-				hit = present && m
-			default:
-				return false, fmt.Errorf("header %s: string matcher %v is not modelled", h.GetName(), sm)
-			}
-		case h.GetPresentMatch():
-			hit = present
-		default:
-			return false, fmt.Errorf("header %s: matcher %v is not modelled", h.GetName(), h)
-		}
-		if hit == h.GetInvertMatch() {
-			return false, nil
+		hit, err := headerMatches(h, v, present)
+		if err != nil || !hit {
+			return false, err
 		}
 	}
 	return true, nil
+}
+
+// headerMatches models Http::HeaderUtility's header matchers, which route matches and
+// access log header filters share (source/common/http/header_utility.cc:90-125 picks the
+// matcher; header_utility.h:70-100 present_match, :102-134 the value matchers): a present
+// match on a missing header is invert_match == present_match, on a present one (or a
+// missing one with treat_missing_header_as_empty) present_match != invert_match; a value
+// matcher never matches a missing header unless treat_missing_header_as_empty makes it "",
+// and is otherwise the string matcher's result != invert_match. No matcher set is a present
+// match. v is the header's value (its values joined by ","). Anything else is reported.
+func headerMatches(h *routev3.HeaderMatcher, v string, present bool) (bool, error) {
+	missing := !present && !h.GetTreatMissingHeaderAsEmpty()
+	invert := h.GetInvertMatch()
+	switch spec := h.GetHeaderMatchSpecifier().(type) {
+	case nil:
+		return missing == invert, nil
+	case *routev3.HeaderMatcher_PresentMatch:
+		if missing {
+			return invert == spec.PresentMatch, nil
+		}
+		return spec.PresentMatch != invert, nil
+	case *routev3.HeaderMatcher_StringMatch:
+		if missing {
+			return false, nil
+		}
+		sm := spec.StringMatch
+		if sm.GetIgnoreCase() {
+			return false, fmt.Errorf("header %s: ignore_case is not modelled", h.GetName())
+		}
+		var hit bool
+		switch mp := sm.GetMatchPattern().(type) {
+		case *matcherv3.StringMatcher_Exact:
+			hit = v == mp.Exact
+		case *matcherv3.StringMatcher_Prefix:
+			hit = strings.HasPrefix(v, mp.Prefix)
+		case *matcherv3.StringMatcher_SafeRegex:
+			m, err := regexFullMatch(mp.SafeRegex.GetRegex(), v)
+			if err != nil {
+				return false, err
+			}
+			hit = m
+		default:
+			return false, fmt.Errorf("header %s: string matcher %v is not modelled", h.GetName(), sm)
+		}
+		return hit != invert, nil
+	}
+	return false, fmt.Errorf("header %s: matcher %v is not modelled", h.GetName(), h)
 }
 
 // regexFullMatch reports whether re (RE2) matches all of s, as Envoy's safe_regex does. The
@@ -217,6 +240,7 @@ func checkRouteScope(t tb, vh *routev3.VirtualHost, cfg *config.Config, clusters
 	for _, p := range cfg.Paths {
 		paths = append(paths, p, p+"?x=1", p+"/", p+"x", p+"/x", strings.ToUpper(p), "/x"+p, strings.TrimPrefix(p, "/v1"))
 	}
+	formats := map[*routev3.Route]*oaierr.Format{} // each direct response's error format
 	inference := func(p probe) bool {
 		path, _, _ := strings.Cut(p.path, "?")
 		return p.method == "POST" && slices.Contains(cfg.Paths, path)
@@ -234,6 +258,18 @@ func checkRouteScope(t tb, vh *routev3.VirtualHost, cfg *config.Config, clusters
 					t.Errorf("virtual host %s: %v reaches cluster %q via route %s: only POST to %v may reach a provider",
 						vh.GetName(), p, r.GetRoute().GetCluster(), r.GetName(), cfg.Paths)
 					return
+				}
+				if r.GetDirectResponse() != nil {
+					f, ok := formats[r]
+					if !ok {
+						f = directResponseFormat(r)
+						formats[r] = f
+					}
+					if f != nil && *f != oaierr.FormatFor(p.path) {
+						t.Errorf("virtual host %s: %v gets route %s's error in %s shape; a %s client reads %s",
+							vh.GetName(), p, r.GetName(), formatName(*f), p.path, formatName(oaierr.FormatFor(p.path)))
+						return
+					}
 				}
 			}
 		}
@@ -435,23 +471,36 @@ func celOwnReply(r localReply) bool {
 	return !strings.HasPrefix(r.details, "aigw_") && r.details != "dynamic_module" && r.details != "direct_response"
 }
 
-// evalFilter models AccessLog::FilterFactory for the filters local_reply_config uses.
-func evalFilter(t tb, f *accesslogv3.AccessLogFilter, r localReply) bool {
+// evalFilter models AccessLog::FilterFactory for the filters local_reply_config uses
+// (source/common/access_log/access_log_impl.cc): and/or stop at the first false/true
+// (:177-201), the status code filter compares the reply's code (:108-115, set before the
+// mappers run, local_reply.cc:180-185), a header filter matches the request headers
+// (:214-217; the empty map when the reply has none, local_reply.cc:187-189). req is the
+// request's headers by lower-case name (nil: none).
+func evalFilter(t tb, f *accesslogv3.AccessLogFilter, r localReply, req map[string]string) bool {
 	switch x := f.GetFilterSpecifier().(type) {
 	case *accesslogv3.AccessLogFilter_AndFilter:
 		for _, sub := range x.AndFilter.GetFilters() {
-			if !evalFilter(t, sub, r) {
+			if !evalFilter(t, sub, r, req) {
 				return false
 			}
 		}
 		return true
 	case *accesslogv3.AccessLogFilter_OrFilter:
 		for _, sub := range x.OrFilter.GetFilters() {
-			if evalFilter(t, sub, r) {
+			if evalFilter(t, sub, r, req) {
 				return true
 			}
 		}
 		return false
+	case *accesslogv3.AccessLogFilter_HeaderFilter:
+		h := x.HeaderFilter.GetHeader()
+		v, present := req[h.GetName()]
+		hit, err := headerMatches(h, v, present)
+		if err != nil {
+			t.Errorf("local_reply_config: %v", err)
+		}
+		return hit
 	case *accesslogv3.AccessLogFilter_StatusCodeFilter:
 		c := x.StatusCodeFilter.GetComparison()
 		v := int(c.GetValue().GetDefaultValue())
@@ -499,59 +548,145 @@ func renderJSONFormat(t tb, v *structpb.Value, r localReply) any {
 	return v.AsInterface()
 }
 
-// checkLocalReplies runs each reply through the mappers as LocalReplyImpl::rewrite does
-// (local_reply.cc:180-205, first matching mapper wins): Envoy's own replies become OpenAI
-// error JSON with the type aigw uses for the status, aigw's own pass unchanged.
+// replyRequest is the request a local reply answers, as the mappers' header filters see it:
+// client is the path the client sent (what oaierr.FormatFor decides the error format from),
+// headers the request headers at the time of the reply.
+type replyRequest struct {
+	client  string
+	headers map[string]string
+}
+
+// replyRequests: every path a client may send (FormatFor's Messages paths and lookalikes),
+// each as a reply before routing sees it (:path the client's, no x-envoy-original-path) and
+// after the router forwarded and the upstream phase rewrote :path in the shared header map
+// (upstream_request.cc:388), the client's path kept in x-envoy-original-path (router.cc:606):
+// to a provider path, and to /v1/messages (a chat completion sent to an Anthropic backend).
+// And a reply without request headers (a codec error).
+func replyRequests() []replyRequest {
+	out := []replyRequest{{client: "", headers: nil}}
+	for _, p := range []string{"/v1/messages", "/v1/messages?beta=true", "/v1/messages/", "/v1/messages/?x=1",
+		"/v1/messagesx", "/v1/messages/x", "/V1/MESSAGES", "/x/v1/messages", "/v1/messages/count_tokens",
+		"/v1/chat/completions", "/v1/chat/completions?x=/v1/messages", "/v1/embeddings", "/"} {
+		out = append(out,
+			replyRequest{p, map[string]string{":path": p}},
+			replyRequest{p, map[string]string{":path": "/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0/invoke", "x-envoy-original-path": p}},
+			replyRequest{p, map[string]string{":path": "/v1/messages", "x-envoy-original-path": p}},
+		)
+	}
+	return out
+}
+
+// checkLocalReplies runs each reply, for each request, through the mappers as
+// LocalReplyImpl::rewrite does (local_reply.cc:180-205, first matching mapper wins): Envoy's
+// own replies become error JSON in the client's format (oaierr.FormatFor of its path) with
+// the type aigw uses for the status, aigw's own pass unchanged.
 func checkLocalReplies(t tb, h *hcmv3.HttpConnectionManager) {
 	lr := h.GetLocalReplyConfig()
 	if lr.GetBodyFormat() != nil {
 		t.Errorf("hcm %s: local_reply_config.body_format applies to every local reply and would wrap aigw's own JSON again; use mappers", h.GetStatPrefix())
 	}
-	for _, r := range localReplies {
-		var mapper *hcmv3.ResponseMapper
-		for _, m := range lr.GetMappers() {
-			if evalFilter(t, m.GetFilter(), r) {
-				mapper = m
-				break
+	// One request's faults are reported (a broken mapper fails hundreds of cases alike).
+	for _, q := range replyRequests() {
+		failed := false
+		for _, r := range localReplies {
+			var mapper *hcmv3.ResponseMapper
+			for _, m := range lr.GetMappers() {
+				if evalFilter(t, m.GetFilter(), r, q.headers) {
+					mapper = m
+					break
+				}
+			}
+			where := fmt.Sprintf("hcm %s: %s (%d, details %s) on %q (request headers %v)", h.GetStatPrefix(), r.name, r.status, r.details, q.client, q.headers)
+			if r.aigw {
+				if mapper != nil && (mapper.GetBodyFormatOverride() != nil || mapper.GetBody() != nil || mapper.GetStatusCode() != nil) {
+					t.Errorf("%s: aigw's own reply, already in the client's format, is rewritten by a local_reply mapper", where)
+					failed = true
+				}
+				continue
+			}
+			if mapper == nil || mapper.GetBodyFormatOverride().GetJsonFormat() == nil {
+				t.Errorf("%s: Envoy's own reply stays plain text: no local_reply mapper with json_format matches it", where)
+				failed = true
+				continue
+			}
+			if mapper.GetStatusCode() != nil {
+				t.Errorf("%s: the mapper changes the status", where)
+				failed = true
+			}
+			if ct := mapper.GetBodyFormatOverride().GetContentType(); ct != "" && ct != "application/json" {
+				t.Errorf("%s: mapper content_type %q", where, ct)
+				failed = true
+			}
+			body := renderJSONFormat(t, structpb.NewStructValue(mapper.GetBodyFormatOverride().GetJsonFormat()), r)
+			js, _ := json.Marshal(body)
+			if f := oaierr.FormatFor(q.client); !checkErrorBody(t, where+" (a client reading "+formatName(f)+" errors)", js, r.status, f) {
+				failed = true
 			}
 		}
-		if r.aigw {
-			if mapper != nil && (mapper.GetBodyFormatOverride() != nil || mapper.GetBody() != nil || mapper.GetStatusCode() != nil) {
-				t.Errorf("hcm %s: %s (details %s) is aigw's own OpenAI JSON but a local_reply mapper rewrites it", h.GetStatPrefix(), r.name, r.details)
-			}
-			continue
-		}
-		if mapper == nil || mapper.GetBodyFormatOverride().GetJsonFormat() == nil {
-			t.Errorf("hcm %s: Envoy's own %d (%s) stays plain text: no local_reply mapper with json_format matches it", h.GetStatPrefix(), r.status, r.name)
-			continue
-		}
-		if mapper.GetStatusCode() != nil {
-			t.Errorf("hcm %s: mapper for %s changes the status", h.GetStatPrefix(), r.name)
-		}
-		if ct := mapper.GetBodyFormatOverride().GetContentType(); ct != "" && ct != "application/json" {
-			t.Errorf("hcm %s: mapper for %s: content_type %q", h.GetStatPrefix(), r.name, ct)
-		}
-		body := renderJSONFormat(t, structpb.NewStructValue(mapper.GetBodyFormatOverride().GetJsonFormat()), r)
-		js, _ := json.Marshal(body)
-		var doc struct {
-			Error map[string]any `json:"error"`
-		}
-		if err := json.Unmarshal(js, &doc); err != nil || len(doc.Error) != 4 {
-			t.Errorf("hcm %s: %s renders %s, not {\"error\":{message,type,param,code}}", h.GetStatPrefix(), r.name, js)
-			continue
-		}
-		for _, k := range []string{"message", "type", "param", "code"} {
-			if _, ok := doc.Error[k]; !ok {
-				t.Errorf("hcm %s: %s renders %s without error.%s", h.GetStatPrefix(), r.name, js, k)
-			}
-		}
-		if msg, _ := doc.Error["message"].(string); strings.TrimSpace(msg) == "" {
-			t.Errorf("hcm %s: Envoy's own %d (%s) renders an empty message", h.GetStatPrefix(), r.status, r.name)
-		}
-		if typ := doc.Error["type"]; typ != oaierr.TypeForStatus(r.status) {
-			t.Errorf("hcm %s: %s (%d) renders type %v; aigw uses %q for that status", h.GetStatPrefix(), r.name, r.status, typ, oaierr.TypeForStatus(r.status))
+		if failed {
+			return
 		}
 	}
+}
+
+// checkErrorBody: js is an error in format f (errorShape) for status, with the type aigw uses
+// for that status (oaierr) and a message.
+func checkErrorBody(t tb, where string, js []byte, status int, f oaierr.Format) bool {
+	e, err := errorShape(js, f)
+	if err != nil {
+		t.Errorf("%s: %v", where, err)
+		return false
+	}
+	ok := true
+	typ := oaierr.TypeForStatus(status)
+	if f == oaierr.FormatAnthropic {
+		typ = oaierr.AnthropicType(status, typ)
+	}
+	if msg, _ := e["message"].(string); strings.TrimSpace(msg) == "" {
+		t.Errorf("%s: renders an empty message", where)
+		ok = false
+	}
+	if e["type"] != typ {
+		t.Errorf("%s: renders %s with type %v; aigw uses %q for %d in that format", where, js, e["type"], typ, status)
+		ok = false
+	}
+	return ok
+}
+
+// formatName names an error format in messages.
+func formatName(f oaierr.Format) string {
+	if f == oaierr.FormatAnthropic {
+		return "Anthropic's"
+	}
+	return "OpenAI's"
+}
+
+// errorShape returns the error object of js if js is an error in format f and nothing else:
+// OpenAI's {"error":{message,type,param,code}} or Anthropic's {"type":"error","error":{type,message}}.
+func errorShape(js []byte, f oaierr.Format) (map[string]any, error) {
+	var doc map[string]any
+	if err := json.Unmarshal(js, &doc); err != nil {
+		return nil, fmt.Errorf("renders %s, not JSON", js)
+	}
+	e, _ := doc["error"].(map[string]any)
+	keys, top := []string{"message", "type", "param", "code"}, 1
+	shape := `{"error":{"message","type","param","code"}} (OpenAI's)`
+	if f == oaierr.FormatAnthropic {
+		keys, top = []string{"type", "message"}, 2
+		shape = `{"type":"error","error":{"type","message"}} (Anthropic's)`
+		if doc["type"] != "error" {
+			return nil, fmt.Errorf("renders %s, not %s", js, shape)
+		}
+	}
+	if len(doc) != top || len(e) != len(keys) {
+		return nil, fmt.Errorf("renders %s, not %s", js, shape)
+	}
+	for _, k := range keys {
+		if _, ok := e[k]; !ok {
+			return nil, fmt.Errorf("renders %s without error.%s, not %s", js, k, shape)
+		}
+	}
+	return e, nil
 }
 
 // ---- Upstream TLS (req. 4) ----
@@ -709,6 +844,65 @@ func TestLocalReplyDetails(t *testing.T) {
 		}
 		if r.aigw && celOwnReply(r) {
 			t.Errorf("%s: aigw's reply classified as Envoy's own", r.name)
+		}
+	}
+}
+
+// TestHeaderMatches checks the header matcher model against Envoy's semantics, case by case
+// from source/common/http/header_utility.h (present match :83-93, value matchers :111-126,
+// no specifier = present match, header_utility.cc:118-123) and RE2 full matching for
+// safe_regex (source/common/common/regex.h:35).
+func TestHeaderMatches(t *testing.T) {
+	present := func(p bool) *routev3.HeaderMatcher {
+		return &routev3.HeaderMatcher{Name: "h", HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: p}}
+	}
+	exact := func(v string) *routev3.HeaderMatcher {
+		return &routev3.HeaderMatcher{Name: "h", HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
+			MatchPattern: &matcherv3.StringMatcher_Exact{Exact: v}}}}
+	}
+	regex := func(re string) *routev3.HeaderMatcher {
+		return &routev3.HeaderMatcher{Name: "h", HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
+			MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: re}}}}}
+	}
+	with := func(h *routev3.HeaderMatcher, invert, treatMissing bool) *routev3.HeaderMatcher {
+		h.InvertMatch, h.TreatMissingHeaderAsEmpty = invert, treatMissing
+		return h
+	}
+	const messages = `/v1/messages/?(\?.*)?`
+	tests := []struct {
+		name    string
+		h       *routev3.HeaderMatcher
+		v       string
+		present bool
+		want    bool
+	}{
+		{"present_match true, present", present(true), "x", true, true},
+		{"present_match true, missing", present(true), "", false, false},
+		{"present_match true inverted, present", with(present(true), true, false), "x", true, false},
+		{"present_match true inverted, missing", with(present(true), true, false), "", false, true},
+		{"present_match false, present", present(false), "x", true, false},
+		{"present_match false, missing", present(false), "", false, true},
+		{"present_match false inverted, missing", with(present(false), true, false), "", false, false},
+		{"present_match false, missing treated as empty", with(present(false), false, true), "", false, false},
+		{"no specifier, present", &routev3.HeaderMatcher{Name: "h"}, "x", true, true},
+		{"no specifier, missing", &routev3.HeaderMatcher{Name: "h"}, "", false, false},
+		{"exact, equal", exact("a"), "a", true, true},
+		{"exact, other", exact("a"), "b", true, false},
+		{"exact inverted, other", with(exact("a"), true, false), "b", true, true},
+		{"exact, missing", exact(""), "", false, false},
+		{"exact inverted, missing: still no match", with(exact("a"), true, false), "", false, false},
+		{"exact empty, missing treated as empty", with(exact(""), false, true), "", false, true},
+		{"regex, whole value", regex(messages), "/v1/messages", true, true},
+		{"regex, query", regex(messages), "/v1/messages?beta=true", true, true},
+		{"regex, trailing slash and query", regex(messages), "/v1/messages/?x", true, true},
+		{"regex, not a prefix match", regex(messages), "/v1/messagesx", true, false},
+		{"regex, not a substring match", regex(messages), "/x/v1/messages", true, false},
+		{"regex, longer path", regex(messages), "/v1/messages/count_tokens", true, false},
+	}
+	for _, tc := range tests {
+		got, err := headerMatches(tc.h, tc.v, tc.present)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: headerMatches = %v, %v; want %v", tc.name, got, err, tc.want)
 		}
 	}
 }

@@ -91,7 +91,13 @@ func TestKubernetesExamplesEnvoyConfig(t *testing.T) {
 				case strings.HasSuffix(op["path"].(string), "/http_filters/0"):
 					decode(where, op["value"], &hcmv3.HttpFilter{})
 				case strings.HasSuffix(op["path"].(string), "/routes/0"):
-					decode(where, op["value"], &routev3.Route{})
+					var r routev3.Route
+					decode(where, op["value"], &r)
+					// Prepended to the gateway's own routes: a JSON 404 for unrouted requests
+					// would shadow every HTTPRoute of the gateway behind it.
+					if r.GetDirectResponse() != nil {
+						t.Errorf("%s: route %s is a direct response, prepended before the gateway's own routes", where, r.GetName())
+					}
 				default:
 					t.Errorf("patch %d: unexpected path %v", i, op["path"])
 				}
@@ -117,8 +123,10 @@ func TestKubernetesExamplesEnvoyConfig(t *testing.T) {
 			}
 		}
 	}
-	if docs != 2 || upstream != 8 {
-		t.Errorf("%d golang filters and %d clusters with the upstream filter; want 2 (one per example) and 8 (4 each)", docs, upstream)
+	// Per example: one cluster per backend (openai, bedrock, vertex, anthropic, azure) and the
+	// failover cluster of gpt-4o.
+	if docs != 2 || upstream != 12 {
+		t.Errorf("%d golang filters and %d clusters with the upstream filter; want 2 (one per example) and 12 (6 each)", docs, upstream)
 	}
 }
 

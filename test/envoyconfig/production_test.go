@@ -138,7 +138,7 @@ func TestProductionExample(t *testing.T) {
 	for _, be := range cfg.Backends {
 		schemas[be.Schema] = true
 	}
-	for _, s := range []string{"openai", "anthropic", "azure_openai"} {
+	for _, s := range []string{"openai", "anthropic", "azure_openai", "aws_bedrock_anthropic", "gcp_vertex_anthropic"} {
 		if !schemas[s] {
 			t.Errorf("%s has no %s backend", productionExample, s)
 		}
@@ -181,5 +181,64 @@ func TestProductionExample(t *testing.T) {
         respect_dns_ttl: true`, "needs exactly one endpoint, has 2"},
 		{"connections unbounded", `  - name: envoy.resource_monitors.global_downstream_max_connections`, `  - name: envoy.resource_monitors.downstream_connections`, "no overload_manager global_downstream_max_connections"},
 		{"key in the access log", `client: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"`, `client: "%REQ(authorization)%"`, "records the authorization header"},
+	})
+}
+
+// TestThreeCloudFailover: the production example's gpt-4o fails over across three clouds,
+// OpenAI-compatible (priority 0) -> Amazon Bedrock (1) -> Vertex AI (2), each priority its own
+// backend on its own TLS name, and the route's retries reach all three. The per-endpoint TLS
+// and the retry model run in every config's checks; the mutations show they name the fault
+// on this cluster.
+func TestThreeCloudFailover(t *testing.T) {
+	root := repoRoot(t)
+	b, err := LoadFile(filepath.Join(root, productionExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := parseAigw(t, root, b)
+	var fo *clusterv3.Cluster
+	for _, c := range b.GetStaticResources().GetClusters() {
+		if c.GetName() == "failover-gpt-4o" {
+			fo = c
+		}
+	}
+	if fo == nil {
+		t.Fatalf("%s has no failover-gpt-4o cluster", productionExample)
+	}
+	wantSchema := []func(string) bool{
+		func(s string) bool { return s == "openai" || s == "azure_openai" },
+		func(s string) bool { return strings.HasPrefix(s, "aws_bedrock") },
+		func(s string) bool { return strings.HasPrefix(s, "gcp_vertex") },
+	}
+	locs := fo.GetLoadAssignment().GetEndpoints()
+	if len(locs) != len(wantSchema) {
+		t.Fatalf("failover-gpt-4o has %d priorities, want 3", len(locs))
+	}
+	for i, loc := range locs {
+		if loc.GetPriority() != uint32(i) || len(loc.GetLbEndpoints()) != 1 {
+			t.Fatalf("failover-gpt-4o locality %d: priority %d with %d endpoints, want priority %d with one", i, loc.GetPriority(), len(loc.GetLbEndpoints()), i)
+		}
+		ep := loc.GetLbEndpoints()[0]
+		name := ep.GetMetadata().GetFilterMetadata()[cfg.EndpointMetadataNamespace].GetFields()[cfg.EndpointMetadataKey].GetStringValue()
+		be, ok := cfg.Backend(name)
+		if !ok || !wantSchema[i](be.Schema) {
+			t.Errorf("failover-gpt-4o priority %d: backend %q (schema %v) is not the chain's OpenAI-compatible -> Bedrock -> Vertex step", i, name, be)
+		}
+	}
+
+	raw, err := os.ReadFile(filepath.Join(root, productionExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMutations(t, root, productionExample, string(raw), []mutation{
+		{"one retry for three priorities", `num_retries: 2`, `num_retries: 1`, "priority 2 is never reached"},
+		{"priorities recomputed every second retry", `update_frequency: 1`, `update_frequency: 2`, "priority 2 is never reached"},
+		{"idle timeout for two attempts", `idle_timeout: "420s"`, `idle_timeout: "300s"`, "< 3 attempts x per_try_idle_timeout"},
+		{"Vertex endpoint of another name than its SNI", `address: us-east5-aiplatform.googleapis.com
+                      port_value: 443`, `address: aiplatform.googleapis.com
+                      port_value: 443`, `sends SNI "us-east5-aiplatform.googleapis.com"`},
+		{"Bedrock endpoint of another region", `address: bedrock-runtime.us-east-1.amazonaws.com
+                      port_value: 443`, `address: bedrock-runtime.us-west-2.amazonaws.com
+                      port_value: 443`, "the endpoint's TLS name"},
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
@@ -50,8 +51,9 @@ type BedrockOptions struct {
 // before the text. Titan and Cohere embedding models on InvokeModel answer
 // in their formats, with x-amzn-bedrock-input-token-count.
 type Bedrock struct {
-	o  BedrockOptions
-	mu sync.Mutex
+	o    BedrockOptions
+	fail atomic.Int64 // SetFailStatus
+	mu   sync.Mutex
 	// signedWith lists the access key id of each accepted request.
 	signedWith []string
 	paths      []string
@@ -73,6 +75,17 @@ func NewBedrock(o BedrockOptions) *Bedrock {
 		o.Now = time.Now
 	}
 	return &Bedrock{o: o}
+}
+
+// SetFailStatus makes every correctly signed request fail with status in
+// Bedrock's error format (0 restores normal answers).
+func (b *Bedrock) SetFailStatus(status int) { b.fail.Store(int64(status)) }
+
+// ControlHandler serves POST /fail?status=N (see Server.ControlHandler).
+func (b *Bedrock) ControlHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /fail", failHandler(b.o.Name, b.SetFailStatus))
+	return mux
 }
 
 // SetKeys replaces the accepted credentials (a rotation at the provider).
@@ -165,6 +178,10 @@ func (b *Bedrock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			typ = "UnrecognizedClientException"
 		}
 		bedrockError(w, http.StatusForbidden, typ, err.Error())
+		return
+	}
+	if st := int(b.fail.Load()); st != 0 {
+		bedrockError(w, st, "ServiceUnavailableException", "mock "+b.o.Name+" is failing on purpose")
 		return
 	}
 	if len(models) > 0 && !contains(models, model) {

@@ -114,6 +114,31 @@ func TestBedrockMockChecks(t *testing.T) {
 		t.Errorf("token count header %v", resp.Header)
 	}
 
+	// Failing on purpose (the demo's control API): a signed request gets the status in
+	// Bedrock's error format; a wrong signature is still refused first; 0 restores.
+	ctl := httptest.NewServer(m.ControlHandler())
+	defer ctl.Close()
+	setFail := func(status string) {
+		resp, err := http.Post(ctl.URL+"/fail?status="+status, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST /fail?status=%s: %d", status, resp.StatusCode)
+		}
+	}
+	setFail("503")
+	if status, body := send("/model/m/invoke", good, ok, "us-east-1"); status != 503 || !strings.Contains(body, "ServiceUnavailableException") {
+		t.Errorf("failing: %d %s", status, body)
+	}
+	if status, _ := send("/model/m/invoke", good, aws.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: "nope"}, "us-east-1"); status != 403 {
+		t.Errorf("failing, wrong signature: %d", status)
+	}
+	setFail("0")
+	if status, body := send("/model/m/invoke", good, ok, "us-east-1"); status != 200 {
+		t.Errorf("restored: %d %s", status, body)
+	}
 }
 
 func sha256Hex(s string) string {

@@ -33,15 +33,7 @@ func (r Request) Redacted() Request {
 //	GET  /requests          recorded requests as JSON, credentials redacted
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /fail", func(w http.ResponseWriter, r *http.Request) {
-		st, err := strconv.Atoi(r.URL.Query().Get("status"))
-		if err != nil || st < 0 || (st != 0 && (st < 100 || st > 599)) {
-			http.Error(w, "status must be 0 or an HTTP status code", http.StatusBadRequest)
-			return
-		}
-		s.SetFailStatus(st)
-		writeJSON(w, http.StatusOK, map[string]any{"name": s.opts.Name, "fail_status": st})
-	})
+	mux.Handle("POST /fail", failHandler(s.opts.Name, s.SetFailStatus))
 	mux.HandleFunc("POST /reset", func(w http.ResponseWriter, _ *http.Request) {
 		s.Reset()
 		writeJSON(w, http.StatusOK, map[string]any{"name": s.opts.Name})
@@ -61,6 +53,19 @@ func (s *Server) ControlHandler() http.Handler {
 	return mux
 }
 
+// failHandler is the control API's POST /fail?status=N for a mock named name.
+func failHandler(name string, set func(int)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st, err := strconv.Atoi(r.URL.Query().Get("status"))
+		if err != nil || st < 0 || (st != 0 && (st < 100 || st > 599)) {
+			http.Error(w, "status must be 0 or an HTTP status code", http.StatusBadRequest)
+			return
+		}
+		set(st)
+		writeJSON(w, http.StatusOK, map[string]any{"name": name, "fail_status": st})
+	})
+}
+
 // ParseSchema validates a schema name (as used by the command-line flag).
 func ParseSchema(s string) (Schema, bool) {
 	switch Schema(strings.TrimSpace(s)) {
@@ -70,6 +75,10 @@ func ParseSchema(s string) (Schema, bool) {
 		return SchemaAzure, true
 	case SchemaAnthropic:
 		return SchemaAnthropic, true
+	case SchemaVertexGemini:
+		return SchemaVertexGemini, true
+	case SchemaVertexAnthropic:
+		return SchemaVertexAnthropic, true
 	}
 	return "", false
 }

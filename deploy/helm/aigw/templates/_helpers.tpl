@@ -33,3 +33,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- printf "%s-keys" (include "aigw.fullname" .) -}}
 {{- end -}}
 {{- end -}}
+
+{{- define "aigw.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "aigw.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}

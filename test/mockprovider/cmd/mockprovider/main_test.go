@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +12,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"golang.org/x/oauth2/google"
 
 	"github.com/aigw/aigw/test/mockprovider"
 )
@@ -45,6 +49,18 @@ func TestParseFlags(t *testing.T) {
 		{name: "flags override env", env: map[string]string{"MOCK_NAME": "env"}, args: []string{"-name", "flag", "-schema", "azure_openai", "-healthcheck"},
 			want: config{listen: ":8080", healthcheck: true, opts: mockprovider.Options{Name: "flag", Schema: mockprovider.SchemaAzure}}},
 		{name: "bad schema", args: []string{"-schema", "bedrock"}, wantErr: `unknown schema "bedrock"`},
+		{name: "bedrock", env: map[string]string{
+			"MOCK_SCHEMA": "aws_bedrock_anthropic", "MOCK_NAME": "bedrock-fallback", "MOCK_REGION": "us-east-1", "MOCK_MODELS": "m1",
+			"MOCK_AWS_ACCESS_KEY_ID": "AKIDMOCK", "MOCK_AWS_SECRET_ACCESS_KEY": "mock-secret", "MOCK_FAIL_STATUS": "503",
+		}, want: config{listen: ":8080", bedrock: true, opts: mockprovider.Options{FailStatus: 503}, bedrockOpts: mockprovider.BedrockOptions{
+			Name: "bedrock-fallback", Region: "us-east-1", Models: []string{"m1"},
+			Keys: map[string]mockprovider.AWSKey{"AKIDMOCK": {AccessKeyID: "AKIDMOCK", SecretAccessKey: "mock-secret"}},
+		}}},
+		{name: "bedrock without keys", args: []string{"-schema", "aws_bedrock"}, wantErr: "needs -aws-access-key-id"},
+		{name: "bedrock with a key file", args: []string{"-schema", "aws_bedrock", "-aws-access-key-id", "a", "-aws-secret-access-key", "b", "-key-file", keyFile}, wantErr: "no -key-file"},
+		{name: "vertex", args: []string{"-schema", "gcp_vertex_anthropic", "-project", "p", "-region", "r", "-key-file", keyFile},
+			want: config{listen: ":8080", serviceAccount: []byte(secret + "\n"), opts: mockprovider.Options{Name: "mock", Schema: mockprovider.SchemaVertexAnthropic, Project: "p", Region: "r"}}},
+		{name: "vertex without project", args: []string{"-schema", "gcp_vertex_gemini", "-region", "r", "-key-file", keyFile}, wantErr: "needs -project"},
 		{name: "bad fail status", args: []string{"-fail-status", "42"}, wantErr: "fail status"},
 		{name: "non-numeric fail status", env: map[string]string{"MOCK_FAIL_STATUS": "x"}, wantErr: "fail status"},
 		{name: "missing key file", args: []string{"-key-file", filepath.Join(dir, "nope")}, wantErr: "reading key file"},
@@ -53,7 +69,8 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"MOCK_LISTEN", "MOCK_CONTROL_LISTEN", "MOCK_SCHEMA", "MOCK_NAME", "MOCK_KEY_FILE", "MOCK_MODELS", "MOCK_API_VERSION", "MOCK_FAIL_STATUS", "MOCK_PATH_PREFIX"} {
+			for _, k := range []string{"MOCK_LISTEN", "MOCK_CONTROL_LISTEN", "MOCK_SCHEMA", "MOCK_NAME", "MOCK_KEY_FILE", "MOCK_MODELS", "MOCK_API_VERSION", "MOCK_FAIL_STATUS", "MOCK_PATH_PREFIX",
+				"MOCK_REGION", "MOCK_PROJECT", "MOCK_AWS_ACCESS_KEY_ID", "MOCK_AWS_SECRET_ACCESS_KEY"} {
 				t.Setenv(k, "")
 				os.Unsetenv(k)
 			}
@@ -80,7 +97,7 @@ func TestParseFlags(t *testing.T) {
 func TestHandlerLogsNoCredentials(t *testing.T) {
 	var logs bytes.Buffer
 	s := mockprovider.New(mockprovider.Options{Name: "deploy-a", APIKey: secret})
-	h := handler(s, log.New(&logs, "", 0))
+	h := handler(s.Name(), s, nil, log.New(&logs, "", 0))
 	tests := []struct {
 		name   string
 		path   string
@@ -137,5 +154,58 @@ func TestProbe(t *testing.T) {
 		if err := probe(tc.listen); (err != nil) != tc.wantErr {
 			t.Errorf("%s: probe(%q) = %v, wantErr %v", tc.name, tc.listen, err, tc.wantErr)
 		}
+	}
+}
+
+// TestVertexMockServesItsTokens: a Vertex AI mock built from flags serves the token endpoint
+// of its service account at /token, and its API accepts exactly the tokens issued there (the
+// compose demo's gateway gets them with the same key file).
+func TestVertexMockServesItsTokens(t *testing.T) {
+	var h http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	defer srv.Close()
+	sa, err := mockprovider.ServiceAccountKey("demo@aigw-demo.iam.gserviceaccount.com", srv.URL+"/token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "vertex-sa.json")
+	if err := os.WriteFile(keyFile, sa, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseFlags([]string{"-schema", "gcp_vertex_anthropic", "-name", "vertex-last", "-project", "aigw-demo", "-region", "us-east5", "-key-file", keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, api, _, token, err := mock(c)
+	if err != nil || token == nil {
+		t.Fatalf("mock: %v (token endpoint %v)", err, token)
+	}
+	h = handler(name, api, token, log.New(io.Discard, "", 0))
+
+	cfg, err := google.JWTConfigFromJSON(sa, "https://www.googleapis.com/auth/cloud-platform")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := cfg.TokenSource(context.Background()).Token()
+	if err != nil {
+		t.Fatalf("token from the mock's /token: %v", err)
+	}
+	call := func(bearer string) int {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/projects/aigw-demo/locations/us-east5/publishers/anthropic/models/claude-3-5-sonnet-v2@20241022:rawPredict",
+			strings.NewReader(`{"anthropic_version":"vertex-2023-10-16","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`))
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := call(tok.AccessToken); st != http.StatusOK {
+		t.Errorf("issued token: status %d", st)
+	}
+	if st := call("ya29.not-issued"); st != http.StatusUnauthorized {
+		t.Errorf("token not issued by the mock: status %d", st)
 	}
 }
