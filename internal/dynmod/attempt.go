@@ -3,6 +3,7 @@ package dynmod
 import (
 	"unsafe"
 
+	"github.com/aigw/aigw/internal/translate"
 	"github.com/aigw/aigw/internal/upstream"
 )
 
@@ -26,6 +27,18 @@ type attempt struct {
 	// counters are the Envoy ids of upstream.Counters for this filter's
 	// config; nil when the host refused to define them.
 	counters *[upstream.NumCounters]uint64
+}
+
+// exit ends a hook entered with enter (prev is what enter returned): the
+// outer hook gets its pointer back, and when the outermost hook ends the
+// bodies' scratch buffers go back to their pools (a body read in a hook is
+// valid only during it: upstream.Body).
+func (a *attempt) exit(prev unsafe.Pointer) {
+	a.envoy = prev
+	if prev == nil {
+		a.reqBody.release()
+		a.respBody.release()
+	}
 }
 
 func newAttempt() *attempt {
@@ -140,17 +153,66 @@ func (h *headerMap) Remove(key string) {
 type body struct {
 	a        *attempt
 	response bool
+	// scratch holds the contiguous copy of a multi-slice body for the
+	// current hook (scratch.go), nil otherwise.
+	scratch *[]byte
+	// texts joins the texts of several edits for one editBody call.
+	texts []byte
 }
 
+// Bytes returns the body as one slice: a view of Envoy's memory when Envoy
+// holds it in one slice, else a copy in a pooled scratch buffer kept until
+// the hook ends.
 func (b *body) Bytes() []byte {
 	if b.a.envoy == nil {
 		return nil
 	}
-	return bodyBytes(b.a.envoy, b.response)
+	view, total, ok := bodyView(b.a.envoy, b.response)
+	if !ok || total == 0 || view != nil {
+		return view
+	}
+	if b.scratch == nil || cap(*b.scratch) < total {
+		b.release()
+		b.scratch = getScratch(total)
+	}
+	dst := (*b.scratch)[:total]
+	n := copyBody(b.a.envoy, b.response, dst)
+	if n < 0 {
+		return nil
+	}
+	return dst[:n]
+}
+
+// release returns the scratch buffer to its pool.
+func (b *body) release() {
+	if b.scratch != nil {
+		putScratch(b.scratch)
+		b.scratch = nil
+	}
 }
 
 func (b *body) Replace(data []byte) {
 	if b.a.envoy != nil {
 		replaceBody(b.a.envoy, b.response, data)
+	}
+}
+
+// Edit has Envoy build the edited body from its own slices (editBody);
+// edits it cannot take in one call go through a Go copy and Replace.
+func (b *body) Edit(edits []translate.Edit) {
+	if b.a.envoy == nil {
+		return
+	}
+	texts := b.texts[:0]
+	if len(edits) == 1 {
+		texts = edits[0].Text
+	} else {
+		for _, e := range edits {
+			texts = append(texts, e.Text...)
+		}
+		b.texts = texts
+	}
+	if !editBody(b.a.envoy, b.response, edits, texts) {
+		b.Replace(translate.ApplyEdits(b.Bytes(), edits))
 	}
 }

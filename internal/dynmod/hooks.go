@@ -83,7 +83,7 @@ func (h *streamHook) run(envoyFilter unsafe.Pointer, id uint64, fn func(*upstrea
 	// outer hook gets its pointer back.
 	prev := fl.a.enter(envoyFilter)
 	act := guard(h.name, fl.f, upstream.Answered, func() upstream.Action { return fn(fl.f) })
-	fl.a.envoy = prev
+	fl.a.exit(prev)
 	return h.status[act]
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/translate"
 )
 
 // fakeHeaders is a lower-case single-value header map.
@@ -18,12 +19,21 @@ func (h fakeHeaders) Remove(k string)             { delete(h, k) }
 type fakeBody struct {
 	b        []byte
 	replaced int
+	// edited counts the replacements made with Edit.
+	edited int
 }
 
 func (b *fakeBody) Bytes() []byte { return b.b }
 func (b *fakeBody) Replace(n []byte) {
 	b.b = append([]byte(nil), n...)
 	b.replaced++
+}
+
+// Edit is Replace with the edited body, as Envoy's buffer would hold it.
+func (b *fakeBody) Edit(edits []translate.Edit) {
+	b.b = translate.ApplyEdits(b.b, edits)
+	b.replaced++
+	b.edited++
 }
 
 type response struct {
