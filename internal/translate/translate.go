@@ -458,12 +458,17 @@ func EditedLen(n int, edits []Edit) int {
 // ApplyEdits returns body with edits (sorted by Start, non-overlapping, as
 // RequestEditsScanned returns them) applied, in one new buffer.
 func ApplyEdits(body []byte, edits []Edit) []byte {
-	out := make([]byte, 0, EditedLen(len(body), edits))
+	return AppendEdits(make([]byte, 0, EditedLen(len(body), edits)), body, edits)
+}
+
+// AppendEdits appends body with edits applied to dst (which must not
+// overlap body) and returns the extended slice.
+func AppendEdits(dst, body []byte, edits []Edit) []byte {
 	at := 0
 	for _, e := range edits {
-		out = append(out, body[at:e.Start]...)
-		out = append(out, e.Text...)
+		dst = append(dst, body[at:e.Start]...)
+		dst = append(dst, e.Text...)
 		at = e.End
 	}
-	return append(out, body[at:]...)
+	return append(dst, body[at:]...)
 }
