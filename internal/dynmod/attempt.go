@@ -1,6 +1,8 @@
 package dynmod
 
 import (
+	"encoding/binary"
+	"sync"
 	"unsafe"
 
 	"github.com/aigw/aigw/internal/translate"
@@ -27,6 +29,11 @@ type attempt struct {
 	// counters are the Envoy ids of upstream.Counters for this filter's
 	// config; nil when the host refused to define them.
 	counters *[upstream.NumCounters]uint64
+
+	// ops queues the hook's header writes (headerOps) until a read, a
+	// local response, or the end of the hook sends them to Envoy in one
+	// call; nil when none are queued.
+	ops *[]byte
 }
 
 // exit ends a hook entered with enter (prev is what enter returned): the
@@ -34,6 +41,7 @@ type attempt struct {
 // bodies' scratch buffers go back to their pools (a body read in a hook is
 // valid only during it: upstream.Body).
 func (a *attempt) exit(prev unsafe.Pointer) {
+	a.flush()
 	a.envoy = prev
 	if prev == nil {
 		a.reqBody.release()
@@ -54,6 +62,7 @@ func newAttempt() *attempt {
 // previous one: hooks nest when a local response runs our own response hooks
 // from inside a request hook, and the outer hook must get its pointer back.
 func (a *attempt) enter(envoy unsafe.Pointer) unsafe.Pointer {
+	a.flush() // the outer hook's writes, under its own pointer
 	prev := a.envoy
 	a.envoy = envoy
 	return prev
@@ -123,7 +132,53 @@ func (a *attempt) SendResponse(status int, headers []upstream.Header, b []byte) 
 		return
 	}
 	a.answered = true
+	a.flush()
 	sendResponse(a.envoy, status, headers, b)
+}
+
+// Header writes are queued and sent to Envoy together: a plan sets and
+// removes a dozen request headers (upstream.Filter.apply), and one cgo
+// call per header cost more than the writes themselves. Each op is a kind
+// byte (headerOpResponse, headerOpRemove), the key and value lengths
+// (uint32, native order) and the key and value bytes; aigw_header_ops in
+// envoy.go makes the calls in order. Reads flush first, so the filter
+// always reads what it wrote.
+const (
+	headerOpResponse = 1
+	headerOpRemove   = 2
+)
+
+var opsPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func (a *attempt) queue(response, remove bool, key, value string) {
+	if a.ops == nil {
+		a.ops = opsPool.Get().(*[]byte)
+	}
+	var kind byte
+	if response {
+		kind |= headerOpResponse
+	}
+	if remove {
+		kind |= headerOpRemove
+	}
+	b := append(*a.ops, kind)
+	b = binary.NativeEndian.AppendUint32(b, uint32(len(key)))
+	b = binary.NativeEndian.AppendUint32(b, uint32(len(value)))
+	b = append(b, key...)
+	*a.ops = append(b, value...)
+}
+
+// flush sends the queued header writes to Envoy.
+func (a *attempt) flush() {
+	if a.ops == nil {
+		return
+	}
+	if a.envoy != nil && len(*a.ops) > 0 {
+		applyHeaderOps(a.envoy, *a.ops)
+	}
+	*a.ops = (*a.ops)[:0]
+	opsPool.Put(a.ops)
+	a.ops = nil
 }
 
 type headerMap struct {
@@ -135,18 +190,19 @@ func (h *headerMap) Get(key string) (string, bool) {
 	if h.a.envoy == nil {
 		return "", false
 	}
+	h.a.flush()
 	return getHeader(h.a.envoy, h.response, key)
 }
 
 func (h *headerMap) Set(key, value string) {
 	if h.a.envoy != nil {
-		setHeader(h.a.envoy, h.response, key, value)
+		h.a.queue(h.response, false, key, value)
 	}
 }
 
 func (h *headerMap) Remove(key string) {
 	if h.a.envoy != nil {
-		removeHeader(h.a.envoy, h.response, key)
+		h.a.queue(h.response, true, key, "")
 	}
 }
 

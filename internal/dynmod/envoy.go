@@ -308,10 +308,36 @@ static bool aigw_body_edit(void* f, int response, aigw_edits e, char* texts) {
   return ok;
 }
 
+// aigw_header_ops makes the header writes queued in ops (attempt.queue in
+// attempt.go: a kind byte, bit 0 response and bit 1 remove, then the key and
+// value lengths as native uint32s, then their bytes), in order.
+static void aigw_header_ops(void* f, char* ops, size_t len);
+
 // aigw_empty is a non-NULL pointer for empty values: set_*_header treats a
 // NULL value as "remove".
 static char aigw_empty[1];
 static char* aigw_empty_ptr(void) { return aigw_empty; }
+
+static void aigw_header_ops(void* f, char* ops, size_t len) {
+  size_t i = 0;
+  while (i + 9 <= len) {
+    unsigned char kind = (unsigned char)ops[i];
+    uint32_t kl, vl;
+    memcpy(&kl, ops + i + 1, 4);
+    memcpy(&vl, ops + i + 5, 4);
+    char* k = ops + i + 9;
+    char* v = k + kl;
+    if (i + 9 + (size_t)kl + vl > len) {
+      return;
+    }
+    if (kind & 2) {
+      aigw_set_header(f, kind & 1, k, kl, NULL, 0);
+    } else {
+      aigw_set_header(f, kind & 1, k, kl, vl ? v : aigw_empty, vl);
+    }
+    i += 9 + (size_t)kl + vl;
+  }
+}
 */
 import "C"
 
@@ -373,15 +399,11 @@ func getHeader(f unsafe.Pointer, response bool, key string) (string, bool) {
 	return gostring(v.ptr, v.length), true
 }
 
-func setHeader(f unsafe.Pointer, response bool, key, value string) {
-	k, kn := cstr(key)
-	v, vn := cstr(value)
-	C.aigw_set_header(f, cbool(response), k, kn, v, vn)
-}
-
-func removeHeader(f unsafe.Pointer, response bool, key string) {
-	k, kn := cstr(key)
-	C.aigw_set_header(f, cbool(response), k, kn, nil, 0)
+// applyHeaderOps makes the queued header writes ops (attempt.queue) in one
+// call: ops is Go memory without pointers, read during the call only.
+func applyHeaderOps(f unsafe.Pointer, ops []byte) {
+	p, n := cbytes(ops)
+	C.aigw_header_ops(f, p, n)
 }
 
 // bodyView describes the body Envoy holds: when it is one slice, view is
