@@ -303,11 +303,17 @@ func TestWholePathBenchMode(t *testing.T) {
 		workers  int
 		mutate   func(*host.RouterBenchConfig)
 		failures string
+		size     int // body bytes; 4 KiB when 0
 	}
 	var cases []tc
 	for _, sc := range PathScenarios {
 		cases = append(cases, tc{name: sc.Name + "/1", sc: sc, workers: 1}, tc{name: sc.Name + "/2", sc: sc, workers: 2})
 	}
+	// Bodies in many of Envoy's 16 KiB slices: the attempt reads them into
+	// a pooled scratch buffer and the passthrough's model override is
+	// spliced from Envoy's own slices (internal/dynmod).
+	cases = append(cases, tc{name: "openai/1MiB/2", sc: PathScenarios[0], workers: 2, size: 1 << 20},
+		tc{name: "anthropic/100KiB/1", sc: PathScenarios[1], workers: 1, size: 100 << 10})
 	cases = append(cases,
 		tc{name: "wrong-credential", sc: PathScenarios[0], workers: 1, failures: "upstream request header",
 			mutate: func(c *host.RouterBenchConfig) { c.Env[0] = "AIGW_BENCH_OPENAI_KEY=sk-other" }},
@@ -319,7 +325,11 @@ func TestWholePathBenchMode(t *testing.T) {
 			mutate: func(c *host.RouterBenchConfig) { c.ExpectHeader[1] = "anthropic" }})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			body := pathBody(c.sc, 4<<10)
+			size := c.size
+			if size == 0 {
+				size = 4 << 10
+			}
+			body := pathBody(c.sc, size)
 			spec, err := pathSpec(c.sc, c.workers, body)
 			if err != nil {
 				t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/aigw/aigw/internal/oaierr"
+	"github.com/aigw/aigw/internal/translate"
 	"github.com/aigw/aigw/internal/upstream"
 )
 
@@ -136,6 +137,10 @@ func (b *body) Replace(p []byte) {
 	b.b = p
 	b.replaced = true
 }
+
+// Edit builds the edited body in Go: an external processor answers with
+// a whole new body (a BodyMutation), it cannot splice Envoy's buffer.
+func (b *body) Edit(edits []translate.Edit) { b.Replace(translate.ApplyEdits(b.b, edits)) }
 
 // attempt is upstream.Attempt over the messages of a request's two streams.
 type attempt struct {

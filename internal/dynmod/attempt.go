@@ -1,8 +1,11 @@
 package dynmod
 
 import (
+	"encoding/binary"
+	"sync"
 	"unsafe"
 
+	"github.com/aigw/aigw/internal/translate"
 	"github.com/aigw/aigw/internal/upstream"
 )
 
@@ -26,6 +29,24 @@ type attempt struct {
 	// counters are the Envoy ids of upstream.Counters for this filter's
 	// config; nil when the host refused to define them.
 	counters *[upstream.NumCounters]uint64
+
+	// ops queues the hook's header writes (headerOps) until a read, a
+	// local response, or the end of the hook sends them to Envoy in one
+	// call; nil when none are queued.
+	ops *[]byte
+}
+
+// exit ends a hook entered with enter (prev is what enter returned): the
+// outer hook gets its pointer back, and when the outermost hook ends the
+// bodies' scratch buffers go back to their pools (a body read in a hook is
+// valid only during it: upstream.Body).
+func (a *attempt) exit(prev unsafe.Pointer) {
+	a.flush()
+	a.envoy = prev
+	if prev == nil {
+		a.reqBody.release()
+		a.respBody.release()
+	}
 }
 
 func newAttempt() *attempt {
@@ -41,6 +62,7 @@ func newAttempt() *attempt {
 // previous one: hooks nest when a local response runs our own response hooks
 // from inside a request hook, and the outer hook must get its pointer back.
 func (a *attempt) enter(envoy unsafe.Pointer) unsafe.Pointer {
+	a.flush() // the outer hook's writes, under its own pointer
 	prev := a.envoy
 	a.envoy = envoy
 	return prev
@@ -110,7 +132,53 @@ func (a *attempt) SendResponse(status int, headers []upstream.Header, b []byte) 
 		return
 	}
 	a.answered = true
+	a.flush()
 	sendResponse(a.envoy, status, headers, b)
+}
+
+// Header writes are queued and sent to Envoy together: a plan sets and
+// removes a dozen request headers (upstream.Filter.apply), and one cgo
+// call per header cost more than the writes themselves. Each op is a kind
+// byte (headerOpResponse, headerOpRemove), the key and value lengths
+// (uint32, native order) and the key and value bytes; aigw_header_ops in
+// envoy.go makes the calls in order. Reads flush first, so the filter
+// always reads what it wrote.
+const (
+	headerOpResponse = 1
+	headerOpRemove   = 2
+)
+
+var opsPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func (a *attempt) queue(response, remove bool, key, value string) {
+	if a.ops == nil {
+		a.ops = opsPool.Get().(*[]byte)
+	}
+	var kind byte
+	if response {
+		kind |= headerOpResponse
+	}
+	if remove {
+		kind |= headerOpRemove
+	}
+	b := append(*a.ops, kind)
+	b = binary.NativeEndian.AppendUint32(b, uint32(len(key)))
+	b = binary.NativeEndian.AppendUint32(b, uint32(len(value)))
+	b = append(b, key...)
+	*a.ops = append(b, value...)
+}
+
+// flush sends the queued header writes to Envoy.
+func (a *attempt) flush() {
+	if a.ops == nil {
+		return
+	}
+	if a.envoy != nil && len(*a.ops) > 0 {
+		applyHeaderOps(a.envoy, *a.ops)
+	}
+	*a.ops = (*a.ops)[:0]
+	opsPool.Put(a.ops)
+	a.ops = nil
 }
 
 type headerMap struct {
@@ -122,35 +190,85 @@ func (h *headerMap) Get(key string) (string, bool) {
 	if h.a.envoy == nil {
 		return "", false
 	}
+	h.a.flush()
 	return getHeader(h.a.envoy, h.response, key)
 }
 
 func (h *headerMap) Set(key, value string) {
 	if h.a.envoy != nil {
-		setHeader(h.a.envoy, h.response, key, value)
+		h.a.queue(h.response, false, key, value)
 	}
 }
 
 func (h *headerMap) Remove(key string) {
 	if h.a.envoy != nil {
-		removeHeader(h.a.envoy, h.response, key)
+		h.a.queue(h.response, true, key, "")
 	}
 }
 
 type body struct {
 	a        *attempt
 	response bool
+	// scratch holds the contiguous copy of a multi-slice body for the
+	// current hook (scratch.go), nil otherwise.
+	scratch *[]byte
+	// texts joins the texts of several edits for one editBody call.
+	texts []byte
 }
 
+// Bytes returns the body as one slice: a view of Envoy's memory when Envoy
+// holds it in one slice, else a copy in a pooled scratch buffer kept until
+// the hook ends.
 func (b *body) Bytes() []byte {
 	if b.a.envoy == nil {
 		return nil
 	}
-	return bodyBytes(b.a.envoy, b.response)
+	view, total, ok := bodyView(b.a.envoy, b.response)
+	if !ok || total == 0 || view != nil {
+		return view
+	}
+	if b.scratch == nil || cap(*b.scratch) < total {
+		b.release()
+		b.scratch = getScratch(total)
+	}
+	dst := (*b.scratch)[:total]
+	n := copyBody(b.a.envoy, b.response, dst)
+	if n < 0 {
+		return nil
+	}
+	return dst[:n]
+}
+
+// release returns the scratch buffer to its pool.
+func (b *body) release() {
+	if b.scratch != nil {
+		putScratch(b.scratch)
+		b.scratch = nil
+	}
 }
 
 func (b *body) Replace(data []byte) {
 	if b.a.envoy != nil {
 		replaceBody(b.a.envoy, b.response, data)
+	}
+}
+
+// Edit has Envoy build the edited body from its own slices (editBody);
+// edits it cannot take in one call go through a Go copy and Replace.
+func (b *body) Edit(edits []translate.Edit) {
+	if b.a.envoy == nil {
+		return
+	}
+	texts := b.texts[:0]
+	if len(edits) == 1 {
+		texts = edits[0].Text
+	} else {
+		for _, e := range edits {
+			texts = append(texts, e.Text...)
+		}
+		b.texts = texts
+	}
+	if !editBody(b.a.envoy, b.response, edits, texts) {
+		b.Replace(translate.ApplyEdits(b.Bytes(), edits))
 	}
 }

@@ -93,13 +93,16 @@ func (fl *filter) scheduled(envoyFilter unsafe.Pointer) {
 		act := fl.f.Resume()
 		switch act {
 		case upstream.Continue:
+			// The plan's header writes are queued: Envoy sends the held
+			// headers on continue, so they must be in its map first.
+			fl.a.flush()
 			C.envoy_dynamic_module_callback_http_filter_continue_decoding(envoyFilter)
 		case upstream.Await:
 			fl.await(envoyFilter)
 		}
 		return act
 	})
-	fl.a.envoy = prev
+	fl.a.exit(prev)
 }
 
 // endWait forgets the credential and deletes the scheduler (filter

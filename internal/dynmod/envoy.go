@@ -134,12 +134,14 @@ static aigw_view aigw_get_filter_state(void* f, char* key, size_t key_len) {
   return v;
 }
 
-// aigw_body_first describes the body Envoy holds: slices is its slice count
-// and, when there is exactly one slice (the common case), ptr/length is it.
+// aigw_body_first describes the body Envoy holds: slices is its slice count,
+// total its length and, when there is exactly one slice (the common case),
+// ptr/length is it.
 typedef struct {
   char* ptr;
   size_t length;
   size_t slices;
+  size_t total;
   bool ok;
 } aigw_body;
 
@@ -153,53 +155,62 @@ static bool aigw_body_vector(void* f, int response, aigw_buffer* out) {
                   : envoy_dynamic_module_callback_http_get_request_body_vector(f, out);
 }
 
+// AIGW_STACK_SLICES slice descriptors fit on the stack (2 KiB: a 2 MiB body
+// in Envoy's 16 KiB slices); more are allocated.
+#define AIGW_STACK_SLICES 128
+
+// aigw_slices fills *v with the body's slices (stack, or malloc'd when there
+// are more than AIGW_STACK_SLICES: the caller frees *v when it is not
+// stack) and returns their count and total; false when the body is
+// unavailable.
+static bool aigw_slices(void* f, int response, aigw_buffer* stack, aigw_buffer** v, size_t* n, size_t* total) {
+  *v = stack;
+  *total = 0;
+  if (!aigw_body_size(f, response, n)) {
+    return false;
+  }
+  if (*n == 0) {
+    return true;
+  }
+  if (*n > AIGW_STACK_SLICES) {
+    *v = calloc(*n, sizeof(aigw_buffer));
+    if (*v == NULL) {
+      *v = stack;
+      return false;
+    }
+  }
+  if (!aigw_body_vector(f, response, *v)) {
+    return false;
+  }
+  for (size_t i = 0; i < *n; i++) {
+    *total += (*v)[i].length;
+  }
+  return true;
+}
+
 static aigw_body aigw_body_first(void* f, int response) {
   aigw_body b = {0};
-  if (!aigw_body_size(f, response, &b.slices)) {
-    return b;
+  aigw_buffer stack[AIGW_STACK_SLICES];
+  aigw_buffer* v;
+  b.ok = aigw_slices(f, response, stack, &v, &b.slices, &b.total);
+  if (b.ok && b.slices == 1) {
+    b.ptr = v[0].ptr;
+    b.length = v[0].length;
   }
-  b.ok = true;
-  if (b.slices == 1) {
-    aigw_buffer one = {0};
-    if (!aigw_body_vector(f, response, &one)) {
-      b.ok = false;
-      return b;
-    }
-    b.ptr = one.ptr;
-    b.length = one.length;
+  if (v != stack) {
+    free(v);
   }
   return b;
 }
 
-// aigw_body_total sums the slice lengths; -1 when the body is unavailable.
-static int64_t aigw_body_total(void* f, int response, size_t slices) {
-  if (slices == 0) {
-    return 0;
-  }
-  aigw_buffer* v = calloc(slices, sizeof(aigw_buffer));
-  if (v == NULL) {
-    return -1;
-  }
-  int64_t total = -1;
-  if (aigw_body_vector(f, response, v)) {
-    total = 0;
-    for (size_t i = 0; i < slices; i++) {
-      total += (int64_t)v[i].length;
-    }
-  }
-  free(v);
-  return total;
-}
-
 // aigw_body_copy copies up to cap bytes of the body into dst (Go memory,
 // written only during this call) and returns the count, -1 on failure.
-static int64_t aigw_body_copy(void* f, int response, size_t slices, char* dst, size_t cap) {
-  aigw_buffer* v = calloc(slices, sizeof(aigw_buffer));
-  if (v == NULL) {
-    return -1;
-  }
+static int64_t aigw_body_copy(void* f, int response, char* dst, size_t cap) {
+  aigw_buffer stack[AIGW_STACK_SLICES];
+  aigw_buffer* v;
+  size_t slices, total;
   int64_t n = -1;
-  if (aigw_body_vector(f, response, v)) {
+  if (aigw_slices(f, response, stack, &v, &slices, &total)) {
     size_t off = 0;
     for (size_t i = 0; i < slices && off < cap; i++) {
       size_t len = v[i].length;
@@ -211,7 +222,9 @@ static int64_t aigw_body_copy(void* f, int response, size_t slices, char* dst, s
     }
     n = (int64_t)off;
   }
-  free(v);
+  if (v != stack) {
+    free(v);
+  }
   return n;
 }
 
@@ -231,16 +244,107 @@ static bool aigw_set_header(void* f, int response, char* key, size_t key_len, ch
       : envoy_dynamic_module_callback_http_set_request_header(f, key, key_len, value, value_len);
 }
 
+// AIGW_MAX_EDITS edits fit in one aigw_edits (passed by value: no Go
+// pointer crosses but the one to the texts, which hold no pointers).
+#define AIGW_MAX_EDITS 4
+typedef struct {
+  size_t n;
+  size_t start[AIGW_MAX_EDITS], end[AIGW_MAX_EDITS], text_len[AIGW_MAX_EDITS];
+} aigw_edits;
+
+// aigw_append_range appends body[lo:hi) of the slices v to the body itself.
+static void aigw_append_range(void* f, int response, aigw_buffer* v, size_t slices, size_t lo, size_t hi) {
+  size_t base = 0;
+  for (size_t i = 0; i < slices && base < hi; i++) {
+    size_t len = v[i].length;
+    size_t s = base > lo ? base : lo;
+    size_t e = base + len < hi ? base + len : hi;
+    if (e > s) {
+      aigw_body_append(f, response, v[i].ptr + (s - base), e - s);
+    }
+    base += len;
+  }
+}
+
+// aigw_body_edit replaces the body with itself edited: the kept ranges are
+// appended from the body's own slices, each edit's text (texts: the edits'
+// texts one after the other) between them, then the old bytes are drained
+// from the front. The slices stay valid while the body is appended to:
+// Buffer::OwnedImpl::addImpl copies into the last slice's free tail or new
+// slices and never moves a slice's data (source/common/buffer/buffer_impl.cc:48-62,
+// Slice::append at source/common/buffer/buffer_impl.h:261-271; moving a Slice
+// in the deque keeps its storage, buffer_impl.h:98-112), and abi_impl.cc's
+// append/drain (source/extensions/filters/http/dynamic_modules/abi_impl.cc:924-958,
+// 999-1033) are add/drain on that buffer. Returns false, changing nothing,
+// when the body is unavailable or the edits do not fit it.
+static bool aigw_body_edit(void* f, int response, aigw_edits e, char* texts) {
+  aigw_buffer stack[AIGW_STACK_SLICES];
+  aigw_buffer* v;
+  size_t slices, total;
+  bool ok = aigw_slices(f, response, stack, &v, &slices, &total);
+  size_t at = 0;
+  for (size_t i = 0; ok && i < e.n; i++) {
+    ok = e.n <= AIGW_MAX_EDITS && at <= e.start[i] && e.start[i] <= e.end[i] && e.end[i] <= total;
+    at = e.end[i];
+  }
+  if (ok) {
+    at = 0;
+    for (size_t i = 0; i < e.n; i++) {
+      aigw_append_range(f, response, v, slices, at, e.start[i]);
+      if (e.text_len[i] > 0) {
+        aigw_body_append(f, response, texts, e.text_len[i]);
+        texts += e.text_len[i];
+      }
+      at = e.end[i];
+    }
+    aigw_append_range(f, response, v, slices, at, total);
+    if (total > 0) {
+      aigw_body_drain(f, response, total);
+    }
+  }
+  if (v != stack) {
+    free(v);
+  }
+  return ok;
+}
+
+// aigw_header_ops makes the header writes queued in ops (attempt.queue in
+// attempt.go: a kind byte, bit 0 response and bit 1 remove, then the key and
+// value lengths as native uint32s, then their bytes), in order.
+static void aigw_header_ops(void* f, char* ops, size_t len);
+
 // aigw_empty is a non-NULL pointer for empty values: set_*_header treats a
 // NULL value as "remove".
 static char aigw_empty[1];
 static char* aigw_empty_ptr(void) { return aigw_empty; }
+
+static void aigw_header_ops(void* f, char* ops, size_t len) {
+  size_t i = 0;
+  while (i + 9 <= len) {
+    unsigned char kind = (unsigned char)ops[i];
+    uint32_t kl, vl;
+    memcpy(&kl, ops + i + 1, 4);
+    memcpy(&vl, ops + i + 5, 4);
+    char* k = ops + i + 9;
+    char* v = k + kl;
+    if (i + 9 + (size_t)kl + vl > len) {
+      return;
+    }
+    if (kind & 2) {
+      aigw_set_header(f, kind & 1, k, kl, NULL, 0);
+    } else {
+      aigw_set_header(f, kind & 1, k, kl, vl ? v : aigw_empty, vl);
+    }
+    i += 9 + (size_t)kl + vl;
+  }
+}
 */
 import "C"
 
 import (
 	"unsafe"
 
+	"github.com/aigw/aigw/internal/translate"
 	"github.com/aigw/aigw/internal/upstream"
 )
 
@@ -295,64 +399,72 @@ func getHeader(f unsafe.Pointer, response bool, key string) (string, bool) {
 	return gostring(v.ptr, v.length), true
 }
 
-func setHeader(f unsafe.Pointer, response bool, key, value string) {
-	k, kn := cstr(key)
-	v, vn := cstr(value)
-	C.aigw_set_header(f, cbool(response), k, kn, v, vn)
+// applyHeaderOps makes the queued header writes ops (attempt.queue) in one
+// call: ops is Go memory without pointers, read during the call only.
+func applyHeaderOps(f unsafe.Pointer, ops []byte) {
+	p, n := cbytes(ops)
+	C.aigw_header_ops(f, p, n)
 }
 
-func removeHeader(f unsafe.Pointer, response bool, key string) {
-	k, kn := cstr(key)
-	C.aigw_set_header(f, cbool(response), k, kn, nil, 0)
-}
-
-// bodyBytes returns the body Envoy holds: a view of Envoy's memory when it is
-// one slice, otherwise one contiguous Go copy (the only copy of the body the
-// module makes).
-func bodyBytes(f unsafe.Pointer, response bool) []byte {
+// bodyView describes the body Envoy holds: when it is one slice, view is
+// it (Envoy's memory, no copy); otherwise view is nil and total is its
+// length, for copyBody. ok is false when there is no body to read.
+func bodyView(f unsafe.Pointer, response bool) (view []byte, total int, ok bool) {
 	b := C.aigw_body_first(f, cbool(response))
-	if !b.ok || b.slices == 0 {
-		return nil
+	if !b.ok {
+		return nil, 0, false
 	}
-	if b.slices == 1 {
-		if b.length == 0 {
-			return nil
-		}
-		return unsafe.Slice((*byte)(unsafe.Pointer(b.ptr)), int(b.length))
+	if b.slices == 1 && b.length > 0 {
+		return unsafe.Slice((*byte)(unsafe.Pointer(b.ptr)), int(b.length)), int(b.length), true
 	}
-	total := C.aigw_body_total(f, cbool(response), b.slices)
-	if total <= 0 {
-		return nil
+	return nil, int(b.total), true
+}
+
+// copyBody copies the body into dst (up to its length) and returns the
+// count, -1 when the body is unavailable.
+func copyBody(f unsafe.Pointer, response bool, dst []byte) int {
+	if len(dst) == 0 {
+		return 0
 	}
-	dst := make([]byte, int(total))
-	n := C.aigw_body_copy(f, cbool(response), b.slices, (*C.char)(unsafe.Pointer(&dst[0])), C.size_t(len(dst)))
-	if n < 0 {
-		return nil
-	}
-	return dst[:int(n)]
+	return int(C.aigw_body_copy(f, cbool(response), (*C.char)(unsafe.Pointer(&dst[0])), C.size_t(len(dst))))
 }
 
 // replaceBody appends b, then drains what was there before: b may alias the
-// old body (a view returned by bodyBytes), which must stay valid until it has
+// old body (a view returned by bodyView), which must stay valid until it has
 // been copied in.
 func replaceBody(f unsafe.Pointer, response bool, b []byte) {
 	old := C.aigw_body_first(f, cbool(response))
-	var oldLen C.int64_t
-	switch {
-	case !bool(old.ok):
-		oldLen = 0
-	case old.slices == 1:
-		oldLen = C.int64_t(old.length)
-	default:
-		oldLen = C.aigw_body_total(f, cbool(response), old.slices)
-	}
 	if len(b) > 0 {
 		p, n := cbytes(b)
 		C.aigw_body_append(f, cbool(response), p, n)
 	}
-	if oldLen > 0 {
-		C.aigw_body_drain(f, cbool(response), C.size_t(oldLen))
+	if old.ok && old.total > 0 {
+		C.aigw_body_drain(f, cbool(response), old.total)
 	}
+}
+
+// maxEdits is how many edits editBody applies in one call.
+const maxEdits = int(C.AIGW_MAX_EDITS)
+
+// editBody replaces the body with itself edited, in one call: Envoy appends
+// the kept bytes from its own slices (see aigw_body_edit) and texts, the
+// edits' texts one after the other, from Go memory. ok is false, with the
+// body unchanged, when there are more than maxEdits edits, when they do not
+// fit the body, or when it is unavailable.
+func editBody(f unsafe.Pointer, response bool, edits []translate.Edit, texts []byte) bool {
+	if len(edits) > maxEdits {
+		return false
+	}
+	var e C.aigw_edits
+	e.n = C.size_t(len(edits))
+	for i, x := range edits {
+		if x.Start < 0 || x.End < x.Start {
+			return false
+		}
+		e.start[i], e.end[i], e.text_len[i] = C.size_t(x.Start), C.size_t(x.End), C.size_t(len(x.Text))
+	}
+	p, _ := cbytes(texts)
+	return bool(C.aigw_body_edit(f, cbool(response), e, p))
 }
 
 // metadataString reads a string from the metadata of source (metadataSourceHost or

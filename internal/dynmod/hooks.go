@@ -92,7 +92,7 @@ func (h *streamHook) run(envoyFilter unsafe.Pointer, id uint64, fn func(*upstrea
 		}
 		return act
 	})
-	fl.a.envoy = prev
+	fl.a.exit(prev)
 	return h.status[act]
 }
 

@@ -97,13 +97,23 @@ func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
 		}
 		return nil
 	})
-	return p.request(body, scanErr, requested, modelVS, modelVE, hasModel, stream, members, soVS, soVE)
+	return p.request(body, scanErr, requested, modelVS, modelVE, hasModel, stream, members, soVS, soVE, false)
 }
 
 // RequestBodyScanned is RequestBody for a body the router phase validated
 // and described (bodyscan.Recall): nothing is scanned again, and an
 // override rewrites the one model string into one output buffer.
 func (p *passthrough) RequestBodyScanned(body []byte, f bodyscan.Findings) (RequestResult, error) {
+	return p.scanned(body, f, false)
+}
+
+// RequestEditsScanned is RequestBodyScanned with the rewrite as edits
+// (EditedRequest).
+func (p *passthrough) RequestEditsScanned(body []byte, f bodyscan.Findings) (RequestResult, error) {
+	return p.scanned(body, f, true)
+}
+
+func (p *passthrough) scanned(body []byte, f bodyscan.Findings, asEdits bool) (RequestResult, error) {
 	hasModel := f.Model.Present && f.Model.Type == bodyscan.TypeString
 	var requested string
 	if hasModel {
@@ -117,14 +127,15 @@ func (p *passthrough) RequestBodyScanned(body []byte, f bodyscan.Findings) (Requ
 			soVS, soVE = vs, ve
 		}
 	}
-	return p.request(body, nil, requested, f.ModelStart, f.ModelEnd, hasModel, f.Stream, f.Members, soVS, soVE)
+	return p.request(body, nil, requested, f.ModelStart, f.ModelEnd, hasModel, f.Stream, f.Members, soVS, soVE, asEdits)
 }
 
 // request decides the passthrough's request from what a scan of body
 // found: scanErr is its verdict on the body; the model string (when
 // hasModel) spans body[modelVS:modelVE]; a stream_options member, when
-// soVE > 0, spans body[soVS:soVE].
-func (p *passthrough) request(body []byte, scanErr error, requested string, modelVS, modelVE int, hasModel, stream bool, members, soVS, soVE int) (RequestResult, error) {
+// soVE > 0, spans body[soVS:soVE]. asEdits returns the rewrite as
+// res.Edits instead of res.Body (EditedRequest).
+func (p *passthrough) request(body []byte, scanErr error, requested string, modelVS, modelVE int, hasModel, stream bool, members, soVS, soVE int, asEdits bool) (RequestResult, error) {
 	if scanErr != nil && (p.target.overrides() || p.requireModel) && len(bytes.TrimSpace(body)) > 0 {
 		return RequestResult{}, invalid("", "%s", scanErr.Error())
 	}
@@ -165,7 +176,10 @@ func (p *passthrough) request(body []byte, scanErr error, requested string, mode
 			p.strip.max = p.target.Limits.eventBytes()
 		}
 	}
-	if n > 0 {
+	switch {
+	case n > 0 && asEdits:
+		res.Edits = exportEdits(edits[:n])
+	case n > 0:
 		res.Body = applyEdits(body, edits[:n])
 	}
 	res.Path = p.path(model)

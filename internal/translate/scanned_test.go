@@ -12,8 +12,17 @@ import (
 func TestScannedRequestMatchesRequestBody(t *testing.T) {
 	body := []byte(`{"model":"claude-x","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"hi"}]}`)
 	for _, s := range Schemas() {
-		for _, path := range []string{"/v1/chat/completions", "/v1/messages", "/v1/embeddings", "/v1/completions"} {
-			target := Target{Schema: s, APIVersion: "2024-10-21", Project: "p", Region: "us-east5"}
+		for _, c := range []struct {
+			path     string
+			override map[string]string
+		}{
+			{"/v1/chat/completions", nil}, {"/v1/messages", nil}, {"/v1/embeddings", nil}, {"/v1/completions", nil},
+			// An override edits the model string (quoted anew).
+			{"/v1/chat/completions", map[string]string{"claude-x": `claude-"y"`}},
+			{"/v1/messages", map[string]string{"claude-x": "claude-y"}},
+		} {
+			path := c.path
+			target := Target{Schema: s, APIVersion: "2024-10-21", Project: "p", Region: "us-east5", ModelOverride: c.override}
 			tr, err := New(target, path)
 			if err != nil {
 				continue
@@ -31,6 +40,22 @@ func TestScannedRequestMatchesRequestBody(t *testing.T) {
 			want, werr := tr2.RequestBody(body)
 			if (gerr == nil) != (werr == nil) || got.Path != want.Path || string(got.Body) != string(want.Body) || got.Model != want.Model {
 				t.Errorf("%s %s: scanned %q %q %v, RequestBody %q %q %v", s, path, got.Path, got.Body, gerr, want.Path, want.Body, werr)
+			}
+			tr3, _ := New(target, path)
+			er, ok := tr3.(EditedRequest)
+			if !ok {
+				continue
+			}
+			edited, eerr := er.RequestEditsScanned(body, bodyscan.FindingsOf(scan, bodyscan.Member{}))
+			eb := edited.Body
+			if edited.Edits != nil {
+				if edited.Body != nil {
+					t.Errorf("%s %s: both Body and Edits", s, path)
+				}
+				eb = ApplyEdits(body, edited.Edits)
+			}
+			if (eerr == nil) != (werr == nil) || edited.Path != want.Path || string(eb) != string(want.Body) || edited.Model != want.Model {
+				t.Errorf("%s %s: edits %q %q (%v) %v, RequestBody %q %q %v", s, path, edited.Path, eb, edited.Edits, eerr, want.Path, want.Body, werr)
 			}
 		}
 	}

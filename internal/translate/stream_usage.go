@@ -28,11 +28,7 @@ type edit struct {
 // new buffer. The edits are sorted in place (there are at most two: an
 // insertion sort, which allocates nothing).
 func applyEdits(body []byte, edits []edit) []byte {
-	for i := 1; i < len(edits); i++ {
-		for j := i; j > 0 && edits[j].start < edits[j-1].start; j-- {
-			edits[j], edits[j-1] = edits[j-1], edits[j]
-		}
-	}
+	sortEdits(edits)
 	n := len(body)
 	for _, e := range edits {
 		n += len(e.repl) + len(e.str) + 2 + len(e.after) - (e.end - e.start)
@@ -49,6 +45,30 @@ func applyEdits(body []byte, edits []edit) []byte {
 		at = e.end
 	}
 	return append(out, body[at:]...)
+}
+
+func sortEdits(edits []edit) {
+	for i := 1; i < len(edits); i++ {
+		for j := i; j > 0 && edits[j].start < edits[j-1].start; j-- {
+			edits[j], edits[j-1] = edits[j-1], edits[j]
+		}
+	}
+}
+
+// exportEdits is applyEdits' rewrite as Edits (EditedRequest): sorted, each
+// edit's text in one small allocation.
+func exportEdits(edits []edit) []Edit {
+	sortEdits(edits)
+	out := make([]Edit, len(edits))
+	for i, e := range edits {
+		t := make([]byte, 0, len(e.repl)+len(e.str)+2+len(e.after))
+		t = append(t, e.repl...)
+		if e.quote {
+			t = appendJSONString(t, e.str)
+		}
+		out[i] = Edit{Start: e.start, End: e.end, Text: append(t, e.after...)}
+	}
+	return out
 }
 
 // includeUsageEdit is the edit that makes a streamed request ask for usage,

@@ -141,8 +141,13 @@ type Header struct {
 type RequestResult struct {
 	// Path is the new :path (including any query string).
 	Path string
-	// Body is the new request body; nil means the body is unchanged.
+	// Body is the new request body; nil means the body is unchanged (or,
+	// from EditedRequest, that Edits describe the new one).
 	Body []byte
+	// Edits, set only by EditedRequest.RequestEditsScanned and then instead
+	// of Body, describe the new body as edits of the one the translator
+	// read (ApplyEdits).
+	Edits []Edit
 	// Headers are set (replacing existing values) on the upstream request.
 	Headers []Header
 	// RemoveHeaders are removed from the upstream request.
@@ -435,4 +440,49 @@ type HeaderGetter interface {
 // would, for a body whose findings f are.
 type ScannedRequest interface {
 	RequestBodyScanned(body []byte, f bodyscan.Findings) (RequestResult, error)
+}
+
+// EditedRequest is implemented by translators whose request rewrite can be
+// a few edits of the client's body (the OpenAI passthrough's model override
+// and include_usage). RequestEditsScanned is RequestBodyScanned, except that
+// such a rewrite comes back as res.Edits with res.Body nil: a caller whose
+// body lives in a buffer that can append from itself (Envoy's, see
+// internal/dynmod) then builds the new body without a body-sized copy in
+// Go. Any other rewrite comes back in res.Body as from RequestBodyScanned.
+// A type embedding such a translator that rewrites the request itself must
+// define its own RequestEditsScanned (TestScannedRequestMatchesRequestBody).
+type EditedRequest interface {
+	RequestEditsScanned(body []byte, f bodyscan.Findings) (RequestResult, error)
+}
+
+// Edit replaces body[Start:End] of the body a translator read with Text.
+type Edit struct {
+	Start, End int
+	Text       []byte
+}
+
+// EditedLen is the length of a body of n bytes after edits.
+func EditedLen(n int, edits []Edit) int {
+	for _, e := range edits {
+		n += len(e.Text) - (e.End - e.Start)
+	}
+	return n
+}
+
+// ApplyEdits returns body with edits (sorted by Start, non-overlapping, as
+// RequestEditsScanned returns them) applied, in one new buffer.
+func ApplyEdits(body []byte, edits []Edit) []byte {
+	return AppendEdits(make([]byte, 0, EditedLen(len(body), edits)), body, edits)
+}
+
+// AppendEdits appends body with edits applied to dst (which must not
+// overlap body) and returns the extended slice.
+func AppendEdits(dst, body []byte, edits []Edit) []byte {
+	at := 0
+	for _, e := range edits {
+		dst = append(dst, body[at:e.Start]...)
+		dst = append(dst, e.Text...)
+		at = e.End
+	}
+	return append(dst, body[at:]...)
 }

@@ -67,6 +67,10 @@ func (h *claudeHostMessages) RequestBodyScanned(body []byte, _ bodyscan.Findings
 	return h.RequestBody(body)
 }
 
+func (h *claudeHostMessages) RequestEditsScanned(body []byte, _ bodyscan.Findings) (RequestResult, error) {
+	return h.RequestBody(body)
+}
+
 func (h *claudeHostMessages) RequestBody(body []byte) (RequestResult, error) {
 	r, err := bodyscan.Scan(body, "anthropic_version")
 	if err != nil {

@@ -37,6 +37,13 @@ type Body interface {
 	// Replace swaps the body Bytes returned for b. b may alias Bytes'
 	// result: the implementation copies b in before releasing the old data.
 	Replace(b []byte)
+	// Edit replaces the body Bytes returned with that body with edits
+	// applied (translate.ApplyEdits, the edits sorted and within it). The
+	// bytes kept are copied from the body itself, not from Go: an
+	// implementation over Envoy's buffer appends the new body from its own
+	// slices and then drains the old one, so the new body costs no Go
+	// memory however large it is.
+	Edit(edits []translate.Edit)
 }
 
 // Header is one header name and value: the same type translate and the

@@ -54,6 +54,9 @@ type plan struct {
 	// translated: the translator's headers.
 	translated []Header
 	body       []byte
+	// edits, when set instead of body, describe the new body as edits of
+	// the client's (translate.EditedRequest).
+	edits []translate.Edit
 	// tr translates this attempt's response.
 	tr translate.Translator
 	// requestModel (the client's model) and stream describe the request
@@ -108,9 +111,13 @@ func (c *Config) planRequest(b *Backend, req request, cred credential) (p plan, 
 	}
 	if req.hasBody {
 		n := len(req.body)
-		if res.Body != nil {
+		switch {
+		case res.Body != nil:
 			p.body = res.Body
 			n = len(res.Body)
+		case res.Edits != nil:
+			p.edits = res.Edits
+			n = translate.EditedLen(n, res.Edits)
 		}
 		// Always set: an earlier attempt may have set another length on
 		// the shared header map.
@@ -126,10 +133,15 @@ func (c *Config) planRequest(b *Backend, req request, cred credential) (p plan, 
 
 // requestBody translates the attempt's body, from the router phase's
 // findings when it remembered some for exactly these bytes (parse once
-// across both phases; see bodyscan.Remember), else by scanning it.
+// across both phases; see bodyscan.Remember), else by scanning it. With
+// findings, a rewrite that is a few edits of the body comes back as edits
+// (translate.EditedRequest), which Body.Edit applies without a copy.
 func requestBody(tr translate.Translator, req request) (translate.RequestResult, error) {
 	if s, ok := tr.(translate.ScannedRequest); ok && req.hasBody {
 		if f, ok := bodyscan.Recall(req.body); ok {
+			if e, ok := tr.(translate.EditedRequest); ok {
+				return e.RequestEditsScanned(req.body, f)
+			}
 			return s.RequestBodyScanned(req.body, f)
 		}
 	}
@@ -149,8 +161,11 @@ func (f *Filter) apply(p *plan) {
 			h.Set(x.Key, x.Value)
 		}
 	}
-	if p.body != nil {
+	switch {
+	case p.body != nil:
 		f.a.RequestBody().Replace(p.body)
+	case p.edits != nil:
+		f.a.RequestBody().Edit(p.edits)
 	}
 }
 
@@ -167,6 +182,11 @@ func (p *plan) signRequest(b *Backend, s *credentials.SigV4, req request) *failu
 		case ":path":
 			path = h.Value
 		}
+	}
+	if p.edits != nil {
+		// The signature covers the bytes sent: build them here, and send
+		// these (no backend signs an edited passthrough body today).
+		p.body, p.edits = translate.ApplyEdits(body, p.edits), nil
 	}
 	if p.body != nil {
 		body = p.body

@@ -216,8 +216,13 @@ func TestRequestBodyUsesRouterFindings(t *testing.T) {
 		if res.Stream {
 			want = `{"stream_options":{"include_usage":true},` + want[1:]
 		}
-		if string(res.Body) != want {
-			t.Fatalf("body %s, want %s", res.Body, want)
+		got := res.Body
+		if res.Edits != nil {
+			// With findings the rewrite comes as edits (Body.Edit).
+			got = translate.ApplyEdits(b, res.Edits)
+		}
+		if string(got) != want {
+			t.Fatalf("body %s, want %s", got, want)
 		}
 		return res
 	}
@@ -237,5 +242,62 @@ func TestRequestBodyUsesRouterFindings(t *testing.T) {
 	ticket.Forget()
 	if attempt(body).Stream {
 		t.Error("findings used after the request ended")
+	}
+}
+
+// With the router phase's findings for its body, an OpenAI passthrough
+// attempt rewrites the model as edits of the body Envoy holds (Body.Edit):
+// no new body in Go, the same bytes and content-length as a rewrite from a
+// scan; a retry's attempt edits the original again. A signed request
+// signs, and sends, the edited bytes.
+func TestAttemptEditsWithFindings(t *testing.T) {
+	cfg := pipelineConfig(t)
+	body := []byte(chatBody)
+	scan, err := bodyscan.Scan(body, "backend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(chatBody, `"gpt-4o-mini"`, `"gpt-4o-mini-2024-07-18"`, 1)
+	if want == chatBody {
+		t.Fatal("chatBody names no gpt-4o-mini")
+	}
+	for _, findings := range []bool{false, true} {
+		var ticket bodyscan.Ticket
+		if findings {
+			ticket = bodyscan.Remember(body, bodyscan.FindingsOf(scan, bodyscan.Member{}))
+		}
+		for attempt := 0; attempt < 2; attempt++ {
+			a := clientRequest("oai", "/v1/chat/completions", chatBody)
+			if attempt > 0 {
+				a.state[stateKeyPath] = "/v1/chat/completions" // a retry
+				a.state[stateKeyAuthority] = "gateway.local"
+			}
+			f := NewFilter(cfg, a)
+			if h, _, last := sendRequest(t, f); h == Answered || last != Continue {
+				t.Fatalf("findings %v: answered %v", findings, a.responses)
+			}
+			if string(a.reqB.b) != want || a.reqH["content-length"] != strconv.Itoa(len(want)) {
+				t.Errorf("findings %v attempt %d: body %s content-length %s, want %s", findings, attempt, a.reqB.b, a.reqH["content-length"], want)
+			}
+			if wantEdited := map[bool]int{false: 0, true: 1}[findings]; a.reqB.edited != wantEdited || a.reqB.replaced != 1 {
+				t.Errorf("findings %v: edited %d replaced %d times, want %d and 1", findings, a.reqB.edited, a.reqB.replaced, wantEdited)
+			}
+			f.OnDestroy()
+		}
+		ticket.Forget()
+	}
+
+	p := plan{edits: []translate.Edit{{Start: 1, End: 1, Text: []byte(`"a":1,`)}}}
+	acfg := awsConfig(t)
+	b, _ := acfg.Backend("bedrock")
+	cred := credentialFor(b)
+	if cred.sign == nil {
+		t.Fatal("no signer")
+	}
+	if fail := p.signRequest(b, cred.sign, request{method: http.MethodPost, path: "/x", authority: "h", body: []byte(`{"b":2}`), hasBody: true}); fail != nil {
+		t.Fatal(fail.err)
+	}
+	if p.edits != nil || string(p.body) != `{"a":1,"b":2}` {
+		t.Errorf("signed plan: edits %v body %s, want the edited bytes as its body", p.edits, p.body)
 	}
 }

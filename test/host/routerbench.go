@@ -198,7 +198,15 @@ func StartRouterBench(ctx context.Context, c RouterBenchConfig) (*RouterBench, e
 	}
 	args = append(args, whole...)
 	cmd := exec.Command(bin, append(args, path("host.conf"))...)
-	cmd.Env = append(append(os.Environ(), c.Env...), "LD_BIND_NOW=1")
+	cmd.Env = append(append(os.Environ(), c.Env...), "LD_BIND_NOW=1",
+		// Envoy allocates with tcmalloc (bazel/envoy_internal.bzl:103-111), whose per-CPU
+		// caches keep many freed objects of each small size for the next allocation.
+		// glibc's per-thread cache keeps 7 per size; a request's header entries and buffer
+		// descriptors (dozens of the same size, alive together) overflow it into the
+		// fastbins and malloc_consolidate, a cost the bench would count as Envoy's. Set
+		// at exec: glibc reads its tunables only at startup (see also malloc_like_envoy
+		// in csrc/bench.c).
+		"GLIBC_TUNABLES=glibc.malloc.tcache_count=1024")
 	if sanitize() {
 		// As in Start: the Go runtime handles its own signals, and leak checking would
 		// report the Go heap.

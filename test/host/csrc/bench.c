@@ -620,7 +620,23 @@ static void split_chunks(bool sse) {
 
 // bench_router_main runs after parse_config and golang_load (and dynmod_load in whole-path
 // mode) (main.c).
+// Envoy allocates with tcmalloc on x86_64 and aarch64 (bazel/envoy_internal.bzl:103-111: -DTCMALLOC),
+// which keeps freed pages in its page heap: they go back to the system only when Envoy asks
+// (source/common/memory/utils.cc:22-45, releaseFreeMemory / tryShrinkHeap on the main thread,
+// and the overload manager's shrink_heap action, source/common/memory/heap_shrinker.cc:31-35).
+// glibc's defaults instead give the top of the heap back once 128 KiB of it is free and map every
+// chunk of 128 KiB or more afresh, so each large request's buffers fault their pages in again
+// and the kernel clears them (a quarter of a 1 MiB request's CPU in the bench): work Envoy does
+// not do. The bench keeps freed memory as tcmalloc does; the `mem` command still calls
+// malloc_trim(0) before it reports, so memory per stream stays what the streams hold. The
+// normal mode keeps glibc's defaults (its tests watch RSS return after load).
+static void malloc_like_envoy(void) {
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_MMAP_THRESHOLD, 32 << 20); // glibc's maximum (HEAP_MAX_SIZE / 2 on 64 bits)
+}
+
 int bench_router_main(const bench_opts_t* o) {
+  malloc_like_envoy();
   B.body = read_file(o->body, &B.body_len);
   B.resp_body = read_file(o->resp_body, &B.resp_body_len);
   hmap_init(&B.req_tmpl);

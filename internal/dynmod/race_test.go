@@ -1,0 +1,5 @@
+//go:build race
+
+package dynmod
+
+const raceEnabled = true
