@@ -481,14 +481,16 @@ func scanEscapes(b []byte) (hasCtl bool, badEscape int) {
 // escapeScan is scanEscapes' state between blocks.
 type escapeScan struct {
 	carry uint64 // 1: the next block's first byte is escaped
-	ctl   uint64 // a high bit set: a byte below 0x20 was seen
+	ctl   uint64 // nonzero: a byte below 0x20 was seen
 	// offs are a chunk's escaped offsets. At most every other byte is
 	// escaped (plus the first, by carry); each block writes eight offsets
 	// whether it has that many or not.
 	offs [chunkLen/2 + 1 + 8]int32
+	// masks are a chunk's blocks' backslash masks (blockMasks).
+	masks [chunkLen / blockLen]uint64
 }
 
-func (s *escapeScan) hasCtl() bool { return s.ctl&hiBits != 0 }
+func (s *escapeScan) hasCtl() bool { return s.ctl != 0 }
 
 // blocks scans src[:n] (n a multiple of blockLen, or less in the padded
 // tail; src holds blockRead-blockLen more bytes) and returns the offset in
@@ -512,33 +514,10 @@ const chunkLen = 16 * blockLen
 func (s *escapeScan) chunk(src []byte, from, to int) (at int, found bool) {
 	offs := &s.offs
 	k := 0
-	carry, ctl := s.carry, s.ctl
+	carry := s.carry
+	s.ctl |= blockMasks(&s.masks, src[from:], (to-from+blockLen-1)/blockLen)
 	for i := from; i < to; i += blockLen {
-		blk := (*[blockRead]byte)(src[i:])
-		x := binary.LittleEndian.Uint64(blk[0:])
-		ctl |= lessThan20(x)
-		bs := backslashes(x)
-		x = binary.LittleEndian.Uint64(blk[8:])
-		ctl |= lessThan20(x)
-		bs |= backslashes(x) << 8
-		x = binary.LittleEndian.Uint64(blk[16:])
-		ctl |= lessThan20(x)
-		bs |= backslashes(x) << 16
-		x = binary.LittleEndian.Uint64(blk[24:])
-		ctl |= lessThan20(x)
-		bs |= backslashes(x) << 24
-		x = binary.LittleEndian.Uint64(blk[32:])
-		ctl |= lessThan20(x)
-		bs |= backslashes(x) << 32
-		x = binary.LittleEndian.Uint64(blk[40:])
-		ctl |= lessThan20(x)
-		bs |= backslashes(x) << 40
-		x = binary.LittleEndian.Uint64(blk[48:])
-		ctl |= lessThan20(x)
-		bs |= backslashes(x) << 48
-		x = binary.LittleEndian.Uint64(blk[56:])
-		ctl |= lessThan20(x)
-		bs |= backslashes(x) << 56
+		bs := s.masks[(i-from)/blockLen]
 		if bs|carry == 0 {
 			continue
 		}
@@ -577,7 +556,7 @@ func (s *escapeScan) chunk(src []byte, from, to int) (at int, found bool) {
 		}
 		k += cnt
 	}
-	s.carry, s.ctl = carry, ctl
+	s.carry = carry
 	escClass := &escapeClass
 	var any uint64
 	for _, p := range offs[:k] {
@@ -598,22 +577,6 @@ func (s *escapeScan) chunk(src []byte, from, to int) (at int, found bool) {
 func escapeBad(escClass *[256]uint64, src []byte, p int) uint64 {
 	e := src[p : p+5 : p+5]
 	return escClass[e[0]] & (notHex4(binary.LittleEndian.Uint32(e[1:])) | badSimple)
-}
-
-// lessThan20 has a high bit set in some byte exactly when x has a byte below
-// 0x20 (as a whole: which byte is not exact).
-func lessThan20(x uint64) uint64 {
-	return (x - 0x2020202020202020) &^ x
-}
-
-// backslashes returns one bit per byte of x (bit k for byte k) that is a
-// backslash, exactly: the high bit of each byte is set where x^'\\' is zero
-// without borrows between bytes, and a multiply gathers the eight high bits
-// into the top byte (each partial product lands on its own bit).
-func backslashes(x uint64) uint64 {
-	y := x ^ 0x5c5c5c5c5c5c5c5c
-	z := ^((y&lo7 + lo7) | y) & hiBits
-	return (z >> 7) * 0x0102040810204080 >> 56
 }
 
 // notHex4 is zero exactly when the four bytes of u are hex digits.

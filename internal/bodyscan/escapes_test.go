@@ -56,6 +56,18 @@ func checkEscapes(t *testing.T, b []byte) {
 	}
 }
 
+// checkMasks fails t when blockMasks (SSE2 on amd64) and the plain Go
+// blockMasksGo disagree on b, cut into whole blocks (up to a chunk).
+func checkMasks(t *testing.T, b []byte) {
+	t.Helper()
+	n := min(len(b)/blockLen, chunkLen/blockLen)
+	var got, want [chunkLen / blockLen]uint64
+	ctl, wctl := blockMasks(&got, b, n), blockMasksGo(&want, b, n)
+	if got != want || (ctl != 0) != (wctl != 0) {
+		t.Fatalf("%q: blockMasks %x (ctl %x), blockMasksGo %x (ctl %x)", b, got[:n], ctl, want[:n], wctl)
+	}
+}
+
 // checkValid fails t when encoderValid (sonic and scanEscapes) and
 // encoding/json disagree on b: the one definition of valid JSON.
 func checkValid(t *testing.T, b []byte) {
@@ -148,6 +160,29 @@ func TestScanEscapesEveryByte(t *testing.T) {
 	}
 }
 
+// Every byte value at every position of a block, alone among spaces and
+// among backslashes, in each block of a chunk: the masks and the control
+// byte verdict are exact.
+func TestBlockMasks(t *testing.T) {
+	for _, fill := range []byte{' ', '\\', 0x7f, 0xdc} {
+		for pos := 0; pos < chunkLen; pos += 61 {
+			for c := 0; c < 256; c++ {
+				b := bytes.Repeat([]byte{fill}, chunkLen)
+				b[pos] = byte(c)
+				checkMasks(t, b)
+				var got [chunkLen / blockLen]uint64
+				ctl := blockMasks(&got, b, chunkLen/blockLen)
+				if want := c < 0x20; (ctl != 0) != want {
+					t.Fatalf("byte %#x at %d among %#x: ctl %x", c, pos, fill, ctl)
+				}
+				if bit := got[pos/blockLen] >> (pos % blockLen) & 1; (bit == 1) != (c == '\\') {
+					t.Fatalf("byte %#x at %d among %#x: mask %x", c, pos, fill, got[pos/blockLen])
+				}
+			}
+		}
+	}
+}
+
 // escapeSeeds are bodies on the edges: escapes across block boundaries,
 // \u at the end, control bytes, invalid UTF-8 in strings.
 func escapeSeeds() [][]byte {
@@ -176,6 +211,7 @@ func FuzzScanEscapes(f *testing.F) {
 	f.Add(bench.ChatBody(600))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkEscapes(t, b)
+		checkMasks(t, b)
 		checkValid(t, b)
 	})
 }
