@@ -447,14 +447,15 @@ const (
 // chaining left to right from b[0] (a backslash an escape consumed starts
 // none). hasCtl is only complete when no escape is bad.
 //
-// It works like simdjson, in 64-byte blocks of plain Go: a bit mask of the
-// block's backslashes (exact per byte, gathered by a multiply), the escaped
-// positions from it with the odd-run carry trick (no branch per escape
-// sequence), then one table lookup per escaped byte, with the four digits of
-// a \u checked in one 32-bit word. A prompt with an escape every few words
-// costs a few cycles per escape, not a mispredicted branch each. The last
-// bytes are copied into a block padded with spaces (neither an escape, a
-// digit nor a control byte), so one loop serves the whole body.
+// It works like simdjson, in 64-byte blocks: the exact bit mask of a
+// block's backslashes (blockMasks: SSE2 on amd64, eight bytes at a time in
+// plain Go elsewhere), the escaped positions from it with the odd-run carry
+// trick (no branch per escape sequence), their offsets gathered for a chunk
+// of blocks, then one table lookup per escaped byte, with the four digits of
+// a \u checked in one 32-bit word: a long predictable loop, not a
+// mispredicted branch or two per escape (an escape-dense prompt has one
+// every 17 bytes). The last bytes are copied into a block padded with
+// spaces, so the same loop serves the whole body.
 func scanEscapes(b []byte) (hasCtl bool, badEscape int) {
 	var s escapeScan
 	full := 0 // the bytes of b in blocks whose \u digits are in b too
@@ -464,11 +465,8 @@ func scanEscapes(b []byte) (hasCtl bool, badEscape int) {
 	if at, bad := s.blocks(b, full); bad {
 		return s.hasCtl(), at
 	}
-	var pad [blockRead + blockLen]byte
+	pad := spaces
 	n := copy(pad[:], b[full:])
-	for j := n; j < len(pad); j++ {
-		pad[j] = ' '
-	}
 	if at, bad := s.blocks(pad[:], n); bad {
 		return s.hasCtl(), full + at
 	}
@@ -477,6 +475,15 @@ func scanEscapes(b []byte) (hasCtl bool, badEscape int) {
 	}
 	return s.hasCtl(), -1
 }
+
+// spaces is the tail block's padding: neither an escape, a hex digit nor a
+// control byte.
+var spaces = func() (p [blockRead + blockLen]byte) {
+	for i := range p {
+		p[i] = ' '
+	}
+	return p
+}()
 
 // escapeScan is scanEscapes' state between blocks.
 type escapeScan struct {
