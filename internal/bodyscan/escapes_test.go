@@ -282,24 +282,31 @@ func BenchmarkEncoderValid(b *testing.B) {
 }
 
 // BenchmarkScanEscapes is the escape scan alone, and sonic's structure check
-// alone, on the escape-dense 1 MiB bench body: the two halves of
-// BenchmarkEncoderValid.
+// alone, on the escape-dense bench body and the plainer testbodies one: the
+// two halves of BenchmarkEncoderValid.
 func BenchmarkScanEscapes(b *testing.B) {
-	body := bench.ChatBody(1 << 20)
-	b.Run("escapes/1MiB", func(b *testing.B) {
-		b.SetBytes(int64(len(body)))
-		for b.Loop() {
-			if _, bad := scanEscapes(body); bad >= 0 {
-				b.Fatal(bad)
+	for _, c := range []struct {
+		name string
+		body []byte
+	}{
+		{"bench/1MiB", bench.ChatBody(1 << 20)},
+		{"chat/1MiB", testbodies.Chat(1<<20, true)},
+	} {
+		b.Run("escapes/"+c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.body)))
+			for b.Loop() {
+				if _, bad := scanEscapes(c.body); bad >= 0 {
+					b.Fatal(bad)
+				}
 			}
-		}
-	})
-	b.Run("sonic/1MiB", func(b *testing.B) {
-		b.SetBytes(int64(len(body)))
-		for b.Loop() {
-			if !sonic.Valid(body) {
-				b.Fatal("invalid")
+		})
+		b.Run("sonic/"+c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.body)))
+			for b.Loop() {
+				if !sonic.Valid(c.body) {
+					b.Fatal("invalid")
+				}
 			}
-		}
-	})
+		})
+	}
 }
