@@ -415,7 +415,7 @@ func skipString(b []byte, i int) (end int, escaped bool, err error) {
 
 // encoderValid reports whether body is one valid JSON document. sonic's
 // validator checks structure but lets any byte follow a backslash and raw
-// control bytes sit inside strings, so one word-at-a-time pass checks both:
+// control bytes sit inside strings, so one pass (scanEscapes) checks both:
 // in a structurally valid document every backslash is inside a string and
 // escapes chain left to right. SDKs send compact JSON with no control bytes
 // at all; a body that has some (pretty-printed, or a raw newline inside a
