@@ -415,7 +415,7 @@ func skipString(b []byte, i int) (end int, escaped bool, err error) {
 
 // encoderValid reports whether body is one valid JSON document. sonic's
 // validator checks structure but lets any byte follow a backslash and raw
-// control bytes sit inside strings, so one word-at-a-time pass checks both:
+// control bytes sit inside strings, so one pass (scanEscapes) checks both:
 // in a structurally valid document every backslash is inside a string and
 // escapes chain left to right. SDKs send compact JSON with no control bytes
 // at all; a body that has some (pretty-printed, or a raw newline inside a
@@ -424,7 +424,7 @@ func encoderValid(body []byte) (bool, int) {
 	if !sonic.Valid(body) {
 		return false, 0
 	}
-	hasCtl, badEscape := scanWords(body)
+	hasCtl, badEscape := scanEscapes(body)
 	if badEscape >= 0 {
 		return false, badEscape
 	}
@@ -434,83 +434,184 @@ func encoderValid(body []byte) (bool, int) {
 	return true, 0
 }
 
-// scanWords reports whether b has a byte below 0x20 and the offset of the
-// first invalid escape (-1 if none). It reads eight bytes at a time with the
-// classic "has zero byte" bit tricks and visits only the backslashes, each
-// found from its word's bit mask: escape-heavy prompts (code, quoted JSON)
-// cost a few cycles per escape, not a byte loop.
-func scanWords(b []byte) (hasCtl bool, badEscape int) {
-	const (
-		ones = 0x0101010101010101
-		hi   = 0x8080808080808080
-		sp   = 0x2020202020202020
-		bs   = 0x5c5c5c5c5c5c5c5c
-	)
-	next := 0 // first byte not consumed by an escape sequence
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		y := x ^ bs
-		ctl, esc := (x-sp)&^x&hi, (y-ones)&^y&hi
-		if ctl|esc == 0 {
+const (
+	blockLen  = 64
+	blockRead = blockLen + 8 // a block and the \u digits that may run past it
+	evenBits  = 0x5555555555555555
+	lo7       = 0x7f7f7f7f7f7f7f7f
+	hiBits    = 0x8080808080808080
+)
+
+// scanEscapes reports whether b has a byte below 0x20 and the offset of the
+// backslash that starts the first invalid escape (-1 if none), escapes
+// chaining left to right from b[0] (a backslash an escape consumed starts
+// none). hasCtl is only complete when no escape is bad.
+//
+// It works like simdjson, in 64-byte blocks: the exact bit mask of a
+// block's backslashes (blockMasks: SSE2 on amd64, eight bytes at a time in
+// plain Go elsewhere), the escaped positions from it with the odd-run carry
+// trick (no branch per escape sequence), their offsets gathered for a chunk
+// of blocks, then one table lookup per escaped byte, with the four digits of
+// a \u checked in one 32-bit word: a long predictable loop, not a
+// mispredicted branch or two per escape (an escape-dense prompt has one
+// every 17 bytes). The last bytes are copied into a block padded with
+// spaces, so the same loop serves the whole body.
+func scanEscapes(b []byte) (hasCtl bool, badEscape int) {
+	var s escapeScan
+	full := 0 // the bytes of b in blocks whose \u digits are in b too
+	if len(b) >= blockRead {
+		full = ((len(b)-blockRead)/blockLen + 1) * blockLen
+	}
+	if at, bad := s.blocks(b, full); bad {
+		return s.hasCtl(), at
+	}
+	pad := spaces
+	n := copy(pad[:], b[full:])
+	if at, bad := s.blocks(pad[:], n); bad {
+		return s.hasCtl(), full + at
+	}
+	if s.carry != 0 { // the last byte is a backslash that escapes nothing
+		return s.hasCtl(), len(b) - 1
+	}
+	return s.hasCtl(), -1
+}
+
+// spaces is the tail block's padding: neither an escape, a hex digit nor a
+// control byte.
+var spaces = func() (p [blockRead + blockLen]byte) {
+	for i := range p {
+		p[i] = ' '
+	}
+	return p
+}()
+
+// escapeScan is scanEscapes' state between blocks.
+type escapeScan struct {
+	carry uint64 // 1: the next block's first byte is escaped
+	ctl   uint64 // nonzero: a byte below 0x20 was seen
+	// offs are a chunk's escaped offsets. At most every other byte is
+	// escaped (plus the first, by carry); each block writes eight offsets
+	// whether it has that many or not.
+	offs [chunkLen/2 + 1 + 8]int32
+	// masks are a chunk's blocks' backslash masks (blockMasks).
+	masks [chunkLen / blockLen]uint64
+}
+
+func (s *escapeScan) hasCtl() bool { return s.ctl != 0 }
+
+// blocks scans src[:n] (n a multiple of blockLen, or less in the padded
+// tail; src holds blockRead-blockLen more bytes) and returns the offset in
+// src of the backslash that starts the first bad escape (-1: the one that
+// ended the previous call's last block).
+func (s *escapeScan) blocks(src []byte, n int) (at int, bad bool) {
+	for c := 0; c < n; c += chunkLen {
+		if at, bad := s.chunk(src, c, min(n, c+chunkLen)); bad {
+			return at, true
+		}
+	}
+	return 0, false
+}
+
+// chunkLen is how many bytes chunk finds the escapes of before it checks
+// them: one long loop over their offsets, not one short (mispredicted) loop
+// per block.
+const chunkLen = 16 * blockLen
+
+// chunk scans src[from:to] (at most chunkLen bytes) like blocks.
+func (s *escapeScan) chunk(src []byte, from, to int) (at int, found bool) {
+	offs := &s.offs
+	k := 0
+	carry := s.carry
+	s.ctl |= blockMasks(&s.masks, src[from:], (to-from+blockLen-1)/blockLen)
+	for i := from; i < to; i += blockLen {
+		bs := s.masks[(i-from)/blockLen]
+		if bs|carry == 0 {
 			continue
 		}
-		if ctl != 0 {
-			hasCtl = true
+		// simdjson's find_escaped_branchless: a backslash that is escaped
+		// escapes nothing; every other byte of a run is escaped, counting
+		// from the run's start.
+		bs &^= carry
+		follows := bs<<1 | carry
+		oddStarts := bs &^ evenBits &^ follows
+		evenSeqs, out := bits.Add64(oddStarts, bs, 0)
+		escaped := (evenBits ^ evenSeqs<<1) & follows
+		carry = out
+		// simdjson's flatten_bits: eight offsets unconditionally (past the
+		// last escape they are junk that k does not count), more rarely.
+		cnt := bits.OnesCount64(escaped)
+		w := (*[8]int32)(offs[k:])
+		w[0] = int32(i + bits.TrailingZeros64(escaped))
+		escaped &= escaped - 1
+		w[1] = int32(i + bits.TrailingZeros64(escaped))
+		escaped &= escaped - 1
+		w[2] = int32(i + bits.TrailingZeros64(escaped))
+		escaped &= escaped - 1
+		w[3] = int32(i + bits.TrailingZeros64(escaped))
+		escaped &= escaped - 1
+		w[4] = int32(i + bits.TrailingZeros64(escaped))
+		escaped &= escaped - 1
+		w[5] = int32(i + bits.TrailingZeros64(escaped))
+		escaped &= escaped - 1
+		w[6] = int32(i + bits.TrailingZeros64(escaped))
+		escaped &= escaped - 1
+		w[7] = int32(i + bits.TrailingZeros64(escaped))
+		escaped &= escaped - 1
+		for j := 8; j < cnt; j++ {
+			offs[k+j] = int32(i + bits.TrailingZeros64(escaped))
+			escaped &= escaped - 1
 		}
-		// The mask can flag a byte right after a real backslash by borrow
-		// (0x5d), so each candidate is confirmed below.
-		for ; esc != 0; esc &= esc - 1 {
-			j := i + bits.TrailingZeros64(esc)>>3
-			if j < next || b[j] != '\\' {
-				continue
+		k += cnt
+	}
+	s.carry = carry
+	escClass := &escapeClass
+	var any uint64
+	for _, p := range offs[:k] {
+		any |= escapeBad(escClass, src, int(p))
+	}
+	if any != 0 {
+		for _, p := range offs[:k] {
+			if escapeBad(escClass, src, int(p)) != 0 {
+				return int(p) - 1, true
 			}
-			if next = escapeEnd(b, j); next < 0 {
-				return hasCtl, j
-			}
 		}
 	}
-	for j := i; j < len(b); j++ {
-		if b[j] < 0x20 {
-			hasCtl = true
-		}
-		if j < next || b[j] != '\\' {
-			continue
-		}
-		if next = escapeEnd(b, j); next < 0 {
-			return hasCtl, j
-		}
-	}
-	return hasCtl, -1
+	return 0, false
 }
 
-// simpleEscape marks the characters that may follow a backslash on their own.
-var simpleEscape = [256]bool{'"': true, '\\': true, '/': true, 'b': true, 'f': true, 'n': true, 'r': true, 't': true}
-
-// escapeEnd returns the offset after the escape sequence starting at the
-// backslash b[j], or -1 if it is not a valid JSON escape.
-func escapeEnd(b []byte, j int) int {
-	if j+1 >= len(b) {
-		return -1
-	}
-	c := b[j+1]
-	if simpleEscape[c] {
-		return j + 2
-	}
-	if c == 'u' && j+6 <= len(b) && isHex4(b[j+2:j+6]) {
-		return j + 6
-	}
-	return -1
+// escapeBad is nonzero when the escaped byte src[p] does not make a valid
+// escape.
+func escapeBad(escClass *[256]uint64, src []byte, p int) uint64 {
+	e := src[p : p+5 : p+5]
+	return escClass[e[0]] & (notHex4(binary.LittleEndian.Uint32(e[1:])) | badSimple)
 }
 
-func isHex4(b []byte) bool {
-	for _, c := range b {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
+// notHex4 is zero exactly when the four bytes of u are hex digits.
+func notHex4(u uint32) uint64 {
+	high := u & 0x80808080 // not ASCII; the sums below may then carry, but the answer is already no
+	digit := (u + 0x50505050) &^ (u + 0x46464646)
+	l := u | 0x20202020
+	letter := (l + 0x1f1f1f1f) &^ (l + 0x19191919)
+	return uint64((digit|letter)&0x80808080 ^ 0x80808080 | high)
 }
+
+// badSimple is the escapeClass bit of a byte that may not follow a
+// backslash; the low 32 bits of the class select notHex4 (for \u).
+const badSimple = 1 << 32
+
+// escapeClass classifies the byte after an escaping backslash: 0 for the
+// characters that may follow it on their own, 0xffffffff for 'u' (valid when
+// four hex digits follow), badSimple for anything else.
+var escapeClass = func() (t [256]uint64) {
+	for c := range t {
+		t[c] = badSimple
+	}
+	for _, c := range `"\/bfnrt` {
+		t[c] = 0
+	}
+	t['u'] = 0xffffffff
+	return t
+}()
 
 // skipValue skips the JSON value at b[i] with sonic's native
 // skipper and returns its span.

@@ -82,3 +82,28 @@ func TestHandoff(t *testing.T) {
 		t.Fatalf("%d bodies remembered, want %d", n, base)
 	}
 }
+
+// BenchmarkHandoff is what the handoff costs a 1 MiB request: the router
+// phase's Remember and Forget, and one attempt's Recall, each hashing the
+// whole body once (the only way to know an attempt holds the very bytes the
+// findings describe).
+func BenchmarkHandoff(b *testing.B) {
+	body := LargeChatBody(1<<20, false)
+	b.Run("Remember+Forget/1MiB", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			tk := Remember(body, Findings{})
+			tk.Forget()
+		}
+	})
+	b.Run("Recall/1MiB", func(b *testing.B) {
+		tk := Remember(body, Findings{})
+		defer tk.Forget()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, ok := Recall(body); !ok {
+				b.Fatal("not recalled")
+			}
+		}
+	})
+}
