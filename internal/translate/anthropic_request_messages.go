@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/bytedance/sonic"
 	"github.com/bytedance/sonic/unquote"
@@ -31,7 +32,35 @@ type msgConverter struct {
 	// checked, and stand for themselves in the output by one byte (which
 	// the pass drops), instead of being escaped twice.
 	dry bool
+	// trusted: the literals come from a validated document (a request body
+	// bodyscan validated, or the router phase vouched for), so their escapes
+	// are valid JSON and a literal copies as its raw token (rawCopyable).
+	trusted bool
+	// sysMark and sysStart locate the open "system" string in the single
+	// pass (passSingle): where its member starts and where its text does.
+	sysMark, sysStart int
 }
+
+// pass is what one walk over the messages does.
+type pass int
+
+const (
+	// passCheck converts and checks every message, appends the system and
+	// developer texts (the system string's contents) and drops the turns.
+	passCheck pass = iota
+	// passWrite appends the turns (after a passCheck over the same messages).
+	passWrite
+	// passSingle does both in one walk, for the usual conversation whose
+	// system and developer messages all come before its first turn: it
+	// appends the system texts, closes the system string at the first turn
+	// and writes the turns. A system message after a turn is errLateSystem
+	// (the caller then makes the two passes).
+	passSingle
+)
+
+// errLateSystem ends a single pass that met a system or developer message
+// after a turn was written.
+var errLateSystem = errors.New("system message after a turn")
 
 // rawPart is a content part with its texts kept as raw JSON literals,
 // copied into the output without being decoded into strings.
@@ -45,12 +74,13 @@ type rawPart struct {
 }
 
 // messages converts every message of msgs in order and returns the number
-// of user and assistant turns. Without write it only checks them, and
-// appends the system and developer texts (escaped, joined by a blank line);
-// with write it appends the turns, consecutive messages of one Anthropic
-// role merged into one turn (Anthropic combines them anyway, and tool
-// results must share one user turn).
-func (c *msgConverter) messages(dst []byte, msgs rawJSON, write bool) ([]byte, int, error) {
+// of user and assistant turns. passCheck only checks them, and appends the
+// system and developer texts (escaped, joined by a blank line); passWrite
+// appends the turns, consecutive messages of one Anthropic role merged into
+// one turn (Anthropic combines them anyway, and tool results must share one
+// user turn); passSingle does both (see pass).
+func (c *msgConverter) messages(dst []byte, msgs rawJSON, p pass) ([]byte, int, error) {
+	write := p != passCheck
 	msgs = bytes.TrimSpace(msgs)
 	if len(msgs) == 0 || isNull(msgs) {
 		return dst, 0, nil
@@ -59,7 +89,7 @@ func (c *msgConverter) messages(dst []byte, msgs rawJSON, write bool) ([]byte, i
 		return dst, 0, invalid("", "request body does not match the chat completions schema: messages must be an array")
 	}
 	turns, role, system := 0, "", false
-	err := bodyscan.Elements(msgs, func(i, vs, ve int) error {
+	err := c.elements(msgs, func(i, vs, ve int) error {
 		m := &c.m
 		*m = chatMessage{ToolCalls: m.ToolCalls[:0]}
 		if err := c.dec.decode(msgs[vs:ve], m); err != nil {
@@ -75,8 +105,11 @@ func (c *msgConverter) messages(dst []byte, msgs rawJSON, write bool) ([]byte, i
 		r := m.Role
 		switch r {
 		case "system", "developer":
-			if write {
+			switch {
+			case p == passWrite:
 				return nil
+			case p == passSingle && role != "":
+				return errLateSystem
 			}
 			mark := len(dst)
 			if system {
@@ -108,6 +141,9 @@ func (c *msgConverter) messages(dst []byte, msgs rawJSON, write bool) ([]byte, i
 		c.dry = !write
 		defer func() { c.dry = false }()
 		if write {
+			if p == passSingle && role == "" {
+				dst = c.closeSystem(dst)
+			}
 			switch {
 			case r == role:
 				dst = append(dst, ',')
@@ -143,7 +179,7 @@ func (c *msgConverter) messages(dst []byte, msgs rawJSON, write bool) ([]byte, i
 		return nil
 	})
 	if err != nil {
-		if _, ok := err.(*Error); !ok {
+		if _, ok := err.(*Error); !ok && err != errLateSystem {
 			err = schemaError(err)
 		}
 		return dst, 0, err
@@ -152,6 +188,34 @@ func (c *msgConverter) messages(dst []byte, msgs rawJSON, write bool) ([]byte, i
 		dst = append(dst, "]}"...)
 	}
 	return dst, turns, nil
+}
+
+// openSystem starts the "system" member at the end of dst for passSingle.
+func (c *msgConverter) openSystem(dst []byte) []byte {
+	c.sysMark = len(dst)
+	dst = append(dst, `,"system":"`...)
+	c.sysStart = len(dst)
+	return dst
+}
+
+// closeSystem ends the system member openSystem started (removing it when
+// no text went in) and opens the messages array.
+func (c *msgConverter) closeSystem(dst []byte) []byte {
+	if len(dst) == c.sysStart {
+		dst = dst[:c.sysMark]
+	} else {
+		dst = append(dst, '"')
+	}
+	return append(dst, `,"messages":[`...)
+}
+
+// elements walks the elements of an array of the document: without
+// sonic's skipper when the document is validated (c.trusted).
+func (c *msgConverter) elements(arr []byte, fn func(i, vs, ve int) error) error {
+	if c.trusted {
+		return bodyscan.ElementsTrusted(arr, fn)
+	}
+	return bodyscan.Elements(arr, fn)
 }
 
 // msgLoc is the index of a message; it names request locations in errors,
@@ -182,6 +246,14 @@ func (c *msgConverter) literal(dst []byte, lit []byte) (out []byte, ok bool) {
 		return dst, false
 	}
 	inner := lit[1 : len(lit)-1]
+	if c.trusted && rawCopyable(inner) {
+		// The token as the client wrote it: its escapes mean the same in
+		// the output, so it is neither decoded nor escaped again.
+		if c.dry {
+			return appendDry(dst, inner), true
+		}
+		return append(dst, inner...), true
+	}
 	if bytes.IndexByte(inner, '\\') < 0 {
 		if c.dry {
 			return appendDry(dst, inner), true
@@ -198,6 +270,71 @@ func (c *msgConverter) literal(dst []byte, lit []byte) (out []byte, ok bool) {
 		return appendDry(dst, c.scratch), true
 	}
 	return oaierr.AppendStringContents(dst, aliasString(c.scratch)), true
+}
+
+// rawCopyable reports whether inner, the contents of a string literal of a
+// validated document (its escapes valid), is what writing its decoded
+// text would produce up to the spelling of escapes: valid UTF-8 (else the
+// decoder and the encoder replace bytes with U+FFFD) and no lone surrogate
+// escape (decoded as U+FFFD too). Both are rare; such a literal takes the
+// decoding path.
+func rawCopyable(inner []byte) bool {
+	if !utf8.Valid(inner) {
+		return false
+	}
+	for i := 0; ; {
+		k := bytes.IndexByte(inner[i:], '\\')
+		if k < 0 {
+			return true
+		}
+		j := i + k
+		if j+1 >= len(inner) {
+			return false
+		}
+		if inner[j+1] != 'u' {
+			i = j + 2
+			continue
+		}
+		r := hex4(inner[j+2:])
+		switch {
+		case r < 0:
+			return false
+		case r >= 0xd800 && r < 0xdc00:
+			// A high surrogate is copyable only with its low half.
+			if j+12 > len(inner) || inner[j+6] != '\\' || inner[j+7] != 'u' {
+				return false
+			}
+			if lo := hex4(inner[j+8:]); lo < 0xdc00 || lo >= 0xe000 {
+				return false
+			}
+			i = j + 12
+		case r >= 0xdc00 && r < 0xe000:
+			return false
+		default:
+			i = j + 6
+		}
+	}
+}
+
+// hex4 is the value of the four hex digits that start b, or -1.
+func hex4(b []byte) int {
+	if len(b) < 4 {
+		return -1
+	}
+	v := 0
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			v = v<<4 | int(c-'0')
+		case 'a' <= c && c <= 'f':
+			v = v<<4 | int(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			v = v<<4 | int(c-'A'+10)
+		default:
+			return -1
+		}
+	}
+	return v
 }
 
 // appendDry appends what stands for text in a dry run: one byte if it is
@@ -231,7 +368,7 @@ type partFunc func(dst []byte, j int, p *rawPart) ([]byte, error)
 // eachPart decodes the content parts of the array raw into c.part, one at a
 // time, and calls fn with each.
 func (c *msgConverter) eachPart(dst []byte, raw []byte, loc msgLoc, fn partFunc) ([]byte, error) {
-	err := bodyscan.Elements(raw, func(j, vs, ve int) error {
+	err := c.elements(raw, func(j, vs, ve int) error {
 		c.part = rawPart{}
 		if c.dec.decode(raw[vs:ve], &c.part) != nil {
 			return errBadParts

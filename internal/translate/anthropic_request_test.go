@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestAnthropicRequestGolden(t *testing.T) {
@@ -213,10 +217,16 @@ func TestAnthropicRequestDefaultsAndOverrides(t *testing.T) {
 }
 
 // oracleCases are bodies whose translation must match the struct-decoding
-// oracle byte for byte: escapes of every kind (re-encoded exactly as the
-// encoder did), joined system texts, merged turns, tool results, images,
-// float formats and raw tool schemas with whitespace.
+// oracle (sameTranslation): escapes of every kind (kept as the client
+// wrote them, or replaced as the decoder does: lone surrogates, invalid
+// UTF-8), joined system texts (also after a turn: the two-pass
+// conversion), merged turns, tool results, images, float formats and raw
+// tool schemas with whitespace.
 var oracleCases = []string{
+	`{"model":"m","messages":[{"role":"user","content":"lone \ud800 \\ud800 \udc00x \ud83d\u0041 \ud83d\ude00 \uD83D\uDE00 \ud83d"}]}`,
+	`{"model":"m","messages":[{"role":"user","content":"a"},{"role":"system","content":"late \"s\""},{"role":"assistant","content":"b"},{"role":"developer","content":[{"type":"text","text":"d"}]},{"role":"user","content":"c"}]}`,
+	`{"model":"m","messages":[{"role":"user","content":"a"},{"role":"system","content":""}]}`,
+	`{"model":"m","messages":[{"role":"system","content":"only system"}]}`,
 	`{"model":"m","messages":[{"role":"user","content":"line\nbreak \"q\" \\ \/ \u00e9 \ud83d\ude00 \u2028 \b\f\t\r \u0001 <>&"}]}`,
 	`{"model":"m","messages":[{"role":"system","content":"a\nb"},{"role":"developer","content":[{"type":"text","text":"x\ty"},{"type":"text","text":""},{"type":"text","text":"z"}]},{"role":"system","content":""},{"role":"system","content":null},{"role":"system","content":"last"},{"role":"user","content":"hi"}]}`,
 	`{"model":"m","messages":[{"role":"user","content":"a"},{"role":"user","content":[{"type":"text","text":"b"},{"type":"text","text":""},{"type":"image_url","image_url":{"url":"data:image/png;base64,"}},{"type":"image_url","image_url":{"url":"https://x/\u00e9.png"}}]},{"role":"assistant","content":[{"type":"refusal","refusal":"no\n"},{"type":"text","text":"ok"}],"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":" {\"a\": [1, 2]} "}},{"id":"c2","function":{"name":"g","arguments":""}}]},{"role":"tool","tool_call_id":"c1","content":[{"type":"text","text":"r1"},{"type":"text","text":"\u0000"}]},{"role":"tool","tool_call_id":"c2","content":""},{"role":"assistant","content":null,"tool_calls":[{"id":"c3","type":"function","function":{"name":"h","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c3","content":"done"},{"role":"user","content":"thanks"}]}`,
@@ -227,7 +237,8 @@ var oracleCases = []string{
 	` { "model" : "m" , "messages" : [ { "role" : "user" , "content" : [ { "type" : "text" , "text" : "spaced" } ] } ] } `,
 }
 
-func TestAnthropicRequestMatchesOracle(t *testing.T) {
+// oracleBodies are oracleCases and the inputs of the request goldens.
+func oracleBodies(t *testing.T) []string {
 	bodies := append([]string(nil), oracleCases...)
 	for _, in := range inputs(t, "anthropic/request", ".json") {
 		b, err := os.ReadFile(in)
@@ -236,7 +247,11 @@ func TestAnthropicRequestMatchesOracle(t *testing.T) {
 		}
 		bodies = append(bodies, string(b))
 	}
-	for i, body := range bodies {
+	return bodies
+}
+
+func TestAnthropicRequestMatchesOracle(t *testing.T) {
+	for i, body := range oracleBodies(t) {
 		checkOracle(t, fmt.Sprint(i), []byte(body))
 	}
 }
@@ -250,8 +265,89 @@ func checkOracle(t *testing.T, name string, body []byte) {
 	if (err == nil) != (werr == nil) {
 		t.Fatalf("%s: error %v, oracle %v for %q", name, err, werr, body)
 	}
-	if err == nil && (!bytes.Equal(got.Body, want.Body) || got.Model != want.Model || got.Stream != want.Stream) {
+	if err == nil && (!sameTranslation(body, got.Body, want.Body) || got.Model != want.Model || got.Stream != want.Stream) {
 		t.Fatalf("%s: body\n%s\noracle\n%s", name, got.Body, want.Body)
+	}
+}
+
+// sameTranslation reports whether got, the translation of body, is the
+// oracle's want: byte for byte when body has no escapes; else the same
+// tokens in the same order, strings compared decoded (the translator
+// copies a string as the client spelled its escapes, the oracle decodes
+// and encodes it again), and got valid JSON whose strings are valid UTF-8
+// without lone surrogates, as the oracle's are.
+func sameTranslation(body, got, want []byte) bool {
+	if !bytes.Contains(body, []byte{'\\'}) {
+		return bytes.Equal(got, want)
+	}
+	if !json.Valid(got) || !utf8.Valid(got) || hasLoneSurrogate(got) {
+		return false
+	}
+	g, gok := jsonTokens(got)
+	w, wok := jsonTokens(want)
+	return gok && wok && slices.Equal(g, w)
+}
+
+// hasLoneSurrogate reports whether the JSON text b has a \u escape of a
+// surrogate that is not half of a high-low pair.
+func hasLoneSurrogate(b []byte) bool {
+	pendingHigh := false
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			if pendingHigh {
+				return true
+			}
+			continue
+		}
+		if i+1 < len(b) && b[i+1] != 'u' {
+			if pendingHigh {
+				return true
+			}
+			i++
+			continue
+		}
+		if i+6 > len(b) {
+			return true
+		}
+		v, err := strconv.ParseUint(string(b[i+2:i+6]), 16, 16)
+		if err != nil {
+			return true
+		}
+		switch {
+		case v >= 0xd800 && v < 0xdc00:
+			if pendingHigh {
+				return true
+			}
+			pendingHigh = true
+		case v >= 0xdc00 && v < 0xe000:
+			if !pendingHigh {
+				return true
+			}
+			pendingHigh = false
+		default:
+			if pendingHigh {
+				return true
+			}
+		}
+		i += 5
+	}
+	return pendingHigh
+}
+
+// jsonTokens lists the tokens of a JSON document, strings decoded.
+func jsonTokens(b []byte) ([]string, bool) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var out []string
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return out, true
+		}
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, fmt.Sprintf("%T:%v", tok, tok))
 	}
 }
 
@@ -294,6 +390,37 @@ func TestAppendFloatMatchesEncoder(t *testing.T) {
 		}
 		if got := appendFloat(nil, f); string(got) != string(want) {
 			t.Errorf("appendFloat(%v) = %s, encoder %s", f, got, want)
+		}
+	}
+}
+
+// rawCopyable accepts a validated literal's contents exactly when copying
+// them says what decoding and encoding them again would: valid UTF-8, and
+// every surrogate escape half of a pair.
+func TestRawCopyable(t *testing.T) {
+	for _, tc := range []struct {
+		inner string
+		want  bool
+	}{
+		{``, true},
+		{`plain text`, true},
+		{`caf\u00e9 \n \" \\ \/ \b \f \t \r \u0000`, true},
+		{`na\u00efve \u4F60`, true},
+		{"raw UTF-8 \u00e9 \u4f60", true},
+		{`\ud83d\ude00`, true},
+		{`\uD83D\uDE00x`, true},
+		{`\\ud800`, true}, // an escaped backslash, then text
+		{`\ud800`, false},
+		{`x\ud800y`, false},
+		{`\udc00`, false},
+		{`\ud83d\u0041`, false},
+		{`\ud83d\ud83d`, false},
+		{`\ud83d\n`, false},
+		{"invalid \xff", false},
+		{"truncated \xe2\x82", false},
+	} {
+		if got := rawCopyable([]byte(tc.inner)); got != tc.want {
+			t.Errorf("rawCopyable(%q) = %v, want %v", tc.inner, got, tc.want)
 		}
 	}
 }

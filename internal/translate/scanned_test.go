@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/aigw/aigw/internal/bodyscan"
@@ -31,6 +32,53 @@ func TestScannedRequestMatchesRequestBody(t *testing.T) {
 			want, werr := tr2.RequestBody(body)
 			if (gerr == nil) != (werr == nil) || got.Path != want.Path || string(got.Body) != string(want.Body) || got.Model != want.Model {
 				t.Errorf("%s %s: scanned %q %q %v, RequestBody %q %q %v", s, path, got.Path, got.Body, gerr, want.Path, want.Body, werr)
+			}
+		}
+	}
+}
+
+// The chat translators of the Anthropic family (Anthropic, Claude on
+// Vertex AI and Bedrock, Bedrock Converse) translate a body the router
+// phase vouched for exactly as they translate it when they validate it
+// themselves: the oracle's bodies and every request golden input, errors
+// included.
+func TestScannedAnthropicFamilyMatchesRequestBody(t *testing.T) {
+	// The goldens' inputs (the Bedrock and Vertex goldens translate them too).
+	bodies := oracleBodies(t)
+	bodies = append(bodies,
+		`{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":"x"}`,
+		`{"model":"m","messages":[{"role":"user","content":"hi"}],"n":2}`,
+		`{"model":"m","messages":[]}`,
+		`{"model":"m","messages":5}`,
+		`{"model":"m","messages":[{"role":"user","content":"a"}],"messages":[{"role":"user","content":"b"}]}`,
+		`{"model":"m","mess\u0061ges":[{"role":"user","content":"a\"}]\\"}]}`,
+	)
+	targets := []Target{
+		anthTarget,
+		{Schema: SchemaVertexAnthropic, Project: "p", Region: "us-east5"},
+		{Schema: SchemaAWSBedrockAnthropic, Region: "us-east-1"},
+		{Schema: SchemaAWSBedrock, Region: "us-east-1"},
+	}
+	for _, target := range targets {
+		for i, body := range bodies {
+			b := []byte(body)
+			scan, err := bodyscan.Scan(b, "backend")
+			if err != nil {
+				continue // the router phase would have refused it
+			}
+			tr, err := New(target, "/v1/chat/completions")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sr, ok := tr.(ScannedRequest)
+			if !ok {
+				t.Fatalf("%s: no scanned path", target.Schema)
+			}
+			got, gerr := sr.RequestBodyScanned(b, bodyscan.FindingsOf(scan, bodyscan.Member{}))
+			tr2, _ := New(target, "/v1/chat/completions")
+			want, werr := tr2.RequestBody(b)
+			if fmt.Sprint(gerr) != fmt.Sprint(werr) || got.Path != want.Path || string(got.Body) != string(want.Body) || got.Model != want.Model || got.Stream != want.Stream {
+				t.Errorf("%s body %d: scanned %q %q %v, RequestBody %q %q %v", target.Schema, i, got.Path, got.Body, gerr, want.Path, want.Body, werr)
 			}
 		}
 	}
