@@ -239,8 +239,13 @@ var oracleCases = []string{
 
 // oracleBodies are oracleCases and the inputs of the request goldens.
 func oracleBodies(t *testing.T) []string {
-	bodies := append([]string(nil), oracleCases...)
-	for _, in := range inputs(t, "anthropic/request", ".json") {
+	return append(append([]string(nil), oracleCases...), inputBodies(t, "anthropic/request")...)
+}
+
+// inputBodies are the contents of the golden inputs under testdata/dir.
+func inputBodies(t *testing.T, dir string) []string {
+	var bodies []string
+	for _, in := range inputs(t, dir, ".json") {
 		b, err := os.ReadFile(in)
 		if err != nil {
 			t.Fatal(err)
@@ -421,6 +426,24 @@ func TestRawCopyable(t *testing.T) {
 	} {
 		if got := rawCopyable([]byte(tc.inner)); got != tc.want {
 			t.Errorf("rawCopyable(%q) = %v, want %v", tc.inner, got, tc.want)
+		}
+	}
+}
+
+// The options are decoded without the messages value (decodeWithout); a
+// decode error still quotes the bytes the client sent.
+func TestAnthropicSchemaErrorQuotesClientBytes(t *testing.T) {
+	for _, body := range []string{
+		`{"messages":[{"role":"user","content":"hello there"}],"max_tokens":"x","model":"m"}`,
+		`{"model":5,"messages":[{"role":"user","content":"hi"}]}`,
+	} {
+		_, err := newAnthropicT(t, anthTarget).RequestBody([]byte(body))
+		ie, ok := AsError(err, KindInvalid)
+		if !ok {
+			t.Fatalf("%s: %v, want an invalid request", body, err)
+		}
+		if bytes.Contains([]byte(ie.Message), []byte(`null`)) {
+			t.Errorf("%s: the error quotes the decoder's copy: %s", body, ie.Message)
 		}
 	}
 }
