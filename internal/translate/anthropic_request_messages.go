@@ -91,7 +91,11 @@ func (c *msgConverter) messages(dst []byte, msgs rawJSON, p pass) ([]byte, int, 
 	turns, role, system := 0, "", false
 	err := c.elements(msgs, func(i, vs, ve int) error {
 		m := &c.m
-		*m = chatMessage{ToolCalls: m.ToolCalls[:0]}
+		// The decoder fills the reused tool calls in place: a call it
+		// decodes from {} must not keep an earlier message's id and name.
+		calls := m.ToolCalls[:cap(m.ToolCalls)]
+		clear(calls)
+		*m = chatMessage{ToolCalls: calls[:0]}
 		if err := c.dec.decode(msgs[vs:ve], m); err != nil {
 			return schemaError(err)
 		}

@@ -106,3 +106,27 @@ func checkScannedSame(t *testing.T, target Target, path string, bodies []string)
 		}
 	}
 }
+
+// FuzzScannedRequest: for any body the router phase accepts, every chat
+// translator and the Messages front door answer through
+// RequestBodyScanned exactly as through RequestBody.
+func FuzzScannedRequest(f *testing.F) {
+	for _, b := range oracleCases {
+		f.Add([]byte(b))
+	}
+	f.Add([]byte(`{"model":"m","max_tokens":5,"system":"s","messages":[{"role":"user","content":[{"type":"text","text":"a\"}]"}]}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if _, err := bodyscan.Scan(body, "backend"); err != nil {
+			return
+		}
+		for _, target := range []Target{
+			anthTarget,
+			{Schema: SchemaAWSBedrockAnthropic, Region: "us-east-1"},
+			{Schema: SchemaAWSBedrock, Region: "us-east-1"},
+			{Schema: SchemaVertexGemini, Project: "p", Region: "us-central1"},
+		} {
+			checkScannedSame(t, target, "/v1/chat/completions", []string{string(body)})
+		}
+		checkScannedSame(t, Target{Schema: SchemaOpenAI}, "/v1/messages", []string{string(body)})
+	})
+}
