@@ -69,7 +69,7 @@ type rawPart struct {
 	Text     rawJSON `json:"text"`
 	Refusal  rawJSON `json:"refusal"`
 	ImageURL *struct {
-		URL string `json:"url"`
+		URL rawJSON `json:"url"`
 	} `json:"image_url"`
 }
 
@@ -341,6 +341,11 @@ func hex4(b []byte) int {
 	return v
 }
 
+// appendQuoted appends s between quotes: s needs no escaping.
+func appendQuoted(dst []byte, s string) []byte {
+	return append(append(append(dst, '"'), s...), '"')
+}
+
 // appendDry appends what stands for text in a dry run: one byte if it is
 // not empty.
 func appendDry(dst, text []byte) []byte {
@@ -437,20 +442,55 @@ func (c *msgConverter) userBlocks(dst []byte, raw rawJSON, loc msgLoc) ([]byte, 
 			}
 			return dst, nil
 		case "image_url":
-			if p.ImageURL == nil || p.ImageURL.URL == "" {
+			var lit rawJSON
+			if p.ImageURL != nil {
+				lit = p.ImageURL.URL
+			}
+			u, raw, ok := c.urlString(lit)
+			if !ok {
+				return dst, errBadParts
+			}
+			if u == "" {
 				return dst, invalid(loc.part(j, ".image_url.url"), "image_url.url is required")
 			}
-			return appendImageBlock(dst, start, p.ImageURL.URL, loc, j)
+			return appendImageBlock(dst, start, u, raw, loc, j)
 		default:
 			return dst, unsupported(loc.part(j, ""), "content part type %q is not supported by an anthropic backend", p.Type)
 		}
 	})
 }
 
+// urlString reads an image URL, the raw JSON value lit (absent or null: an
+// empty URL): ok is false unless it is a string. A string without escapes
+// in a validated document (a base64 image is most of a request that
+// carries one) is a view of its raw contents, which need no escaping (raw
+// true); one with escapes is decoded. Invalid UTF-8 is refused (the
+// message decoder already replaced it with U+FFFD; the raw copy does not
+// depend on that).
+func (c *msgConverter) urlString(lit []byte) (u string, raw, ok bool) {
+	if len(lit) == 0 || isNull(lit) {
+		return "", false, true
+	}
+	if len(lit) < 2 || lit[0] != '"' {
+		return "", false, false
+	}
+	inner := lit[1 : len(lit)-1]
+	if c.trusted && bytes.IndexByte(inner, '\\') < 0 {
+		return aliasString(inner), true, utf8.Valid(inner)
+	}
+	u, ok = rawString(lit)
+	return u, false, ok && utf8.ValidString(u)
+}
+
 // appendImageBlock maps an OpenAI image URL (data URI or http(s) URL) to an
-// Anthropic image block.
-func appendImageBlock(dst []byte, start int, u string, loc msgLoc, j int) ([]byte, error) {
+// Anthropic image block. raw: u is the raw contents of a string of the
+// validated document without escapes, copied as they are.
+func appendImageBlock(dst []byte, start int, u string, raw bool, loc msgLoc, j int) ([]byte, error) {
 	param := func() string { return loc.part(j, ".image_url.url") }
+	str := appendJSONString
+	if raw {
+		str = appendQuoted
+	}
 	if len(dst) > start {
 		dst = append(dst, ',')
 	}
@@ -467,12 +507,12 @@ func appendImageBlock(dst []byte, start int, u string, loc msgLoc, j int) ([]byt
 		}
 		dst = appendJSONString(append(dst, `{"type":"image","source":{"type":"base64","media_type":`...), mediaType)
 		if data != "" {
-			dst = appendJSONString(append(dst, `,"data":`...), data)
+			dst = str(append(dst, `,"data":`...), data)
 		}
 		return append(dst, "}}"...), nil
 	}
 	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
-		dst = appendJSONString(append(dst, `{"type":"image","source":{"type":"url","url":`...), u)
+		dst = str(append(dst, `{"type":"image","source":{"type":"url","url":`...), u)
 		return append(dst, "}}"...), nil
 	}
 	return dst, invalid(param(), "image URL must be an http(s) URL or a base64 data URI")

@@ -229,6 +229,13 @@ var oracleCases = []string{
 	`{"model":"m","messages":[{"role":"user","content":"a"},{"role":"system","content":"late \"s\""},{"role":"assistant","content":"b"},{"role":"developer","content":[{"type":"text","text":"d"}]},{"role":"user","content":"c"}]}`,
 	`{"model":"m","messages":[{"role":"user","content":"a"},{"role":"system","content":""}]}`,
 	`{"model":"m","messages":[{"role":"system","content":"only system"}]}`,
+	// Image URLs: raw, escaped, not a string, null, not UTF-8.
+	`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0K+/=="}},{"type":"image_url","image_url":{"url":"data:image/png;base64,ab\/cd\u002b=="}},{"type":"image_url","image_url":{"url":"https://x/a?b=\"c\"&d=<e>"}}]}]}`,
+	`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":5}}]}]}`,
+	`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":null}}]}]}`,
+	`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{}}]}]}`,
+	"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/\xff\"}}]}]}",
+	"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/\\u00e9\xff\"}}]}]}",
 	// A tool call decoded from {} keeps nothing of the previous message's.
 	`{"model":"0","messages":[{"role":"assistant","tool_calls":[{"id":"0","function":{"name":"0"}}]},{"role":"assistant","tool_calls":[{}]}]}`,
 	`{"model":"m","messages":[{"role":"user","content":"line\nbreak \"q\" \\ \/ \u00e9 \ud83d\ude00 \u2028 \b\f\t\r \u0001 <>&"}]}`,
