@@ -91,12 +91,7 @@ func (c *msgConverter) messages(dst []byte, msgs rawJSON, p pass) ([]byte, int, 
 	turns, role, system := 0, "", false
 	err := c.elements(msgs, func(i, vs, ve int) error {
 		m := &c.m
-		// The decoder fills the reused tool calls in place: a call it
-		// decodes from {} must not keep an earlier message's id and name.
-		calls := m.ToolCalls[:cap(m.ToolCalls)]
-		clear(calls)
-		*m = chatMessage{ToolCalls: calls[:0]}
-		if err := c.dec.decode(msgs[vs:ve], m); err != nil {
+		if err := c.message(msgs[vs:ve]); err != nil {
 			return schemaError(err)
 		}
 		loc := msgLoc(i)
@@ -220,6 +215,95 @@ func (c *msgConverter) elements(arr []byte, fn func(i, vs, ve int) error) error 
 		return bodyscan.ElementsTrusted(arr, fn)
 	}
 	return bodyscan.Elements(arr, fn)
+}
+
+// message reads the message msg into c.m, as decoding it would. In a
+// validated document (c.trusted) it is walked member by member, its
+// members kept raw and its strings viewed in place; a message the walk
+// cannot read exactly as the decoder does (not an object, a string member
+// of another type or with escapes or bytes outside printable ASCII, a
+// repeated member) is decoded.
+func (c *msgConverter) message(msg []byte) error {
+	if c.trusted && c.walkMessage(msg) {
+		return nil
+	}
+	c.resetMessage()
+	return c.dec.decode(msg, &c.m)
+}
+
+// resetMessage empties c.m for the next message, keeping its tool calls'
+// storage: the decoder fills reused tool calls in place, so a call it
+// decodes from {} must not keep an earlier message's id and name.
+func (c *msgConverter) resetMessage() {
+	calls := c.m.ToolCalls[:cap(c.m.ToolCalls)]
+	clear(calls)
+	c.m = chatMessage{ToolCalls: calls[:0]}
+}
+
+// errSlowMessage makes walkMessage give way to the decoder.
+var errSlowMessage = errors.New("message needs the decoder")
+
+// walkMessage reads msg into c.m without the decoder and reports whether
+// it could (see message).
+func (c *msgConverter) walkMessage(msg []byte) bool {
+	c.resetMessage()
+	m := &c.m
+	var seen uint8
+	var calls []byte
+	err := bodyscan.WalkTrusted(msg, func(key string, vs, ve int) error {
+		v := msg[vs:ve]
+		var bit uint8
+		ok := true
+		switch key {
+		case "role":
+			bit = 1
+			m.Role, ok = plainString(v)
+		case "content":
+			bit, m.Content = 2, v
+		case "tool_calls":
+			bit, calls = 4, v
+		case "tool_call_id":
+			bit = 8
+			m.ToolCallID, ok = plainString(v)
+		case "function_call":
+			bit, m.FunctionCall = 16, v
+		case "audio":
+			bit, m.Audio = 32, v
+		default:
+			return nil // the decoder ignores other members too
+		}
+		if !ok || seen&bit != 0 {
+			return errSlowMessage
+		}
+		seen |= bit
+		return nil
+	})
+	if err != nil {
+		return false
+	}
+	if len(calls) > 0 && !isNull(calls) && c.dec.decode(calls, &m.ToolCalls) != nil {
+		return false
+	}
+	return true
+}
+
+// plainString reads a raw JSON value that the decoder would store in a
+// string field unchanged: null (no value) or a string of printable ASCII
+// without escapes, viewed in place.
+func plainString(v []byte) (string, bool) {
+	if isNull(v) {
+		return "", true
+	}
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	inner := v[1 : len(v)-1]
+	for _, b := range inner {
+		if b < 0x20 || b >= 0x7f || b == '\\' {
+			return "", false
+		}
+	}
+	return aliasString(inner), true
 }
 
 // msgLoc is the index of a message; it names request locations in errors,
