@@ -24,26 +24,35 @@ func WalkTrusted(body []byte, fn func(key string, vs, ve int) error) error {
 	if i >= len(body) {
 		return &Error{Kind: Empty}
 	}
-	if body[i] != '{' {
-		return &Error{Kind: NotObject, Offset: i}
+	_, err := ObjectTrusted(body, i, fn)
+	return err
+}
+
+// ObjectTrusted is WalkTrusted for the object that starts at b[i], a value
+// of a document known to be valid, and returns the offset after it: a
+// walk over an array of objects reads each object once, its end found by
+// walking its members (not by skipping it first).
+func ObjectTrusted(b []byte, i int, fn func(key string, vs, ve int) error) (end int, err error) {
+	if i >= len(b) || b[i] != '{' {
+		return 0, &Error{Kind: NotObject, Offset: i}
 	}
-	return trustedList(body, i, '}', func(i int) (int, error) {
-		if body[i] != '"' {
+	return trustedList(b, i, '}', func(i int) (int, error) {
+		if b[i] != '"' {
 			return 0, &Error{Kind: Invalid, Offset: i}
 		}
-		keyEnd, ok := trustedStringEnd(body, i)
+		keyEnd, ok := trustedStringEnd(b, i)
 		if !ok {
 			return 0, &Error{Kind: Invalid, Offset: i}
 		}
-		key, err := trustedKey(body[i:keyEnd])
+		key, err := trustedKey(b[i:keyEnd])
 		if err != nil {
 			return 0, &Error{Kind: Invalid, Offset: i}
 		}
-		if i = skipSpace(body, keyEnd); i >= len(body) || body[i] != ':' {
+		if i = skipSpace(b, keyEnd); i >= len(b) || b[i] != ':' {
 			return 0, &Error{Kind: Invalid, Offset: i}
 		}
-		vs := skipSpace(body, i+1)
-		ve, ok := trustedValueEnd(body, vs)
+		vs := skipSpace(b, i+1)
+		ve, ok := trustedValueEnd(b, vs)
 		if !ok {
 			return 0, &Error{Kind: Invalid, Offset: vs}
 		}
@@ -55,48 +64,73 @@ func WalkTrusted(body []byte, fn func(key string, vs, ve int) error) error {
 // valid (a value of a body Walk validated or Recall vouched for): the
 // elements are skipped without sonic's skipper, strings by IndexByte.
 func ElementsTrusted(arr []byte, fn func(i, vs, ve int) error) error {
+	return EachTrusted(arr, func(n, i int) (int, error) {
+		ve, ok := trustedValueEnd(arr, i)
+		if !ok {
+			return 0, &Error{Kind: Invalid, Offset: i}
+		}
+		return ve, fn(n, i, ve)
+	})
+}
+
+// EachTrusted calls fn with the index n and the offset i of each element
+// of arr, an array of a document known to be valid; fn reads the element
+// and returns the offset after it (ValueEndTrusted, or ObjectTrusted's
+// end). An error from fn ends the walk and is returned as is.
+func EachTrusted(arr []byte, fn func(n, i int) (end int, err error)) error {
 	i := skipSpace(arr, 0)
 	if i >= len(arr) || arr[i] != '[' {
 		return &Error{Kind: Invalid, Offset: i}
 	}
 	n := 0
-	return trustedList(arr, i, ']', func(i int) (int, error) {
-		ve, ok := trustedValueEnd(arr, i)
-		if !ok {
-			return 0, &Error{Kind: Invalid, Offset: i}
-		}
+	_, err := trustedList(arr, i, ']', func(i int) (int, error) {
 		n++
-		return ve, fn(n-1, i, ve)
+		return fn(n-1, i)
 	})
+	return err
+}
+
+// ValueEndTrusted returns the offset after the value that starts at b[i],
+// a value of a document known to be valid.
+func ValueEndTrusted(b []byte, i int) (int, error) {
+	end, ok := trustedValueEnd(b, i)
+	if !ok {
+		return 0, &Error{Kind: Invalid, Offset: i}
+	}
+	return end, nil
 }
 
 // trustedList walks the comma-separated items of the object or array whose
 // opening bracket is b[open] and whose closing one is closer: item gets the
 // offset of each item (not past the end of b) and returns the offset after
-// it; an error from item ends the walk.
-func trustedList(b []byte, open int, closer byte, item func(i int) (int, error)) error {
+// it; an error from item ends the walk. It returns the offset after the
+// closing bracket.
+func trustedList(b []byte, open int, closer byte, item func(i int) (int, error)) (int, error) {
 	i := skipSpace(b, open+1)
 	if i < len(b) && b[i] == closer {
-		return nil
+		return i + 1, nil
 	}
 	for {
 		if i >= len(b) {
-			return &Error{Kind: Invalid, Offset: i}
+			return 0, &Error{Kind: Invalid, Offset: i}
 		}
 		end, err := item(i)
 		if err != nil {
-			return err
+			return 0, err
+		}
+		if end <= i || end > len(b) {
+			return 0, &Error{Kind: Invalid, Offset: i}
 		}
 		if i = skipSpace(b, end); i >= len(b) {
-			return &Error{Kind: Invalid, Offset: i}
+			return 0, &Error{Kind: Invalid, Offset: i}
 		}
 		switch b[i] {
 		case ',':
 			i = skipSpace(b, i+1)
 		case closer:
-			return nil
+			return i + 1, nil
 		default:
-			return &Error{Kind: Invalid, Offset: i}
+			return 0, &Error{Kind: Invalid, Offset: i}
 		}
 	}
 }

@@ -65,6 +65,16 @@ func checkTrusted(t *testing.T, body []byte) {
 	}
 	for _, m := range want {
 		v := body[m.vs:m.ve]
+		if v[0] == '{' {
+			// An object's walk ends where Walk's span of it ends.
+			end, err := ObjectTrusted(body, m.vs, func(string, int, int) error { return nil })
+			if err != nil || end != m.ve {
+				t.Fatalf("ObjectTrusted(%q at %d) = %d %v, want end %d", body, m.vs, end, err, m.ve)
+			}
+		}
+		if end, err := ValueEndTrusted(body, m.vs); err != nil || end != m.ve {
+			t.Fatalf("ValueEndTrusted(%q at %d) = %d %v, want %d", body, m.vs, end, err, m.ve)
+		}
 		if v[0] != '[' {
 			continue
 		}
@@ -85,6 +95,10 @@ func TestWalkTrustedGarbage(t *testing.T) {
 	} {
 		_, _ = walkSpans(WalkTrusted, []byte(b))
 		_, _ = elementSpans(ElementsTrusted, []byte(b))
+		_, _ = ObjectTrusted([]byte(b), 0, func(string, int, int) error { return nil })
+		_, _ = ValueEndTrusted([]byte(b), 0)
+		// A reader that returns nonsense ends the walk, not the process.
+		_ = EachTrusted([]byte(b), func(int, int) (int, error) { return -1, nil })
 	}
 	if _, err := walkSpans(WalkTrusted, []byte(`[]`)); !IsKind(err, NotObject) {
 		t.Errorf("array: %v, want NotObject", err)

@@ -89,11 +89,8 @@ func (c *msgConverter) messages(dst []byte, msgs rawJSON, p pass) ([]byte, int, 
 		return dst, 0, invalid("", "request body does not match the chat completions schema: messages must be an array")
 	}
 	turns, role, system := 0, "", false
-	err := c.elements(msgs, func(i, vs, ve int) error {
+	err := c.eachMessage(msgs, func(i int) error {
 		m := &c.m
-		if err := c.message(msgs[vs:ve]); err != nil {
-			return schemaError(err)
-		}
 		loc := msgLoc(i)
 		if len(m.FunctionCall) > 0 && !isNull(m.FunctionCall) {
 			return unsupported(loc.at(".function_call"), "function_call is deprecated and not supported by an anthropic backend; use tool_calls")
@@ -217,18 +214,28 @@ func (c *msgConverter) elements(arr []byte, fn func(i, vs, ve int) error) error 
 	return bodyscan.Elements(arr, fn)
 }
 
-// message reads the message msg into c.m, as decoding it would. In a
-// validated document (c.trusted) it is walked member by member, its
-// members kept raw and its strings viewed in place; a message the walk
-// cannot read exactly as the decoder does (not an object, a string member
-// of another type or with escapes or bytes outside printable ASCII, a
-// repeated member) is decoded.
-func (c *msgConverter) message(msg []byte) error {
-	if c.trusted && c.walkMessage(msg) {
-		return nil
-	}
-	c.resetMessage()
-	return c.dec.decode(msg, &c.m)
+// eachMessage reads each message of msgs, an array of a validated
+// document, into c.m as decoding it would, and calls fn with its index. A
+// message is walked member by member (its end found by the walk, so it is
+// read once), its members kept raw and its strings viewed in place; one
+// the walk cannot read exactly as the decoder does (not an object, a
+// string member of another type or with escapes or bytes outside printable
+// ASCII, a repeated member) is decoded.
+func (c *msgConverter) eachMessage(msgs []byte, fn func(i int) error) error {
+	return bodyscan.EachTrusted(msgs, func(i, vs int) (int, error) {
+		ve, ok := c.walkMessage(msgs, vs)
+		if !ok {
+			var err error
+			if ve, err = bodyscan.ValueEndTrusted(msgs, vs); err != nil {
+				return 0, err
+			}
+			c.resetMessage()
+			if err := c.dec.decode(msgs[vs:ve], &c.m); err != nil {
+				return 0, schemaError(err)
+			}
+		}
+		return ve, fn(i)
+	})
 }
 
 // resetMessage empties c.m for the next message, keeping its tool calls'
@@ -243,15 +250,16 @@ func (c *msgConverter) resetMessage() {
 // errSlowMessage makes walkMessage give way to the decoder.
 var errSlowMessage = errors.New("message needs the decoder")
 
-// walkMessage reads msg into c.m without the decoder and reports whether
-// it could (see message).
-func (c *msgConverter) walkMessage(msg []byte) bool {
+// walkMessage reads the message that starts at msgs[i] into c.m without
+// the decoder and returns its end, or false when it cannot (see
+// eachMessage).
+func (c *msgConverter) walkMessage(msgs []byte, i int) (int, bool) {
 	c.resetMessage()
 	m := &c.m
 	var seen uint8
 	var calls []byte
-	err := bodyscan.WalkTrusted(msg, func(key string, vs, ve int) error {
-		v := msg[vs:ve]
+	end, err := bodyscan.ObjectTrusted(msgs, i, func(key string, vs, ve int) error {
+		v := msgs[vs:ve]
 		var bit uint8
 		ok := true
 		switch key {
@@ -279,12 +287,12 @@ func (c *msgConverter) walkMessage(msg []byte) bool {
 		return nil
 	})
 	if err != nil {
-		return false
+		return 0, false
 	}
 	if len(calls) > 0 && !isNull(calls) && c.dec.decode(calls, &m.ToolCalls) != nil {
-		return false
+		return 0, false
 	}
-	return true
+	return end, true
 }
 
 // plainString reads a raw JSON value that the decoder would store in a
