@@ -391,46 +391,39 @@ func rawCopyable(inner []byte) bool {
 			i = j + 2
 			continue
 		}
-		r := hex4(inner[j+2:])
-		switch {
-		case r < 0:
+		if j+6 > len(inner) {
 			return false
-		case r >= 0xd800 && r < 0xdc00:
+		}
+		// The four hex digits are valid; only a surrogate's matter.
+		switch surrogate(inner[j+2], inner[j+3]) {
+		case 0:
+			i = j + 6
+		case 'h':
 			// A high surrogate is copyable only with its low half.
-			if j+12 > len(inner) || inner[j+6] != '\\' || inner[j+7] != 'u' {
-				return false
-			}
-			if lo := hex4(inner[j+8:]); lo < 0xdc00 || lo >= 0xe000 {
+			if j+12 > len(inner) || inner[j+6] != '\\' || inner[j+7] != 'u' || surrogate(inner[j+8], inner[j+9]) != 'l' {
 				return false
 			}
 			i = j + 12
-		case r >= 0xdc00 && r < 0xe000:
-			return false
 		default:
-			i = j + 6
+			return false
 		}
 	}
 }
 
-// hex4 is the value of the four hex digits that start b, or -1.
-func hex4(b []byte) int {
-	if len(b) < 4 {
-		return -1
+// surrogate classifies the \u escape whose first two hex digits are a, b:
+// 'h' for a high surrogate (D800-DBFF), 'l' for a low one (DC00-DFFF), 0
+// for any other code unit.
+func surrogate(a, b byte) byte {
+	if a != 'd' && a != 'D' {
+		return 0
 	}
-	v := 0
-	for _, c := range b[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			v = v<<4 | int(c-'0')
-		case 'a' <= c && c <= 'f':
-			v = v<<4 | int(c-'a'+10)
-		case 'A' <= c && c <= 'F':
-			v = v<<4 | int(c-'A'+10)
-		default:
-			return -1
-		}
+	switch b {
+	case '8', '9', 'a', 'b', 'A', 'B':
+		return 'h'
+	case 'c', 'd', 'e', 'f', 'C', 'D', 'E', 'F':
+		return 'l'
 	}
-	return v
+	return 0
 }
 
 // appendQuoted appends s between quotes: s needs no escaping.
