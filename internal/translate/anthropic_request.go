@@ -110,7 +110,7 @@ func decodeWithout(body []byte, vs, ve int, cut bool, req *anthChatRequest) erro
 }
 
 // anthChatRequest is the chat completions request with its messages kept
-// raw: they are walked element by element (appendMessages), never decoded
+// raw: they are walked element by element (msgConverter), never decoded
 // into a slice.
 type anthChatRequest struct {
 	chatRequest

@@ -78,7 +78,8 @@ type rawPart struct {
 // system and developer texts (escaped, joined by a blank line); passWrite
 // appends the turns, consecutive messages of one Anthropic role merged into
 // one turn (Anthropic combines them anyway, and tool results must share one
-// user turn); passSingle does both (see pass).
+// user turn); passSingle does both (see pass). msgs is an array of a
+// validated document (eachMessage walks it without validating).
 func (c *msgConverter) messages(dst []byte, msgs rawJSON, p pass) ([]byte, int, error) {
 	write := p != passCheck
 	msgs = bytes.TrimSpace(msgs)
