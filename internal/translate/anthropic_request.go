@@ -65,14 +65,15 @@ func (a *anthropicTranslator) request(body []byte, walk memberWalk) (RequestResu
 // allocations do not grow with the conversation. Bedrock's Converse
 // translation starts here too (bedrock_converse.go).
 func (a *anthropicTranslator) parseChat(body []byte, req *anthChatRequest, walk memberWalk) (*anthRequest, error) {
-	check := anthropicParamCheck(body)
-	ms, me, messages := 0, 0, 0
+	// The one messages member's span (one value the callback fills: one
+	// allocation, not one per variable).
+	var msgs struct{ vs, ve, n int }
 	err := walk(body, func(key string, vs, ve int) error {
 		if key == "messages" {
-			ms, me = vs, ve
-			messages++
+			msgs.vs, msgs.ve = vs, ve
+			msgs.n++
 		}
-		return check(key, vs, ve)
+		return checkAnthropicParam(key, body[vs:ve])
 	})
 	if err != nil {
 		if err == errBadJSON {
@@ -80,11 +81,11 @@ func (a *anthropicTranslator) parseChat(body []byte, req *anthChatRequest, walk 
 		}
 		return nil, err
 	}
-	if err := decodeWithout(body, ms, me, messages == 1, req); err != nil {
+	if err := decodeWithout(body, msgs.vs, msgs.ve, msgs.n == 1, req); err != nil {
 		return nil, schemaError(err)
 	}
-	if messages == 1 {
-		req.Messages = body[ms:me]
+	if msgs.n == 1 {
+		req.Messages = body[msgs.vs:msgs.ve]
 	}
 	return a.buildRequest(&req.chatRequest)
 }
@@ -127,19 +128,21 @@ func schemaError(err error) error {
 // its default (no-op) value; anything else is a KindUnsupported Error naming it,
 // so a request never silently loses a parameter.
 func anthropicParamCheck(body []byte) func(key string, vs, ve int) error {
-	return func(key string, vs, ve int) error {
-		raw := body[vs:ve]
-		switch key {
-		case "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k",
-			"stop", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls", "user":
-			return nil
-		}
-		ok := isDefaultParam(key, raw)
-		if ok {
-			return nil
-		}
-		return unsupported(key, "parameter %s=%s is not supported by an anthropic backend", key, abbreviate(raw))
+	return func(key string, vs, ve int) error { return checkAnthropicParam(key, body[vs:ve]) }
+}
+
+// checkAnthropicParam is anthropicParamCheck's verdict on the member key
+// whose raw value is raw.
+func checkAnthropicParam(key string, raw []byte) error {
+	switch key {
+	case "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k",
+		"stop", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls", "user":
+		return nil
 	}
+	if isDefaultParam(key, raw) {
+		return nil
+	}
+	return unsupported(key, "parameter %s=%s is not supported by an anthropic backend", key, abbreviate(raw))
 }
 
 // numberIs reports whether a raw JSON number equals v.

@@ -371,7 +371,7 @@ func jsonTokens(b []byte) ([]string, bool) {
 // TestAnthropicRequestAllocsFlat: the translation allocates the same
 // whatever the number of messages (the messages are walked, not decoded
 // into values), and at most 1.3x the body in bytes (issue 17's target is
-// 1.5x and 50 allocations; today it is about 1.25x and 24), whether it
+// 1.5x and 50 allocations; today it is about 1.25x and 22), whether it
 // validates the body or takes the router phase's findings.
 func TestAnthropicRequestAllocsFlat(t *testing.T) {
 	if raceEnabled {
