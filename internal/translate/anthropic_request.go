@@ -5,14 +5,27 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/aigw/aigw/internal/bodyscan"
 )
 
 // OpenAI chat completions request -> Anthropic Messages request: the
 // parameter policy and the conversion of messages, tools and options.
 
 func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
+	return a.request(body, forEachMember)
+}
+
+// RequestBodyScanned is RequestBody for a body the router phase validated
+// (bodyscan.Recall vouched for these bytes): it is walked, not validated
+// again.
+func (a *anthropicTranslator) RequestBodyScanned(body []byte, _ bodyscan.Findings) (RequestResult, error) {
+	return a.request(body, trustedMembers)
+}
+
+func (a *anthropicTranslator) request(body []byte, walk memberWalk) (RequestResult, error) {
 	var req anthChatRequest
-	head, err := a.parseChat(body, &req)
+	head, err := a.parseChat(body, &req, walk)
 	if err != nil {
 		return RequestResult{}, err
 	}
@@ -45,21 +58,34 @@ func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
 }
 
 // parseChat applies the Anthropic parameter policy to a chat completions
-// body, decodes its top-level options into req and checks and converts them
-// (buildRequest). Only the top-level options are decoded; the messages stay
-// raw bytes (req.Messages) and are translated one at a time into the output
-// (appendAnthropicRequest: no per-message values), so allocations do not
-// grow with the conversation. Bedrock's Converse translation starts here
-// too (bedrock_converse.go).
-func (a *anthropicTranslator) parseChat(body []byte, req *anthChatRequest) (*anthRequest, error) {
-	if err := forEachMember(body, anthropicParamCheck(body)); err != nil {
+// body, walked with walk, decodes its top-level options into req and checks
+// and converts them (buildRequest). Only the top-level options are decoded;
+// the messages stay raw bytes (req.Messages) and are translated one at a
+// time into the output (appendAnthropicRequest: no per-message values), so
+// allocations do not grow with the conversation. Bedrock's Converse
+// translation starts here too (bedrock_converse.go).
+func (a *anthropicTranslator) parseChat(body []byte, req *anthChatRequest, walk memberWalk) (*anthRequest, error) {
+	// The one messages member's span (one value the callback fills: one
+	// allocation, not one per variable).
+	var msgs struct{ vs, ve, n int }
+	err := walk(body, func(key string, vs, ve int) error {
+		if key == "messages" {
+			msgs.vs, msgs.ve = vs, ve
+			msgs.n++
+		}
+		return checkAnthropicParam(key, body[vs:ve])
+	})
+	if err != nil {
 		if err == errBadJSON {
 			return nil, invalid("", "%s", err.Error())
 		}
 		return nil, err
 	}
-	if err := jsonAPI.UnmarshalFromString(aliasString(body), req); err != nil {
+	if err := decodeWithout(body, msgs.vs, msgs.ve, msgs.n == 1, req); err != nil {
 		return nil, schemaError(err)
+	}
+	if msgs.n == 1 {
+		req.Messages = body[msgs.vs:msgs.ve]
 	}
 	out, err := a.buildRequest(&req.chatRequest)
 	if err != nil {
@@ -71,8 +97,28 @@ func (a *anthropicTranslator) parseChat(body []byte, req *anthChatRequest) (*ant
 	return out, nil
 }
 
+// decodeWithout decodes the options of a chat request into req: when cut,
+// from a copy of body whose value body[vs:ve] (the one messages member:
+// most of the body, kept raw anyway) is null, so the decoder does not run
+// over the conversation; else body as it is.
+func decodeWithout(body []byte, vs, ve int, cut bool, req *anthChatRequest) error {
+	if !cut {
+		return jsonAPI.UnmarshalFromString(aliasString(body), req)
+	}
+	rest := make([]byte, 0, len(body)-(ve-vs)+len("null"))
+	rest = append(append(append(rest, body[:vs]...), "null"...), body[ve:]...)
+	// req's strings alias rest, which lives as long as they are used.
+	if err := jsonAPI.UnmarshalFromString(aliasString(rest), req); err != nil {
+		// The error quotes the input around the fault: the client's bytes,
+		// not the copy's (a rare path; the cost does not matter).
+		*req = anthChatRequest{}
+		return jsonAPI.UnmarshalFromString(aliasString(body), req)
+	}
+	return nil
+}
+
 // anthChatRequest is the chat completions request with its messages kept
-// raw: they are walked element by element (appendMessages), never decoded
+// raw: they are walked element by element (msgConverter), never decoded
 // into a slice.
 type anthChatRequest struct {
 	chatRequest
@@ -92,20 +138,22 @@ func schemaError(err error) error {
 // its default (no-op) value; anything else is a KindUnsupported Error naming it,
 // so a request never silently loses a parameter.
 func anthropicParamCheck(body []byte) func(key string, vs, ve int) error {
-	return func(key string, vs, ve int) error {
-		raw := body[vs:ve]
-		switch key {
-		case "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k",
-			"stop", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls", "user",
-			"reasoning_effort", "thinking":
-			return nil
-		}
-		ok := isDefaultParam(key, raw)
-		if ok {
-			return nil
-		}
-		return unsupported(key, "parameter %s=%s is not supported by an anthropic backend", key, abbreviate(raw))
+	return func(key string, vs, ve int) error { return checkAnthropicParam(key, body[vs:ve]) }
+}
+
+// checkAnthropicParam is anthropicParamCheck's verdict on the member key
+// whose raw value is raw.
+func checkAnthropicParam(key string, raw []byte) error {
+	switch key {
+	case "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k",
+		"stop", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls", "user",
+		"reasoning_effort", "thinking":
+		return nil
 	}
+	if isDefaultParam(key, raw) {
+		return nil
+	}
+	return unsupported(key, "parameter %s=%s is not supported by an anthropic backend", key, abbreviate(raw))
 }
 
 // numberIs reports whether a raw JSON number equals v.
@@ -244,7 +292,9 @@ func convertTools(req *chatRequest, out *anthRequest) error {
 // array msgs, converted message by message straight into dst, in
 // anthRequest's member order.
 func appendAnthropicRequest(dst []byte, head *anthRequest, msgs rawJSON) ([]byte, error) {
-	var c msgConverter
+	// The messages come from a body bodyscan validated (parseChat), or the
+	// router phase vouched for: their strings copy as raw tokens.
+	c := msgConverter{trusted: true}
 	// The members in anthRequest's order: model and anthropic_version only
 	// when set (a host that takes the model in its path sets the version in
 	// the body instead).
@@ -259,27 +309,31 @@ func appendAnthropicRequest(dst []byte, head *anthRequest, msgs rawJSON) ([]byte
 	}
 	dst = append(dst, `"max_tokens":`...)
 	dst = appendInt(dst, head.MaxTokens)
-	// First pass: every message is converted and checked in order; system
-	// and developer texts are joined into "system" as they come, the other
-	// messages' output is dropped. Second pass: the turns are written.
-	mark := len(dst)
-	dst = append(dst, `,"system":"`...)
-	system := len(dst)
-	dst, turns, err := c.messages(dst, msgs, false)
-	if err != nil {
+	// One pass when every system and developer message comes before the
+	// first turn (the usual conversation): the system texts are joined into
+	// "system" as they come, then the turns are written.
+	head0 := len(dst)
+	dst, turns, err := c.messages(c.openSystem(dst), msgs, passSingle)
+	switch {
+	case err == errLateSystem:
+		// Two passes. First: every message is converted and checked in
+		// order; system and developer texts are joined into "system" as
+		// they come, the other messages' output is dropped. Second: the
+		// turns are written.
+		dst = c.openSystem(dst[:head0])
+		if dst, turns, err = c.messages(dst, msgs, passCheck); err != nil {
+			return nil, err
+		}
+		if turns == 0 {
+			return nil, invalid("messages", "messages must contain at least one user or assistant message")
+		}
+		if dst, _, err = c.messages(c.closeSystem(dst), msgs, passWrite); err != nil {
+			return nil, err // the first pass accepted the same messages
+		}
+	case err != nil:
 		return nil, err
-	}
-	if turns == 0 {
+	case turns == 0:
 		return nil, invalid("messages", "messages must contain at least one user or assistant message")
-	}
-	if len(dst) == system {
-		dst = dst[:mark]
-	} else {
-		dst = append(dst, '"')
-	}
-	dst = append(dst, `,"messages":[`...)
-	if dst, _, err = c.messages(dst, msgs, true); err != nil {
-		return nil, err // the first pass accepted the same messages
 	}
 	dst = append(dst, ']')
 	if head.Temperature != nil {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/bytedance/sonic"
 	"github.com/bytedance/sonic/unquote"
@@ -31,7 +32,35 @@ type msgConverter struct {
 	// checked, and stand for themselves in the output by one byte (which
 	// the pass drops), instead of being escaped twice.
 	dry bool
+	// trusted: the literals come from a validated document (a request body
+	// bodyscan validated, or the router phase vouched for), so their escapes
+	// are valid JSON and a literal copies as its raw token (rawCopyable).
+	trusted bool
+	// sysMark and sysStart locate the open "system" string in the single
+	// pass (passSingle): where its member starts and where its text does.
+	sysMark, sysStart int
 }
+
+// pass is what one walk over the messages does.
+type pass int
+
+const (
+	// passCheck converts and checks every message, appends the system and
+	// developer texts (the system string's contents) and drops the turns.
+	passCheck pass = iota
+	// passWrite appends the turns (after a passCheck over the same messages).
+	passWrite
+	// passSingle does both in one walk, for the usual conversation whose
+	// system and developer messages all come before its first turn: it
+	// appends the system texts, closes the system string at the first turn
+	// and writes the turns. A system message after a turn is errLateSystem
+	// (the caller then makes the two passes).
+	passSingle
+)
+
+// errLateSystem ends a single pass that met a system or developer message
+// after a turn was written.
+var errLateSystem = errors.New("system message after a turn")
 
 // rawPart is a content part with its texts kept as raw JSON literals,
 // copied into the output without being decoded into strings.
@@ -40,17 +69,19 @@ type rawPart struct {
 	Text     rawJSON `json:"text"`
 	Refusal  rawJSON `json:"refusal"`
 	ImageURL *struct {
-		URL string `json:"url"`
+		URL rawJSON `json:"url"`
 	} `json:"image_url"`
 }
 
 // messages converts every message of msgs in order and returns the number
-// of user and assistant turns. Without write it only checks them, and
-// appends the system and developer texts (escaped, joined by a blank line);
-// with write it appends the turns, consecutive messages of one Anthropic
-// role merged into one turn (Anthropic combines them anyway, and tool
-// results must share one user turn).
-func (c *msgConverter) messages(dst []byte, msgs rawJSON, write bool) ([]byte, int, error) {
+// of user and assistant turns. passCheck only checks them, and appends the
+// system and developer texts (escaped, joined by a blank line); passWrite
+// appends the turns, consecutive messages of one Anthropic role merged into
+// one turn (Anthropic combines them anyway, and tool results must share one
+// user turn); passSingle does both (see pass). msgs is an array of a
+// validated document (eachMessage walks it without validating).
+func (c *msgConverter) messages(dst []byte, msgs rawJSON, p pass) ([]byte, int, error) {
+	write := p != passCheck
 	msgs = bytes.TrimSpace(msgs)
 	if len(msgs) == 0 || isNull(msgs) {
 		return dst, 0, nil
@@ -59,12 +90,8 @@ func (c *msgConverter) messages(dst []byte, msgs rawJSON, write bool) ([]byte, i
 		return dst, 0, invalid("", "request body does not match the chat completions schema: messages must be an array")
 	}
 	turns, role, system := 0, "", false
-	err := bodyscan.Elements(msgs, func(i, vs, ve int) error {
+	err := c.eachMessage(msgs, func(i int) error {
 		m := &c.m
-		*m = chatMessage{ToolCalls: m.ToolCalls[:0]}
-		if err := c.dec.decode(msgs[vs:ve], m); err != nil {
-			return schemaError(err)
-		}
 		loc := msgLoc(i)
 		if len(m.FunctionCall) > 0 && !isNull(m.FunctionCall) {
 			return unsupported(loc.at(".function_call"), "function_call is deprecated and not supported by an anthropic backend; use tool_calls")
@@ -75,8 +102,11 @@ func (c *msgConverter) messages(dst []byte, msgs rawJSON, write bool) ([]byte, i
 		r := m.Role
 		switch r {
 		case "system", "developer":
-			if write {
+			switch {
+			case p == passWrite:
 				return nil
+			case p == passSingle && role != "":
+				return errLateSystem
 			}
 			mark := len(dst)
 			if system {
@@ -108,6 +138,9 @@ func (c *msgConverter) messages(dst []byte, msgs rawJSON, write bool) ([]byte, i
 		c.dry = !write
 		defer func() { c.dry = false }()
 		if write {
+			if p == passSingle && role == "" {
+				dst = c.closeSystem(dst)
+			}
 			switch {
 			case r == role:
 				dst = append(dst, ',')
@@ -143,7 +176,7 @@ func (c *msgConverter) messages(dst []byte, msgs rawJSON, write bool) ([]byte, i
 		return nil
 	})
 	if err != nil {
-		if _, ok := err.(*Error); !ok {
+		if _, ok := err.(*Error); !ok && err != errLateSystem {
 			err = schemaError(err)
 		}
 		return dst, 0, err
@@ -152,6 +185,134 @@ func (c *msgConverter) messages(dst []byte, msgs rawJSON, write bool) ([]byte, i
 		dst = append(dst, "]}"...)
 	}
 	return dst, turns, nil
+}
+
+// openSystem starts the "system" member at the end of dst for passSingle.
+func (c *msgConverter) openSystem(dst []byte) []byte {
+	c.sysMark = len(dst)
+	dst = append(dst, `,"system":"`...)
+	c.sysStart = len(dst)
+	return dst
+}
+
+// closeSystem ends the system member openSystem started (removing it when
+// no text went in) and opens the messages array.
+func (c *msgConverter) closeSystem(dst []byte) []byte {
+	if len(dst) == c.sysStart {
+		dst = dst[:c.sysMark]
+	} else {
+		dst = append(dst, '"')
+	}
+	return append(dst, `,"messages":[`...)
+}
+
+// elements walks the elements of an array of the document: without
+// sonic's skipper when the document is validated (c.trusted).
+func (c *msgConverter) elements(arr []byte, fn func(i, vs, ve int) error) error {
+	if c.trusted {
+		return bodyscan.ElementsTrusted(arr, fn)
+	}
+	return bodyscan.Elements(arr, fn)
+}
+
+// eachMessage reads each message of msgs, an array of a validated
+// document, into c.m as decoding it would, and calls fn with its index. A
+// message is walked member by member (its end found by the walk, so it is
+// read once), its members kept raw and its strings viewed in place; one
+// the walk cannot read exactly as the decoder does (not an object, a
+// string member of another type or with escapes or bytes outside printable
+// ASCII, a repeated member) is decoded.
+func (c *msgConverter) eachMessage(msgs []byte, fn func(i int) error) error {
+	return bodyscan.EachTrusted(msgs, func(i, vs int) (int, error) {
+		ve, ok := c.walkMessage(msgs, vs)
+		if !ok {
+			var err error
+			if ve, err = bodyscan.ValueEndTrusted(msgs, vs); err != nil {
+				return 0, err
+			}
+			c.resetMessage()
+			if err := c.dec.decode(msgs[vs:ve], &c.m); err != nil {
+				return 0, schemaError(err)
+			}
+		}
+		return ve, fn(i)
+	})
+}
+
+// resetMessage empties c.m for the next message, keeping its tool calls'
+// storage: the decoder fills reused tool calls in place, so a call it
+// decodes from {} must not keep an earlier message's id and name.
+func (c *msgConverter) resetMessage() {
+	calls := c.m.ToolCalls[:cap(c.m.ToolCalls)]
+	clear(calls)
+	c.m = chatMessage{ToolCalls: calls[:0]}
+}
+
+// errSlowMessage makes walkMessage give way to the decoder.
+var errSlowMessage = errors.New("message needs the decoder")
+
+// walkMessage reads the message that starts at msgs[i] into c.m without
+// the decoder and returns its end, or false when it cannot (see
+// eachMessage).
+func (c *msgConverter) walkMessage(msgs []byte, i int) (int, bool) {
+	c.resetMessage()
+	m := &c.m
+	var seen uint8
+	var calls []byte
+	end, err := bodyscan.ObjectTrusted(msgs, i, func(key string, vs, ve int) error {
+		v := msgs[vs:ve]
+		var bit uint8
+		ok := true
+		switch key {
+		case "role":
+			bit = 1
+			m.Role, ok = plainString(v)
+		case "content":
+			bit, m.Content = 2, v
+		case "tool_calls":
+			bit, calls = 4, v
+		case "tool_call_id":
+			bit = 8
+			m.ToolCallID, ok = plainString(v)
+		case "function_call":
+			bit, m.FunctionCall = 16, v
+		case "audio":
+			bit, m.Audio = 32, v
+		default:
+			return nil // the decoder ignores other members too
+		}
+		if !ok || seen&bit != 0 {
+			return errSlowMessage
+		}
+		seen |= bit
+		return nil
+	})
+	if err != nil {
+		return 0, false
+	}
+	if len(calls) > 0 && !isNull(calls) && c.dec.decode(calls, &m.ToolCalls) != nil {
+		return 0, false
+	}
+	return end, true
+}
+
+// plainString reads a raw JSON value that the decoder would store in a
+// string field unchanged: null (no value) or a string of printable ASCII
+// without escapes, viewed in place.
+func plainString(v []byte) (string, bool) {
+	if isNull(v) {
+		return "", true
+	}
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	inner := v[1 : len(v)-1]
+	for _, b := range inner {
+		if b < 0x20 || b >= 0x7f || b == '\\' {
+			return "", false
+		}
+	}
+	return aliasString(inner), true
 }
 
 // msgLoc is the index of a message; it names request locations in errors,
@@ -182,6 +343,14 @@ func (c *msgConverter) literal(dst []byte, lit []byte) (out []byte, ok bool) {
 		return dst, false
 	}
 	inner := lit[1 : len(lit)-1]
+	if c.trusted && rawCopyable(inner) {
+		// The token as the client wrote it: its escapes mean the same in
+		// the output, so it is neither decoded nor escaped again.
+		if c.dry {
+			return appendDry(dst, inner), true
+		}
+		return append(dst, inner...), true
+	}
 	if bytes.IndexByte(inner, '\\') < 0 {
 		if c.dry {
 			return appendDry(dst, inner), true
@@ -198,6 +367,69 @@ func (c *msgConverter) literal(dst []byte, lit []byte) (out []byte, ok bool) {
 		return appendDry(dst, c.scratch), true
 	}
 	return oaierr.AppendStringContents(dst, aliasString(c.scratch)), true
+}
+
+// rawCopyable reports whether inner, the contents of a string literal of a
+// validated document (its escapes valid), is what writing its decoded
+// text would produce up to the spelling of escapes: valid UTF-8 (else the
+// decoder and the encoder replace bytes with U+FFFD) and no lone surrogate
+// escape (decoded as U+FFFD too). Both are rare; such a literal takes the
+// decoding path.
+func rawCopyable(inner []byte) bool {
+	if !utf8.Valid(inner) {
+		return false
+	}
+	for i := 0; ; {
+		k := bytes.IndexByte(inner[i:], '\\')
+		if k < 0 {
+			return true
+		}
+		j := i + k
+		if j+1 >= len(inner) {
+			return false
+		}
+		if inner[j+1] != 'u' {
+			i = j + 2
+			continue
+		}
+		if j+6 > len(inner) {
+			return false
+		}
+		// The four hex digits are valid; only a surrogate's matter.
+		switch surrogate(inner[j+2], inner[j+3]) {
+		case 0:
+			i = j + 6
+		case 'h':
+			// A high surrogate is copyable only with its low half.
+			if j+12 > len(inner) || inner[j+6] != '\\' || inner[j+7] != 'u' || surrogate(inner[j+8], inner[j+9]) != 'l' {
+				return false
+			}
+			i = j + 12
+		default:
+			return false
+		}
+	}
+}
+
+// surrogate classifies the \u escape whose first two hex digits are a, b:
+// 'h' for a high surrogate (D800-DBFF), 'l' for a low one (DC00-DFFF), 0
+// for any other code unit.
+func surrogate(a, b byte) byte {
+	if a != 'd' && a != 'D' {
+		return 0
+	}
+	switch b {
+	case '8', '9', 'a', 'b', 'A', 'B':
+		return 'h'
+	case 'c', 'd', 'e', 'f', 'C', 'D', 'E', 'F':
+		return 'l'
+	}
+	return 0
+}
+
+// appendQuoted appends s between quotes: s needs no escaping.
+func appendQuoted(dst []byte, s string) []byte {
+	return append(append(append(dst, '"'), s...), '"')
 }
 
 // appendDry appends what stands for text in a dry run: one byte if it is
@@ -231,7 +463,7 @@ type partFunc func(dst []byte, j int, p *rawPart) ([]byte, error)
 // eachPart decodes the content parts of the array raw into c.part, one at a
 // time, and calls fn with each.
 func (c *msgConverter) eachPart(dst []byte, raw []byte, loc msgLoc, fn partFunc) ([]byte, error) {
-	err := bodyscan.Elements(raw, func(j, vs, ve int) error {
+	err := c.elements(raw, func(j, vs, ve int) error {
 		c.part = rawPart{}
 		if c.dec.decode(raw[vs:ve], &c.part) != nil {
 			return errBadParts
@@ -296,20 +528,55 @@ func (c *msgConverter) userBlocks(dst []byte, raw rawJSON, loc msgLoc) ([]byte, 
 			}
 			return dst, nil
 		case "image_url":
-			if p.ImageURL == nil || p.ImageURL.URL == "" {
+			var lit rawJSON
+			if p.ImageURL != nil {
+				lit = p.ImageURL.URL
+			}
+			u, raw, ok := c.urlString(lit)
+			if !ok {
+				return dst, errBadParts
+			}
+			if u == "" {
 				return dst, invalid(loc.part(j, ".image_url.url"), "image_url.url is required")
 			}
-			return appendImageBlock(dst, start, p.ImageURL.URL, loc, j)
+			return appendImageBlock(dst, start, u, raw, loc, j)
 		default:
 			return dst, unsupported(loc.part(j, ""), "content part type %q is not supported by an anthropic backend", p.Type)
 		}
 	})
 }
 
+// urlString reads an image URL, the raw JSON value lit (absent or null: an
+// empty URL): ok is false unless it is a string. A string without escapes
+// in a validated document (a base64 image is most of a request that
+// carries one) is a view of its raw contents, which need no escaping (raw
+// true); one with escapes is decoded. Invalid UTF-8 is refused (the
+// message decoder already replaced it with U+FFFD; the raw copy does not
+// depend on that).
+func (c *msgConverter) urlString(lit []byte) (u string, raw, ok bool) {
+	if len(lit) == 0 || isNull(lit) {
+		return "", false, true
+	}
+	if len(lit) < 2 || lit[0] != '"' {
+		return "", false, false
+	}
+	inner := lit[1 : len(lit)-1]
+	if c.trusted && bytes.IndexByte(inner, '\\') < 0 {
+		return aliasString(inner), true, utf8.Valid(inner)
+	}
+	u, ok = rawString(lit)
+	return u, false, ok && utf8.ValidString(u)
+}
+
 // appendImageBlock maps an OpenAI image URL (data URI or http(s) URL) to an
-// Anthropic image block.
-func appendImageBlock(dst []byte, start int, u string, loc msgLoc, j int) ([]byte, error) {
+// Anthropic image block. raw: u is the raw contents of a string of the
+// validated document without escapes, copied as they are.
+func appendImageBlock(dst []byte, start int, u string, raw bool, loc msgLoc, j int) ([]byte, error) {
 	param := func() string { return loc.part(j, ".image_url.url") }
+	str := appendJSONString
+	if raw {
+		str = appendQuoted
+	}
 	if len(dst) > start {
 		dst = append(dst, ',')
 	}
@@ -326,12 +593,12 @@ func appendImageBlock(dst []byte, start int, u string, loc msgLoc, j int) ([]byt
 		}
 		dst = appendJSONString(append(dst, `{"type":"image","source":{"type":"base64","media_type":`...), mediaType)
 		if data != "" {
-			dst = appendJSONString(append(dst, `,"data":`...), data)
+			dst = str(append(dst, `,"data":`...), data)
 		}
 		return append(dst, "}}"...), nil
 	}
 	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
-		dst = appendJSONString(append(dst, `{"type":"image","source":{"type":"url","url":`...), u)
+		dst = str(append(dst, `{"type":"image","source":{"type":"url","url":`...), u)
 		return append(dst, "}}"...), nil
 	}
 	return dst, invalid(param(), "image URL must be an http(s) URL or a base64 data URI")

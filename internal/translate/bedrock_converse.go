@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+
+	"github.com/aigw/aigw/internal/bodyscan"
 )
 
 // OpenAI chat completions -> Amazon Bedrock Converse / ConverseStream
@@ -142,13 +144,23 @@ type bedrockConverse struct {
 }
 
 func (b *bedrockConverse) RequestBody(body []byte) (RequestResult, error) {
+	return b.converseRequest(body, forEachMember)
+}
+
+// RequestBodyScanned is RequestBody for a body the router phase validated
+// (not the embedded Anthropic translator's: Converse has its own shape).
+func (b *bedrockConverse) RequestBodyScanned(body []byte, _ bodyscan.Findings) (RequestResult, error) {
+	return b.converseRequest(body, trustedMembers)
+}
+
+func (b *bedrockConverse) converseRequest(body []byte, walk memberWalk) (RequestResult, error) {
 	// The Anthropic translator's parameter policy and checks (parseChat),
 	// and its conversion of the messages (appendAnthropicRequest, straight
 	// from the bytes); the Anthropic body is then decoded into Converse's
 	// shapes, so the two translations cannot disagree on what a message
 	// means.
 	var req anthChatRequest
-	head, err := b.parseChat(body, &req)
+	head, err := b.parseChat(body, &req, walk)
 	if err != nil {
 		return RequestResult{}, err
 	}

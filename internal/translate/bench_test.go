@@ -4,20 +4,25 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/aigw/aigw/internal/bodyscan"
 )
 
 // chatRequestOfSize builds a multi-turn chat completions request with tools
-// of about size bytes.
+// of about size bytes: the fewest turns that reach size (found by doubling
+// and bisection, so a 1 MiB body does not take thousands of encodings).
 func chatRequestOfSize(tb testing.TB, size int) []byte {
 	tb.Helper()
-	msgs := []map[string]any{{"role": "system", "content": "You are a helpful assistant."}}
 	turn := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 4)
-	for i := 0; ; i++ {
-		role := "user"
-		if i%2 == 1 {
-			role = "assistant"
+	build := func(turns int) []byte {
+		msgs := []map[string]any{{"role": "system", "content": "You are a helpful assistant."}}
+		for i := 0; i < turns; i++ {
+			role := "user"
+			if i%2 == 1 {
+				role = "assistant"
+			}
+			msgs = append(msgs, map[string]any{"role": role, "content": turn})
 		}
-		msgs = append(msgs, map[string]any{"role": role, "content": turn})
 		body, err := json.Marshal(map[string]any{
 			"model":       "gpt-4o-mini",
 			"messages":    append(msgs, map[string]any{"role": "user", "content": "Summarize."}),
@@ -32,10 +37,21 @@ func chatRequestOfSize(tb testing.TB, size int) []byte {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if len(body) >= size {
-			return body
+		return body
+	}
+	hi := 1
+	for len(build(hi)) < size {
+		hi *= 2
+	}
+	lo := hi / 2 // build(lo) is short of size, or lo is 0
+	for lo+1 < hi {
+		if mid := (lo + hi) / 2; len(build(mid)) >= size {
+			hi = mid
+		} else {
+			lo = mid
 		}
 	}
+	return build(hi)
 }
 
 // anthropicMessageOfSize builds an Anthropic response of about size bytes.
@@ -69,6 +85,33 @@ func BenchmarkAnthropicRequest(b *testing.B) {
 			for b.Loop() {
 				tr, _ := New(anthTarget, "/v1/chat/completions")
 				if _, err := tr.RequestBody(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAnthropicRequestScanned is the translation of a body the router
+// phase validated and remembered (RequestBodyScanned: walked, not validated
+// again), up to 1 MiB.
+func BenchmarkAnthropicRequestScanned(b *testing.B) {
+	for _, s := range append(benchSizes, struct {
+		name string
+		size int
+	}{"1MiB", 1 << 20}) {
+		body := chatRequestOfSize(b, s.size)
+		scan, err := bodyscan.Scan(body, "backend")
+		if err != nil {
+			b.Fatal(err)
+		}
+		f := bodyscan.FindingsOf(scan, bodyscan.Member{})
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, _ := New(anthTarget, "/v1/chat/completions")
+				if _, err := tr.(ScannedRequest).RequestBodyScanned(body, f); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/aigw/aigw/internal/bodyscan"
 )
 
 // OpenAI chat completions request -> Gemini generateContent request: the
@@ -30,7 +32,18 @@ type geminiChatRequest struct {
 var geminiThinkingBudgets = map[string]int64{"none": 0, "minimal": 0, "low": 1024, "medium": 8192, "high": 24576}
 
 func (g *geminiTranslator) RequestBody(body []byte) (RequestResult, error) {
-	if err := forEachMember(body, geminiParamCheck(body)); err != nil {
+	return g.request(body, forEachMember)
+}
+
+// RequestBodyScanned is RequestBody for a body the router phase validated
+// (bodyscan.Recall vouched for these bytes): its parameters are walked,
+// not validated again.
+func (g *geminiTranslator) RequestBodyScanned(body []byte, _ bodyscan.Findings) (RequestResult, error) {
+	return g.request(body, trustedMembers)
+}
+
+func (g *geminiTranslator) request(body []byte, walk memberWalk) (RequestResult, error) {
+	if err := walk(body, geminiParamCheck(body)); err != nil {
 		if err == errBadJSON {
 			return RequestResult{}, invalid("", "%s", err.Error())
 		}

@@ -23,6 +23,18 @@ func forEachMember(b []byte, fn func(key string, vs, ve int) error) error {
 	return scanError(bodyscan.Walk(b, fn))
 }
 
+// memberWalk walks a body's top-level members: forEachMember, which
+// validates the body, or trustedMembers, for a body the router phase
+// validated.
+type memberWalk func(b []byte, fn func(key string, vs, ve int) error) error
+
+// trustedMembers is forEachMember for a body the router phase validated and
+// bodyscan.Recall vouched for (RequestBodyScanned): it is not validated
+// again, only walked (bodyscan.WalkTrusted).
+func trustedMembers(b []byte, fn func(key string, vs, ve int) error) error {
+	return scanError(bodyscan.WalkTrusted(b, fn))
+}
+
 // findMember returns the raw value bounds of top-level key, if present.
 func findMember(b []byte, key string) (vs, ve int, found bool, err error) {
 	vs, ve, found, err = bodyscan.Find(b, key)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/aigw/aigw/internal/bodyscan"
 )
 
 // Anthropic Messages request (a client on /v1/messages) -> OpenAI chat
@@ -16,7 +18,18 @@ import (
 // there).
 
 func (m *messagesToOpenAI) RequestBody(body []byte) (RequestResult, error) {
-	if err := forEachMember(body, messagesParamCheck(body)); err != nil {
+	return m.request(body, forEachMember)
+}
+
+// RequestBodyScanned is RequestBody for a body the router phase validated
+// (bodyscan.Recall vouched for these bytes): its parameters are walked,
+// not validated again.
+func (m *messagesToOpenAI) RequestBodyScanned(body []byte, _ bodyscan.Findings) (RequestResult, error) {
+	return m.request(body, trustedMembers)
+}
+
+func (m *messagesToOpenAI) request(body []byte, walk memberWalk) (RequestResult, error) {
+	if err := walk(body, messagesParamCheck(body)); err != nil {
 		if err == errBadJSON {
 			return RequestResult{}, invalid("", "%s", err.Error())
 		}

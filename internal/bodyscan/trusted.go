@@ -1,0 +1,215 @@
+package bodyscan
+
+import (
+	"bytes"
+	"unsafe"
+)
+
+// A walk over a body that is already known to be one valid JSON object:
+// the router phase validated these exact bytes and Recall vouches for them
+// (the handoff is keyed by the bytes themselves). Nothing is validated
+// again; values are only skipped: a string ends at the first quote found
+// with bytes.IndexByte that is preceded by an even run of backslashes, a
+// container at the bracket that brings its depth back to zero (brackets
+// inside strings skipped as strings). On bytes that are not valid JSON
+// these functions return an *Error or meaningless spans, but they never
+// panic or read out of range: callers must use them only for vouched bytes.
+
+// WalkTrusted calls fn for each top-level member of body, in order, with
+// its unescaped key (aliasing body unless it had escapes; valid only during
+// the call) and its value's span body[vs:ve], as Walk does, for a body
+// Recall vouched for. An error from fn ends the walk and is returned as is.
+func WalkTrusted(body []byte, fn func(key string, vs, ve int) error) error {
+	i := skipSpace(body, 0)
+	if i >= len(body) {
+		return &Error{Kind: Empty}
+	}
+	_, err := ObjectTrusted(body, i, fn)
+	return err
+}
+
+// ObjectTrusted is WalkTrusted for the object that starts at b[i], a value
+// of a document known to be valid, and returns the offset after it: a
+// walk over an array of objects reads each object once, its end found by
+// walking its members (not by skipping it first).
+func ObjectTrusted(b []byte, i int, fn func(key string, vs, ve int) error) (end int, err error) {
+	if i >= len(b) || b[i] != '{' {
+		return 0, &Error{Kind: NotObject, Offset: i}
+	}
+	return trustedList(b, i, '}', func(i int) (int, error) {
+		if b[i] != '"' {
+			return 0, &Error{Kind: Invalid, Offset: i}
+		}
+		keyEnd, ok := trustedStringEnd(b, i)
+		if !ok {
+			return 0, &Error{Kind: Invalid, Offset: i}
+		}
+		key, err := trustedKey(b[i:keyEnd])
+		if err != nil {
+			return 0, &Error{Kind: Invalid, Offset: i}
+		}
+		if i = skipSpace(b, keyEnd); i >= len(b) || b[i] != ':' {
+			return 0, &Error{Kind: Invalid, Offset: i}
+		}
+		vs := skipSpace(b, i+1)
+		ve, ok := trustedValueEnd(b, vs)
+		if !ok {
+			return 0, &Error{Kind: Invalid, Offset: vs}
+		}
+		return ve, fn(key, vs, ve)
+	})
+}
+
+// ElementsTrusted is Elements for an array of a document known to be
+// valid (a value of a body Walk validated or Recall vouched for): the
+// elements are skipped without sonic's skipper, strings by IndexByte.
+func ElementsTrusted(arr []byte, fn func(i, vs, ve int) error) error {
+	return EachTrusted(arr, func(n, i int) (int, error) {
+		ve, ok := trustedValueEnd(arr, i)
+		if !ok {
+			return 0, &Error{Kind: Invalid, Offset: i}
+		}
+		return ve, fn(n, i, ve)
+	})
+}
+
+// EachTrusted calls fn with the index n and the offset i of each element
+// of arr, an array of a document known to be valid; fn reads the element
+// and returns the offset after it (ValueEndTrusted, or ObjectTrusted's
+// end). An error from fn ends the walk and is returned as is.
+func EachTrusted(arr []byte, fn func(n, i int) (end int, err error)) error {
+	i := skipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return &Error{Kind: Invalid, Offset: i}
+	}
+	n := 0
+	_, err := trustedList(arr, i, ']', func(i int) (int, error) {
+		n++
+		return fn(n-1, i)
+	})
+	return err
+}
+
+// ValueEndTrusted returns the offset after the value that starts at b[i],
+// a value of a document known to be valid.
+func ValueEndTrusted(b []byte, i int) (int, error) {
+	end, ok := trustedValueEnd(b, i)
+	if !ok {
+		return 0, &Error{Kind: Invalid, Offset: i}
+	}
+	return end, nil
+}
+
+// trustedList walks the comma-separated items of the object or array whose
+// opening bracket is b[open] and whose closing one is closer: item gets the
+// offset of each item (not past the end of b) and returns the offset after
+// it; an error from item ends the walk. It returns the offset after the
+// closing bracket.
+func trustedList(b []byte, open int, closer byte, item func(i int) (int, error)) (int, error) {
+	i := skipSpace(b, open+1)
+	if i < len(b) && b[i] == closer {
+		return i + 1, nil
+	}
+	for {
+		if i >= len(b) {
+			return 0, &Error{Kind: Invalid, Offset: i}
+		}
+		end, err := item(i)
+		if err != nil {
+			return 0, err
+		}
+		if end <= i || end > len(b) {
+			return 0, &Error{Kind: Invalid, Offset: i}
+		}
+		if i = skipSpace(b, end); i >= len(b) {
+			return 0, &Error{Kind: Invalid, Offset: i}
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case closer:
+			return i + 1, nil
+		default:
+			return 0, &Error{Kind: Invalid, Offset: i}
+		}
+	}
+}
+
+// trustedKey is the unescaped key of the string literal lit: a view of
+// body when it has no escapes.
+func trustedKey(lit []byte) (string, error) {
+	inner := lit[1 : len(lit)-1]
+	if len(inner) == 0 {
+		return "", nil
+	}
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return unsafe.String(&inner[0], len(inner)), nil
+	}
+	return decodeString(lit)
+}
+
+// trustedStringEnd returns the offset after the closing quote of the string
+// starting at b[i] == '"'.
+func trustedStringEnd(b []byte, i int) (int, bool) {
+	j := i + 1
+	for j < len(b) {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return 0, false
+		}
+		q := j + k
+		// The quote is escaped when an odd run of backslashes precedes it.
+		run := 0
+		for p := q - 1; p > i && b[p] == '\\'; p-- {
+			run++
+		}
+		if run%2 == 0 {
+			return q + 1, true
+		}
+		j = q + 1
+	}
+	return 0, false
+}
+
+// trustedValueEnd returns the offset after the value starting at b[i].
+func trustedValueEnd(b []byte, i int) (int, bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	switch b[i] {
+	case '"':
+		return trustedStringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); {
+			switch b[j] {
+			case '"':
+				end, ok := trustedStringEnd(b, j)
+				if !ok {
+					return 0, false
+				}
+				j = end
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1, true
+				}
+			}
+			j++
+		}
+		return 0, false
+	default:
+		// A number, true, false or null: up to the next delimiter.
+		j := i
+		for j < len(b) {
+			switch b[j] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return j, j > i
+			}
+			j++
+		}
+		return j, j > i
+	}
+}
