@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"testing"
@@ -47,6 +48,7 @@ func TestMetricsE2E(t *testing.T) {
 	e := newTrEnv(t, o)
 	c := e.client(option.WithHeader("x-api-key-id", "team-a"))
 	url := "http://" + addr + "/metrics"
+	waitListening(t, addr)
 
 	// 1. plain, 2. streamed, 3. streamed tool call: served by the primary.
 	id := newRequestID(t)
@@ -170,6 +172,7 @@ func TestMetricsClientAbortE2E(t *testing.T) {
 	stream.Close()
 
 	url := "http://" + addr + "/metrics"
+	waitListening(t, addr)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		aborted, other := 0.0, 0.0
@@ -187,5 +190,24 @@ func TestMetricsClientAbortE2E(t *testing.T) {
 			t.Fatalf("attempts: %v client_abort, %v other; want exactly one client_abort", aborted, other)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitListening waits until the library's metrics listener accepts on addr:
+// it binds in the background (a held address is retried), so the first
+// request can be served before it listens.
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the metrics listener on %s never accepted: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
