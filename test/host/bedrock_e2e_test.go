@@ -104,14 +104,8 @@ func newBedrockEnv(t *testing.T, stsLifetime time.Duration) *bedrockEnv {
 				RetryOn: []string{"5xx", "reset", "connect-failure"}, PreviousPriorities: true, TimeoutMS: 20000},
 			catchAll(),
 		},
-		Env: []string{
-			"AIGW_BEDROCK_E2E_PRIMARY=sk-primary-CANARY-9f2e",
-			// The SDK's default chain finds web identity (IRSA) and nothing else.
-			"AWS_ROLE_ARN=" + e.sts.RoleARN, "AWS_WEB_IDENTITY_TOKEN_FILE=" + e.tokenFile, "AWS_ENDPOINT_URL_STS=" + stsSrv.URL,
-			"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_ENDPOINT_URL=",
-			"AWS_CONFIG_FILE=" + filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none"),
-			"AWS_EC2_METADATA_DISABLED=true", "AWS_CONTAINER_CREDENTIALS_FULL_URI=", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=",
-		},
+		Env: append([]string{"AIGW_BEDROCK_E2E_PRIMARY=sk-primary-CANARY-9f2e"},
+			awsWebIdentityEnv(e.sts, stsSrv.URL, e.tokenFile, dir)...),
 	})
 	// The first fetch runs in the background: wait for the mock STS to
 	// have answered before sending traffic.
@@ -287,6 +281,19 @@ func TestBedrockCredentialRotationE2E(t *testing.T) {
 
 // writeTokenFile replaces a projected service account token as the kubelet
 // does (a new file renamed over the old), its content exactly the token.
+// awsWebIdentityEnv is the host's environment for the AWS SDK's default
+// chain to find web identity (IRSA) credentials from the mock STS at stsURL
+// with the token in tokenFile, and nothing else (no static keys, profiles,
+// instance or container metadata); dir holds the absent config files.
+func awsWebIdentityEnv(sts *mockprovider.STS, stsURL, tokenFile, dir string) []string {
+	return []string{
+		"AWS_ROLE_ARN=" + sts.RoleARN, "AWS_WEB_IDENTITY_TOKEN_FILE=" + tokenFile, "AWS_ENDPOINT_URL_STS=" + stsURL,
+		"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_ENDPOINT_URL=",
+		"AWS_CONFIG_FILE=" + filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none"),
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONTAINER_CREDENTIALS_FULL_URI=", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=",
+	}
+}
+
 func writeTokenFile(t *testing.T, path, token string) {
 	t.Helper()
 	if err := os.WriteFile(path+".new", []byte(token), 0o600); err != nil {

@@ -333,13 +333,8 @@ func TestAWSCredentialUnavailableFailsOverE2E(t *testing.T) {
 				PerTryIdleTimeoutMS: int(perTry / time.Millisecond)},
 			catchAll(),
 		},
-		Env: []string{
-			"AIGW_CRED_E2E_OPENAI=sk-openai-CANARY-2c6a",
-			"AWS_ROLE_ARN=" + sts.RoleARN, "AWS_WEB_IDENTITY_TOKEN_FILE=" + tokenFile, "AWS_ENDPOINT_URL_STS=" + stsSrv.URL,
-			"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_ENDPOINT_URL=",
-			"AWS_CONFIG_FILE=" + filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none"),
-			"AWS_EC2_METADATA_DISABLED=true", "AWS_CONTAINER_CREDENTIALS_FULL_URI=", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=",
-		},
+		Env: append([]string{"AIGW_CRED_E2E_OPENAI=sk-openai-CANARY-2c6a"},
+			awsWebIdentityEnv(sts, stsSrv.URL, tokenFile, dir)...),
 	})
 	c := openai.NewClient(option.WithBaseURL(h.URL()+"/v1/"), option.WithAPIKey(clientKey),
 		option.WithMaxRetries(0), option.WithRequestTimeout(30*time.Second))

@@ -53,6 +53,11 @@ type trBackend struct {
 	// entraTenant, client entraClient); key is then the client secret, and the mock accepts
 	// only tokens the endpoint issued.
 	entra *credtest.Entra
+	// aws, for the Bedrock Claude schema (aws_bedrock_anthropic): the mock
+	// STS whose web-identity credentials the mock Bedrock accepts; auth
+	// aws_sigv4 in region us-east-1 (the host's env must point the SDK's
+	// default chain at this STS: awsWebIdentityEnv).
+	aws   *mockprovider.STS
 	reply string // the mock's reply text (default "Hello from <name>.")
 	fail  int    // the mock's FailStatus
 }
@@ -66,6 +71,9 @@ const entraTenant, entraClient = "contoso", "aigw-app"
 func (b trBackend) authType() string {
 	if b.entra != nil {
 		return "azure_entra"
+	}
+	if b.aws != nil {
+		return "aws_sigv4"
 	}
 	switch b.schema {
 	case mockprovider.SchemaVertexGemini, mockprovider.SchemaVertexAnthropic:
@@ -92,6 +100,7 @@ func (b trBackend) authHeader(key string) (string, string) {
 type trMock struct {
 	b       trBackend
 	srv     *mockprovider.Server
+	bedrock *mockprovider.Bedrock // instead of srv, for a trBackend with aws
 	http    *httptest.Server
 	keyPath string // key_file, when keyFile
 	keyEnv  string // key_env, otherwise
@@ -172,6 +181,9 @@ func trAigwConfig(t *testing.T, mocks []*trMock, metrics any, quota string) []by
 		if b.entra != nil {
 			nb.Auth.TenantID, nb.Auth.ClientID, nb.Auth.TokenURL = entraTenant, entraClient, b.entra.TokenURL(entraTenant)
 		}
+		if b.aws != nil {
+			nb.Region = "us-east-1"
+		}
 		doc.Backends = append(doc.Backends, nb)
 	}
 	out, err := json.Marshal(doc)
@@ -219,16 +231,24 @@ func newTrEnv(t *testing.T, o trOptions) *trEnv {
 			opts.APIKey = ""
 			opts.TokenCheck = func(tok string) bool { _, ok := b.entra.Issued(tok); return ok }
 		}
-		m.srv = mockprovider.New(opts)
-		m.http = httptest.NewServer(m.srv)
+		if b.aws != nil {
+			m.bedrock = mockprovider.NewBedrock(mockprovider.BedrockOptions{Name: b.name, KeysFrom: b.aws.Issued, Models: b.mockModels})
+			m.http = httptest.NewServer(m.bedrock)
+		} else {
+			m.srv = mockprovider.New(opts)
+			m.http = httptest.NewServer(m.srv)
+		}
 		t.Cleanup(m.http.Close)
-		if b.gcp != nil {
+		switch {
+		case b.aws != nil:
+			// No key of its own: the SDK's default chain, from the host's env.
+		case b.gcp != nil:
 			m.keyPath = filepath.Join(e.dir, b.name+".json")
 			b.gcp.ServiceAccount(t, m.keyPath, b.name+"@"+trProject+".iam.gserviceaccount.com")
-		} else if b.keyFile {
+		case b.keyFile:
 			m.keyPath = filepath.Join(e.dir, b.name+".key")
 			writeKeyFile(t, m.keyPath, b.key)
-		} else {
+		default:
 			m.keyEnv = "AIGW_TR_KEY_" + strings.ToUpper(strings.ReplaceAll(b.name, "-", "_"))
 			hostEnv = append(hostEnv, m.keyEnv+"="+b.key)
 		}

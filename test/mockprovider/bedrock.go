@@ -56,6 +56,7 @@ type Bedrock struct {
 	mu   sync.Mutex
 	// signedWith lists the access key id of each accepted request.
 	signedWith []string
+	verified   []string // every request whose signature verified (Verified)
 	paths      []string
 	bodies     [][]byte
 }
@@ -114,6 +115,15 @@ func (b *Bedrock) SignedWith() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]string(nil), b.signedWith...)
+}
+
+// Verified returns the access key ids of every request whose signature
+// verified, in order: the answered ones and those failed on purpose
+// (SetFailStatus).
+func (b *Bedrock) Verified() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.verified...)
 }
 
 // Paths returns the raw paths of the accepted requests.
@@ -180,6 +190,9 @@ func (b *Bedrock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		bedrockError(w, http.StatusForbidden, typ, err.Error())
 		return
 	}
+	b.mu.Lock()
+	b.verified = append(b.verified, akid)
+	b.mu.Unlock()
 	if st := int(b.fail.Load()); st != 0 {
 		bedrockError(w, st, "ServiceUnavailableException", "mock "+b.o.Name+" is failing on purpose")
 		return
