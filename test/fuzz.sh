@@ -9,8 +9,17 @@
 # when it wrote a failing input to testdata/fuzz; a bare deadline failure is
 # reported as such, and the target's corpus is then replayed as plain tests
 # to confirm there is nothing to reproduce.
+#
+# Minimization is capped at FUZZMINIMIZETIME executions (default 50x): Go
+# minimizes every new-coverage input for up to 60 s by default, and in a
+# package whose test binary instruments large dependencies (the AWS SDK,
+# sonic, OpenTelemetry in internal/translate) each execution snapshots all
+# their coverage counters, so minimizing one multi-KB seed (an eventstream
+# of several frames) took the whole FUZZTIME: FuzzBedrockEventStream made
+# 14 executions in 20 s, against ~1,500/s with the cap.
 set -uo pipefail
 FUZZTIME=${FUZZTIME:-20s}
+FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-50x}
 GO=${GO:-go}
 cd "$(dirname "$0")/.."
 
@@ -21,7 +30,7 @@ for pkg in $($GO list ./...); do
     echo "== $pkg $t"
     corpus="$dir/testdata/fuzz/$t"
     before=$(ls "$corpus" 2>/dev/null | sort)
-    out=$($GO test -run '^$' -fuzz "^$t\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1)
+    out=$($GO test -run '^$' -fuzz "^$t\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$FUZZMINIMIZETIME" "$pkg" 2>&1)
     rc=$?
     echo "$out" | tail -n 3
     [ $rc -eq 0 ] && continue
