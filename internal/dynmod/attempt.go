@@ -2,6 +2,7 @@ package dynmod
 
 import (
 	"encoding/binary"
+	"math"
 	"sync"
 	"unsafe"
 
@@ -30,9 +31,10 @@ type attempt struct {
 	// config; nil when the host refused to define them.
 	counters *[upstream.NumCounters]uint64
 
-	// ops queues the hook's header writes (headerOps) until a read, a
-	// local response, or the end of the hook sends them to Envoy in one
-	// call; nil when none are queued.
+	// ops queues the hook's writes (header sets and removes, dynamic
+	// metadata, filter state, counters: see queue) until a read, a local
+	// response, or the end of the hook sends them to Envoy in one call;
+	// nil when none are queued.
 	ops *[]byte
 }
 
@@ -77,6 +79,7 @@ func (a *attempt) EndpointMetadata(ns, key string) (string, bool) {
 	if a.envoy == nil {
 		return "", false
 	}
+	a.flush()
 	return metadataString(a.envoy, metadataSourceHost, ns, key)
 }
 
@@ -84,12 +87,13 @@ func (a *attempt) DynamicMetadata(ns, key string) (string, bool) {
 	if a.envoy == nil {
 		return "", false
 	}
+	a.flush()
 	return metadataString(a.envoy, metadataSourceDynamic, ns, key)
 }
 
 func (a *attempt) SetDynamicMetadata(ns, key, value string) {
 	if a.envoy != nil {
-		setDynamicMetadataString(a.envoy, ns, key, value)
+		a.queue(opMetadataString, ns, key, value, 0, 0)
 	}
 }
 
@@ -97,18 +101,19 @@ func (a *attempt) DynamicMetadataNumber(ns, key string) (float64, bool) {
 	if a.envoy == nil {
 		return 0, false
 	}
+	a.flush()
 	return dynamicMetadataNumber(a.envoy, ns, key)
 }
 
 func (a *attempt) SetDynamicMetadataNumber(ns, key string, value float64) {
 	if a.envoy != nil {
-		setDynamicMetadataNumber(a.envoy, ns, key, value)
+		a.queue(opMetadataNumber, ns, key, "", math.Float64bits(value), 0)
 	}
 }
 
 func (a *attempt) AddCounter(c upstream.Counter, n uint64) {
 	if a.envoy != nil && a.counters != nil {
-		incrementCounter(a.envoy, a.counters[c], n)
+		a.queue(opCounter, "", "", "", a.counters[c], n)
 	}
 }
 
@@ -116,12 +121,13 @@ func (a *attempt) FilterState(key string) (string, bool) {
 	if a.envoy == nil {
 		return "", false
 	}
+	a.flush()
 	return filterState(a.envoy, key)
 }
 
 func (a *attempt) SetFilterState(key, value string) {
 	if a.envoy != nil {
-		setFilterState(a.envoy, key, value)
+		a.queue(opFilterState, key, value, "", 0, 0)
 	}
 }
 
@@ -136,36 +142,62 @@ func (a *attempt) SendResponse(status int, headers []upstream.Header, b []byte) 
 	sendResponse(a.envoy, status, headers, b)
 }
 
-// Header writes are queued and sent to Envoy together: a plan sets and
-// removes a dozen request headers (upstream.Filter.apply), and one cgo
-// call per header cost more than the writes themselves. Each op is a kind
-// byte (headerOpResponse, headerOpRemove), the key and value lengths
-// (uint32, native order) and the key and value bytes; aigw_header_ops in
-// envoy.go makes the calls in order. Reads flush first, so the filter
-// always reads what it wrote.
+// Writes are queued and sent to Envoy together: a plan sets and removes a
+// dozen request headers (upstream.Filter.apply) and accounting sets six
+// metadata numbers and a few counters, and one cgo call per write cost
+// more than the writes themselves. Each op is a kind byte, three string
+// lengths (uint32), two numbers (uint64), all in native order, then the
+// strings' bytes; aigw_ops in envoy.go makes the calls in order. Every
+// read flushes first, so the filter always reads what it wrote, and so do
+// a local response and the end of the hook: Envoy sees the writes in the
+// hook that made them, in their order.
 const (
-	headerOpResponse = 1
-	headerOpRemove   = 2
+	// opHeader is a header write: a = key, b = value; the kind's bits
+	// opHeaderResponse and opHeaderRemove say which map and whether to
+	// remove.
+	opHeader         = 0
+	opHeaderResponse = 1
+	opHeaderRemove   = 2
+	// opMetadataString sets dynamic metadata ns a, key b to string c.
+	opMetadataString = 4
+	// opMetadataNumber sets dynamic metadata ns a, key b to the float64
+	// whose bits are x.
+	opMetadataNumber = 5
+	// opFilterState sets filter state a to bytes b.
+	opFilterState = 6
+	// opCounter adds y to the counter whose Envoy id is x.
+	opCounter = 7
+	// opFixed is the size of an op before its strings.
+	opFixed = 1 + 3*4 + 2*8
 )
 
 var opsPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-func (a *attempt) queue(response, remove bool, key, value string) {
+func (a *attempt) queue(kind byte, sa, sb, sc string, x, y uint64) {
 	if a.ops == nil {
 		a.ops = opsPool.Get().(*[]byte)
 	}
-	var kind byte
+	b := append(*a.ops, kind)
+	b = binary.NativeEndian.AppendUint32(b, uint32(len(sa)))
+	b = binary.NativeEndian.AppendUint32(b, uint32(len(sb)))
+	b = binary.NativeEndian.AppendUint32(b, uint32(len(sc)))
+	b = binary.NativeEndian.AppendUint64(b, x)
+	b = binary.NativeEndian.AppendUint64(b, y)
+	b = append(b, sa...)
+	b = append(b, sb...)
+	*a.ops = append(b, sc...)
+}
+
+// queueHeader queues a header write.
+func (a *attempt) queueHeader(response, remove bool, key, value string) {
+	kind := byte(opHeader)
 	if response {
-		kind |= headerOpResponse
+		kind |= opHeaderResponse
 	}
 	if remove {
-		kind |= headerOpRemove
+		kind |= opHeaderRemove
 	}
-	b := append(*a.ops, kind)
-	b = binary.NativeEndian.AppendUint32(b, uint32(len(key)))
-	b = binary.NativeEndian.AppendUint32(b, uint32(len(value)))
-	b = append(b, key...)
-	*a.ops = append(b, value...)
+	a.queue(kind, key, value, "", 0, 0)
 }
 
 // flush sends the queued header writes to Envoy.
@@ -174,7 +206,7 @@ func (a *attempt) flush() {
 		return
 	}
 	if a.envoy != nil && len(*a.ops) > 0 {
-		applyHeaderOps(a.envoy, *a.ops)
+		applyOps(a.envoy, *a.ops)
 	}
 	*a.ops = (*a.ops)[:0]
 	opsPool.Put(a.ops)
@@ -196,13 +228,13 @@ func (h *headerMap) Get(key string) (string, bool) {
 
 func (h *headerMap) Set(key, value string) {
 	if h.a.envoy != nil {
-		h.a.queue(h.response, false, key, value)
+		h.a.queueHeader(h.response, false, key, value)
 	}
 }
 
 func (h *headerMap) Remove(key string) {
 	if h.a.envoy != nil {
-		h.a.queue(h.response, true, key, "")
+		h.a.queueHeader(h.response, true, key, "")
 	}
 }
 
