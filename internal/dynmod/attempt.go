@@ -44,6 +44,7 @@ type attempt struct {
 // valid only during it: upstream.Body).
 func (a *attempt) exit(prev unsafe.Pointer) {
 	a.flush()
+	a.forgetHeaders()
 	a.envoy = prev
 	if prev == nil {
 		a.reqBody.release()
@@ -53,8 +54,8 @@ func (a *attempt) exit(prev unsafe.Pointer) {
 
 func newAttempt() *attempt {
 	a := &attempt{}
-	a.reqHeaders = headerMap{a: a}
-	a.respHeaders = headerMap{a: a, response: true}
+	a.reqHeaders = headerMap{a: a, prefetch: &requestPrefetch}
+	a.respHeaders = headerMap{a: a, response: true, prefetch: &responsePrefetch}
 	a.reqBody = body{a: a}
 	a.respBody = body{a: a, response: true}
 	return a
@@ -65,6 +66,7 @@ func newAttempt() *attempt {
 // from inside a request hook, and the outer hook must get its pointer back.
 func (a *attempt) enter(envoy unsafe.Pointer) unsafe.Pointer {
 	a.flush() // the outer hook's writes, under its own pointer
+	a.forgetHeaders()
 	prev := a.envoy
 	a.envoy = envoy
 	return prev
@@ -188,11 +190,15 @@ func (a *attempt) queue(kind byte, sa, sb, sc string, x, y uint64) {
 	*a.ops = append(b, sc...)
 }
 
-// queueHeader queues a header write.
+// queueHeader queues a header write; the map's prefetched values are
+// stale from here on.
 func (a *attempt) queueHeader(response, remove bool, key, value string) {
 	kind := byte(opHeader)
 	if response {
 		kind |= opHeaderResponse
+		a.respHeaders.fetched = false
+	} else {
+		a.reqHeaders.fetched = false
 	}
 	if remove {
 		kind |= opHeaderRemove
@@ -213,9 +219,45 @@ func (a *attempt) flush() {
 	a.ops = nil
 }
 
+// forgetHeaders drops the prefetched header values: they hold only within
+// one hook (a nested hook may change the map).
+func (a *attempt) forgetHeaders() {
+	a.reqHeaders.fetched, a.respHeaders.fetched = false, false
+}
+
+// prefetch is a set of headers upstream.Filter reads in the same hook
+// (request: clientPath and originals; response: responseHeaders): the first
+// Get of any of them in a hook reads them all in one call (getHeaders),
+// and the rest are then answered from there until the hook ends or the map
+// is written.
+type prefetch struct {
+	keys   [maxPrefetch]string
+	packed string // each key as a length byte and its bytes
+}
+
+func newPrefetch(keys ...string) prefetch {
+	var p prefetch
+	for i, k := range keys {
+		p.keys[i] = k
+		p.packed += string([]byte{byte(len(k))}) + k
+	}
+	return p
+}
+
+var (
+	requestPrefetch  = newPrefetch(":path", ":method", ":authority")
+	responsePrefetch = newPrefetch(":status", "content-type", "content-encoding")
+)
+
 type headerMap struct {
 	a        *attempt
 	response bool
+	prefetch *prefetch
+	// fetched says vals and ok hold the prefetch set's values for the
+	// current hook.
+	fetched bool
+	vals    [maxPrefetch]string
+	ok      [maxPrefetch]bool
 }
 
 func (h *headerMap) Get(key string) (string, bool) {
@@ -223,6 +265,15 @@ func (h *headerMap) Get(key string) (string, bool) {
 		return "", false
 	}
 	h.a.flush()
+	for i, k := range h.prefetch.keys {
+		if k == key && k != "" {
+			if !h.fetched {
+				getHeaders(h.a.envoy, h.response, h.prefetch.packed, &h.vals, &h.ok)
+				h.fetched = true
+			}
+			return h.vals[i], h.ok[i]
+		}
+	}
 	return getHeader(h.a.envoy, h.response, key)
 }
 

@@ -106,6 +106,28 @@ static aigw_view aigw_get_header(void* f, int response, char* key, size_t key_le
   return v;
 }
 
+// AIGW_PREFETCH is how many headers aigw_get_headers fetches at most.
+#define AIGW_PREFETCH 3
+typedef struct {
+  aigw_view v[AIGW_PREFETCH];
+} aigw_views;
+
+// aigw_get_headers reads several headers of one map in one call: keys holds
+// each key as a length byte and its bytes. Returned by value, like aigw_view.
+static aigw_views aigw_get_headers(void* f, int response, char* keys, size_t len) {
+  aigw_views out = {0};
+  size_t i = 0;
+  for (int n = 0; n < AIGW_PREFETCH && i < len; n++) {
+    size_t kl = (unsigned char)keys[i];
+    if (kl > len - i - 1) {
+      break;
+    }
+    out.v[n] = aigw_get_header(f, response, keys + i + 1, kl);
+    i += 1 + kl;
+  }
+  return out;
+}
+
 // Metadata of the given source: Host is the chosen endpoint's; Dynamic the stream's,
 // which is the downstream one for an upstream filter (upstream_request.cc:56-61), so it
 // holds what the router phase (golang filter) set.
@@ -424,6 +446,22 @@ func getHeader(f unsafe.Pointer, response bool, key string) (string, bool) {
 		return "", false
 	}
 	return gostring(v.ptr, v.length), true
+}
+
+// maxPrefetch is how many headers getHeaders reads in one call.
+const maxPrefetch = int(C.AIGW_PREFETCH)
+
+// getHeaders reads the headers packed in keys (each a length byte and the
+// key; at most maxPrefetch) into vals and ok, copied into Go strings.
+func getHeaders(f unsafe.Pointer, response bool, keys string, vals *[maxPrefetch]string, ok *[maxPrefetch]bool) {
+	k, kn := cstr(keys)
+	v := C.aigw_get_headers(f, cbool(response), k, kn)
+	for i := range v.v {
+		vals[i], ok[i] = "", bool(v.v[i].ok)
+		if ok[i] {
+			vals[i] = gostring(v.v[i].ptr, v.v[i].length)
+		}
+	}
 }
 
 // applyOps makes the queued writes ops (attempt.queue) in one call: ops is
