@@ -141,3 +141,26 @@ func BenchmarkOpenAIUsageBody(b *testing.B) {
 		}
 	}
 }
+
+var endpointSink endpoint
+
+// TestUsageAndEndpointAllocateNothing: reading a response's usage and
+// parsing the client's path cost no allocation per request.
+func TestUsageAndEndpointAllocateNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocation counts")
+	}
+	body := []byte(`{"model":"gpt-4o","usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":4}}}`)
+	cases := map[string]func(){
+		"usage body": func() {
+			u := Usage{Model: "gpt-4o"}
+			openaiUsageScanner{}.body(body, &u)
+		},
+		"endpoint": func() { endpointSink = parseEndpoint("/v1/chat/completions?api-version=1") },
+	}
+	for name, run := range cases {
+		if n := testing.AllocsPerRun(50, run); n != 0 {
+			t.Errorf("%s: %v allocations per run, want 0", name, n)
+		}
+	}
+}
