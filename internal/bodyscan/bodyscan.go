@@ -190,6 +190,12 @@ func wholeNumber(lit []byte) (int64, bool) {
 // that is not one valid JSON object is an *Error.
 func Walk(body []byte, fn func(key string, vs, ve int) error) error {
 	w, err := newWalker(body)
+	return w.each(err, fn)
+}
+
+// each calls fn for each remaining member, unless err (the walker's start)
+// is already an error.
+func (w *walker) each(err error, fn func(key string, vs, ve int) error) error {
 	for err == nil {
 		key, f, more, nerr := w.next()
 		if !more || nerr != nil {
@@ -260,6 +266,20 @@ func Elements(arr []byte, fn func(i, vs, ve int) error) error {
 	}
 }
 
+// Members calls fn for each member of the JSON object obj, like Walk, but
+// obj must be a value Walk or Find returned (validated with its document):
+// it is not validated again, so a reader walks a nested object (a
+// response's usage) for the cost of skipping it. obj not being an object is
+// an *Error; an error from fn ends the walk and is returned as is.
+func Members(obj []byte, fn func(key string, vs, ve int) error) error {
+	i := skipSpace(obj, 0)
+	if i == len(obj) {
+		return &Error{Kind: Empty}
+	}
+	w, err := objectWalker(obj, i)
+	return w.each(err, fn)
+}
+
 // field is one top-level member as the walker finds it.
 type field struct {
 	keyStart         int // the key's opening quote
@@ -289,6 +309,12 @@ func newWalker(body []byte) (walker, error) {
 	if ok, at := encoderValid(body); !ok {
 		return walker{}, &Error{Kind: Invalid, Offset: at}
 	}
+	return objectWalker(body, i)
+}
+
+// objectWalker starts a walk of the object at body[i] (past any space), of
+// a document already validated.
+func objectWalker(body []byte, i int) (walker, error) {
 	if body[i] != '{' {
 		return walker{}, &Error{Kind: NotObject, Offset: i}
 	}
@@ -619,11 +645,49 @@ func skipValue(b []byte, i int) (start, end int, err error) {
 	if i >= len(b) {
 		return 0, 0, &Error{Kind: Invalid, Offset: i}
 	}
+	if e := scalarEnd(b, i); e > i {
+		return i, e, nil
+	}
 	s, e := decoder.Skip(b[i:])
 	if s < 0 || e <= s {
 		return 0, 0, &Error{Kind: Invalid, Offset: i}
 	}
 	return i + s, i + e, nil
+}
+
+// scalarEnd returns the end of the number or literal (true, false, null)
+// at b[i] when it is followed by the end of b or by a byte that may follow
+// a value (space, ',', '}', ']'), else i: the skipper's fixed cost per call
+// is most of a short scalar's skip (a usage object is a dozen of them). The
+// documents walked are validated (newWalker; Elements' and Members'
+// contract), so the scalar's own syntax is already checked.
+func scalarEnd(b []byte, i int) int {
+	j := i
+	switch c := b[i]; {
+	case c == '-' || c >= '0' && c <= '9':
+		for j++; j < len(b); j++ {
+			if c := b[j]; !(c >= '0' && c <= '9' || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-') {
+				break
+			}
+		}
+	case c == 't' || c == 'n':
+		j += 4
+	case c == 'f':
+		j += 5
+	default:
+		return i
+	}
+	if j > len(b) {
+		return i
+	}
+	if j < len(b) {
+		switch b[j] {
+		case ' ', '\t', '\n', '\r', ',', '}', ']':
+		default:
+			return i
+		}
+	}
+	return j
 }
 
 func typeOf(c byte) ValueType {

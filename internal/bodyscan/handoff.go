@@ -41,12 +41,14 @@ func FindingsOf(r Result, removed Member) Findings {
 // the length. Whatever happened between the phases (another filter that
 // rewrote the body, a retry's copy), an attempt finds the findings only
 // for the very bytes they describe, and otherwise scans the body itself.
-// Identical bodies in flight at once share one entry.
+// Identical bodies in flight at once share one entry. Entries are map
+// values, not pointers: a request's handoff allocates nothing once the map
+// has grown to the requests in flight.
 var handoff = struct {
 	sync.Mutex
 	seed    maphash.Seed
-	entries map[handoffKey]*handoffEntry
-}{seed: maphash.MakeSeed(), entries: map[handoffKey]*handoffEntry{}}
+	entries map[handoffKey]handoffEntry
+}{seed: maphash.MakeSeed(), entries: map[handoffKey]handoffEntry{}}
 
 type handoffKey struct {
 	hash uint64
@@ -72,11 +74,13 @@ func Remember(body []byte, f Findings) Ticket {
 	k := handoffKey{hash: maphash.Bytes(handoff.seed, body), n: len(body)}
 	handoff.Lock()
 	defer handoff.Unlock()
-	if e := handoff.entries[k]; e != nil {
+	e, ok := handoff.entries[k]
+	if ok {
 		e.refs++
 	} else {
-		handoff.entries[k] = &handoffEntry{f: f, refs: 1}
+		e = handoffEntry{f: f, refs: 1}
 	}
+	handoff.entries[k] = e
 	return Ticket{key: k, held: true}
 }
 
@@ -88,9 +92,11 @@ func (t *Ticket) Forget() {
 	t.held = false
 	handoff.Lock()
 	defer handoff.Unlock()
-	if e := handoff.entries[t.key]; e != nil {
+	if e, ok := handoff.entries[t.key]; ok {
 		if e.refs--; e.refs == 0 {
 			delete(handoff.entries, t.key)
+		} else {
+			handoff.entries[t.key] = e
 		}
 	}
 }
@@ -101,7 +107,7 @@ func Recall(body []byte) (Findings, bool) {
 	k := handoffKey{hash: maphash.Bytes(handoff.seed, body), n: len(body)}
 	handoff.Lock()
 	defer handoff.Unlock()
-	if e := handoff.entries[k]; e != nil {
+	if e, ok := handoff.entries[k]; ok {
 		return e.f, true
 	}
 	return Findings{}, false

@@ -107,3 +107,24 @@ func BenchmarkHandoff(b *testing.B) {
 		}
 	})
 }
+
+// TestHandoffAllocatesNothing: once the map holds room for the requests in
+// flight, remembering and forgetting a request's findings allocates nothing.
+func TestHandoffAllocatesNothing(t *testing.T) {
+	body := []byte(`{"model":"gpt-4o","messages":[]}`)
+	r, err := Scan(body, "backend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := FindingsOf(r, Member{})
+	run := func() {
+		tk := Remember(body, f)
+		if _, ok := Recall(body); !ok {
+			t.Fatal("not recalled")
+		}
+		tk.Forget()
+	}
+	if n := testing.AllocsPerRun(50, run); n != 0 {
+		t.Fatalf("%v allocations per request, want 0", n)
+	}
+}

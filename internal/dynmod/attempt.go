@@ -2,6 +2,7 @@ package dynmod
 
 import (
 	"encoding/binary"
+	"math"
 	"sync"
 	"unsafe"
 
@@ -30,9 +31,10 @@ type attempt struct {
 	// config; nil when the host refused to define them.
 	counters *[upstream.NumCounters]uint64
 
-	// ops queues the hook's header writes (headerOps) until a read, a
-	// local response, or the end of the hook sends them to Envoy in one
-	// call; nil when none are queued.
+	// ops queues the hook's writes (header sets and removes, dynamic
+	// metadata, filter state, counters: see queue) until a read, a local
+	// response, or the end of the hook sends them to Envoy in one call;
+	// nil when none are queued.
 	ops *[]byte
 }
 
@@ -42,6 +44,7 @@ type attempt struct {
 // valid only during it: upstream.Body).
 func (a *attempt) exit(prev unsafe.Pointer) {
 	a.flush()
+	a.forgetHeaders()
 	a.envoy = prev
 	if prev == nil {
 		a.reqBody.release()
@@ -51,8 +54,8 @@ func (a *attempt) exit(prev unsafe.Pointer) {
 
 func newAttempt() *attempt {
 	a := &attempt{}
-	a.reqHeaders = headerMap{a: a}
-	a.respHeaders = headerMap{a: a, response: true}
+	a.reqHeaders = headerMap{a: a, prefetch: &requestPrefetch}
+	a.respHeaders = headerMap{a: a, response: true, prefetch: &responsePrefetch}
 	a.reqBody = body{a: a}
 	a.respBody = body{a: a, response: true}
 	return a
@@ -63,6 +66,7 @@ func newAttempt() *attempt {
 // from inside a request hook, and the outer hook must get its pointer back.
 func (a *attempt) enter(envoy unsafe.Pointer) unsafe.Pointer {
 	a.flush() // the outer hook's writes, under its own pointer
+	a.forgetHeaders()
 	prev := a.envoy
 	a.envoy = envoy
 	return prev
@@ -77,6 +81,7 @@ func (a *attempt) EndpointMetadata(ns, key string) (string, bool) {
 	if a.envoy == nil {
 		return "", false
 	}
+	a.flush()
 	return metadataString(a.envoy, metadataSourceHost, ns, key)
 }
 
@@ -84,12 +89,13 @@ func (a *attempt) DynamicMetadata(ns, key string) (string, bool) {
 	if a.envoy == nil {
 		return "", false
 	}
+	a.flush()
 	return metadataString(a.envoy, metadataSourceDynamic, ns, key)
 }
 
 func (a *attempt) SetDynamicMetadata(ns, key, value string) {
 	if a.envoy != nil {
-		setDynamicMetadataString(a.envoy, ns, key, value)
+		a.queue(opMetadataString, ns, key, value, 0, 0)
 	}
 }
 
@@ -97,18 +103,19 @@ func (a *attempt) DynamicMetadataNumber(ns, key string) (float64, bool) {
 	if a.envoy == nil {
 		return 0, false
 	}
+	a.flush()
 	return dynamicMetadataNumber(a.envoy, ns, key)
 }
 
 func (a *attempt) SetDynamicMetadataNumber(ns, key string, value float64) {
 	if a.envoy != nil {
-		setDynamicMetadataNumber(a.envoy, ns, key, value)
+		a.queue(opMetadataNumber, ns, key, "", math.Float64bits(value), 0)
 	}
 }
 
 func (a *attempt) AddCounter(c upstream.Counter, n uint64) {
 	if a.envoy != nil && a.counters != nil {
-		incrementCounter(a.envoy, a.counters[c], n)
+		a.queue(opCounter, "", "", "", a.counters[c], n)
 	}
 }
 
@@ -116,12 +123,13 @@ func (a *attempt) FilterState(key string) (string, bool) {
 	if a.envoy == nil {
 		return "", false
 	}
+	a.flush()
 	return filterState(a.envoy, key)
 }
 
 func (a *attempt) SetFilterState(key, value string) {
 	if a.envoy != nil {
-		setFilterState(a.envoy, key, value)
+		a.queue(opFilterState, key, value, "", 0, 0)
 	}
 }
 
@@ -136,36 +144,66 @@ func (a *attempt) SendResponse(status int, headers []upstream.Header, b []byte) 
 	sendResponse(a.envoy, status, headers, b)
 }
 
-// Header writes are queued and sent to Envoy together: a plan sets and
-// removes a dozen request headers (upstream.Filter.apply), and one cgo
-// call per header cost more than the writes themselves. Each op is a kind
-// byte (headerOpResponse, headerOpRemove), the key and value lengths
-// (uint32, native order) and the key and value bytes; aigw_header_ops in
-// envoy.go makes the calls in order. Reads flush first, so the filter
-// always reads what it wrote.
+// Writes are queued and sent to Envoy together: a plan sets and removes a
+// dozen request headers (upstream.Filter.apply) and accounting sets six
+// metadata numbers and a few counters, and one cgo call per write cost
+// more than the writes themselves. Each op is a kind byte, three string
+// lengths (uint32), two numbers (uint64), all in native order, then the
+// strings' bytes; aigw_ops in envoy.go makes the calls in order. Every
+// read flushes first, so the filter always reads what it wrote, and so do
+// a local response and the end of the hook: Envoy sees the writes in the
+// hook that made them, in their order.
 const (
-	headerOpResponse = 1
-	headerOpRemove   = 2
+	// opHeader is a header write: a = key, b = value; the kind's bits
+	// opHeaderResponse and opHeaderRemove say which map and whether to
+	// remove.
+	opHeader         = 0
+	opHeaderResponse = 1
+	opHeaderRemove   = 2
+	// opMetadataString sets dynamic metadata ns a, key b to string c.
+	opMetadataString = 4
+	// opMetadataNumber sets dynamic metadata ns a, key b to the float64
+	// whose bits are x.
+	opMetadataNumber = 5
+	// opFilterState sets filter state a to bytes b.
+	opFilterState = 6
+	// opCounter adds y to the counter whose Envoy id is x.
+	opCounter = 7
+	// opFixed is the size of an op before its strings.
+	opFixed = 1 + 3*4 + 2*8
 )
 
 var opsPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-func (a *attempt) queue(response, remove bool, key, value string) {
+func (a *attempt) queue(kind byte, sa, sb, sc string, x, y uint64) {
 	if a.ops == nil {
 		a.ops = opsPool.Get().(*[]byte)
 	}
-	var kind byte
+	b := append(*a.ops, kind)
+	b = binary.NativeEndian.AppendUint32(b, uint32(len(sa)))
+	b = binary.NativeEndian.AppendUint32(b, uint32(len(sb)))
+	b = binary.NativeEndian.AppendUint32(b, uint32(len(sc)))
+	b = binary.NativeEndian.AppendUint64(b, x)
+	b = binary.NativeEndian.AppendUint64(b, y)
+	b = append(b, sa...)
+	b = append(b, sb...)
+	*a.ops = append(b, sc...)
+}
+
+// queueHeader queues a header write; the map's prefetched values are
+// stale from here on.
+func (a *attempt) queueHeader(response, remove bool, key, value string) {
+	kind := byte(opHeader)
 	if response {
-		kind |= headerOpResponse
+		kind |= opHeaderResponse
+		a.respHeaders.fetched = false
+	} else {
+		a.reqHeaders.fetched = false
 	}
 	if remove {
-		kind |= headerOpRemove
+		kind |= opHeaderRemove
 	}
-	b := append(*a.ops, kind)
-	b = binary.NativeEndian.AppendUint32(b, uint32(len(key)))
-	b = binary.NativeEndian.AppendUint32(b, uint32(len(value)))
-	b = append(b, key...)
-	*a.ops = append(b, value...)
+	a.queue(kind, key, value, "", 0, 0)
 }
 
 // flush sends the queued header writes to Envoy.
@@ -174,16 +212,52 @@ func (a *attempt) flush() {
 		return
 	}
 	if a.envoy != nil && len(*a.ops) > 0 {
-		applyHeaderOps(a.envoy, *a.ops)
+		applyOps(a.envoy, *a.ops)
 	}
 	*a.ops = (*a.ops)[:0]
 	opsPool.Put(a.ops)
 	a.ops = nil
 }
 
+// forgetHeaders drops the prefetched header values: they hold only within
+// one hook (a nested hook may change the map).
+func (a *attempt) forgetHeaders() {
+	a.reqHeaders.fetched, a.respHeaders.fetched = false, false
+}
+
+// prefetch is a set of headers upstream.Filter reads in the same hook
+// (request: clientPath and originals; response: responseHeaders): the first
+// Get of any of them in a hook reads them all in one call (getHeaders),
+// and the rest are then answered from there until the hook ends or the map
+// is written.
+type prefetch struct {
+	keys   [maxPrefetch]string
+	packed string // each key as a length byte and its bytes
+}
+
+func newPrefetch(keys ...string) prefetch {
+	var p prefetch
+	for i, k := range keys {
+		p.keys[i] = k
+		p.packed += string([]byte{byte(len(k))}) + k
+	}
+	return p
+}
+
+var (
+	requestPrefetch  = newPrefetch(":path", ":method", ":authority")
+	responsePrefetch = newPrefetch(":status", "content-type", "content-encoding")
+)
+
 type headerMap struct {
 	a        *attempt
 	response bool
+	prefetch *prefetch
+	// fetched says vals and ok hold the prefetch set's values for the
+	// current hook.
+	fetched bool
+	vals    [maxPrefetch]string
+	ok      [maxPrefetch]bool
 }
 
 func (h *headerMap) Get(key string) (string, bool) {
@@ -191,18 +265,27 @@ func (h *headerMap) Get(key string) (string, bool) {
 		return "", false
 	}
 	h.a.flush()
+	for i, k := range h.prefetch.keys {
+		if k == key && k != "" {
+			if !h.fetched {
+				getHeaders(h.a.envoy, h.response, h.prefetch.packed, &h.vals, &h.ok)
+				h.fetched = true
+			}
+			return h.vals[i], h.ok[i]
+		}
+	}
 	return getHeader(h.a.envoy, h.response, key)
 }
 
 func (h *headerMap) Set(key, value string) {
 	if h.a.envoy != nil {
-		h.a.queue(h.response, false, key, value)
+		h.a.queueHeader(h.response, false, key, value)
 	}
 }
 
 func (h *headerMap) Remove(key string) {
 	if h.a.envoy != nil {
-		h.a.queue(h.response, true, key, "")
+		h.a.queueHeader(h.response, true, key, "")
 	}
 }
 

@@ -106,6 +106,28 @@ static aigw_view aigw_get_header(void* f, int response, char* key, size_t key_le
   return v;
 }
 
+// AIGW_PREFETCH is how many headers aigw_get_headers fetches at most.
+#define AIGW_PREFETCH 3
+typedef struct {
+  aigw_view v[AIGW_PREFETCH];
+} aigw_views;
+
+// aigw_get_headers reads several headers of one map in one call: keys holds
+// each key as a length byte and its bytes. Returned by value, like aigw_view.
+static aigw_views aigw_get_headers(void* f, int response, char* keys, size_t len) {
+  aigw_views out = {0};
+  size_t i = 0;
+  for (int n = 0; n < AIGW_PREFETCH && i < len; n++) {
+    size_t kl = (unsigned char)keys[i];
+    if (kl > len - i - 1) {
+      break;
+    }
+    out.v[n] = aigw_get_header(f, response, keys + i + 1, kl);
+    i += 1 + kl;
+  }
+  return out;
+}
+
 // Metadata of the given source: Host is the chosen endpoint's; Dynamic the stream's,
 // which is the downstream one for an upstream filter (upstream_request.cc:56-61), so it
 // holds what the router phase (golang filter) set.
@@ -308,34 +330,61 @@ static bool aigw_body_edit(void* f, int response, aigw_edits e, char* texts) {
   return ok;
 }
 
-// aigw_header_ops makes the header writes queued in ops (attempt.queue in
-// attempt.go: a kind byte, bit 0 response and bit 1 remove, then the key and
-// value lengths as native uint32s, then their bytes), in order.
-static void aigw_header_ops(void* f, char* ops, size_t len);
-
 // aigw_empty is a non-NULL pointer for empty values: set_*_header treats a
 // NULL value as "remove".
 static char aigw_empty[1];
 static char* aigw_empty_ptr(void) { return aigw_empty; }
 
-static void aigw_header_ops(void* f, char* ops, size_t len) {
+// AIGW_OP_FIXED is the size of an op before its strings (attempt.queue in
+// attempt.go: a kind byte, three string lengths as native uint32s, two
+// native uint64s, then the strings' bytes).
+#define AIGW_OP_FIXED (1 + 3 * 4 + 2 * 8)
+
+// aigw_ops makes the writes queued in ops, in order: header sets and
+// removes (kinds 0-3: bit 0 response, bit 1 remove), dynamic metadata
+// strings (4) and numbers (5), filter state (6) and counter increments (7).
+static void aigw_ops(void* f, char* ops, size_t len) {
   size_t i = 0;
-  while (i + 9 <= len) {
+  while (i + AIGW_OP_FIXED <= len) {
     unsigned char kind = (unsigned char)ops[i];
-    uint32_t kl, vl;
-    memcpy(&kl, ops + i + 1, 4);
-    memcpy(&vl, ops + i + 5, 4);
-    char* k = ops + i + 9;
-    char* v = k + kl;
-    if (i + 9 + (size_t)kl + vl > len) {
+    uint32_t la, lb, lc;
+    uint64_t x, y;
+    memcpy(&la, ops + i + 1, 4);
+    memcpy(&lb, ops + i + 5, 4);
+    memcpy(&lc, ops + i + 9, 4);
+    memcpy(&x, ops + i + 13, 8);
+    memcpy(&y, ops + i + 21, 8);
+    size_t n = AIGW_OP_FIXED + (size_t)la + lb + lc;
+    if (n > len - i) {
       return;
     }
-    if (kind & 2) {
-      aigw_set_header(f, kind & 1, k, kl, NULL, 0);
-    } else {
-      aigw_set_header(f, kind & 1, k, kl, vl ? v : aigw_empty, vl);
+    char* a = ops + i + AIGW_OP_FIXED;
+    char* b = a + la;
+    char* c = b + lb;
+    switch (kind) {
+    case 0: case 1:
+      aigw_set_header(f, kind & 1, a, la, lb ? b : aigw_empty, lb);
+      break;
+    case 2: case 3:
+      aigw_set_header(f, kind & 1, a, la, NULL, 0);
+      break;
+    case 4:
+      envoy_dynamic_module_callback_http_set_dynamic_metadata_string(f, a, la, b, lb, lc ? c : aigw_empty, lc);
+      break;
+    case 5: {
+      double v;
+      memcpy(&v, &x, sizeof v);
+      envoy_dynamic_module_callback_http_set_dynamic_metadata_number(f, a, la, b, lb, v);
+      break;
     }
-    i += 9 + (size_t)kl + vl;
+    case 6:
+      envoy_dynamic_module_callback_http_set_filter_state_bytes(f, a, la, lb ? b : aigw_empty, lb);
+      break;
+    case 7:
+      envoy_dynamic_module_callback_http_filter_increment_counter(f, (size_t)x, y);
+      break;
+    }
+    i += n;
   }
 }
 */
@@ -399,11 +448,27 @@ func getHeader(f unsafe.Pointer, response bool, key string) (string, bool) {
 	return gostring(v.ptr, v.length), true
 }
 
-// applyHeaderOps makes the queued header writes ops (attempt.queue) in one
-// call: ops is Go memory without pointers, read during the call only.
-func applyHeaderOps(f unsafe.Pointer, ops []byte) {
+// maxPrefetch is how many headers getHeaders reads in one call.
+const maxPrefetch = int(C.AIGW_PREFETCH)
+
+// getHeaders reads the headers packed in keys (each a length byte and the
+// key; at most maxPrefetch) into vals and ok, copied into Go strings.
+func getHeaders(f unsafe.Pointer, response bool, keys string, vals *[maxPrefetch]string, ok *[maxPrefetch]bool) {
+	k, kn := cstr(keys)
+	v := C.aigw_get_headers(f, cbool(response), k, kn)
+	for i := range v.v {
+		vals[i], ok[i] = "", bool(v.v[i].ok)
+		if ok[i] {
+			vals[i] = gostring(v.v[i].ptr, v.v[i].length)
+		}
+	}
+}
+
+// applyOps makes the queued writes ops (attempt.queue) in one call: ops is
+// Go memory without pointers, read during the call only.
+func applyOps(f unsafe.Pointer, ops []byte) {
 	p, n := cbytes(ops)
-	C.aigw_header_ops(f, p, n)
+	C.aigw_ops(f, p, n)
 }
 
 // bodyView describes the body Envoy holds: when it is one slice, view is
@@ -479,23 +544,12 @@ func metadataString(f unsafe.Pointer, source int, ns, key string) (string, bool)
 	return gostring(v.ptr, v.length), true
 }
 
-func setDynamicMetadataString(f unsafe.Pointer, ns, key, value string) {
-	np, nn := cstr(ns)
-	kp, kn := cstr(key)
-	vp, vn := cstr(value)
-	C.envoy_dynamic_module_callback_http_set_dynamic_metadata_string(f, np, nn, kp, kn, vp, vn)
-}
-
 // defineCounter defines an Envoy counter; only valid inside config_new.
 func defineCounter(envoyConfig unsafe.Pointer, name string) (uint64, bool) {
 	np, nn := cstr(name)
 	var id C.size_t
 	ok := C.envoy_dynamic_module_callback_http_filter_config_define_counter(envoyConfig, np, nn, &id) == 0
 	return uint64(id), ok
-}
-
-func incrementCounter(f unsafe.Pointer, id, n uint64) {
-	C.envoy_dynamic_module_callback_http_filter_increment_counter(f, C.size_t(id), C.uint64_t(n))
 }
 
 // dynamicMetadataNumber reads a number from the stream's dynamic metadata
@@ -508,12 +562,6 @@ func dynamicMetadataNumber(f unsafe.Pointer, ns, key string) (float64, bool) {
 	return float64(v.value), bool(v.ok)
 }
 
-func setDynamicMetadataNumber(f unsafe.Pointer, ns, key string, value float64) {
-	np, nn := cstr(ns)
-	kp, kn := cstr(key)
-	C.envoy_dynamic_module_callback_http_set_dynamic_metadata_number(f, np, nn, kp, kn, C.double(value))
-}
-
 func filterState(f unsafe.Pointer, key string) (string, bool) {
 	kp, kn := cstr(key)
 	v := C.aigw_get_filter_state(f, kp, kn)
@@ -521,12 +569,6 @@ func filterState(f unsafe.Pointer, key string) (string, bool) {
 		return "", false
 	}
 	return gostring(v.ptr, v.length), true
-}
-
-func setFilterState(f unsafe.Pointer, key, value string) {
-	kp, kn := cstr(key)
-	vp, vn := cstr(value)
-	C.envoy_dynamic_module_callback_http_set_filter_state_bytes(f, kp, kn, vp, vn)
 }
 
 // cHeaders lays headers out in C memory: the array handed to Envoy must not

@@ -52,6 +52,66 @@ CAPIStatus envoyGoFilterHttpDefineMetric(void* c, uint32_t metric_type, void* na
 CAPIStatus envoyGoFilterHttpIncrementMetric(void* c, uint32_t metric_id, int64_t offset);
 CAPIStatus envoyGoFilterHttpGetMetric(void* c, uint32_t metric_id, uint64_t* value);
 CAPIStatus envoyGoFilterHttpRecordMetric(void* c, uint32_t metric_id, uint64_t value);
+
+// AIGW_OP_FIXED is the size of a queued write before its strings (request.queue
+// in requests.go: a kind byte, then three string lengths as native uint32s).
+#define AIGW_OP_FIXED (1 + 3 * 4)
+
+// aigw_ops_result names the first write that failed (failed is -1 when all
+// succeeded): its kind and Envoy's status.
+typedef struct {
+  int failed;
+  int kind;
+  int status;
+} aigw_ops_result;
+
+// aigw_ops makes the writes queued in ops, in order, stopping at the first
+// that fails: header sets (kind 0: key, value) and removes (1: key) on the
+// processState s, dynamic metadata (2: namespace, key, value bytes) and
+// route cache clears (3) on the httpRequest r.
+static inline aigw_ops_result aigw_ops(void* s, void* r, char* ops, size_t len) {
+  aigw_ops_result res = {-1, 0, 0};
+  size_t i = 0;
+  for (int n = 0; i + AIGW_OP_FIXED <= len; n++) {
+    unsigned char kind = (unsigned char)ops[i];
+    uint32_t la, lb, lc;
+    memcpy(&la, ops + i + 1, 4);
+    memcpy(&lb, ops + i + 5, 4);
+    memcpy(&lc, ops + i + 9, 4);
+    size_t size = AIGW_OP_FIXED + (size_t)la + lb + lc;
+    if (size > len - i) {
+      break;
+    }
+    char* a = ops + i + AIGW_OP_FIXED;
+    char* b = a + la;
+    char* c = b + lb;
+    CAPIStatus st;
+    switch (kind) {
+    case 0:
+      st = envoyGoFilterHttpSetHeaderHelper(s, a, (int)la, b, (int)lb, 0); // HeaderSet
+      break;
+    case 1:
+      st = envoyGoFilterHttpRemoveHeader(s, a, (int)la);
+      break;
+    case 2:
+      st = envoyGoFilterHttpSetDynamicMetadata(r, a, (int)la, b, (int)lb, c, (int)lc);
+      break;
+    case 3:
+      st = envoyGoFilterHttpClearRouteCache(r, false);
+      break;
+    default:
+      st = -1;
+    }
+    if (st != 0) {
+      res.failed = n;
+      res.kind = kind;
+      res.status = (int)st;
+      return res;
+    }
+    i += size;
+  }
+  return res;
+}
 */
 import "C"
 
@@ -143,13 +203,32 @@ func getHeader(s unsafe.Pointer, key string, arena *[]byte) (string, bool) {
 	return unsafe.String(unsafe.SliceData(b), len(b)), true
 }
 
-func setHeader(s unsafe.Pointer, key, value string) {
-	capiError("SetHeader", C.envoyGoFilterHttpSetHeaderHelper(s, strPtr(key), C.int(len(key)),
-		strPtr(value), C.int(len(value)), headerSet))
-}
+// Kinds of the writes request.queue batches for aigw_ops, and the C API
+// call each makes (for capiError).
+const (
+	opSetHeader       = 0
+	opRemoveHeader    = 1
+	opSetMetadata     = 2
+	opClearRouteCache = 3
+)
 
-func removeHeader(s unsafe.Pointer, key string) {
-	capiError("RemoveHeader", C.envoyGoFilterHttpRemoveHeader(s, strPtr(key), C.int(len(key))))
+var opCalls = [...]string{"SetHeader", "RemoveHeader", "SetDynamicMetadata", "ClearRouteCache"}
+
+// applyOps makes the queued writes ops in one call (s for the header
+// writes, r for the rest); a failed one panics like the call made alone.
+// ops is Go memory without pointers, read during the call only.
+func applyOps(s, r unsafe.Pointer, ops []byte) {
+	if len(ops) == 0 {
+		return
+	}
+	res := C.aigw_ops(s, r, (*C.char)(unsafe.Pointer(unsafe.SliceData(ops))), C.size_t(len(ops)))
+	if res.failed >= 0 {
+		call := "unknown write"
+		if k := int(res.kind); k < len(opCalls) {
+			call = opCalls[k]
+		}
+		capiError(call, C.CAPIStatus(res.status))
+	}
 }
 
 func copyBuffer(s unsafe.Pointer, buffer uint64, into []byte) {
@@ -214,10 +293,6 @@ func sendLocalReplyHeaders(s unsafe.Pointer, status int, body, details string, h
 
 // Calls on the httpRequest.
 
-func clearRouteCache(r unsafe.Pointer) {
-	capiError("ClearRouteCache", C.envoyGoFilterHttpClearRouteCache(r, false))
-}
-
 func responseCode(r unsafe.Pointer) (int, bool) {
 	var v C.uint64_t
 	st := C.envoyGoFilterHttpGetIntegerValue(r, valueResponseCode, &v)
@@ -226,12 +301,6 @@ func responseCode(r unsafe.Pointer) (int, bool) {
 	}
 	capiError("GetIntegerValue", st)
 	return int(v), true
-}
-
-func setDynamicMetadata(r unsafe.Pointer, namespace, key string, value []byte) {
-	capiError("SetDynamicMetadata", C.envoyGoFilterHttpSetDynamicMetadata(r,
-		strPtr(namespace), C.int(len(namespace)), strPtr(key), C.int(len(key)),
-		unsafe.Pointer(unsafe.SliceData(value)), C.int(len(value))))
 }
 
 func finalizeRequest(r unsafe.Pointer) { C.envoyGoFilterHttpFinalize(r, 0) }

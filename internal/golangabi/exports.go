@@ -74,6 +74,7 @@ func envoyGoFilterOnHttpHeader(s unsafe.Pointer, endStream, headerNum, headerByt
 		r.beginCallback(s)
 		p.r = r
 		st := r.router.DecodeHeaders((*headers)(r), endStream == 1)
+		r.flush()
 		if endStream == 1 && st == api.StopAndBuffer {
 			// Envoy would wait for a body that never comes (the Go SDK panics here).
 			panic("StopAndBuffer returned on a request without a body")
@@ -99,6 +100,7 @@ func envoyGoFilterOnHttpData(s unsafe.Pointer, endStream, buffer, length uint64)
 		p.r = r
 		r.buffer, r.length = buffer, length
 		st := r.router.DecodeData((*body)(r), endStream == 1)
+		r.flush()
 		r.buffer, r.length = 0, 0
 		return uint64(st)
 	})
@@ -118,7 +120,9 @@ func envoyGoFilterOnHttpStreamComplete(c unsafe.Pointer) {
 	guard("completing a stream", nil, struct{}{}, func() struct{} {
 		req := (*cHTTPRequest)(c)
 		if r := workers.get(req.workerID).live[c]; r != nil {
+			r.w.ops = r.w.ops[:0]
 			r.router.OnStreamComplete()
+			r.flush()
 		}
 		return struct{}{}
 	})

@@ -1,6 +1,7 @@
 package golangabi
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -27,6 +28,8 @@ type worker struct {
 	body  []byte
 	arena []byte
 	meta  []byte
+	// ops queues the writes of the callback in progress (request.queue).
+	ops []byte
 }
 
 const (
@@ -152,44 +155,81 @@ func (w *worker) end(c unsafe.Pointer) {
 func (r *request) beginCallback(s unsafe.Pointer) {
 	r.s = s
 	r.w.arena = r.w.arena[:0]
+	r.w.ops = r.w.ops[:0]
+}
+
+// The router's writes (header sets and removes, dynamic metadata, the
+// route cache clear) are queued and reach Envoy in one cgo call (aigw_ops)
+// instead of one each: before any read or local reply, and when the
+// callback ends (flush in exports.go), so Envoy sees them in order within
+// the callback that made them and the filter reads what it wrote. Each is a
+// kind byte, three string lengths (native uint32) and the strings' bytes.
+// Only one callback runs on a worker at a time, so the worker's buffer
+// holds the queue of the request in progress.
+func (r *request) queue(kind byte, a, b string, c []byte) {
+	ops := append(r.w.ops, kind)
+	ops = binary.NativeEndian.AppendUint32(ops, uint32(len(a)))
+	ops = binary.NativeEndian.AppendUint32(ops, uint32(len(b)))
+	ops = binary.NativeEndian.AppendUint32(ops, uint32(len(c)))
+	ops = append(ops, a...)
+	ops = append(ops, b...)
+	r.w.ops = append(ops, c...)
+}
+
+// flush makes the queued writes.
+func (r *request) flush() {
+	if len(r.w.ops) > 0 {
+		ops := r.w.ops
+		r.w.ops = ops[:0] // emptied first: a failed write panics
+		applyOps(r.s, r.c, ops)
+	}
 }
 
 // filter.Stream
 
 func (r *request) SendLocalReply(status int, body, details string) {
+	r.flush()
 	sendLocalReply(r.s, status, body, details, false)
 }
 
 func (r *request) SendRetryLater(status int, body, details string) {
+	r.flush()
 	sendLocalReply(r.s, status, body, details, true)
 }
 
-func (r *request) ClearRouteCache() { clearRouteCache(r.c) }
+func (r *request) ClearRouteCache() { r.queue(opClearRouteCache, "", "", nil) }
 
 func (r *request) SetMetadata(key, value string) {
 	r.w.meta = appendStringValue(r.w.meta[:0], value)
-	setDynamicMetadata(r.c, config.DynamicMetadataNamespace, key, r.w.meta)
+	r.queue(opSetMetadata, config.DynamicMetadataNamespace, key, r.w.meta)
 }
 
 func (r *request) SetMetadataNumber(key string, value float64) {
 	r.w.meta = appendNumberValue(r.w.meta[:0], value)
-	setDynamicMetadata(r.c, config.DynamicMetadataNamespace, key, r.w.meta)
+	r.queue(opSetMetadata, config.DynamicMetadataNamespace, key, r.w.meta)
 }
 
 func (r *request) SendLocalReplyHeaders(status int, body, details string, headers []string) {
+	r.flush()
 	sendLocalReplyHeaders(r.s, status, body, details, headers)
 }
 
-func (r *request) ResponseCode() (int, bool) { return responseCode(r.c) }
+func (r *request) ResponseCode() (int, bool) {
+	r.flush()
+	return responseCode(r.c)
+}
 
 func (r *request) Log(level api.LogType, msg string) { logf(level, msg) }
 
 // headers is filter.RequestHeaders on the request's header map.
 type headers request
 
-func (h *headers) Get(name string) (string, bool) { return getHeader(h.s, name, &h.w.arena) }
-func (h *headers) Set(name, value string)         { setHeader(h.s, name, value) }
-func (h *headers) Del(name string)                { removeHeader(h.s, name) }
+func (h *headers) Get(name string) (string, bool) {
+	(*request)(h).flush()
+	return getHeader(h.s, name, &h.w.arena)
+}
+func (h *headers) Set(name, value string) { (*request)(h).queue(opSetHeader, name, value, nil) }
+func (h *headers) Del(name string)        { (*request)(h).queue(opRemoveHeader, name, "", nil) }
 
 // body is filter.Body on the buffer of the DecodeData in progress.
 type body request

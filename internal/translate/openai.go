@@ -2,6 +2,7 @@ package translate
 
 import (
 	"bytes"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -322,12 +323,30 @@ type usageScanner interface {
 
 type openaiUsageScanner struct{}
 
+// body reads usage and model from a complete response in one validating
+// walk of the body (bodyscan, the one definition of valid JSON): a body that
+// is not one valid JSON object yields nothing, and a member present twice is
+// not read (which one a reader takes is not something to guess). The body is
+// only read, never changed.
 func (openaiUsageScanner) body(b []byte, u *Usage) {
-	if vs, ve, ok, err := findMember(b, "usage"); err == nil && ok {
-		readOpenAIUsage(b[vs:ve], u)
+	var usage, model [2]int
+	var nUsage, nModel int
+	if bodyscan.Walk(b, func(key string, vs, ve int) error {
+		switch key {
+		case "usage":
+			usage, nUsage = [2]int{vs, ve}, nUsage+1
+		case "model":
+			model, nModel = [2]int{vs, ve}, nModel+1
+		}
+		return nil
+	}) != nil {
+		return
 	}
-	if vs, ve, ok, err := findMember(b, "model"); err == nil && ok {
-		if m, ok := rawString(b[vs:ve]); ok && m != u.Model {
+	if nUsage == 1 {
+		readOpenAIUsage(b[usage[0]:usage[1]], u)
+	}
+	if nModel == 1 {
+		if m, ok := rawString(b[model[0]:model[1]]); ok && m != u.Model {
 			u.Model = strings.Clone(m) // m may alias b
 		}
 	}
@@ -340,15 +359,71 @@ func (s openaiUsageScanner) event(data []byte, u *Usage) {
 	}
 }
 
+// readOpenAIUsage reads an OpenAI usage object (null: none), a value of a
+// document bodyscan validated, without decoding it again: each count it
+// knows must be a JSON integer that fits in int64 (or null), each details
+// member an object (or null); anything else and the whole report is
+// ignored, as a strict decode into oaiUsage would. Unknown members are
+// skipped; a repeated member's last value wins.
 func readOpenAIUsage(raw []byte, dst *Usage) {
 	if isNull(raw) {
 		return
 	}
-	var u oaiUsage
-	if err := jsonAPI.UnmarshalFromString(aliasString(raw), &u); err != nil {
+	var prompt, completion, total, cached, reasoning int64
+	err := bodyscan.Members(raw, func(key string, vs, ve int) error {
+		v := raw[vs:ve]
+		switch key {
+		case "prompt_tokens":
+			return usageCount(v, &prompt)
+		case "completion_tokens":
+			return usageCount(v, &completion)
+		case "total_tokens":
+			return usageCount(v, &total)
+		case "prompt_tokens_details":
+			return usageDetail(v, "cached_tokens", &cached)
+		case "completion_tokens_details":
+			return usageDetail(v, "reasoning_tokens", &reasoning)
+		}
+		return nil
+	})
+	if err != nil {
 		return
 	}
-	*dst = usageFromOpenAI(&u, dst.Model)
+	*dst = Usage{InputTokens: prompt, OutputTokens: completion, TotalTokens: total,
+		CachedInputTokens: cached, ReasoningTokens: reasoning, Model: dst.Model}.sane()
+}
+
+var errUsageType = errors.New("usage member of the wrong type")
+
+// usageCount reads a token count: a JSON integer within int64, or null
+// (leaves dst as it is, like a decoder).
+func usageCount(v []byte, dst *int64) error {
+	if isNull(v) {
+		return nil
+	}
+	// v is a validated JSON number: no sign but '-', no prefix.
+	n, err := strconv.ParseInt(aliasString(v), 10, 64)
+	if err != nil {
+		return errUsageType
+	}
+	*dst = n
+	return nil
+}
+
+// usageDetail reads member key of a details object (or null) into dst.
+func usageDetail(v []byte, key string, dst *int64) error {
+	if isNull(v) {
+		return nil
+	}
+	if v[0] != '{' {
+		return errUsageType
+	}
+	return bodyscan.Members(v, func(k string, vs, ve int) error {
+		if k == key {
+			return usageCount(v[vs:ve], dst)
+		}
+		return nil
+	})
 }
 
 // openAIErrorJSON returns an error body in OpenAI's shape: a body whose

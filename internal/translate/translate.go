@@ -308,8 +308,8 @@ func parseEndpoint(p string) endpoint {
 	if i := strings.IndexByte(p, '?'); i >= 0 {
 		p, ep.query = p[:i], p[i+1:]
 	}
-	if rest, ok := strings.CutPrefix(p, "/v1/"); ok {
-		p = "/" + rest
+	if strings.HasPrefix(p, "/v1/") {
+		p = p[len("/v1"):] // "/rest": a substring, no allocation
 	} else if p == "/v1" {
 		p = "/"
 	}

@@ -52,6 +52,11 @@ typedef struct {
   int type; // 0 counter, 1 gauge, 2 histogram
   char** labels;
   size_t nlabels;
+  // series is 1 + the index of a label-less metric's one series once it exists, else 0:
+  // Envoy resolves such a metric by id to its stat in O(1) (abi_impl.cc:127-136,
+  // FilterConfig::getCounterById at filter_config.h:197-202, a vector index), so the host
+  // does not build and search the series key on every update either.
+  size_t series;
 } dmetric_t;
 
 typedef struct {
@@ -281,16 +286,11 @@ envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filt
   return define(c, 2, name, name_length, label_names, label_names_length, id);
 }
 
-// op: 0 add, 1 sub, 2 set, 3 record
-static envoy_dynamic_module_type_metrics_result update(void* fp, const char* fn, int type, size_t id, bool vec,
-                                                       envoy_dynamic_module_type_module_buffer* lv, size_t nlv,
-                                                       int op, uint64_t value) {
-  if (!check(fp, fn)) return envoy_dynamic_module_type_metrics_result_MetricNotFound;
-  dmconfig_t* c = &g_dmcfg;
-  if (id >= c->nmetrics || c->metrics[id].type != type || (c->metrics[id].nlabels > 0) != vec)
-    return envoy_dynamic_module_type_metrics_result_MetricNotFound;
-  dmetric_t* m = &c->metrics[id];
-  if (vec && nlv != m->nlabels) return envoy_dynamic_module_type_metrics_result_InvalidLabels;
+// series_locked returns the series a metric update goes to (the metric's, or the label
+// values' for a vec), creating it on first use; c->mu is held.
+static dseries_t* series_locked(dmconfig_t* c, dmetric_t* m, int type, bool vec,
+                                envoy_dynamic_module_type_module_buffer* lv, size_t nlv) {
+  if (!vec && m->series) return &c->series[m->series - 1];
   buf_t k;
   buf_init(&k);
   buf_add(&k, m->name, strlen(m->name));
@@ -306,7 +306,6 @@ static envoy_dynamic_module_type_metrics_result update(void* fp, const char* fn,
   }
   char* key = buf_dup(&k);
   buf_free(&k);
-  pthread_mutex_lock(&c->mu);
   dseries_t* s = NULL;
   for (size_t i = 0; i < c->nseries; i++)
     if (!strcmp(c->series[i].key, key)) s = &c->series[i];
@@ -322,6 +321,22 @@ static envoy_dynamic_module_type_metrics_result update(void* fp, const char* fn,
     key = NULL;
   }
   free(key);
+  if (!vec) m->series = (size_t)(s - c->series) + 1;
+  return s;
+}
+
+// op: 0 add, 1 sub, 2 set, 3 record
+static envoy_dynamic_module_type_metrics_result update(void* fp, const char* fn, int type, size_t id, bool vec,
+                                                       envoy_dynamic_module_type_module_buffer* lv, size_t nlv,
+                                                       int op, uint64_t value) {
+  if (!check(fp, fn)) return envoy_dynamic_module_type_metrics_result_MetricNotFound;
+  dmconfig_t* c = &g_dmcfg;
+  if (id >= c->nmetrics || c->metrics[id].type != type || (c->metrics[id].nlabels > 0) != vec)
+    return envoy_dynamic_module_type_metrics_result_MetricNotFound;
+  dmetric_t* m = &c->metrics[id];
+  if (vec && nlv != m->nlabels) return envoy_dynamic_module_type_metrics_result_InvalidLabels;
+  pthread_mutex_lock(&c->mu);
+  dseries_t* s = series_locked(c, m, type, vec, lv, nlv);
   switch (op) {
   case 0: s->value += (int64_t)value; break;
   case 1: s->value -= (int64_t)value; break;

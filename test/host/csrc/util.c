@@ -236,11 +236,24 @@ void buf_copy_from(buf_t* dst, const buf_t* src) {
 
 void hmap_init(hmap_t* m) { memset(m, 0, sizeof(*m)); }
 
+// An entry's key and value share one allocation (hdr_block): Envoy allocates one node per
+// header (HeaderMapImpl's std::list<HeaderEntryImpl>, source/common/http/header_map_impl.h:131-133)
+// whose key and value are HeaderStrings (envoy/http/header_map.h:114) with 128 bytes of inline
+// storage (InlinedStringVector, envoy/common/union_string.h:18), so a short header costs it
+// one allocation, not one per string. Freeing an entry frees k only.
+static void hdr_block(hdr_t* h, const char* k, size_t kl, const char* v, size_t vl) {
+  h->k = xmalloc(kl + vl + 2);
+  memcpy(h->k, k, kl);
+  h->k[kl] = 0;
+  h->kl = kl;
+  h->v = h->k + kl + 1;
+  memcpy(h->v, v, vl);
+  h->v[vl] = 0;
+  h->vl = vl;
+}
+
 void hmap_clear(hmap_t* m) {
-  for (size_t i = 0; i < m->n; i++) {
-    free(m->e[i].k);
-    free(m->e[i].v);
-  }
+  for (size_t i = 0; i < m->n; i++) free(m->e[i].k);
   m->n = 0;
 }
 
@@ -290,11 +303,8 @@ void hmap_add(hmap_t* m, const char* k, size_t kl, const char* v, size_t vl) {
     m->e = xrealloc(m->e, m->cap * sizeof(hdr_t));
   }
   hdr_t h;
-  h.k = xstrndup(k, kl);
+  hdr_block(&h, k, kl, v, vl);
   for (size_t i = 0; i < kl; i++) h.k[i] = (char)tolower((unsigned char)h.k[i]);
-  h.kl = kl;
-  h.v = xstrndup(v, vl);
-  h.vl = vl;
   // Envoy keeps pseudo headers ahead of regular ones.
   if (kl && k[0] == ':') {
     size_t pos = 0;
@@ -312,7 +322,6 @@ void hmap_remove(hmap_t* m, const char* k, size_t kl) {
   for (size_t i = 0; i < m->n; i++) {
     if (key_eq(&m->e[i], k, kl)) {
       free(m->e[i].k);
-      free(m->e[i].v);
     } else {
       m->e[j++] = m->e[i];
     }
@@ -327,15 +336,13 @@ void hmap_set(hmap_t* m, const char* k, size_t kl, const char* v, size_t vl) {
   for (size_t i = 0; i < m->n; i++) {
     if (key_eq(&m->e[i], k, kl)) {
       if (!first) {
-        char* nv = xstrndup(v, vl);
-        free(m->e[i].v);
-        m->e[i].v = nv;
-        m->e[i].vl = vl;
-        m->e[j++] = m->e[i];
+        hdr_t h;
+        hdr_block(&h, m->e[i].k, m->e[i].kl, v, vl); // v may point into the old entry
+        free(m->e[i].k);
+        m->e[j++] = h;
         first = &m->e[j - 1];
       } else {
         free(m->e[i].k);
-        free(m->e[i].v);
       }
     } else {
       m->e[j++] = m->e[i];
