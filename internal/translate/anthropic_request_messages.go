@@ -376,6 +376,9 @@ func (c *msgConverter) literal(dst []byte, lit []byte) (out []byte, ok bool) {
 // escape (decoded as U+FFFD too). Both are rare; such a literal takes the
 // decoding path.
 func rawCopyable(inner []byte) bool {
+	if plainASCII(inner) {
+		return true // the usual text: one pass
+	}
 	if !utf8.Valid(inner) {
 		return false
 	}
@@ -409,6 +412,16 @@ func rawCopyable(inner []byte) bool {
 			return false
 		}
 	}
+}
+
+// plainTail is plainASCII byte by byte, for what is shorter than a block.
+func plainTail(s []byte) bool {
+	for _, b := range s {
+		if b >= 0x80 || b == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // surrogate classifies the \u escape whose first two hex digits are a, b:
