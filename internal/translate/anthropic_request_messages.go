@@ -376,9 +376,6 @@ func (c *msgConverter) literal(dst []byte, lit []byte) (out []byte, ok bool) {
 // escape (decoded as U+FFFD too). Both are rare; such a literal takes the
 // decoding path.
 func rawCopyable(inner []byte) bool {
-	if plainASCII(inner) {
-		return true // the usual text: one pass
-	}
 	if !utf8.Valid(inner) {
 		return false
 	}
@@ -412,16 +409,6 @@ func rawCopyable(inner []byte) bool {
 			return false
 		}
 	}
-}
-
-// plainTail is plainASCII byte by byte, for what is shorter than a block.
-func plainTail(s []byte) bool {
-	for _, b := range s {
-		if b >= 0x80 || b == '\\' {
-			return false
-		}
-	}
-	return true
 }
 
 // surrogate classifies the \u escape whose first two hex digits are a, b:

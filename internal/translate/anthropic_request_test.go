@@ -451,45 +451,9 @@ func TestRawCopyable(t *testing.T) {
 		{`\ud83d\n`, false},
 		{"invalid \xff", false},
 		{"truncated \xe2\x82", false},
-		// Longer than a vector block: the invalid byte or lone surrogate
-		// after the first 16 or 32 bytes.
-		{"a long enough plain text that spans blocks", true},
-		{"a long enough text, then raw UTF-8 \u00e9 past a block", true},
-		{"a long enough text, then invalid UTF-8 \xff past a block", false},
-		{`a long enough text, then a pair \ud83d\ude00 past a block`, true},
-		{`a long enough text, then a lone \ud83d surrogate past a block`, false},
 	} {
 		if got := rawCopyable([]byte(tc.inner)); got != tc.want {
 			t.Errorf("rawCopyable(%q) = %v, want %v", tc.inner, got, tc.want)
-		}
-	}
-}
-
-// plainASCII finds a byte >= 0x80 or a backslash wherever it is: in a
-// block of the vector loop (either of a pair, or the single one) or in
-// the tail, whatever the length.
-func TestPlainASCII(t *testing.T) {
-	for n := 0; n <= 80; n++ {
-		clean := bytes.Repeat([]byte("abcdefghijklmnopqrstuvwxyz 0123456789"), 3)[:n]
-		if !plainASCII(clean) {
-			t.Fatalf("plainASCII(%q) = false", clean)
-		}
-		for i := 0; i < n; i++ {
-			for _, b := range []byte{'\\', 0x80, 0xc3, 0xff} {
-				s := bytes.Clone(clean)
-				s[i] = b
-				if plainASCII(s) {
-					t.Fatalf("plainASCII(%q) = true (byte %#x at %d of %d)", s, b, i, n)
-				}
-			}
-			// Its neighbours are not confused with it.
-			for _, b := range []byte{0x5b, 0x5d, 0x7f, 0x00, 0x1c, 0xdc} {
-				s := bytes.Clone(clean)
-				s[i] = b
-				if want := b < 0x80; plainASCII(s) != want {
-					t.Fatalf("plainASCII(%q) = %v (byte %#x at %d of %d)", s, !want, b, i, n)
-				}
-			}
 		}
 	}
 }
