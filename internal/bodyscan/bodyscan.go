@@ -104,8 +104,11 @@ type Result struct {
 	MaxTokens int64
 
 	// For the upstream phase (FindingsOf): the model value's span, the
-	// last "stream" member's verdict and the number of members.
+	// last "stream" member's verdict, the number of members and the last
+	// "messages" value's span.
 	modelStart, modelEnd int
+	messagesStart        int
+	messagesEnd          int
 	stream               bool
 	members              int
 }
@@ -136,6 +139,9 @@ func Scan(body []byte, backendField string) (Result, error) {
 			target = &r.Backend
 		case "stream":
 			r.stream = string(body[f.valStart:f.valEnd]) == "true"
+			continue
+		case "messages":
+			r.messagesStart, r.messagesEnd = f.valStart, f.valEnd
 			continue
 		case "max_tokens", "max_completion_tokens":
 			if n, ok := wholeNumber(body[f.valStart:f.valEnd]); ok && n > r.MaxTokens {

@@ -19,18 +19,35 @@ type Findings struct {
 	Stream bool
 	// Members counts the top-level members.
 	Members int
+	// MessagesStart, MessagesEnd span the value of a top-level "messages"
+	// member (the last one), most of a chat request: an attempt's walk
+	// over the top-level members jumps over it (WalkTrustedKnown) instead
+	// of skipping it byte by byte. Both zero when there is none.
+	MessagesStart, MessagesEnd int
 }
 
 // FindingsOf returns the findings for body, the body Scan read with r,
 // after the router phase removed removed (a member of r, or the zero
 // Member) with RemoveMember: offsets past the cut move back with the bytes.
 func FindingsOf(r Result, removed Member) Findings {
-	f := Findings{Model: r.Model, ModelStart: r.modelStart, ModelEnd: r.modelEnd, Stream: r.stream, Members: r.members}
+	f := Findings{Model: r.Model, ModelStart: r.modelStart, ModelEnd: r.modelEnd, Stream: r.stream, Members: r.members,
+		MessagesStart: r.messagesStart, MessagesEnd: r.messagesEnd}
 	if removed.Present {
 		f.Members--
+		cut := removed.cutEnd - removed.cutStart
 		if removed.cutEnd <= f.ModelStart {
-			f.ModelStart -= removed.cutEnd - removed.cutStart
-			f.ModelEnd -= removed.cutEnd - removed.cutStart
+			f.ModelStart -= cut
+			f.ModelEnd -= cut
+		}
+		switch {
+		case f.MessagesEnd == 0:
+		case removed.cutEnd <= f.MessagesStart:
+			f.MessagesStart -= cut
+			f.MessagesEnd -= cut
+		case removed.cutStart < f.MessagesEnd:
+			// The cut took the messages member itself (a backend field
+			// named "messages"): there is none left to span.
+			f.MessagesStart, f.MessagesEnd = 0, 0
 		}
 	}
 	return f

@@ -13,13 +13,17 @@ func TestFindingsOf(t *testing.T) {
 		wantModel string // body[ModelStart:ModelEnd] after the cut
 		stream    bool
 		members   int
+		messages  string // body[MessagesStart:MessagesEnd] after the cut
 	}{
-		{"backend before model", `{"backend":"b","model":"m","stream":true}`, true, `{"model":"m","stream":true}`, `"m"`, true, 2},
-		{"backend after model", `{"model":"m", "backend":"b"}`, true, `{"model":"m"}`, `"m"`, false, 1},
-		{"backend last, model escaped", `{"stream":false,"mod\u0065l":"m\u00e9","backend":"b"}`, true, `{"stream":false,"mod\u0065l":"m\u00e9"}`, `"m\u00e9"`, false, 2},
-		{"no backend", `{"stream":true, "model" : "gpt" ,"stream":false}`, false, `{"stream":true, "model" : "gpt" ,"stream":false}`, `"gpt"`, false, 3},
-		{"no model", `{"backend":"b","messages":[]}`, true, `{"messages":[]}`, ``, false, 1},
-		{"only backend", `{"backend":"b"}`, true, `{}`, ``, false, 0},
+		{"backend before model", `{"backend":"b","model":"m","stream":true}`, true, `{"model":"m","stream":true}`, `"m"`, true, 2, ``},
+		{"backend after model", `{"model":"m", "backend":"b"}`, true, `{"model":"m"}`, `"m"`, false, 1, ``},
+		{"backend last, model escaped", `{"stream":false,"mod\u0065l":"m\u00e9","backend":"b"}`, true, `{"stream":false,"mod\u0065l":"m\u00e9"}`, `"m\u00e9"`, false, 2, ``},
+		{"no backend", `{"stream":true, "model" : "gpt" ,"stream":false}`, false, `{"stream":true, "model" : "gpt" ,"stream":false}`, `"gpt"`, false, 3, ``},
+		{"no model", `{"backend":"b","messages":[]}`, true, `{"messages":[]}`, ``, false, 1, `[]`},
+		{"only backend", `{"backend":"b"}`, true, `{}`, ``, false, 0, ``},
+		{"messages after backend", `{"backend":"b", "messages":[{"role":"user"}],"model":"m"}`, true, `{"messages":[{"role":"user"}],"model":"m"}`, `"m"`, false, 2, `[{"role":"user"}]`},
+		{"messages before backend", `{"messages":[1],"backend":"b"}`, true, `{"messages":[1]}`, ``, false, 1, `[1]`},
+		{"messages twice, the last spanned", `{"messages":[1],"messages":[2,3]}`, false, `{"messages":[1],"messages":[2,3]}`, ``, false, 2, `[2,3]`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -38,6 +42,9 @@ func TestFindingsOf(t *testing.T) {
 			f := FindingsOf(r, removed)
 			if got := string(body[f.ModelStart:f.ModelEnd]); f.Model.Present && got != tc.wantModel || !f.Model.Present && tc.wantModel != "" {
 				t.Errorf("model span %q (present %v), want %q", got, f.Model.Present, tc.wantModel)
+			}
+			if got := string(body[f.MessagesStart:f.MessagesEnd]); got != tc.messages {
+				t.Errorf("messages span %q, want %q", got, tc.messages)
 			}
 			if f.Stream != tc.stream || f.Members != tc.members {
 				t.Errorf("stream %v members %d, want %v %d", f.Stream, f.Members, tc.stream, tc.members)

@@ -28,11 +28,35 @@ func WalkTrusted(body []byte, fn func(key string, vs, ve int) error) error {
 	return err
 }
 
+// WalkTrustedKnown is WalkTrusted for a body whose member value starting
+// at body[ks] is known to end at body[ke] (the Findings' messages span,
+// most of a chat request): that value is jumped over, not skipped. A span
+// that cannot be one of the body's values (out of range, not bracketed
+// alike) is ignored; a wrong one that looks right is the caller's error,
+// like any other unvouched bytes: meaningless spans, never a panic.
+func WalkTrustedKnown(body []byte, ks, ke int, fn func(key string, vs, ve int) error) error {
+	if ks < 0 || ke > len(body) || ke-ks < 2 || !(body[ks] == '[' && body[ke-1] == ']' || body[ks] == '{' && body[ke-1] == '}') {
+		return WalkTrusted(body, fn)
+	}
+	i := skipSpace(body, 0)
+	if i >= len(body) {
+		return &Error{Kind: Empty}
+	}
+	_, err := objectTrusted(body, i, ks, ke, fn)
+	return err
+}
+
 // ObjectTrusted is WalkTrusted for the object that starts at b[i], a value
 // of a document known to be valid, and returns the offset after it: a
 // walk over an array of objects reads each object once, its end found by
 // walking its members (not by skipping it first).
 func ObjectTrusted(b []byte, i int, fn func(key string, vs, ve int) error) (end int, err error) {
+	return objectTrusted(b, i, -1, 0, fn)
+}
+
+// objectTrusted is ObjectTrusted knowing that a member value starting at
+// b[ks] ends at b[ke] (ks -1: none known).
+func objectTrusted(b []byte, i, ks, ke int, fn func(key string, vs, ve int) error) (end int, err error) {
 	if i >= len(b) || b[i] != '{' {
 		return 0, &Error{Kind: NotObject, Offset: i}
 	}
@@ -52,7 +76,10 @@ func ObjectTrusted(b []byte, i int, fn func(key string, vs, ve int) error) (end 
 			return 0, &Error{Kind: Invalid, Offset: i}
 		}
 		vs := skipSpace(b, i+1)
-		ve, ok := trustedValueEnd(b, vs)
+		ve, ok := ke, true
+		if vs != ks {
+			ve, ok = trustedValueEnd(b, vs)
+		}
 		if !ok {
 			return 0, &Error{Kind: Invalid, Offset: vs}
 		}

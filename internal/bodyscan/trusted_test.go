@@ -65,6 +65,14 @@ func checkTrusted(t *testing.T, body []byte) {
 	}
 	for _, m := range want {
 		v := body[m.vs:m.ve]
+		if v[0] == '{' || v[0] == '[' {
+			// Knowing a container member's span (the findings' messages)
+			// changes nothing but the work.
+			known := func(b []byte, fn func(string, int, int) error) error { return WalkTrustedKnown(b, m.vs, m.ve, fn) }
+			if got, err := walkSpans(known, body); err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("WalkTrustedKnown(%q, %d, %d) = %v %v, Walk %v", body, m.vs, m.ve, got, err, want)
+			}
+		}
 		if v[0] == '{' {
 			// An object's walk ends where Walk's span of it ends.
 			end, err := ObjectTrusted(body, m.vs, func(string, int, int) error { return nil })
@@ -97,6 +105,10 @@ func TestWalkTrustedGarbage(t *testing.T) {
 		_, _ = elementSpans(ElementsTrusted, []byte(b))
 		_, _ = ObjectTrusted([]byte(b), 0, func(string, int, int) error { return nil })
 		_, _ = ValueEndTrusted([]byte(b), 0)
+		// Spans nobody found: out of range, inverted, not a container.
+		for _, k := range [][2]int{{-1, 2}, {0, len(b) + 1}, {2, 1}, {0, len(b)}, {1, len(b)}, {len(b), len(b)}} {
+			_, _ = walkSpans(func(b []byte, fn func(string, int, int) error) error { return WalkTrustedKnown(b, k[0], k[1], fn) }, []byte(b))
+		}
 		// A reader that returns nonsense ends the walk, not the process.
 		_ = EachTrusted([]byte(b), func(int, int) (int, error) { return -1, nil })
 	}
@@ -116,6 +128,11 @@ func FuzzWalkTrusted(f *testing.F) {
 		// Whatever the bytes, no panic; on a valid body, Walk's answer.
 		_, _ = walkSpans(WalkTrusted, body)
 		_, _ = elementSpans(ElementsTrusted, body)
+		// A known span that is wrong for these bytes (findings of other
+		// bodies) yields nonsense, never a panic.
+		for _, k := range [][2]int{{0, len(body)}, {len(body) / 3, len(body) / 2}, {1, len(body) - 1}} {
+			_, _ = walkSpans(func(b []byte, fn func(string, int, int) error) error { return WalkTrustedKnown(b, k[0], k[1], fn) }, body)
+		}
 		if _, err := walkSpans(Walk, body); err == nil {
 			checkTrusted(t, body)
 		}

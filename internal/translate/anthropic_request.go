@@ -18,9 +18,17 @@ func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
 
 // RequestBodyScanned is RequestBody for a body the router phase validated
 // (bodyscan.Recall vouched for these bytes): it is walked, not validated
-// again.
-func (a *anthropicTranslator) RequestBodyScanned(body []byte, _ bodyscan.Findings) (RequestResult, error) {
-	return a.request(body, trustedMembers)
+// again, and the walk jumps over the messages the findings span (they are
+// walked once, when they are converted).
+func (a *anthropicTranslator) RequestBodyScanned(body []byte, f bodyscan.Findings) (RequestResult, error) {
+	return a.request(body, knownMembers(f))
+}
+
+// knownMembers is trustedMembers jumping over the messages value f spans.
+func knownMembers(f bodyscan.Findings) memberWalk {
+	return func(b []byte, fn func(key string, vs, ve int) error) error {
+		return scanError(bodyscan.WalkTrustedKnown(b, f.MessagesStart, f.MessagesEnd, fn))
+	}
 }
 
 func (a *anthropicTranslator) request(body []byte, walk memberWalk) (RequestResult, error) {

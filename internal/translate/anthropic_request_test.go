@@ -475,3 +475,31 @@ func TestAnthropicSchemaErrorQuotesClientBytes(t *testing.T) {
 		}
 	}
 }
+
+// The findings the router phase hands over after it cut the backend
+// member (their messages span moved with the bytes: TestFindingsOf)
+// translate the body exactly as RequestBody does, the top-level walk
+// jumping over that span (bodyscan.WalkTrustedKnown), wherever the cut
+// was and with a second messages member.
+func TestAnthropicScannedAfterBackendCut(t *testing.T) {
+	for _, body := range []string{
+		`{"backend":"b","model":"m","max_tokens":5,"messages":[{"role":"system","content":"s"},{"role":"user","content":"hi \"]\" there"}]}`,
+		`{"model":"m", "messages" : [ {"content":[{"type":"text","text":"a]"}],"role":"user"} ] ,"backend":"b","temperature":0.5}`,
+		`{"messages":[{"role":"user","content":"x"}],"backend":"b","model":"m","messages":[{"role":"user","content":"second"}]}`,
+		`{"backend":"b","model":"m","messages":[]}`,
+		`{"model":"m","backend":"b"}`,
+	} {
+		b := []byte(body)
+		scan, err := bodyscan.Scan(b, "backend")
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		cut := bodyscan.RemoveMember(b, scan.Backend)
+		f := bodyscan.FindingsOf(scan, scan.Backend)
+		got, gerr := newAnthropicT(t, anthTarget).(ScannedRequest).RequestBodyScanned(cut, f)
+		want, werr := newAnthropicT(t, anthTarget).RequestBody(cut)
+		if fmt.Sprint(gerr) != fmt.Sprint(werr) || string(got.Body) != string(want.Body) {
+			t.Errorf("%s: scanned %s %v, RequestBody %s %v", cut, got.Body, gerr, want.Body, werr)
+		}
+	}
+}
