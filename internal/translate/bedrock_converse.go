@@ -149,8 +149,8 @@ func (b *bedrockConverse) RequestBody(body []byte) (RequestResult, error) {
 
 // RequestBodyScanned is RequestBody for a body the router phase validated
 // (not the embedded Anthropic translator's: Converse has its own shape).
-func (b *bedrockConverse) RequestBodyScanned(body []byte, _ bodyscan.Findings) (RequestResult, error) {
-	return b.converseRequest(body, trustedMembers)
+func (b *bedrockConverse) RequestBodyScanned(body []byte, f bodyscan.Findings) (RequestResult, error) {
+	return b.converseRequest(body, knownMembers(f))
 }
 
 func (b *bedrockConverse) converseRequest(body []byte, walk memberWalk) (RequestResult, error) {
