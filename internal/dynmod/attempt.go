@@ -196,9 +196,9 @@ func (a *attempt) queueHeader(response, remove bool, key, value string) {
 	kind := byte(opHeader)
 	if response {
 		kind |= opHeaderResponse
-		a.respHeaders.fetched = false
+		a.respHeaders.forget()
 	} else {
-		a.reqHeaders.fetched = false
+		a.reqHeaders.forget()
 	}
 	if remove {
 		kind |= opHeaderRemove
@@ -222,8 +222,29 @@ func (a *attempt) flush() {
 // forgetHeaders drops the prefetched header values: they hold only within
 // one hook (a nested hook may change the map).
 func (a *attempt) forgetHeaders() {
-	a.reqHeaders.fetched, a.respHeaders.fetched = false, false
+	a.reqHeaders.forget()
+	a.respHeaders.forget()
 }
+
+// forget drops the prefetched values (stale after the hook or a write) and
+// gives their holder back: a stream held open between hooks keeps none.
+func (h *headerMap) forget() {
+	if f := h.fetched; f != nil {
+		h.fetched = nil
+		clear(f.vals[:])
+		fetchedPool.Put(f)
+	}
+}
+
+// fetchedHeaders holds a prefetch set's values within one hook. It lives in
+// a pool rather than in every attempt: 10,000 open streams held about 2 MB
+// more with the values inline (bench TestStreamMemory).
+type fetchedHeaders struct {
+	vals [maxPrefetch]string
+	ok   [maxPrefetch]bool
+}
+
+var fetchedPool = sync.Pool{New: func() any { return new(fetchedHeaders) }}
 
 // prefetch is a set of headers upstream.Filter reads in the same hook
 // (request: clientPath and originals; response: responseHeaders): the first
@@ -253,11 +274,9 @@ type headerMap struct {
 	a        *attempt
 	response bool
 	prefetch *prefetch
-	// fetched says vals and ok hold the prefetch set's values for the
-	// current hook.
-	fetched bool
-	vals    [maxPrefetch]string
-	ok      [maxPrefetch]bool
+	// fetched holds the prefetch set's values for the current hook; nil
+	// until the first Get of one of them.
+	fetched *fetchedHeaders
 }
 
 func (h *headerMap) Get(key string) (string, bool) {
@@ -267,11 +286,13 @@ func (h *headerMap) Get(key string) (string, bool) {
 	h.a.flush()
 	for i, k := range h.prefetch.keys {
 		if k == key && k != "" {
-			if !h.fetched {
-				getHeaders(h.a.envoy, h.response, h.prefetch.packed, &h.vals, &h.ok)
-				h.fetched = true
+			f := h.fetched
+			if f == nil {
+				f = fetchedPool.Get().(*fetchedHeaders)
+				getHeaders(h.a.envoy, h.response, h.prefetch.packed, &f.vals, &f.ok)
+				h.fetched = f
 			}
-			return h.vals[i], h.ok[i]
+			return f.vals[i], f.ok[i]
 		}
 	}
 	return getHeader(h.a.envoy, h.response, key)
