@@ -29,7 +29,7 @@ test: fmt vet build
 	$(MAKE) k8s-test
 	# Allocation bounds again without -race (its sync.Pool drops items, so
 	# pooled decoders allocate there); the tests skip themselves under -race.
-	$(GO) test -count=1 -run 'Allocs' ./internal/translate/
+	$(GO) test -count=1 -run 'Allocs|AllocateNothing' ./internal/translate/
 
 
 # The Helm chart, Envoy Gateway and Istio manifests against the Kubernetes and CRD schemas.
