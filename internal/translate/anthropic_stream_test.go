@@ -22,15 +22,9 @@ func translateStream(t testing.TB, includeUsage bool, pieces ...[]byte) ([]byte,
 	if err != nil || !mode.Stream || mode.BufferBody || !mode.ModifiesBody {
 		t.Fatalf("mode %+v, %v", mode, err)
 	}
-	var all []byte
-	var usage Usage
-	for i, p := range pieces {
-		out, u, err := tr.ResponseBody(p, i == len(pieces)-1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, out...)
-		usage = u
+	all, usage, err := responsePieces(tr, pieces)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return all, usage
 }
@@ -59,21 +53,7 @@ func TestAnthropicStreamEverySplit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, wantUsage := translateStream(t, true, stream)
-			for i := 0; i <= len(stream); i++ {
-				got, usage := translateStream(t, true, stream[:i], stream[i:])
-				if !bytes.Equal(got, want) || usage != wantUsage {
-					t.Fatalf("split at %d differs:\n%s\nwant:\n%s", i, got, want)
-				}
-			}
-			pieces := make([][]byte, 0, len(stream)+1)
-			for i := range stream {
-				pieces = append(pieces, stream[i:i+1])
-			}
-			pieces = append(pieces, nil)
-			if got, usage := translateStream(t, true, pieces...); !bytes.Equal(got, want) || usage != wantUsage {
-				t.Fatalf("byte-by-byte feed differs:\n%s", got)
-			}
+			checkEverySplit(t, stream, func(pieces ...[]byte) ([]byte, Usage) { return translateStream(t, true, pieces...) })
 		})
 	}
 }

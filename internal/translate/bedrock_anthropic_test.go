@@ -185,17 +185,7 @@ func translateBedrockStream(t testing.TB, pieces ...[]byte) ([]byte, Usage, erro
 	if err != nil || !mode.Stream || mode.BufferBody || !mode.ModifiesBody || mode.ContentType != "text/event-stream" {
 		t.Fatalf("mode %+v, %v", mode, err)
 	}
-	var all []byte
-	var usage Usage
-	for i, p := range pieces {
-		out, u, err := tr.ResponseBody(p, i == len(pieces)-1)
-		all = append(all, out...)
-		usage = u
-		if err != nil {
-			return all, usage, err
-		}
-	}
-	return all, usage, nil
+	return responsePieces(tr, pieces)
 }
 
 // TestBedrockAnthropicStream: Bedrock's frames of a recorded Anthropic

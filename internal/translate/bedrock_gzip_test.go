@@ -36,21 +36,6 @@ func (c *bedrockGzipCase) run(t *testing.T, encoding string, pieces ...[]byte) (
 	return all, u, mode, err
 }
 
-// responsePieces feeds a response body in pieces, the last one ending it,
-// and returns the outputs joined, the last usage and the first error.
-func responsePieces(tr Translator, pieces [][]byte) ([]byte, Usage, error) {
-	var all []byte
-	var u Usage
-	for i, p := range pieces {
-		out, usage, err := tr.ResponseBody(p, i == len(pieces)-1)
-		all, u = append(all, out...), usage
-		if err != nil {
-			return all, u, err
-		}
-	}
-	return all, u, nil
-}
-
 // TestBedrockGzip: every Bedrock chat translator (the /v1/messages front
 // door to aws_bedrock_anthropic, its chat completions translation, and
 // Converse) decodes a gzip-encoded response, plain, error or event stream,

@@ -121,3 +121,37 @@ func isBadResponse(err error) bool {
 	e, ok := AsError(err, KindProvider)
 	return ok && e.Status == http.StatusBadGateway && e.Code == CodeBadResponse && e.Reason != ""
 }
+
+// responsePieces feeds a response body in pieces, the last one ending it,
+// and returns the outputs joined, the last usage and the first error.
+func responsePieces(tr Translator, pieces [][]byte) ([]byte, Usage, error) {
+	var all []byte
+	var u Usage
+	for i, p := range pieces {
+		out, usage, err := tr.ResponseBody(p, i == len(pieces)-1)
+		all, u = append(all, out...), usage
+		if err != nil {
+			return all, u, err
+		}
+	}
+	return all, u, nil
+}
+
+// checkEverySplit feeds stream through feed whole, cut in two at every
+// offset, and one byte at a time: the output and the usage must not change.
+func checkEverySplit(t *testing.T, stream []byte, feed func(pieces ...[]byte) ([]byte, Usage)) {
+	t.Helper()
+	want, wantUsage := feed(stream)
+	for i := 0; i <= len(stream); i++ {
+		if got, u := feed(stream[:i], stream[i:]); !bytes.Equal(got, want) || u != wantUsage {
+			t.Fatalf("split at %d differs:\n%s\nwant:\n%s", i, got, want)
+		}
+	}
+	pieces := make([][]byte, 0, len(stream)+1)
+	for i := range stream {
+		pieces = append(pieces, stream[i:i+1])
+	}
+	if got, u := feed(append(pieces, nil)...); !bytes.Equal(got, want) || u != wantUsage {
+		t.Fatalf("byte-by-byte feed differs:\n%s\nwant:\n%s", got, want)
+	}
+}

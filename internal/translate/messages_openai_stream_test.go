@@ -108,19 +108,7 @@ func TestMessagesStreamEverySplit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, wantUsage := messagesStreamOut(t, stream)
-			for i := 0; i <= len(stream); i++ {
-				if got, u := messagesStreamOut(t, stream[:i], stream[i:]); !bytes.Equal(got, want) || u != wantUsage {
-					t.Fatalf("split at %d differs:\n%s\nwant:\n%s", i, got, want)
-				}
-			}
-			pieces := make([][]byte, 0, len(stream)+1)
-			for i := range stream {
-				pieces = append(pieces, stream[i:i+1])
-			}
-			if got, u := messagesStreamOut(t, append(pieces, nil)...); !bytes.Equal(got, want) || u != wantUsage {
-				t.Fatalf("byte-by-byte feed differs:\n%s", got)
-			}
+			checkEverySplit(t, stream, func(pieces ...[]byte) ([]byte, Usage) { return messagesStreamOut(t, pieces...) })
 		})
 	}
 }

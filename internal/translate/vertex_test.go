@@ -213,15 +213,9 @@ func translateGeminiStream(t testing.TB, includeUsage bool, pieces ...[]byte) ([
 	if err != nil || !mode.Stream || mode.BufferBody || !mode.ModifiesBody {
 		t.Fatalf("mode %+v, %v", mode, err)
 	}
-	var all []byte
-	var usage Usage
-	for i, p := range pieces {
-		out, u, err := tr.ResponseBody(p, i == len(pieces)-1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, out...)
-		usage = u
+	all, usage, err := responsePieces(tr, pieces)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return all, usage
 }
@@ -249,21 +243,7 @@ func TestGeminiStreamEverySplit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, wantUsage := translateGeminiStream(t, true, stream)
-			for i := 0; i <= len(stream); i++ {
-				got, usage := translateGeminiStream(t, true, stream[:i], stream[i:])
-				if !bytes.Equal(got, want) || usage != wantUsage {
-					t.Fatalf("split at %d differs:\n%s\nwant:\n%s", i, got, want)
-				}
-			}
-			pieces := make([][]byte, 0, len(stream)+1)
-			for i := range stream {
-				pieces = append(pieces, stream[i:i+1])
-			}
-			pieces = append(pieces, nil)
-			if got, _ := translateGeminiStream(t, true, pieces...); !bytes.Equal(got, want) {
-				t.Fatalf("byte-at-a-time differs:\n%s", got)
-			}
+			checkEverySplit(t, stream, func(pieces ...[]byte) ([]byte, Usage) { return translateGeminiStream(t, true, pieces...) })
 		})
 	}
 }
