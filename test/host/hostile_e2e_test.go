@@ -195,8 +195,12 @@ func TestHostileStreamMemoryBounded(t *testing.T) {
 	// runtime collects at its own pace, so RSS shows the heap goal rather
 	// than what is kept. Without the caps one 64 MiB line took RSS up by
 	// more than 240 MiB and kept it; allow for the host's frame buffers and
-	// allocator noise.
-	if grown := max(afterPass, afterTr) - before; grown > 48<<10 {
+	// allocator noise. Measured growth on a 2-core machine: 12-20 MiB at
+	// 8d25b13, 23-31 MiB with the block-wise escape scan (7ddb88f; its Go heap
+	// peaks alike in gctrace, so RSS follows the runtime's pace), once 49 MiB
+	// under make test's parallel load: 64 MiB still fails the uncapped
+	// reader by a factor of four.
+	if grown := max(afterPass, afterTr) - before; grown > 64<<10 {
 		t.Fatalf("host RSS grew %d MiB streaming one %d MiB line", grown>>10, hostileLineMiB)
 	}
 }
