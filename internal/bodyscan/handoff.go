@@ -1,8 +1,11 @@
 package bodyscan
 
 import (
-	"hash/maphash"
+	"crypto/rand"
+	"encoding/binary"
 	"sync"
+
+	"github.com/zeebo/xxh3"
 )
 
 // Findings is what the router phase learned about a request body it
@@ -53,23 +56,54 @@ func FindingsOf(r Result, removed Member) Findings {
 	return f
 }
 
-// The handoff is keyed by the body itself: a seeded 64-bit hash (the seed
-// is random per process, so a client cannot make two bodies collide) and
-// the length. Whatever happened between the phases (another filter that
-// rewrote the body, a retry's copy), an attempt finds the findings only
-// for the very bytes they describe, and otherwise scans the body itself.
-// Identical bodies in flight at once share one entry. Entries are map
-// values, not pointers: a request's handoff allocates nothing once the map
-// has grown to the requests in flight.
+// The handoff is keyed by the body itself: a 128-bit seeded XXH3 of its
+// bytes, and its length. Whatever happened between the phases (another
+// filter that rewrote the body, a retry's copy), an attempt finds the
+// findings only for the very bytes they describe, and otherwise scans the
+// body itself. Identical bodies in flight at once share one entry. Entries
+// are map values, not pointers: a request's handoff allocates nothing once
+// the map has grown to the requests in flight.
+//
+// Threat model. The key only detects that the body changed between the
+// phases (another filter in the chain rewrote it); it authenticates
+// nothing. XXH3 is not a MAC, but the seed is secret (crypto/rand, once
+// per process) and no client ever sees a hash, the key or a timing that
+// depends on one, so a client cannot aim two bodies at one key; and 128
+// bits make an accidental collision among the requests in flight
+// negligible (about n²/2¹²⁹ for n of them). Should a wrong match happen
+// anyway, it pairs findings with another body of the same length: the
+// consumers then use stale offsets, all within [0, len(body)], and never
+// read out of range or panic (bodyscan.WalkTrustedKnown checks the
+// messages span against the body and walks only within it; the OpenAI
+// passthrough checks the model span and falls back to a scan when it is
+// not a string of this body: translate's TestStaleFindings feeds every
+// scanned translator findings of another body). The request is then
+// translated from meaningless spans and the provider rejects it: a wrong
+// answer for that one request, never a crash or another request's data.
+//
+// Cost: XXH3 runs at memory speed (about 20 µs per MiB here against
+// maphash's 110), once in the router phase and once per attempt.
 var handoff = struct {
 	sync.Mutex
-	seed    maphash.Seed
+	seed    uint64
 	entries map[handoffKey]handoffEntry
-}{seed: maphash.MakeSeed(), entries: map[handoffKey]handoffEntry{}}
+}{seed: randomSeed(), entries: map[handoffKey]handoffEntry{}}
+
+// randomSeed is the handoff's secret seed: random per process.
+func randomSeed() uint64 {
+	var b [8]byte
+	rand.Read(b[:]) // never fails: it crashes the process rather than return an error
+	return binary.LittleEndian.Uint64(b[:])
+}
 
 type handoffKey struct {
-	hash uint64
+	hash xxh3.Uint128
 	n    int
+}
+
+// keyOf is body's handoff key.
+func keyOf(body []byte) handoffKey {
+	return handoffKey{hash: xxh3.Hash128Seed(body, handoff.seed), n: len(body)}
 }
 
 type handoffEntry struct {
@@ -88,7 +122,7 @@ type Ticket struct {
 // returned ticket's Forget: the router phase calls it for the body it
 // forwards and Forget when Envoy destroys the stream (after every attempt).
 func Remember(body []byte, f Findings) Ticket {
-	k := handoffKey{hash: maphash.Bytes(handoff.seed, body), n: len(body)}
+	k := keyOf(body)
 	handoff.Lock()
 	defer handoff.Unlock()
 	e, ok := handoff.entries[k]
@@ -121,7 +155,7 @@ func (t *Ticket) Forget() {
 // Recall returns the findings the router phase remembered for exactly
 // these bytes, if a request carrying them is in flight.
 func Recall(body []byte) (Findings, bool) {
-	k := handoffKey{hash: maphash.Bytes(handoff.seed, body), n: len(body)}
+	k := keyOf(body)
 	handoff.Lock()
 	defer handoff.Unlock()
 	if e, ok := handoff.entries[k]; ok {

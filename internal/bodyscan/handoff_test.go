@@ -90,29 +90,94 @@ func TestHandoff(t *testing.T) {
 	}
 }
 
-// BenchmarkHandoff is what the handoff costs a 1 MiB request: the router
-// phase's Remember and Forget, and one attempt's Recall, each hashing the
+// TestHandoffKeyIsTheBytes: the handoff finds findings for the same bytes
+// (another slice holding them) and for nothing else: not after one byte
+// changed, wherever it is (the first, the last, each in between: XXH3
+// reads lengths up to 16, 128, 240 bytes and longer inputs by different
+// paths, so every one is covered), nor for a body one byte shorter or
+// longer.
+func TestHandoffKeyIsTheBytes(t *testing.T) {
+	base := remembered()
+	f := Findings{Members: 1}
+	for _, n := range []int{0, 1, 3, 4, 8, 9, 16, 17, 128, 129, 240, 241, 1024, 4097} {
+		body := make([]byte, n)
+		for i := range body {
+			body[i] = byte('a' + i%26)
+		}
+		tk := Remember(body, f)
+		if got, ok := Recall(append([]byte(nil), body...)); !ok || got != f {
+			t.Fatalf("len %d: the same bytes in another slice: Recall = %+v %v", n, got, ok)
+		}
+		changed := append([]byte(nil), body...)
+		for i := range changed {
+			old := changed[i]
+			for _, b := range []byte{old ^ 1, old ^ 0x80} {
+				changed[i] = b
+				if _, ok := Recall(changed); ok {
+					t.Fatalf("len %d: recalled after byte %d changed from %q to %q", n, i, old, b)
+				}
+			}
+			changed[i] = old
+		}
+		if n > 0 {
+			if _, ok := Recall(body[:n-1]); ok {
+				t.Fatalf("len %d: recalled for the body without its last byte", n)
+			}
+			if _, ok := Recall(body[1:]); ok {
+				t.Fatalf("len %d: recalled for the body without its first byte", n)
+			}
+		}
+		for _, extra := range []byte{0, 'x'} {
+			if _, ok := Recall(append(append([]byte(nil), body...), extra)); ok {
+				t.Fatalf("len %d: recalled for the body with %q appended", n, extra)
+			}
+		}
+		if _, ok := Recall(make([]byte, n)); ok && n > 0 {
+			t.Fatalf("len %d: recalled for as many zero bytes", n)
+		}
+		tk.Forget()
+		if _, ok := Recall(body); ok {
+			t.Fatalf("len %d: recalled after Forget", n)
+		}
+	}
+	if got := remembered(); got != base {
+		t.Fatalf("%d bodies remembered, want %d", got, base)
+	}
+}
+
+// TestHandoffSeedIsRandom: the seed is drawn per process, never a constant
+// a client could compute keys with.
+func TestHandoffSeedIsRandom(t *testing.T) {
+	a, b := randomSeed(), randomSeed()
+	if a == b {
+		t.Fatalf("two draws gave the same seed %#x", a)
+	}
+	if handoff.seed == 0 {
+		t.Fatal("the handoff seed is zero")
+	}
+}
+
+// BenchmarkHandoff is what the handoff costs one request: the router
+// phase's Remember and Forget and one attempt's Recall, each hashing the
 // whole body once (the only way to know an attempt holds the very bytes the
 // findings describe).
 func BenchmarkHandoff(b *testing.B) {
-	body := LargeChatBody(1<<20, false)
-	b.Run("Remember+Forget/1MiB", func(b *testing.B) {
-		b.SetBytes(int64(len(body)))
-		for b.Loop() {
-			tk := Remember(body, Findings{})
-			tk.Forget()
-		}
-	})
-	b.Run("Recall/1MiB", func(b *testing.B) {
-		tk := Remember(body, Findings{})
-		defer tk.Forget()
-		b.SetBytes(int64(len(body)))
-		for b.Loop() {
-			if _, ok := Recall(body); !ok {
-				b.Fatal("not recalled")
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"1KiB", 1 << 10}, {"1MiB", 1 << 20}} {
+		body := LargeChatBody(size.n, false)
+		b.Run(size.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				tk := Remember(body, Findings{})
+				if _, ok := Recall(body); !ok {
+					b.Fatal("not recalled")
+				}
+				tk.Forget()
 			}
-		}
-	})
+		})
+	}
 }
 
 // TestHandoffAllocatesNothing: once the map holds room for the requests in

@@ -123,12 +123,37 @@ func (p *passthrough) scanned(body []byte, f bodyscan.Findings, asEdits bool) (R
 	// The findings do not locate stream_options: only a stream the gateway
 	// asks for usage looks it up (stream_usage.go).
 	soVS, soVE := 0, 0
+	// [otherS, otherE] holds whatever the usage edit may change: the
+	// stream_options value, or the point after the opening brace where
+	// one is inserted (-1: no usage edit).
+	otherS, otherE := -1, -1
 	if f.Stream && p.askUsage {
 		if vs, ve, ok, err := findMember(body, "stream_options"); err == nil && ok {
 			soVS, soVE = vs, ve
+			otherS, otherE = vs, ve
+		} else {
+			otherS = bytes.IndexByte(body, '{') + 1
+			otherE = otherS
 		}
 	}
+	if hasModel && !stringSpan(body, f.ModelStart, f.ModelEnd, otherS, otherE) {
+		// Findings of other bytes (a handoff collision: see
+		// bodyscan.Remember's threat model): the edits would cut this body
+		// where it has no model string, or cross each other. Scan it.
+		return p.RequestBody(body)
+	}
 	return p.request(body, nil, requested, f.ModelStart, f.ModelEnd, hasModel, f.Stream, f.Members, soVS, soVE, asEdits)
+}
+
+// stringSpan reports whether body[vs:ve] can be the model string the
+// findings say it is: in range, quoted at both ends, and strictly before or
+// after the bytes [xs, xe] another edit may change (xs -1: none), so the
+// two edits apply one after the other.
+func stringSpan(body []byte, vs, ve, xs, xe int) bool {
+	if vs < 0 || ve > len(body) || ve-vs < 2 || body[vs] != '"' || body[ve-1] != '"' {
+		return false
+	}
+	return xs < 0 || xe < vs || xs >= ve
 }
 
 // request decides the passthrough's request from what a scan of body

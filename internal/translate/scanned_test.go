@@ -1,7 +1,9 @@
 package translate
 
 import (
+	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/aigw/aigw/internal/bodyscan"
@@ -154,4 +156,92 @@ func FuzzScannedRequest(f *testing.F) {
 		}
 		checkScannedSame(t, Target{Schema: SchemaOpenAI}, "/v1/messages", []string{string(body)})
 	})
+}
+
+// TestStaleFindings: findings paired with other bytes of the same length
+// (a handoff collision: bodyscan.Remember's threat model) never make a
+// scanned translator panic or read out of range, nor do the edits it
+// returns, whatever it then makes of the body. Every schema and endpoint
+// gets findings of one body applied to another: well-formed chat bodies
+// whose spans fall elsewhere (the model span across the other body's
+// stream_options, where the usage edit goes), a body with leading space,
+// and bytes that are not JSON at all.
+func TestStaleFindings(t *testing.T) {
+	const n = 120
+	pad := func(s string) []byte {
+		if len(s) > n {
+			t.Fatalf("body longer than %d: %s", n, s)
+		}
+		return []byte(s + strings.Repeat(" ", n-len(s)))
+	}
+	bodies := [][]byte{
+		pad(`{"model":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","stream":true,"messages":[{"role":"user","content":"x"}]}`),
+		pad(`{"stream":true,"stream_options":{},"model":"m","messages":[{"role":"user","content":"hi"}]}`),
+		pad(`{"stream":true,"stream_options":null,"model":"m","messages":[]}`),
+		pad(`{"messages":[{"role":"user","content":"hello there"}],"stream":true,"model":"gpt"}`),
+		pad(`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"a"}]}]}`),
+		[]byte(strings.Repeat(" ", 20) + string(pad(`{"stream":true,"model":"m"}`)[:n-20])),
+		[]byte(strings.Repeat(`"`, n)),
+		[]byte(strings.Repeat(`{`, n)),
+		[]byte(strings.Repeat(`[]`, n/2)),
+		bytes.Repeat([]byte{0xff}, n),
+	}
+	var findings []bodyscan.Findings
+	for _, b := range bodies {
+		if scan, err := bodyscan.Scan(b, "backend"); err == nil {
+			findings = append(findings, bodyscan.FindingsOf(scan, bodyscan.Member{}))
+		}
+	}
+	if len(findings) < 4 {
+		t.Fatalf("only %d bodies scanned", len(findings))
+	}
+	// Every model the findings name is overridden, so the passthrough
+	// edits the model span.
+	override := map[string]string{}
+	for _, f := range findings {
+		override[f.Model.Value] = "override-model"
+	}
+	for _, s := range Schemas() {
+		for _, path := range []string{"/v1/chat/completions", "/v1/messages", "/v1/embeddings", "/v1/completions"} {
+			for _, ov := range []map[string]string{nil, override} {
+				target := Target{Schema: s, APIVersion: "2024-10-21", Project: "p", Region: "us-east5", ModelOverride: ov}
+				for fi, f := range findings {
+					for bi, b := range bodies {
+						stale(t, target, path, f, b, fmt.Sprintf("%s %s override %v: findings %d on body %d", s, path, ov != nil, fi, bi))
+					}
+				}
+			}
+		}
+	}
+}
+
+// stale runs target's scanned paths on body with findings f and fails on a
+// panic, in them or in applying the edits they return.
+func stale(t *testing.T, target Target, path string, f bodyscan.Findings, body []byte, name string) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("%s: panic: %v", name, r)
+		}
+	}()
+	for _, edits := range []bool{false, true} {
+		tr, err := New(target, path)
+		if err != nil {
+			return
+		}
+		b := bytes.Clone(body)
+		switch sr := tr.(type) {
+		case EditedRequest:
+			if edits {
+				res, err := sr.RequestEditsScanned(b, f)
+				if err == nil && res.Edits != nil {
+					ApplyEdits(b, res.Edits)
+				}
+				continue
+			}
+		}
+		if sr, ok := tr.(ScannedRequest); ok && !edits {
+			sr.RequestBodyScanned(b, f)
+		}
+	}
 }
