@@ -133,14 +133,20 @@ type body struct {
 }
 
 func (b *body) Bytes() []byte { return b.b }
+
+// Replace keeps a copy of p, as Envoy's buffer does: upstream.Body lets the
+// caller reuse p's memory once Replace returns (a translated body's pooled
+// buffer), and the answer carrying the body is marshalled later.
 func (b *body) Replace(p []byte) {
-	b.b = p
+	b.b = append([]byte(nil), p...)
 	b.replaced = true
 }
 
 // Edit builds the edited body in Go: an external processor answers with
 // a whole new body (a BodyMutation), it cannot splice Envoy's buffer.
-func (b *body) Edit(edits []translate.Edit) { b.Replace(translate.ApplyEdits(b.b, edits)) }
+func (b *body) Edit(edits []translate.Edit) {
+	b.b, b.replaced = translate.ApplyEdits(b.b, edits), true
+}
 
 // attempt is upstream.Attempt over the messages of a request's two streams.
 type attempt struct {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/aigw/aigw/internal/bufpool"
 	"github.com/aigw/aigw/internal/translate"
 	"github.com/aigw/aigw/internal/upstream"
 )
@@ -314,7 +315,13 @@ type body struct {
 	a        *attempt
 	response bool
 	// scratch holds the contiguous copy of a multi-slice body for the
-	// current hook (scratch.go), nil otherwise.
+	// current hook, nil otherwise: a bufpool buffer, back in its pool when
+	// the outermost hook of the attempt returns (release). A body is valid
+	// only during its hook (upstream.Body), so no buffer is shared by two
+	// attempts in flight, retries included (each attempt is its own filter
+	// instance with its own buffers), and a stream that stays open holds
+	// none between its hooks. The router phase's findings are keyed by the
+	// body's hash, never by this memory (bodyscan.Remember).
 	scratch *[]byte
 	// texts joins the texts of several edits for one editBody call.
 	texts []byte
@@ -333,7 +340,7 @@ func (b *body) Bytes() []byte {
 	}
 	if b.scratch == nil || cap(*b.scratch) < total {
 		b.release()
-		b.scratch = getScratch(total)
+		b.scratch = bufpool.Get(total)
 	}
 	dst := (*b.scratch)[:total]
 	n := copyBody(b.a.envoy, b.response, dst)
@@ -346,7 +353,7 @@ func (b *body) Bytes() []byte {
 // release returns the scratch buffer to its pool.
 func (b *body) release() {
 	if b.scratch != nil {
-		putScratch(b.scratch)
+		bufpool.Put(b.scratch)
 		b.scratch = nil
 	}
 }

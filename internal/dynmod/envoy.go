@@ -496,7 +496,15 @@ func copyBody(f unsafe.Pointer, response bool, dst []byte) int {
 
 // replaceBody appends b, then drains what was there before: b may alias the
 // old body (a view returned by bodyView), which must stay valid until it has
-// been copied in.
+// been copied in. Envoy copies b during the append call and keeps no
+// pointer to it: append_request_body runs modifyDecodingBuffer's callback
+// at once (source/extensions/filters/http/dynamic_modules/abi_impl.cc:924-940,
+// source/common/http/filter_manager.cc:477-481), which adds the bytes with
+// OwnedImpl::add, a copy into Envoy's own slices
+// (source/common/buffer/buffer_impl.cc:48-60, 82); the response side alike.
+// So b's memory is the caller's again when replaceBody returns (a
+// translated body's pooled buffer goes back then: upstream's plan.apply).
+// The test host does the same (test/host/csrc/dynmod.c: buf_add copies).
 func replaceBody(f unsafe.Pointer, response bool, b []byte) {
 	old := C.aigw_body_first(f, cbool(response))
 	if len(b) > 0 {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/bufpool"
 )
 
 // OpenAI chat completions request -> Anthropic Messages request: the
@@ -48,21 +49,24 @@ func (a *anthropicTranslator) request(body []byte, walk memberWalk) (RequestResu
 		}
 	}
 	// The Anthropic body is about as large as the OpenAI one.
-	encoded, err := appendAnthropicRequest(make([]byte, 0, len(body)+len(body)/8+256), head, req.Messages)
+	buf := bodyBuffer(len(body) + len(body)/8 + 256)
+	encoded, err := appendAnthropicRequest(*buf, head, req.Messages)
 	if err != nil {
+		bufpool.Put(buf)
 		return RequestResult{}, err
 	}
 	a.model = strings.Clone(model)
 	a.includeUsage = req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	return RequestResult{
+	res := RequestResult{
 		Path:          path,
-		Body:          encoded,
 		Headers:       append(a.headers, Header{Key: "content-type", Value: "application/json"}),
 		RemoveHeaders: []string{"accept-encoding"},
 		Model:         a.model,
 		RequestModel:  strings.Clone(req.Model), // may alias body
 		Stream:        req.Stream,
-	}, nil
+	}
+	res.setBody(buf, encoded)
+	return res, nil
 }
 
 // parseChat applies the Anthropic parameter policy to a chat completions

@@ -22,20 +22,22 @@ import (
 // response and stream translators. Not expressible in Converse: top_k and
 // user (400 naming them), image URLs (400 naming the content part).
 
-func (b *bedrockConverse) convert(out *anthRequest, sizeHint int) ([]byte, error) {
+// convert writes Converse's request for out into a pooled body buffer
+// (encodeBody): hand both results to setBody.
+func (b *bedrockConverse) convert(out *anthRequest, sizeHint int) (*[]byte, []byte, error) {
 	c := converseRequest{InferenceConfig: converseInference{MaxTokens: out.MaxTokens, Temperature: out.Temperature, TopP: out.TopP, StopSequences: out.StopSequences}}
 	if out.TopK != nil {
-		return nil, unsupported("top_k", "top_k is not supported by an aws_bedrock backend (Converse)")
+		return nil, nil, unsupported("top_k", "top_k is not supported by an aws_bedrock backend (Converse)")
 	}
 	if out.Metadata != nil {
-		return nil, unsupported("user", "user is not supported by an aws_bedrock backend (Converse)")
+		return nil, nil, unsupported("user", "user is not supported by an aws_bedrock backend (Converse)")
 	}
 	if out.Thinking != nil {
 		// Claude's thinking goes to the model as is (AWS: "Extended
 		// thinking" in the Bedrock user guide, additionalModelRequestFields);
 		// other model families name reasoning differently.
 		if !converseClaude(b.model) {
-			return nil, unsupported("reasoning_effort", "reasoning_effort and thinking are supported by an aws_bedrock backend (Converse) only for Claude models (anthropic.claude-*), not %s", b.model)
+			return nil, nil, unsupported("reasoning_effort", "reasoning_effort and thinking are supported by an aws_bedrock backend (Converse) only for Claude models (anthropic.claude-*), not %s", b.model)
 		}
 		c.AdditionalModelRequestFields = &converseAdditional{Thinking: out.Thinking}
 	}
@@ -48,7 +50,7 @@ func (b *bedrockConverse) convert(out *anthRequest, sizeHint int) ([]byte, error
 		for j := range m.Content {
 			blk, err := converseBlockOf(&m.Content[j], i)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			cm.Content = append(cm.Content, blk)
 		}
@@ -74,12 +76,12 @@ func (b *bedrockConverse) convert(out *anthRequest, sizeHint int) ([]byte, error
 				tc = nil
 			}
 			if ch.DisableParallelToolUse {
-				return nil, unsupported("parallel_tool_calls", "parallel_tool_calls=false is not supported by an aws_bedrock backend (Converse)")
+				return nil, nil, unsupported("parallel_tool_calls", "parallel_tool_calls=false is not supported by an aws_bedrock backend (Converse)")
 			}
 		}
 		c.ToolConfig = tc
 	}
-	return encodeJSON(&c, sizeHint)
+	return encodeBody(&c, sizeHint)
 }
 
 // converseClaude reports a Claude model id on Bedrock (a foundation model
@@ -179,7 +181,7 @@ func (b *bedrockConverse) converseRequest(body []byte, walk memberWalk) (Request
 		return RequestResult{}, invalid("", "cannot convert the request for Converse: %s", firstLine(err.Error()))
 	}
 	b.model = strings.Clone(model)
-	encoded, err := b.convert(&out, len(anth)+256)
+	buf, encoded, err := b.convert(&out, len(anth)+256)
 	if err != nil {
 		return RequestResult{}, err
 	}
@@ -189,15 +191,16 @@ func (b *bedrockConverse) converseRequest(body []byte, walk memberWalk) (Request
 	}
 	b.id = newResponseID()
 	b.includeUsage = req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	return RequestResult{
+	res := RequestResult{
 		Path:          joinPath(b.target.PathPrefix, "/model/"+seg+action),
-		Body:          encoded,
 		Headers:       []Header{{Key: "content-type", Value: "application/json"}},
 		RemoveHeaders: []string{"accept-encoding"},
 		Model:         b.model,
 		RequestModel:  strings.Clone(req.Model), // may alias body
 		Stream:        req.Stream,
-	}, nil
+	}
+	res.setBody(buf, encoded)
+	return res, nil
 }
 
 func (b *bedrockConverse) ResponseHeaders(status int, contentType, contentEncoding string) (ResponseMode, error) {

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/aigw/aigw/internal/bufpool"
 )
 
 // OpenAI embeddings -> Amazon Bedrock InvokeModel for the embedding models:
@@ -131,10 +133,15 @@ func (b *bedrockEmbeddings) RequestBody(body []byte) (RequestResult, error) {
 	} else if err := jsonAPI.UnmarshalFromString(aliasString(req.Input), &texts); err != nil || len(texts) == 0 {
 		return RequestResult{}, invalid("input", "input must be a string or a non-empty array of strings for an aws_bedrock backend (token arrays have no Bedrock equivalent)")
 	}
-	out := make([]byte, 0, len(body)+64)
+	if b.family == familyCohere && req.Dimensions != nil {
+		return RequestResult{}, unsupported("dimensions", "dimensions is not supported by a Cohere embedding model on Bedrock")
+	}
+	buf := bodyBuffer(len(body) + 64)
+	out := *buf
 	switch b.family {
 	case familyTitan:
 		if len(texts) != 1 {
+			bufpool.Put(buf)
 			return RequestResult{}, unsupported("input", "a Titan embedding model embeds one text per request; send one input string")
 		}
 		out = append(out, `{"inputText":`...)
@@ -144,9 +151,6 @@ func (b *bedrockEmbeddings) RequestBody(body []byte) (RequestResult, error) {
 			out = appendInt(out, *req.Dimensions)
 		}
 	case familyCohere:
-		if req.Dimensions != nil {
-			return RequestResult{}, unsupported("dimensions", "dimensions is not supported by a Cohere embedding model on Bedrock")
-		}
 		out = append(out, `{"texts":[`...)
 		for i, s := range texts {
 			if i > 0 {
@@ -158,14 +162,15 @@ func (b *bedrockEmbeddings) RequestBody(body []byte) (RequestResult, error) {
 	}
 	out = append(out, '}')
 	b.model, b.inputs = strings.Clone(model), len(texts)
-	return RequestResult{
+	res := RequestResult{
 		Path:          joinPath(b.target.PathPrefix, "/model/"+seg+"/invoke"),
-		Body:          out,
 		Headers:       []Header{{Key: "content-type", Value: "application/json"}},
 		RemoveHeaders: []string{"accept-encoding"},
 		Model:         b.model,
 		RequestModel:  strings.Clone(req.Model), // may alias body
-	}, nil
+	}
+	res.setBody(buf, out)
+	return res, nil
 }
 
 func (b *bedrockEmbeddings) ResponseHeaders(status int, contentType, contentEncoding string) (ResponseMode, error) {

@@ -76,8 +76,8 @@ func (b *bedrockMessages) RequestBody(body []byte) (RequestResult, error) {
 	if err != nil {
 		return RequestResult{}, err
 	}
-	nb := make([]byte, 0, len(body)+len(b.host.version)+32)
-	nb = append(nb, `{"anthropic_version":`...)
+	buf := bodyBuffer(len(body) + len(b.host.version) + 32)
+	nb := append(*buf, `{"anthropic_version":`...)
 	nb = appendJSONString(nb, b.host.version)
 	for _, m := range kept {
 		nb = append(nb, ',')
@@ -86,15 +86,16 @@ func (b *bedrockMessages) RequestBody(body []byte) (RequestResult, error) {
 		nb = append(nb, body[m.vs:m.ve]...)
 	}
 	nb = append(nb, '}')
-	return RequestResult{
+	res := RequestResult{
 		Path:          path,
-		Body:          nb,
 		Headers:       []Header{{Key: "content-type", Value: "application/json"}},
 		RemoveHeaders: []string{"accept-encoding"},
 		Model:         strings.Clone(upstream),
 		RequestModel:  strings.Clone(model),
 		Stream:        stream,
-	}, nil
+	}
+	res.setBody(buf, nb)
+	return res, nil
 }
 
 func (b *bedrockMessages) ResponseHeaders(status int, contentType, contentEncoding string) (ResponseMode, error) {

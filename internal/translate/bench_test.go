@@ -84,9 +84,11 @@ func BenchmarkAnthropicRequest(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				tr, _ := New(anthTarget, "/v1/chat/completions")
-				if _, err := tr.RequestBody(body); err != nil {
+				res, err := tr.RequestBody(body)
+				if err != nil {
 					b.Fatal(err)
 				}
+				res.Release() // as the upstream phase does once Envoy copied the body
 			}
 		})
 	}
@@ -111,9 +113,11 @@ func BenchmarkAnthropicRequestScanned(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				tr, _ := New(anthTarget, "/v1/chat/completions")
-				if _, err := tr.(ScannedRequest).RequestBodyScanned(body, f); err != nil {
+				res, err := tr.(ScannedRequest).RequestBodyScanned(body, f)
+				if err != nil {
 					b.Fatal(err)
 				}
+				res.Release() // as the upstream phase does once Envoy copied the body
 			}
 		})
 	}
@@ -170,9 +174,11 @@ func BenchmarkOpenAIRequestOverride(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				tr, _ := New(target, "/v1/chat/completions")
-				if _, err := tr.RequestBody(body); err != nil {
+				res, err := tr.RequestBody(body)
+				if err != nil {
 					b.Fatal(err)
 				}
+				res.Release() // as the upstream phase does once Envoy copied the body
 			}
 		})
 	}
@@ -245,9 +251,11 @@ func BenchmarkMessagesToOpenAIRequest(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				tr, _ := New(msgOpenAITarget, "/v1/messages")
-				if _, err := tr.RequestBody(body); err != nil {
+				res, err := tr.RequestBody(body)
+				if err != nil {
 					b.Fatal(err)
 				}
+				res.Release() // as the upstream phase does once Envoy copied the body
 			}
 		})
 	}
@@ -301,9 +309,11 @@ func BenchmarkBedrockAnthropicRequest(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				tr, _ := New(bedrockTarget, "/v1/chat/completions")
-				if _, err := tr.RequestBody(body); err != nil {
+				res, err := tr.RequestBody(body)
+				if err != nil {
 					b.Fatal(err)
 				}
+				res.Release() // as the upstream phase does once Envoy copied the body
 			}
 		})
 	}
@@ -365,9 +375,11 @@ func BenchmarkBedrockEmbeddings(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				tr, _ := New(Target{Schema: SchemaAWSBedrock}, "/v1/embeddings")
-				if _, err := tr.RequestBody(req); err != nil {
+				res, err := tr.RequestBody(req)
+				if err != nil {
 					b.Fatal(err)
 				}
+				res.Release() // as the upstream phase does once Envoy copied the body
 			}
 		})
 		if s.size > 1<<10 {
@@ -396,9 +408,11 @@ func BenchmarkBedrockConverseRequest(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				tr, _ := New(converseTarget, "/v1/chat/completions")
-				if _, err := tr.RequestBody(body); err != nil {
+				res, err := tr.RequestBody(body)
+				if err != nil {
 					b.Fatal(err)
 				}
+				res.Release() // as the upstream phase does once Envoy copied the body
 			}
 		})
 	}

@@ -72,21 +72,22 @@ func (g *geminiTranslator) request(body []byte, walk memberWalk) (RequestResult,
 	if err != nil {
 		return RequestResult{}, err
 	}
-	encoded, err := encodeJSON(out, len(body)+len(body)/8+256)
+	buf, encoded, err := encodeBody(out, len(body)+len(body)/8+256)
 	if err != nil {
 		return RequestResult{}, invalid("", "cannot encode the gemini request: %s", firstLine(err.Error()))
 	}
 	g.model = strings.Clone(model)
 	g.includeUsage = req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	return RequestResult{
+	res := RequestResult{
 		Path:          path,
-		Body:          encoded,
 		Headers:       []Header{{Key: "content-type", Value: "application/json"}},
 		RemoveHeaders: []string{"accept-encoding"},
 		Model:         g.model,
 		RequestModel:  strings.Clone(req.Model), // may alias body
 		Stream:        req.Stream,
-	}, nil
+	}
+	res.setBody(buf, encoded)
+	return res, nil
 }
 
 // geminiParamCheck accepts a top-level chat completions parameter only if

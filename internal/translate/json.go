@@ -68,9 +68,13 @@ func appendInt(dst []byte, v int64) []byte { return strconv.AppendInt(dst, v, 10
 // the output is built in place, without sonic's pooled buffer and the copy
 // out of it that Marshal makes.
 func encodeJSON(v any, sizeHint int) ([]byte, error) {
-	buf := make([]byte, 0, sizeHint)
-	err := encoder.EncodeInto(&buf, v, encoder.ValidateString|encoder.NoEncoderNewline)
-	return buf, err
+	return appendJSON(make([]byte, 0, sizeHint), v)
+}
+
+// appendJSON appends v's encoding to dst.
+func appendJSON(dst []byte, v any) ([]byte, error) {
+	err := encoder.EncodeInto(&dst, v, encoder.ValidateString|encoder.NoEncoderNewline)
+	return dst, err
 }
 
 // rawJSON holds a raw JSON value during one decode. Unlike json.RawMessage

@@ -48,20 +48,21 @@ func (m *messagesToOpenAI) request(body []byte, walk memberWalk) (RequestResult,
 			return RequestResult{}, err
 		}
 	}
-	encoded, err := encodeJSON(out, len(body)+len(body)/8+256)
+	buf, encoded, err := encodeBody(out, len(body)+len(body)/8+256)
 	if err != nil {
 		return RequestResult{}, invalid("", "cannot encode the chat request: %s", firstLine(err.Error()))
 	}
 	m.model = strings.Clone(out.Model)
-	return RequestResult{
+	res := RequestResult{
 		Path:          m.path(m.model),
-		Body:          encoded,
 		Headers:       []Header{{Key: "content-type", Value: "application/json"}},
 		RemoveHeaders: []string{"accept-encoding"},
 		Model:         m.model,
 		RequestModel:  strings.Clone(req.Model), // may alias body
 		Stream:        req.Stream,
-	}, nil
+	}
+	res.setBody(buf, encoded)
+	return res, nil
 }
 
 // messagesParamCheck accepts the top-level Messages parameters that have an

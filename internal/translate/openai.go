@@ -206,7 +206,7 @@ func (p *passthrough) request(body []byte, scanErr error, requested string, mode
 	case n > 0 && asEdits:
 		res.Edits = exportEdits(edits[:n])
 	case n > 0:
-		res.Body = applyEdits(body, edits[:n])
+		res.setBody(applyEdits(body, edits[:n]))
 	}
 	res.Path = p.path(model)
 	res.Model = strings.Clone(model) // may alias body, which the caller may release

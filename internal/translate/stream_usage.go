@@ -25,15 +25,17 @@ type edit struct {
 }
 
 // applyEdits returns body with the (non-overlapping) edits applied, in one
-// new buffer. The edits are sorted in place (there are at most two: an
-// insertion sort, which allocates nothing).
-func applyEdits(body []byte, edits []edit) []byte {
+// pooled buffer (bodyBuffer): hand both results to setBody. The edits are
+// sorted in place (there are at most two: an insertion sort, which
+// allocates nothing).
+func applyEdits(body []byte, edits []edit) (*[]byte, []byte) {
 	sortEdits(edits)
 	n := len(body)
 	for _, e := range edits {
 		n += len(e.repl) + len(e.str) + 2 + len(e.after) - (e.end - e.start)
 	}
-	out := make([]byte, 0, n)
+	buf := bodyBuffer(n)
+	out := *buf
 	at := 0
 	for _, e := range edits {
 		out = append(out, body[at:e.start]...)
@@ -44,7 +46,7 @@ func applyEdits(body []byte, edits []edit) []byte {
 		out = append(out, e.after...)
 		at = e.end
 	}
-	return append(out, body[at:]...)
+	return buf, append(out, body[at:]...)
 }
 
 func sortEdits(edits []edit) {

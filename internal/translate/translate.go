@@ -144,6 +144,9 @@ type RequestResult struct {
 	// Body is the new request body; nil means the body is unchanged (or,
 	// from EditedRequest, that Edits describe the new one).
 	Body []byte
+	// BodyBuffer, when set, owns the pooled memory Body lives in: the
+	// holder releases it once done with Body (Release; body_buffer.go).
+	BodyBuffer BodyBuffer
 	// Edits, set only by EditedRequest.RequestEditsScanned and then instead
 	// of Body, describe the new body as edits of the one the translator
 	// read (ApplyEdits).

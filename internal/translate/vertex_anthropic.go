@@ -88,25 +88,31 @@ func (h *claudeHostMessages) RequestBody(body []byte) (RequestResult, error) {
 	if err != nil {
 		return RequestResult{}, err
 	}
-	// The original body is every attempt's: edit a copy.
-	out := bodyscan.RemoveMember(bytes.Clone(body), r.Model)
+	// The original body is every attempt's: edit a (pooled) copy.
+	buf := bodyBuffer(len(body) + len(h.host.version) + 32)
+	out := bodyscan.RemoveMember(append(*buf, body...), r.Model)
 	if !r.Backend.Present {
 		i := bytes.IndexByte(out, '{') + 1
 		ins := append(appendJSONString([]byte(`"anthropic_version":`), h.host.version), ',')
 		if len(bytes.TrimSpace(out[i:])) == 1 { // "{}" once the model is gone
 			ins = ins[:len(ins)-1]
 		}
-		out = append(out[:i], append(ins, out[i:]...)...)
+		// Insert in place: grow, move the rest up, write ins in the gap.
+		n := len(out)
+		out = append(out, ins...)
+		copy(out[i+len(ins):], out[i:n])
+		copy(out[i:], ins)
 	}
-	return RequestResult{
+	res := RequestResult{
 		Path:          path,
-		Body:          out,
 		Headers:       []Header{{Key: "content-type", Value: "application/json"}},
 		RemoveHeaders: []string{"accept-encoding"},
 		Model:         strings.Clone(model),
 		RequestModel:  strings.Clone(r.Model.Value), // may alias body
 		Stream:        stream,
-	}, nil
+	}
+	res.setBody(buf, out)
+	return res, nil
 }
 
 // vertexClaudeErrorJSON is the Anthropic client's error body for a Vertex

@@ -32,9 +32,11 @@ func BenchmarkVertexRequest(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					tr, _ := New(tg, "/v1/chat/completions")
-					if _, err := tr.RequestBody(body); err != nil {
+					res, err := tr.RequestBody(body)
+					if err != nil {
 						b.Fatal(err)
 					}
+					res.Release() // as the upstream phase does once Envoy copied the body
 				}
 			})
 		}

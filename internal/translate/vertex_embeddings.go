@@ -119,19 +119,20 @@ func (v *vertexEmbeddings) RequestBody(body []byte) (RequestResult, error) {
 		}
 		out.Parameters = &vertexEmbedParams{OutputDimensionality: d}
 	}
-	encoded, err := encodeJSON(&out, len(body)+64*len(inputs))
+	buf, encoded, err := encodeBody(&out, len(body)+64*len(inputs))
 	if err != nil {
 		return RequestResult{}, invalid("", "cannot encode the embeddings request: %s", firstLine(err.Error()))
 	}
 	v.model = strings.Clone(model)
-	return RequestResult{
+	res := RequestResult{
 		Path:          path,
-		Body:          encoded,
 		Headers:       []Header{{Key: "content-type", Value: "application/json"}},
 		RemoveHeaders: []string{"accept-encoding"},
 		Model:         v.model,
 		RequestModel:  strings.Clone(req.Model), // may alias body
-	}, nil
+	}
+	res.setBody(buf, encoded)
+	return res, nil
 }
 
 func (v *vertexEmbeddings) ResponseHeaders(status int, contentType, contentEncoding string) (ResponseMode, error) {

@@ -39,7 +39,9 @@ func benchConfig(b *testing.B) *Config {
 // difference is the cost of recording on the hot path. The /routed
 // variants have the router phase's findings for the body (parse once), as
 // every request that came through the router phase does; oai/routed/1MiB
-// is the OpenAI passthrough with a model override on a 1 MiB body.
+// is the OpenAI passthrough with a model override on a 1 MiB body,
+// claude/routed/1MiB its translation to Anthropic (the output buffer
+// pooled: translate.BodyBuffer).
 func BenchmarkAttempt(b *testing.B) {
 	const openAIResp = `{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}`
 	const anthropicResp = `{"id":"msg_1","type":"message","role":"assistant","model":"claude-3-5-haiku-latest",` +
@@ -53,6 +55,7 @@ func BenchmarkAttempt(b *testing.B) {
 		{"oai", openAIResp, false, false, chatBody}, {"oai", openAIResp, true, false, chatBody},
 		{"oai", openAIResp, false, true, chatBody}, {"oai", openAIResp, false, true, big},
 		{"claude", anthropicResp, false, false, chatBody}, {"claude", anthropicResp, true, false, chatBody},
+		{"claude", anthropicResp, false, true, big},
 	} {
 		name := bc.backend
 		if bc.recorded {

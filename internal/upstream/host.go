@@ -36,6 +36,9 @@ type Body interface {
 	Bytes() []byte
 	// Replace swaps the body Bytes returned for b. b may alias Bytes'
 	// result: the implementation copies b in before releasing the old data.
+	// It keeps no reference to b: when it returns, b's memory is the
+	// caller's again (a translated body's pooled buffer is released then:
+	// translate.BodyBuffer).
 	Replace(b []byte)
 	// Edit replaces the body Bytes returned with that body with edits
 	// applied (translate.ApplyEdits, the edits sorted and within it). The

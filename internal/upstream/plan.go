@@ -54,6 +54,9 @@ type plan struct {
 	// translated: the translator's headers.
 	translated []Header
 	body       []byte
+	// bodyBuffer owns body's pooled memory (translate.BodyBuffer): apply
+	// releases it once Envoy has copied the body in.
+	bodyBuffer translate.BodyBuffer
 	// edits, when set instead of body, describe the new body as edits of
 	// the client's (translate.EditedRequest).
 	edits []translate.Edit
@@ -113,7 +116,7 @@ func (c *Config) planRequest(b *Backend, req request, cred credential) (p plan, 
 		n := len(req.body)
 		switch {
 		case res.Body != nil:
-			p.body = res.Body
+			p.body, p.bodyBuffer = res.Body, res.BodyBuffer
 			n = len(res.Body)
 		case res.Edits != nil:
 			p.edits = res.Edits
@@ -125,6 +128,7 @@ func (c *Config) planRequest(b *Backend, req request, cred credential) (p plan, 
 	}
 	if cred.sign != nil {
 		if fail := p.signRequest(b, cred.sign, req); fail != nil {
+			p.bodyBuffer.Release()
 			return plan{}, fail
 		}
 	}
@@ -163,7 +167,11 @@ func (f *Filter) apply(p *plan) {
 	}
 	switch {
 	case p.body != nil:
+		// Replace copies the body in before it returns (upstream.Body):
+		// its buffer can go back to the pool right away.
 		f.a.RequestBody().Replace(p.body)
+		p.body = nil
+		p.bodyBuffer.Release()
 	case p.edits != nil:
 		f.a.RequestBody().Edit(p.edits)
 	}

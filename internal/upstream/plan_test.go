@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"net/http"
 	"slices"
 	"strconv"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/bufpool"
+	"github.com/aigw/aigw/internal/testbodies"
 	"github.com/aigw/aigw/internal/translate"
 )
 
@@ -299,5 +302,43 @@ func TestAttemptEditsWithFindings(t *testing.T) {
 	}
 	if p.edits != nil || string(p.body) != `{"a":1,"b":2}` {
 		t.Errorf("signed plan: edits %v body %s, want the edited bytes as its body", p.edits, p.body)
+	}
+}
+
+// A translated body lives in a pooled buffer (translate.BodyBuffer) that
+// apply releases right after Replace, which copies it in (upstream.Body):
+// the attempt forwards the translation intact although the buffer is
+// poisoned on release (a release before the copy forwards poison), and the
+// plan keeps no reference to it. translate's TestAnthropicRequestAllocsFlat
+// checks that the buffer is then reused.
+func TestTranslatedBodyBufferReleasedAfterReplace(t *testing.T) {
+	was := bufpool.SetPoison(true)
+	defer bufpool.SetPoison(was)
+	cfg := pipelineConfig(t)
+	for _, body := range [][]byte{[]byte(chatBody), testbodies.Chat(1<<20, false)} {
+		req := request{method: http.MethodPost, path: "/v1/chat/completions", authority: "gateway.local", body: body, hasBody: true}
+		ref, fail := cfg.planRequest(cfg.backends["claude"], req, credential{})
+		if fail != nil || ref.body == nil {
+			t.Fatalf("reference plan: %+v %v", ref, fail)
+		}
+		want := string(ref.body) // ref is never released: its body stays valid
+
+		a := newFakeAttempt()
+		f := &Filter{cfg: cfg, a: a}
+		p, fail := cfg.planRequest(cfg.backends["claude"], req, credential{})
+		if fail != nil {
+			t.Fatal(fail.err)
+		}
+		if p.bodyBuffer == (translate.BodyBuffer{}) {
+			t.Fatal("the translated body is not in a pooled buffer")
+		}
+		f.apply(&p)
+		if string(a.reqB.b) != want {
+			t.Fatalf("%d-byte request: forwarded body differs from the translation (%d bytes, poisoned %v)",
+				len(body), len(a.reqB.b), bytes.IndexByte(a.reqB.b, bufpool.PoisonByte) >= 0)
+		}
+		if p.body != nil || p.bodyBuffer != (translate.BodyBuffer{}) {
+			t.Fatal("the plan still holds the translated body after apply")
+		}
 	}
 }
