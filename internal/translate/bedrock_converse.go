@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 
 	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/bufpool"
 )
 
 // OpenAI chat completions -> Amazon Bedrock Converse / ConverseStream
@@ -172,12 +173,18 @@ func (b *bedrockConverse) converseRequest(body []byte, walk memberWalk) (Request
 		return RequestResult{}, err
 	}
 	head.Model, head.Stream = "", false
-	anth, err := appendAnthropicRequest(make([]byte, 0, len(body)+len(body)/8+256), head, req.Messages)
+	// The Anthropic body is an intermediate: written into a pooled buffer,
+	// decoded in place (out's strings alias it) and released when this
+	// returns, once Converse's body is encoded from out. Nothing of out
+	// outlives the call: errors and b's fields hold copies.
+	abuf := bodyBuffer(len(body) + len(body)/8 + 256)
+	defer bufpool.Put(abuf)
+	anth, err := appendAnthropicRequest(*abuf, head, req.Messages)
 	if err != nil {
 		return RequestResult{}, err
 	}
 	var out anthRequest
-	if err := jsonAPI.Unmarshal(anth, &out); err != nil {
+	if err := jsonAPI.UnmarshalFromString(aliasString(anth), &out); err != nil {
 		return RequestResult{}, invalid("", "cannot convert the request for Converse: %s", firstLine(err.Error()))
 	}
 	b.model = strings.Clone(model)

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -65,6 +66,17 @@ func TestRequestBodyPooled(t *testing.T) {
 			}
 			if len(res.Body) == 0 || res.BodyBuffer == (BodyBuffer{}) {
 				t.Fatalf("%s %d: body of %d bytes, pooled %v", c.name, size, len(res.Body), res.BodyBuffer != (BodyBuffer{}))
+			}
+			// Nothing of the result lives in memory released already
+			// (Converse's intermediate Anthropic body, for one).
+			poison := string([]byte{bufpool.PoisonByte})
+			for _, v := range []string{string(res.Body), res.Path, res.Model, res.RequestModel} {
+				if strings.Contains(v, poison) {
+					t.Fatalf("%s %d: the result holds released memory: %.80q", c.name, size, v)
+				}
+			}
+			if !json.Valid(res.Body) {
+				t.Fatalf("%s %d: the body is not JSON: %.200s", c.name, size, res.Body)
 			}
 			want := string(res.Body)
 			// Another translation of the same body, never released, is
