@@ -1,19 +1,26 @@
 package bodyscan
 
-// blockMasks sets dst[k] to the backslash mask (bit j: byte j) of the k-th
-// 64-byte block of src, for the first n blocks, and returns nonzero when one
-// of their bytes is below 0x20. On amd64 it is SSE2 (part of the baseline,
-// GOAMD64=v1): one compare and one PMOVMSKB per 16 bytes give the exact mask
-// that costs about a dozen instructions per 8 bytes in plain Go, which was
-// most of the escape scan.
-func blockMasks(dst *[chunkLen / blockLen]uint64, src []byte, n int) uint64 {
+import "golang.org/x/sys/cpu"
+
+// useAVX512 selects classifyAVX512: one 64-byte register per block and a
+// mask register per class (VPTESTMB/VPCMPEQB straight into K registers),
+// about 40 instructions a block. Without it (or on other arches), the
+// plain Go classifyGo.
+var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+
+// classify sets dst[k] to the masks of the k-th block of src, for the first
+// n blocks, and returns nonzero when one of their bytes is 0x80 or above.
+func classify(dst *[chunkBlocks]blockClass, src []byte, n int) uint64 {
 	if n <= 0 {
 		return 0
 	}
 	_ = src[n*blockLen-1] // the assembly reads n whole blocks
 	_ = dst[n-1]
-	return blockMasksSSE2(dst, &src[0], n)
+	if useAVX512 {
+		return classifyAVX512(dst, &src[0], n)
+	}
+	return classifyGo(dst, src, n)
 }
 
 //go:noescape
-func blockMasksSSE2(dst *[chunkLen / blockLen]uint64, src *byte, n int) uint64
+func classifyAVX512(dst *[chunkBlocks]blockClass, src *byte, n int) uint64

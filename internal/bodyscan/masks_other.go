@@ -2,9 +2,8 @@
 
 package bodyscan
 
-// blockMasks sets dst[k] to the backslash mask (bit j: byte j) of the k-th
-// 64-byte block of src, for the first n blocks, and returns nonzero when one
-// of their bytes is below 0x20.
-func blockMasks(dst *[chunkLen / blockLen]uint64, src []byte, n int) uint64 {
-	return blockMasksGo(dst, src, n)
+// classify sets dst[k] to the masks of the k-th block of src, for the first
+// n blocks, and returns nonzero when one of their bytes is 0x80 or above.
+func classify(dst *[chunkBlocks]blockClass, src []byte, n int) uint64 {
+	return classifyGo(dst, src, n)
 }

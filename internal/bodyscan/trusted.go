@@ -89,7 +89,7 @@ func objectTrusted(b []byte, i, ks, ke int, fn func(key string, vs, ve int) erro
 
 // ElementsTrusted is Elements for an array of a document known to be
 // valid (a value of a body Walk validated or Recall vouched for): the
-// elements are skipped without sonic's skipper, strings by IndexByte.
+// elements are skipped, strings by IndexByte.
 func ElementsTrusted(arr []byte, fn func(i, vs, ve int) error) error {
 	return EachTrusted(arr, func(n, i int) (int, error) {
 		ve, ok := trustedValueEnd(arr, i)
