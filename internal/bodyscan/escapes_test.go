@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,15 +40,26 @@ func checkString(t *testing.T, s string) {
 	checkValid(t, []byte(`{"a":"`+s+`","b":[1]}`))
 }
 
-// checkMasks fails t when classify (AVX-512 on amd64 where present) and the
-// plain Go classifyGo disagree on b, cut into whole blocks (up to a chunk).
+// checkMasks fails t when stage1 (fused AVX-512 on amd64 where present)
+// and the plain Go classifyGo and stage1Go disagree on b, cut into whole
+// blocks (up to a chunk), from each kind of carry into the first block.
 func checkMasks(t *testing.T, b []byte) {
 	t.Helper()
 	n := min(len(b)/blockLen, chunkBlocks)
-	var got, want [chunkBlocks]blockClass
-	high, whigh := classify(&got, b, n), classifyGo(&want, b, n)
-	if got != want || (high != 0) != (whigh != 0) {
-		t.Fatalf("%q: classify %x (high %x), classifyGo %x (high %x)", b, got[:n], high, want[:n], whigh)
+	if n == 0 {
+		return
+	}
+	for _, from := range []stage1State{{}, {str: ^uint64(0)}, {esc: 1}, {esc: 1, str: ^uint64(0)}, {scalar: 1}, {hex: 0xf}, {hex: 1, str: ^uint64(0)}} {
+		st, wst := from, from
+		var out, wout [chunkBlocks]blockOut
+		var cls [chunkBlocks]blockClass
+		done, bad := stage1(&st, &out, &cls, b, n)
+		wst.high |= classifyGo(&cls, b, n)
+		wdone, wbad := stage1Go(&wst, &wout, &cls, n)
+		st.high, wst.high = min(st.high, 1), min(wst.high, 1) // nonzero is all it says
+		if done != wdone || bad != wbad || !slices.Equal(out[:done], wout[:done]) || done == n && st != wst {
+			t.Fatalf("%q from %+v: stage1 %d %x %x %+v, stage1Go %d %x %x %+v", b, from, done, bad, out[:done], st, wdone, wbad, wout[:wdone], wst)
+		}
 	}
 }
 
@@ -138,8 +150,9 @@ func TestEscapeEveryByte(t *testing.T) {
 	}
 }
 
-// Every byte value at every position of a block, alone among spaces and
-// among backslashes, in each block of a chunk: the masks are exact.
+// Every byte value at every position of a block, alone among spaces,
+// backslashes, quotes and others, in each block of a chunk: the masks are
+// exact, and stage 1 agrees with its reference.
 func TestClassify(t *testing.T) {
 	for _, fill := range []byte{' ', '\\', 0x7f, 0xdc, '"', 'a'} {
 		for pos := 0; pos < chunkLen; pos += 61 {
@@ -148,7 +161,7 @@ func TestClassify(t *testing.T) {
 				b[pos] = byte(c)
 				checkMasks(t, b)
 				var got [chunkBlocks]blockClass
-				high := classify(&got, b, chunkBlocks)
+				high := classifyGo(&got, b, chunkBlocks)
 				if want := c >= 0x80 || fill >= 0x80; (high != 0) != want {
 					t.Fatalf("byte %#x at %d among %#x: high %x", c, pos, fill, high)
 				}
@@ -269,19 +282,30 @@ func BenchmarkValidate(b *testing.B) {
 	}
 }
 
-// BenchmarkClassify is stage 1's SIMD masks alone, and the plain Go ones.
-func BenchmarkClassify(b *testing.B) {
+// BenchmarkStage1 is stage 1 alone (classification included), fused
+// AVX-512 where present and the plain Go reference.
+func BenchmarkStage1(b *testing.B) {
 	body := bench.ChatBody(1 << 20)
-	var dst [chunkBlocks]blockClass
+	var (
+		out [chunkBlocks]blockOut
+		cls [chunkBlocks]blockClass
+	)
 	for _, c := range []struct {
 		name string
-		fn   func(*[chunkBlocks]blockClass, []byte, int) uint64
-	}{{"classify", classify}, {"go", classifyGo}} {
+		fn   func(st *stage1State, src []byte, n int)
+	}{
+		{"stage1", func(st *stage1State, src []byte, n int) { stage1(st, &out, &cls, src, n) }},
+		{"go", func(st *stage1State, src []byte, n int) {
+			st.high |= classifyGo(&cls, src, n)
+			stage1Go(st, &out, &cls, n)
+		}},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
+				var st stage1State
 				for i := 0; i+chunkLen <= len(body); i += chunkLen {
-					c.fn(&dst, body[i:], chunkBlocks)
+					c.fn(&st, body[i:], chunkBlocks)
 				}
 			}
 		})

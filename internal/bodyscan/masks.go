@@ -2,9 +2,10 @@ package bodyscan
 
 // Stage 1 of the validating pass (validate.go), simdjson's: each 64-byte
 // block of the body becomes one bit mask per class of byte that matters
-// (bit j: byte j of the block). classify computes them for up to a chunk
-// of blocks at once: AVX-512 or AVX2 on amd64 (masks_amd64.s), classifyGo
-// elsewhere.
+// (bit j: byte j of the block), for up to a chunk of blocks at once. On
+// amd64 with AVX-512 the classification is fused with the rest of stage 1
+// (stage1AVX512, masks_amd64.s); classifyGo is the portable path and the
+// reference.
 
 const (
 	blockLen    = 64

@@ -2,25 +2,28 @@ package bodyscan
 
 import "golang.org/x/sys/cpu"
 
-// useAVX512 selects classifyAVX512: one 64-byte register per block and a
-// mask register per class (VPTESTMB/VPCMPEQB straight into K registers),
-// about 40 instructions a block. Without it (or on other arches), the
-// plain Go classifyGo.
-var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+// useAVX512 selects stage1AVX512, classification and stage 1 fused: one
+// 64-byte register per block, a mask register per class (VPCMPEQB and
+// VPTESTMB straight into K registers), the escape and string logic in
+// general registers with the prefix XOR by one carry-less multiply, so
+// nothing but a block's tokens goes back to memory. Without AVX-512 (or on
+// other arches), classifyGo and stage1Go.
+var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasPCLMULQDQ
 
-// classify sets dst[k] to the masks of the k-th block of src, for the first
-// n blocks, and returns nonzero when one of their bytes is 0x80 or above.
-func classify(dst *[chunkBlocks]blockClass, src []byte, n int) uint64 {
+// stage1 classifies the first n blocks of src and runs stage 1 over them
+// (stage1Go's contract); cls is scratch for the portable path.
+func stage1(st *stage1State, out *[chunkBlocks]blockOut, cls *[chunkBlocks]blockClass, src []byte, n int) (done int, bad uint64) {
 	if n <= 0 {
-		return 0
+		return 0, 0
 	}
 	_ = src[n*blockLen-1] // the assembly reads n whole blocks
-	_ = dst[n-1]
+	_ = out[n-1]
 	if useAVX512 {
-		return classifyAVX512(dst, &src[0], n)
+		return stage1AVX512(st, out, &src[0], n)
 	}
-	return classifyGo(dst, src, n)
+	st.high |= classifyGo(cls, src, n)
+	return stage1Go(st, out, cls, n)
 }
 
 //go:noescape
-func classifyAVX512(dst *[chunkBlocks]blockClass, src *byte, n int) uint64
+func stage1AVX512(st *stage1State, out *[chunkBlocks]blockOut, src *byte, n int) (done int, bad uint64)

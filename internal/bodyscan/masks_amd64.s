@@ -24,17 +24,29 @@ DATA cls2hi<>+0(SB)/8, $0x0804020000010000
 DATA cls2hi<>+8(SB)/8, $0x0000000000000000
 GLOBL cls2hi<>(SB), RODATA|NOPTR, $16
 
-// func classifyAVX512(dst *[16]blockClass, src *byte, n int) uint64
+// func stage1AVX512(st *stage1State, out *[16]blockOut, src *byte, n int) (done int, bad uint64)
 //
-// Per 64-byte block, one ZMM register: the two nibble lookups, then each
-// class straight into a K register (VPCMPEQB, VPTESTMB, VPCMPUB) and out
-// with KMOVQ to its field of dst[k] (quote, bs, op, ws, ctl, hex, esc, u,
-// d: nine words). The high bits (VPMOVB2M) are ORed into the result.
-TEXT ·classifyAVX512(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	XORQ R9, R9
+// stage1Go over classifyGo, fused, per 64-byte block:
+//   - classification in one ZMM register: the two nibble lookups, then each
+//     class straight into a K register: K1 quote, K2 backslash, K3
+//     structural, K4 not a scalar byte (structural, whitespace or quote),
+//     K5 control, K6 hex, K7 escapable, K0 'u'; 'd' later into K1.
+//   - in general registers, as stage1Go: escaped bytes (R13), quotes (BX),
+//     the in-string mask by VPCLMULQDQ with all ones (prefix XOR; R12 holds
+//     its complement), the error mask (AX), the scalar run starts, tokens.
+// Carries: R8 escape, R9 in-string, R10 scalar run, R11 \u digits. The
+// high bytes are ORed in Z18 and reduced at the end.
+TEXT ·stage1AVX512(SB), NOSPLIT, $0-48
+	MOVQ st+0(FP), AX
+	MOVQ out+8(FP), DI
+	MOVQ src+16(FP), SI
+	MOVQ n+24(FP), CX
+	MOVQ 0(AX), R8
+	MOVQ 8(AX), R9
+	MOVQ 16(AX), R10
+	MOVQ 24(AX), R11
+	MOVQ $0, done+32(FP)
+	MOVQ $0, bad+40(FP)
 
 	MOVQ $0x0f0f0f0f0f0f0f0f, AX
 	VPBROADCASTQ AX, Z31
@@ -50,7 +62,7 @@ TEXT ·classifyAVX512(SB), NOSPLIT, $0-32
 	VPBROADCASTQ AX, Z24
 	MOVQ $0x2020202020202020, AX
 	VPBROADCASTQ AX, Z23
-	MOVQ $0x0303030303030303, AX
+	MOVQ $0x1f1f1f1f1f1f1f1f, AX
 	VPBROADCASTQ AX, Z22
 	MOVQ $0x1c1c1c1c1c1c1c1c, AX
 	VPBROADCASTQ AX, Z21
@@ -58,9 +70,14 @@ TEXT ·classifyAVX512(SB), NOSPLIT, $0-32
 	VPBROADCASTQ AX, Z20
 	MOVQ $0x8080808080808080, AX
 	VPBROADCASTQ AX, Z19
+	VPXORQ Z18, Z18, Z18
+	MOVQ $-1, AX
+	VMOVQ AX, X9
+	MOVQ CX, done+32(FP) // n unless a block has an error
 
 loop:
 	VMOVDQU64 (SI), Z0
+	VPORQ Z0, Z18, Z18
 	VPSRLW $4, Z0, Z1
 	VPANDQ Z31, Z1, Z1
 	VPANDQ Z31, Z0, Z2
@@ -69,41 +86,123 @@ loop:
 	VPANDQ Z4, Z3, Z3
 	VPSHUFB Z2, Z28, Z5
 	VPSHUFB Z1, Z27, Z6
-	VPTESTMB Z6, Z5, K7
 	VPCMPEQB Z26, Z0, K1
 	VPCMPEQB Z25, Z0, K2
 	VPTESTMB Z21, Z3, K3
 	VPTESTMB Z22, Z3, K4
+	KORQ K1, K4, K4
 	VPCMPUB $1, Z23, Z0, K5
 	VPTESTMB Z20, Z3, K6
-	KMOVQ K1, AX
-	KMOVQ K2, BX
-	KMOVQ K3, DX
-	KMOVQ K4, R8
-	MOVQ AX, 0(DI)
+	VPTESTMB Z6, Z5, K7
+	VPCMPEQB Z24, Z0, K0
+
+	// Escaped bytes (simdjson's find_escaped_branchless).
+	KMOVQ K2, AX // backslashes
+	MOVQ R8, BX
+	NOTQ BX
+	ANDQ AX, BX // bs = backslashes &^ escape carry
+	LEAQ (BX)(BX*1), DX
+	ORQ  R8, DX // follows
+	MOVQ $0x5555555555555555, R12
+	MOVQ R12, R13
+	ORQ  DX, R13
+	NOTQ R13
+	ANDQ BX, R13 // odd starts
+	ADDQ BX, R13 // even sequences, carry out
+	SBBQ R8, R8
+	NEGQ R8 // escape carry
+	SHLQ $1, R13
+	XORQ R12, R13
+	ANDQ DX, R13 // escaped
+
+	// Quotes and the in-string mask.
+	KMOVQ K1, BX
+	MOVQ R13, DX
+	NOTQ DX
+	ANDQ DX, BX // quote
+	MOVQ BX, 0(DI) // tokens, more ORed below
+	VMOVQ BX, X8
+	VPCLMULQDQ $0, X9, X8, X8
+	VMOVQ X8, DX
+	XORQ R9, DX // in string
+	MOVQ DX, R9
+	SARQ $63, R9 // string carry
+	MOVQ DX, R12
+	NOTQ R12 // outside strings
+
+	// Errors: backslash outside a string, control byte inside one, a byte
+	// that may not be escaped, \u digits that are not hex.
+	ANDQ R12, AX
+	KMOVQ K5, BX
+	ANDQ DX, BX
+	ORQ  BX, AX
+	KMOVQ K7, BX
+	NOTQ BX
+	ANDQ R13, BX
+	ORQ  BX, AX
+	KMOVQ K0, BX
+	ANDQ R13, BX // escaped 'u'
 	MOVQ BX, 8(DI)
-	MOVQ DX, 16(DI)
-	MOVQ R8, 24(DI)
-	KMOVQ K5, AX
-	KMOVQ K6, BX
-	KMOVQ K7, DX
-	VPCMPEQB Z24, Z0, K1
-	VPMOVB2M Z0, K2
-	VPTESTMB Z19, Z3, K3
-	KMOVQ K1, R8
-	KMOVQ K2, R10
-	KMOVQ K3, R11
-	MOVQ AX, 32(DI)
-	MOVQ BX, 40(DI)
-	MOVQ DX, 48(DI)
-	MOVQ R8, 56(DI)
-	MOVQ R11, 64(DI)
-	ORQ  R10, R9
+	MOVQ BX, R13
+	SHLQ $1, R13
+	ORQ  BX, R13
+	LEAQ 0(R13*4), DX
+	ORQ  DX, R13
+	SHLQ $1, R13 // the four bytes after each
+	ORQ  R11, R13
+	KMOVQ K6, DX
+	NOTQ DX
+	ANDQ DX, R13
+	ORQ  R13, AX
+	MOVQ BX, R11
+	SHRQ $60, R11
+	MOVQ R11, DX
+	SHRQ $1, DX
+	ORQ  DX, R11
+	MOVQ R11, DX
+	SHRQ $2, DX
+	ORQ  DX, R11 // \u digits carry
+	TESTQ AX, AX
+	JNZ  bad
+
+	// Scalar run starts, tokens.
+	KMOVQ K4, BX
+	NOTQ BX
+	ANDQ R12, BX // scalar bytes
+	LEAQ (BX)(BX*1), DX
+	ORQ  R10, DX
+	NOTQ DX
+	ANDQ BX, DX // starts
+	SHRQ $63, BX
+	MOVQ BX, R10
+	KMOVQ K3, BX
+	ANDQ R12, BX
+	ORQ  DX, BX
+	ORQ  BX, 0(DI)
+	VPTESTMB Z19, Z3, K1
+	KMOVQ K1, BX
+	MOVQ BX, 16(DI)
+
 	ADDQ $64, SI
-	ADDQ $72, DI
+	ADDQ $24, DI
 	DECQ CX
 	JNZ  loop
+	JMP  end
 
+bad:
+	MOVQ n+24(FP), DX
+	SUBQ CX, DX
+	MOVQ DX, done+32(FP)
+	MOVQ AX, bad+40(FP)
+
+end:
+	VPMOVB2M Z18, K1
+	KMOVQ K1, BX
+	MOVQ st+0(FP), AX
+	ORQ  BX, 32(AX)
+	MOVQ R8, 0(AX)
+	MOVQ R9, 8(AX)
+	MOVQ R10, 16(AX)
+	MOVQ R11, 24(AX)
 	VZEROUPPER
-	MOVQ R9, ret+24(FP)
 	RET

@@ -2,8 +2,15 @@
 
 package bodyscan
 
-// classify sets dst[k] to the masks of the k-th block of src, for the first
-// n blocks, and returns nonzero when one of their bytes is 0x80 or above.
-func classify(dst *[chunkBlocks]blockClass, src []byte, n int) uint64 {
-	return classifyGo(dst, src, n)
+// stage1 classifies the first n blocks of src and runs stage 1 over them
+// (stage1Go's contract); cls is scratch.
+func stage1(st *stage1State, out *[chunkBlocks]blockOut, cls *[chunkBlocks]blockClass, src []byte, n int) (done int, bad uint64) {
+	if n <= 0 {
+		return 0, 0
+	}
+	st.high |= classifyGo(cls, src, n)
+	return stage1Go(st, out, cls, n)
 }
+
+// useAVX512 is false here: there is only the portable path.
+var useAVX512 = false

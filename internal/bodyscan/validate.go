@@ -48,19 +48,14 @@ const evenBits = 0x5555555555555555
 // pass is the state of one validating pass over body.
 type pass struct {
 	body []byte
-	cls  [chunkBlocks]blockClass
+	st   stage1State
+	out  [chunkBlocks]blockOut
+	cls  [chunkBlocks]blockClass // classifyGo's, for stage1Go
 
-	// Stage 1 carries from one block to the next: the first byte is
-	// escaped; the block starts inside a string (all ones); the previous
-	// block ended in a scalar run; \u digits that must be hex in the next
-	// block's first bits.
-	escCarry, strCarry, scalarCarry, hexCarry uint64
-
-	// rawStrings: no byte is 0x80 or above (high stays zero) and no \u
+	// rawStrings: no byte is 0x80 or above (st.high stays zero) and no \u
 	// escape is a lone surrogate (lone stays false). pairedLow is the
 	// offset of the 'u' of the low surrogate that completes the last
 	// high one seen.
-	high      uint64
 	lone      bool
 	pairedLow int
 
@@ -84,14 +79,13 @@ func (s *pass) validate(body []byte, onMember func(f field)) (ok bool, at int) {
 	// Not s = pass{...}: the masks and the container stack need no zeroing
 	// (each bit is written before it is read).
 	s.body = body
-	s.escCarry, s.strCarry, s.scalarCarry, s.hexCarry = 0, 0, 0, 0
-	s.high, s.lone, s.pairedLow = 0, false, -1
+	s.st = stage1State{}
+	s.lone, s.pairedLow = false, -1
 	s.state, s.depth, s.rootObj, s.prevEnd = sValue, 0, false, -1
 	full := len(body) &^ (blockLen - 1)
 	for c := 0; c < full; c += chunkLen {
 		n := min(chunkLen, full-c) / blockLen
-		s.high |= classify(&s.cls, body[c:], n)
-		if at := s.blocks(c, n, onMember); at >= 0 {
+		if at := s.blocks(body[c:], c, n, onMember); at >= 0 {
 			return false, at
 		}
 	}
@@ -100,8 +94,7 @@ func (s *pass) validate(body []byte, onMember func(f field)) (ok bool, at int) {
 	// byte (so a backslash or a \u cut by the end is an error here).
 	pad := spaceBlock
 	copy(pad[:], body[full:])
-	s.high |= classify(&s.cls, pad[:], 1)
-	if at := s.blocks(full, 1, onMember); at >= 0 {
+	if at := s.blocks(pad[:], full, 1, onMember); at >= 0 {
 		return false, at
 	}
 	if s.state != sDone {
@@ -119,23 +112,64 @@ var spaceBlock = func() (b [blockLen]byte) {
 
 // rawStrings reports, after a valid pass, whether every string literal is
 // raw copyable: all ASCII and no lone surrogate escape.
-func (s *pass) rawStrings() bool { return s.high == 0 && !s.lone }
+func (s *pass) rawStrings() bool { return s.st.high == 0 && !s.lone }
 
-// blocks runs both stages over the first n blocks of s.cls, the body's
-// from offset base, and returns the offset of the first error or -1.
-func (s *pass) blocks(base, n int, onMember func(f field)) int {
-	escCarry, strCarry, scalarCarry, hexCarry := s.escCarry, s.strCarry, s.scalarCarry, s.hexCarry
-	for k := range n {
-		c := &s.cls[k]
+// blocks runs both stages over the first n blocks of src, the body's from
+// offset base, and returns the offset of the first error or -1.
+func (s *pass) blocks(src []byte, base, n int, onMember func(f field)) int {
+	done, bad := stage1(&s.st, &s.out, &s.cls, src, n)
+	for k, o := range s.out[:done] {
 		at := base + k*blockLen
+		// A \u followed by 'd' (or by the next block) may be a surrogate.
+		if cand := o.uEsc & (o.d>>1 | 1<<63); cand != 0 {
+			s.surrogates(cand, at)
+		}
+		if o.tokens != 0 {
+			if e := s.tokens(o.tokens, at, onMember); e >= 0 {
+				return e
+			}
+		}
+	}
+	if done < n {
+		return base + done*blockLen + bits.TrailingZeros64(bad)
+	}
+	return -1
+}
+
+// stage1State is stage 1's carries from one block to the next, and what
+// it learns of the whole body.
+type stage1State struct {
+	esc    uint64 // 1: the block's first byte is escaped
+	str    uint64 // all ones: the block starts inside a string
+	scalar uint64 // 1: the previous block ended in a scalar run
+	hex    uint64 // \u digits that must be hex in the block's first bits
+	high   uint64 // nonzero: a byte was 0x80 or above
+}
+
+// blockOut is stage 1's answer for a block, for stage 2: its tokens (the
+// structural bytes and quotes outside strings, the first byte of each
+// scalar run), its escaped 'u' bytes and its 'd' bytes (surrogates).
+type blockOut struct {
+	tokens, uEsc, d uint64
+}
+
+// stage1Go is stage 1 in Go over the masks of n blocks (classifyGo's): it
+// fills out for each block without an error and returns how many; bad is
+// the error mask of the block after them (when done < n). The reference
+// for stage1AVX512.
+func stage1Go(st *stage1State, out *[chunkBlocks]blockOut, cls *[chunkBlocks]blockClass, n int) (done int, bad uint64) {
+	escCarry, strCarry, scalarCarry, hexCarry := st.esc, st.str, st.scalar, st.hex
+	defer func() { st.esc, st.str, st.scalar, st.hex = escCarry, strCarry, scalarCarry, hexCarry }()
+	for k := range n {
+		c := &cls[k]
 		if c.quote|c.bs|escCarry|hexCarry == 0 && strCarry != 0 {
 			// Inside a string all along (most of a prompt): only a
 			// control byte is wrong, and there is no token.
 			if c.ctl != 0 {
-				s.escCarry, s.strCarry, s.scalarCarry, s.hexCarry = escCarry, strCarry, scalarCarry, hexCarry
-				return at + bits.TrailingZeros64(c.ctl)
+				return k, c.ctl
 			}
 			scalarCarry = 0
+			out[k] = blockOut{d: c.d}
 			continue
 		}
 		// simdjson's find_escaped_branchless: a backslash that is escaped
@@ -144,9 +178,9 @@ func (s *pass) blocks(base, n int, onMember func(f field)) int {
 		bs := c.bs &^ escCarry
 		follows := bs<<1 | escCarry
 		oddStarts := bs &^ evenBits &^ follows
-		evenSeqs, out := bits.Add64(oddStarts, bs, 0)
+		evenSeqs, out1 := bits.Add64(oddStarts, bs, 0)
 		escaped := (evenBits ^ evenSeqs<<1) & follows
-		escCarry = out
+		escCarry = out1
 
 		quote := c.quote &^ escaped
 		inStr := prefixXor(quote) ^ strCarry // opening quote in, closing quote out
@@ -155,30 +189,17 @@ func (s *pass) blocks(base, n int, onMember func(f field)) int {
 		// The four bytes after each escaped 'u' are hex digits; those past
 		// the block's end are checked against the next block's.
 		uEsc := escaped & c.u
-		bad := c.bs&^inStr | c.ctl&inStr | escaped&^c.esc | hexCarry&^c.hex |
-			(uEsc<<1|uEsc<<2|uEsc<<3|uEsc<<4)&^c.hex
+		bad := c.bs&^inStr | c.ctl&inStr | escaped&^c.esc | (hexCarry|uEsc<<1|uEsc<<2|uEsc<<3|uEsc<<4)&^c.hex
 		hexCarry = uEsc>>63 | uEsc>>62 | uEsc>>61 | uEsc>>60
-		// A \u followed by 'd' (or by the next block) may be a surrogate.
-		if cand := uEsc & (c.d>>1 | 1<<63); cand != 0 {
-			s.surrogates(cand, at)
-		}
 		if bad != 0 {
-			s.escCarry, s.strCarry, s.scalarCarry, s.hexCarry = escCarry, strCarry, scalarCarry, hexCarry
-			return at + bits.TrailingZeros64(bad)
+			return k, bad
 		}
-
 		scalar := ^(inStr | c.op | c.ws | c.quote)
 		starts := scalar &^ (scalar<<1 | scalarCarry)
 		scalarCarry = scalar >> 63
-		if tokens := c.op&^inStr | quote | starts; tokens != 0 {
-			if e := s.tokens(tokens, at, onMember); e >= 0 {
-				s.escCarry, s.strCarry, s.scalarCarry, s.hexCarry = escCarry, strCarry, scalarCarry, hexCarry
-				return e
-			}
-		}
+		out[k] = blockOut{tokens: c.op&^inStr | quote | starts, uEsc: uEsc, d: c.d}
 	}
-	s.escCarry, s.strCarry, s.scalarCarry, s.hexCarry = escCarry, strCarry, scalarCarry, hexCarry
-	return -1
+	return n, 0
 }
 
 // prefixXor sets each bit of x to the XOR of it and all lower bits: from

@@ -284,3 +284,40 @@ func TestManyMembers(t *testing.T) {
 		}
 	}
 }
+
+// The portable path (classifyGo, stage1Go) gives every answer the fused
+// AVX-512 one gives: the seeds and the bench bodies, scanned both ways.
+func TestPortableStage1(t *testing.T) {
+	if !useAVX512 {
+		t.Log("no AVX-512: the portable path is the only one, and every other test ran it")
+	}
+	bodies := [][]byte{bench.ChatBody(1 << 10), bench.ChatBody(64 << 10), LargeChatBody(20<<10, true)}
+	for _, s := range validateSeeds() {
+		bodies = append(bodies, []byte(s))
+	}
+	for _, b := range escapeSeeds() {
+		bodies = append(bodies, b)
+	}
+	type verdict struct {
+		r   Result
+		err string
+	}
+	scan := func() []verdict {
+		var out []verdict
+		for _, b := range bodies {
+			r, err := Scan(b, "backend")
+			out = append(out, verdict{r, fmt.Sprint(err)})
+		}
+		return out
+	}
+	fast := scan()
+	defer func(v bool) { useAVX512 = v }(useAVX512)
+	useAVX512 = false
+	portable := scan()
+	for i := range bodies {
+		if fmt.Sprintf("%+v", fast[i]) != fmt.Sprintf("%+v", portable[i]) {
+			t.Fatalf("%.80q: SIMD %+v, portable %+v", bodies[i], fast[i], portable[i])
+		}
+		checkScanMatchesJSON(t, bodies[i])
+	}
+}
