@@ -40,14 +40,23 @@ func checkString(t *testing.T, s string) {
 	checkValid(t, []byte(`{"a":"`+s+`","b":[1]}`))
 }
 
-// checkMasks fails t when stage1 (fused AVX-512 on amd64 where present)
-// and the plain Go classifyGo and stage1Go disagree on b, cut into whole
-// blocks (up to a chunk), from each kind of carry into the first block.
+// checkMasks fails t when the SIMD classifications and classifyGo disagree
+// on b, cut into whole blocks (up to a chunk), or stage1 (fused AVX-512 on
+// amd64 where present) and classifyGo with stage1Go, from each kind of
+// carry into the first block.
 func checkMasks(t *testing.T, b []byte) {
 	t.Helper()
 	n := min(len(b)/blockLen, chunkBlocks)
 	if n == 0 {
 		return
+	}
+	var want [chunkBlocks]blockClass
+	whigh := classifyGo(&want, b, n)
+	for name, classify := range classifiers() {
+		var got [chunkBlocks]blockClass
+		if high := classify(&got, b, n); got != want || (high != 0) != (whigh != 0) {
+			t.Fatalf("%q: %s %x (high %x), classifyGo %x (high %x)", b, name, got[:n], high, want[:n], whigh)
+		}
 	}
 	for _, from := range []stage1State{{}, {str: ^uint64(0)}, {esc: 1}, {esc: 1, str: ^uint64(0)}, {scalar: 1}, {hex: 0xf}, {hex: 1, str: ^uint64(0)}} {
 		st, wst := from, from
@@ -282,15 +291,16 @@ func BenchmarkValidate(b *testing.B) {
 	}
 }
 
-// BenchmarkStage1 is stage 1 alone (classification included), fused
-// AVX-512 where present and the plain Go reference.
+// BenchmarkStage1 is stage 1 alone (classification included): stage1 (the
+// fused AVX-512 where present), the plain Go reference, and each SIMD
+// classification with the Go stage 1.
 func BenchmarkStage1(b *testing.B) {
 	body := bench.ChatBody(1 << 20)
 	var (
 		out [chunkBlocks]blockOut
 		cls [chunkBlocks]blockClass
 	)
-	for _, c := range []struct {
+	cases := []struct {
 		name string
 		fn   func(st *stage1State, src []byte, n int)
 	}{
@@ -299,7 +309,17 @@ func BenchmarkStage1(b *testing.B) {
 			st.high |= classifyGo(&cls, src, n)
 			stage1Go(st, &out, &cls, n)
 		}},
-	} {
+	}
+	for name, classify := range classifiers() {
+		cases = append(cases, struct {
+			name string
+			fn   func(st *stage1State, src []byte, n int)
+		}{name + "+go", func(st *stage1State, src []byte, n int) {
+			st.high |= classify(&cls, src, n)
+			stage1Go(st, &out, &cls, n)
+		}})
+	}
+	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {

@@ -206,3 +206,122 @@ end:
 	MOVQ R11, 24(AX)
 	VZEROUPPER
 	RET
+
+DATA c1c<>+0(SB)/8, $0x1c1c1c1c1c1c1c1c
+DATA c1c<>+8(SB)/8, $0x1c1c1c1c1c1c1c1c
+DATA c1c<>+16(SB)/8, $0x1c1c1c1c1c1c1c1c
+DATA c1c<>+24(SB)/8, $0x1c1c1c1c1c1c1c1c
+GLOBL c1c<>(SB), RODATA|NOPTR, $32
+DATA c03<>+0(SB)/8, $0x0303030303030303
+DATA c03<>+8(SB)/8, $0x0303030303030303
+DATA c03<>+16(SB)/8, $0x0303030303030303
+DATA c03<>+24(SB)/8, $0x0303030303030303
+GLOBL c03<>(SB), RODATA|NOPTR, $32
+DATA c60<>+0(SB)/8, $0x6060606060606060
+DATA c60<>+8(SB)/8, $0x6060606060606060
+DATA c60<>+16(SB)/8, $0x6060606060606060
+DATA c60<>+24(SB)/8, $0x6060606060606060
+GLOBL c60<>(SB), RODATA|NOPTR, $32
+
+// HALF classifies the 32 bytes at h(SI) (the nibble tables above; a class
+// tested by AND is the complement of the bytes where the AND is zero) into
+// the fields of the blockClass at DI (quote, bs, op, ws, ctl, hex, esc, u,
+// d), ORing each half in place: the block is zeroed first with whole-word
+// stores, so every load is forwarded from a store that contains it (a
+// 64-bit load spanning two 32-bit stores would stall on each). R9
+// collects the high bits.
+#define EMIT(off, h) SHLQ $h, AX; ORQ AX, off(DI)
+#define HALF(h) \
+	VMOVDQU h(SI), Y0 \
+	VPMOVMSKB Y0, AX \
+	ORQ AX, R9 \
+	VPSRLW $4, Y0, Y1 \
+	VPAND Y15, Y1, Y1 \
+	VPAND Y15, Y0, Y2 \
+	VPSHUFB Y2, Y14, Y3 \
+	VPSHUFB Y1, Y13, Y4 \
+	VPAND Y4, Y3, Y3 \
+	VPSHUFB Y2, Y12, Y5 \
+	VPSHUFB Y1, Y11, Y6 \
+	VPAND Y6, Y5, Y5 \
+	VPXOR Y6, Y6, Y6 \
+	VPCMPEQB Y10, Y0, Y4 \
+	VPMOVMSKB Y4, AX \
+	EMIT(0, h) \
+	VPCMPEQB Y9, Y0, Y4 \
+	VPMOVMSKB Y4, AX \
+	EMIT(8, h) \
+	VPAND c1c<>(SB), Y3, Y4 \
+	VPCMPEQB Y6, Y4, Y4 \
+	VPMOVMSKB Y4, AX \
+	NOTL AX \
+	EMIT(16, h) \
+	VPAND c03<>(SB), Y3, Y4 \
+	VPCMPEQB Y6, Y4, Y4 \
+	VPMOVMSKB Y4, AX \
+	NOTL AX \
+	EMIT(24, h) \
+	VPMINUB Y7, Y0, Y4 \
+	VPCMPEQB Y0, Y4, Y4 \
+	VPMOVMSKB Y4, AX \
+	EMIT(32, h) \
+	VPAND c60<>(SB), Y3, Y4 \
+	VPCMPEQB Y6, Y4, Y4 \
+	VPMOVMSKB Y4, AX \
+	NOTL AX \
+	EMIT(40, h) \
+	VPCMPEQB Y6, Y5, Y4 \
+	VPMOVMSKB Y4, AX \
+	NOTL AX \
+	EMIT(48, h) \
+	VPCMPEQB Y8, Y0, Y4 \
+	VPMOVMSKB Y4, AX \
+	EMIT(56, h) \
+	VPMOVMSKB Y3, AX \
+	EMIT(64, h)
+
+// func classifyAVX2(dst *[16]blockClass, src *byte, n int) uint64
+//
+// classifyGo with AVX2, for stage1Go on machines without AVX-512: two
+// 32-byte halves per block, one VPMOVMSKB per class and half (the 'd'
+// class is bit 7 of the first lookup, so its VPMOVMSKB needs no compare).
+TEXT ·classifyAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ R9, R9
+	MOVQ $0x0f0f0f0f0f0f0f0f, AX
+	VMOVQ AX, X15
+	VPBROADCASTQ X15, Y15
+	VBROADCASTI128 cls1lo<>(SB), Y14
+	VBROADCASTI128 cls1hi<>(SB), Y13
+	VBROADCASTI128 cls2lo<>(SB), Y12
+	VBROADCASTI128 cls2hi<>(SB), Y11
+	MOVQ $0x2222222222222222, AX
+	VMOVQ AX, X10
+	VPBROADCASTQ X10, Y10
+	MOVQ $0x5c5c5c5c5c5c5c5c, AX
+	VMOVQ AX, X9
+	VPBROADCASTQ X9, Y9
+	MOVQ $0x7575757575757575, AX
+	VMOVQ AX, X8
+	VPBROADCASTQ X8, Y8
+	MOVQ $0x1f1f1f1f1f1f1f1f, AX
+	VMOVQ AX, X7
+	VPBROADCASTQ X7, Y7
+
+avx2loop:
+	VPXOR Y6, Y6, Y6
+	VMOVDQU Y6, 0(DI)
+	VMOVDQU Y6, 32(DI)
+	MOVQ $0, 64(DI)
+	HALF(0)
+	HALF(32)
+	ADDQ $64, SI
+	ADDQ $72, DI
+	DECQ CX
+	JNZ  avx2loop
+
+	VZEROUPPER
+	MOVQ R9, ret+24(FP)
+	RET

@@ -14,3 +14,6 @@ func stage1(st *stage1State, out *[chunkBlocks]blockOut, cls *[chunkBlocks]block
 
 // useAVX512 is false here: there is only the portable path.
 var useAVX512 = false
+
+// useAVX2 is false here too.
+var useAVX2 = false

@@ -159,13 +159,13 @@ type blockOut struct {
 // for stage1AVX512.
 func stage1Go(st *stage1State, out *[chunkBlocks]blockOut, cls *[chunkBlocks]blockClass, n int) (done int, bad uint64) {
 	escCarry, strCarry, scalarCarry, hexCarry := st.esc, st.str, st.scalar, st.hex
-	defer func() { st.esc, st.str, st.scalar, st.hex = escCarry, strCarry, scalarCarry, hexCarry }()
 	for k := range n {
 		c := &cls[k]
 		if c.quote|c.bs|escCarry|hexCarry == 0 && strCarry != 0 {
 			// Inside a string all along (most of a prompt): only a
 			// control byte is wrong, and there is no token.
 			if c.ctl != 0 {
+				st.esc, st.str, st.scalar, st.hex = escCarry, strCarry, scalarCarry, hexCarry
 				return k, c.ctl
 			}
 			scalarCarry = 0
@@ -192,6 +192,7 @@ func stage1Go(st *stage1State, out *[chunkBlocks]blockOut, cls *[chunkBlocks]blo
 		bad := c.bs&^inStr | c.ctl&inStr | escaped&^c.esc | (hexCarry|uEsc<<1|uEsc<<2|uEsc<<3|uEsc<<4)&^c.hex
 		hexCarry = uEsc>>63 | uEsc>>62 | uEsc>>61 | uEsc>>60
 		if bad != 0 {
+			st.esc, st.str, st.scalar, st.hex = escCarry, strCarry, scalarCarry, hexCarry
 			return k, bad
 		}
 		scalar := ^(inStr | c.op | c.ws | c.quote)
@@ -199,6 +200,7 @@ func stage1Go(st *stage1State, out *[chunkBlocks]blockOut, cls *[chunkBlocks]blo
 		scalarCarry = scalar >> 63
 		out[k] = blockOut{tokens: c.op&^inStr | quote | starts, uEsc: uEsc, d: c.d}
 	}
+	st.esc, st.str, st.scalar, st.hex = escCarry, strCarry, scalarCarry, hexCarry
 	return n, 0
 }
 

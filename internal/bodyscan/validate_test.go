@@ -285,8 +285,9 @@ func TestManyMembers(t *testing.T) {
 	}
 }
 
-// The portable path (classifyGo, stage1Go) gives every answer the fused
-// AVX-512 one gives: the seeds and the bench bodies, scanned both ways.
+// The portable path (classifyGo, stage1Go) and the AVX2 one give every
+// answer the fused AVX-512 one gives: the seeds and the bench bodies,
+// scanned all three ways (where the machine has them).
 func TestPortableStage1(t *testing.T) {
 	if !useAVX512 {
 		t.Log("no AVX-512: the portable path is the only one, and every other test ran it")
@@ -311,12 +312,14 @@ func TestPortableStage1(t *testing.T) {
 		return out
 	}
 	fast := scan()
-	defer func(v bool) { useAVX512 = v }(useAVX512)
+	defer func(v512, v2 bool) { useAVX512, useAVX2 = v512, v2 }(useAVX512, useAVX2)
 	useAVX512 = false
+	avx2 := scan()
+	useAVX2 = false
 	portable := scan()
 	for i := range bodies {
-		if fmt.Sprintf("%+v", fast[i]) != fmt.Sprintf("%+v", portable[i]) {
-			t.Fatalf("%.80q: SIMD %+v, portable %+v", bodies[i], fast[i], portable[i])
+		if f, a, p := fmt.Sprintf("%+v", fast[i]), fmt.Sprintf("%+v", avx2[i]), fmt.Sprintf("%+v", portable[i]); f != p || a != p {
+			t.Fatalf("%.80q: AVX-512 %s, AVX2 %s, portable %s", bodies[i], f, a, p)
 		}
 		checkScanMatchesJSON(t, bodies[i])
 	}
