@@ -8,7 +8,7 @@ import "golang.org/x/sys/cpu"
 // general registers with the prefix XOR by one carry-less multiply, so
 // nothing but a block's tokens goes back to memory. Without AVX-512,
 // classifyAVX2 (or classifyGo) and stage1Go.
-var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasPCLMULQDQ
+var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasPCLMULQDQ && cpu.X86.HasBMI1
 
 // useAVX2 selects classifyAVX2 for stage1Go where there is no AVX-512.
 var useAVX2 = cpu.X86.HasAVX2

@@ -98,16 +98,13 @@ loop:
 
 	// Escaped bytes (simdjson's find_escaped_branchless).
 	KMOVQ K2, AX // backslashes
-	MOVQ R8, BX
-	NOTQ BX
-	ANDQ AX, BX // bs = backslashes &^ escape carry
+	ANDNQ AX, R8, BX // bs = backslashes &^ escape carry (ANDNQ x, y, d: d = x &^ y)
 	LEAQ (BX)(BX*1), DX
 	ORQ  R8, DX // follows
 	MOVQ $0x5555555555555555, R12
 	MOVQ R12, R13
 	ORQ  DX, R13
-	NOTQ R13
-	ANDQ BX, R13 // odd starts
+	ANDNQ BX, R13, R13 // odd starts
 	ADDQ BX, R13 // even sequences, carry out
 	SBBQ R8, R8
 	NEGQ R8 // escape carry
@@ -117,9 +114,7 @@ loop:
 
 	// Quotes and the in-string mask.
 	KMOVQ K1, BX
-	MOVQ R13, DX
-	NOTQ DX
-	ANDQ DX, BX // quote
+	ANDNQ BX, R13, BX // quote
 	MOVQ BX, 0(DI) // tokens, more ORed below
 	VMOVQ BX, X8
 	VPCLMULQDQ $0, X9, X8, X8
@@ -137,8 +132,7 @@ loop:
 	ANDQ DX, BX
 	ORQ  BX, AX
 	KMOVQ K7, BX
-	NOTQ BX
-	ANDQ R13, BX
+	ANDNQ R13, BX, BX
 	ORQ  BX, AX
 	KMOVQ K0, BX
 	ANDQ R13, BX // escaped 'u'
@@ -151,8 +145,7 @@ loop:
 	SHLQ $1, R13 // the four bytes after each
 	ORQ  R11, R13
 	KMOVQ K6, DX
-	NOTQ DX
-	ANDQ DX, R13
+	ANDNQ R13, DX, R13
 	ORQ  R13, AX
 	MOVQ BX, R11
 	SHRQ $60, R11
@@ -167,12 +160,10 @@ loop:
 
 	// Scalar run starts, tokens.
 	KMOVQ K4, BX
-	NOTQ BX
-	ANDQ R12, BX // scalar bytes
+	ANDNQ R12, BX, BX // scalar bytes
 	LEAQ (BX)(BX*1), DX
 	ORQ  R10, DX
-	NOTQ DX
-	ANDQ BX, DX // starts
+	ANDNQ BX, DX, DX // starts
 	SHRQ $63, BX
 	MOVQ BX, R10
 	KMOVQ K3, BX
