@@ -1,8 +1,9 @@
 // Package bodyscan reads the few top-level members of an OpenAI-style JSON
 // request that routing needs (`model` and the backend member) without
-// decoding the document: keys are compared in place and every value is
-// skipped with sonic's validating skipper, so a 1 MiB body of messages costs
-// one pass and no allocation that grows with its size.
+// decoding the document: one validating pass (validate.go) judges the body
+// exactly as encoding/json does and finds the top-level members on the
+// way, keys compared in place, so a 1 MiB body of messages costs one pass
+// and no allocation that grows with its size.
 //
 // It is the one top-level JSON scanner of both phases: the translators of
 // the upstream phase read and find members through Walk and Find, so a body
@@ -11,17 +12,12 @@ package bodyscan
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/bits"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
-
-	"github.com/bytedance/sonic"
-	"github.com/bytedance/sonic/decoder"
 )
 
 // Kind says what was wrong with a body, so callers can pick the status and
@@ -111,6 +107,9 @@ type Result struct {
 	messagesEnd          int
 	stream               bool
 	members              int
+	// rawStrings: every string literal of the body can be copied as is
+	// into another JSON document and decodes to valid UTF-8 (FindingsOf).
+	rawStrings bool
 }
 
 // Scan validates body as a JSON object and returns its top-level `model` and
@@ -119,53 +118,90 @@ type Result struct {
 // past the duplicate check.
 func Scan(body []byte, backendField string) (Result, error) {
 	r := Result{MaxTokens: -1}
-	w, err := newWalker(body)
-	for err == nil {
-		var (
-			key  string
-			f    field
-			more bool
-		)
-		if key, f, more, err = w.next(); !more || err != nil {
-			break
-		}
-		r.members++
-		var target *Member
-		switch key {
-		case "model":
-			target = &r.Model
-			r.modelStart, r.modelEnd = f.valStart, f.valEnd
-		case backendField:
-			target = &r.Backend
-		case "stream":
-			r.stream = string(body[f.valStart:f.valEnd]) == "true"
-			continue
-		case "messages":
-			r.messagesStart, r.messagesEnd = f.valStart, f.valEnd
-			continue
-		case "max_tokens", "max_completion_tokens":
-			if n, ok := wholeNumber(body[f.valStart:f.valEnd]); ok && n > r.MaxTokens {
-				r.MaxTokens = n
-			}
-			continue
-		default:
-			continue
-		}
-		if target.Present {
-			return r, &Error{Kind: Duplicate, Member: strings.Clone(key), Offset: f.keyStart}
-		}
-		m := Member{Present: true, Type: typeOf(body[f.valStart]), cutStart: f.cutStart, cutEnd: f.cutEnd}
-		if m.Type == TypeString {
-			if m.Value, err = decodeString(body[f.valStart:f.valEnd]); err != nil {
-				return r, &Error{Kind: Invalid, Offset: f.valStart}
-			}
-			if !utf8.ValidString(m.Value) {
-				return r, &Error{Kind: BadEncoding, Member: strings.Clone(key), Offset: f.valStart}
-			}
-		}
-		*target = m
+	i := skipSpace(body, 0)
+	if i == len(body) {
+		return r, &Error{Kind: Empty}
 	}
-	return r, err
+	// The members are read as the pass finds them, but an error about one
+	// (Duplicate, BadEncoding) is only the answer for a valid document.
+	var (
+		s       pass
+		memberE error
+	)
+	ok, at := s.validate(body, func(f field) {
+		if memberE == nil {
+			memberE = r.add(body, backendField, f)
+		}
+	})
+	if !ok {
+		return r, &Error{Kind: Invalid, Offset: at}
+	}
+	if !s.rootObj {
+		return r, &Error{Kind: NotObject, Offset: i}
+	}
+	r.rawStrings = s.rawStrings()
+	return r, memberE
+}
+
+// add records the top-level member f of body in r.
+func (r *Result) add(body []byte, backendField string, f field) error {
+	key, err := keyOf(body, f)
+	if err != nil {
+		return err
+	}
+	r.members++
+	var target *Member
+	switch key {
+	case "model":
+		target = &r.Model
+		r.modelStart, r.modelEnd = f.valStart, f.valEnd
+	case backendField:
+		target = &r.Backend
+	case "stream":
+		r.stream = string(body[f.valStart:f.valEnd]) == "true"
+		return nil
+	case "messages":
+		r.messagesStart, r.messagesEnd = f.valStart, f.valEnd
+		return nil
+	case "max_tokens", "max_completion_tokens":
+		if n, ok := wholeNumber(body[f.valStart:f.valEnd]); ok && n > r.MaxTokens {
+			r.MaxTokens = n
+		}
+		return nil
+	default:
+		return nil
+	}
+	if target.Present {
+		return &Error{Kind: Duplicate, Member: strings.Clone(key), Offset: f.keyStart}
+	}
+	m := Member{Present: true, Type: typeOf(body[f.valStart]), cutStart: f.cutStart, cutEnd: f.cutEnd}
+	if m.Type == TypeString {
+		if m.Value, err = decodeString(body[f.valStart:f.valEnd]); err != nil {
+			return &Error{Kind: Invalid, Offset: f.valStart}
+		}
+		if !utf8.ValidString(m.Value) {
+			return &Error{Kind: BadEncoding, Member: strings.Clone(key), Offset: f.valStart}
+		}
+	}
+	*target = m
+	return nil
+}
+
+// keyOf is the unescaped key of member f of body: a view of body when it
+// has no escapes.
+func keyOf(body []byte, f field) (string, error) {
+	inner := body[f.keyStart+1 : f.keyEnd-1]
+	if len(inner) == 0 {
+		return "", nil
+	}
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return unsafe.String(&inner[0], len(inner)), nil
+	}
+	k, err := decodeString(body[f.keyStart:f.keyEnd])
+	if err != nil {
+		return "", &Error{Kind: Invalid, Offset: f.keyStart}
+	}
+	return k, nil
 }
 
 // maxWholeNumber is 2^53: integers up to it are exact in every JSON decoder.
@@ -195,8 +231,11 @@ func wholeNumber(lit []byte) (int64, bool) {
 // first called. An error from fn ends the walk and is returned as is; a body
 // that is not one valid JSON object is an *Error.
 func Walk(body []byte, fn func(key string, vs, ve int) error) error {
-	w, err := newWalker(body)
-	return w.each(err, fn)
+	var m memberList
+	if err := m.scan(body); err != nil {
+		return err
+	}
+	return m.each(body, func(key string, f field) error { return fn(key, f.valStart, f.valEnd) })
 }
 
 // each calls fn for each remaining member, unless err (the walker's start)
@@ -216,24 +255,90 @@ func (w *walker) each(err error, fn func(key string, vs, ve int) error) error {
 // validating body like Walk. A second member of that name is a Duplicate
 // *Error: which one a reader takes is not something to guess.
 func Find(body []byte, key string) (vs, ve int, found bool, err error) {
-	w, err := newWalker(body)
-	for err == nil {
-		k, f, more, nerr := w.next()
-		if !more || nerr != nil {
-			if nerr != nil {
-				return 0, 0, false, nerr
-			}
-			return vs, ve, found, nil
-		}
+	var m memberList
+	if err := m.scan(body); err != nil {
+		return 0, 0, false, err
+	}
+	err = m.each(body, func(k string, f field) error {
 		if k != key {
-			continue
+			return nil
 		}
 		if found {
-			return 0, 0, false, &Error{Kind: Duplicate, Member: strings.Clone(key), Offset: f.keyStart}
+			return &Error{Kind: Duplicate, Member: strings.Clone(key), Offset: f.keyStart}
 		}
 		vs, ve, found = f.valStart, f.valEnd, true
+		return nil
+	})
+	if err != nil {
+		return 0, 0, false, err
 	}
-	return 0, 0, false, err
+	return vs, ve, found, nil
+}
+
+// listed is how many top-level members a memberList holds: a request has
+// a dozen or two; the rest of a longer object are walked again after the
+// pass (validated by then), not buffered in memory that grows with them.
+const listed = 32
+
+// memberList is the top-level members of a document, found by its
+// validating pass and only handed out once the whole document is valid.
+type memberList struct {
+	f        [listed]field
+	n        int
+	more     bool // there are members after f[listed-1]
+	moreFrom int  // the first of them starts here
+}
+
+// scan validates body as one JSON object and lists its members.
+func (m *memberList) scan(body []byte) error {
+	i := skipSpace(body, 0)
+	if i == len(body) {
+		return &Error{Kind: Empty}
+	}
+	var s pass
+	ok, at := s.validate(body, func(f field) {
+		switch {
+		case m.n < listed:
+			m.f[m.n] = f
+			m.n++
+		case !m.more:
+			m.more, m.moreFrom = true, f.keyStart
+		}
+	})
+	if !ok {
+		return &Error{Kind: Invalid, Offset: at}
+	}
+	if !s.rootObj {
+		return &Error{Kind: NotObject, Offset: i}
+	}
+	return nil
+}
+
+// each calls fn with the unescaped key of each member of body (listed by
+// scan) and its field; an error from fn ends the walk and is returned.
+func (m *memberList) each(body []byte, fn func(key string, f field) error) error {
+	for _, f := range m.f[:m.n] {
+		key, err := keyOf(body, f)
+		if err == nil {
+			err = fn(key, f)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if !m.more {
+		return nil
+	}
+	w := walker{body: body, i: m.moreFrom, prevEnd: m.f[m.n-1].valEnd}
+	for {
+		key, f, more, err := w.next()
+		if !more || err != nil {
+			return err
+		}
+		if err := fn(key, f); err != nil {
+			return err
+		}
+	}
 }
 
 // Elements calls fn with the index and the span arr[vs:ve] of each element
@@ -288,34 +393,22 @@ func Members(obj []byte, fn func(key string, vs, ve int) error) error {
 
 // field is one top-level member as the walker finds it.
 type field struct {
-	keyStart         int // the key's opening quote
+	keyStart, keyEnd int // the key's span, quotes included
 	valStart, valEnd int
 	// cutStart, cutEnd is the span to delete to remove the member together
 	// with one adjacent comma, leaving valid JSON.
 	cutStart, cutEnd int
 }
 
-// walker is the one top-level scanner: newWalker validates body as one JSON
-// document, and next steps through its top-level members. It is a value
-// the caller loops over (no callbacks), so a scan allocates nothing.
+// walker steps through the members of an object already validated (a
+// value Walk or Find returned, or the members of a document past the
+// ones its pass listed). It is a value the caller loops over (no
+// callbacks), so a walk allocates nothing.
 type walker struct {
 	body    []byte
 	i       int
 	prevEnd int // end of the previous member's value; -1 before the first
 	done    bool
-}
-
-func newWalker(body []byte) (walker, error) {
-	i := skipSpace(body, 0)
-	if i == len(body) {
-		return walker{}, &Error{Kind: Empty}
-	}
-	// One SIMD validation pass over the whole document; the walk then only
-	// skips values (sonic's skipper does not check escapes on its own).
-	if ok, at := encoderValid(body); !ok {
-		return walker{}, &Error{Kind: Invalid, Offset: at}
-	}
-	return objectWalker(body, i)
 }
 
 // objectWalker starts a walk of the object at body[i] (past any space), of
@@ -364,15 +457,15 @@ func (w *walker) next() (key string, f field, more bool, err error) {
 		return "", f, false, &Error{Kind: Invalid, Offset: i}
 	}
 	if escaped {
-		var k string // scoped here: only an escaped key allocates
-		if err := sonic.Unmarshal(body[keyStart:keyEnd], &k); err != nil {
+		k, err := decodeString(body[keyStart:keyEnd]) // scoped here: only an escaped key allocates
+		if err != nil {
 			return "", f, false, &Error{Kind: Invalid, Offset: keyStart}
 		}
 		key = k
 	} else if keyEnd-keyStart > 2 {
 		key = unsafe.String(&body[keyStart+1], keyEnd-keyStart-2)
 	}
-	f = field{keyStart: keyStart, valStart: valStart, valEnd: valEnd}
+	f = field{keyStart: keyStart, keyEnd: keyEnd, valStart: valStart, valEnd: valEnd}
 	switch {
 	case next == ',':
 		// Remove `"k": v,` and the space before the next key.
@@ -437,7 +530,7 @@ func skipString(b []byte, i int) (end int, escaped bool, err error) {
 			return j + 1, escaped, nil
 		case c == '\\':
 			escaped = true
-			j++ // the escaped byte; encoderValid already checked the sequence
+			j++ // the escaped byte; the document was validated
 		case c < 0x20:
 			return 0, false, &Error{Kind: Invalid, Offset: i}
 		}
@@ -445,255 +538,14 @@ func skipString(b []byte, i int) (end int, escaped bool, err error) {
 	return 0, false, &Error{Kind: Invalid, Offset: len(b)}
 }
 
-// encoderValid reports whether body is one valid JSON document. sonic's
-// validator checks structure but lets any byte follow a backslash and raw
-// control bytes sit inside strings, so one pass (scanEscapes) checks both:
-// in a structurally valid document every backslash is inside a string and
-// escapes chain left to right. SDKs send compact JSON with no control bytes
-// at all; a body that has some (pretty-printed, or a raw newline inside a
-// string) is judged by encoding/json, which tracks string context.
-func encoderValid(body []byte) (bool, int) {
-	if !sonic.Valid(body) {
-		return false, 0
-	}
-	hasCtl, badEscape := scanEscapes(body)
-	if badEscape >= 0 {
-		return false, badEscape
-	}
-	if hasCtl && !json.Valid(body) {
-		return false, 0
-	}
-	return true, 0
-}
-
-const (
-	blockLen  = 64
-	blockRead = blockLen + 8 // a block and the \u digits that may run past it
-	evenBits  = 0x5555555555555555
-	lo7       = 0x7f7f7f7f7f7f7f7f
-	hiBits    = 0x8080808080808080
-)
-
-// scanEscapes reports whether b has a byte below 0x20 and the offset of the
-// backslash that starts the first invalid escape (-1 if none), escapes
-// chaining left to right from b[0] (a backslash an escape consumed starts
-// none). hasCtl is only complete when no escape is bad.
-//
-// It works like simdjson, in 64-byte blocks: the exact bit mask of a
-// block's backslashes (blockMasks: SSE2 on amd64, eight bytes at a time in
-// plain Go elsewhere), the escaped positions from it with the odd-run carry
-// trick (no branch per escape sequence), their offsets gathered for a chunk
-// of blocks, then one table lookup per escaped byte, with the four digits of
-// a \u checked in one 32-bit word: a long predictable loop, not a
-// mispredicted branch or two per escape (an escape-dense prompt has one
-// every 17 bytes). The last bytes are copied into a block padded with
-// spaces, so the same loop serves the whole body.
-func scanEscapes(b []byte) (hasCtl bool, badEscape int) {
-	var s escapeScan
-	full := 0 // the bytes of b in blocks whose \u digits are in b too
-	if len(b) >= blockRead {
-		full = ((len(b)-blockRead)/blockLen + 1) * blockLen
-	}
-	if at, bad := s.blocks(b, full); bad {
-		return s.hasCtl(), at
-	}
-	pad := spaces
-	n := copy(pad[:], b[full:])
-	if at, bad := s.blocks(pad[:], n); bad {
-		return s.hasCtl(), full + at
-	}
-	if s.carry != 0 { // the last byte is a backslash that escapes nothing
-		return s.hasCtl(), len(b) - 1
-	}
-	return s.hasCtl(), -1
-}
-
-// spaces is the tail block's padding: neither an escape, a hex digit nor a
-// control byte.
-var spaces = func() (p [blockRead + blockLen]byte) {
-	for i := range p {
-		p[i] = ' '
-	}
-	return p
-}()
-
-// escapeScan is scanEscapes' state between blocks.
-type escapeScan struct {
-	carry uint64 // 1: the next block's first byte is escaped
-	ctl   uint64 // nonzero: a byte below 0x20 was seen
-	// offs are a chunk's escaped offsets. At most every other byte is
-	// escaped (plus the first, by carry); each block writes eight offsets
-	// whether it has that many or not.
-	offs [chunkLen/2 + 1 + 8]int32
-	// masks are a chunk's blocks' backslash masks (blockMasks).
-	masks [chunkLen / blockLen]uint64
-}
-
-func (s *escapeScan) hasCtl() bool { return s.ctl != 0 }
-
-// blocks scans src[:n] (n a multiple of blockLen, or less in the padded
-// tail; src holds blockRead-blockLen more bytes) and returns the offset in
-// src of the backslash that starts the first bad escape (-1: the one that
-// ended the previous call's last block).
-func (s *escapeScan) blocks(src []byte, n int) (at int, bad bool) {
-	for c := 0; c < n; c += chunkLen {
-		if at, bad := s.chunk(src, c, min(n, c+chunkLen)); bad {
-			return at, true
-		}
-	}
-	return 0, false
-}
-
-// chunkLen is how many bytes chunk finds the escapes of before it checks
-// them: one long loop over their offsets, not one short (mispredicted) loop
-// per block.
-const chunkLen = 16 * blockLen
-
-// chunk scans src[from:to] (at most chunkLen bytes) like blocks.
-func (s *escapeScan) chunk(src []byte, from, to int) (at int, found bool) {
-	offs := &s.offs
-	k := 0
-	carry := s.carry
-	s.ctl |= blockMasks(&s.masks, src[from:], (to-from+blockLen-1)/blockLen)
-	for i := from; i < to; i += blockLen {
-		bs := s.masks[(i-from)/blockLen]
-		if bs|carry == 0 {
-			continue
-		}
-		// simdjson's find_escaped_branchless: a backslash that is escaped
-		// escapes nothing; every other byte of a run is escaped, counting
-		// from the run's start.
-		bs &^= carry
-		follows := bs<<1 | carry
-		oddStarts := bs &^ evenBits &^ follows
-		evenSeqs, out := bits.Add64(oddStarts, bs, 0)
-		escaped := (evenBits ^ evenSeqs<<1) & follows
-		carry = out
-		// simdjson's flatten_bits: eight offsets unconditionally (past the
-		// last escape they are junk that k does not count), more rarely.
-		cnt := bits.OnesCount64(escaped)
-		w := (*[8]int32)(offs[k:])
-		w[0] = int32(i + bits.TrailingZeros64(escaped))
-		escaped &= escaped - 1
-		w[1] = int32(i + bits.TrailingZeros64(escaped))
-		escaped &= escaped - 1
-		w[2] = int32(i + bits.TrailingZeros64(escaped))
-		escaped &= escaped - 1
-		w[3] = int32(i + bits.TrailingZeros64(escaped))
-		escaped &= escaped - 1
-		w[4] = int32(i + bits.TrailingZeros64(escaped))
-		escaped &= escaped - 1
-		w[5] = int32(i + bits.TrailingZeros64(escaped))
-		escaped &= escaped - 1
-		w[6] = int32(i + bits.TrailingZeros64(escaped))
-		escaped &= escaped - 1
-		w[7] = int32(i + bits.TrailingZeros64(escaped))
-		escaped &= escaped - 1
-		for j := 8; j < cnt; j++ {
-			offs[k+j] = int32(i + bits.TrailingZeros64(escaped))
-			escaped &= escaped - 1
-		}
-		k += cnt
-	}
-	s.carry = carry
-	escClass := &escapeClass
-	var any uint64
-	for _, p := range offs[:k] {
-		any |= escapeBad(escClass, src, int(p))
-	}
-	if any != 0 {
-		for _, p := range offs[:k] {
-			if escapeBad(escClass, src, int(p)) != 0 {
-				return int(p) - 1, true
-			}
-		}
-	}
-	return 0, false
-}
-
-// escapeBad is nonzero when the escaped byte src[p] does not make a valid
-// escape.
-func escapeBad(escClass *[256]uint64, src []byte, p int) uint64 {
-	e := src[p : p+5 : p+5]
-	return escClass[e[0]] & (notHex4(binary.LittleEndian.Uint32(e[1:])) | badSimple)
-}
-
-// notHex4 is zero exactly when the four bytes of u are hex digits.
-func notHex4(u uint32) uint64 {
-	high := u & 0x80808080 // not ASCII; the sums below may then carry, but the answer is already no
-	digit := (u + 0x50505050) &^ (u + 0x46464646)
-	l := u | 0x20202020
-	letter := (l + 0x1f1f1f1f) &^ (l + 0x19191919)
-	return uint64((digit|letter)&0x80808080 ^ 0x80808080 | high)
-}
-
-// badSimple is the escapeClass bit of a byte that may not follow a
-// backslash; the low 32 bits of the class select notHex4 (for \u).
-const badSimple = 1 << 32
-
-// escapeClass classifies the byte after an escaping backslash: 0 for the
-// characters that may follow it on their own, 0xffffffff for 'u' (valid when
-// four hex digits follow), badSimple for anything else.
-var escapeClass = func() (t [256]uint64) {
-	for c := range t {
-		t[c] = badSimple
-	}
-	for _, c := range `"\/bfnrt` {
-		t[c] = 0
-	}
-	t['u'] = 0xffffffff
-	return t
-}()
-
-// skipValue skips the JSON value at b[i] with sonic's native
-// skipper and returns its span.
+// skipValue returns the span of the value at b[i], a value of a document
+// already validated.
 func skipValue(b []byte, i int) (start, end int, err error) {
-	if i >= len(b) {
+	e, ok := trustedValueEnd(b, i)
+	if !ok {
 		return 0, 0, &Error{Kind: Invalid, Offset: i}
 	}
-	if e := scalarEnd(b, i); e > i {
-		return i, e, nil
-	}
-	s, e := decoder.Skip(b[i:])
-	if s < 0 || e <= s {
-		return 0, 0, &Error{Kind: Invalid, Offset: i}
-	}
-	return i + s, i + e, nil
-}
-
-// scalarEnd returns the end of the number or literal (true, false, null)
-// at b[i] when it is followed by the end of b or by a byte that may follow
-// a value (space, ',', '}', ']'), else i: the skipper's fixed cost per call
-// is most of a short scalar's skip (a usage object is a dozen of them). The
-// documents walked are validated (newWalker; Elements' and Members'
-// contract), so the scalar's own syntax is already checked.
-func scalarEnd(b []byte, i int) int {
-	j := i
-	switch c := b[i]; {
-	case c == '-' || c >= '0' && c <= '9':
-		for j++; j < len(b); j++ {
-			if c := b[j]; !(c >= '0' && c <= '9' || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-') {
-				break
-			}
-		}
-	case c == 't' || c == 'n':
-		j += 4
-	case c == 'f':
-		j += 5
-	default:
-		return i
-	}
-	if j > len(b) {
-		return i
-	}
-	if j < len(b) {
-		switch b[j] {
-		case ' ', '\t', '\n', '\r', ',', '}', ']':
-		default:
-			return i
-		}
-	}
-	return j
+	return i, e, nil
 }
 
 func typeOf(c byte) ValueType {
@@ -721,7 +573,7 @@ func decodeString(lit []byte) (string, error) {
 		return string(inner), nil
 	}
 	var s string
-	if err := sonic.Unmarshal(lit, &s); err != nil {
+	if err := json.Unmarshal(lit, &s); err != nil {
 		return "", err
 	}
 	return s, nil

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/aigw/aigw/internal/testbodies"
 	"strings"
 	"testing"
+
+	"github.com/aigw/aigw/bench"
+	"github.com/aigw/aigw/internal/testbodies"
 )
 
 func TestScan(t *testing.T) {
@@ -180,21 +182,29 @@ func btoi(b bool) int {
 	return 0
 }
 
+// BenchmarkScan is the router phase's scan on the escape-dense bench body
+// (bench.ChatBody: \n, \", \\, \uXXXX and brackets inside strings) and on
+// the plainer testbodies one.
 func BenchmarkScan(b *testing.B) {
-	for _, size := range []struct {
+	for _, kind := range []struct {
 		name string
-		n    int
-	}{{"1KiB", 1 << 10}, {"100KiB", 100 << 10}, {"1MiB", 1 << 20}} {
-		body := LargeChatBody(size.n, true)
-		b.Run(size.name, func(b *testing.B) {
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := Scan(body, "backend"); err != nil {
-					b.Fatal(err)
+		body func(int) []byte
+	}{{"bench", bench.ChatBody}, {"chat", func(n int) []byte { return LargeChatBody(n, true) }}} {
+		for _, size := range []struct {
+			name string
+			n    int
+		}{{"1KiB", 1 << 10}, {"16KiB", 16 << 10}, {"100KiB", 100 << 10}, {"1MiB", 1 << 20}} {
+			body := kind.body(size.n)
+			b.Run(kind.name+"/"+size.name, func(b *testing.B) {
+				b.SetBytes(int64(len(body)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := Scan(body, "backend"); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 

@@ -4,76 +4,71 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
-
-	"github.com/bytedance/sonic"
 
 	"github.com/aigw/aigw/bench"
 	"github.com/aigw/aigw/internal/testbodies"
 )
 
-// refScanEscapes is the oracle for scanEscapes: the definition, one byte at
-// a time. Escapes chain left to right from b[0]; a backslash starts an
-// escape unless the previous escape consumed it.
-func refScanEscapes(b []byte) (hasCtl bool, badEscape int) {
-	for j := 0; j < len(b); j++ {
-		c := b[j]
-		if c < 0x20 {
-			hasCtl = true
-		}
-		if c != '\\' {
-			continue
-		}
-		switch {
-		case j+1 < len(b) && strings.IndexByte(`"\/bfnrt`, b[j+1]) >= 0:
-			j++
-		case j+6 <= len(b) && b[j+1] == 'u' && refHex(b[j+2:j+6]):
-			j += 5
-		default:
-			return hasCtl, j
-		}
+// validOf is the pass's verdict on b as a JSON document of any type.
+func validOf(b []byte) bool {
+	if skipSpace(b, 0) == len(b) {
+		return false
 	}
-	return hasCtl, -1
+	var s pass
+	ok, _ := s.validate(b, nil)
+	return ok
 }
 
-func refHex(b []byte) bool {
-	for _, c := range b {
-		if !strings.ContainsRune("0123456789abcdefABCDEF", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
-
-// checkEscapes fails t when scanEscapes and the oracle disagree on b.
-func checkEscapes(t *testing.T, b []byte) {
-	t.Helper()
-	ctl, bad := scanEscapes(b)
-	rctl, rbad := refScanEscapes(b)
-	if bad != rbad || (bad < 0 && ctl != rctl) {
-		t.Fatalf("%q (len %d): scanEscapes = (%v, %d), reference (%v, %d)", b, len(b), ctl, bad, rctl, rbad)
-	}
-}
-
-// checkMasks fails t when blockMasks (SSE2 on amd64) and the plain Go
-// blockMasksGo disagree on b, cut into whole blocks (up to a chunk).
-func checkMasks(t *testing.T, b []byte) {
-	t.Helper()
-	n := min(len(b)/blockLen, chunkLen/blockLen)
-	var got, want [chunkLen / blockLen]uint64
-	ctl, wctl := blockMasks(&got, b, n), blockMasksGo(&want, b, n)
-	if got != want || (ctl != 0) != (wctl != 0) {
-		t.Fatalf("%q: blockMasks %x (ctl %x), blockMasksGo %x (ctl %x)", b, got[:n], ctl, want[:n], wctl)
-	}
-}
-
-// checkValid fails t when encoderValid (sonic and scanEscapes) and
-// encoding/json disagree on b: the one definition of valid JSON.
+// checkValid fails t when the pass and encoding/json disagree on b: the one
+// definition of valid JSON.
 func checkValid(t *testing.T, b []byte) {
 	t.Helper()
-	if ok, _ := encoderValid(b); ok != json.Valid(b) {
-		t.Fatalf("%q: encoderValid %v, encoding/json %v", b, ok, !ok)
+	if got, want := validOf(b), json.Valid(b); got != want {
+		t.Fatalf("%q (len %d): pass says valid %v, encoding/json %v", b, len(b), got, want)
+	}
+}
+
+// checkString checks the string literal "s", alone and as a member value at
+// every offset in a block, against encoding/json.
+func checkString(t *testing.T, s string) {
+	t.Helper()
+	checkValid(t, []byte(`"`+s+`"`))
+	checkValid(t, []byte(`{"a":"`+s+`"}`))
+	checkValid(t, []byte(`{"a":"`+s+`","b":[1]}`))
+}
+
+// checkMasks fails t when the SIMD classifications and classifyGo disagree
+// on b, cut into whole blocks (up to a chunk), or stage1 (fused AVX-512 on
+// amd64 where present) and classifyGo with stage1Go, from each kind of
+// carry into the first block.
+func checkMasks(t *testing.T, b []byte) {
+	t.Helper()
+	n := min(len(b)/blockLen, chunkBlocks)
+	if n == 0 {
+		return
+	}
+	var want [chunkBlocks]blockClass
+	whigh := classifyGo(&want, b, n)
+	for name, classify := range classifiers() {
+		var got [chunkBlocks]blockClass
+		if high := classify(&got, b, n); got != want || (high != 0) != (whigh != 0) {
+			t.Fatalf("%q: %s %x (high %x), classifyGo %x (high %x)", b, name, got[:n], high, want[:n], whigh)
+		}
+	}
+	for _, from := range []stage1State{{}, {str: ^uint64(0)}, {esc: 1}, {esc: 1, str: ^uint64(0)}, {scalar: 1}, {hex: 0xf}, {hex: 1, str: ^uint64(0)}} {
+		st, wst := from, from
+		var out, wout [chunkBlocks]blockOut
+		var cls [chunkBlocks]blockClass
+		done, bad := stage1(&st, &out, &cls, b, n)
+		wst.high |= classifyGo(&cls, b, n)
+		wdone, wbad := stage1Go(&wst, &wout, &cls, n)
+		st.high, wst.high = min(st.high, 1), min(wst.high, 1) // nonzero is all it says
+		if done != wdone || bad != wbad || !slices.Equal(out[:done], wout[:done]) || done == n && st != wst {
+			t.Fatalf("%q from %+v: stage1 %d %x %x %+v, stage1Go %d %x %x %+v", b, from, done, bad, out[:done], st, wdone, wbad, wout[:wdone], wst)
+		}
 	}
 }
 
@@ -82,101 +77,123 @@ func checkValid(t *testing.T, b []byte) {
 // escape, \u with 0-4 digits, an invalid escape, a quote, a control byte,
 // nothing): every carry into and out of a block, every position of the \u
 // digits across a block's end and the padded tail.
-func TestScanEscapesRuns(t *testing.T) {
-	afters := []string{"", "n", "\"", "/", "u", "u0", "u00e", "u00e9", "uABCD", "uabcg", "u12\"4", "x", "\x01", "\xc3\xa9", "a\\"}
+func TestEscapeRuns(t *testing.T) {
+	afters := []string{"", "n", "\"", "/", "u", "u0", "u00e", "u00e9", "uABCD", "uabcg", "u12\"4", "x", "\x01", "\xc3\xa9", "a\\", "ud83d\\ude00", "ud83d"}
 	var b []byte
 	for off := 0; off < 2*blockLen+2; off++ {
 		for run := 1; run <= 2*blockLen+2; run++ {
 			for _, after := range afters {
 				for _, tail := range []int{0, 7, 70} {
-					b = append(b[:0], bytes.Repeat([]byte{'a'}, off)...)
+					b = append(b[:0], `{"a":"`...)
+					b = append(b, bytes.Repeat([]byte{'a'}, off)...)
 					b = append(b, bytes.Repeat([]byte{'\\'}, run)...)
 					b = append(b, after...)
 					b = append(b, bytes.Repeat([]byte{'z'}, tail)...)
-					checkEscapes(t, b)
+					b = append(b, `"}`...)
+					checkValid(t, b)
+					checkValid(t, b[:len(b)-1])
 				}
 			}
 		}
 	}
 }
 
-func TestScanEscapes(t *testing.T) {
+func TestStringEscapes(t *testing.T) {
 	cases := []struct {
-		in     string
-		ctl    bool
-		bad    int
+		in     string // a string literal's content
+		valid  bool
 		reason string
 	}{
-		{``, false, -1, "empty"},
-		{`"abc"`, false, -1, "no escapes"},
-		{`"\n\t\"\\\/\b\f\r"`, false, -1, "every simple escape"},
-		{`"\u00e9\uD83D\uDE00\uABCD"`, false, -1, "\\u, upper and lower case"},
-		{`"\ud800"`, false, -1, "a lone surrogate is valid JSON"},
-		{`"\x"`, false, 1, "invalid escape"},
-		{`"\U0041"`, false, 1, "upper-case U"},
-		{`"\u00G0"`, false, 1, "non-hex digit"},
-		{`"\u00"`, false, 1, "\\u with two digits, then the quote"},
-		{`\u12`, false, 0, "\\u cut by the end"},
-		{`ab\`, false, 2, "a lone backslash at the end"},
-		{`\\\`, false, 2, "an odd run at the end"},
-		{`\\\\`, false, -1, "an even run"},
-		{"\"\\\n\"", true, 1, "a backslash before a raw newline"},
-		{"\"a\nb\"", true, -1, "a raw newline: hasCtl, judged by encoding/json"},
-		{"\"\x1f\"", true, -1, "the highest control byte"},
-		{"\"\x20\x7f\x80\xff\"", false, -1, "space, DEL and high bytes are not control bytes"},
-		{"\"\\u\xb0\xb1\xb2\xb3\"", false, 1, "bytes with the high bit set are not hex digits"},
-		{"\"\\u\xc6\xc1\xb0\xb9\"", false, 1, "nor are they when their low seven bits are"},
-		{"\"\xa5\\n\"", false, -1, "invalid UTF-8 is not an escape question"},
-		{strings.Repeat("a", 63) + `\u0041`, false, -1, "\\u split by a block's end"},
-		{strings.Repeat("a", 62) + `\u004` + strings.Repeat("z", 80), false, 62, "bad \\u split by a block's end"},
-		{strings.Repeat("a", 63) + `\` + strings.Repeat("q", 80), false, 63, "backslash at a block's end escapes the next block's first byte"},
-		{strings.Repeat("a", 63) + `\n` + strings.Repeat("\\\\", 100) + `\q`, false, 265, "the first bad escape after many good ones"},
+		{``, true, "empty"},
+		{`abc`, true, "no escapes"},
+		{`\n\t\"\\\/\b\f\r`, true, "every simple escape"},
+		{`\u00e9\uD83D\uDE00\uABCD`, true, "\\u, upper and lower case"},
+		{`\ud800`, true, "a lone surrogate is valid JSON"},
+		{`\x`, false, "invalid escape"},
+		{`\U0041`, false, "upper-case U"},
+		{`\u00G0`, false, "non-hex digit"},
+		{`\u00`, false, "\\u with two digits, then the quote"},
+		{`\`, false, "a backslash escaping the closing quote"},
+		{`\\\`, false, "an odd run before the closing quote"},
+		{`\\\\`, true, "an even run"},
+		{"\\\n", false, "a backslash before a raw newline"},
+		{"a\nb", false, "a raw newline"},
+		{"\x1f", false, "the highest control byte"},
+		{"\x20\x7f\x80\xff", true, "space, DEL and high bytes are not control bytes"},
+		{"\\u\xb0\xb1\xb2\xb3", false, "bytes with the high bit set are not hex digits"},
+		{"\\u\xc6\xc1\xb0\xb9", false, "nor are they when their low seven bits are"},
+		{"\xa5\\n", true, "invalid UTF-8 is valid JSON to encoding/json"},
+		{strings.Repeat("a", 63) + `\u0041`, true, "\\u split by a block's end"},
+		{strings.Repeat("a", 62) + `\u004` + strings.Repeat("z", 80), false, "bad \\u split by a block's end"},
+		{strings.Repeat("a", 63) + `\` + strings.Repeat("q", 80), false, "backslash at a block's end escapes the next block's first byte"},
+		{strings.Repeat("a", 63) + `\n` + strings.Repeat("\\\\", 100) + `\q`, false, "the first bad escape after many good ones"},
+		{strings.Repeat("a", 60) + `{}[]:,` + strings.Repeat("a", 60), true, "structural bytes inside a string"},
 	}
 	for _, tc := range cases {
-		ctl, bad := scanEscapes([]byte(tc.in))
-		if bad != tc.bad || (bad < 0 && ctl != tc.ctl) {
-			t.Errorf("%s: %q: got (%v, %d), want (%v, %d)", tc.reason, tc.in, ctl, bad, tc.ctl, tc.bad)
+		for pre := 0; pre < blockLen+2; pre++ {
+			body := []byte(`{"k":"` + strings.Repeat("x", pre) + tc.in + `"}`)
+			if got := validOf(body); got != tc.valid {
+				t.Fatalf("%s: %q: valid %v, want %v", tc.reason, body, got, tc.valid)
+			}
+			checkValid(t, body)
 		}
-		checkEscapes(t, []byte(tc.in))
 	}
 }
 
 // Every byte value after a backslash and in each \u digit position, at a
 // block's end and in the middle of one.
-func TestScanEscapesEveryByte(t *testing.T) {
-	for _, off := range []int{0, 30, 58, 59, 60, 61, 62, 63, 64, 100} {
+func TestEscapeEveryByte(t *testing.T) {
+	for _, off := range []int{0, 30, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 100} {
 		for c := 0; c < 256; c++ {
 			for digit := -1; digit < 4; digit++ {
-				b := []byte(strings.Repeat("a", off) + `\u0aF9` + strings.Repeat("z", 80))
+				s := []byte(strings.Repeat("a", off) + `\u0aF9` + strings.Repeat("z", 80))
 				if digit < 0 {
-					b[off+1] = byte(c)
+					s[off+1] = byte(c)
 				} else {
-					b[off+2+digit] = byte(c)
+					s[off+2+digit] = byte(c)
 				}
-				checkEscapes(t, b)
-				checkEscapes(t, b[:off+6])
+				checkString(t, string(s))
+				checkString(t, string(s[:off+6]))
 			}
 		}
 	}
 }
 
-// Every byte value at every position of a block, alone among spaces and
-// among backslashes, in each block of a chunk: the masks and the control
-// byte verdict are exact.
-func TestBlockMasks(t *testing.T) {
-	for _, fill := range []byte{' ', '\\', 0x7f, 0xdc} {
+// Every byte value at every position of a block, alone among spaces,
+// backslashes, quotes and others, in each block of a chunk: the masks are
+// exact, and stage 1 agrees with its reference.
+func TestClassify(t *testing.T) {
+	for _, fill := range []byte{' ', '\\', 0x7f, 0xdc, '"', 'a'} {
 		for pos := 0; pos < chunkLen; pos += 61 {
 			for c := 0; c < 256; c++ {
 				b := bytes.Repeat([]byte{fill}, chunkLen)
 				b[pos] = byte(c)
 				checkMasks(t, b)
-				var got [chunkLen / blockLen]uint64
-				ctl := blockMasks(&got, b, chunkLen/blockLen)
-				if want := c < 0x20; (ctl != 0) != want {
-					t.Fatalf("byte %#x at %d among %#x: ctl %x", c, pos, fill, ctl)
+				var got [chunkBlocks]blockClass
+				high := classifyGo(&got, b, chunkBlocks)
+				if want := c >= 0x80 || fill >= 0x80; (high != 0) != want {
+					t.Fatalf("byte %#x at %d among %#x: high %x", c, pos, fill, high)
 				}
-				if bit := got[pos/blockLen] >> (pos % blockLen) & 1; (bit == 1) != (c == '\\') {
-					t.Fatalf("byte %#x at %d among %#x: mask %x", c, pos, fill, got[pos/blockLen])
+				k, j := pos/blockLen, pos%blockLen
+				m := got[k]
+				for _, class := range []struct {
+					name string
+					mask uint64
+					in   bool
+				}{
+					{"quote", m.quote, c == '"'},
+					{"bs", m.bs, c == '\\'},
+					{"op", m.op, strings.IndexByte("{}[]:,", byte(c)) >= 0},
+					{"ws", m.ws, strings.IndexByte(" \t\n\r", byte(c)) >= 0},
+					{"ctl", m.ctl, c < 0x20},
+					{"hex", m.hex, strings.IndexByte("0123456789abcdefABCDEF", byte(c)) >= 0},
+					{"esc", m.esc, strings.IndexByte(`"\/bfnrtu`, byte(c)) >= 0},
+					{"u", m.u, c == 'u'},
+					{"d", m.d, c == 'd' || c == 'D'},
+				} {
+					if bit := class.mask >> j & 1; (bit == 1) != class.in {
+						t.Fatalf("byte %#x at %d among %#x: %s mask %x", c, pos, fill, class.name, class.mask)
+					}
 				}
 			}
 		}
@@ -202,21 +219,20 @@ func escapeSeeds() [][]byte {
 	return seeds
 }
 
-// FuzzScanEscapes: scanEscapes against the byte-at-a-time oracle, and the
-// validator as a whole against encoding/json, on arbitrary bytes.
+// FuzzScanEscapes: the masks against the plain Go reference, and the pass
+// against encoding/json, on arbitrary bytes.
 func FuzzScanEscapes(f *testing.F) {
 	for _, s := range escapeSeeds() {
 		f.Add(s)
 	}
 	f.Add(bench.ChatBody(600))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		checkEscapes(t, b)
 		checkMasks(t, b)
 		checkValid(t, b)
 	})
 }
 
-// FuzzValidBenchBody: the validator against encoding/json on bench bodies
+// FuzzValidBenchBody: the pass against encoding/json on bench bodies
 // (escape-dense, several blocks) with a fuzzed splice at a fuzzed offset,
 // so mutations land at every position of a block inside a real document.
 func FuzzValidBenchBody(f *testing.F) {
@@ -234,34 +250,28 @@ func FuzzValidBenchBody(f *testing.F) {
 		// Replace as many bytes as the splice has, or insert when it is
 		// empty-handed at the end.
 		body := append(append(append([]byte(nil), base[:pos]...), splice...), base[min(len(base), pos+len(splice)):]...)
-		checkEscapes(t, body)
 		checkValid(t, body)
-		_, err := Scan(body, "backend")
-		if valid := json.Valid(body); valid && IsKind(err, Invalid) || !valid && !IsKind(err, Invalid) && !IsKind(err, Empty) {
-			t.Fatalf("Scan says %v, encoding/json valid %v", err, valid)
-		}
+		checkScanMatchesJSON(t, body)
 	})
 }
 
-// The bench bodies are valid and their escapes agree with the oracle at
-// every size the benchmarks use.
-func TestScanEscapesBenchBodies(t *testing.T) {
+// The bench bodies are valid at every size the benchmarks use.
+func TestValidBenchBodies(t *testing.T) {
 	for _, size := range bench.Sizes {
 		for _, body := range [][]byte{bench.ChatBody(size.Bytes), testbodies.Chat(size.Bytes, true)} {
 			t.Run(fmt.Sprint(size.Name, len(body)), func(t *testing.T) {
-				checkEscapes(t, body)
-				if ok, at := encoderValid(body); !ok {
-					t.Fatalf("invalid at %d", at)
+				if !validOf(body) {
+					t.Fatal("invalid")
 				}
+				checkScanMatchesJSON(t, body)
 			})
 		}
 	}
 }
 
-// BenchmarkEncoderValid is the validation pass alone (sonic's structure
-// check and the escape scan) on the escape-dense bench body and on the
-// plainer testbodies one.
-func BenchmarkEncoderValid(b *testing.B) {
+// BenchmarkValidate is the validating pass alone on the escape-dense bench
+// body and on the plainer testbodies one.
+func BenchmarkValidate(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		body []byte
@@ -273,7 +283,7 @@ func BenchmarkEncoderValid(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(c.body)))
 			for b.Loop() {
-				if ok, _ := encoderValid(c.body); !ok {
+				if !validOf(c.body) {
 					b.Fatal("invalid")
 				}
 			}
@@ -281,30 +291,41 @@ func BenchmarkEncoderValid(b *testing.B) {
 	}
 }
 
-// BenchmarkScanEscapes is the escape scan alone, and sonic's structure check
-// alone, on the escape-dense bench body and the plainer testbodies one: the
-// two halves of BenchmarkEncoderValid.
-func BenchmarkScanEscapes(b *testing.B) {
-	for _, c := range []struct {
+// BenchmarkStage1 is stage 1 alone (classification included): stage1 (the
+// fused AVX-512 where present), the plain Go reference, and each SIMD
+// classification with the Go stage 1.
+func BenchmarkStage1(b *testing.B) {
+	body := bench.ChatBody(1 << 20)
+	var (
+		out [chunkBlocks]blockOut
+		cls [chunkBlocks]blockClass
+	)
+	cases := []struct {
 		name string
-		body []byte
+		fn   func(st *stage1State, src []byte, n int)
 	}{
-		{"bench/1MiB", bench.ChatBody(1 << 20)},
-		{"chat/1MiB", testbodies.Chat(1<<20, true)},
-	} {
-		b.Run("escapes/"+c.name, func(b *testing.B) {
-			b.SetBytes(int64(len(c.body)))
+		{"stage1", func(st *stage1State, src []byte, n int) { stage1(st, &out, &cls, src, n) }},
+		{"go", func(st *stage1State, src []byte, n int) {
+			st.high |= classifyGo(&cls, src, n)
+			stage1Go(st, &out, &cls, n)
+		}},
+	}
+	for name, classify := range classifiers() {
+		cases = append(cases, struct {
+			name string
+			fn   func(st *stage1State, src []byte, n int)
+		}{name + "+go", func(st *stage1State, src []byte, n int) {
+			st.high |= classify(&cls, src, n)
+			stage1Go(st, &out, &cls, n)
+		}})
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
 			for b.Loop() {
-				if _, bad := scanEscapes(c.body); bad >= 0 {
-					b.Fatal(bad)
-				}
-			}
-		})
-		b.Run("sonic/"+c.name, func(b *testing.B) {
-			b.SetBytes(int64(len(c.body)))
-			for b.Loop() {
-				if !sonic.Valid(c.body) {
-					b.Fatal("invalid")
+				var st stage1State
+				for i := 0; i+chunkLen <= len(body); i += chunkLen {
+					c.fn(&st, body[i:], chunkBlocks)
 				}
 			}
 		})

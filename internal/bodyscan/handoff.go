@@ -27,6 +27,13 @@ type Findings struct {
 	// over the top-level members jumps over it (WalkTrustedKnown) instead
 	// of skipping it byte by byte. Both zero when there is none.
 	MessagesStart, MessagesEnd int
+	// RawStrings is true when every string literal of the body Scan read
+	// is raw copyable: the body is all ASCII (so valid UTF-8) and no \u
+	// escape is a lone surrogate (a high one not followed at once by a
+	// \u low one, or a low one not so preceded). A translator may then
+	// copy any literal as is instead of checking it. Removing a member
+	// does not change it (false stays a safe answer).
+	RawStrings bool
 }
 
 // FindingsOf returns the findings for body, the body Scan read with r,
@@ -34,7 +41,7 @@ type Findings struct {
 // Member) with RemoveMember: offsets past the cut move back with the bytes.
 func FindingsOf(r Result, removed Member) Findings {
 	f := Findings{Model: r.Model, ModelStart: r.modelStart, ModelEnd: r.modelEnd, Stream: r.stream, Members: r.members,
-		MessagesStart: r.messagesStart, MessagesEnd: r.messagesEnd}
+		MessagesStart: r.messagesStart, MessagesEnd: r.messagesEnd, RawStrings: r.rawStrings}
 	if removed.Present {
 		f.Members--
 		cut := removed.cutEnd - removed.cutStart

@@ -2,9 +2,18 @@
 
 package bodyscan
 
-// blockMasks sets dst[k] to the backslash mask (bit j: byte j) of the k-th
-// 64-byte block of src, for the first n blocks, and returns nonzero when one
-// of their bytes is below 0x20.
-func blockMasks(dst *[chunkLen / blockLen]uint64, src []byte, n int) uint64 {
-	return blockMasksGo(dst, src, n)
+// stage1 classifies the first n blocks of src and runs stage 1 over them
+// (stage1Go's contract); cls is scratch.
+func stage1(st *stage1State, out *[chunkBlocks]blockOut, cls *[chunkBlocks]blockClass, src []byte, n int) (done int, bad uint64) {
+	if n <= 0 {
+		return 0, 0
+	}
+	st.high |= classifyGo(cls, src, n)
+	return stage1Go(st, out, cls, n)
 }
+
+// useAVX512 is false here: there is only the portable path.
+var useAVX512 = false
+
+// useAVX2 is false here too.
+var useAVX2 = false

@@ -2,18 +2,20 @@ package bodyscan
 
 import (
 	"bytes"
+	"math/bits"
 	"unsafe"
 )
 
 // A walk over a body that is already known to be one valid JSON object:
 // the router phase validated these exact bytes and Recall vouches for them
 // (the handoff is keyed by the bytes themselves). Nothing is validated
-// again; values are only skipped: a string ends at the first quote found
-// with bytes.IndexByte that is preceded by an even run of backslashes, a
-// container at the bracket that brings its depth back to zero (brackets
-// inside strings skipped as strings). On bytes that are not valid JSON
-// these functions return an *Error or meaningless spans, but they never
-// panic or read out of range: callers must use them only for vouched bytes.
+// again; values are only skipped, with the validating pass's own stage 1
+// (skipEnd): a string ends at its closing quote, a container at the
+// bracket that brings its depth back to zero, both found among the
+// block's tokens (outside strings, past escapes). On bytes that are not
+// valid JSON these functions return an *Error or meaningless spans, but
+// they never panic or read out of range: callers must use them only for
+// vouched bytes.
 
 // WalkTrusted calls fn for each top-level member of body, in order, with
 // its unescaped key (aliasing body unless it had escapes; valid only during
@@ -89,7 +91,7 @@ func objectTrusted(b []byte, i, ks, ke int, fn func(key string, vs, ve int) erro
 
 // ElementsTrusted is Elements for an array of a document known to be
 // valid (a value of a body Walk validated or Recall vouched for): the
-// elements are skipped without sonic's skipper, strings by IndexByte.
+// elements are skipped, strings by IndexByte.
 func ElementsTrusted(arr []byte, fn func(i, vs, ve int) error) error {
 	return EachTrusted(arr, func(n, i int) (int, error) {
 		ve, ok := trustedValueEnd(arr, i)
@@ -176,24 +178,122 @@ func trustedKey(lit []byte) (string, error) {
 }
 
 // trustedStringEnd returns the offset after the closing quote of the string
-// starting at b[i] == '"'.
+// starting at b[i] == '"'. The first quotes are found with IndexByte, each
+// escaped when an odd run of backslashes precedes it (a string with few
+// escaped quotes, most of them, costs a few IndexByte calls); past
+// escapedQuotes of them, the rest of the string is skipped by blocks.
 func trustedStringEnd(b []byte, i int) (int, bool) {
 	j := i + 1
-	for j < len(b) {
+	for range escapedQuotes {
 		k := bytes.IndexByte(b[j:], '"')
 		if k < 0 {
 			return 0, false
 		}
 		q := j + k
-		// The quote is escaped when an odd run of backslashes precedes it.
-		run := 0
-		for p := q - 1; p > i && b[p] == '\\'; p-- {
-			run++
+		p := q - 1
+		for p > i && b[p] == '\\' {
+			p--
 		}
-		if run%2 == 0 {
+		if (q-1-p)%2 == 0 {
 			return q + 1, true
 		}
 		j = q + 1
+	}
+	return skipEnd(b, j, true, 0)
+}
+
+// escapedQuotes is how many escaped quotes trustedStringEnd steps over one
+// by one before it skips the rest of a string by blocks: a prompt full of
+// quoted code has one every few dozen bytes. (A variable: tests set it to
+// zero to skip every string by blocks.)
+var escapedQuotes = 32
+
+// containerEnd returns the offset after the object or array that starts at
+// b[i]. Its first bytes are stepped through one by one (strings by
+// trustedStringEnd): a small object (a message, a usage) ends before
+// stage 1 would have classified its blocks; past byteWise bytes, the rest
+// is skipped by blocks.
+func containerEnd(b []byte, i int) (int, bool) {
+	depth := 0
+	for j := i; j < len(b); {
+		if j-i > byteWise {
+			return skipEnd(b, j, false, depth)
+		}
+		switch b[j] {
+		case '"':
+			end, ok := trustedStringEnd(b, j)
+			if !ok {
+				return 0, false
+			}
+			j = end
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth--; depth == 0 {
+				return j + 1, true
+			}
+		}
+		j++
+	}
+	return 0, false
+}
+
+// byteWise is how far containerEnd steps through a container byte by byte.
+// (A variable: tests set it to zero to skip every container by blocks.)
+var byteWise = 1024
+
+// skipEnd returns the offset after the string or container that starts at
+// b[i] ('"', '{' or '['), after the string b[i] is inside of (inStr, b[i]
+// not escaped), or after the container b[i] is inside of at depth (b[i]
+// outside strings), of a document known to be valid: stage 1 from b[i],
+// block by block (the last one padded with spaces), its tokens read only
+// for quotes and brackets. The first call covers two blocks, each next one
+// twice as many up to a chunk: a message of a few hundred bytes is not
+// skipped as a kilobyte. Not ok when the value does not end within b or
+// stage 1 finds b is not JSON.
+func skipEnd(b []byte, i int, inStr bool, depth int) (int, bool) {
+	var (
+		st  stage1State
+		out [chunkBlocks]blockOut
+		cls [chunkBlocks]blockClass
+	)
+	if i >= len(b) {
+		return 0, false
+	}
+	str := inStr || depth == 0 && b[i] == '"'
+	if inStr {
+		st.str = ^uint64(0)
+	}
+	for base, want := i, 2; base < len(b); want = min(2*want, chunkBlocks) {
+		src, n := b[base:], min((len(b)-base)/blockLen, want)
+		if n == 0 {
+			pad := spaceBlock
+			copy(pad[:], src)
+			src, n = pad[:], 1
+		}
+		done, _ := stage1(&st, &out, &cls, src, n)
+		for k, o := range out[:done] {
+			for t := o.tokens; t != 0; t &= t - 1 {
+				p := base + k*blockLen + bits.TrailingZeros64(t)
+				switch b[p] {
+				case '"':
+					if inStr || str && p > i {
+						return p + 1, true
+					}
+				case '{', '[':
+					depth++
+				case '}', ']':
+					if depth--; depth <= 0 {
+						return p + 1, !str
+					}
+				}
+			}
+		}
+		if done < n {
+			return 0, false
+		}
+		base += n * blockLen
 	}
 	return 0, false
 }
@@ -207,26 +307,7 @@ func trustedValueEnd(b []byte, i int) (int, bool) {
 	case '"':
 		return trustedStringEnd(b, i)
 	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); {
-			switch b[j] {
-			case '"':
-				end, ok := trustedStringEnd(b, j)
-				if !ok {
-					return 0, false
-				}
-				j = end
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1, true
-				}
-			}
-			j++
-		}
-		return 0, false
+		return containerEnd(b, i)
 	default:
 		// A number, true, false or null: up to the next delimiter.
 		j := i

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/aigw/aigw/bench"
 )
 
 type span struct {
@@ -50,6 +52,7 @@ var trustedBodies = []string{
 func TestWalkTrustedMatchesWalk(t *testing.T) {
 	for _, b := range trustedBodies {
 		checkTrusted(t, []byte(b))
+		blocksOnly(func() { checkTrusted(t, []byte(b)) })
 	}
 }
 
@@ -111,6 +114,11 @@ func TestWalkTrustedGarbage(t *testing.T) {
 		}
 		// A reader that returns nonsense ends the walk, not the process.
 		_ = EachTrusted([]byte(b), func(int, int) (int, error) { return -1, nil })
+		blocksOnly(func() {
+			_, _ = walkSpans(WalkTrusted, []byte(b))
+			_, _ = elementSpans(ElementsTrusted, []byte(b))
+			_, _ = ValueEndTrusted([]byte(b), 0)
+		})
 	}
 	if _, err := walkSpans(WalkTrusted, []byte(`[]`)); !IsKind(err, NotObject) {
 		t.Errorf("array: %v, want NotObject", err)
@@ -128,6 +136,11 @@ func FuzzWalkTrusted(f *testing.F) {
 		// Whatever the bytes, no panic; on a valid body, Walk's answer.
 		_, _ = walkSpans(WalkTrusted, body)
 		_, _ = elementSpans(ElementsTrusted, body)
+		blocksOnly(func() {
+			_, _ = walkSpans(WalkTrusted, body)
+			_, _ = elementSpans(ElementsTrusted, body)
+			_, _ = ValueEndTrusted(body, 0)
+		})
 		// A known span that is wrong for these bytes (findings of other
 		// bodies) yields nonsense, never a panic.
 		for _, k := range [][2]int{{0, len(body)}, {len(body) / 3, len(body) / 2}, {1, len(body) - 1}} {
@@ -135,6 +148,74 @@ func FuzzWalkTrusted(f *testing.F) {
 		}
 		if _, err := walkSpans(Walk, body); err == nil {
 			checkTrusted(t, body)
+			blocksOnly(func() { checkTrusted(t, body) })
 		}
 	})
+}
+
+// blocksOnly runs fn with the trusted skip going by blocks from the first
+// byte of every string and container.
+func blocksOnly(fn func()) {
+	defer func(q, w int) { escapedQuotes, byteWise = q, w }(escapedQuotes, byteWise)
+	escapedQuotes, byteWise = 0, 0
+	fn()
+}
+
+// BenchmarkTrusted is the trusted walk of a chat body's messages (each
+// message's members, each value skipped), as the translators walk a
+// vouched body, on the escape-dense bench body and the plainer one.
+func BenchmarkTrusted(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		body []byte
+	}{
+		{"bench/1KiB", bench.ChatBody(1 << 10)},
+		{"bench/1MiB", bench.ChatBody(1 << 20)},
+		{"chat/1MiB", LargeChatBody(1<<20, true)},
+	} {
+		vs, ve, found, err := Find(c.body, "messages")
+		if err != nil || !found {
+			b.Fatal(err)
+		}
+		msgs := c.body[vs:ve]
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				n := 0
+				if err := WalkTrusted(c.body, func(string, int, int) error { n++; return nil }); err != nil {
+					b.Fatal(err)
+				}
+				if err := EachTrusted(msgs, func(_, i int) (int, error) {
+					return ObjectTrusted(msgs, i, func(string, int, int) error { n++; return nil })
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// The trusted skip past its one-by-one starts: strings with more escaped
+// quotes than escapedQuotes, containers longer than byteWise, escapes,
+// quotes and brackets at every offset of a block, and the bench bodies.
+func TestTrustedSkipLong(t *testing.T) {
+	var bodies []string
+	for off := 0; off < blockLen+3; off++ {
+		pre := strings.Repeat("x", off)
+		quoted := strings.Repeat(`a\"b\\`, escapedQuotes+3)
+		bodies = append(bodies,
+			`{"s":"`+pre+quoted+`","n":1}`,
+			`{"s":"`+pre+quoted+`\\\\\"\\"}`,
+			`{"a":[`+strings.Repeat(`{"k":"`+pre+`]}\"[{"},`, byteWise/8)+`{"e":[[[]]]}],"b":"`+pre+`"}`,
+			`{"o":{"deep":`+strings.Repeat(`[`, 40)+`"`+pre+quoted+`"`+strings.Repeat(`]`, 40)+`,"x":{"y":"`+strings.Repeat("z", byteWise)+pre+`}"}}}`,
+		)
+	}
+	for _, size := range []int{1 << 10, 8 << 10, 64 << 10} {
+		bodies = append(bodies, string(bench.ChatBody(size)), string(LargeChatBody(size, true)))
+	}
+	for _, b := range bodies {
+		checkTrusted(t, []byte(b))
+		blocksOnly(func() { checkTrusted(t, []byte(b)) })
+	}
 }

@@ -75,8 +75,9 @@ func lockFile(path string) (func(), error) {
 	}, nil
 }
 
-// newestSource is the newest modification time among the files the .so is built from, with
-// the same selection as the Makefile's rule for build/libaigw.so.
+// newestSource is the newest modification time among the files the .so is built from (Go
+// sources and assembly, go.mod, go.sum), with the same selection as the Makefile's rule for
+// build/libaigw.so.
 func newestSource(root string) (time.Time, error) {
 	var newest time.Time
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -91,7 +92,8 @@ func newestSource(root string) (time.Time, error) {
 			return nil
 		}
 		name := d.Name()
-		if !(strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")) && rel != "go.mod" && rel != "go.sum" {
+		goSource := strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")
+		if !goSource && !strings.HasSuffix(name, ".s") && rel != "go.mod" && rel != "go.sum" {
 			return nil
 		}
 		info, err := d.Info()
