@@ -108,8 +108,8 @@ type handoffKey struct {
 	n    int
 }
 
-// keyOf is body's handoff key.
-func keyOf(body []byte) handoffKey {
+// handoffKeyOf is body's handoff key.
+func handoffKeyOf(body []byte) handoffKey {
 	return handoffKey{hash: xxh3.Hash128Seed(body, handoff.seed), n: len(body)}
 }
 
@@ -129,7 +129,7 @@ type Ticket struct {
 // returned ticket's Forget: the router phase calls it for the body it
 // forwards and Forget when Envoy destroys the stream (after every attempt).
 func Remember(body []byte, f Findings) Ticket {
-	k := keyOf(body)
+	k := handoffKeyOf(body)
 	handoff.Lock()
 	defer handoff.Unlock()
 	e, ok := handoff.entries[k]
@@ -162,7 +162,7 @@ func (t *Ticket) Forget() {
 // Recall returns the findings the router phase remembered for exactly
 // these bytes, if a request carrying them is in flight.
 func Recall(body []byte) (Findings, bool) {
-	k := keyOf(body)
+	k := handoffKeyOf(body)
 	handoff.Lock()
 	defer handoff.Unlock()
 	if e, ok := handoff.entries[k]; ok {

@@ -14,7 +14,7 @@ import (
 // parameter policy and the conversion of messages, tools and options.
 
 func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
-	return a.request(body, forEachMember)
+	return a.request(body, forEachMember, false)
 }
 
 // RequestBodyScanned is RequestBody for a body the router phase validated
@@ -22,7 +22,7 @@ func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
 // again, and the walk jumps over the messages the findings span (they are
 // walked once, when they are converted).
 func (a *anthropicTranslator) RequestBodyScanned(body []byte, f bodyscan.Findings) (RequestResult, error) {
-	return a.request(body, knownMembers(f))
+	return a.request(body, knownMembers(f), f.RawStrings)
 }
 
 // knownMembers is trustedMembers jumping over the messages value f spans.
@@ -32,7 +32,9 @@ func knownMembers(f bodyscan.Findings) memberWalk {
 	}
 }
 
-func (a *anthropicTranslator) request(body []byte, walk memberWalk) (RequestResult, error) {
+// rawStrings: the router phase found every string literal of body raw
+// copyable (bodyscan.Findings.RawStrings), so no literal is checked again.
+func (a *anthropicTranslator) request(body []byte, walk memberWalk, rawStrings bool) (RequestResult, error) {
 	var req anthChatRequest
 	head, err := a.parseChat(body, &req, walk)
 	if err != nil {
@@ -50,7 +52,7 @@ func (a *anthropicTranslator) request(body []byte, walk memberWalk) (RequestResu
 	}
 	// The Anthropic body is about as large as the OpenAI one.
 	buf := bodyBuffer(len(body) + len(body)/8 + 256)
-	encoded, err := appendAnthropicRequest(*buf, head, req.Messages)
+	encoded, err := appendAnthropicRequest(*buf, head, req.Messages, rawStrings)
 	if err != nil {
 		bufpool.Put(buf)
 		return RequestResult{}, err
@@ -302,11 +304,12 @@ func convertTools(req *chatRequest, out *anthRequest) error {
 // appendAnthropicRequest writes the Anthropic request: head (checked by
 // buildRequest; its System and Messages unused) and the raw OpenAI messages
 // array msgs, converted message by message straight into dst, in
-// anthRequest's member order.
-func appendAnthropicRequest(dst []byte, head *anthRequest, msgs rawJSON) ([]byte, error) {
+// anthRequest's member order. rawStrings: every string literal of msgs is
+// known to be raw copyable (msgConverter.raw).
+func appendAnthropicRequest(dst []byte, head *anthRequest, msgs rawJSON, rawStrings bool) ([]byte, error) {
 	// The messages come from a body bodyscan validated (parseChat), or the
 	// router phase vouched for: their strings copy as raw tokens.
-	c := msgConverter{trusted: true}
+	c := msgConverter{trusted: true, raw: rawStrings}
 	// The members in anthRequest's order: model and anthropic_version only
 	// when set (a host that takes the model in its path sets the version in
 	// the body instead).

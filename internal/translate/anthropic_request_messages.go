@@ -36,6 +36,10 @@ type msgConverter struct {
 	// bodyscan validated, or the router phase vouched for), so their escapes
 	// are valid JSON and a literal copies as its raw token (rawCopyable).
 	trusted bool
+	// raw: the router phase found every string literal of the request
+	// raw copyable (bodyscan.Findings.RawStrings: all ASCII, no lone
+	// surrogate escape), so literal skips its per-literal rawCopyable.
+	raw bool
 	// sysMark and sysStart locate the open "system" string in the single
 	// pass (passSingle): where its member starts and where its text does.
 	sysMark, sysStart int
@@ -343,7 +347,7 @@ func (c *msgConverter) literal(dst []byte, lit []byte) (out []byte, ok bool) {
 		return dst, false
 	}
 	inner := lit[1 : len(lit)-1]
-	if c.trusted && rawCopyable(inner) {
+	if c.trusted && (c.raw || rawCopyable(inner)) {
 		// The token as the client wrote it: its escapes mean the same in
 		// the output, so it is neither decoded nor escaped again.
 		if c.dry {

@@ -147,16 +147,16 @@ type bedrockConverse struct {
 }
 
 func (b *bedrockConverse) RequestBody(body []byte) (RequestResult, error) {
-	return b.converseRequest(body, forEachMember)
+	return b.converseRequest(body, forEachMember, false)
 }
 
 // RequestBodyScanned is RequestBody for a body the router phase validated
 // (not the embedded Anthropic translator's: Converse has its own shape).
 func (b *bedrockConverse) RequestBodyScanned(body []byte, f bodyscan.Findings) (RequestResult, error) {
-	return b.converseRequest(body, knownMembers(f))
+	return b.converseRequest(body, knownMembers(f), f.RawStrings)
 }
 
-func (b *bedrockConverse) converseRequest(body []byte, walk memberWalk) (RequestResult, error) {
+func (b *bedrockConverse) converseRequest(body []byte, walk memberWalk, rawStrings bool) (RequestResult, error) {
 	// The Anthropic translator's parameter policy and checks (parseChat),
 	// and its conversion of the messages (appendAnthropicRequest, straight
 	// from the bytes); the Anthropic body is then decoded into Converse's
@@ -179,7 +179,7 @@ func (b *bedrockConverse) converseRequest(body []byte, walk memberWalk) (Request
 	// outlives the call: errors and b's fields hold copies.
 	abuf := bodyBuffer(len(body) + len(body)/8 + 256)
 	defer bufpool.Put(abuf)
-	anth, err := appendAnthropicRequest(*abuf, head, req.Messages)
+	anth, err := appendAnthropicRequest(*abuf, head, req.Messages, rawStrings)
 	if err != nil {
 		return RequestResult{}, err
 	}

@@ -79,6 +79,15 @@ func TestScannedAnthropicFamilyMatchesRequestBody(t *testing.T) {
 		`{"model":"m","messages":5}`,
 		`{"model":"m","messages":[{"role":"user","content":"a"}],"messages":[{"role":"user","content":"b"}]}`,
 		`{"model":"m","mess\u0061ges":[{"role":"user","content":"a\"}]\\"}]}`,
+		// Strings the router phase finds raw copyable (Findings.RawStrings:
+		// the literals are copied without a check) and ones it does not
+		// (each literal is then checked): both must translate alike.
+		`{"model":"m","messages":[{"role":"system","content":"s \ud83d\ude00 \u00e9 \n\t\\ \"q\""},{"role":"user","content":[{"type":"text","text":"\uD83D\uDE00 \/"}]}]}`,
+		`{"model":"m","messages":[{"role":"user","content":"lone high \ud83d then text"}]}`,
+		`{"model":"m","messages":[{"role":"user","content":"lone low \ude00"},{"role":"assistant","content":"ok"}]}`,
+		`{"model":"m","messages":[{"role":"user","content":"high then other \ud83d\u0041"}]}`,
+		"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"caf\xc3\xa9 raw UTF-8\"}]}",
+		"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"bad \xff\xfe UTF-8\"}]}",
 	)
 	targets := []Target{
 		anthTarget,
@@ -242,6 +251,58 @@ func stale(t *testing.T, target Target, path string, f bodyscan.Findings, body [
 		}
 		if sr, ok := tr.(ScannedRequest); ok && !edits {
 			sr.RequestBodyScanned(b, f)
+		}
+	}
+}
+
+// TestScannedRawStrings: the router phase's RawStrings lets the Anthropic
+// conversion copy every literal as the client spelled it, and only then: a
+// body with a lone surrogate escape or bytes that are not UTF-8 still has
+// them replaced by U+FFFD (as decoding and encoding the text would), which a
+// flag set too eagerly would skip.
+func TestScannedRawStrings(t *testing.T) {
+	for _, c := range []struct {
+		body      string
+		raw       bool
+		want, not string
+		// converse: what Converse writes (it decodes the Anthropic body
+		// and encodes it again, so escapes come out in its spelling).
+		converse string
+	}{
+		{`{"model":"m","messages":[{"role":"user","content":"pair \ud83d\ude00 \u00e9"}]}`, true, `pair \ud83d\ude00 \u00e9`, `\ufffd`, "pair \U0001F600 \u00e9"},
+		{`{"model":"m","messages":[{"role":"user","content":"lone \ud83d x"}]}`, false, "lone \ufffd x", `\ud83d`, ""},
+		{`{"model":"m","messages":[{"role":"user","content":"lone \ude00"}]}`, false, "lone \ufffd", `\ude00`, ""},
+		{"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"bad \xff\"}]}", false, "bad \ufffd", "\xff", ""},
+	} {
+		b := []byte(c.body)
+		scan, err := bodyscan.Scan(b, "backend")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := bodyscan.FindingsOf(scan, bodyscan.Member{})
+		if f.RawStrings != c.raw {
+			t.Errorf("%s: RawStrings %v, want %v", c.body, f.RawStrings, c.raw)
+		}
+		for _, target := range []Target{anthTarget, {Schema: SchemaAWSBedrock, Region: "us-east-1"}} {
+			tr, err := New(target, "/v1/chat/completions")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := tr.(ScannedRequest).RequestBodyScanned(b, f)
+			if err != nil {
+				t.Fatalf("%s %s: %v", target.Schema, c.body, err)
+			}
+			// U+FFFD may be written as its UTF-8 bytes or as an escape.
+			want := []byte(c.want)
+			if target.Schema == SchemaAWSBedrock && c.converse != "" {
+				want = []byte(c.converse)
+			}
+			if !bytes.Contains(res.Body, want) {
+				want = bytes.ReplaceAll(want, []byte("\ufffd"), []byte(`\ufffd`))
+			}
+			if !bytes.Contains(res.Body, want) || bytes.Contains(res.Body, []byte(c.not)) {
+				t.Errorf("%s %s: got %s, want %q and no %q", target.Schema, c.body, res.Body, c.want, c.not)
+			}
 		}
 	}
 }
