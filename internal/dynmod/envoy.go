@@ -106,28 +106,6 @@ static aigw_view aigw_get_header(void* f, int response, char* key, size_t key_le
   return v;
 }
 
-// AIGW_PREFETCH is how many headers aigw_get_headers fetches at most.
-#define AIGW_PREFETCH 3
-typedef struct {
-  aigw_view v[AIGW_PREFETCH];
-} aigw_views;
-
-// aigw_get_headers reads several headers of one map in one call: keys holds
-// each key as a length byte and its bytes. Returned by value, like aigw_view.
-static aigw_views aigw_get_headers(void* f, int response, char* keys, size_t len) {
-  aigw_views out = {0};
-  size_t i = 0;
-  for (int n = 0; n < AIGW_PREFETCH && i < len; n++) {
-    size_t kl = (unsigned char)keys[i];
-    if (kl > len - i - 1) {
-      break;
-    }
-    out.v[n] = aigw_get_header(f, response, keys + i + 1, kl);
-    i += 1 + kl;
-  }
-  return out;
-}
-
 // Metadata of the given source: Host is the chosen endpoint's; Dynamic the stream's,
 // which is the downstream one for an upstream filter (upstream_request.cc:56-61), so it
 // holds what the router phase (golang filter) set.
@@ -154,6 +132,63 @@ static aigw_view aigw_get_filter_state(void* f, char* key, size_t key_len) {
   aigw_view v = {0};
   v.ok = envoy_dynamic_module_callback_http_get_filter_state_bytes(f, key, key_len, &v.ptr, &v.length);
   return v;
+}
+
+// Kinds of the values aigw_read reads (upstream.ReadKind, checked by
+// TestReadKindsMatchC).
+enum {
+  AIGW_READ_REQUEST_HEADER = 0,
+  AIGW_READ_RESPONSE_HEADER = 1,
+  AIGW_READ_FILTER_STATE = 2,
+  AIGW_READ_DYNAMIC_METADATA = 3,
+  AIGW_READ_ENDPOINT_METADATA = 4,
+};
+
+// AIGW_READS is how many values aigw_read reads at most.
+#define AIGW_READS 12
+typedef struct {
+  aigw_view v[AIGW_READS];
+} aigw_views;
+
+// aigw_read reads several values in one call: items holds each as a kind
+// byte, a namespace (length byte, bytes: metadata only) and a key (length
+// byte, bytes). Returned by value, like aigw_view. Every view stays valid
+// until the next write: reads change nothing in Envoy, and each points into
+// what Envoy holds (a header map entry, abi_impl.cc:34-55; a metadata
+// Struct's string, :820-846; a filter state StringAccessor, :863-888).
+static aigw_views aigw_read(void* f, char* items, size_t len) {
+  aigw_views out = {0};
+  size_t i = 0;
+  for (int n = 0; n < AIGW_READS && i + 3 <= len; n++) {
+    unsigned char kind = (unsigned char)items[i];
+    size_t nl = (unsigned char)items[i + 1];
+    if (nl + 3 > len - i) {
+      break;
+    }
+    char* ns = items + i + 2;
+    size_t kl = (unsigned char)items[i + 2 + nl];
+    if (kl > len - i - 3 - nl) {
+      break;
+    }
+    char* key = items + i + 3 + nl;
+    switch (kind) {
+    case AIGW_READ_REQUEST_HEADER:
+    case AIGW_READ_RESPONSE_HEADER:
+      out.v[n] = aigw_get_header(f, kind == AIGW_READ_RESPONSE_HEADER, key, kl);
+      break;
+    case AIGW_READ_FILTER_STATE:
+      out.v[n] = aigw_get_filter_state(f, key, kl);
+      break;
+    case AIGW_READ_DYNAMIC_METADATA:
+      out.v[n] = aigw_get_metadata(f, AIGW_METADATA_SOURCE_DYNAMIC, ns, nl, key, kl);
+      break;
+    case AIGW_READ_ENDPOINT_METADATA:
+      out.v[n] = aigw_get_metadata(f, AIGW_METADATA_SOURCE_HOST, ns, nl, key, kl);
+      break;
+    }
+    i += 3 + nl + kl;
+  }
+  return out;
 }
 
 // aigw_body_first describes the body Envoy holds: slices is its slice count,
@@ -448,18 +483,32 @@ func getHeader(f unsafe.Pointer, response bool, key string) (string, bool) {
 	return gostring(v.ptr, v.length), true
 }
 
-// maxPrefetch is how many headers getHeaders reads in one call.
-const maxPrefetch = int(C.AIGW_PREFETCH)
+// maxReads is how many values readValues reads in one call.
+const maxReads = int(C.AIGW_READS)
 
-// getHeaders reads the headers packed in keys (each a length byte and the
-// key; at most maxPrefetch) into vals and ok, copied into Go strings.
-func getHeaders(f unsafe.Pointer, response bool, keys string, vals *[maxPrefetch]string, ok *[maxPrefetch]bool) {
-	k, kn := cstr(keys)
-	v := C.aigw_get_headers(f, cbool(response), k, kn)
+// readValues reads the values packed in items (readSet.packed; at most
+// maxReads) in one call into vals and ok, copied into one Go allocation
+// that the strings share.
+func readValues(f unsafe.Pointer, items string, vals *[maxReads]string, ok *[maxReads]bool) {
+	p, n := cstr(items)
+	v := C.aigw_read(f, p, n)
+	total := 0
+	for i := range v.v {
+		if v.v[i].ok {
+			total += int(v.v[i].length)
+		}
+	}
+	var buf []byte
+	if total > 0 {
+		buf = make([]byte, total)
+	}
+	off := 0
 	for i := range v.v {
 		vals[i], ok[i] = "", bool(v.v[i].ok)
-		if ok[i] {
-			vals[i] = gostring(v.v[i].ptr, v.v[i].length)
+		if ok[i] && v.v[i].length > 0 {
+			m := copy(buf[off:], unsafe.Slice((*byte)(unsafe.Pointer(v.v[i].ptr)), int(v.v[i].length)))
+			vals[i] = unsafe.String(&buf[off], m)
+			off += m
 		}
 	}
 }
@@ -620,4 +669,10 @@ func cbool(b bool) C.int {
 		return 1
 	}
 	return 0
+}
+
+// readKindC are aigw_read's kinds, for TestReadKindsMatchC.
+var readKindC = struct{ requestHeader, responseHeader, filterState, dynamicMetadata, endpointMetadata int }{
+	int(C.AIGW_READ_REQUEST_HEADER), int(C.AIGW_READ_RESPONSE_HEADER), int(C.AIGW_READ_FILTER_STATE),
+	int(C.AIGW_READ_DYNAMIC_METADATA), int(C.AIGW_READ_ENDPOINT_METADATA),
 }

@@ -83,11 +83,16 @@ type moduleConfig struct {
 	// hasCounters is false when the host refused a definition; counting is
 	// then skipped rather than sent to an id Envoy never gave us.
 	hasCounters bool
+	// requestReads is what the config's request hooks read (readSet).
+	requestReads *readSet
 }
+
+// responseReads is what every config's response hooks read.
+var responseReads = newReadSet(upstream.ResponseReads)
 
 // newModuleConfig defines the upstream counters on Envoy's config.
 func newModuleConfig(envoyConfig unsafe.Pointer, cfg *upstream.Config) *moduleConfig {
-	mc := &moduleConfig{cfg: cfg, hasCounters: true}
+	mc := &moduleConfig{cfg: cfg, hasCounters: true, requestReads: newReadSet(cfg.RequestReads())}
 	for c, name := range upstream.CounterNames {
 		id, ok := defineCounter(envoyConfig, name)
 		if !ok {
@@ -114,6 +119,7 @@ func newFilter(mc *moduleConfig) *filter {
 	if mc.hasCounters {
 		a.counters = &mc.counters
 	}
+	a.reads = [2]*readSet{mc.requestReads, responseReads}
 	return &filter{f: upstream.NewFilter(mc.cfg, a), a: a}
 }
 

@@ -56,8 +56,10 @@ type Filter struct {
 	// format is the client's error shape (oaierr.FormatFor its path).
 	format oaierr.Format
 	budget budgetState
-	// held is the request of an attempt waiting for its credential (its
-	// body stays in Envoy's buffer), waitFor the credential.
+	// held is the client's request line, read by the request headers hook
+	// (originals) and used when the request is complete (forward), and the
+	// request of an attempt waiting for its credential (its body stays in
+	// Envoy's buffer), waitFail the credential's failure.
 	held     request
 	waitFail *failure
 	waited   bool
@@ -81,7 +83,11 @@ func (f *Filter) OnRequestHeaders(endStream bool) Action {
 		return f.requestHeadersAction()
 	}
 	f.measureHeaders()
-	f.format = oaierr.FormatFor(f.clientPath())
+	// The client's request line is read once, here, and kept for the body
+	// hook (forward): every read from Envoy is a cgo call, and nothing
+	// changes the header map between the two hooks of one attempt.
+	f.held = f.originals()
+	f.format = oaierr.FormatFor(f.held.path)
 	routerDigest, routed := f.a.DynamicMetadata(MetadataNamespace, config.MetaConfigDigest)
 	if failure := f.cfg.checkDigest(routerDigest, routed); failure != nil {
 		f.end(failure)
@@ -118,7 +124,7 @@ func (f *Filter) OnRequestHeaders(endStream bool) Action {
 // request is complete, and answers Continue, or Answered when the attempt
 // ended here.
 func (f *Filter) forward(body []byte, hasBody bool) Action {
-	req := f.originals()
+	req := f.held
 	req.body, req.hasBody = body, hasBody
 	return f.plan(req)
 }
@@ -139,6 +145,7 @@ func (f *Filter) plan(req request) Action {
 	f.tr = p.tr
 	f.state = stateForwarding
 	f.measureRequest(req.path, &p)
+	f.held = request{} // a stream held open keeps no copy of the request line
 	return Continue
 }
 
@@ -210,9 +217,11 @@ const (
 // and :authority. Envoy shares the request header map between attempts, so
 // from the second attempt on the map holds the previous attempt's rewrite;
 // the first attempt saves the originals in the request's filter state. retry
-// reports that an earlier attempt got this far: since every failure before
-// the provider answered ends the request, that attempt went to its provider,
-// or waited for its credential until Envoy moved on (Filter.wait).
+// reports that an earlier attempt got this far (its request headers hook):
+// since every failure before the provider answered ends the request, that
+// attempt went to its provider, failed on the way there (a reset, a
+// connect failure, a per-try timeout), or waited for its credential until
+// Envoy moved on (Filter.wait).
 func (f *Filter) originals() request {
 	h := f.a.RequestHeaders()
 	var r request
@@ -227,16 +236,6 @@ func (f *Filter) originals() request {
 	f.a.SetFilterState(stateKeyPath, r.path)
 	f.a.SetFilterState(stateKeyAuthority, r.authority)
 	return r
-}
-
-// clientPath is the client's :path: the first attempt's header, or what the
-// first attempt saved before rewriting it (originals).
-func (f *Filter) clientPath() string {
-	if p, ok := f.a.FilterState(stateKeyPath); ok {
-		return p
-	}
-	p, _ := f.a.RequestHeaders().Get(":path")
-	return p
 }
 
 // OnRequestBody forwards the body of a resolved attempt and drops it once
