@@ -61,11 +61,18 @@ func (a *attempt) exit(prev unsafe.Pointer) {
 
 func newAttempt() *attempt {
 	a := &attempt{}
+	a.init()
+	return a
+}
+
+// init makes a a new attempt, in memory that may have served an earlier
+// one (filterPool): nothing of it is kept.
+func (a *attempt) init() {
+	*a = attempt{}
 	a.reqHeaders = headerMap{a: a}
 	a.respHeaders = headerMap{a: a, response: true}
 	a.reqBody = body{a: a}
 	a.respBody = body{a: a, response: true}
-	return a
 }
 
 // enter records the Envoy pointer for the duration of a hook and returns the

@@ -68,8 +68,14 @@ type Filter struct {
 // NewFilter returns the filter for one attempt. It must not call a; Envoy
 // attaches the attempt's callbacks only after creating the filter.
 func NewFilter(cfg *Config, a Attempt) *Filter {
-	return &Filter{cfg: cfg, a: a}
+	f := new(Filter)
+	f.Init(cfg, a)
+	return f
 }
+
+// Init makes f a new filter for one attempt, as NewFilter does, in memory
+// an adapter reuses: nothing of an earlier attempt is left.
+func (f *Filter) Init(cfg *Config, a Attempt) { *f = Filter{cfg: cfg, a: a} }
 
 // Backend is the backend this attempt was routed to, nil before the request
 // headers or when the attempt failed.
