@@ -15,6 +15,7 @@ import (
 type fakeHeaders struct {
 	h       map[string][]string
 	panicOn string
+	gets    []string // every name Get was asked for, in order
 }
 
 var _ RequestHeaders = (*fakeHeaders)(nil)
@@ -29,6 +30,7 @@ func newHeaders(kv ...string) *fakeHeaders {
 }
 
 func (f *fakeHeaders) Get(k string) (string, bool) {
+	f.gets = append(f.gets, k)
 	v, ok := f.h[strings.ToLower(k)]
 	if !ok || len(v) == 0 {
 		return "", false
