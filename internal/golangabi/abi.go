@@ -70,7 +70,7 @@ typedef struct {
 // by value. Every value points into the header map
 // (contrib/golang/filters/http/source/golang_filter.cc:623-629), which
 // reads leave unchanged, so all stay valid until the next write.
-static inline aigw_headers aigw_get_headers(void* s, char* keys, size_t len) {
+static inline aigw_headers aigw_get_headers(uintptr_t s, char* keys, size_t len) {
   aigw_headers out;
   memset(&out, 0, sizeof out);
   for (int n = 0; n < AIGW_HEADER_GROUP; n++) {
@@ -83,7 +83,7 @@ static inline aigw_headers aigw_get_headers(void* s, char* keys, size_t len) {
       break;
     }
     uint64_t data = 0;
-    CAPIStatus st = envoyGoFilterHttpGetHeader(s, keys + i + 1, (int)kl, &data, &out.len[n]);
+    CAPIStatus st = envoyGoFilterHttpGetHeader((void*)s, keys + i + 1, (int)kl, &data, &out.len[n]);
     out.data[n] = (char*)(uintptr_t)data;
     if (st != 0) {
       out.status = (int)st;
@@ -102,10 +102,10 @@ typedef struct {
   int buffer_failed;
 } aigw_buffer_headers;
 
-static inline aigw_buffer_headers aigw_get_buffer_headers(void* s, uint64_t buffer, char* dst,
+static inline aigw_buffer_headers aigw_get_buffer_headers(uintptr_t s, uint64_t buffer, char* dst,
                                                           char* keys, size_t len) {
   aigw_buffer_headers out;
-  CAPIStatus st = envoyGoFilterHttpGetBuffer(s, buffer, dst);
+  CAPIStatus st = envoyGoFilterHttpGetBuffer((void*)s, buffer, dst);
   if (st != 0) {
     memset(&out, 0, sizeof out);
     out.h.status = (int)st;
@@ -116,6 +116,15 @@ static inline aigw_buffer_headers aigw_get_buffer_headers(void* s, uint64_t buff
   out.buffer_failed = 0;
   return out;
 }
+
+// The per-request calls below take Envoy's pointers as integers: cgo checks
+// every unsafe.Pointer argument for Go pointers (runtime.cgoCheckPointer),
+// and these are C memory.
+static inline CAPIStatus aigw_get_integer(uintptr_t r, int id, uint64_t* value) {
+  return envoyGoFilterHttpGetIntegerValue((void*)r, id, value);
+}
+
+static inline void aigw_finalize(uintptr_t r) { envoyGoFilterHttpFinalize((void*)r, 0); }
 
 // AIGW_OP_FIXED is the size of a queued write before its strings (request.queue
 // in requests.go: a kind byte, then three string lengths as native uint32s).
@@ -134,9 +143,11 @@ typedef struct {
 // processState s, dynamic metadata (2: namespace, key, value bytes) and
 // route cache clears (3) on the httpRequest r, and the replacement of the
 // data callback's buffer by body (4: body_len bytes; at most one per call).
-static inline aigw_ops_result aigw_ops(void* s, void* r, char* ops, size_t len,
+static inline aigw_ops_result aigw_ops(uintptr_t sp, uintptr_t rp, char* ops, size_t len,
                                        uint64_t buffer, char* body, int body_len) {
   aigw_ops_result res = {-1, 0, 0};
+  void* s = (void*)sp;
+  void* r = (void*)rp;
   size_t i = 0;
   for (int n = 0; i + AIGW_OP_FIXED <= len; n++) {
     unsigned char kind = (unsigned char)ops[i];
@@ -250,6 +261,10 @@ func capiError(call string, status C.CAPIStatus) {
 
 func strPtr(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
 
+// cptr passes one of Envoy's pointers (C memory) to the C helpers as an
+// integer, so cgo does not check it for Go pointers on every call.
+func cptr(p unsafe.Pointer) C.uintptr_t { return C.uintptr_t(uintptr(p)) }
+
 // Calls on the decode processState.
 
 func getHeader(s unsafe.Pointer, key string, arena *[]byte) (string, bool) {
@@ -279,7 +294,7 @@ const maxHeaderGroup = int(C.AIGW_HEADER_GROUP)
 // name; at most maxHeaderGroup) in one call, copied into arena as getHeader
 // does.
 func getHeaders(s unsafe.Pointer, keys []byte, arena *[]byte, vals *[maxHeaderGroup]string, ok *[maxHeaderGroup]bool) {
-	h := C.aigw_get_headers(s, (*C.char)(unsafe.Pointer(unsafe.SliceData(keys))), C.size_t(len(keys)))
+	h := C.aigw_get_headers(cptr(s), (*C.char)(unsafe.Pointer(unsafe.SliceData(keys))), C.size_t(len(keys)))
 	headerValues(&h, arena, vals, ok)
 }
 
@@ -319,7 +334,7 @@ func applyOps(s, r unsafe.Pointer, ops []byte, buffer uint64, body []byte) {
 	if len(ops) == 0 {
 		return
 	}
-	res := C.aigw_ops(s, r, (*C.char)(unsafe.Pointer(unsafe.SliceData(ops))), C.size_t(len(ops)),
+	res := C.aigw_ops(cptr(s), cptr(r), (*C.char)(unsafe.Pointer(unsafe.SliceData(ops))), C.size_t(len(ops)),
 		C.uint64_t(buffer), (*C.char)(unsafe.Pointer(unsafe.SliceData(body))), C.int(len(body)))
 	if res.failed >= 0 {
 		call := "unknown write"
@@ -333,7 +348,7 @@ func applyOps(s, r unsafe.Pointer, ops []byte, buffer uint64, body []byte) {
 // copyBufferHeaders is copyBuffer and getHeaders in one call.
 func copyBufferHeaders(s unsafe.Pointer, buffer uint64, into []byte, keys []byte, arena *[]byte,
 	vals *[maxHeaderGroup]string, ok *[maxHeaderGroup]bool) {
-	bh := C.aigw_get_buffer_headers(s, C.uint64_t(buffer), (*C.char)(unsafe.Pointer(unsafe.SliceData(into))),
+	bh := C.aigw_get_buffer_headers(cptr(s), C.uint64_t(buffer), (*C.char)(unsafe.Pointer(unsafe.SliceData(into))),
 		(*C.char)(unsafe.Pointer(unsafe.SliceData(keys))), C.size_t(len(keys)))
 	if bh.buffer_failed != 0 {
 		capiError("GetBuffer", C.CAPIStatus(bh.h.status))
@@ -400,7 +415,7 @@ func sendLocalReplyHeaders(s unsafe.Pointer, status int, body, details string, h
 
 func responseCode(r unsafe.Pointer) (int, bool) {
 	var v C.uint64_t
-	st := C.envoyGoFilterHttpGetIntegerValue(r, valueResponseCode, &v)
+	st := C.aigw_get_integer(cptr(r), valueResponseCode, &v)
 	if st == capiValueNotFound {
 		return 0, false
 	}
@@ -408,7 +423,7 @@ func responseCode(r unsafe.Pointer) (int, bool) {
 	return int(v), true
 }
 
-func finalizeRequest(r unsafe.Pointer) { C.envoyGoFilterHttpFinalize(r, 0) }
+func finalizeRequest(r unsafe.Pointer) { C.aigw_finalize(cptr(r)) }
 
 func logf(level api.LogType, msg string) {
 	C.envoyGoFilterLog(C.uint32_t(level), strPtr(msg), C.int(len(msg)))
