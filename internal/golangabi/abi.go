@@ -120,8 +120,17 @@ static inline aigw_buffer_headers aigw_get_buffer_headers(uintptr_t s, uint64_t 
 // The per-request calls below take Envoy's pointers as integers: cgo checks
 // every unsafe.Pointer argument for Go pointers (runtime.cgoCheckPointer),
 // and these are C memory.
-static inline CAPIStatus aigw_get_integer(uintptr_t r, int id, uint64_t* value) {
-  return envoyGoFilterHttpGetIntegerValue((void*)r, id, value);
+// aigw_get_integer returns the value by value: a Go variable whose address
+// went to C would be allocated on the heap.
+typedef struct {
+  uint64_t value;
+  int status;
+} aigw_integer;
+
+static inline aigw_integer aigw_get_integer(uintptr_t r, int id) {
+  aigw_integer out = {0, 0};
+  out.status = (int)envoyGoFilterHttpGetIntegerValue((void*)r, id, &out.value);
+  return out;
 }
 
 static inline void aigw_finalize(uintptr_t r) { envoyGoFilterHttpFinalize((void*)r, 0); }
@@ -414,13 +423,13 @@ func sendLocalReplyHeaders(s unsafe.Pointer, status int, body, details string, h
 // Calls on the httpRequest.
 
 func responseCode(r unsafe.Pointer) (int, bool) {
-	var v C.uint64_t
-	st := C.aigw_get_integer(cptr(r), valueResponseCode, &v)
+	v := C.aigw_get_integer(cptr(r), valueResponseCode)
+	st := C.CAPIStatus(v.status)
 	if st == capiValueNotFound {
 		return 0, false
 	}
 	capiError("GetIntegerValue", st)
-	return int(v), true
+	return int(v.value), true
 }
 
 func finalizeRequest(r unsafe.Pointer) { C.aigw_finalize(cptr(r)) }
