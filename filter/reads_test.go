@@ -44,6 +44,7 @@ func TestHeaderReadsListEveryRead(t *testing.T) {
 			cfg := tc.cfg()
 			var r Router
 			r.Init(cfg, newStream())
+			tc.headers.logGets = true
 			st := r.DecodeHeaders(tc.headers, tc.body == "")
 			if len(tc.headers.gets) == 0 {
 				t.Fatal("no header read recorded")

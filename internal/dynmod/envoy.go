@@ -677,6 +677,9 @@ func cbool(b bool) C.int {
 	return 0
 }
 
+// aigwOpFixed is AIGW_OP_FIXED, for TestQueueLayout.
+const aigwOpFixed = C.AIGW_OP_FIXED
+
 // readKindC are aigw_read's kinds, for TestReadKindsMatchC.
 var readKindC = struct{ requestHeader, responseHeader, filterState, dynamicMetadata, endpointMetadata int }{
 	int(C.AIGW_READ_REQUEST_HEADER), int(C.AIGW_READ_RESPONSE_HEADER), int(C.AIGW_READ_FILTER_STATE),

@@ -1,6 +1,7 @@
 package dynmod
 
 import (
+	"encoding/binary"
 	"strings"
 	"testing"
 	"unsafe"
@@ -110,4 +111,27 @@ func TestReadSetOneFetchPerHook(t *testing.T) {
 		t.Fatalf("%d fetches, want a new one in the next hook", fetches)
 	}
 	a.exit(nil)
+}
+
+// queue lays an op out as aigw_ops reads it: kind, the three string lengths
+// (native uint32), x and y (native uint64), then the strings.
+func TestQueueLayout(t *testing.T) {
+	a := newAttempt()
+	a.queue(opMetadataNumber, "ns", "key", "v", 7, 9)
+	a.queue(opCounter, "", "", "", 3, 1)
+	b := *a.ops
+	le := binary.NativeEndian
+	want := func(off int, kind byte, la, lb, lc uint32, x, y uint64, strs string) int {
+		t.Helper()
+		if b[off] != kind || le.Uint32(b[off+1:]) != la || le.Uint32(b[off+5:]) != lb || le.Uint32(b[off+9:]) != lc ||
+			le.Uint64(b[off+13:]) != x || le.Uint64(b[off+21:]) != y || string(b[off+opFixed:off+opFixed+len(strs)]) != strs {
+			t.Fatalf("op at %d: % x", off, b[off:])
+		}
+		return off + opFixed + len(strs)
+	}
+	end := want(want(0, opMetadataNumber, 2, 3, 1, 7, 9, "nskeyv"), opCounter, 0, 0, 0, 3, 1, "")
+	if end != len(b) || opFixed != int(aigwOpFixed) {
+		t.Fatalf("%d bytes queued, ops end at %d; opFixed %d, C %d", len(b), end, opFixed, aigwOpFixed)
+	}
+	a.ops = nil
 }

@@ -335,6 +335,9 @@ const (
 
 var opCalls = [...]string{"SetHeader", "RemoveHeader", "SetDynamicMetadata", "ClearRouteCache", "SetBuffer"}
 
+// opFixed is the size of a queued write before its strings (AIGW_OP_FIXED).
+const opFixed = int(C.AIGW_OP_FIXED)
+
 // applyOps makes the queued writes ops in one call (s for the header
 // writes and the buffer, r for the rest); a failed one panics like the call
 // made alone. ops and body are Go memory without pointers, read during the

@@ -1,6 +1,7 @@
 package golangabi
 
 import (
+	"encoding/binary"
 	"strings"
 	"testing"
 	"unsafe"
@@ -63,5 +64,18 @@ func TestHeaderGroupsReadOnce(t *testing.T) {
 	get("x-model", "v:x-model", true)
 	if len(fetched) != 5 {
 		t.Fatalf("reads %q: a new callback reads again", fetched)
+	}
+}
+
+// queue lays a write out as aigw_ops reads it: kind, the three string
+// lengths (native uint32), then the strings.
+func TestQueueLayout(t *testing.T) {
+	r := &request{w: &worker{}}
+	r.queue(opSetMetadata, "ns", "key", []byte("val"))
+	r.queue(opClearRouteCache, "", "", nil)
+	b, le := r.w.ops, binary.NativeEndian
+	if opFixed != 13 || b[0] != opSetMetadata || le.Uint32(b[1:]) != 2 || le.Uint32(b[5:]) != 3 || le.Uint32(b[9:]) != 3 ||
+		string(b[13:21]) != "nskeyval" || b[21] != opClearRouteCache || len(b) != 21+opFixed {
+		t.Fatalf("queued % x", b)
 	}
 }
