@@ -120,7 +120,7 @@ func envoyGoFilterOnHttpStreamComplete(c unsafe.Pointer) {
 	guard("completing a stream", nil, struct{}{}, func() struct{} {
 		req := (*cHTTPRequest)(c)
 		if r := workers.get(req.workerID).live[c]; r != nil {
-			r.w.ops = r.w.ops[:0]
+			r.w.ops, r.w.setBody, r.w.setQueued = r.w.ops[:0], nil, false
 			r.w.groups, r.w.group = nil, 0 // no processState here: no header reads
 			r.router.OnStreamComplete()
 			r.flush()

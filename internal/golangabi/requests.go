@@ -29,8 +29,12 @@ type worker struct {
 	body  []byte
 	arena []byte
 	meta  []byte
-	// ops queues the writes of the callback in progress (request.queue).
-	ops []byte
+	// ops queues the writes of the callback in progress (request.queue);
+	// setBody is the body a queued opSetBuffer replaces the callback's
+	// buffer with (setQueued: one is queued).
+	ops       []byte
+	setBody   []byte
+	setQueued bool
 
 	// groups are the header groups the router reads together in the
 	// callback in progress (filter.HeaderReads), group the one whose values
@@ -101,11 +105,7 @@ type request struct {
 	reads  *filter.HeaderReads
 	buffer uint64 // Envoy's Buffer::Instance of the DecodeData in progress
 	length uint64
-	// setBody is the body a queued opSetBuffer replaces buffer with
-	// (setQueued: one is queued).
-	setBody   []byte
-	setQueued bool
-	router    filter.Router
+	router filter.Router
 }
 
 // start returns the Go state of the stream, creating it on the stream's
@@ -172,7 +172,7 @@ func (w *worker) end(c unsafe.Pointer) {
 func (r *request) beginCallback(s unsafe.Pointer, groups [][]string) {
 	r.s = s
 	r.w.arena = r.w.arena[:0]
-	r.w.ops = r.w.ops[:0]
+	r.w.ops, r.w.setBody, r.w.setQueued = r.w.ops[:0], nil, false
 	r.w.groups, r.w.group = groups, 0
 }
 
@@ -197,8 +197,9 @@ func (r *request) queue(kind byte, a, b string, c []byte) {
 // flush makes the queued writes.
 func (r *request) flush() {
 	if len(r.w.ops) > 0 {
-		ops, body := r.w.ops, r.setBody
-		r.w.ops, r.setBody, r.setQueued = ops[:0], nil, false // emptied first: a failed write panics
+		w := r.w
+		ops, body := w.ops, w.setBody
+		w.ops, w.setBody, w.setQueued = ops[:0], nil, false // emptied first: a failed write panics
 		applyOps(r.s, r.c, ops, r.buffer, body)
 	}
 }
@@ -335,10 +336,10 @@ func (b *body) Bytes() []byte {
 // copies it) with them, before the next read or when the callback returns.
 func (b *body) Set(p []byte) {
 	r := (*request)(b)
-	if r.setQueued {
+	if r.w.setQueued {
 		r.flush() // one replacement per batch
 	}
-	r.setBody, r.setQueued = p, true
+	r.w.setBody, r.w.setQueued = p, true
 	r.queue(opSetBuffer, "", "", nil)
 }
 
