@@ -58,17 +58,10 @@ func TestFilterMemoryReused(t *testing.T) {
 		destroy(id)
 	}
 
-	allocs := testing.AllocsPerRun(200, func() {
+	wantPooled(t, "filter", testing.AllocsPerRun(200, func() {
 		_, id := newOne()
 		destroy(id)
-	})
-	limit := 0.05
-	if raceEnabled {
-		limit = 0.5 // sync.Pool drops a quarter of its Puts under -race
-	}
-	if allocs > limit {
-		t.Errorf("%.2f allocations per filter, want none", allocs)
-	}
+	}))
 
 	var envoy byte
 	inHook, id := newOne()

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/aigw/aigw/config"
-	"github.com/aigw/aigw/internal/metrics"
 )
 
 // readLog wraps a fakeAttempt and records every string read by kind.
@@ -64,13 +63,7 @@ func TestRequestHooksReadOnlyTheListedValues(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := pipelineConfig(t)
 			if tc.headers {
-				rec, err := metrics.New(metrics.Spec{ListenAddress: metrics.ListenOff,
-					Headers: []metrics.HeaderAttribute{{Header: "x-api-key-id", Attribute: "api_key_id"}}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer rec.Close()
-				cfg.SetRecorder(rec)
+				recordWithHeader(t, cfg)
 			}
 			a := clientRequest("oai", "/v1/chat/completions", chatBody)
 			a.dynMD[MetadataNamespace+"/"+config.MetaConfigDigest] = cfg.digest
