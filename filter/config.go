@@ -33,12 +33,37 @@ type Config struct {
 	// budget counts the bytes buffered across all requests: the process's
 	// one Budget, except in tests that need their own.
 	budget *Budget
+	// Reads are the request headers the filter reads in each callback.
+	Reads HeaderReads
+}
+
+// HeaderReads lists the request headers the router reads in DecodeHeaders
+// and in DecodeData, grouped by what one request reads together: an adapter
+// whose every read is a call into Envoy can read a whole group in one call
+// when the first of it is read (internal/golangabi). A header not listed is
+// read alone. TestHeaderReadsListEveryRead keeps the lists complete.
+type HeaderReads struct {
+	Headers, Data [][]string
+}
+
+func headerReads(c *config.Config) HeaderReads {
+	data := []string{c.BackendHeader}
+	if c.Quota != nil && c.Quota.IdentityHeader != "" {
+		data = append(data, c.Quota.IdentityHeader)
+	}
+	return HeaderReads{
+		// An inference request's request line and length; the client's
+		// routing headers of any other request (uninspected).
+		Headers: [][]string{{":path", ":method", "content-length"}, {c.ModelHeader, c.BackendHeader}},
+		Data:    [][]string{data},
+	}
 }
 
 // NewConfig derives the filter's config; metrics may be nil (route-level
 // configs and tests).
 func NewConfig(c *config.Config, metrics *Metrics) *Config {
-	return &Config{Config: c, modelsBody: modelList(c.Models(), time.Now().Unix()), digest: c.Digest(), metrics: metrics, budget: &buffered}
+	return &Config{Config: c, modelsBody: modelList(c.Models(), time.Now().Unix()), digest: c.Digest(), metrics: metrics, budget: &buffered,
+		Reads: headerReads(c)}
 }
 
 // ForWorker is c for the requests of one Envoy worker: the same config,

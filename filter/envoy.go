@@ -33,7 +33,9 @@ type Body interface {
 	// call it once. The slice may be modified in place and is valid until
 	// the current callback returns.
 	Bytes() []byte
-	// Set replaces Envoy's buffer with b (Envoy copies it).
+	// Set replaces Envoy's buffer with b (Envoy copies it). b must stay
+	// unchanged until the callback returns: the adapter may hand it to
+	// Envoy with the callback's other writes.
 	Set(b []byte)
 }
 

@@ -15,6 +15,9 @@ import (
 type fakeHeaders struct {
 	h       map[string][]string
 	panicOn string
+	// gets, when logGets is set, is every name Get was asked for, in order.
+	gets    []string
+	logGets bool
 }
 
 var _ RequestHeaders = (*fakeHeaders)(nil)
@@ -29,6 +32,9 @@ func newHeaders(kv ...string) *fakeHeaders {
 }
 
 func (f *fakeHeaders) Get(k string) (string, bool) {
+	if f.logGets {
+		f.gets = append(f.gets, k)
+	}
 	v, ok := f.h[strings.ToLower(k)]
 	if !ok || len(v) == 0 {
 		return "", false

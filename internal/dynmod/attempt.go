@@ -3,6 +3,7 @@ package dynmod
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -37,6 +38,12 @@ type attempt struct {
 	// response, or the end of the hook sends them to Envoy in one call;
 	// nil when none are queued.
 	ops *[]byte
+
+	// reads are the values the request hooks (0) and the response hooks
+	// (1) read, each set fetched in one call (readSet); fetched holds a
+	// set's values within one hook, nil until the first read of one.
+	reads   [2]*readSet
+	fetched [2]*fetchedValues
 }
 
 // exit ends a hook entered with enter (prev is what enter returned): the
@@ -45,7 +52,7 @@ type attempt struct {
 // valid only during it: upstream.Body).
 func (a *attempt) exit(prev unsafe.Pointer) {
 	a.flush()
-	a.forgetHeaders()
+	a.forgetReads()
 	a.envoy = prev
 	if prev == nil {
 		a.reqBody.release()
@@ -55,11 +62,18 @@ func (a *attempt) exit(prev unsafe.Pointer) {
 
 func newAttempt() *attempt {
 	a := &attempt{}
-	a.reqHeaders = headerMap{a: a, prefetch: &requestPrefetch}
-	a.respHeaders = headerMap{a: a, response: true, prefetch: &responsePrefetch}
+	a.init()
+	return a
+}
+
+// init makes a a new attempt, in memory that may have served an earlier
+// one (filterPool): nothing of it is kept.
+func (a *attempt) init() {
+	*a = attempt{}
+	a.reqHeaders = headerMap{a: a}
+	a.respHeaders = headerMap{a: a, response: true}
 	a.reqBody = body{a: a}
 	a.respBody = body{a: a, response: true}
-	return a
 }
 
 // enter records the Envoy pointer for the duration of a hook and returns the
@@ -67,7 +81,7 @@ func newAttempt() *attempt {
 // from inside a request hook, and the outer hook must get its pointer back.
 func (a *attempt) enter(envoy unsafe.Pointer) unsafe.Pointer {
 	a.flush() // the outer hook's writes, under its own pointer
-	a.forgetHeaders()
+	a.forgetReads()
 	prev := a.envoy
 	a.envoy = envoy
 	return prev
@@ -82,6 +96,9 @@ func (a *attempt) EndpointMetadata(ns, key string) (string, bool) {
 	if a.envoy == nil {
 		return "", false
 	}
+	if v, ok, hit := a.read(upstream.ReadEndpointMetadata, ns, key); hit {
+		return v, ok
+	}
 	a.flush()
 	return metadataString(a.envoy, metadataSourceHost, ns, key)
 }
@@ -90,12 +107,16 @@ func (a *attempt) DynamicMetadata(ns, key string) (string, bool) {
 	if a.envoy == nil {
 		return "", false
 	}
+	if v, ok, hit := a.read(upstream.ReadDynamicMetadata, ns, key); hit {
+		return v, ok
+	}
 	a.flush()
 	return metadataString(a.envoy, metadataSourceDynamic, ns, key)
 }
 
 func (a *attempt) SetDynamicMetadata(ns, key, value string) {
 	if a.envoy != nil {
+		a.stale(0, upstream.ReadDynamicMetadata)
 		a.queue(opMetadataString, ns, key, value, 0, 0)
 	}
 }
@@ -110,6 +131,7 @@ func (a *attempt) DynamicMetadataNumber(ns, key string) (float64, bool) {
 
 func (a *attempt) SetDynamicMetadataNumber(ns, key string, value float64) {
 	if a.envoy != nil {
+		a.stale(0, upstream.ReadDynamicMetadata)
 		a.queue(opMetadataNumber, ns, key, "", math.Float64bits(value), 0)
 	}
 }
@@ -124,12 +146,16 @@ func (a *attempt) FilterState(key string) (string, bool) {
 	if a.envoy == nil {
 		return "", false
 	}
+	if v, ok, hit := a.read(upstream.ReadFilterState, "", key); hit {
+		return v, ok
+	}
 	a.flush()
 	return filterState(a.envoy, key)
 }
 
 func (a *attempt) SetFilterState(key, value string) {
 	if a.envoy != nil {
+		a.stale(0, upstream.ReadFilterState)
 		a.queue(opFilterState, key, value, "", 0, 0)
 	}
 }
@@ -191,15 +217,15 @@ func (a *attempt) queue(kind byte, sa, sb, sc string, x, y uint64) {
 	*a.ops = append(b, sc...)
 }
 
-// queueHeader queues a header write; the map's prefetched values are
-// stale from here on.
+// queueHeader queues a header write; the map's fetched values are stale
+// from here on.
 func (a *attempt) queueHeader(response, remove bool, key, value string) {
 	kind := byte(opHeader)
 	if response {
 		kind |= opHeaderResponse
-		a.respHeaders.forget()
+		a.stale(1, upstream.ReadResponseHeader)
 	} else {
-		a.reqHeaders.forget()
+		a.stale(0, upstream.ReadRequestHeader)
 	}
 	if remove {
 		kind |= opHeaderRemove
@@ -220,82 +246,132 @@ func (a *attempt) flush() {
 	a.ops = nil
 }
 
-// forgetHeaders drops the prefetched header values: they hold only within
-// one hook (a nested hook may change the map).
-func (a *attempt) forgetHeaders() {
-	a.reqHeaders.forget()
-	a.respHeaders.forget()
-}
-
-// forget drops the prefetched values (stale after the hook or a write) and
-// gives their holder back: a stream held open between hooks keeps none.
-func (h *headerMap) forget() {
-	if f := h.fetched; f != nil {
-		h.fetched = nil
-		clear(f.vals[:])
-		fetchedPool.Put(f)
+// forgetReads drops the fetched values: they hold only within one hook (a
+// nested hook may change what Envoy holds).
+func (a *attempt) forgetReads() {
+	for i, f := range a.fetched {
+		if f != nil {
+			a.fetched[i] = nil
+			*f = fetchedValues{}
+			fetchedPool.Put(f)
+		}
 	}
 }
 
-// fetchedHeaders holds a prefetch set's values within one hook. It lives in
-// a pool rather than in every attempt: 10,000 open streams held about 2 MB
-// more with the values inline (bench TestStreamMemory).
-type fetchedHeaders struct {
-	vals [maxPrefetch]string
-	ok   [maxPrefetch]bool
-}
-
-var fetchedPool = sync.Pool{New: func() any { return new(fetchedHeaders) }}
-
-// prefetch is a set of headers upstream.Filter reads in the same hook
-// (request: clientPath and originals; response: responseHeaders): the first
-// Get of any of them in a hook reads them all in one call (getHeaders),
-// and the rest are then answered from there until the hook ends or the map
-// is written.
-type prefetch struct {
-	keys   [maxPrefetch]string
-	packed string // each key as a length byte and its bytes
-}
-
-func newPrefetch(keys ...string) prefetch {
-	var p prefetch
-	for i, k := range keys {
-		p.keys[i] = k
-		p.packed += string([]byte{byte(len(k))}) + k
+// stale marks the values of kind in set i as written since they were
+// fetched: reads of them go to Envoy again, each in a call of its own.
+func (a *attempt) stale(i int, kind upstream.ReadKind) {
+	if f := a.fetched[i]; f != nil {
+		f.stale |= 1 << kind
 	}
-	return p
 }
 
-var (
-	requestPrefetch  = newPrefetch(":path", ":method", ":authority")
-	responsePrefetch = newPrefetch(":status", "content-type", "content-encoding")
-)
+// readSet is a set of values upstream.Filter reads in the same hook
+// (upstream.Config.RequestReads, upstream.ResponseReads). The first read of
+// any of them in a hook reads them all in one call (readValues), and the
+// rest are then answered from there until the hook ends or a write of
+// their kind (stale).
+type readSet struct {
+	items []upstream.Read
+	// packed is each item as aigw_read takes it: kind byte, namespace and
+	// key each as a length byte and the bytes.
+	packed string
+}
+
+// newReadSet packs reads, up to maxReads of them; a read that does not
+// fit (or whose namespace or key is longer than 255 bytes) is left out and
+// answered by a call of its own.
+func newReadSet(reads []upstream.Read) *readSet {
+	s := &readSet{}
+	var packed []byte
+	for _, r := range reads {
+		if len(s.items) == maxReads || len(r.NS) > 255 || len(r.Key) > 255 || slices.Contains(s.items, r) {
+			continue
+		}
+		s.items = append(s.items, r)
+		packed = append(packed, byte(r.Kind), byte(len(r.NS)))
+		packed = append(packed, r.NS...)
+		packed = append(packed, byte(len(r.Key)))
+		packed = append(packed, r.Key...)
+	}
+	s.packed = string(packed)
+	return s
+}
+
+// index is the position of the read in the set, -1 when it is not in it.
+func (s *readSet) index(kind upstream.ReadKind, ns, key string) int {
+	for i, r := range s.items {
+		if r.Kind == kind && r.Key == key && r.NS == ns {
+			return i
+		}
+	}
+	return -1
+}
+
+// fetchedValues holds a read set's values within one hook. It lives in a
+// pool rather than in every attempt: a stream held open between hooks keeps
+// none (10,000 open streams held about 2 MB more with header values inline,
+// bench TestStreamMemory).
+type fetchedValues struct {
+	vals [maxReads]string
+	ok   [maxReads]bool
+	// stale has bit 1<<kind set for the kinds written since the fetch.
+	stale uint8
+}
+
+var fetchedPool = sync.Pool{New: func() any { return new(fetchedValues) }}
+
+// fetchReads reads a set's values from Envoy in one call; a variable so the
+// tests, which have no Envoy, can count the calls.
+var fetchReads = func(envoy unsafe.Pointer, s *readSet, f *fetchedValues) {
+	readValues(envoy, s.packed, &f.vals, &f.ok)
+}
+
+// read answers a read from the hook's read set: hit is false when the value
+// is not in the set, or was written since it was fetched, and the caller
+// reads it alone.
+func (a *attempt) read(kind upstream.ReadKind, ns, key string) (v string, ok, hit bool) {
+	i := 0
+	if kind == upstream.ReadResponseHeader {
+		i = 1
+	}
+	s := a.reads[i]
+	if s == nil {
+		return "", false, false
+	}
+	n := s.index(kind, ns, key)
+	if n < 0 {
+		return "", false, false
+	}
+	f := a.fetched[i]
+	if f == nil {
+		a.flush() // the values must include the hook's own writes
+		f = fetchedPool.Get().(*fetchedValues)
+		fetchReads(a.envoy, s, f)
+		a.fetched[i] = f
+	} else if f.stale&(1<<kind) != 0 {
+		return "", false, false
+	}
+	return f.vals[n], f.ok[n], true
+}
 
 type headerMap struct {
 	a        *attempt
 	response bool
-	prefetch *prefetch
-	// fetched holds the prefetch set's values for the current hook; nil
-	// until the first Get of one of them.
-	fetched *fetchedHeaders
 }
 
 func (h *headerMap) Get(key string) (string, bool) {
 	if h.a.envoy == nil {
 		return "", false
 	}
-	h.a.flush()
-	for i, k := range h.prefetch.keys {
-		if k == key && k != "" {
-			f := h.fetched
-			if f == nil {
-				f = fetchedPool.Get().(*fetchedHeaders)
-				getHeaders(h.a.envoy, h.response, h.prefetch.packed, &f.vals, &f.ok)
-				h.fetched = f
-			}
-			return f.vals[i], f.ok[i]
-		}
+	kind := upstream.ReadRequestHeader
+	if h.response {
+		kind = upstream.ReadResponseHeader
 	}
+	if v, ok, hit := h.a.read(kind, "", key); hit {
+		return v, ok
+	}
+	h.a.flush()
 	return getHeader(h.a.envoy, h.response, key)
 }
 

@@ -97,43 +97,21 @@ typedef struct {
   bool ok;
 } aigw_view;
 
-static aigw_view aigw_get_header(void* f, int response, char* key, size_t key_len) {
+static aigw_view aigw_get_header(uintptr_t f, int response, char* key, size_t key_len) {
   aigw_view v = {0};
   size_t n = response
-      ? envoy_dynamic_module_callback_http_get_response_header(f, key, key_len, &v.ptr, &v.length, 0)
-      : envoy_dynamic_module_callback_http_get_request_header(f, key, key_len, &v.ptr, &v.length, 0);
+      ? envoy_dynamic_module_callback_http_get_response_header((void*)f, key, key_len, &v.ptr, &v.length, 0)
+      : envoy_dynamic_module_callback_http_get_request_header((void*)f, key, key_len, &v.ptr, &v.length, 0);
   v.ok = n > 0;
   return v;
-}
-
-// AIGW_PREFETCH is how many headers aigw_get_headers fetches at most.
-#define AIGW_PREFETCH 3
-typedef struct {
-  aigw_view v[AIGW_PREFETCH];
-} aigw_views;
-
-// aigw_get_headers reads several headers of one map in one call: keys holds
-// each key as a length byte and its bytes. Returned by value, like aigw_view.
-static aigw_views aigw_get_headers(void* f, int response, char* keys, size_t len) {
-  aigw_views out = {0};
-  size_t i = 0;
-  for (int n = 0; n < AIGW_PREFETCH && i < len; n++) {
-    size_t kl = (unsigned char)keys[i];
-    if (kl > len - i - 1) {
-      break;
-    }
-    out.v[n] = aigw_get_header(f, response, keys + i + 1, kl);
-    i += 1 + kl;
-  }
-  return out;
 }
 
 // Metadata of the given source: Host is the chosen endpoint's; Dynamic the stream's,
 // which is the downstream one for an upstream filter (upstream_request.cc:56-61), so it
 // holds what the router phase (golang filter) set.
-static aigw_view aigw_get_metadata(void* f, int source, char* ns, size_t ns_len, char* key, size_t key_len) {
+static aigw_view aigw_get_metadata(uintptr_t f, int source, char* ns, size_t ns_len, char* key, size_t key_len) {
   aigw_view v = {0};
-  v.ok = envoy_dynamic_module_callback_http_get_metadata_string(f, source,
+  v.ok = envoy_dynamic_module_callback_http_get_metadata_string((void*)f, source,
       ns, ns_len, key, key_len, &v.ptr, &v.length);
   return v;
 }
@@ -143,17 +121,74 @@ typedef struct {
   bool ok;
 } aigw_number;
 
-static aigw_number aigw_get_dynamic_number(void* f, char* ns, size_t ns_len, char* key, size_t key_len) {
+static aigw_number aigw_get_dynamic_number(uintptr_t f, char* ns, size_t ns_len, char* key, size_t key_len) {
   aigw_number v = {0};
-  v.ok = envoy_dynamic_module_callback_http_get_metadata_number(f, AIGW_METADATA_SOURCE_DYNAMIC,
+  v.ok = envoy_dynamic_module_callback_http_get_metadata_number((void*)f, AIGW_METADATA_SOURCE_DYNAMIC,
       ns, ns_len, key, key_len, &v.value);
   return v;
 }
 
-static aigw_view aigw_get_filter_state(void* f, char* key, size_t key_len) {
+static aigw_view aigw_get_filter_state(uintptr_t f, char* key, size_t key_len) {
   aigw_view v = {0};
-  v.ok = envoy_dynamic_module_callback_http_get_filter_state_bytes(f, key, key_len, &v.ptr, &v.length);
+  v.ok = envoy_dynamic_module_callback_http_get_filter_state_bytes((void*)f, key, key_len, &v.ptr, &v.length);
   return v;
+}
+
+// Kinds of the values aigw_read reads (upstream.ReadKind, checked by
+// TestReadKindsMatchC).
+enum {
+  AIGW_READ_REQUEST_HEADER = 0,
+  AIGW_READ_RESPONSE_HEADER = 1,
+  AIGW_READ_FILTER_STATE = 2,
+  AIGW_READ_DYNAMIC_METADATA = 3,
+  AIGW_READ_ENDPOINT_METADATA = 4,
+};
+
+// AIGW_READS is how many values aigw_read reads at most.
+#define AIGW_READS 12
+typedef struct {
+  aigw_view v[AIGW_READS];
+} aigw_views;
+
+// aigw_read reads several values in one call: items holds each as a kind
+// byte, a namespace (length byte, bytes: metadata only) and a key (length
+// byte, bytes). Returned by value, like aigw_view. Every view stays valid
+// until the next write: reads change nothing in Envoy, and each points into
+// what Envoy holds (a header map entry, abi_impl.cc:34-55; a metadata
+// Struct's string, :820-846; a filter state StringAccessor, :863-888).
+static aigw_views aigw_read(uintptr_t f, char* items, size_t len) {
+  aigw_views out = {0};
+  size_t i = 0;
+  for (int n = 0; n < AIGW_READS && i + 3 <= len; n++) {
+    unsigned char kind = (unsigned char)items[i];
+    size_t nl = (unsigned char)items[i + 1];
+    if (nl + 3 > len - i) {
+      break;
+    }
+    char* ns = items + i + 2;
+    size_t kl = (unsigned char)items[i + 2 + nl];
+    if (kl > len - i - 3 - nl) {
+      break;
+    }
+    char* key = items + i + 3 + nl;
+    switch (kind) {
+    case AIGW_READ_REQUEST_HEADER:
+    case AIGW_READ_RESPONSE_HEADER:
+      out.v[n] = aigw_get_header(f, kind == AIGW_READ_RESPONSE_HEADER, key, kl);
+      break;
+    case AIGW_READ_FILTER_STATE:
+      out.v[n] = aigw_get_filter_state(f, key, kl);
+      break;
+    case AIGW_READ_DYNAMIC_METADATA:
+      out.v[n] = aigw_get_metadata(f, AIGW_METADATA_SOURCE_DYNAMIC, ns, nl, key, kl);
+      break;
+    case AIGW_READ_ENDPOINT_METADATA:
+      out.v[n] = aigw_get_metadata(f, AIGW_METADATA_SOURCE_HOST, ns, nl, key, kl);
+      break;
+    }
+    i += 3 + nl + kl;
+  }
+  return out;
 }
 
 // aigw_body_first describes the body Envoy holds: slices is its slice count,
@@ -167,14 +202,14 @@ typedef struct {
   bool ok;
 } aigw_body;
 
-static bool aigw_body_size(void* f, int response, size_t* n) {
-  return response ? envoy_dynamic_module_callback_http_get_response_body_vector_size(f, n)
-                  : envoy_dynamic_module_callback_http_get_request_body_vector_size(f, n);
+static bool aigw_body_size(uintptr_t f, int response, size_t* n) {
+  return response ? envoy_dynamic_module_callback_http_get_response_body_vector_size((void*)f, n)
+                  : envoy_dynamic_module_callback_http_get_request_body_vector_size((void*)f, n);
 }
 
-static bool aigw_body_vector(void* f, int response, aigw_buffer* out) {
-  return response ? envoy_dynamic_module_callback_http_get_response_body_vector(f, out)
-                  : envoy_dynamic_module_callback_http_get_request_body_vector(f, out);
+static bool aigw_body_vector(uintptr_t f, int response, aigw_buffer* out) {
+  return response ? envoy_dynamic_module_callback_http_get_response_body_vector((void*)f, out)
+                  : envoy_dynamic_module_callback_http_get_request_body_vector((void*)f, out);
 }
 
 // AIGW_STACK_SLICES slice descriptors fit on the stack (2 KiB: a 2 MiB body
@@ -185,7 +220,7 @@ static bool aigw_body_vector(void* f, int response, aigw_buffer* out) {
 // are more than AIGW_STACK_SLICES: the caller frees *v when it is not
 // stack) and returns their count and total; false when the body is
 // unavailable.
-static bool aigw_slices(void* f, int response, aigw_buffer* stack, aigw_buffer** v, size_t* n, size_t* total) {
+static bool aigw_slices(uintptr_t f, int response, aigw_buffer* stack, aigw_buffer** v, size_t* n, size_t* total) {
   *v = stack;
   *total = 0;
   if (!aigw_body_size(f, response, n)) {
@@ -210,7 +245,7 @@ static bool aigw_slices(void* f, int response, aigw_buffer* stack, aigw_buffer**
   return true;
 }
 
-static aigw_body aigw_body_first(void* f, int response) {
+static aigw_body aigw_body_first(uintptr_t f, int response) {
   aigw_body b = {0};
   aigw_buffer stack[AIGW_STACK_SLICES];
   aigw_buffer* v;
@@ -227,7 +262,7 @@ static aigw_body aigw_body_first(void* f, int response) {
 
 // aigw_body_copy copies up to cap bytes of the body into dst (Go memory,
 // written only during this call) and returns the count, -1 on failure.
-static int64_t aigw_body_copy(void* f, int response, char* dst, size_t cap) {
+static int64_t aigw_body_copy(uintptr_t f, int response, char* dst, size_t cap) {
   aigw_buffer stack[AIGW_STACK_SLICES];
   aigw_buffer* v;
   size_t slices, total;
@@ -250,20 +285,20 @@ static int64_t aigw_body_copy(void* f, int response, char* dst, size_t cap) {
   return n;
 }
 
-static bool aigw_body_append(void* f, int response, char* data, size_t len) {
-  return response ? envoy_dynamic_module_callback_http_append_response_body(f, data, len)
-                  : envoy_dynamic_module_callback_http_append_request_body(f, data, len);
+static bool aigw_body_append(uintptr_t f, int response, char* data, size_t len) {
+  return response ? envoy_dynamic_module_callback_http_append_response_body((void*)f, data, len)
+                  : envoy_dynamic_module_callback_http_append_request_body((void*)f, data, len);
 }
 
-static bool aigw_body_drain(void* f, int response, size_t n) {
-  return response ? envoy_dynamic_module_callback_http_drain_response_body(f, n)
-                  : envoy_dynamic_module_callback_http_drain_request_body(f, n);
+static bool aigw_body_drain(uintptr_t f, int response, size_t n) {
+  return response ? envoy_dynamic_module_callback_http_drain_response_body((void*)f, n)
+                  : envoy_dynamic_module_callback_http_drain_request_body((void*)f, n);
 }
 
-static bool aigw_set_header(void* f, int response, char* key, size_t key_len, char* value, size_t value_len) {
+static bool aigw_set_header(uintptr_t f, int response, char* key, size_t key_len, char* value, size_t value_len) {
   return response
-      ? envoy_dynamic_module_callback_http_set_response_header(f, key, key_len, value, value_len)
-      : envoy_dynamic_module_callback_http_set_request_header(f, key, key_len, value, value_len);
+      ? envoy_dynamic_module_callback_http_set_response_header((void*)f, key, key_len, value, value_len)
+      : envoy_dynamic_module_callback_http_set_request_header((void*)f, key, key_len, value, value_len);
 }
 
 // AIGW_MAX_EDITS edits fit in one aigw_edits (passed by value: no Go
@@ -275,7 +310,7 @@ typedef struct {
 } aigw_edits;
 
 // aigw_append_range appends body[lo:hi) of the slices v to the body itself.
-static void aigw_append_range(void* f, int response, aigw_buffer* v, size_t slices, size_t lo, size_t hi) {
+static void aigw_append_range(uintptr_t f, int response, aigw_buffer* v, size_t slices, size_t lo, size_t hi) {
   size_t base = 0;
   for (size_t i = 0; i < slices && base < hi; i++) {
     size_t len = v[i].length;
@@ -299,7 +334,7 @@ static void aigw_append_range(void* f, int response, aigw_buffer* v, size_t slic
 // append/drain (source/extensions/filters/http/dynamic_modules/abi_impl.cc:924-958,
 // 999-1033) are add/drain on that buffer. Returns false, changing nothing,
 // when the body is unavailable or the edits do not fit it.
-static bool aigw_body_edit(void* f, int response, aigw_edits e, char* texts) {
+static bool aigw_body_edit(uintptr_t f, int response, aigw_edits e, char* texts) {
   aigw_buffer stack[AIGW_STACK_SLICES];
   aigw_buffer* v;
   size_t slices, total;
@@ -343,7 +378,7 @@ static char* aigw_empty_ptr(void) { return aigw_empty; }
 // aigw_ops makes the writes queued in ops, in order: header sets and
 // removes (kinds 0-3: bit 0 response, bit 1 remove), dynamic metadata
 // strings (4) and numbers (5), filter state (6) and counter increments (7).
-static void aigw_ops(void* f, char* ops, size_t len) {
+static void aigw_ops(uintptr_t f, char* ops, size_t len) {
   size_t i = 0;
   while (i + AIGW_OP_FIXED <= len) {
     unsigned char kind = (unsigned char)ops[i];
@@ -369,19 +404,19 @@ static void aigw_ops(void* f, char* ops, size_t len) {
       aigw_set_header(f, kind & 1, a, la, NULL, 0);
       break;
     case 4:
-      envoy_dynamic_module_callback_http_set_dynamic_metadata_string(f, a, la, b, lb, lc ? c : aigw_empty, lc);
+      envoy_dynamic_module_callback_http_set_dynamic_metadata_string((void*)f, a, la, b, lb, lc ? c : aigw_empty, lc);
       break;
     case 5: {
       double v;
       memcpy(&v, &x, sizeof v);
-      envoy_dynamic_module_callback_http_set_dynamic_metadata_number(f, a, la, b, lb, v);
+      envoy_dynamic_module_callback_http_set_dynamic_metadata_number((void*)f, a, la, b, lb, v);
       break;
     }
     case 6:
-      envoy_dynamic_module_callback_http_set_filter_state_bytes(f, a, la, lb ? b : aigw_empty, lb);
+      envoy_dynamic_module_callback_http_set_filter_state_bytes((void*)f, a, la, lb ? b : aigw_empty, lb);
       break;
     case 7:
-      envoy_dynamic_module_callback_http_filter_increment_counter(f, (size_t)x, y);
+      envoy_dynamic_module_callback_http_filter_increment_counter((void*)f, (size_t)x, y);
       break;
     }
     i += n;
@@ -441,25 +476,39 @@ func hostLog(level int, msg string) {
 
 func getHeader(f unsafe.Pointer, response bool, key string) (string, bool) {
 	k, kn := cstr(key)
-	v := C.aigw_get_header(f, cbool(response), k, kn)
+	v := C.aigw_get_header(cptr(f), cbool(response), k, kn)
 	if !v.ok {
 		return "", false
 	}
 	return gostring(v.ptr, v.length), true
 }
 
-// maxPrefetch is how many headers getHeaders reads in one call.
-const maxPrefetch = int(C.AIGW_PREFETCH)
+// maxReads is how many values readValues reads in one call.
+const maxReads = int(C.AIGW_READS)
 
-// getHeaders reads the headers packed in keys (each a length byte and the
-// key; at most maxPrefetch) into vals and ok, copied into Go strings.
-func getHeaders(f unsafe.Pointer, response bool, keys string, vals *[maxPrefetch]string, ok *[maxPrefetch]bool) {
-	k, kn := cstr(keys)
-	v := C.aigw_get_headers(f, cbool(response), k, kn)
+// readValues reads the values packed in items (readSet.packed; at most
+// maxReads) in one call into vals and ok, copied into one Go allocation
+// that the strings share.
+func readValues(f unsafe.Pointer, items string, vals *[maxReads]string, ok *[maxReads]bool) {
+	p, n := cstr(items)
+	v := C.aigw_read(cptr(f), p, n)
+	total := 0
+	for i := range v.v {
+		if v.v[i].ok {
+			total += int(v.v[i].length)
+		}
+	}
+	var buf []byte
+	if total > 0 {
+		buf = make([]byte, total)
+	}
+	off := 0
 	for i := range v.v {
 		vals[i], ok[i] = "", bool(v.v[i].ok)
-		if ok[i] {
-			vals[i] = gostring(v.v[i].ptr, v.v[i].length)
+		if ok[i] && v.v[i].length > 0 {
+			m := copy(buf[off:], unsafe.Slice((*byte)(unsafe.Pointer(v.v[i].ptr)), int(v.v[i].length)))
+			vals[i] = unsafe.String(&buf[off], m)
+			off += m
 		}
 	}
 }
@@ -468,14 +517,14 @@ func getHeaders(f unsafe.Pointer, response bool, keys string, vals *[maxPrefetch
 // Go memory without pointers, read during the call only.
 func applyOps(f unsafe.Pointer, ops []byte) {
 	p, n := cbytes(ops)
-	C.aigw_ops(f, p, n)
+	C.aigw_ops(cptr(f), p, n)
 }
 
 // bodyView describes the body Envoy holds: when it is one slice, view is
 // it (Envoy's memory, no copy); otherwise view is nil and total is its
 // length, for copyBody. ok is false when there is no body to read.
 func bodyView(f unsafe.Pointer, response bool) (view []byte, total int, ok bool) {
-	b := C.aigw_body_first(f, cbool(response))
+	b := C.aigw_body_first(cptr(f), cbool(response))
 	if !b.ok {
 		return nil, 0, false
 	}
@@ -491,7 +540,7 @@ func copyBody(f unsafe.Pointer, response bool, dst []byte) int {
 	if len(dst) == 0 {
 		return 0
 	}
-	return int(C.aigw_body_copy(f, cbool(response), (*C.char)(unsafe.Pointer(&dst[0])), C.size_t(len(dst))))
+	return int(C.aigw_body_copy(cptr(f), cbool(response), (*C.char)(unsafe.Pointer(&dst[0])), C.size_t(len(dst))))
 }
 
 // replaceBody appends b, then drains what was there before: b may alias the
@@ -506,13 +555,13 @@ func copyBody(f unsafe.Pointer, response bool, dst []byte) int {
 // translated body's pooled buffer goes back then: upstream's plan.apply).
 // The test host does the same (test/host/csrc/dynmod.c: buf_add copies).
 func replaceBody(f unsafe.Pointer, response bool, b []byte) {
-	old := C.aigw_body_first(f, cbool(response))
+	old := C.aigw_body_first(cptr(f), cbool(response))
 	if len(b) > 0 {
 		p, n := cbytes(b)
-		C.aigw_body_append(f, cbool(response), p, n)
+		C.aigw_body_append(cptr(f), cbool(response), p, n)
 	}
 	if old.ok && old.total > 0 {
-		C.aigw_body_drain(f, cbool(response), old.total)
+		C.aigw_body_drain(cptr(f), cbool(response), old.total)
 	}
 }
 
@@ -537,7 +586,7 @@ func editBody(f unsafe.Pointer, response bool, edits []translate.Edit, texts []b
 		e.start[i], e.end[i], e.text_len[i] = C.size_t(x.Start), C.size_t(x.End), C.size_t(len(x.Text))
 	}
 	p, _ := cbytes(texts)
-	return bool(C.aigw_body_edit(f, cbool(response), e, p))
+	return bool(C.aigw_body_edit(cptr(f), cbool(response), e, p))
 }
 
 // metadataString reads a string from the metadata of source (metadataSourceHost or
@@ -545,7 +594,7 @@ func editBody(f unsafe.Pointer, response bool, edits []translate.Edit, texts []b
 func metadataString(f unsafe.Pointer, source int, ns, key string) (string, bool) {
 	np, nn := cstr(ns)
 	kp, kn := cstr(key)
-	v := C.aigw_get_metadata(f, C.int(source), np, nn, kp, kn)
+	v := C.aigw_get_metadata(cptr(f), C.int(source), np, nn, kp, kn)
 	if !v.ok {
 		return "", false
 	}
@@ -566,13 +615,13 @@ func defineCounter(envoyConfig unsafe.Pointer, name string) (uint64, bool) {
 func dynamicMetadataNumber(f unsafe.Pointer, ns, key string) (float64, bool) {
 	np, nn := cstr(ns)
 	kp, kn := cstr(key)
-	v := C.aigw_get_dynamic_number(f, np, nn, kp, kn)
+	v := C.aigw_get_dynamic_number(cptr(f), np, nn, kp, kn)
 	return float64(v.value), bool(v.ok)
 }
 
 func filterState(f unsafe.Pointer, key string) (string, bool) {
 	kp, kn := cstr(key)
-	v := C.aigw_get_filter_state(f, kp, kn)
+	v := C.aigw_get_filter_state(cptr(f), kp, kn)
 	if !v.ok {
 		return "", false
 	}
@@ -623,9 +672,24 @@ func sendResponse(f unsafe.Pointer, status int, headers []upstream.Header, body 
 	C.envoy_dynamic_module_callback_http_send_response(f, C.uint32_t(status), hp, hn, bp, bn)
 }
 
+// cptr passes Envoy's pointer (C memory) to the C helpers as an integer:
+// cgo checks every unsafe.Pointer argument for Go pointers
+// (runtime.cgoCheckPointer, about 2% of the whole path's CPU with one or
+// two per call), and this one never is.
+func cptr(p unsafe.Pointer) C.uintptr_t { return C.uintptr_t(uintptr(p)) }
+
 func cbool(b bool) C.int {
 	if b {
 		return 1
 	}
 	return 0
+}
+
+// aigwOpFixed is AIGW_OP_FIXED, for TestQueueLayout.
+const aigwOpFixed = C.AIGW_OP_FIXED
+
+// readKindC are aigw_read's kinds, for TestReadKindsMatchC.
+var readKindC = struct{ requestHeader, responseHeader, filterState, dynamicMetadata, endpointMetadata int }{
+	int(C.AIGW_READ_REQUEST_HEADER), int(C.AIGW_READ_RESPONSE_HEADER), int(C.AIGW_READ_FILTER_STATE),
+	int(C.AIGW_READ_DYNAMIC_METADATA), int(C.AIGW_READ_ENDPOINT_METADATA),
 }

@@ -78,13 +78,7 @@ func envoy_dynamic_module_on_http_filter_per_route_config_destroy(configID C.uin
 //
 //export envoy_dynamic_module_on_http_filter_new
 func envoy_dynamic_module_on_http_filter_new(configID C.uintptr_t, envoyFilter unsafe.Pointer) C.uintptr_t {
-	return guard("filter new", nil, 0, func() C.uintptr_t {
-		cfg, ok := configs.get(uint64(configID))
-		if !ok {
-			return 0
-		}
-		return C.uintptr_t(filters.add(newFilter(cfg)))
-	})
+	return C.uintptr_t(guard("filter new", nil, 0, func() uint64 { return createFilter(uint64(configID)) }))
 }
 
 // The six stream hooks: streamHook.run (hooks.go) looks the filter up, runs
@@ -144,18 +138,7 @@ func envoy_dynamic_module_on_http_filter_stream_complete(envoyFilter unsafe.Poin
 // Destroy gets no Envoy pointer: the filter must not call Envoy from here.
 //
 //export envoy_dynamic_module_on_http_filter_destroy
-func envoy_dynamic_module_on_http_filter_destroy(id C.uintptr_t) {
-	fl, ok := filters.remove(uint64(id))
-	if !ok {
-		return
-	}
-	fl.a.envoy = nil
-	guard("filter destroy", nil, struct{}{}, func() struct{} {
-		fl.endWait()
-		fl.f.OnDestroy()
-		return struct{}{}
-	})
-}
+func envoy_dynamic_module_on_http_filter_destroy(id C.uintptr_t) { destroyFilter(uint64(id)) }
 
 // The module starts no HTTP callouts, so this never fires; Envoy requires it
 // to be exported.

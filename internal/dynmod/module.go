@@ -18,6 +18,7 @@ import "C"
 import (
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"unsafe"
 
 	"github.com/aigw/aigw/config"
@@ -83,11 +84,16 @@ type moduleConfig struct {
 	// hasCounters is false when the host refused a definition; counting is
 	// then skipped rather than sent to an id Envoy never gave us.
 	hasCounters bool
+	// requestReads is what the config's request hooks read (readSet).
+	requestReads *readSet
 }
+
+// responseReads is what every config's response hooks read.
+var responseReads = newReadSet(upstream.ResponseReads)
 
 // newModuleConfig defines the upstream counters on Envoy's config.
 func newModuleConfig(envoyConfig unsafe.Pointer, cfg *upstream.Config) *moduleConfig {
-	mc := &moduleConfig{cfg: cfg, hasCounters: true}
+	mc := &moduleConfig{cfg: cfg, hasCounters: true, requestReads: newReadSet(cfg.RequestReads())}
 	for c, name := range upstream.CounterNames {
 		id, ok := defineCounter(envoyConfig, name)
 		if !ok {
@@ -107,14 +113,74 @@ type filter struct {
 	a *attempt
 	// wait is set once the attempt waited for its credential (await.go).
 	wait *credentialWait
+
+	// mem is where f and a live: one allocation per filter, reused from
+	// filterPool by a later one (release).
+	mem struct {
+		f upstream.Filter
+		a attempt
+	}
 }
 
+// filterPool holds filters Envoy destroyed, for the next on_http_filter_new
+// on any worker: a filter's memory (about 1 KiB with pointers) would
+// otherwise be allocated and collected once per attempt.
+var filterPool = sync.Pool{New: func() any { return new(filter) }}
+
 func newFilter(mc *moduleConfig) *filter {
-	a := newAttempt()
+	fl := filterPool.Get().(*filter)
+	fl.a = &fl.mem.a
+	fl.a.init()
 	if mc.hasCounters {
-		a.counters = &mc.counters
+		fl.a.counters = &mc.counters
 	}
-	return &filter{f: upstream.NewFilter(mc.cfg, a), a: a}
+	fl.a.reads = [2]*readSet{mc.requestReads, responseReads}
+	fl.f = &fl.mem.f
+	fl.f.Init(mc.cfg, fl.a)
+	return fl
+}
+
+// createFilter is on_http_filter_new: the id of a new filter for config
+// configID, 0 when there is no such config.
+func createFilter(configID uint64) uint64 {
+	cfg, ok := configs.get(configID)
+	if !ok {
+		return 0
+	}
+	return filters.add(newFilter(cfg))
+}
+
+// destroyFilter is on_http_filter_destroy.
+func destroyFilter(id uint64) {
+	fl, ok := filters.remove(id)
+	if !ok {
+		return
+	}
+	// Destroyed from inside one of its own hooks (e.g. while its local
+	// response unwinds the stream), the running hook still uses the filter
+	// when this returns: never reuse it.
+	inHook := fl.a.envoy != nil
+	fl.a.envoy = nil
+	guard("filter destroy", nil, struct{}{}, func() struct{} {
+		fl.endWait()
+		fl.f.OnDestroy()
+		return struct{}{}
+	})
+	if !inHook && fl.wait == nil {
+		fl.release()
+	}
+}
+
+// release gives a destroyed filter's memory back for reuse. Envoy's handle
+// for it is gone (filters.remove) and ids are never reused, so no later
+// hook can find it; the caller keeps the filters something may still reach:
+// one destroyed while a hook of its own runs, one that waited for its
+// credential (a refresher goroutine holds the wait, await.go).
+func (fl *filter) release() {
+	fl.f.Init(nil, nil)
+	fl.a.init()
+	fl.f, fl.a, fl.wait = nil, nil, nil
+	filterPool.Put(fl)
 }
 
 // failUnknown answers a request whose filter does not exist.

@@ -53,6 +53,88 @@ CAPIStatus envoyGoFilterHttpIncrementMetric(void* c, uint32_t metric_id, int64_t
 CAPIStatus envoyGoFilterHttpGetMetric(void* c, uint32_t metric_id, uint64_t* value);
 CAPIStatus envoyGoFilterHttpRecordMetric(void* c, uint32_t metric_id, uint64_t value);
 
+// AIGW_HEADER_GROUP is how many headers aigw_get_headers reads at most.
+#define AIGW_HEADER_GROUP 4
+
+// aigw_headers is what aigw_get_headers read: each header's value as
+// Envoy's GetHeader gives it (len -1: absent), and the status of the first
+// call that failed (0: none did; the headers after it are not read).
+typedef struct {
+  char* data[AIGW_HEADER_GROUP];
+  int len[AIGW_HEADER_GROUP];
+  int status;
+} aigw_headers;
+
+// aigw_get_headers reads several request headers of the processState s in
+// one call: keys holds each name as a length byte and its bytes. Returned
+// by value. Every value points into the header map
+// (contrib/golang/filters/http/source/golang_filter.cc:623-629), which
+// reads leave unchanged, so all stay valid until the next write.
+static inline aigw_headers aigw_get_headers(uintptr_t s, char* keys, size_t len) {
+  aigw_headers out;
+  memset(&out, 0, sizeof out);
+  for (int n = 0; n < AIGW_HEADER_GROUP; n++) {
+    out.len[n] = -1;
+  }
+  size_t i = 0;
+  for (int n = 0; n < AIGW_HEADER_GROUP && i < len; n++) {
+    size_t kl = (unsigned char)keys[i];
+    if (kl > len - i - 1) {
+      break;
+    }
+    uint64_t data = 0;
+    CAPIStatus st = envoyGoFilterHttpGetHeader((void*)s, keys + i + 1, (int)kl, &data, &out.len[n]);
+    out.data[n] = (char*)(uintptr_t)data;
+    if (st != 0) {
+      out.status = (int)st;
+      return out;
+    }
+    i += 1 + kl;
+  }
+  return out;
+}
+
+// aigw_get_buffer_headers copies the data callback's buffer into dst
+// (Envoy's GetBuffer) and reads the headers in keys as aigw_get_headers, in
+// one call. A failed GetBuffer is reported with buffer_failed set.
+typedef struct {
+  aigw_headers h;
+  int buffer_failed;
+} aigw_buffer_headers;
+
+static inline aigw_buffer_headers aigw_get_buffer_headers(uintptr_t s, uint64_t buffer, char* dst,
+                                                          char* keys, size_t len) {
+  aigw_buffer_headers out;
+  CAPIStatus st = envoyGoFilterHttpGetBuffer((void*)s, buffer, dst);
+  if (st != 0) {
+    memset(&out, 0, sizeof out);
+    out.h.status = (int)st;
+    out.buffer_failed = 1;
+    return out;
+  }
+  out.h = aigw_get_headers(s, keys, len);
+  out.buffer_failed = 0;
+  return out;
+}
+
+// The per-request calls below take Envoy's pointers as integers: cgo checks
+// every unsafe.Pointer argument for Go pointers (runtime.cgoCheckPointer),
+// and these are C memory.
+// aigw_get_integer returns the value by value: a Go variable whose address
+// went to C would be allocated on the heap.
+typedef struct {
+  uint64_t value;
+  int status;
+} aigw_integer;
+
+static inline aigw_integer aigw_get_integer(uintptr_t r, int id) {
+  aigw_integer out = {0, 0};
+  out.status = (int)envoyGoFilterHttpGetIntegerValue((void*)r, id, &out.value);
+  return out;
+}
+
+static inline void aigw_finalize(uintptr_t r) { envoyGoFilterHttpFinalize((void*)r, 0); }
+
 // AIGW_OP_FIXED is the size of a queued write before its strings (request.queue
 // in requests.go: a kind byte, then three string lengths as native uint32s).
 #define AIGW_OP_FIXED (1 + 3 * 4)
@@ -68,9 +150,13 @@ typedef struct {
 // aigw_ops makes the writes queued in ops, in order, stopping at the first
 // that fails: header sets (kind 0: key, value) and removes (1: key) on the
 // processState s, dynamic metadata (2: namespace, key, value bytes) and
-// route cache clears (3) on the httpRequest r.
-static inline aigw_ops_result aigw_ops(void* s, void* r, char* ops, size_t len) {
+// route cache clears (3) on the httpRequest r, and the replacement of the
+// data callback's buffer by body (4: body_len bytes; at most one per call).
+static inline aigw_ops_result aigw_ops(uintptr_t sp, uintptr_t rp, char* ops, size_t len,
+                                       uint64_t buffer, char* body, int body_len) {
   aigw_ops_result res = {-1, 0, 0};
+  void* s = (void*)sp;
+  void* r = (void*)rp;
   size_t i = 0;
   for (int n = 0; i + AIGW_OP_FIXED <= len; n++) {
     unsigned char kind = (unsigned char)ops[i];
@@ -98,6 +184,9 @@ static inline aigw_ops_result aigw_ops(void* s, void* r, char* ops, size_t len) 
       break;
     case 3:
       st = envoyGoFilterHttpClearRouteCache(r, false);
+      break;
+    case 4:
+      st = envoyGoFilterHttpSetBufferHelper(s, buffer, body, body_len, 0); // bufferAction Set
       break;
     default:
       st = -1;
@@ -181,6 +270,10 @@ func capiError(call string, status C.CAPIStatus) {
 
 func strPtr(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
 
+// cptr passes one of Envoy's pointers (C memory) to the C helpers as an
+// integer, so cgo does not check it for Go pointers on every call.
+func cptr(p unsafe.Pointer) C.uintptr_t { return C.uintptr_t(uintptr(p)) }
+
 // Calls on the decode processState.
 
 func getHeader(s unsafe.Pointer, key string, arena *[]byte) (string, bool) {
@@ -203,6 +296,33 @@ func getHeader(s unsafe.Pointer, key string, arena *[]byte) (string, bool) {
 	return unsafe.String(unsafe.SliceData(b), len(b)), true
 }
 
+// maxHeaderGroup is how many headers getHeaders reads in one call.
+const maxHeaderGroup = int(C.AIGW_HEADER_GROUP)
+
+// getHeaders reads the headers packed in keys (each a length byte and the
+// name; at most maxHeaderGroup) in one call, copied into arena as getHeader
+// does.
+func getHeaders(s unsafe.Pointer, keys []byte, arena *[]byte, vals *[maxHeaderGroup]string, ok *[maxHeaderGroup]bool) {
+	h := C.aigw_get_headers(cptr(s), (*C.char)(unsafe.Pointer(unsafe.SliceData(keys))), C.size_t(len(keys)))
+	headerValues(&h, arena, vals, ok)
+}
+
+// headerValues copies what aigw_get_headers read into arena; a failed read
+// panics as getHeader's does.
+func headerValues(h *C.aigw_headers, arena *[]byte, vals *[maxHeaderGroup]string, ok *[maxHeaderGroup]bool) {
+	capiError("GetHeader", C.CAPIStatus(h.status))
+	for i := range vals {
+		n := int(h.len[i])
+		vals[i], ok[i] = "", n >= 0
+		if n > 0 {
+			start := len(*arena)
+			*arena = append(*arena, unsafe.Slice((*byte)(unsafe.Pointer(h.data[i])), n)...)
+			b := (*arena)[start:]
+			vals[i] = unsafe.String(unsafe.SliceData(b), n)
+		}
+	}
+}
+
 // Kinds of the writes request.queue batches for aigw_ops, and the C API
 // call each makes (for capiError).
 const (
@@ -210,18 +330,24 @@ const (
 	opRemoveHeader    = 1
 	opSetMetadata     = 2
 	opClearRouteCache = 3
+	opSetBuffer       = 4
 )
 
-var opCalls = [...]string{"SetHeader", "RemoveHeader", "SetDynamicMetadata", "ClearRouteCache"}
+var opCalls = [...]string{"SetHeader", "RemoveHeader", "SetDynamicMetadata", "ClearRouteCache", "SetBuffer"}
+
+// opFixed is the size of a queued write before its strings (AIGW_OP_FIXED).
+const opFixed = int(C.AIGW_OP_FIXED)
 
 // applyOps makes the queued writes ops in one call (s for the header
-// writes, r for the rest); a failed one panics like the call made alone.
-// ops is Go memory without pointers, read during the call only.
-func applyOps(s, r unsafe.Pointer, ops []byte) {
+// writes and the buffer, r for the rest); a failed one panics like the call
+// made alone. ops and body are Go memory without pointers, read during the
+// call only; body is what an opSetBuffer in ops sets buffer to.
+func applyOps(s, r unsafe.Pointer, ops []byte, buffer uint64, body []byte) {
 	if len(ops) == 0 {
 		return
 	}
-	res := C.aigw_ops(s, r, (*C.char)(unsafe.Pointer(unsafe.SliceData(ops))), C.size_t(len(ops)))
+	res := C.aigw_ops(cptr(s), cptr(r), (*C.char)(unsafe.Pointer(unsafe.SliceData(ops))), C.size_t(len(ops)),
+		C.uint64_t(buffer), (*C.char)(unsafe.Pointer(unsafe.SliceData(body))), C.int(len(body)))
 	if res.failed >= 0 {
 		call := "unknown write"
 		if k := int(res.kind); k < len(opCalls) {
@@ -231,13 +357,19 @@ func applyOps(s, r unsafe.Pointer, ops []byte) {
 	}
 }
 
-func copyBuffer(s unsafe.Pointer, buffer uint64, into []byte) {
-	capiError("GetBuffer", C.envoyGoFilterHttpGetBuffer(s, C.uint64_t(buffer), unsafe.Pointer(unsafe.SliceData(into))))
+// copyBufferHeaders is copyBuffer and getHeaders in one call.
+func copyBufferHeaders(s unsafe.Pointer, buffer uint64, into []byte, keys []byte, arena *[]byte,
+	vals *[maxHeaderGroup]string, ok *[maxHeaderGroup]bool) {
+	bh := C.aigw_get_buffer_headers(cptr(s), C.uint64_t(buffer), (*C.char)(unsafe.Pointer(unsafe.SliceData(into))),
+		(*C.char)(unsafe.Pointer(unsafe.SliceData(keys))), C.size_t(len(keys)))
+	if bh.buffer_failed != 0 {
+		capiError("GetBuffer", C.CAPIStatus(bh.h.status))
+	}
+	headerValues(&bh.h, arena, vals, ok)
 }
 
-func setBuffer(s unsafe.Pointer, buffer uint64, b []byte) {
-	capiError("SetBuffer", C.envoyGoFilterHttpSetBufferHelper(s, C.uint64_t(buffer),
-		unsafe.Pointer(unsafe.SliceData(b)), C.int(len(b)), bufferSet))
+func copyBuffer(s unsafe.Pointer, buffer uint64, into []byte) {
+	capiError("GetBuffer", C.envoyGoFilterHttpGetBuffer(s, C.uint64_t(buffer), unsafe.Pointer(unsafe.SliceData(into))))
 }
 
 // jsonReplyHeaders is the local reply's header list in the layout Envoy reads
@@ -294,16 +426,16 @@ func sendLocalReplyHeaders(s unsafe.Pointer, status int, body, details string, h
 // Calls on the httpRequest.
 
 func responseCode(r unsafe.Pointer) (int, bool) {
-	var v C.uint64_t
-	st := C.envoyGoFilterHttpGetIntegerValue(r, valueResponseCode, &v)
+	v := C.aigw_get_integer(cptr(r), valueResponseCode)
+	st := C.CAPIStatus(v.status)
 	if st == capiValueNotFound {
 		return 0, false
 	}
 	capiError("GetIntegerValue", st)
-	return int(v), true
+	return int(v.value), true
 }
 
-func finalizeRequest(r unsafe.Pointer) { C.envoyGoFilterHttpFinalize(r, 0) }
+func finalizeRequest(r unsafe.Pointer) { C.aigw_finalize(cptr(r)) }
 
 func logf(level api.LogType, msg string) {
 	C.envoyGoFilterLog(C.uint32_t(level), strPtr(msg), C.int(len(msg)))

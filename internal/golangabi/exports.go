@@ -71,7 +71,7 @@ func envoyGoFilterOnHttpHeader(s unsafe.Pointer, endStream, headerNum, headerByt
 			internalError(s)
 			return uint64(api.LocalReply)
 		}
-		r.beginCallback(s)
+		r.beginCallback(s, r.reads.Headers)
 		p.r = r
 		st := r.router.DecodeHeaders((*headers)(r), endStream == 1)
 		r.flush()
@@ -96,7 +96,7 @@ func envoyGoFilterOnHttpData(s unsafe.Pointer, endStream, buffer, length uint64)
 			// Headers were answered without state (unknown config): nothing to do.
 			return uint64(api.Continue)
 		}
-		r.beginCallback(s)
+		r.beginCallback(s, r.reads.Data)
 		p.r = r
 		r.buffer, r.length = buffer, length
 		st := r.router.DecodeData((*body)(r), endStream == 1)
@@ -120,7 +120,8 @@ func envoyGoFilterOnHttpStreamComplete(c unsafe.Pointer) {
 	guard("completing a stream", nil, struct{}{}, func() struct{} {
 		req := (*cHTTPRequest)(c)
 		if r := workers.get(req.workerID).live[c]; r != nil {
-			r.w.ops = r.w.ops[:0]
+			r.w.ops, r.w.setBody, r.w.setQueued = r.w.ops[:0], nil, false
+			r.w.groups, r.w.group = nil, 0 // no processState here: no header reads
 			r.router.OnStreamComplete()
 			r.flush()
 		}

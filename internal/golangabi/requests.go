@@ -2,6 +2,7 @@ package golangabi
 
 import (
 	"encoding/binary"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -28,8 +29,22 @@ type worker struct {
 	body  []byte
 	arena []byte
 	meta  []byte
-	// ops queues the writes of the callback in progress (request.queue).
-	ops []byte
+	// ops queues the writes of the callback in progress (request.queue);
+	// setBody is the body a queued opSetBuffer replaces the callback's
+	// buffer with (setQueued: one is queued).
+	ops       []byte
+	setBody   []byte
+	setQueued bool
+
+	// groups are the header groups the router reads together in the
+	// callback in progress (filter.HeaderReads), group the one whose values
+	// (read in one call: headers.Get) are in groupVals/groupOK, 0 when none
+	// is; keys is scratch for packing a group's names.
+	groups    [][]string
+	group     int
+	groupVals [maxHeaderGroup]string
+	groupOK   [maxHeaderGroup]bool
+	keys      []byte
 }
 
 const (
@@ -87,6 +102,7 @@ type request struct {
 	c      unsafe.Pointer // Envoy's httpRequest
 	s      unsafe.Pointer // the processState of the callback in progress
 	w      *worker
+	reads  *filter.HeaderReads
 	buffer uint64 // Envoy's Buffer::Instance of the DecodeData in progress
 	length uint64
 	router filter.Router
@@ -109,7 +125,7 @@ func (w *worker) start(c *cHTTPRequest) *request {
 	} else {
 		r = new(request)
 	}
-	r.c, r.w = key, w
+	r.c, r.w, r.reads = key, w, &cfg.Reads
 	r.router.Init(cfg, r)
 	w.live[key] = r
 	return r
@@ -151,11 +167,13 @@ func (w *worker) end(c unsafe.Pointer) {
 }
 
 // beginCallback records the processState of the callback and resets the
-// per-callback scratch space.
-func (r *request) beginCallback(s unsafe.Pointer) {
+// per-callback scratch space; groups are the header groups the router
+// reads in it (r.reads.Headers or Data; nil in callbacks that read none).
+func (r *request) beginCallback(s unsafe.Pointer, groups [][]string) {
 	r.s = s
 	r.w.arena = r.w.arena[:0]
-	r.w.ops = r.w.ops[:0]
+	r.w.ops, r.w.setBody, r.w.setQueued = r.w.ops[:0], nil, false
+	r.w.groups, r.w.group = groups, 0
 }
 
 // The router's writes (header sets and removes, dynamic metadata, the
@@ -179,9 +197,10 @@ func (r *request) queue(kind byte, a, b string, c []byte) {
 // flush makes the queued writes.
 func (r *request) flush() {
 	if len(r.w.ops) > 0 {
-		ops := r.w.ops
-		r.w.ops = ops[:0] // emptied first: a failed write panics
-		applyOps(r.s, r.c, ops)
+		w := r.w
+		ops, body := w.ops, w.setBody
+		w.ops, w.setBody, w.setQueued = ops[:0], nil, false // emptied first: a failed write panics
+		applyOps(r.s, r.c, ops, r.buffer, body)
 	}
 }
 
@@ -224,18 +243,71 @@ func (r *request) Log(level api.LogType, msg string) { logf(level, msg) }
 // headers is filter.RequestHeaders on the request's header map.
 type headers request
 
+// Get reads a header of the callback's groups with the rest of its group,
+// in one call, the first time one of them is read in the callback (until a
+// write); any other header alone.
 func (h *headers) Get(name string) (string, bool) {
-	(*request)(h).flush()
-	return getHeader(h.s, name, &h.w.arena)
+	r, w := (*request)(h), h.w
+	for gi, g := range w.groups {
+		if i := slices.Index(g, name); i >= 0 && i < maxHeaderGroup {
+			if w.group != gi+1 && !r.readGroup(g) {
+				break
+			}
+			w.group = gi + 1
+			return w.groupVals[i], w.groupOK[i]
+		}
+	}
+	r.flush()
+	return getHeader(h.s, name, &w.arena)
 }
-func (h *headers) Set(name, value string) { (*request)(h).queue(opSetHeader, name, value, nil) }
-func (h *headers) Del(name string)        { (*request)(h).queue(opRemoveHeader, name, "", nil) }
+
+// readGroup reads the headers of g (its first maxHeaderGroup) into the
+// worker's groupVals/groupOK in one call, after the queued writes; false
+// when a name is too long to pack (it is then read alone).
+func (r *request) readGroup(g []string) bool {
+	keys, ok := r.packGroup(g)
+	if !ok {
+		return false
+	}
+	r.flush()
+	fetchGroup(r.s, keys, &r.w.arena, &r.w.groupVals, &r.w.groupOK)
+	return true
+}
+
+// packGroup packs g's names for aigw_get_headers into the worker's scratch.
+func (r *request) packGroup(g []string) ([]byte, bool) {
+	keys := r.w.keys[:0]
+	for _, k := range g[:min(len(g), maxHeaderGroup)] {
+		if len(k) > 255 {
+			return nil, false
+		}
+		keys = append(append(keys, byte(len(k))), k...)
+	}
+	r.w.keys = keys
+	return keys, true
+}
+
+// fetchGroup is getHeaders; a variable so the tests, which have no Envoy,
+// can count the calls.
+var fetchGroup = getHeaders
+
+func (h *headers) Set(name, value string) {
+	h.w.group = 0 // the read values may be stale now
+	(*request)(h).queue(opSetHeader, name, value, nil)
+}
+func (h *headers) Del(name string) {
+	h.w.group = 0
+	(*request)(h).queue(opRemoveHeader, name, "", nil)
+}
 
 // body is filter.Body on the buffer of the DecodeData in progress.
 type body request
 
 func (b *body) Len() int { return int(b.length) }
 
+// Bytes copies the body into the worker's buffer; the callback's first
+// header group comes along in the same call (the router reads it next),
+// unless one was read already.
 func (b *body) Bytes() []byte {
 	n := int(b.length)
 	buf := b.w.body
@@ -246,11 +318,30 @@ func (b *body) Bytes() []byte {
 		}
 	}
 	buf = buf[:n]
+	r, w := (*request)(b), b.w
+	if len(w.groups) > 0 && w.group == 0 {
+		if keys, ok := r.packGroup(w.groups[0]); ok {
+			r.flush()
+			copyBufferHeaders(b.s, b.buffer, buf, keys, &w.arena, &w.groupVals, &w.groupOK)
+			w.group = 1
+			return buf
+		}
+	}
+	r.flush()
 	copyBuffer(b.s, b.buffer, buf)
 	return buf
 }
 
-func (b *body) Set(p []byte) { setBuffer(b.s, b.buffer, p) }
+// Set queues the replacement with the header writes: b goes to Envoy (which
+// copies it) with them, before the next read or when the callback returns.
+func (b *body) Set(p []byte) {
+	r := (*request)(b)
+	if r.w.setQueued {
+		r.flush() // one replacement per batch
+	}
+	r.w.setBody, r.w.setQueued = p, true
+	r.queue(opSetBuffer, "", "", nil)
+}
 
 // internalError answers a stream the filter cannot serve (an adapter bug or
 // a config Envoy names that Go does not have) with an OpenAI error.

@@ -134,7 +134,13 @@ func checkName(cfg *config.Config, param, header, v string) *oaierr.Error {
 	if max := int(cfg.MaxNameBytes); len(v) > max {
 		return oaierr.InvalidRequest(param, "%s is %d bytes long; the limit is %d bytes", what(), len(v), max)
 	}
-	for _, r := range v {
+	// Printable ASCII byte by byte (the usual name); from the first other
+	// byte on, rune by rune (C1 controls are two-byte runes).
+	i := 0
+	for i < len(v) && v[i] >= 0x20 && v[i] < 0x7f {
+		i++
+	}
+	for _, r := range v[i:] {
 		if unicode.IsControl(r) {
 			return oaierr.InvalidRequest(param, "%s must not contain control characters (%U)", what(), r)
 		}

@@ -3,6 +3,7 @@ package route
 import (
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/internal/bodyscan"
@@ -132,5 +133,35 @@ func TestNameCapConfigurable(t *testing.T) {
 	_, e = Decide(cfg, Input{Body: r, HeaderBackend: "b\r\nx", HasHeaderBackend: true})
 	if e == nil || e.Status != 400 || !strings.Contains(e.Message, cfg.BackendHeader) {
 		t.Fatalf("%+v", e)
+	}
+}
+
+// checkName refuses exactly the names holding a control character
+// (unicode.IsControl: C0, DEL, C1), wherever it is: every rune, and every
+// lone byte (invalid UTF-8 is not a control character), after a printable
+// ASCII prefix or at the start.
+func TestCheckNameControlCharacters(t *testing.T) {
+	cfg, err := config.Parse([]byte(`{"max_name_bytes":64}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(v string, want bool) {
+		if got := checkName(cfg, "model", "", v) != nil; got != want {
+			t.Fatalf("checkName(%q) refused %v, want %v", v, got, want)
+		}
+	}
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if r >= 0xd800 && r <= 0xdfff {
+			continue // not encodable
+		}
+		ctl := unicode.IsControl(r)
+		check(string(r), ctl)
+		check("gpt-4o"+string(r), ctl)
+		check(string(r)+"-mini", ctl)
+	}
+	for b := 0; b < 256; b++ {
+		ctl := b < 0x20 || b == 0x7f
+		check(string([]byte{byte(b)}), ctl)
+		check("gpt"+string([]byte{byte(b)})+"4o", ctl)
 	}
 }

@@ -30,6 +30,20 @@ func benchConfig(b *testing.B) *Config {
 	return uc
 }
 
+// recordWithHeader makes cfg record the gen_ai metrics with one header
+// attribute (x-api-key-id); no listener (the exporter's work is off the
+// request path).
+func recordWithHeader(tb testing.TB, cfg *Config) {
+	tb.Helper()
+	rec, err := metrics.New(metrics.Spec{ListenAddress: metrics.ListenOff,
+		Headers: []metrics.HeaderAttribute{{Header: "x-api-key-id", Attribute: "api_key_id"}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(rec.Close)
+	cfg.SetRecorder(rec)
+}
+
 // BenchmarkAttempt is one upstream attempt through every hook of the filter
 // (request headers, body, response headers, body, destroy) over the fakes:
 // the per-attempt cost of the upstream logic, translation included. The
@@ -79,15 +93,7 @@ func BenchmarkAttempt(b *testing.B) {
 			}
 			cfg := benchConfig(b)
 			if bc.recorded {
-				// The gen_ai metrics with one header attribute; no
-				// listener (the exporter's work is off the request path).
-				rec, err := metrics.New(metrics.Spec{ListenAddress: metrics.ListenOff,
-					Headers: []metrics.HeaderAttribute{{Header: "x-api-key-id", Attribute: "api_key_id"}}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer rec.Close()
-				cfg.SetRecorder(rec)
+				recordWithHeader(b, cfg)
 			}
 			a := newFakeAttempt()
 			a.reqB.reuse, a.respB.reuse = true, true

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/internal/credentials"
@@ -58,6 +59,24 @@ type Backend struct {
 	Conf *config.Backend
 	// Target is what translate needs to know about the backend.
 	Target translate.Target
+	// bearer is the authorization value of the backend's current key,
+	// built once per key rather than once per attempt (bearerFor).
+	bearer atomic.Pointer[bearerValue]
+}
+
+// bearerValue is "Bearer " + key for one key.
+type bearerValue struct{ key, value string }
+
+// bearerFor is the authorization header value for key: the cached one
+// while the key is the same (a rotated or refreshed key builds a new one).
+// Workers race only to store equal values.
+func (b *Backend) bearerFor(key string) string {
+	if c := b.bearer.Load(); c != nil && c.key == key {
+		return c.value
+	}
+	c := &bearerValue{key: key, value: "Bearer " + key}
+	b.bearer.Store(c)
+	return c.value
 }
 
 // NewConfig indexes a parsed (validated, defaulted) config for the upstream

@@ -116,7 +116,7 @@ func credentialFor(b *Backend) credential {
 		return credential{fail: misconfigured(b, "its key is empty")}
 	}
 	if a.IsBearer() {
-		return credential{name: name, value: "Bearer " + key.Reveal()}
+		return credential{name: name, value: b.bearerFor(key.Reveal())}
 	}
 	return credential{name: name, value: key.Reveal()}
 }

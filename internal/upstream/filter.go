@@ -56,8 +56,10 @@ type Filter struct {
 	// format is the client's error shape (oaierr.FormatFor its path).
 	format oaierr.Format
 	budget budgetState
-	// held is the request of an attempt waiting for its credential (its
-	// body stays in Envoy's buffer), waitFor the credential.
+	// held is the client's request line, read by the request headers hook
+	// (originals) and used when the request is complete (forward), and the
+	// request of an attempt waiting for its credential (its body stays in
+	// Envoy's buffer), waitFail the credential's failure.
 	held     request
 	waitFail *failure
 	waited   bool
@@ -66,8 +68,14 @@ type Filter struct {
 // NewFilter returns the filter for one attempt. It must not call a; Envoy
 // attaches the attempt's callbacks only after creating the filter.
 func NewFilter(cfg *Config, a Attempt) *Filter {
-	return &Filter{cfg: cfg, a: a}
+	f := new(Filter)
+	f.Init(cfg, a)
+	return f
 }
+
+// Init makes f a new filter for one attempt, as NewFilter does, in memory
+// an adapter reuses: nothing of an earlier attempt is left.
+func (f *Filter) Init(cfg *Config, a Attempt) { *f = Filter{cfg: cfg, a: a} }
 
 // Backend is the backend this attempt was routed to, nil before the request
 // headers or when the attempt failed.
@@ -81,7 +89,11 @@ func (f *Filter) OnRequestHeaders(endStream bool) Action {
 		return f.requestHeadersAction()
 	}
 	f.measureHeaders()
-	f.format = oaierr.FormatFor(f.clientPath())
+	// The client's request line is read once, here, and kept for the body
+	// hook (forward): every read from Envoy is a cgo call, and nothing
+	// changes the header map between the two hooks of one attempt.
+	f.held = f.originals()
+	f.format = oaierr.FormatFor(f.held.path)
 	routerDigest, routed := f.a.DynamicMetadata(MetadataNamespace, config.MetaConfigDigest)
 	if failure := f.cfg.checkDigest(routerDigest, routed); failure != nil {
 		f.end(failure)
@@ -118,7 +130,7 @@ func (f *Filter) OnRequestHeaders(endStream bool) Action {
 // request is complete, and answers Continue, or Answered when the attempt
 // ended here.
 func (f *Filter) forward(body []byte, hasBody bool) Action {
-	req := f.originals()
+	req := f.held
 	req.body, req.hasBody = body, hasBody
 	return f.plan(req)
 }
@@ -139,6 +151,7 @@ func (f *Filter) plan(req request) Action {
 	f.tr = p.tr
 	f.state = stateForwarding
 	f.measureRequest(req.path, &p)
+	f.held = request{} // a stream held open keeps no copy of the request line
 	return Continue
 }
 
@@ -210,9 +223,11 @@ const (
 // and :authority. Envoy shares the request header map between attempts, so
 // from the second attempt on the map holds the previous attempt's rewrite;
 // the first attempt saves the originals in the request's filter state. retry
-// reports that an earlier attempt got this far: since every failure before
-// the provider answered ends the request, that attempt went to its provider,
-// or waited for its credential until Envoy moved on (Filter.wait).
+// reports that an earlier attempt got this far (its request headers hook):
+// since every failure before the provider answered ends the request, that
+// attempt went to its provider, failed on the way there (a reset, a
+// connect failure, a per-try timeout), or waited for its credential until
+// Envoy moved on (Filter.wait).
 func (f *Filter) originals() request {
 	h := f.a.RequestHeaders()
 	var r request
@@ -227,16 +242,6 @@ func (f *Filter) originals() request {
 	f.a.SetFilterState(stateKeyPath, r.path)
 	f.a.SetFilterState(stateKeyAuthority, r.authority)
 	return r
-}
-
-// clientPath is the client's :path: the first attempt's header, or what the
-// first attempt saved before rewriting it (originals).
-func (f *Filter) clientPath() string {
-	if p, ok := f.a.FilterState(stateKeyPath); ok {
-		return p
-	}
-	p, _ := f.a.RequestHeaders().Get(":path")
-	return p
 }
 
 // OnRequestBody forwards the body of a resolved attempt and drops it once

@@ -165,3 +165,50 @@ var CounterNames = [NumCounters]string{
 	CounterOutputTokens:      "aigw_output_tokens_total",
 	CounterCachedInputTokens: "aigw_cached_input_tokens_total",
 }
+
+// ReadKind is where a value the filter reads comes from.
+type ReadKind uint8
+
+const (
+	ReadRequestHeader ReadKind = iota
+	ReadResponseHeader
+	ReadFilterState      // Attempt.FilterState(Key)
+	ReadDynamicMetadata  // Attempt.DynamicMetadata(NS, Key)
+	ReadEndpointMetadata // Attempt.EndpointMetadata(NS, Key)
+)
+
+// Read is one string value the filter reads from the host in a hook.
+type Read struct {
+	Kind    ReadKind
+	NS, Key string
+}
+
+// RequestReads lists every string value OnRequestHeaders reads (the client's
+// request line, its metric attributes, the router phase's digest, the
+// endpoint's backend), so that an adapter whose every read is a call into
+// Envoy can fetch them all in one call. A read not listed still works, in a
+// call of its own; TestRequestHooksReadOnlyTheListedValues keeps the list
+// complete. Call it after SetRecorder.
+func (c *Config) RequestReads() []Read {
+	reads := []Read{
+		{Kind: ReadRequestHeader, Key: ":method"},
+		{Kind: ReadRequestHeader, Key: ":path"},
+		{Kind: ReadRequestHeader, Key: ":authority"},
+		{Kind: ReadFilterState, Key: stateKeyPath},
+		{Kind: ReadFilterState, Key: stateKeyAuthority},
+		{Kind: ReadDynamicMetadata, NS: MetadataNamespace, Key: config.MetaConfigDigest},
+		{Kind: ReadEndpointMetadata, NS: c.metadataNamespace, Key: c.metadataKey},
+	}
+	for _, h := range c.rec.Headers() {
+		reads = append(reads, Read{Kind: ReadRequestHeader, Key: h.Header})
+	}
+	return reads
+}
+
+// ResponseReads lists the string values OnResponseHeaders reads, as
+// RequestReads does for the request.
+var ResponseReads = []Read{
+	{Kind: ReadResponseHeader, Key: ":status"},
+	{Kind: ReadResponseHeader, Key: "content-type"},
+	{Kind: ReadResponseHeader, Key: "content-encoding"},
+}

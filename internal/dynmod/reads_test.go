@@ -1,0 +1,137 @@
+package dynmod
+
+import (
+	"encoding/binary"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/aigw/aigw/internal/upstream"
+)
+
+// aigw_read switches on upstream.ReadKind's values.
+func TestReadKindsMatchC(t *testing.T) {
+	for kind, c := range map[upstream.ReadKind]int{
+		upstream.ReadRequestHeader:    readKindC.requestHeader,
+		upstream.ReadResponseHeader:   readKindC.responseHeader,
+		upstream.ReadFilterState:      readKindC.filterState,
+		upstream.ReadDynamicMetadata:  readKindC.dynamicMetadata,
+		upstream.ReadEndpointMetadata: readKindC.endpointMetadata,
+	} {
+		if int(kind) != c {
+			t.Errorf("ReadKind %d is %d in C", kind, c)
+		}
+	}
+}
+
+// A read set packs each read as aigw_read parses it, drops duplicates and
+// keeps at most maxReads; a read with a key longer than a length byte says
+// is left out (read alone).
+func TestReadSetPacking(t *testing.T) {
+	long := strings.Repeat("k", 256)
+	s := newReadSet([]upstream.Read{
+		{Kind: upstream.ReadRequestHeader, Key: ":path"},
+		{Kind: upstream.ReadEndpointMetadata, NS: "aigw", Key: "backend"},
+		{Kind: upstream.ReadRequestHeader, Key: ":path"},
+		{Kind: upstream.ReadRequestHeader, Key: long},
+	})
+	want := "\x00\x00\x05:path" + "\x04\x04aigw\x07backend"
+	if s.packed != want || len(s.items) != 2 {
+		t.Fatalf("packed %q (%d items), want %q", s.packed, len(s.items), want)
+	}
+	if s.index(upstream.ReadEndpointMetadata, "aigw", "backend") != 1 || s.index(upstream.ReadDynamicMetadata, "aigw", "backend") != -1 ||
+		s.index(upstream.ReadRequestHeader, "", long) != -1 {
+		t.Error("index")
+	}
+	var many []upstream.Read
+	for i := 0; i < maxReads+3; i++ {
+		many = append(many, upstream.Read{Kind: upstream.ReadRequestHeader, Key: strings.Repeat("h", i+1)})
+	}
+	if s := newReadSet(many); len(s.items) != maxReads {
+		t.Errorf("%d items, want %d", len(s.items), maxReads)
+	}
+}
+
+// Within one hook the first read of a set fetches all of it in one call and
+// the others are answered from there; a write of one kind makes that kind's
+// values stale (read alone again), not the others; the next hook fetches
+// again. Reads outside the set are not answered from it.
+func TestReadSetOneFetchPerHook(t *testing.T) {
+	fetches := 0
+	old := fetchReads
+	defer func() { fetchReads = old }()
+	fetchReads = func(_ unsafe.Pointer, s *readSet, f *fetchedValues) {
+		fetches++
+		for i, r := range s.items {
+			if f.ok[i] = r.Key != "absent"; f.ok[i] {
+				f.vals[i] = r.NS + "=" + r.Key
+			}
+		}
+	}
+	a := newAttempt()
+	a.reads = [2]*readSet{newReadSet([]upstream.Read{
+		{Kind: upstream.ReadRequestHeader, Key: ":path"},
+		{Kind: upstream.ReadRequestHeader, Key: "absent"},
+		{Kind: upstream.ReadFilterState, Key: "fs"},
+		{Kind: upstream.ReadDynamicMetadata, NS: "ns", Key: "digest"},
+	}), newReadSet(upstream.ResponseReads)}
+	var envoy byte
+	prev := a.enter(unsafe.Pointer(&envoy))
+	check := func(kind upstream.ReadKind, ns, key, want string, wantOK, wantHit bool) {
+		t.Helper()
+		v, ok, hit := a.read(kind, ns, key)
+		if v != want || ok != wantOK || hit != wantHit {
+			t.Errorf("read(%d, %q, %q) = %q %v %v, want %q %v %v", kind, ns, key, v, ok, hit, want, wantOK, wantHit)
+		}
+	}
+	check(upstream.ReadRequestHeader, "", ":path", "=:path", true, true)
+	check(upstream.ReadFilterState, "", "fs", "=fs", true, true)
+	check(upstream.ReadDynamicMetadata, "ns", "digest", "ns=digest", true, true)
+	check(upstream.ReadRequestHeader, "", "absent", "", false, true)
+	check(upstream.ReadRequestHeader, "", "other", "", false, false)
+	if fetches != 1 {
+		t.Fatalf("%d fetches for one hook's reads, want 1", fetches)
+	}
+	a.stale(0, upstream.ReadFilterState) // what SetFilterState does
+	check(upstream.ReadFilterState, "", "fs", "", false, false)
+	check(upstream.ReadRequestHeader, "", ":path", "=:path", true, true)
+	a.stale(0, upstream.ReadRequestHeader)
+	check(upstream.ReadRequestHeader, "", ":path", "", false, false)
+	check(upstream.ReadResponseHeader, "", ":status", "=:status", true, true)
+	if fetches != 2 {
+		t.Fatalf("%d fetches, want 2 (one per set)", fetches)
+	}
+	a.exit(prev)
+	if a.fetched != [2]*fetchedValues{} {
+		t.Fatal("fetched values kept after the hook")
+	}
+	a.enter(unsafe.Pointer(&envoy))
+	check(upstream.ReadFilterState, "", "fs", "=fs", true, true)
+	if fetches != 3 {
+		t.Fatalf("%d fetches, want a new one in the next hook", fetches)
+	}
+	a.exit(nil)
+}
+
+// queue lays an op out as aigw_ops reads it: kind, the three string lengths
+// (native uint32), x and y (native uint64), then the strings.
+func TestQueueLayout(t *testing.T) {
+	a := newAttempt()
+	a.queue(opMetadataNumber, "ns", "key", "v", 7, 9)
+	a.queue(opCounter, "", "", "", 3, 1)
+	b := *a.ops
+	le := binary.NativeEndian
+	want := func(off int, kind byte, la, lb, lc uint32, x, y uint64, strs string) int {
+		t.Helper()
+		if b[off] != kind || le.Uint32(b[off+1:]) != la || le.Uint32(b[off+5:]) != lb || le.Uint32(b[off+9:]) != lc ||
+			le.Uint64(b[off+13:]) != x || le.Uint64(b[off+21:]) != y || string(b[off+opFixed:off+opFixed+len(strs)]) != strs {
+			t.Fatalf("op at %d: % x", off, b[off:])
+		}
+		return off + opFixed + len(strs)
+	}
+	end := want(want(0, opMetadataNumber, 2, 3, 1, 7, 9, "nskeyv"), opCounter, 0, 0, 0, 3, 1, "")
+	if end != len(b) || opFixed != int(aigwOpFixed) {
+		t.Fatalf("%d bytes queued, ops end at %d; opFixed %d, C %d", len(b), end, opFixed, aigwOpFixed)
+	}
+	a.ops = nil
+}
