@@ -75,3 +75,17 @@ func TestFilterMemoryReused(t *testing.T) {
 		}
 	}
 }
+
+// wantPooled fails t unless what costs no allocation from a warm pool:
+// allocs may show the pool's refills only (sync.Pool drops a quarter of its
+// Puts under -race, and the garbage collector may empty it).
+func wantPooled(t *testing.T, what string, allocs float64) {
+	t.Helper()
+	limit := 0.05
+	if raceEnabled {
+		limit = 0.5
+	}
+	if allocs > limit {
+		t.Errorf("%.2f allocations per %s, want none", allocs, what)
+	}
+}
