@@ -99,9 +99,13 @@ func BenchmarkTranslateRequest(b *testing.B) {
 						if err != nil {
 							b.Fatal(err)
 						}
-						if _, err := tr.RequestBody(body); err != nil {
+						res, err := tr.RequestBody(body)
+						if err != nil {
 							b.Fatal(err)
 						}
+						// Envoy has copied the body in (upstream.Body.Replace):
+						// the pooled output goes back, as the upstream phase does.
+						res.Release()
 					}
 				})
 			}
