@@ -181,7 +181,8 @@ func trustedKey(lit []byte) (string, error) {
 // starting at b[i] == '"'. The first quotes are found with IndexByte, each
 // escaped when an odd run of backslashes precedes it (a string with few
 // escaped quotes, most of them, costs a few IndexByte calls); past
-// escapedQuotes of them, the rest of the string is skipped by blocks.
+// escapedQuotes of them, the rest of the string is skipped by blocks
+// (stringRest: the string end kernel where there is one).
 func trustedStringEnd(b []byte, i int) (int, bool) {
 	j := i + 1
 	for range escapedQuotes {
@@ -199,13 +200,14 @@ func trustedStringEnd(b []byte, i int) (int, bool) {
 		}
 		j = q + 1
 	}
-	return skipEnd(b, j, true, 0)
+	return stringRest(b, j)
 }
 
 // escapedQuotes is how many escaped quotes trustedStringEnd steps over one
-// by one before it skips the rest of a string by blocks: a prompt full of
-// quoted code has one every few dozen bytes. (A variable: tests set it to
-// zero to skip every string by blocks.)
+// by one before it skips the rest of a string by blocks (stringRest): a
+// prompt full of quoted code has one every few dozen bytes. Where there is
+// a string end kernel, kernelQuotes. (A variable: tests set it to zero to
+// skip every string by blocks.)
 var escapedQuotes = 32
 
 // containerEnd returns the offset after the object or array that starts at
