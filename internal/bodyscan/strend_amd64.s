@@ -30,6 +30,14 @@
 	ANDQ DX, R13 \
 	ANDNQ AX, R13, AX
 
+// ARGS loads the arguments and the even bits.
+#define ARGS \
+	MOVQ src+0(FP), SI \
+	MOVQ n+8(FP), CX \
+	MOVQ carry+16(FP), R8 \
+	MOVQ SI, DI \
+	MOVQ $0x5555555555555555, R12
+
 // FOUND returns the offset of the first quote of AX in the block at SI;
 // NONE returns -1 and the carry.
 #define FOUND \
@@ -48,11 +56,7 @@
 
 // func stringEndAVX2(src *byte, n int, carry uint64) (off int, carryOut uint64)
 TEXT ·stringEndAVX2(SB), NOSPLIT, $0-40
-	MOVQ src+0(FP), SI
-	MOVQ n+8(FP), CX
-	MOVQ carry+16(FP), R8
-	MOVQ SI, DI
-	MOVQ $0x5555555555555555, R12
+	ARGS
 	MOVQ $0x2222222222222222, AX
 	VMOVQ AX, X15
 	VPBROADCASTQ X15, Y15
@@ -100,11 +104,7 @@ none:
 
 // func stringEndAVX512(src *byte, n int, carry uint64) (off int, carryOut uint64)
 TEXT ·stringEndAVX512(SB), NOSPLIT, $0-40
-	MOVQ src+0(FP), SI
-	MOVQ n+8(FP), CX
-	MOVQ carry+16(FP), R8
-	MOVQ SI, DI
-	MOVQ $0x5555555555555555, R12
+	ARGS
 	MOVQ $0x2222222222222222, AX
 	VPBROADCASTQ AX, Z15
 	MOVQ $0x5c5c5c5c5c5c5c5c, AX
