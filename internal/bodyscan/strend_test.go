@@ -1,6 +1,7 @@
 package bodyscan
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -135,4 +136,33 @@ func FuzzStringEnd(f *testing.F) {
 			checkStringEnd(t, b, i, false)
 		}
 	})
+}
+
+// BenchmarkStringEnd is trustedStringEnd on strings with an escaped quote
+// every 70 bytes (quoted code): the kernel after the first (kernel), every
+// quote by IndexByte (indexbyte), or 32 by IndexByte then stage 1's skip
+// (stage1, what was there before the kernel).
+func BenchmarkStringEnd(b *testing.B) {
+	for _, size := range []int{64, 256, 1 << 10, 64 << 10} {
+		s := []byte(`"` + strings.Repeat(strings.Repeat("x", 66)+`\"`, size/68+1)[:size] + `"}`)
+		if s[len(s)-3] == '\\' {
+			s[len(s)-3] = 'y'
+		}
+		for _, m := range []struct {
+			name   string
+			quotes int
+			kernel bool
+		}{{"kernel", escapedQuotes, useStringKernel}, {"indexbyte", 1 << 30, false}, {"stage1", 32, false}} {
+			b.Run(fmt.Sprintf("%d/%s", size, m.name), func(b *testing.B) {
+				defer func(q int, k bool) { escapedQuotes, useStringKernel = q, k }(escapedQuotes, useStringKernel)
+				escapedQuotes, useStringKernel = m.quotes, m.kernel
+				b.SetBytes(int64(len(s)))
+				for b.Loop() {
+					if end, ok := trustedStringEnd(s, 0); !ok || end != len(s)-1 {
+						b.Fatal(end, ok)
+					}
+				}
+			})
+		}
+	}
 }
