@@ -12,7 +12,9 @@ import (
 // again; values are only skipped, with the validating pass's own stage 1
 // (skipEnd): a string ends at its closing quote, a container at the
 // bracket that brings its depth back to zero, both found among the
-// block's tokens (outside strings, past escapes). On bytes that are not
+// block's tokens (outside strings, past escapes). A long string with
+// escaped quotes goes to the string end kernel where there is one
+// (stringRest). On bytes that are not
 // valid JSON these functions return an *Error or meaningless spans, but
 // they never panic or read out of range: callers must use them only for
 // vouched bytes.
@@ -91,7 +93,7 @@ func objectTrusted(b []byte, i, ks, ke int, fn func(key string, vs, ve int) erro
 
 // ElementsTrusted is Elements for an array of a document known to be
 // valid (a value of a body Walk validated or Recall vouched for): the
-// elements are skipped, strings by IndexByte.
+// elements are skipped, strings by trustedStringEnd.
 func ElementsTrusted(arr []byte, fn func(i, vs, ve int) error) error {
 	return EachTrusted(arr, func(n, i int) (int, error) {
 		ve, ok := trustedValueEnd(arr, i)
