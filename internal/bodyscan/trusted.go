@@ -12,7 +12,9 @@ import (
 // again; values are only skipped, with the validating pass's own stage 1
 // (skipEnd): a string ends at its closing quote, a container at the
 // bracket that brings its depth back to zero, both found among the
-// block's tokens (outside strings, past escapes). On bytes that are not
+// block's tokens (outside strings, past escapes). A long string with
+// escaped quotes goes to the string end kernel where there is one
+// (stringRest). On bytes that are not
 // valid JSON these functions return an *Error or meaningless spans, but
 // they never panic or read out of range: callers must use them only for
 // vouched bytes.
@@ -91,7 +93,7 @@ func objectTrusted(b []byte, i, ks, ke int, fn func(key string, vs, ve int) erro
 
 // ElementsTrusted is Elements for an array of a document known to be
 // valid (a value of a body Walk validated or Recall vouched for): the
-// elements are skipped, strings by IndexByte.
+// elements are skipped, strings by trustedStringEnd.
 func ElementsTrusted(arr []byte, fn func(i, vs, ve int) error) error {
 	return EachTrusted(arr, func(n, i int) (int, error) {
 		ve, ok := trustedValueEnd(arr, i)
@@ -181,7 +183,8 @@ func trustedKey(lit []byte) (string, error) {
 // starting at b[i] == '"'. The first quotes are found with IndexByte, each
 // escaped when an odd run of backslashes precedes it (a string with few
 // escaped quotes, most of them, costs a few IndexByte calls); past
-// escapedQuotes of them, the rest of the string is skipped by blocks.
+// escapedQuotes of them, the rest of the string is skipped by blocks
+// (stringRest: the string end kernel where there is one).
 func trustedStringEnd(b []byte, i int) (int, bool) {
 	j := i + 1
 	for range escapedQuotes {
@@ -199,13 +202,14 @@ func trustedStringEnd(b []byte, i int) (int, bool) {
 		}
 		j = q + 1
 	}
-	return skipEnd(b, j, true, 0)
+	return stringRest(b, j)
 }
 
 // escapedQuotes is how many escaped quotes trustedStringEnd steps over one
-// by one before it skips the rest of a string by blocks: a prompt full of
-// quoted code has one every few dozen bytes. (A variable: tests set it to
-// zero to skip every string by blocks.)
+// by one before it skips the rest of a string by blocks (stringRest): a
+// prompt full of quoted code has one every few dozen bytes. Where there is
+// a string end kernel, kernelQuotes. (A variable: tests set it to zero to
+// skip every string by blocks.)
 var escapedQuotes = 32
 
 // containerEnd returns the offset after the object or array that starts at

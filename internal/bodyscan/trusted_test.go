@@ -154,11 +154,16 @@ func FuzzWalkTrusted(f *testing.F) {
 }
 
 // blocksOnly runs fn with the trusted skip going by blocks from the first
-// byte of every string and container.
+// byte of every string and container: strings by the string end kernel
+// where there is one, then by stage 1's skip.
 func blocksOnly(fn func()) {
-	defer func(q, w int) { escapedQuotes, byteWise = q, w }(escapedQuotes, byteWise)
+	defer func(q, w int, k bool) { escapedQuotes, byteWise, useStringKernel = q, w, k }(escapedQuotes, byteWise, useStringKernel)
 	escapedQuotes, byteWise = 0, 0
 	fn()
+	if useStringKernel {
+		useStringKernel = false
+		fn()
+	}
 }
 
 // BenchmarkTrusted is the trusted walk of a chat body's messages (each
