@@ -522,7 +522,8 @@ func skipSpace(b []byte, i int) int {
 // skipString returns the index after the closing quote of the string that
 // starts at b[i] == '"', and whether it contains escapes. Keys are short, so
 // one byte loop (quote, backslash and control bytes at once) beats both the
-// skipper and bytes.IndexAny, which builds its byte set on every call.
+// block-wise string end and bytes.IndexAny, which builds its byte set on
+// every call.
 func skipString(b []byte, i int) (end int, escaped bool, err error) {
 	for j := i + 1; j < len(b); j++ {
 		switch c := b[j]; {
