@@ -150,7 +150,28 @@ func FuzzScanMatchesEncodingJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checkValid(t, body)
 		checkScanMatchesJSON(t, body)
+		checkPathsAgree(t, body)
 	})
+}
+
+// checkPathsAgree fails unless Scan answers body alike through every stage
+// 1 this machine has: the fused AVX-512 kernel, AVX2 classification with
+// the Go stage 1 (machines without AVX-512, such as many AMD servers), and
+// plain Go. The differential fuzzing of the verdict then covers all three.
+func checkPathsAgree(t *testing.T, body []byte) {
+	t.Helper()
+	scan := func() string {
+		r, err := Scan(body, "backend")
+		return fmt.Sprintf("%+v %v", r, err)
+	}
+	defer func(v512, v2 bool) { useAVX512, useAVX2 = v512, v2 }(useAVX512, useAVX2)
+	fast := scan()
+	useAVX512 = false
+	avx2 := scan()
+	useAVX2 = false
+	if portable := scan(); fast != portable || avx2 != portable {
+		t.Fatalf("%.80q: AVX-512 %s, AVX2 %s, portable %s", body, fast, avx2, portable)
+	}
 }
 
 // validateSeeds are the edge cases of the grammar and of the blocks.
