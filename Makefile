@@ -11,7 +11,7 @@ all: build
 # -Wl,-unresolved-symbols=ignore-all so the callbacks Envoy exports resolve at load.
 build: $(SO)
 
-$(SO): $(shell find . \( -name '*.go' -o -name '*.s' \) -not -path './test/*' -not -path './bench/*' -not -name '*_test.go') go.mod go.sum
+$(SO): $(shell find . \( -name '*.go' -o -name '*.s' -o -name '*.h' \) -not -path './test/*' -not -path './bench/*' -not -path './build/*' -not -name '*_test.go') go.mod go.sum
 	@mkdir -p $(BUILD_DIR)
 	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -o $(SO) .
 

@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "escape_amd64.h"
 
 // Nibble tables (simdjson's classification): a byte's class bits are
 // lo[byte&15] & hi[byte>>4].
@@ -98,19 +99,8 @@ loop:
 
 	// Escaped bytes (simdjson's find_escaped_branchless).
 	KMOVQ K2, AX // backslashes
-	ANDNQ AX, R8, BX // bs = backslashes &^ escape carry (ANDNQ x, y, d: d = x &^ y)
-	LEAQ (BX)(BX*1), DX
-	ORQ  R8, DX // follows
 	MOVQ $0x5555555555555555, R12
-	MOVQ R12, R13
-	ORQ  DX, R13
-	ANDNQ BX, R13, R13 // odd starts
-	ADDQ BX, R13 // even sequences, carry out
-	SBBQ R8, R8
-	NEGQ R8 // escape carry
-	SHLQ $1, R13
-	XORQ R12, R13
-	ANDQ DX, R13 // escaped
+	ESCAPED(AX) // escaped in R13, the next escape carry in R8
 
 	// Quotes and the in-string mask.
 	KMOVQ K1, BX

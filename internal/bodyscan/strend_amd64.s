@@ -1,33 +1,20 @@
 #include "textflag.h"
+#include "escape_amd64.h"
 
 // The string end kernels (strend_amd64.go): from inside a string of a
 // document known to be valid, the first quote that no backslash escapes,
 // over n whole 64-byte blocks. Per block the quote and backslash masks,
 // then, when the block has a backslash or the previous one ended in an
 // unfinished run, the escaped bytes by simdjson's find_escaped_branchless:
-// the same sequence as stage1AVX512's (masks_amd64.s) and stage1Go's.
+// the same sequence as stage1AVX512's (one macro: escape_amd64.h) and stage1Go's.
 // Registers: SI the block, DI the first one, CX blocks left, R8 the escape
 // carry, R12 the even bits, AX quotes, DX backslashes.
 
 // ESCAPED_QUOTES leaves in AX the quotes of AX not escaped by the
 // backslashes of DX and the carry R8, and the next carry in R8 (clobbers
-// BX, DX, R13). In order: bs = backslashes &^ carry (ANDNQ x, y, d: d =
-// x &^ y); follows = bs<<1 | carry; odd starts = bs &^ (even | follows);
-// even sequences = odd starts + bs, whose carry out is the next carry;
-// escaped = (even ^ even sequences<<1) & follows; quotes &^= escaped.
+// BX, DX, R13): escape_amd64.h's ESCAPED, then quotes &^= escaped.
 #define ESCAPED_QUOTES \
-	ANDNQ DX, R8, BX \
-	LEAQ (BX)(BX*1), DX \
-	ORQ  R8, DX \
-	MOVQ R12, R13 \
-	ORQ  DX, R13 \
-	ANDNQ BX, R13, R13 \
-	ADDQ BX, R13 \
-	SBBQ R8, R8 \
-	NEGQ R8 \
-	SHLQ $1, R13 \
-	XORQ R12, R13 \
-	ANDQ DX, R13 \
+	ESCAPED(DX) \
 	ANDNQ AX, R13, AX
 
 // ARGS loads the arguments and the even bits.

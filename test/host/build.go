@@ -93,7 +93,8 @@ func newestSource(root string) (time.Time, error) {
 		}
 		name := d.Name()
 		goSource := strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")
-		if !goSource && !strings.HasSuffix(name, ".s") && rel != "go.mod" && rel != "go.sum" {
+		asm := strings.HasSuffix(name, ".s") || strings.HasSuffix(name, ".h") // and the headers it includes
+		if !goSource && !asm && rel != "go.mod" && rel != "go.sum" {
 			return nil
 		}
 		info, err := d.Info()

@@ -9,7 +9,8 @@ import (
 
 // The .so is rebuilt when its assembly changes, not only its Go files
 // (internal/bodyscan's stage 1 is assembly): newestSource counts .s files
-// and still ignores tests and the test and bench trees.
+// and the .h files they include, and still ignores tests and the test and
+// bench trees.
 func TestNewestSourceCountsAssembly(t *testing.T) {
 	root := t.TempDir()
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -19,7 +20,8 @@ func TestNewestSourceCountsAssembly(t *testing.T) {
 	}{
 		{"go.mod", 5 * time.Hour},
 		{"pkg/a.go", 4 * time.Hour},
-		{"pkg/a_amd64.s", 2 * time.Hour},
+		{"pkg/a_amd64.s", 3 * time.Hour},
+		{"pkg/a_amd64.h", 2 * time.Hour},
 		{"pkg/a_test.go", time.Hour},
 		{"test/b.go", 0},
 		{"bench/c.s", 0},
@@ -41,6 +43,6 @@ func TestNewestSourceCountsAssembly(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := base.Add(-2 * time.Hour); !got.Equal(want) {
-		t.Fatalf("newest source %v, want the assembly file's %v", got, want)
+		t.Fatalf("newest source %v, want the assembly header's %v", got, want)
 	}
 }
