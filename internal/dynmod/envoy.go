@@ -295,6 +295,28 @@ static bool aigw_body_drain(uintptr_t f, int response, size_t n) {
                   : envoy_dynamic_module_callback_http_drain_request_body((void*)f, n);
 }
 
+// aigw_body_replace appends data, then drains the bytes the body held
+// before: one call where bodyView's size read, the append and the drain
+// were three (a streamed response replaces its body once per event). data
+// may alias the old body (a view returned by aigw_body_first): it is read
+// by the append, before the drain frees anything.
+static bool aigw_body_replace(uintptr_t f, int response, char* data, size_t len) {
+  aigw_buffer stack[AIGW_STACK_SLICES];
+  aigw_buffer* v;
+  size_t slices, total;
+  bool ok = aigw_slices(f, response, stack, &v, &slices, &total);
+  if (v != stack) {
+    free(v);
+  }
+  if (len > 0 && !aigw_body_append(f, response, data, len)) {
+    ok = false;
+  }
+  if (ok && total > 0) {
+    ok = aigw_body_drain(f, response, total);
+  }
+  return ok;
+}
+
 static bool aigw_set_header(uintptr_t f, int response, char* key, size_t key_len, char* value, size_t value_len) {
   return response
       ? envoy_dynamic_module_callback_http_set_response_header((void*)f, key, key_len, value, value_len)
@@ -555,14 +577,8 @@ func copyBody(f unsafe.Pointer, response bool, dst []byte) int {
 // translated body's pooled buffer goes back then: upstream's plan.apply).
 // The test host does the same (test/host/csrc/dynmod.c: buf_add copies).
 func replaceBody(f unsafe.Pointer, response bool, b []byte) {
-	old := C.aigw_body_first(cptr(f), cbool(response))
-	if len(b) > 0 {
-		p, n := cbytes(b)
-		C.aigw_body_append(cptr(f), cbool(response), p, n)
-	}
-	if old.ok && old.total > 0 {
-		C.aigw_body_drain(cptr(f), cbool(response), old.total)
-	}
+	p, n := cbytes(b)
+	C.aigw_body_replace(cptr(f), cbool(response), p, n)
 }
 
 // maxEdits is how many edits editBody applies in one call.

@@ -61,8 +61,9 @@ typedef struct {
   pthread_mutex_t ref_mu;
   char* up_ref;
   size_t up_ref_len;
-  // resp_ref is the first client response that passed check_client_body (kept, never freed):
-  // a response with the same bytes passes the same checks.
+  // resp_ref is the last client response that passed check_client_body in full (never freed:
+  // another worker may be comparing against it): a response with the same bytes passes the
+  // same checks.
   char* resp_ref;
   size_t resp_ref_len;
   atomic_bool resp_captured;
@@ -284,9 +285,10 @@ static size_t count_sub(const char* p, size_t n, const char* sub) {
 }
 
 // The client's response: the substrings every response carries and the number of events.
-// A response byte-for-byte equal to the first one that passed (resp_ref) passes without
-// searching again: the checks are a function of the bytes. Any other response (a translated
-// one that carries a timestamp, a broken one) is searched in full.
+// A response byte-for-byte equal to the last one that passed in full (resp_ref) passes without
+// searching again: the checks are a function of the bytes. Any other response (a broken one, or
+// a translated one whose "created" second moved on) is searched in full and, when it passes,
+// becomes the reference: a translated stream is searched once per second, not per request.
 static void check_client_body(breq_t* r) {
   pthread_mutex_lock(&B.ref_mu);
   const char* ref = B.resp_ref;
@@ -307,13 +309,11 @@ static void check_client_body(breq_t* r) {
     free(body);
     return;
   }
+  // The old reference may still be read by another worker's buf_eq: it is leaked, not freed
+  // (one small body per second of a run).
   pthread_mutex_lock(&B.ref_mu);
-  if (!B.resp_ref) {
-    B.resp_ref = body, B.resp_ref_len = n;
-    body = NULL;
-  }
+  B.resp_ref = body, B.resp_ref_len = n;
   pthread_mutex_unlock(&B.ref_mu);
-  free(body);
 }
 
 // The upstream's response through the codec: headers, then the body one chunk per read.
@@ -328,18 +328,20 @@ static void whole_response(breq_t* r, bool partial, size_t* next_chunk) {
     attempt_codec_headers(a, &h, false);
     hmap_free(&h);
   }
+  uint64_t c0 = clock_ns(CLOCK_MONOTONIC);
   for (; i < B.nchunks && !r->fail && !r->s.completed && !r->s.local_reply_sent; i++) {
     if (partial && i == 1) break; // hold mode: the stream stays open after its first event
     size_t lo = B.chunk_off[i], hi = i + 1 < B.nchunks ? B.chunk_off[i + 1] : B.resp_body_len;
     buf_t b;
     buf_init(&b);
     buf_add(&b, B.resp_body + lo, hi - lo);
-    uint64_t c0 = clock_ns(CLOCK_MONOTONIC);
     attempt_codec_data(a, &b, i + 1 == B.nchunks);
-    bw->chunk_ns += clock_ns(CLOCK_MONOTONIC) - c0;
-    bw->chunks++;
     buf_free(&b);
   }
+  // One clock read per response, not two per chunk (a hundred events would pay two hundred);
+  // the codec's read of each chunk into its buffer is part of the chunk's time.
+  bw->chunk_ns += clock_ns(CLOCK_MONOTONIC) - c0;
+  bw->chunks += i - *next_chunk;
   *next_chunk = i;
 }
 
