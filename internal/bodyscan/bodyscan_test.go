@@ -345,3 +345,27 @@ func TestScanMaxTokens(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWalkSmall: Walk over the small documents a provider sends many
+// of (a streamed event, a short completion), where the pass's fixed cost
+// weighs most.
+func BenchmarkWalkSmall(b *testing.B) {
+	for _, c := range []struct{ name, doc string }{
+		{"event", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"token 12 \"caf\u00e9\"\n"}}`},
+		{"completion", `{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini-2024-07-18",` +
+			`"choices":[{"index":0,"message":{"role":"assistant","content":"ok, here is the summary"},"finish_reason":"stop"}],` +
+			`"usage":{"prompt_tokens":812,"completion_tokens":6,"total_tokens":818}}`},
+	} {
+		doc := []byte(c.doc)
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			b.ReportAllocs()
+			for b.Loop() {
+				n := 0
+				if err := Walk(doc, func(string, int, int) error { n++; return nil }); err != nil || n < 3 {
+					b.Fatal(n, err)
+				}
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package bodyscan
 
 import (
 	"math/bits"
+	"sync"
 )
 
 // The validating pass: one pass over the body, simdjson-style, that judges
@@ -50,7 +51,11 @@ type pass struct {
 	body []byte
 	st   stage1State
 	out  [chunkBlocks]blockOut
-	cls  [chunkBlocks]blockClass // classifyGo's, for stage1Go
+	// cls is classifyAVX2's or classifyGo's masks for stage1Go, borrowed
+	// from clsPool for one validate where AVX-512 is missing (stage1AVX512
+	// needs none): every validation declares a pass, and Go zeroes what it
+	// declares, so the pass holds nothing a call may not need.
+	cls *[chunkBlocks]blockClass
 
 	// rawStrings: no byte is 0x80 or above (st.high stays zero) and no \u
 	// escape is a lone surrogate (lone stays false). pairedLow is the
@@ -66,8 +71,44 @@ type pass struct {
 	// The top-level member being read: its key's span, its value's.
 	keyStart, keyEnd, valStart, valEnd int
 	prevEnd                            int // end of the previous member's value; -1 before the first
-	// objs holds one bit per open container: 1 for an object.
-	objs [maxDepth/64 + 1]uint64
+	// objs holds one bit per open container, 1 for an object: the first
+	// 64 levels here, deeper ones in deep (allocated by the first document
+	// that nests that far; the limit is maxDepth).
+	objs uint64
+	deep []uint64
+}
+
+// clsPool holds stage1Go's mask scratch for machines without AVX-512.
+var clsPool = sync.Pool{New: func() any { return new([chunkBlocks]blockClass) }}
+
+// setObj records whether the container opened at depth d is an object.
+func (s *pass) setObj(d int, obj bool) {
+	if d < 64 {
+		bit := uint64(1) << d
+		if obj {
+			s.objs |= bit
+		} else {
+			s.objs &^= bit
+		}
+		return
+	}
+	if s.deep == nil {
+		s.deep = make([]uint64, maxDepth/64+1)
+	}
+	w, bit := d/64, uint64(1)<<(d%64)
+	if obj {
+		s.deep[w] |= bit
+	} else {
+		s.deep[w] &^= bit
+	}
+}
+
+// isObj reports whether the container open at depth d is an object.
+func (s *pass) isObj(d int) bool {
+	if d < 64 {
+		return s.objs>>d&1 == 1
+	}
+	return s.deep[d/64]>>(d%64)&1 == 1
 }
 
 // validate runs the pass over body (not only whitespace: the caller checks
@@ -82,6 +123,12 @@ func (s *pass) validate(body []byte, onMember func(f field)) (ok bool, at int) {
 	s.st = stage1State{}
 	s.lone, s.pairedLow = false, -1
 	s.state, s.depth, s.rootObj, s.prevEnd = sValue, 0, false, -1
+	if !useAVX512 {
+		if s.cls == nil {
+			s.cls = clsPool.Get().(*[chunkBlocks]blockClass)
+		}
+		defer s.putCls()
+	}
 	full := len(body) &^ (blockLen - 1)
 	for c := 0; c < full; c += chunkLen {
 		n := min(chunkLen, full-c) / blockLen
@@ -103,6 +150,12 @@ func (s *pass) validate(body []byte, onMember func(f field)) (ok bool, at int) {
 	return true, 0
 }
 
+// putCls returns the mask scratch to clsPool.
+func (s *pass) putCls() {
+	clsPool.Put(s.cls)
+	s.cls = nil
+}
+
 var spaceBlock = func() (b [blockLen]byte) {
 	for i := range b {
 		b[i] = ' '
@@ -117,7 +170,7 @@ func (s *pass) rawStrings() bool { return s.st.high == 0 && !s.lone }
 // blocks runs both stages over the first n blocks of src, the body's from
 // offset base, and returns the offset of the first error or -1.
 func (s *pass) blocks(src []byte, base, n int, onMember func(f field)) int {
-	done, bad := stage1(&s.st, &s.out, &s.cls, src, n)
+	done, bad := stage1(&s.st, &s.out, s.cls, src, n)
 	for k, o := range s.out[:done] {
 		at := base + k*blockLen
 		// A \u followed by 'd' (or by the next block) may be a surrogate.
@@ -268,12 +321,10 @@ func (s *pass) tokens(t uint64, base int, onMember func(f field)) int {
 				if s.depth == maxDepth {
 					return p
 				}
-				w, bit := s.depth/64, uint64(1)<<(s.depth%64)
+				s.setObj(s.depth, c == '{')
 				if c == '{' {
-					s.objs[w] |= bit
 					s.state = sObjFirst
 				} else {
-					s.objs[w] &^= bit
 					s.state = sArrFirst
 				}
 				if s.depth == 0 {
@@ -324,7 +375,7 @@ func (s *pass) tokens(t uint64, base int, onMember func(f field)) int {
 			s.valueEnd(p + 1)
 		case sAfter:
 			d := s.depth - 1
-			obj := s.objs[d/64]>>(d%64)&1 == 1
+			obj := s.isObj(d)
 			switch {
 			case c == ',':
 				if d == 0 && s.rootObj {
