@@ -2,7 +2,6 @@ package bodyscan
 
 import (
 	"math/bits"
-	"sync"
 )
 
 // The validating pass: one pass over the body, simdjson-style, that judges
@@ -51,11 +50,6 @@ type pass struct {
 	body []byte
 	st   stage1State
 	out  [chunkBlocks]blockOut
-	// cls is classifyAVX2's or classifyGo's masks for stage1Go, borrowed
-	// from clsPool for one validate where AVX-512 is missing (stage1AVX512
-	// needs none): every validation declares a pass, and Go zeroes what it
-	// declares, so the pass holds nothing a call may not need.
-	cls *[chunkBlocks]blockClass
 
 	// rawStrings: no byte is 0x80 or above (st.high stays zero) and no \u
 	// escape is a lone surrogate (lone stays false). pairedLow is the
@@ -77,9 +71,6 @@ type pass struct {
 	objs uint64
 	deep []uint64
 }
-
-// clsPool holds stage1Go's mask scratch for machines without AVX-512.
-var clsPool = sync.Pool{New: func() any { return new([chunkBlocks]blockClass) }}
 
 // setObj records whether the container opened at depth d is an object.
 func (s *pass) setObj(d int, obj bool) {
@@ -123,12 +114,6 @@ func (s *pass) validate(body []byte, onMember func(f field)) (ok bool, at int) {
 	s.st = stage1State{}
 	s.lone, s.pairedLow = false, -1
 	s.state, s.depth, s.rootObj, s.prevEnd = sValue, 0, false, -1
-	if !useAVX512 {
-		if s.cls == nil {
-			s.cls = clsPool.Get().(*[chunkBlocks]blockClass)
-		}
-		defer s.putCls()
-	}
 	full := len(body) &^ (blockLen - 1)
 	for c := 0; c < full; c += chunkLen {
 		n := min(chunkLen, full-c) / blockLen
@@ -150,12 +135,6 @@ func (s *pass) validate(body []byte, onMember func(f field)) (ok bool, at int) {
 	return true, 0
 }
 
-// putCls returns the mask scratch to clsPool.
-func (s *pass) putCls() {
-	clsPool.Put(s.cls)
-	s.cls = nil
-}
-
 var spaceBlock = func() (b [blockLen]byte) {
 	for i := range b {
 		b[i] = ' '
@@ -167,10 +146,27 @@ var spaceBlock = func() (b [blockLen]byte) {
 // raw copyable: all ASCII and no lone surrogate escape.
 func (s *pass) rawStrings() bool { return s.st.high == 0 && !s.lone }
 
+// stage1 runs stage 1 over the first n blocks of src. Every validation
+// declares a pass and Go zeroes what it declares, so the pass holds nothing
+// a call may not need: the portable path's mask scratch (stage1AVX512 needs
+// none) lives in stage1Portable's frame.
+func (s *pass) stage1(src []byte, n int) (done int, bad uint64) {
+	if useAVX512 {
+		return stage1(&s.st, &s.out, nil, src, n)
+	}
+	return stage1Portable(&s.st, &s.out, src, n)
+}
+
+//go:noinline
+func stage1Portable(st *stage1State, out *[chunkBlocks]blockOut, src []byte, n int) (done int, bad uint64) {
+	var cls [chunkBlocks]blockClass
+	return stage1(st, out, &cls, src, n)
+}
+
 // blocks runs both stages over the first n blocks of src, the body's from
 // offset base, and returns the offset of the first error or -1.
 func (s *pass) blocks(src []byte, base, n int, onMember func(f field)) int {
-	done, bad := stage1(&s.st, &s.out, s.cls, src, n)
+	done, bad := s.stage1(src, n)
 	for k, o := range s.out[:done] {
 		at := base + k*blockLen
 		// A \u followed by 'd' (or by the next block) may be a surrogate.

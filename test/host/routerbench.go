@@ -112,6 +112,11 @@ func writeHeaders(path string, hs [][2]string) error {
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
+// BenchWrapEnv, when set, is a command the bench host runs under (split at
+// spaces), e.g. "valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p":
+// instruction counts compare two builds on a machine too busy for timings.
+const BenchWrapEnv = "AIGW_BENCH_WRAP"
+
 // StartRouterBench builds what is needed, starts the host in router-phase benchmark mode and
 // waits until its workers are ready.
 func StartRouterBench(ctx context.Context, c RouterBenchConfig) (*RouterBench, error) {
@@ -197,7 +202,11 @@ func StartRouterBench(ctx context.Context, c RouterBenchConfig) (*RouterBench, e
 		args = append(args, "--absent-header", c.AbsentHeader)
 	}
 	args = append(args, whole...)
-	cmd := exec.Command(bin, append(args, path("host.conf"))...)
+	argv := append([]string{bin}, append(args, path("host.conf"))...)
+	if w := strings.Fields(os.Getenv(BenchWrapEnv)); len(w) > 0 {
+		argv = append(w, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(append(os.Environ(), c.Env...), "LD_BIND_NOW=1",
 		// Envoy allocates with tcmalloc (bazel/envoy_internal.bzl:103-111), whose per-CPU
 		// caches keep many freed objects of each small size for the next allocation.
