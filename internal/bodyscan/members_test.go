@@ -38,3 +38,25 @@ func TestMembers(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyEscapesAnyLength: keys are unescaped whether the scan for a
+// backslash takes the short loop or IndexByte (over 32 bytes).
+func TestKeyEscapesAnyLength(t *testing.T) {
+	for _, n := range []int{0, 1, 31, 32, 33, 100} {
+		pad := strings.Repeat("k", n)
+		for _, c := range []struct{ raw, want string }{
+			{pad, pad},
+			{pad + `\u0041`, pad + "A"},
+			{`\"` + pad, `"` + pad},
+		} {
+			body := []byte(`{"` + c.raw + `":1}`)
+			var got []string
+			if err := Walk(body, func(k string, _, _ int) error { got = append(got, strings.Clone(k)); return nil }); err != nil {
+				t.Fatalf("%s: %v", body, err)
+			}
+			if len(got) != 1 || got[0] != c.want {
+				t.Fatalf("%s: keys %q, want %q", body, got, c.want)
+			}
+		}
+	}
+}
