@@ -36,6 +36,9 @@ type msgConverter struct {
 	// bodyscan validated, or the router phase vouched for), so their escapes
 	// are valid JSON and a literal copies as its raw token (rawCopyable).
 	trusted bool
+	// validDoc: the response whose content blocks eachBlock walks was
+	// validated (anthRawResponse.read), so they are walked, not decoded.
+	validDoc bool
 	// raw: the router phase found every string literal of the request
 	// raw copyable (bodyscan.Findings.RawStrings: all ASCII, no lone
 	// surrogate escape), so literal skips its per-literal rawCopyable.
