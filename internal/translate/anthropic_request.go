@@ -354,7 +354,9 @@ func convertTools(req *chatRequest, out *anthRequest) error {
 func appendAnthropicRequest(dst []byte, head *anthRequest, msgs rawJSON, rawStrings bool) ([]byte, error) {
 	// The messages come from a body bodyscan validated (parseChat), or the
 	// router phase vouched for: their strings copy as raw tokens.
-	c := msgConverter{trusted: true, raw: rawStrings}
+	c := converters.Get().(*msgConverter)
+	defer c.release()
+	c.trusted, c.raw = true, rawStrings
 	// The members in anthRequest's order: model and anthropic_version only
 	// when set (a host that takes the model in its path sets the version in
 	// the body instead).

@@ -196,7 +196,9 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	// The top level is decoded (its types checked); the content blocks stay
 	// raw and are walked into the output one at a time, their texts copied
 	// as JSON literals, so nothing grows with the number of blocks.
-	var r anthRawResponse
+	c := converters.Get().(*msgConverter)
+	defer c.release()
+	r := &c.resp
 	validated, err := r.read(body)
 	if err != nil {
 		// Truncated, HTML from a proxy, numbers out of range: the caller
@@ -224,7 +226,7 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	// blocks become tool_calls; thinking blocks reasoning_content.
 	// redacted_thinking and server tool blocks have no chat.completion
 	// field.
-	c := msgConverter{validDoc: validated}
+	c.validDoc = validated
 	mark := len(out)
 	out = append(out, '"')
 	out, texts, thinking, err := c.joinBlockStrings(out, content, "text")
@@ -389,18 +391,18 @@ func (c *msgConverter) eachBlock(out []byte, raw []byte, fn func(out []byte, b *
 	if len(raw) == 0 || isNull(raw) {
 		return out, nil
 	}
-	var b anthRawBlock
+	b := &c.block
 	use := func() error {
 		if b.Type != "text" && !c.isString(b.Text) {
 			return errBadParts // the text member has the wrong type
 		}
 		var err error
-		out, err = fn(out, &b)
+		out, err = fn(out, b)
 		return err
 	}
 	decode := func(vs, ve int) error {
-		b = anthRawBlock{}
-		if err := c.dec.decode(raw[vs:ve], &b); err != nil {
+		*b = anthRawBlock{}
+		if err := c.dec.decode(raw[vs:ve], b); err != nil {
 			return err
 		}
 		return use()
@@ -408,8 +410,8 @@ func (c *msgConverter) eachBlock(out []byte, raw []byte, fn func(out []byte, b *
 	var err error
 	if c.validDoc {
 		err = bodyscan.EachTrusted(raw, func(_, i int) (int, error) {
-			b = anthRawBlock{}
-			end, ok := walkBlock(raw, i, &b)
+			*b = anthRawBlock{}
+			end, ok := walkBlock(raw, i, b)
 			if !ok {
 				ve, err := bodyscan.ValueEndTrusted(raw, i)
 				if err != nil {
