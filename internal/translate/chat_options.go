@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aigw/aigw/internal/bodyscan"
 )
@@ -132,12 +133,14 @@ type optionWalk struct {
 	walkBody []byte                             // the body walked
 	// msgs counts the messages members; body[msgStart:msgEnd] is the last.
 	msgs, msgStart, msgEnd int
-	// seen has a bit for each option met (optionBit); a repeated one is
+	// seen has a bit for each option met (option); a repeated one is
 	// slow.
 	seen uint32
 	// slow: a value the walk does not read exactly as the decoder does
 	// (another type, a string with escapes or bytes outside printable
-	// ASCII, a number beyond the plain forms, a repeated member): the
+	// ASCII, a number beyond the plain forms, a raw option with invalid
+	// UTF-8, which the decoder hands over as a copy with U+FFFD, a
+	// repeated member): the
 	// decoder reads the options instead (decodeSlow), with its semantics
 	// and its errors.
 	slow bool
@@ -161,14 +164,6 @@ type chatToolFunction = struct {
 // points it into funcs (whose storage may move while it grows).
 var linkFunction chatToolFunction
 
-// optionBit numbers the options anthChatRequest decodes.
-var optionBit = map[string]uint32{
-	"model": 1 << 0, "messages": 1 << 1, "max_tokens": 1 << 2, "max_completion_tokens": 1 << 3,
-	"temperature": 1 << 4, "top_p": 1 << 5, "top_k": 1 << 6, "stop": 1 << 7, "stream": 1 << 8,
-	"stream_options": 1 << 9, "tools": 1 << 10, "tool_choice": 1 << 11, "parallel_tool_calls": 1 << 12,
-	"user": 1 << 13, "reasoning_effort": 1 << 14, "thinking": 1 << 15,
-}
-
 // member is the top-level walk's callback: the Anthropic parameter policy
 // (checkAnthropicParam) for every member, and the decoding of the options
 // into req as jsonAPI decodes them (anthChatRequest's fields; other
@@ -182,60 +177,65 @@ func (req *anthChatRequest) member(key string, vs, ve int) error {
 		req.msgs++
 		req.msgStart, req.msgEnd = vs, ve
 	}
-	bit := optionBit[key]
-	if bit == 0 || req.slow {
+	if req.slow {
 		return nil
 	}
-	if req.seen&bit != 0 || !req.option(key, v) {
+	bit, ok := req.option(key, v)
+	if req.seen&bit != 0 || !ok {
 		req.slow = true
 	}
 	req.seen |= bit
 	return nil
 }
 
-// option decodes the value v of the option key into req, or reports that
-// it cannot read it exactly as the decoder would.
-func (req *anthChatRequest) option(key string, v []byte) bool {
+// option decodes the value v of the option key into req and returns the
+// option's bit (0 for a member that is not an option), or not ok when it
+// cannot read v exactly as the decoder would.
+func (req *anthChatRequest) option(key string, v []byte) (bit uint32, ok bool) {
 	switch key {
 	case "model":
-		return plainStringInto(&req.Model, v)
+		return 1 << 0, plainStringInto(&req.Model, v)
 	case "user":
-		return plainStringInto(&req.User, v)
+		return 1 << 1, plainStringInto(&req.User, v)
 	case "reasoning_effort":
-		return plainStringInto(&req.ReasoningEffort, v)
+		return 1 << 2, plainStringInto(&req.ReasoningEffort, v)
 	case "messages":
 		req.Messages = v
+		return 1 << 3, true
 	case "stop":
 		req.Stop = v
+		return 1 << 4, utf8.Valid(v)
 	case "tool_choice":
 		req.ToolChoice = v
+		return 1 << 5, utf8.Valid(v)
 	case "thinking":
 		req.Thinking = v
+		return 1 << 6, utf8.Valid(v)
 	case "max_tokens":
-		return intOption(&req.MaxTokens, &req.maxTokens, v)
+		return 1 << 7, intOption(&req.MaxTokens, &req.maxTokens, v)
 	case "max_completion_tokens":
-		return intOption(&req.MaxCompletionTokens, &req.maxCompletionTokens, v)
+		return 1 << 8, intOption(&req.MaxCompletionTokens, &req.maxCompletionTokens, v)
 	case "top_k":
-		return intOption(&req.TopK, &req.topK, v)
+		return 1 << 9, intOption(&req.TopK, &req.topK, v)
 	case "temperature":
-		return floatOption(&req.Temperature, &req.temperature, v)
+		return 1 << 10, floatOption(&req.Temperature, &req.temperature, v)
 	case "top_p":
-		return floatOption(&req.TopP, &req.topP, v)
+		return 1 << 11, floatOption(&req.TopP, &req.topP, v)
 	case "stream":
-		return boolInto(&req.Stream, v)
+		return 1 << 12, boolInto(&req.Stream, v)
 	case "parallel_tool_calls":
 		if isNull(v) {
 			req.ParallelToolCalls = nil
-			return true
+			return 1 << 13, true
 		}
 		req.ParallelToolCalls = &req.parallelToolCalls
-		return boolInto(req.ParallelToolCalls, v)
+		return 1 << 13, boolInto(req.ParallelToolCalls, v)
 	case "stream_options":
-		return req.streamOptionsOf(v)
+		return 1 << 14, req.streamOptionsOf(v)
 	case "tools":
-		return req.toolsOf(v)
+		return 1 << 15, req.toolsOf(v)
 	}
-	return true
+	return 0, true
 }
 
 // plainStringInto stores the string v into dst as the decoder would when
@@ -332,7 +332,8 @@ func (req *anthChatRequest) streamOptionsOf(v []byte) bool {
 
 // toolsOf reads tools: null, or an array of objects whose type is a
 // plainString or null and whose function is null or an object with a
-// plainString (or null) name and description and any parameters value;
+// plainString (or null) name and description and a parameters value of
+// valid UTF-8;
 // other members ignored, none repeated.
 func (req *anthChatRequest) toolsOf(v []byte) bool {
 	if isNull(v) {
@@ -408,6 +409,7 @@ func toolFunction(f *chatToolFunction, b []byte, i int) bool {
 		case "parameters":
 			bit = 4
 			f.Parameters = b[vs:ve]
+			ok = utf8.Valid(f.Parameters)
 		default:
 			return nil
 		}

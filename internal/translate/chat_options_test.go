@@ -30,9 +30,30 @@ func walkOptions(body []byte, req *anthChatRequest) (slow bool, err error) {
 }
 
 // oracleOptions decodes body's options with the decoder, as the
-// translation did before the walk read them.
+// translation did before the walk read them (parseChat and decodeWithout,
+// verbatim): the one messages member is left out of the decoding and
+// kept as the client's raw bytes.
 func oracleOptions(body []byte, req *anthChatRequest) error {
-	return jsonAPI.UnmarshalFromString(aliasString(body), req)
+	var msgs struct{ vs, ve, n int }
+	if err := bodyscan.Walk(body, func(key string, vs, ve int) error {
+		if key == "messages" {
+			msgs.vs, msgs.ve = vs, ve
+			msgs.n++
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if msgs.n != 1 {
+		return jsonAPI.UnmarshalFromString(aliasString(body), req)
+	}
+	rest := make([]byte, 0, len(body)-(msgs.ve-msgs.vs)+len("null"))
+	rest = append(append(append(rest, body[:msgs.vs]...), "null"...), body[msgs.ve:]...)
+	if err := jsonAPI.UnmarshalFromString(aliasString(rest), req); err != nil {
+		return err
+	}
+	req.Messages = body[msgs.vs:msgs.ve]
+	return nil
 }
 
 // optionsView prints every option of req, pointers followed.
@@ -159,6 +180,13 @@ var optionCases = []struct {
 	{`{"model":"m","tools":[{"function":{"name":"f\n"}}]}`, true},
 	{`{"model":"m","tools":[{"function":{"description":7}}]}`, true},
 	{`{"model":"m","user":["u"]}`, true},
+	// The decoder hands a raw member with invalid UTF-8 over as a copy
+	// with U+FFFD (the messages are not decoded: raw either way).
+	{"{\"model\":\"m\",\"stop\":\"a\xffb\"}", true},
+	{"{\"model\":\"m\",\"tool_choice\":{\"type\":\"\xff\"}}", true},
+	{"{\"model\":\"m\",\"thinking\":{\"t\":\"\xff\"}}", true},
+	{"{\"model\":\"m\",\"tools\":[{\"function\":{\"parameters\":{\"\xff\":1}}}]}", true},
+	{"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\"}]}", false},
 	{`{"model":"m","reasoning_effort":{}}`, true},
 }
 
