@@ -212,10 +212,14 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 		return nil, badResponse("the anthropic backend returned a malformed response: content is not an array")
 	}
 	model := r.Model
-	if model == "" {
+	if model == "" || model == a.model {
 		model = a.model
+		if model != "" {
+			a.tokens.model = model // a copy already: not copied again
+		}
+	} else {
+		a.tokens.setModel(model)
 	}
-	a.tokens.setModel(model)
 	out := make([]byte, 0, len(body)+512)
 	out = appendJSONString(append(out, `{"id":`...), r.ID)
 	out = append(out, `,"object":"chat.completion","created":`...)
