@@ -40,6 +40,7 @@ func (a *anthropicTranslator) request(body []byte, walk memberWalk, rawStrings b
 	// pooled: they only live during the call (what outlives it is cloned).
 	req := chatRequests.Get().(*anthChatRequest)
 	defer req.release()
+	req.ascii = rawStrings
 	head, err := a.parseChat(body, req, walk)
 	if err != nil {
 		return RequestResult{}, err

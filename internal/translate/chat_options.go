@@ -136,6 +136,9 @@ type optionWalk struct {
 	// seen has a bit for each option met (option); a repeated one is
 	// slow.
 	seen uint32
+	// ascii: every string literal of the body is ASCII (the router phase's
+	// bodyscan.Findings.RawStrings), so no raw value needs validUTF8.
+	ascii bool
 	// slow: a value the walk does not read exactly as the decoder does
 	// (another type, a string with escapes or bytes outside printable
 	// ASCII, a number beyond the plain forms, a raw option with invalid
@@ -204,13 +207,13 @@ func (req *anthChatRequest) option(key string, v []byte) (bit uint32, ok bool) {
 		return 1 << 3, true
 	case "stop":
 		req.Stop = v
-		return 1 << 4, utf8.Valid(v)
+		return 1 << 4, req.validUTF8(v)
 	case "tool_choice":
 		req.ToolChoice = v
-		return 1 << 5, utf8.Valid(v)
+		return 1 << 5, req.validUTF8(v)
 	case "thinking":
 		req.Thinking = v
-		return 1 << 6, utf8.Valid(v)
+		return 1 << 6, req.validUTF8(v)
 	case "max_tokens":
 		return 1 << 7, intOption(&req.MaxTokens, &req.maxTokens, v)
 	case "max_completion_tokens":
@@ -236,6 +239,13 @@ func (req *anthChatRequest) option(key string, v []byte) (bit uint32, ok bool) {
 		return 1 << 15, req.toolsOf(v)
 	}
 	return 0, true
+}
+
+// validUTF8 reports whether the raw value v, which the walk keeps raw, is
+// what the decoder would keep: valid UTF-8 (else it hands over a copy with
+// U+FFFD).
+func (req *anthChatRequest) validUTF8(v []byte) bool {
+	return req.ascii || utf8.Valid(v)
 }
 
 // plainStringInto stores the string v into dst as the decoder would when
@@ -359,7 +369,7 @@ func (req *anthChatRequest) toolsOf(v []byte) bool {
 				t.Function = nil
 				if !isNull(v[vs:ve]) {
 					var f chatToolFunction
-					if ok = toolFunction(&f, v, vs); ok {
+					if ok = req.toolFunction(&f, v, vs); ok {
 						funcs = append(funcs, f)
 						t.Function = &linkFunction
 					}
@@ -391,7 +401,7 @@ func (req *anthChatRequest) toolsOf(v []byte) bool {
 }
 
 // toolFunction reads the function object that starts at b[i] into f.
-func toolFunction(f *chatToolFunction, b []byte, i int) bool {
+func (req *anthChatRequest) toolFunction(f *chatToolFunction, b []byte, i int) bool {
 	if b[i] != '{' {
 		return false
 	}
@@ -409,7 +419,7 @@ func toolFunction(f *chatToolFunction, b []byte, i int) bool {
 		case "parameters":
 			bit = 4
 			f.Parameters = b[vs:ve]
-			ok = utf8.Valid(f.Parameters)
+			ok = req.validUTF8(f.Parameters)
 		default:
 			return nil
 		}

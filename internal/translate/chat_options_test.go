@@ -212,7 +212,8 @@ func TestChatOptionsMatchDecoder(t *testing.T) {
 }
 
 // TestChatOptionsScannedWalk: the router phase's trusted walk
-// (RequestBodyScanned) reads the options as the validating one does.
+// (RequestBodyScanned, with its finding that every string is ASCII) reads
+// the options as the validating one does.
 func TestChatOptionsScannedWalk(t *testing.T) {
 	for _, c := range optionCases {
 		body := []byte(`{"messages":[{"role":"user","content":"hi"}],` + strings.TrimPrefix(c.body, "{"))
@@ -224,7 +225,7 @@ func TestChatOptionsScannedWalk(t *testing.T) {
 		walked := chatRequests.Get().(*anthChatRequest)
 		trusted := chatRequests.Get().(*anthChatRequest)
 		_, err1 := walkOptions(body, walked)
-		trusted.onMember, trusted.walkBody = trusted.member, body
+		trusted.onMember, trusted.walkBody, trusted.ascii = trusted.member, body, f.RawStrings
 		err2 := knownMembers(f)(body, trusted.onMember)
 		if err2 == nil && trusted.slow {
 			err2 = trusted.decodeSlow(body)
