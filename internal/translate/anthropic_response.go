@@ -233,7 +233,7 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	c.validDoc = validated
 	mark := len(out)
 	out = append(out, '"')
-	out, texts, thinking, err := c.joinBlockStrings(out, content, "text")
+	out, texts, thinking, toolUse, err := c.joinBlockStrings(out, content, "text")
 	if err != nil {
 		return nil, err
 	}
@@ -246,8 +246,27 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	out = append(out, `,"refusal":null`...)
+	if out, err = c.appendToolCalls(out, content, toolUse); err != nil {
+		return nil, err
+	}
+	out = append(out, `},"logprobs":null,"finish_reason":`...)
+	out = appendJSONString(out, finishReason(r.StopReason))
+	// Usage counts only once the whole body translated, as a body that
+	// failed to decode never counted.
+	a.tokens.merge(&r.Usage)
+	out = a.tokens.appendOpenAIUsage(append(out, `}],"usage":`...))
+	return append(out, '}'), nil
+}
+
+// appendToolCalls writes ,"tool_calls":[…] for the tool_use blocks of the
+// content array, when it has any (toolUse is their count, from the pass
+// over the text blocks: a response without them is not walked again).
+func (c *msgConverter) appendToolCalls(out, content []byte, toolUse int) ([]byte, error) {
+	if toolUse == 0 {
+		return out, nil
+	}
 	calls := 0
-	out, err = c.eachBlock(out, content, func(out []byte, b *anthRawBlock) ([]byte, error) {
+	out, err := c.eachBlock(out, content, func(out []byte, b *anthRawBlock) ([]byte, error) {
 		if b.Type != "tool_use" {
 			return out, nil
 		}
@@ -271,13 +290,7 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	if calls > 0 {
 		out = append(out, ']')
 	}
-	out = append(out, `},"logprobs":null,"finish_reason":`...)
-	out = appendJSONString(out, finishReason(r.StopReason))
-	// Usage counts only once the whole body translated, as a body that
-	// failed to decode never counted.
-	a.tokens.merge(&r.Usage)
-	out = a.tokens.appendOpenAIUsage(append(out, `}],"usage":`...))
-	return append(out, '}'), nil
+	return out, nil
 }
 
 // anthRawResponse is anthResponse with its content blocks kept raw.
