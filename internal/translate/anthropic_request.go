@@ -90,8 +90,9 @@ var removeAcceptEncoding = []string{"accept-encoding"}[:1:1]
 
 // parseChat applies the Anthropic parameter policy to a chat completions
 // body, walked with walk, decodes its top-level options into req and checks
-// and converts them (buildRequest) into req's head, which it returns. Only
-// the top-level options are decoded, in the same walk (chatOptions); the
+// and converts them (fillRequest) into req's head, which it returns. Only
+// the top-level options are decoded, in the same walk
+// (anthChatRequest.member, chat_options.go); the
 // messages stay raw bytes (req.Messages) and are translated one at a time
 // into the output (appendAnthropicRequest: no per-message values), so
 // allocations do not grow with the conversation. Bedrock's Converse

@@ -278,6 +278,9 @@ func checkOracle(t *testing.T, name string, body []byte) {
 	t.Helper()
 	got, err := newAnthropicT(t, anthTarget).RequestBody(body)
 	want, werr := newAnthropicT(t, anthTarget).(*anthropicTranslator).oracleRequestBody(body)
+	if err == nil && werr != nil && deeperThanDecoder(body) {
+		return // TestDeepNestingFollowsBodyscan
+	}
 	if (err == nil) != (werr == nil) {
 		t.Fatalf("%s: error %v, oracle %v for %q", name, err, werr, body)
 	}

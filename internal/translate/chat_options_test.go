@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -116,6 +117,9 @@ func checkOptions(t *testing.T, body []byte) (slow, compared bool) {
 	}
 	var want anthChatRequest
 	werr := oracleOptions(body, &want)
+	if err == nil && werr != nil && deeperThanDecoder(body) {
+		return slow, false
+	}
 	if (err == nil) != (werr == nil) {
 		t.Fatalf("%q: walk error %v (slow %v), decoder %v", body, err, slow, werr)
 	}
@@ -269,4 +273,64 @@ func FuzzChatOptions(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checkOptions(t, body)
 	})
+}
+
+// decoderMaxDepth is the decoder's nesting limit (sonic's): it refuses
+// deeper JSON, which the gateway's one definition of valid JSON (bodyscan,
+// judging as encoding/json: 10000 levels) accepts, and which the walks
+// (request options, response top level and blocks) therefore accept too:
+// the one place where they knowingly differ from the decoder.
+const decoderMaxDepth = 4096
+
+// deeperThanDecoder reports whether the JSON text b nests deeper than
+// decoderMaxDepth.
+func deeperThanDecoder(b []byte) bool {
+	depth, inStr := 0, false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case inStr && c == '\\':
+			i++
+		case c == '"':
+			inStr = !inStr
+		case inStr:
+		case c == '{' || c == '[':
+			if depth++; depth > decoderMaxDepth {
+				return true
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return false
+}
+
+// Nesting the decoder refuses but the gateway's JSON validity accepts (see
+// decoderMaxDepth): a request the router phase let through translates
+// (the tool's schema is passed on as sent), and a provider's response
+// translates (an unknown member ignored), where the decoder made both an
+// error (a 400, a 502).
+func TestDeepNestingFollowsBodyscan(t *testing.T) {
+	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
+	if !deeperThanDecoder([]byte(deep)) || deeperThanDecoder([]byte(`"`+strings.Repeat("[", 5000)+`"`)) {
+		t.Fatal("deeperThanDecoder is wrong")
+	}
+	body := []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":` + deep + `}}]}`)
+	if _, err := bodyscan.Scan(body, "backend"); err != nil {
+		t.Fatalf("the router phase refuses the body: %v", err)
+	}
+	if _, werr := newAnthropicT(t, anthTarget).(*anthropicTranslator).oracleRequestBody(body); werr == nil {
+		t.Fatal("the decoder accepts the nesting: decoderMaxDepth is stale")
+	}
+	res, err := newAnthropicT(t, anthTarget).RequestBody(body)
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	if !bytes.Contains(res.Body, []byte(`"input_schema":`+deep)) {
+		t.Fatalf("the tool's schema is not passed on: %.300s", res.Body)
+	}
+	resp := []byte(`{"id":"msg_1","model":"claude","x":` + deep + `,"content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn"}`)
+	out, err := anthropicResponseTranslator(t, false, false).(*anthropicTranslator).translateMessage(resp)
+	if err != nil || !bytes.Contains(out, []byte(`"content":"hi"`)) {
+		t.Fatalf("response: %v %s", err, out)
+	}
 }
