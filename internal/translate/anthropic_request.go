@@ -74,7 +74,7 @@ func (a *anthropicTranslator) request(body []byte, walk memberWalk, rawStrings b
 	a.includeUsage = req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	res := RequestResult{
 		Path:          path,
-		Headers:       append(a.headers, Header{Key: "content-type", Value: "application/json"}),
+		Headers:       a.jsonHeaders(),
 		RemoveHeaders: removeAcceptEncoding,
 		Model:         a.model,
 		RequestModel:  requestModel,
@@ -83,6 +83,21 @@ func (a *anthropicTranslator) request(body []byte, walk memberWalk, rawStrings b
 	res.setBody(buf, encoded)
 	return res, nil
 }
+
+// jsonHeaders is a.headers and content-type: application/json: one value
+// for every request with the usual headers (the default anthropic-version
+// alone; capacity 2, so an append copies it), else a new list.
+func (a *anthropicTranslator) jsonHeaders() []Header {
+	if len(a.headers) == 1 && a.headers[0] == defaultJSONHeaders[0] {
+		return defaultJSONHeaders
+	}
+	return append(a.headers, Header{Key: "content-type", Value: "application/json"})
+}
+
+var defaultJSONHeaders = []Header{
+	{Key: "anthropic-version", Value: defaultAnthropicVersion},
+	{Key: "content-type", Value: "application/json"},
+}[:2:2]
 
 // removeAcceptEncoding is the RemoveHeaders of a translated request (one
 // value for every request: capacity 1, so an append copies it).

@@ -550,3 +550,22 @@ func TestConverterReleaseForgets(t *testing.T) {
 		t.Fatalf("release kept %+v", c)
 	}
 }
+
+// The request's headers: the version and content-type, with the default
+// version or a configured one (which gets its own list).
+func TestAnthropicRequestHeaders(t *testing.T) {
+	body := []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`)
+	for _, c := range []struct{ version, want string }{{"", defaultAnthropicVersion}, {"2099-01-01", "2099-01-01"}} {
+		target := anthTarget
+		target.APIVersion = c.version
+		res, err := newAnthropicT(t, target).RequestBody(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Header{{Key: "anthropic-version", Value: c.want}, {Key: "content-type", Value: "application/json"}}
+		if !slices.Equal(res.Headers, want) {
+			t.Fatalf("version %q: headers %v, want %v", c.version, res.Headers, want)
+		}
+		res.Release()
+	}
+}
