@@ -28,6 +28,9 @@ func init() {
 	register(SchemaAnthropic, newAnthropic)
 }
 
+// defaultAnthropicPath is the Messages API path under the default prefix.
+const defaultAnthropicPath = "/v1/messages"
+
 func newAnthropic(t Target, ep endpoint) (Translator, error) {
 	prefix := t.PathPrefix
 	if prefix == "" {
@@ -37,8 +40,13 @@ func newAnthropic(t Target, ep endpoint) (Translator, error) {
 	if version == "" {
 		version = defaultAnthropicVersion
 	}
-	path := joinPath(prefix, "/messages")
-	headers := []Header{{Key: "anthropic-version", Value: version}}
+	path, headers := defaultAnthropicPath, defaultJSONHeaders[:1:1] // shared: no allocation per attempt
+	if prefix != "/v1" {
+		path = joinPath(prefix, "/messages")
+	}
+	if version != defaultAnthropicVersion {
+		headers = []Header{{Key: "anthropic-version", Value: version}}
+	}
 	switch ep.kind {
 	case endpointChatCompletions:
 		return &anthropicTranslator{target: t, path: path, headers: headers}, nil

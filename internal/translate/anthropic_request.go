@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aigw/aigw/internal/bodyscan"
 	"github.com/aigw/aigw/internal/bufpool"
@@ -35,8 +36,12 @@ func knownMembers(f bodyscan.Findings) memberWalk {
 // rawStrings: the router phase found every string literal of body raw
 // copyable (bodyscan.Findings.RawStrings), so no literal is checked again.
 func (a *anthropicTranslator) request(body []byte, walk memberWalk, rawStrings bool) (RequestResult, error) {
-	var req anthChatRequest
-	head, err := a.parseChat(body, &req, walk)
+	// The decoded options, their checked form and the walk's state are
+	// pooled: they only live during the call (what outlives it is cloned).
+	req := chatRequests.Get().(*anthChatRequest)
+	defer req.release()
+	req.ascii = rawStrings
+	head, err := a.parseChat(body, req, walk)
 	if err != nil {
 		return RequestResult{}, err
 	}
@@ -57,52 +62,79 @@ func (a *anthropicTranslator) request(body []byte, walk memberWalk, rawStrings b
 		bufpool.Put(buf)
 		return RequestResult{}, err
 	}
-	a.model = strings.Clone(model)
+	// The models alias body (or the target): copied, both in one string.
+	var requestModel string
+	if req.Model == model {
+		a.model = strings.Clone(model)
+		requestModel = a.model
+	} else {
+		both := model + req.Model
+		a.model, requestModel = both[:len(model)], both[len(model):]
+	}
 	a.includeUsage = req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	res := RequestResult{
 		Path:          path,
-		Headers:       append(a.headers, Header{Key: "content-type", Value: "application/json"}),
-		RemoveHeaders: []string{"accept-encoding"},
+		Headers:       a.jsonHeaders(),
+		RemoveHeaders: removeAcceptEncoding,
 		Model:         a.model,
-		RequestModel:  strings.Clone(req.Model), // may alias body
+		RequestModel:  requestModel,
 		Stream:        req.Stream,
 	}
 	res.setBody(buf, encoded)
 	return res, nil
 }
 
+// jsonHeaders is a.headers and content-type: application/json: one value
+// for every request with the usual headers (the default anthropic-version
+// alone; capacity 2, so an append copies it), else a new list.
+func (a *anthropicTranslator) jsonHeaders() []Header {
+	if len(a.headers) == 1 && a.headers[0] == defaultJSONHeaders[0] {
+		return defaultJSONHeaders
+	}
+	return append(a.headers, Header{Key: "content-type", Value: "application/json"})
+}
+
+var defaultJSONHeaders = []Header{
+	{Key: "anthropic-version", Value: defaultAnthropicVersion},
+	{Key: "content-type", Value: "application/json"},
+}[:2:2]
+
+// removeAcceptEncoding is the RemoveHeaders of a translated request (one
+// value for every request: capacity 1, so an append copies it).
+var removeAcceptEncoding = []string{"accept-encoding"}[:1:1]
+
 // parseChat applies the Anthropic parameter policy to a chat completions
 // body, walked with walk, decodes its top-level options into req and checks
-// and converts them (buildRequest). Only the top-level options are decoded;
-// the messages stay raw bytes (req.Messages) and are translated one at a
-// time into the output (appendAnthropicRequest: no per-message values), so
+// and converts them (fillRequest) into req's head, which it returns. Only
+// the top-level options are decoded, in the same walk
+// (anthChatRequest.member, chat_options.go); the
+// messages stay raw bytes (req.Messages) and are translated one at a time
+// into the output (appendAnthropicRequest: no per-message values), so
 // allocations do not grow with the conversation. Bedrock's Converse
 // translation starts here too (bedrock_converse.go).
 func (a *anthropicTranslator) parseChat(body []byte, req *anthChatRequest, walk memberWalk) (*anthRequest, error) {
-	// The one messages member's span (one value the callback fills: one
-	// allocation, not one per variable).
-	var msgs struct{ vs, ve, n int }
-	err := walk(body, func(key string, vs, ve int) error {
-		if key == "messages" {
-			msgs.vs, msgs.ve = vs, ve
-			msgs.n++
-		}
-		return checkAnthropicParam(key, body[vs:ve])
-	})
+	if req.onMember == nil {
+		req.onMember = req.member // bound once per pooled request
+	}
+	req.walkBody = body
+	err := walk(body, req.onMember)
+	req.walkBody = nil
 	if err != nil {
 		if err == errBadJSON {
 			return nil, invalid("", "%s", err.Error())
 		}
 		return nil, err
 	}
-	if err := decodeWithout(body, msgs.vs, msgs.ve, msgs.n == 1, req); err != nil {
-		return nil, schemaError(err)
+	if req.slow {
+		// A shape the walk does not read exactly as the decoder does: the
+		// decoder reads the options, as it always did (its semantics and its
+		// errors, which quote the client's bytes).
+		if err := req.decodeSlow(body); err != nil {
+			return nil, schemaError(err)
+		}
 	}
-	if msgs.n == 1 {
-		req.Messages = body[msgs.vs:msgs.ve]
-	}
-	out, err := a.buildRequest(&req.chatRequest)
-	if err != nil {
+	out := &req.head
+	if err := a.fillRequest(&req.chatRequest, out); err != nil {
 		return nil, err
 	}
 	if err := claudeThinking(req, out); err != nil { // anthropic_thinking.go
@@ -133,13 +165,37 @@ func decodeWithout(body []byte, vs, ve int, cut bool, req *anthChatRequest) erro
 
 // anthChatRequest is the chat completions request with its messages kept
 // raw: they are walked element by element (msgConverter), never decoded
-// into a slice.
+// into a slice. Its unexported fields (the decoder ignores them) are the
+// top-level walk's state and the storage its options point to
+// (chat_options.go), and the checked request (parseChat).
 type anthChatRequest struct {
 	chatRequest
 	Messages rawJSON `json:"messages"`
 	// Claude's thinking (anthropic_thinking.go).
 	ReasoningEffort string  `json:"reasoning_effort"`
 	Thinking        rawJSON `json:"thinking"`
+
+	optionWalk
+	head anthRequest
+}
+
+// chatRequests pools the requests request decodes into.
+var chatRequests = sync.Pool{New: func() any { return new(anthChatRequest) }}
+
+// release empties req, keeping its storage, and puts it back in
+// chatRequests: nothing of the body it was decoded from stays reachable.
+func (req *anthChatRequest) release() {
+	tools := req.head.Tools[:cap(req.head.Tools)]
+	clear(tools)
+	funcs := req.funcs[:cap(req.funcs)]
+	clear(funcs)
+	calls := req.toolList[:cap(req.toolList)]
+	clear(calls)
+	*req = anthChatRequest{
+		optionWalk: optionWalk{onMember: req.onMember, funcs: funcs[:0], toolList: calls[:0]},
+		head:       anthRequest{Tools: tools[:0]},
+	}
+	chatRequests.Put(req)
 }
 
 // schemaError is the 400 for a body whose members have the wrong types.
@@ -193,54 +249,60 @@ func abbreviate(raw []byte) string {
 }
 
 func (a *anthropicTranslator) buildRequest(req *chatRequest) (*anthRequest, error) {
-	out := &anthRequest{Model: a.target.ResolveModel(req.Model), Stream: req.Stream}
+	out := new(anthRequest)
+	if err := a.fillRequest(req, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// fillRequest is buildRequest into out, whose Tools' storage it reuses.
+func (a *anthropicTranslator) fillRequest(req *chatRequest, out *anthRequest) error {
+	*out = anthRequest{Model: a.target.ResolveModel(req.Model), Stream: req.Stream, Tools: out.Tools[:0]}
 	if out.Model == "" {
-		return nil, invalid("model", "model is required")
+		return invalid("model", "model is required")
 	}
 	switch {
 	case req.MaxCompletionTokens != nil:
 		out.MaxTokens = *req.MaxCompletionTokens
 		if out.MaxTokens < 1 {
-			return nil, invalid("max_completion_tokens", "max_completion_tokens must be at least 1")
+			return invalid("max_completion_tokens", "max_completion_tokens must be at least 1")
 		}
 	case req.MaxTokens != nil:
 		out.MaxTokens = *req.MaxTokens
 		if out.MaxTokens < 1 {
-			return nil, invalid("max_tokens", "max_tokens must be at least 1")
+			return invalid("max_tokens", "max_tokens must be at least 1")
 		}
 	default:
 		out.MaxTokens = defaultAnthropicMaxTokens
 	}
 	if t := req.Temperature; t != nil {
 		if *t < 0 || *t > 1 {
-			return nil, invalid("temperature", "temperature must be between 0 and 1 for an anthropic backend, got %s", strconv.FormatFloat(*t, 'g', -1, 64))
+			return invalid("temperature", "temperature must be between 0 and 1 for an anthropic backend, got %s", strconv.FormatFloat(*t, 'g', -1, 64))
 		}
 		out.Temperature = t
 	}
 	if p := req.TopP; p != nil {
 		if *p < 0 || *p > 1 {
-			return nil, invalid("top_p", "top_p must be between 0 and 1")
+			return invalid("top_p", "top_p must be between 0 and 1")
 		}
 		out.TopP = p
 	}
 	if k := req.TopK; k != nil {
 		if *k < 0 {
-			return nil, invalid("top_k", "top_k must not be negative")
+			return invalid("top_k", "top_k must not be negative")
 		}
 		out.TopK = k
 	}
 	stops, err := parseStop(req.Stop)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	out.StopSequences = stops
 	if req.User != "" {
 		out.Metadata = &anthMetadata{UserID: req.User}
 	}
-	if err := convertTools(req, out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return convertTools(req, out)
 }
 
 func parseStop(raw rawJSON) ([]string, error) {
@@ -309,7 +371,9 @@ func convertTools(req *chatRequest, out *anthRequest) error {
 func appendAnthropicRequest(dst []byte, head *anthRequest, msgs rawJSON, rawStrings bool) ([]byte, error) {
 	// The messages come from a body bodyscan validated (parseChat), or the
 	// router phase vouched for: their strings copy as raw tokens.
-	c := msgConverter{trusted: true, raw: rawStrings}
+	c := converters.Get().(*msgConverter)
+	defer c.release()
+	c.trusted, c.raw = true, rawStrings
 	// The members in anthRequest's order: model and anthropic_version only
 	// when set (a host that takes the model in its path sets the version in
 	// the body instead).

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/bytedance/sonic"
@@ -36,6 +37,9 @@ type msgConverter struct {
 	// bodyscan validated, or the router phase vouched for), so their escapes
 	// are valid JSON and a literal copies as its raw token (rawCopyable).
 	trusted bool
+	// validDoc: the response whose content blocks eachBlock walks was
+	// validated (anthRawResponse.read), so they are walked, not decoded.
+	validDoc bool
 	// raw: the router phase found every string literal of the request
 	// raw copyable (bodyscan.Findings.RawStrings: all ASCII, no lone
 	// surrogate escape), so literal skips its per-literal rawCopyable.
@@ -43,6 +47,31 @@ type msgConverter struct {
 	// sysMark and sysStart locate the open "system" string in the single
 	// pass (passSingle): where its member starts and where its text does.
 	sysMark, sysStart int
+	// block is the response content block eachBlock reads, resp the
+	// response translateMessage reads (kept here: pooled with the rest).
+	block anthRawBlock
+	resp  anthRawResponse
+}
+
+// converters pools the converters of requests and responses: a converter
+// and the decoder, scratch and values it reuses only live during one
+// translation.
+var converters = sync.Pool{New: func() any { return new(msgConverter) }}
+
+// maxPooledScratch is the largest scratch a pooled converter keeps.
+const maxPooledScratch = 64 << 10
+
+// release empties c, keeping its storage, and puts it back in converters:
+// nothing of the bodies it read stays reachable.
+func (c *msgConverter) release() {
+	calls := c.m.ToolCalls[:cap(c.m.ToolCalls)]
+	clear(calls)
+	scratch := c.scratch[:0]
+	if cap(scratch) > maxPooledScratch {
+		scratch = nil
+	}
+	*c = msgConverter{m: chatMessage{ToolCalls: calls[:0]}, scratch: scratch}
+	converters.Put(c)
 }
 
 // pass is what one walk over the messages does.
@@ -356,6 +385,12 @@ func (c *msgConverter) literal(dst []byte, lit []byte) (out []byte, ok bool) {
 		return append(dst, inner...), true
 	}
 	if bytes.IndexByte(inner, '\\') < 0 {
+		if c.validDoc && !c.dry {
+			// A literal of a validated response without escapes: no quote,
+			// no control character, and valid UTF-8 (walkBlock checked it;
+			// the decoder replaces bad bytes): escaping it changes nothing.
+			return append(dst, inner...), true
+		}
 		if c.dry {
 			return appendDry(dst, inner), true
 		}

@@ -278,6 +278,9 @@ func checkOracle(t *testing.T, name string, body []byte) {
 	t.Helper()
 	got, err := newAnthropicT(t, anthTarget).RequestBody(body)
 	want, werr := newAnthropicT(t, anthTarget).(*anthropicTranslator).oracleRequestBody(body)
+	if err == nil && werr != nil && deeperThanDecoder(body) {
+		return // TestDeepNestingFollowsBodyscan
+	}
 	if (err == nil) != (werr == nil) {
 		t.Fatalf("%s: error %v, oracle %v for %q", name, err, werr, body)
 	}
@@ -504,5 +507,65 @@ func TestAnthropicScannedAfterBackendCut(t *testing.T) {
 		if fmt.Sprint(gerr) != fmt.Sprint(werr) || string(got.Body) != string(want.Body) {
 			t.Errorf("%s: scanned %s %v, RequestBody %s %v", cut, got.Body, gerr, want.Body, werr)
 		}
+	}
+}
+
+// The result's Model (upstream) and RequestModel (the client's) are
+// copies, not views of the body (copied into one string when they
+// differ), and the pooled request and converter a translation used are
+// clean for the next one.
+func TestAnthropicRequestModelsAreCopies(t *testing.T) {
+	for _, c := range []struct{ client, upstream string }{
+		{"gpt-4o-mini", "claude-3-5-haiku-latest"}, // overridden
+		{"claude-opus-4", "claude-opus-4"},         // as sent
+	} {
+		body := []byte(`{"model":"` + c.client + `","messages":[{"role":"user","content":"hi"}]}`)
+		res, err := newAnthropicT(t, anthTarget).RequestBody(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range body {
+			body[i] = 'X'
+		}
+		if res.Model != c.upstream || res.RequestModel != c.client {
+			t.Fatalf("model %q, request model %q; want %q, %q", res.Model, res.RequestModel, c.upstream, c.client)
+		}
+		res.Release()
+	}
+}
+
+// A converter back in the pool keeps nothing of what it read.
+func TestConverterReleaseForgets(t *testing.T) {
+	c := converters.Get().(*msgConverter)
+	c.m = chatMessage{Role: "user", ToolCalls: []chatToolCall{{ID: "call_1"}}}
+	c.block = anthRawBlock{Text: rawJSON(`"x"`)}
+	c.resp.ID = "msg_1"
+	c.trusted, c.raw, c.validDoc = true, true, true
+	c.scratch = make([]byte, 10, maxPooledScratch+1)
+	calls := c.m.ToolCalls
+	c.release()
+	converters.Get() // take it out again, so no other test reuses it
+	if calls[0] != (chatToolCall{}) || c.m.Role != "" || len(c.m.ToolCalls) != 0 || c.block.Text != nil || c.resp.ID != "" ||
+		c.trusted || c.raw || c.validDoc || c.scratch != nil {
+		t.Fatalf("release kept %+v", c)
+	}
+}
+
+// The request's headers: the version and content-type, with the default
+// version or a configured one (which gets its own list).
+func TestAnthropicRequestHeaders(t *testing.T) {
+	body := []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`)
+	for _, c := range []struct{ version, want string }{{"", defaultAnthropicVersion}, {"2099-01-01", "2099-01-01"}} {
+		target := anthTarget
+		target.APIVersion = c.version
+		res, err := newAnthropicT(t, target).RequestBody(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Header{{Key: "anthropic-version", Value: c.want}, {Key: "content-type", Value: "application/json"}}
+		if !slices.Equal(res.Headers, want) {
+			t.Fatalf("version %q: headers %v, want %v", c.version, res.Headers, want)
+		}
+		res.Release()
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aigw/aigw/internal/bodyscan"
 )
@@ -195,8 +196,11 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	// The top level is decoded (its types checked); the content blocks stay
 	// raw and are walked into the output one at a time, their texts copied
 	// as JSON literals, so nothing grows with the number of blocks.
-	var r anthRawResponse
-	if err := jsonAPI.UnmarshalFromString(aliasString(body), &r); err != nil {
+	c := converters.Get().(*msgConverter)
+	defer c.release()
+	r := &c.resp
+	validated, err := r.read(body)
+	if err != nil {
 		// Truncated, HTML from a proxy, numbers out of range: the caller
 		// answers 502 with an OpenAI error, as for an undecodable body.
 		// The decoder's message quotes the body: only where it stopped
@@ -208,10 +212,14 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 		return nil, badResponse("the anthropic backend returned a malformed response: content is not an array")
 	}
 	model := r.Model
-	if model == "" {
+	if model == "" || model == a.model {
 		model = a.model
+		if model != "" {
+			a.tokens.model = model // a copy already: not copied again
+		}
+	} else {
+		a.tokens.setModel(model)
 	}
-	a.tokens.setModel(model)
 	out := make([]byte, 0, len(body)+512)
 	out = appendJSONString(append(out, `{"id":`...), r.ID)
 	out = append(out, `,"object":"chat.completion","created":`...)
@@ -222,10 +230,10 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	// blocks become tool_calls; thinking blocks reasoning_content.
 	// redacted_thinking and server tool blocks have no chat.completion
 	// field.
-	var c msgConverter
+	c.validDoc = validated
 	mark := len(out)
 	out = append(out, '"')
-	out, texts, thinking, err := c.joinBlockStrings(out, content, "text")
+	out, texts, thinking, toolUse, err := c.joinBlockStrings(out, content, "text")
 	if err != nil {
 		return nil, err
 	}
@@ -238,8 +246,27 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	out = append(out, `,"refusal":null`...)
+	if out, err = c.appendToolCalls(out, content, toolUse); err != nil {
+		return nil, err
+	}
+	out = append(out, `},"logprobs":null,"finish_reason":`...)
+	out = appendJSONString(out, finishReason(r.StopReason))
+	// Usage counts only once the whole body translated, as a body that
+	// failed to decode never counted.
+	a.tokens.merge(&r.Usage)
+	out = a.tokens.appendOpenAIUsage(append(out, `}],"usage":`...))
+	return append(out, '}'), nil
+}
+
+// appendToolCalls writes ,"tool_calls":[…] for the tool_use blocks of the
+// content array, when it has any (toolUse is their count, from the pass
+// over the text blocks: a response without them is not walked again).
+func (c *msgConverter) appendToolCalls(out, content []byte, toolUse int) ([]byte, error) {
+	if toolUse == 0 {
+		return out, nil
+	}
 	calls := 0
-	out, err = c.eachBlock(out, content, func(out []byte, b *anthRawBlock) ([]byte, error) {
+	out, err := c.eachBlock(out, content, func(out []byte, b *anthRawBlock) ([]byte, error) {
 		if b.Type != "tool_use" {
 			return out, nil
 		}
@@ -263,19 +290,96 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	if calls > 0 {
 		out = append(out, ']')
 	}
-	out = append(out, `},"logprobs":null,"finish_reason":`...)
-	out = appendJSONString(out, finishReason(r.StopReason))
-	// Usage counts only once the whole body translated, as a body that
-	// failed to decode never counted.
-	a.tokens.merge(&r.Usage)
-	out = a.tokens.appendOpenAIUsage(append(out, `}],"usage":`...))
-	return append(out, '}'), nil
+	return out, nil
 }
 
 // anthRawResponse is anthResponse with its content blocks kept raw.
 type anthRawResponse struct {
 	anthResponse
 	Content rawJSON `json:"content"`
+	// counts holds the usage counts Usage points to (read; the decoder
+	// ignores it).
+	counts [4]int64
+}
+
+// read decodes the top level of the provider's message body into r as
+// jsonAPI does (anthRawResponse's members; others ignored), in the walk
+// that validates it (bodyscan.Walk): validated reports that it did, so the
+// content blocks are walked without validating them again. A body the
+// walk does not read exactly as the decoder would (not a valid object, a
+// member of another type, a string with escapes or bytes outside
+// printable ASCII, a count beyond an int64 literal, a repeated member) is
+// decoded, as it always was: its verdict and its error are the decoder's.
+func (r *anthRawResponse) read(body []byte) (validated bool, err error) {
+	var seen uint8
+	err = bodyscan.Walk(body, func(key string, vs, ve int) error {
+		v := body[vs:ve]
+		var bit uint8
+		ok := true
+		switch key {
+		case "id":
+			bit = 1
+			ok = plainStringInto(&r.ID, v)
+		case "model":
+			bit = 2
+			ok = plainStringInto(&r.Model, v)
+		case "stop_reason":
+			bit = 4
+			ok = plainStringInto(&r.StopReason, v)
+		case "content":
+			bit, r.Content = 8, v
+		case "usage":
+			bit = 16
+			ok = r.readUsage(v)
+		default:
+			return nil
+		}
+		if !ok || seen&bit != 0 {
+			return errSlowMessage
+		}
+		seen |= bit
+		return nil
+	})
+	if err == nil {
+		return true, nil
+	}
+	*r = anthRawResponse{}
+	return false, jsonAPI.UnmarshalFromString(aliasString(body), r)
+}
+
+// readUsage reads the usage object v (null: no change) of a validated
+// body into r.Usage, its counts int64 literals or null.
+func (r *anthRawResponse) readUsage(v []byte) bool {
+	if isNull(v) {
+		return true
+	}
+	if v[0] != '{' {
+		return false
+	}
+	u := &r.Usage
+	var seen uint8
+	_, err := bodyscan.ObjectTrusted(v, 0, func(key string, vs, ve int) error {
+		var k int
+		var dst **int64
+		switch key {
+		case "input_tokens":
+			k, dst = 0, &u.InputTokens
+		case "output_tokens":
+			k, dst = 1, &u.OutputTokens
+		case "cache_creation_input_tokens":
+			k, dst = 2, &u.CacheCreationInputTokens
+		case "cache_read_input_tokens":
+			k, dst = 3, &u.CacheReadInputTokens
+		default:
+			return nil
+		}
+		if seen&(1<<k) != 0 || !intOption(dst, &r.counts[k], v[vs:ve]) {
+			return errSlowMessage
+		}
+		seen |= 1 << k
+		return nil
+	})
+	return err == nil
 }
 
 // anthRawBlock is a response content block with its text kept as a raw
@@ -295,29 +399,97 @@ func (c *msgConverter) isString(lit []byte) bool {
 	return ok
 }
 
-// eachBlock decodes the content blocks of the array raw (or nothing, for
-// an empty or null raw) one at a time and calls fn with each.
+// eachBlock reads the content blocks of the array raw (or nothing, for an
+// empty or null raw) one at a time and calls fn with each. In a validated
+// body (c.validDoc) a block is walked member by member (walkBlock), its end
+// found by the walk; one the walk cannot read exactly as the decoder does
+// is decoded, as is every block of a body the decoder alone read.
 func (c *msgConverter) eachBlock(out []byte, raw []byte, fn func(out []byte, b *anthRawBlock) ([]byte, error)) ([]byte, error) {
 	if len(raw) == 0 || isNull(raw) {
 		return out, nil
 	}
-	var b anthRawBlock
-	err := bodyscan.Elements(raw, func(_, vs, ve int) error {
-		b = anthRawBlock{}
-		if err := c.dec.decode(raw[vs:ve], &b); err != nil {
-			return err
-		}
+	b := &c.block
+	use := func() error {
 		if b.Type != "text" && !c.isString(b.Text) {
 			return errBadParts // the text member has the wrong type
 		}
 		var err error
-		out, err = fn(out, &b)
+		out, err = fn(out, b)
 		return err
-	})
+	}
+	decode := func(vs, ve int) error {
+		*b = anthRawBlock{}
+		if err := c.dec.decode(raw[vs:ve], b); err != nil {
+			return err
+		}
+		return use()
+	}
+	var err error
+	if c.validDoc {
+		err = bodyscan.EachTrusted(raw, func(_, i int) (int, error) {
+			*b = anthRawBlock{}
+			end, ok := walkBlock(raw, i, b)
+			if !ok {
+				ve, err := bodyscan.ValueEndTrusted(raw, i)
+				if err != nil {
+					return 0, err
+				}
+				return ve, decode(i, ve)
+			}
+			return end, use()
+		})
+	} else {
+		err = bodyscan.Elements(raw, func(_, vs, ve int) error { return decode(vs, ve) })
+	}
 	if err != nil {
 		return nil, badResponse("the anthropic backend returned a malformed response: a content block does not match the schema")
 	}
 	return out, nil
+}
+
+// walkBlock reads the content block that starts at raw[i], a value of a
+// validated document, into b as the decoder would, and returns its end;
+// false when it cannot: not an object, a type, id or name that is not
+// null or a plainString, a text, input or thinking that is not valid
+// UTF-8, a repeated member.
+func walkBlock(raw []byte, i int, b *anthRawBlock) (int, bool) {
+	var seen uint8
+	end, err := bodyscan.ObjectTrusted(raw, i, func(key string, vs, ve int) error {
+		v := raw[vs:ve]
+		var bit uint8
+		ok := true
+		switch key {
+		case "type":
+			bit = 1
+			ok = plainStringInto(&b.Type, v)
+		case "id":
+			bit = 2
+			ok = plainStringInto(&b.ID, v)
+		case "name":
+			bit = 4
+			ok = plainStringInto(&b.Name, v)
+		case "text":
+			bit, b.Text = 8, v
+		case "input":
+			bit, b.Input = 16, v
+		case "thinking":
+			bit, b.Thinking = 32, v
+		default:
+			return nil
+		}
+		if bit >= 8 {
+			// The decoder hands a raw value with invalid UTF-8 over as a
+			// copy whose bad bytes are U+FFFD, which then go out as they
+			// are, not escaped.
+			ok = utf8.Valid(v)
+		}
+		if !ok || seen&bit != 0 {
+			return errSlowMessage
+		}
+		seen |= bit
+		return nil
+	})
+	return end, err == nil
 }
 
 // anthropicErrorJSON converts an Anthropic error body

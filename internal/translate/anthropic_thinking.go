@@ -138,7 +138,7 @@ func (c *msgConverter) appendReasoningContent(out []byte, content []byte, thinki
 	mark := len(out)
 	out = append(out, `,"reasoning_content":"`...)
 	start := len(out)
-	out, _, _, err := c.joinBlockStrings(out, content, "thinking")
+	out, _, _, _, err := c.joinBlockStrings(out, content, "thinking")
 	if err != nil {
 		return nil, err
 	}
@@ -151,11 +151,15 @@ func (c *msgConverter) appendReasoningContent(out []byte, content []byte, thinki
 // joinBlockStrings appends the contents of the text (type "text") or
 // thinking (type "thinking") member of every block of that type in the
 // content array, joined as one JSON string's contents; n counts those
-// blocks, thinking the blocks of type "thinking".
-func (c *msgConverter) joinBlockStrings(out, content []byte, typ string) (_ []byte, n, thinking int, err error) {
+// blocks, thinking the blocks of type "thinking", toolUse those of type
+// "tool_use" (so a response without them is not walked again for them).
+func (c *msgConverter) joinBlockStrings(out, content []byte, typ string) (_ []byte, n, thinking, toolUse int, err error) {
 	out, err = c.eachBlock(out, content, func(out []byte, b *anthRawBlock) ([]byte, error) {
-		if b.Type == "thinking" {
+		switch b.Type {
+		case "thinking":
 			thinking++
+		case "tool_use":
+			toolUse++
 		}
 		if b.Type != typ {
 			return out, nil
@@ -171,7 +175,7 @@ func (c *msgConverter) joinBlockStrings(out, content []byte, typ string) (_ []by
 		}
 		return out, nil
 	})
-	return out, n, thinking, err
+	return out, n, thinking, toolUse, err
 }
 
 // reasoningChunk emits a chunk whose delta carries reasoning text.

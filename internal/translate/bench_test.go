@@ -124,7 +124,11 @@ func BenchmarkAnthropicRequestScanned(b *testing.B) {
 }
 
 func BenchmarkAnthropicResponse(b *testing.B) {
-	for _, s := range benchSizes {
+	// 300B: a short answer, the whole-path benchmark's size.
+	for _, s := range append([]struct {
+		name string
+		size int
+	}{{"300B", 300}}, benchSizes...) {
 		body := anthropicMessageOfSize(b, s.size)
 		b.Run(s.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))

@@ -2,7 +2,11 @@ package translate
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/aigw/aigw/internal/bodyscan"
 )
 
 // Chat completions options every translator to another schema reads the
@@ -117,4 +121,327 @@ func textContent(raw rawJSON, loc msgLoc) (string, error) {
 		sb.WriteString(p.Text)
 	}
 	return sb.String(), nil
+}
+
+// optionWalk is the state of the top-level walk that decodes a chat
+// request's options as it checks them (anthChatRequest.member), and the
+// storage its pointer options point to, so that decoding the options of a
+// usual request allocates nothing and reads each byte once (the decoder
+// ran over a copy of the body without its messages before).
+type optionWalk struct {
+	onMember func(key string, vs, ve int) error // member, bound once
+	walkBody []byte                             // the body walked
+	// msgs counts the messages members; body[msgStart:msgEnd] is the last.
+	msgs, msgStart, msgEnd int
+	// seen has a bit for each option met (option); a repeated one is
+	// slow.
+	seen uint32
+	// ascii: every string literal of the body is ASCII (the router phase's
+	// bodyscan.Findings.RawStrings), so no raw value needs validUTF8.
+	ascii bool
+	// slow: a value the walk does not read exactly as the decoder does
+	// (another type, a string with escapes or bytes outside printable
+	// ASCII, a number beyond the plain forms, a raw option with invalid
+	// UTF-8, which the decoder hands over as a copy with U+FFFD, a
+	// repeated member): the
+	// decoder reads the options instead (decodeSlow), with its semantics
+	// and its errors.
+	slow bool
+
+	maxTokens, maxCompletionTokens, topK int64
+	temperature, topP                    float64
+	parallelToolCalls                    bool
+	streamOptions                        chatStreamOptions
+	toolList                             []chatTool
+	funcs                                []chatToolFunction
+}
+
+// chatToolFunction is chatTool's function.
+type chatToolFunction = struct {
+	Name        string  `json:"name"`
+	Description string  `json:"description"`
+	Parameters  rawJSON `json:"parameters"`
+}
+
+// linkFunction marks a tool whose function the walk read, until the walk
+// points it into funcs (whose storage may move while it grows).
+var linkFunction chatToolFunction
+
+// member is the top-level walk's callback: the Anthropic parameter policy
+// (checkAnthropicParam) for every member, and the decoding of the options
+// into req as jsonAPI decodes them (anthChatRequest's fields; other
+// members ignored).
+func (req *anthChatRequest) member(key string, vs, ve int) error {
+	v := req.walkBody[vs:ve]
+	if err := checkAnthropicParam(key, v); err != nil {
+		return err
+	}
+	if key == "messages" {
+		req.msgs++
+		req.msgStart, req.msgEnd = vs, ve
+	}
+	if req.slow {
+		return nil
+	}
+	bit, ok := req.option(key, v)
+	if req.seen&bit != 0 || !ok {
+		req.slow = true
+	}
+	req.seen |= bit
+	return nil
+}
+
+// option decodes the value v of the option key into req and returns the
+// option's bit (0 for a member that is not an option), or not ok when it
+// cannot read v exactly as the decoder would.
+func (req *anthChatRequest) option(key string, v []byte) (bit uint32, ok bool) {
+	switch key {
+	case "model":
+		return 1 << 0, plainStringInto(&req.Model, v)
+	case "user":
+		return 1 << 1, plainStringInto(&req.User, v)
+	case "reasoning_effort":
+		return 1 << 2, plainStringInto(&req.ReasoningEffort, v)
+	case "messages":
+		req.Messages = v
+		return 1 << 3, true
+	case "stop":
+		req.Stop = v
+		return 1 << 4, req.validUTF8(v)
+	case "tool_choice":
+		req.ToolChoice = v
+		return 1 << 5, req.validUTF8(v)
+	case "thinking":
+		req.Thinking = v
+		return 1 << 6, req.validUTF8(v)
+	case "max_tokens":
+		return 1 << 7, intOption(&req.MaxTokens, &req.maxTokens, v)
+	case "max_completion_tokens":
+		return 1 << 8, intOption(&req.MaxCompletionTokens, &req.maxCompletionTokens, v)
+	case "top_k":
+		return 1 << 9, intOption(&req.TopK, &req.topK, v)
+	case "temperature":
+		return 1 << 10, floatOption(&req.Temperature, &req.temperature, v)
+	case "top_p":
+		return 1 << 11, floatOption(&req.TopP, &req.topP, v)
+	case "stream":
+		return 1 << 12, boolInto(&req.Stream, v)
+	case "parallel_tool_calls":
+		if isNull(v) {
+			req.ParallelToolCalls = nil
+			return 1 << 13, true
+		}
+		req.ParallelToolCalls = &req.parallelToolCalls
+		return 1 << 13, boolInto(req.ParallelToolCalls, v)
+	case "stream_options":
+		return 1 << 14, req.streamOptionsOf(v)
+	case "tools":
+		return 1 << 15, req.toolsOf(v)
+	}
+	return 0, true
+}
+
+// validUTF8 reports whether the raw value v, which the walk keeps raw, is
+// what the decoder would keep: valid UTF-8 (else it hands over a copy with
+// U+FFFD).
+func (req *anthChatRequest) validUTF8(v []byte) bool {
+	return req.ascii || utf8.Valid(v)
+}
+
+// plainStringInto stores the string v into dst as the decoder would when
+// v is null (no change) or a plainString.
+func plainStringInto(dst *string, v []byte) bool {
+	if isNull(v) {
+		return true
+	}
+	s, ok := plainString(v)
+	if ok {
+		*dst = s
+	}
+	return ok
+}
+
+// boolInto stores the boolean v into dst (null: no change).
+func boolInto(dst *bool, v []byte) bool {
+	switch string(v) {
+	case "true":
+		*dst = true
+	case "false":
+		*dst = false
+	case "null":
+	default:
+		return false
+	}
+	return true
+}
+
+// intOption points dst at val holding the integer v (null: dst nil). Only
+// an integer literal within int64 reads here (a fraction or an exponent
+// is the decoder's error).
+func intOption(dst **int64, val *int64, v []byte) bool {
+	if isNull(v) {
+		*dst = nil
+		return true
+	}
+	n, err := strconv.ParseInt(aliasString(v), 10, 64)
+	if err != nil {
+		return false
+	}
+	*val, *dst = n, val
+	return true
+}
+
+// floatOption points dst at val holding the number v (null: dst nil).
+// Only a short number without exponent reads here (no range to check,
+// every decoder rounds it alike); v is a value of a validated document,
+// so it is a JSON number when ParseFloat accepts it.
+func floatOption(dst **float64, val *float64, v []byte) bool {
+	if isNull(v) {
+		*dst = nil
+		return true
+	}
+	if len(v) > 20 || bytes.IndexAny(v, "eE") >= 0 {
+		return false
+	}
+	f, err := strconv.ParseFloat(aliasString(v), 64)
+	if err != nil {
+		return false
+	}
+	*val, *dst = f, val
+	return true
+}
+
+// streamOptionsOf reads stream_options: null, or an object whose
+// include_usage is a boolean or null (its other members ignored).
+func (req *anthChatRequest) streamOptionsOf(v []byte) bool {
+	if isNull(v) {
+		req.StreamOptions = nil
+		return true
+	}
+	if v[0] != '{' {
+		return false
+	}
+	req.streamOptions = chatStreamOptions{}
+	seen := false
+	_, err := bodyscan.ObjectTrusted(v, 0, func(key string, vs, ve int) error {
+		if key != "include_usage" {
+			return nil
+		}
+		if seen || !boolInto(&req.streamOptions.IncludeUsage, v[vs:ve]) {
+			return errSlowMessage
+		}
+		seen = true
+		return nil
+	})
+	if err != nil {
+		return false
+	}
+	req.StreamOptions = &req.streamOptions
+	return true
+}
+
+// toolsOf reads tools: null, or an array of objects whose type is a
+// plainString or null and whose function is null or an object with a
+// plainString (or null) name and description and a parameters value of
+// valid UTF-8;
+// other members ignored, none repeated.
+func (req *anthChatRequest) toolsOf(v []byte) bool {
+	if isNull(v) {
+		req.Tools = nil
+		return true
+	}
+	if v[0] != '[' {
+		return false
+	}
+	tools, funcs := req.toolList[:0], req.funcs[:0]
+	err := bodyscan.EachTrusted(v, func(_, i int) (int, error) {
+		var t chatTool
+		var seen uint8
+		end, err := bodyscan.ObjectTrusted(v, i, func(key string, vs, ve int) error {
+			var bit uint8
+			ok := true
+			switch key {
+			case "type":
+				bit = 1
+				ok = plainStringInto(&t.Type, v[vs:ve])
+			case "function":
+				bit = 2
+				t.Function = nil
+				if !isNull(v[vs:ve]) {
+					var f chatToolFunction
+					if ok = req.toolFunction(&f, v, vs); ok {
+						funcs = append(funcs, f)
+						t.Function = &linkFunction
+					}
+				}
+			default:
+				return nil
+			}
+			if !ok || seen&bit != 0 {
+				return errSlowMessage
+			}
+			seen |= bit
+			return nil
+		})
+		tools = append(tools, t)
+		return end, err
+	})
+	req.toolList, req.funcs = tools, funcs
+	if err != nil {
+		return false
+	}
+	for i, k := 0, 0; i < len(tools); i++ {
+		if tools[i].Function != nil {
+			tools[i].Function = &funcs[k]
+			k++
+		}
+	}
+	req.Tools = tools
+	return true
+}
+
+// toolFunction reads the function object that starts at b[i] into f.
+func (req *anthChatRequest) toolFunction(f *chatToolFunction, b []byte, i int) bool {
+	if b[i] != '{' {
+		return false
+	}
+	var seen uint8
+	_, err := bodyscan.ObjectTrusted(b, i, func(key string, vs, ve int) error {
+		var bit uint8
+		ok := true
+		switch key {
+		case "name":
+			bit = 1
+			ok = plainStringInto(&f.Name, b[vs:ve])
+		case "description":
+			bit = 2
+			ok = plainStringInto(&f.Description, b[vs:ve])
+		case "parameters":
+			bit = 4
+			f.Parameters = b[vs:ve]
+			ok = req.validUTF8(f.Parameters)
+		default:
+			return nil
+		}
+		if !ok || seen&bit != 0 {
+			return errSlowMessage
+		}
+		seen |= bit
+		return nil
+	})
+	return err == nil
+}
+
+// decodeSlow decodes the options with the decoder (decodeWithout), as
+// before the walk read them, keeping req's storage.
+func (req *anthChatRequest) decodeSlow(body []byte) error {
+	w, tools := req.optionWalk, req.head.Tools
+	*req = anthChatRequest{}
+	err := decodeWithout(body, w.msgStart, w.msgEnd, w.msgs == 1, req)
+	if err == nil && w.msgs == 1 {
+		req.Messages = body[w.msgStart:w.msgEnd]
+	}
+	req.optionWalk = optionWalk{onMember: w.onMember, funcs: w.funcs[:0], toolList: w.toolList[:0]}
+	req.head.Tools = tools[:0]
+	return err
 }

@@ -44,6 +44,9 @@ func findMember(b []byte, key string) (vs, ve int, found bool, err error) {
 // scanError maps the scanner's verdict on a body to errBadJSON, keeping a
 // Duplicate (it names the member) and errors of the caller's own.
 func scanError(err error) error {
+	if err == nil {
+		return nil // without errors.As, whose target escapes: no allocation
+	}
 	var se *bodyscan.Error
 	if errors.As(err, &se) && se.Kind != bodyscan.Duplicate {
 		return errBadJSON
