@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -114,18 +115,7 @@ func AppendStringContents(dst []byte, s string) []byte {
 				continue
 			}
 			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
+			dst = appendASCII(dst, c)
 			i++
 			start = i
 			continue
@@ -145,3 +135,143 @@ func AppendStringContents(dst []byte, s string) []byte {
 
 // ContentLength is the header value for a body of n bytes.
 func ContentLength(n int) string { return strconv.Itoa(n) }
+
+// AppendRawStringContents appends the contents of a JSON string literal,
+// lit without its quotes, exactly as AppendStringContents appends the
+// string lit decodes to (encoding/json's decoding: invalid UTF-8 and lone
+// surrogate escapes become U+FFFD), in one pass and without decoding it:
+// runs of bytes and the escapes the encoder writes itself (\" \\ \n \r \t)
+// are copied as they are; other escapes (\/ \b \f, \u…) are rewritten in
+// the encoder's form. lit comes from a document that encoding/json would
+// accept; for any other bytes the output is still valid JSON string
+// contents (a raw quote or control byte is escaped, a malformed escape's
+// backslash is escaped), meaning unspecified.
+func AppendRawStringContents(dst, lit []byte) []byte {
+	start := 0
+	for i := 0; i < len(lit); {
+		c := lit[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			if c == '\\' && i+1 < len(lit) {
+				switch lit[i+1] {
+				case '"', '\\', 'n', 'r', 't':
+					// Already in the encoder's form.
+					i += 2
+					continue
+				case '/', 'b', 'f':
+					dst = append(dst, lit[start:i]...)
+					dst = appendASCII(dst, unescapeShort(lit[i+1]))
+					i += 2
+					start = i
+					continue
+				case 'u':
+					if r, n := unescapeU(lit[i:]); n > 0 {
+						dst = append(dst, lit[start:i]...)
+						if r < utf8.RuneSelf {
+							dst = appendASCII(dst, byte(r))
+						} else {
+							dst = utf8.AppendRune(dst, r)
+						}
+						i += n
+						start = i
+						continue
+					}
+				}
+			}
+			// A raw quote or control byte, or a malformed escape: only
+			// in bytes no JSON decoder accepts; escaped like a byte of
+			// a Go string.
+			dst = append(dst, lit[start:i]...)
+			dst = appendASCII(dst, c)
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(lit[i:])
+		if r == utf8.RuneError && size == 1 {
+			// Decoded, this byte is U+FFFD, which the encoder writes as
+			// is.
+			dst = append(dst, lit[start:i]...)
+			dst = append(dst, "\uFFFD"...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(dst, lit[start:]...)
+}
+
+// appendASCII appends the ASCII byte c as AppendStringContents does.
+func appendASCII(dst []byte, c byte) []byte {
+	switch {
+	case c >= 0x20 && c != '"' && c != '\\':
+		return append(dst, c)
+	case c == '"' || c == '\\':
+		return append(dst, '\\', c)
+	case c == '\n':
+		return append(dst, '\\', 'n')
+	case c == '\r':
+		return append(dst, '\\', 'r')
+	case c == '\t':
+		return append(dst, '\\', 't')
+	}
+	return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+}
+
+// unescapeShort is the byte a one-letter escape other than \" \\ \n \r \t
+// stands for.
+func unescapeShort(e byte) byte {
+	switch e {
+	case 'b':
+		return '\b'
+	case 'f':
+		return '\f'
+	}
+	return '/'
+}
+
+// unescapeU decodes the \uXXXX escape at the start of b as encoding/json
+// does: a high surrogate with a low one after it is one rune (12 bytes), a
+// surrogate otherwise U+FFFD. n is 0 when b does not start with a valid
+// \u escape.
+func unescapeU(b []byte) (r rune, n int) {
+	r = hex4(b)
+	if r < 0 {
+		return 0, 0
+	}
+	if !utf16.IsSurrogate(r) {
+		return r, 6
+	}
+	if r2 := hex4(b[6:]); r2 >= 0 {
+		if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+			return d, 12
+		}
+	}
+	return utf8.RuneError, 6
+}
+
+// hex4 is the code unit of the \uXXXX escape at the start of b, or -1.
+func hex4(b []byte) rune {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+		return -1
+	}
+	var r rune
+	for _, c := range b[2:6] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
