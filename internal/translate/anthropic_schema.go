@@ -118,16 +118,20 @@ type anthStreamEvent struct {
 		Name string
 		Text []byte
 	}
-	Delta struct {
-		Type        string
-		Text        []byte
-		PartialJSON []byte
-		Thinking    []byte
-		StopReason  string
-	}
+	Delta anthStreamDelta
 	Usage anthUsage
 	Error anthErrorBody
 	// counts holds the numbers the Usage pointers point to: message.usage
 	// in the first four, usage in the last four.
 	counts [8]int64
+}
+
+// anthStreamDelta is an event's delta: a content block's (type and text)
+// or the message's (stop_reason).
+type anthStreamDelta struct {
+	Type        string
+	Text        []byte
+	PartialJSON []byte
+	Thinking    []byte
+	StopReason  string
 }

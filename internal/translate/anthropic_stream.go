@@ -224,6 +224,9 @@ func (ev *anthStreamEvent) read(data []byte) error {
 			})
 		case "delta":
 			d := &ev.Delta
+			if d.readWritten(lit) {
+				return nil
+			}
 			return readObject(data, vs, func(key string, vs, ve int) error {
 				switch key {
 				case "type":
@@ -259,6 +262,44 @@ func (ev *anthStreamEvent) read(data []byte) error {
 		return nil
 	}
 	return err
+}
+
+// The delta objects of the commonest events as Anthropic writes them: the
+// type, then the text, nothing else, no space.
+const (
+	textDeltaHead     = `{"type":"text_delta","text":`
+	thinkingDeltaHead = `{"type":"thinking_delta","thinking":`
+	jsonDeltaHead     = `{"type":"input_json_delta","partial_json":`
+)
+
+// readWritten reads lit, a delta object of a document Walk validated, when
+// it is one of the deltas as Anthropic writes them (a head above, a
+// string, '}'): its two members are then known without walking it, and
+// they are what the walk would read (two members, no repeats). It reports
+// whether lit was one of them.
+func (d *anthStreamDelta) readWritten(lit []byte) bool {
+	var typ string
+	var text *[]byte
+	var rest []byte
+	switch {
+	case bytes.HasPrefix(lit, []byte(textDeltaHead)):
+		typ, text, rest = "text_delta", &d.Text, lit[len(textDeltaHead):]
+	case bytes.HasPrefix(lit, []byte(thinkingDeltaHead)):
+		typ, text, rest = "thinking_delta", &d.Thinking, lit[len(thinkingDeltaHead):]
+	case bytes.HasPrefix(lit, []byte(jsonDeltaHead)):
+		typ, text, rest = "input_json_delta", &d.PartialJSON, lit[len(jsonDeltaHead):]
+	default:
+		return false
+	}
+	if len(rest) < 3 || rest[0] != '"' {
+		return false
+	}
+	end, err := bodyscan.ValueEndTrusted(rest, 0)
+	if err != nil || end != len(rest)-1 {
+		return false
+	}
+	d.Type, *text = typ, rest[:end]
+	return true
 }
 
 // readObject walks the members of the object value at data[vs] (of a
