@@ -371,6 +371,10 @@ func readInteger(lit []byte, bits int) (int64, error) {
 	if c := lit[0]; c != '-' && (c < '0' || c > '9') {
 		return 0, errMalformedEvent
 	}
+	if len(lit) == 1 && lit[0] != '-' {
+		// One digit: an index, mostly.
+		return int64(lit[0] - '0'), nil
+	}
 	n, err := strconv.ParseInt(aliasString(lit), 10, bits)
 	if err != nil {
 		return 0, errMalformedEvent
