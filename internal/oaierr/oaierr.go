@@ -108,6 +108,9 @@ func AppendString(dst []byte, s string) []byte {
 func AppendStringContents(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
+		if i += plainWords(s[i:]); i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -149,6 +152,9 @@ func ContentLength(n int) string { return strconv.Itoa(n) }
 func AppendRawStringContents(dst, lit []byte) []byte {
 	start := 0
 	for i := 0; i < len(lit); {
+		if i += plainWords(lit[i:]); i >= len(lit) {
+			break
+		}
 		c := lit[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -203,6 +209,26 @@ func AppendRawStringContents(dst, lit []byte) []byte {
 		i += size
 	}
 	return append(dst, lit[start:]...)
+}
+
+// plainWords returns how many bytes at the start of s, in whole 8-byte
+// words, are ASCII that is written as is (0x20 and up, not '"' nor '\\'),
+// so the encoders copy a run of text a word at a time (SWAR: each test
+// below is exact for the word as a whole).
+func plainWords[T string | []byte](s T) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		q, b := w^(ones*'"'), w^(ones*'\\')
+		// A byte 0x80 or above, below 0x20, or zero after the xor with
+		// '"' or '\\' (the high bits of w are clear for the last three).
+		if (w|(w-ones*0x20)&^w|(q-ones)&^q|(b-ones)&^b)&highs != 0 {
+			break
+		}
+	}
+	return i
 }
 
 // appendASCII appends the ASCII byte c as AppendStringContents does.

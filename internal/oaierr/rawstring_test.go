@@ -2,7 +2,9 @@ package oaierr
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // rawStringCases: the contents of a JSON string literal and what
@@ -82,4 +84,68 @@ func FuzzAppendRawStringContents(f *testing.F) {
 		f.Add([]byte(tc.lit))
 	}
 	f.Fuzz(checkRawAgainstDecoded)
+}
+
+// appendStringContentsBytewise is AppendStringContents as it was before it
+// skipped plain text a word at a time: one byte at a time. The oracle for
+// plainWords.
+func appendStringContentsBytewise(dst []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = appendASCII(dst, c)
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(dst, s[start:]...)
+}
+
+// TestPlainWordsEveryPosition: each byte that must be escaped (and plain
+// ones next to them in value), at every offset of two words and a tail,
+// is found by the word test.
+func TestPlainWordsEveryPosition(t *testing.T) {
+	for _, c := range []byte{0x00, 0x01, 0x1f, 0x20, 0x21, '"', 0x23, 0x5b, '\\', 0x5d, 0x7e, 0x7f, 0x80, 0xc3, 0xff} {
+		for p := range 20 {
+			b := []byte(strings.Repeat("a", 20))
+			b[p] = c
+			want := appendStringContentsBytewise(nil, string(b))
+			if got := AppendStringContents(nil, string(b)); string(got) != string(want) {
+				t.Fatalf("byte %#x at %d: got %q, want %q", c, p, got, want)
+			}
+			plain := c >= 0x20 && c < 0x80 && c != '"' && c != '\\'
+			if n := plainWords(b); (n == 16) != (plain || p >= 16) || n > p && !plain {
+				t.Fatalf("byte %#x at %d: plainWords %d", c, p, n)
+			}
+			checkRawAgainstDecoded(t, b)
+		}
+	}
+}
+
+func FuzzAppendStringContents(f *testing.F) {
+	for _, tc := range rawStringCases {
+		f.Add(tc.lit)
+		f.Add(tc.want)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := AppendStringContents(nil, s), appendStringContentsBytewise(nil, s); string(got) != string(want) {
+			t.Fatalf("%q: got %q, want %q", s, got, want)
+		}
+	})
 }
