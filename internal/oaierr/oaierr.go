@@ -106,11 +106,11 @@ func AppendString(dst []byte, s string) []byte {
 // quotes, so a string can be written in pieces (a joined text, a string
 // copied from another JSON document).
 func AppendStringContents(dst []byte, s string) []byte {
+	// Plain text is skipped a word at a time (plainWords) from the start
+	// and after each byte or rune that is not plain ASCII, byte by byte
+	// to the next one within a word.
 	start := 0
-	for i := 0; i < len(s); {
-		if i += plainWords(s[i:]); i >= len(s) {
-			break
-		}
+	for i := plainWords(s); i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -121,17 +121,15 @@ func AppendStringContents(dst []byte, s string) []byte {
 			dst = appendASCII(dst, c)
 			i++
 			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
+		} else if r, size := utf8.DecodeRuneInString(s[i:]); r == utf8.RuneError && size == 1 {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, `\ufffd`...)
 			i++
 			start = i
-			continue
+		} else {
+			i += size
 		}
-		i += size
+		i += plainWords(s[i:])
 	}
 	return append(dst, s[start:]...)
 }
@@ -150,63 +148,58 @@ func ContentLength(n int) string { return strconv.Itoa(n) }
 // contents (a raw quote or control byte is escaped, a malformed escape's
 // backslash is escaped), meaning unspecified.
 func AppendRawStringContents(dst, lit []byte) []byte {
+	// Plain text is skipped as in AppendStringContents.
 	start := 0
-	for i := 0; i < len(lit); {
-		if i += plainWords(lit[i:]); i >= len(lit) {
-			break
-		}
+	for i := plainWords(lit); i < len(lit); {
 		c := lit[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			if c == '\\' && i+1 < len(lit) {
-				switch lit[i+1] {
-				case '"', '\\', 'n', 'r', 't':
-					// Already in the encoder's form.
-					i += 2
-					continue
-				case '/', 'b', 'f':
-					dst = append(dst, lit[start:i]...)
-					dst = appendASCII(dst, unescapeShort(lit[i+1]))
-					i += 2
-					start = i
-					continue
-				case 'u':
-					if r, n := unescapeU(lit[i:]); n > 0 {
-						dst = append(dst, lit[start:i]...)
-						if r < utf8.RuneSelf {
-							dst = appendASCII(dst, byte(r))
-						} else {
-							dst = utf8.AppendRune(dst, r)
-						}
-						i += n
-						start = i
-						continue
-					}
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		next := i + 1
+		var e byte // the escape letter, if c starts an escape
+		if c == '\\' && i+1 < len(lit) {
+			e = lit[i+1]
+		}
+		switch e {
+		case '"', '\\', 'n', 'r', 't':
+			// Already in the encoder's form.
+			next = i + 2
+		case '/', 'b', 'f':
+			dst = append(dst, lit[start:i]...)
+			dst = appendASCII(dst, unescapeShort(e))
+			next, start = i+2, i+2
+		case 'u':
+			if r, n := unescapeU(lit[i:]); n > 0 {
+				dst = append(dst, lit[start:i]...)
+				if r < utf8.RuneSelf {
+					dst = appendASCII(dst, byte(r))
+				} else {
+					dst = utf8.AppendRune(dst, r)
 				}
+				next, start = i+n, i+n
+				break
 			}
-			// A raw quote or control byte, or a malformed escape: only
-			// in bytes no JSON decoder accepts; escaped like a byte of
-			// a Go string.
-			dst = append(dst, lit[start:i]...)
-			dst = appendASCII(dst, c)
-			i++
-			start = i
-			continue
+			fallthrough
+		default:
+			if c < utf8.RuneSelf {
+				// A raw quote or control byte, or a malformed escape:
+				// only in bytes no JSON decoder accepts; escaped like
+				// a byte of a Go string.
+				dst = append(dst, lit[start:i]...)
+				dst = appendASCII(dst, c)
+				start = next
+			} else if r, size := utf8.DecodeRune(lit[i:]); r == utf8.RuneError && size == 1 {
+				// Decoded, this byte is U+FFFD, which the encoder
+				// writes as is.
+				dst = append(dst, lit[start:i]...)
+				dst = append(dst, "\uFFFD"...)
+				start = next
+			} else {
+				next = i + size
+			}
 		}
-		r, size := utf8.DecodeRune(lit[i:])
-		if r == utf8.RuneError && size == 1 {
-			// Decoded, this byte is U+FFFD, which the encoder writes as
-			// is.
-			dst = append(dst, lit[start:i]...)
-			dst = append(dst, "\uFFFD"...)
-			i++
-			start = i
-			continue
-		}
-		i += size
+		i = next + plainWords(lit[next:])
 	}
 	return append(dst, lit[start:]...)
 }
