@@ -324,7 +324,7 @@ func readString(lit []byte, dst *string) error {
 		return nil
 	case '"':
 		inner := lit[1 : len(lit)-1]
-		if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		if verbatim(inner) {
 			*dst = aliasString(inner)
 			return nil
 		}
@@ -338,6 +338,17 @@ func readString(lit []byte, dst *string) error {
 		return nil
 	}
 	return errMalformedEvent
+}
+
+// verbatim reports whether the contents of a string literal decode to
+// themselves: no escape, valid UTF-8. A short one (a type, a stop reason)
+// is checked by a byte loop, cheaper than IndexByte's call for it.
+func verbatim(inner []byte) bool {
+	ascii := len(inner) <= 32
+	for i := 0; ascii && i < len(inner); i++ {
+		ascii = inner[i] != '\\' && inner[i] < utf8.RuneSelf
+	}
+	return ascii || bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner)
 }
 
 // readRawString sets *dst to the string literal lit as it is, for

@@ -193,6 +193,8 @@ var streamEventCases = []struct {
 	{"message_delta", `{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":15}}`, false},
 	{"message_stop", `{"type":"message_stop"}`, false},
 	{"error", `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded \u2014 retry"}}`, false},
+	{"error strings non-ASCII", "{\"type\":\"error\",\"error\":{\"type\":\"\xffx\",\"message\":\"Überlastet — später\"}}", false},
+	{"long strings", `{"type":"message_start","message":{"id":"msg_0123456789012345678901234567890123456789","model":"claude-with-a-name-longer-than-32-bytes\u00e9"}}`, false},
 	{"error without members", `{"type":"error","error":{}}`, false},
 	{"error null", `{"type":"error","error":null}`, false},
 	{"whitespace", " \t{ \"type\" : \"ping\" , \"index\" : 2 }\r\n ", false},
