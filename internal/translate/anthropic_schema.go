@@ -99,27 +99,39 @@ type anthErrorBody struct {
 
 // anthropicUsageScanner reads usage from Anthropic-native responses for the
 
+// anthStreamEvent is what the translation reads of one Anthropic stream
+// event (readAnthStreamEvent, anthropic_stream.go). Strings and raw
+// literals alias the event's data and are only valid while it is handled;
+// the texts stay raw JSON string literals (quotes included, nil when
+// absent or null), copied into the output without being decoded.
 type anthStreamEvent struct {
-	Type    string `json:"type"`
+	Type    string
 	Message struct {
-		ID    string    `json:"id"`
-		Model string    `json:"model"`
-		Usage anthUsage `json:"usage"`
-	} `json:"message"`
-	Index        int `json:"index"`
+		ID    string
+		Model string
+		Usage anthUsage
+	}
+	Index        int
 	ContentBlock struct {
-		Type string `json:"type"`
-		ID   string `json:"id"`
-		Name string `json:"name"`
-		Text string `json:"text"`
-	} `json:"content_block"`
-	Delta struct {
-		Type        string `json:"type"`
-		Text        string `json:"text"`
-		PartialJSON string `json:"partial_json"`
-		Thinking    string `json:"thinking"`
-		StopReason  string `json:"stop_reason"`
-	} `json:"delta"`
-	Usage anthUsage     `json:"usage"`
-	Error anthErrorBody `json:"error"`
+		Type string
+		ID   string
+		Name string
+		Text []byte
+	}
+	Delta anthStreamDelta
+	Usage anthUsage
+	Error anthErrorBody
+	// counts holds the numbers the Usage pointers point to: message.usage
+	// in the first four, usage in the last four.
+	counts [8]int64
+}
+
+// anthStreamDelta is an event's delta: a content block's (type and text)
+// or the message's (stop_reason).
+type anthStreamDelta struct {
+	Type        string
+	Text        []byte
+	PartialJSON []byte
+	Thinking    []byte
+	StopReason  string
 }

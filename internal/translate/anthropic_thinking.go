@@ -178,7 +178,8 @@ func (c *msgConverter) joinBlockStrings(out, content []byte, typ string) (_ []by
 	return out, n, thinking, toolUse, err
 }
 
-// reasoningChunk emits a chunk whose delta carries reasoning text.
-func (s *anthropicStream) reasoningChunk(text string) {
-	s.stringChunk(`{"reasoning_content":`, text)
+// reasoningChunk emits a chunk whose delta carries reasoning text, the
+// raw JSON string literal lit.
+func (s *anthropicStream) reasoningChunk(lit []byte) {
+	s.rawStringChunk(`{"reasoning_content":`, lit)
 }

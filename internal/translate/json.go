@@ -53,6 +53,15 @@ func aliasString(b []byte) string {
 // whole gateway).
 func appendJSONString(dst []byte, s string) []byte { return oaierr.AppendString(dst, s) }
 
+// appendRawJSONString appends the string literal lit, raw from a document
+// Walk validated (quotes included), as appendJSONString appends the string
+// it decodes to, without decoding it.
+func appendRawJSONString(dst, lit []byte) []byte {
+	dst = append(dst, '"')
+	dst = oaierr.AppendRawStringContents(dst, lit[1:len(lit)-1])
+	return append(dst, '"')
+}
+
 // appendJSONStringOrNull appends s, or null when it is empty.
 func appendJSONStringOrNull(dst []byte, s string) []byte {
 	if s == "" {

@@ -47,17 +47,32 @@ func (p *sseParser) feed(chunk []byte, eos bool, fn sseHandler) error {
 			chunk = chunk[1:]
 		}
 	}
-	for len(chunk) > 0 {
-		i := bytes.IndexAny(chunk, "\r\n")
+	// nl and cr are the offsets of the next '\n' and '\r' at or after pos
+	// (-1: none left in the chunk), each searched for again only once pos
+	// has passed it, so the chunk is scanned once for each whatever its
+	// line ends (IndexAny with two bytes would go byte by byte).
+	nl, cr := indexFrom(chunk, 0, '\n'), indexFrom(chunk, 0, '\r')
+	for pos := 0; pos < len(chunk); {
+		if nl >= 0 && nl < pos {
+			nl = indexFrom(chunk, pos, '\n')
+		}
+		if cr >= 0 && cr < pos {
+			cr = indexFrom(chunk, pos, '\r')
+		}
+		i := nl
+		if cr >= 0 && (i < 0 || cr < i) {
+			i = cr
+		}
 		if i < 0 {
-			if len(p.line)+len(chunk) > p.limit() {
+			rest := chunk[pos:]
+			if len(p.line)+len(rest) > p.limit() {
 				return p.tooLarge()
 			}
-			p.line = append(p.line, chunk...)
+			p.line = append(p.line, rest...)
 			break
 		}
-		seg := chunk[:i]
-		if chunk[i] == '\r' {
+		seg := chunk[pos:i]
+		if i == cr {
 			if i+1 < len(chunk) {
 				if chunk[i+1] == '\n' {
 					i++
@@ -66,7 +81,7 @@ func (p *sseParser) feed(chunk []byte, eos bool, fn sseHandler) error {
 				p.skipLF = true
 			}
 		}
-		chunk = chunk[i+1:]
+		pos = i + 1
 		if len(p.line) > 0 {
 			if len(p.line)+len(seg) > p.limit() {
 				return p.tooLarge()
@@ -91,6 +106,14 @@ func (p *sseParser) feed(chunk []byte, eos bool, fn sseHandler) error {
 		return p.dispatch(fn)
 	}
 	return nil
+}
+
+// indexFrom is the offset of the first c in b at or after from, or -1.
+func indexFrom(b []byte, from int, c byte) int {
+	if i := bytes.IndexByte(b[from:], c); i >= 0 {
+		return from + i
+	}
+	return -1
 }
 
 // errEventTooLarge: a provider SSE line or event exceeded Limits.MaxEventBytes.

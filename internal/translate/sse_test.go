@@ -3,6 +3,7 @@ package translate
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -46,8 +47,51 @@ var sseCases = []struct {
 	{"event name reset between events", "event: a\ndata: 1\n\ndata: 2\n\n", []sseEv{{"a", "1"}, {"", "2"}}},
 	{"unterminated last event dispatched at eos", "data: 1\n\ndata: 2", []sseEv{{"", "1"}, {"", "2"}}},
 	{"missing blank line at eos", "event: e\ndata: 2\n", []sseEv{{"e", "2"}}},
+	{"cr only, several events", "event: a\rdata: 1\rdata: 2\r\r: c\rdata: 3\r\rdata: 4\r\r", []sseEv{{"a", "1\n2"}, {"", "3"}, {"", "4"}}},
+	{"cr inside a line ends it", "data: a\rb\n\n", []sseEv{{"", "a"}}},
+	{"lf then crlf then cr", "data: 1\n\r\ndata: 2\r\n\rdata: 3\r\n\n", []sseEv{{"", "1"}, {"", "2"}, {"", "3"}}},
+	{"cr lf cr lf runs", "data: 1\r\r\n\n\r\rdata: 2\n\r\n\r", []sseEv{{"", "1"}, {"", "2"}}},
+	{"last line ends in cr at eos", "data: 1\r", []sseEv{{"", "1"}}},
+	{"long lines, mixed ends", "data: " + strings.Repeat("x", 100) + "\r\ndata: " + strings.Repeat("y", 70) + "\r\rdata: z\n\n", []sseEv{{"", strings.Repeat("x", 100) + "\n" + strings.Repeat("y", 70)}, {"", "z"}}},
 	{"blank lines only", "\n\r\n\r\n", nil},
 	{"empty", "", nil},
+}
+
+// refSSE is the events of a whole stream with its lines split byte by
+// byte as the WHATWG spec reads them ("\r\n", "\n" or "\r" end a line): the
+// oracle for feed's line ends.
+func refSSE(t testing.TB, in []byte) []sseEv {
+	t.Helper()
+	var p sseParser
+	var evs []sseEv
+	fn := func(event, data []byte) error {
+		evs = append(evs, sseEv{string(event), string(data)})
+		return nil
+	}
+	var line []byte
+	for i := 0; i < len(in); i++ {
+		switch c := in[i]; c {
+		case '\r', '\n':
+			if c == '\r' && i+1 < len(in) && in[i+1] == '\n' {
+				i++
+			}
+			if err := p.processLine(line, fn); err != nil {
+				t.Fatal(err)
+			}
+			line = line[:0]
+		default:
+			line = append(line, c)
+		}
+	}
+	if len(line) > 0 {
+		if err := p.processLine(line, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.dispatch(fn); err != nil {
+		t.Fatal(err)
+	}
+	return evs
 }
 
 func TestSSEParser(t *testing.T) {
@@ -55,6 +99,9 @@ func TestSSEParser(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := parseSSE(t, []byte(tc.in)); !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+			if ref := refSSE(t, []byte(tc.in)); !reflect.DeepEqual(ref, tc.want) {
+				t.Fatalf("the reference reads %q, want %q", ref, tc.want)
 			}
 		})
 	}
@@ -96,6 +143,9 @@ func FuzzSSEParser(f *testing.F) {
 	f.Add([]byte("event: message_start\r\ndata: {\"a\":1}\r\n\r\n"), uint16(20), uint16(21))
 	f.Fuzz(func(t *testing.T, in []byte, a, b uint16) {
 		want := parseSSE(t, in)
+		if ref := refSSE(t, in); !reflect.DeepEqual(want, ref) {
+			t.Fatalf("got %q, the reference reads %q", want, ref)
+		}
 		i, j := int(a)%(len(in)+1), int(b)%(len(in)+1)
 		if i > j {
 			i, j = j, i
