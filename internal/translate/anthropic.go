@@ -78,7 +78,7 @@ type anthropicTranslator struct {
 	coding       contentCoding
 	gz           *gzipDecoder
 	acc          accumulator
-	stream       anthropicStream
+	stream       *anthropicStream // a streamed response's state, made for one (most responses are not)
 	tokens       anthTokens
 	errStatus    int
 }

@@ -144,6 +144,7 @@ func (a *anthropicTranslator) ResponseHeaders(status int, contentType, contentEn
 		a.mode.Error, a.mode.BufferBody, a.mode.ContentType = true, true, "application/json"
 	case isEventStream(contentType):
 		a.mode.Stream, a.mode.ContentType = true, "text/event-stream"
+		a.stream = new(anthropicStream)
 		a.stream.init(a.model, a.includeUsage, a.target.Limits.eventBytes())
 	default:
 		a.mode.BufferBody, a.mode.ContentType = true, "application/json"

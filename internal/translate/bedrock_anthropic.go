@@ -101,6 +101,7 @@ func (a *anthropicTranslator) bedrockResponseHeaders(frames *bedrockFrames, stat
 	if err == nil && isSuccess(status) && isAWSEventStream(contentType) {
 		mode.Stream, mode.BufferBody, mode.ContentType = true, false, "text/event-stream"
 		a.mode = mode
+		a.stream = new(anthropicStream)
 		a.stream.init(a.model, a.includeUsage, a.target.Limits.eventBytes())
 		frames.max, frames.on = a.target.Limits.eventBytes(), true
 	}
@@ -142,7 +143,7 @@ func (a *anthropicTranslator) bedrockError(chunk []byte, eos bool) ([]byte, Usag
 // bedrockStream translates a chunk of an event stream (gzip-encoded or
 // not) frame by frame with frame, for both Bedrock chat translators.
 func (a *anthropicTranslator) bedrockStream(frames *bedrockFrames, chunk []byte, eos bool, frame func(*eventstream.Message) error) ([]byte, Usage, error) {
-	s := &a.stream
+	s := a.stream
 	s.out = s.out[:0]
 	if s.done {
 		return s.out, s.tokens.usage(), nil
@@ -174,7 +175,7 @@ func (a *anthropicTranslator) bedrockStream(frames *bedrockFrames, chunk []byte,
 // goes to the stream translator; an exception ends the stream with its
 // message.
 func (b *bedrockAnthropic) frame(m *eventstream.Message) error {
-	s := &b.stream
+	s := b.stream
 	if s.done {
 		return nil
 	}

@@ -326,7 +326,7 @@ type converseStreamEvent struct {
 // frame turns a ConverseStream event into the Anthropic stream event that
 // means the same and hands it to the Anthropic stream translator.
 func (b *bedrockConverse) frame(m *eventstream.Message) error {
-	s := &b.stream
+	s := b.stream
 	if s.done {
 		return nil
 	}
