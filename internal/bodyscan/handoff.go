@@ -90,11 +90,22 @@ func FindingsOf(r Result, removed Member) Findings {
 //
 // Cost: XXH3 runs at memory speed (about 20 µs per MiB here against
 // maphash's 110), once in the router phase and once per attempt.
+//
+// Memory: an entry holds its Findings by value (~170 bytes), and a Go map
+// keeps the buckets of its peak size: after a burst of 10,000 requests in
+// flight the map alone would keep ~3 MB. Forget rebuilds the map at the
+// size in use once that is an eighth of the peak (shrink, amortized O(1)
+// per entry), so the memory follows the load back down.
 var handoff = struct {
 	sync.Mutex
 	seed    uint64
 	entries map[handoffKey]handoffEntry
+	peak    int // the most entries since the map was made
 }{seed: randomSeed(), entries: map[handoffKey]handoffEntry{}}
+
+// shrinkFrom is the peak from which an emptied map is rebuilt: below it the
+// map's buckets are a few hundred KB at most.
+const shrinkFrom = 1024
 
 // randomSeed is the handoff's secret seed: random per process.
 func randomSeed() uint64 {
@@ -139,6 +150,7 @@ func Remember(body []byte, f Findings) Ticket {
 		e = handoffEntry{f: f, refs: 1}
 	}
 	handoff.entries[k] = e
+	handoff.peak = max(handoff.peak, len(handoff.entries))
 	return Ticket{key: k, held: true}
 }
 
@@ -153,10 +165,22 @@ func (t *Ticket) Forget() {
 	if e, ok := handoff.entries[t.key]; ok {
 		if e.refs--; e.refs == 0 {
 			delete(handoff.entries, t.key)
+			if n := len(handoff.entries); handoff.peak >= shrinkFrom && n*8 <= handoff.peak {
+				shrinkHandoff(n)
+			}
 		} else {
 			handoff.entries[t.key] = e
 		}
 	}
+}
+
+// shrinkHandoff rebuilds the map for its n entries (the lock held).
+func shrinkHandoff(n int) {
+	m := make(map[handoffKey]handoffEntry, n)
+	for k, e := range handoff.entries {
+		m[k] = e
+	}
+	handoff.entries, handoff.peak = m, n
 }
 
 // Recall returns the findings the router phase remembered for exactly

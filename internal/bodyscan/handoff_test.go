@@ -1,6 +1,8 @@
 package bodyscan
 
 import (
+	"runtime"
+	"strconv"
 	"testing"
 )
 
@@ -198,5 +200,42 @@ func TestHandoffAllocatesNothing(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(50, run); n != 0 {
 		t.Fatalf("%v allocations per request, want 0", n)
+	}
+}
+
+// TestHandoffShrinks: after a burst of requests in flight ends, the map's
+// buckets go too (a Go map keeps its peak size; the handoff rebuilds it),
+// so the heap returns to where it was.
+func TestHandoffShrinks(t *testing.T) {
+	const n = 20000
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		bodies[i] = []byte(`{"model":"m","i":` + strconv.Itoa(i) + `}`)
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	tickets := make([]Ticket, n)
+	for i, b := range bodies {
+		tickets[i] = Remember(b, Findings{Members: i})
+	}
+	held := heap()
+	for i := range tickets {
+		tickets[i].Forget()
+	}
+	after := heap()
+	if remembered() != 0 {
+		t.Fatalf("%d bodies still remembered", remembered())
+	}
+	// The held map is megabytes; after, within 512 KB of before.
+	if held < before+2<<20 {
+		t.Fatalf("holding %d findings took %d bytes: the reading does not see them", n, held-before)
+	}
+	if after > before+512<<10 {
+		t.Fatalf("heap %d bytes before the burst, %d held, %d after it ended: the map kept its peak size", before, held, after)
 	}
 }

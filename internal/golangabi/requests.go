@@ -22,6 +22,7 @@ import (
 type worker struct {
 	id      int
 	live    map[unsafe.Pointer]*request // by Envoy's httpRequest
+	peak    int                         // the most live streams since live was made
 	free    []*request
 	configs map[*filter.Config]*filter.Config // each config as this worker's requests use it
 	// Scratch space valid until the current callback returns (see
@@ -48,10 +49,14 @@ type worker struct {
 }
 
 const (
-	// maxPooledRequests bounds each worker's free list: enough for the streams
-	// one worker has open at once under load, without holding memory forever
-	// after a burst.
-	maxPooledRequests = 4096
+	// maxPooledRequests bounds each worker's free list: enough to serve the
+	// streams one worker opens and closes under load without allocating,
+	// while a burst of more leaves at most 1024 x 384 bytes behind.
+	maxPooledRequests = 1024
+	// shrinkLiveFrom: a live map whose peak reached it is rebuilt at the size
+	// in use once that is an eighth of the peak (a Go map keeps the buckets
+	// of its peak size: 10,000 streams would leave ~300 KB per worker).
+	shrinkLiveFrom = 1024
 	// maxRetainedBody is the largest body buffer a worker keeps for the next
 	// request; bigger bodies get a buffer of their own, freed by the GC.
 	maxRetainedBody = 1 << 20
@@ -128,6 +133,7 @@ func (w *worker) start(c *cHTTPRequest) *request {
 	r.c, r.w, r.reads = key, w, &cfg.Reads
 	r.router.Init(cfg, r)
 	w.live[key] = r
+	w.peak = max(w.peak, len(w.live))
 	return r
 }
 
@@ -157,6 +163,9 @@ func (w *worker) config(id uint64) *filter.Config {
 func (w *worker) end(c unsafe.Pointer) {
 	if r := w.live[c]; r != nil {
 		delete(w.live, c)
+		if n := len(w.live); w.peak >= shrinkLiveFrom && n*8 <= w.peak {
+			w.shrinkLive(n)
+		}
 		r.router.OnDestroy()
 		*r = request{}
 		if len(w.free) < maxPooledRequests {
@@ -164,6 +173,15 @@ func (w *worker) end(c unsafe.Pointer) {
 		}
 	}
 	finalizeRequest(c)
+}
+
+// shrinkLive rebuilds the live map for its n streams.
+func (w *worker) shrinkLive(n int) {
+	m := make(map[unsafe.Pointer]*request, max(n, 64))
+	for k, v := range w.live {
+		m[k] = v
+	}
+	w.live, w.peak = m, n
 }
 
 // beginCallback records the processState of the callback and resets the
