@@ -290,11 +290,11 @@ var errSlowMessage = errors.New("message needs the decoder")
 func (c *msgConverter) walkMessage(msgs []byte, i int) (int, bool) {
 	c.resetMessage()
 	m := &c.m
-	var seen uint8
+	var seen memberSet
 	var calls []byte
 	end, err := bodyscan.ObjectTrusted(msgs, i, func(key string, vs, ve int) error {
 		v := msgs[vs:ve]
-		var bit uint8
+		var bit uint32
 		ok := true
 		switch key {
 		case "role":
@@ -314,11 +314,7 @@ func (c *msgConverter) walkMessage(msgs []byte, i int) (int, bool) {
 		default:
 			return nil // the decoder ignores other members too
 		}
-		if !ok || seen&bit != 0 {
-			return errSlowMessage
-		}
-		seen |= bit
-		return nil
+		return seen.take(bit, ok)
 	})
 	if err != nil {
 		return 0, false

@@ -312,10 +312,10 @@ type anthRawResponse struct {
 // printable ASCII, a count beyond an int64 literal, a repeated member) is
 // decoded, as it always was: its verdict and its error are the decoder's.
 func (r *anthRawResponse) read(body []byte) (validated bool, err error) {
-	var seen uint8
+	var seen memberSet
 	err = bodyscan.Walk(body, func(key string, vs, ve int) error {
 		v := body[vs:ve]
-		var bit uint8
+		var bit uint32
 		ok := true
 		switch key {
 		case "id":
@@ -335,11 +335,7 @@ func (r *anthRawResponse) read(body []byte) (validated bool, err error) {
 		default:
 			return nil
 		}
-		if !ok || seen&bit != 0 {
-			return errSlowMessage
-		}
-		seen |= bit
-		return nil
+		return seen.take(bit, ok)
 	})
 	if err == nil {
 		return true, nil
@@ -454,10 +450,10 @@ func (c *msgConverter) eachBlock(out []byte, raw []byte, fn func(out []byte, b *
 // null or a plainString, a text, input or thinking that is not valid
 // UTF-8, a repeated member.
 func walkBlock(raw []byte, i int, b *anthRawBlock) (int, bool) {
-	var seen uint8
+	var seen memberSet
 	end, err := bodyscan.ObjectTrusted(raw, i, func(key string, vs, ve int) error {
 		v := raw[vs:ve]
-		var bit uint8
+		var bit uint32
 		ok := true
 		switch key {
 		case "type":
@@ -484,11 +480,7 @@ func walkBlock(raw []byte, i int, b *anthRawBlock) (int, bool) {
 			// are, not escaped.
 			ok = utf8.Valid(v)
 		}
-		if !ok || seen&bit != 0 {
-			return errSlowMessage
-		}
-		seen |= bit
-		return nil
+		return seen.take(bit, ok)
 	})
 	return end, err == nil
 }

@@ -356,9 +356,9 @@ func (req *anthChatRequest) toolsOf(v []byte) bool {
 	tools, funcs := req.toolList[:0], req.funcs[:0]
 	err := bodyscan.EachTrusted(v, func(_, i int) (int, error) {
 		var t chatTool
-		var seen uint8
+		var seen memberSet
 		end, err := bodyscan.ObjectTrusted(v, i, func(key string, vs, ve int) error {
-			var bit uint8
+			var bit uint32
 			ok := true
 			switch key {
 			case "type":
@@ -377,11 +377,7 @@ func (req *anthChatRequest) toolsOf(v []byte) bool {
 			default:
 				return nil
 			}
-			if !ok || seen&bit != 0 {
-				return errSlowMessage
-			}
-			seen |= bit
-			return nil
+			return seen.take(bit, ok)
 		})
 		tools = append(tools, t)
 		return end, err
@@ -405,9 +401,9 @@ func (req *anthChatRequest) toolFunction(f *chatToolFunction, b []byte, i int) b
 	if b[i] != '{' {
 		return false
 	}
-	var seen uint8
+	var seen memberSet
 	_, err := bodyscan.ObjectTrusted(b, i, func(key string, vs, ve int) error {
-		var bit uint8
+		var bit uint32
 		ok := true
 		switch key {
 		case "name":
@@ -423,11 +419,7 @@ func (req *anthChatRequest) toolFunction(f *chatToolFunction, b []byte, i int) b
 		default:
 			return nil
 		}
-		if !ok || seen&bit != 0 {
-			return errSlowMessage
-		}
-		seen |= bit
-		return nil
+		return seen.take(bit, ok)
 	})
 	return err == nil
 }

@@ -53,3 +53,21 @@ func scanError(err error) error {
 	}
 	return err
 }
+
+// memberSet records which members of one object a walk has read, a bit
+// each: the readers that decode in the walk instead of the decoder
+// (request options, messages, tools, response top level and blocks) hand
+// an object to the decoder when a member repeats or is of a shape they do
+// not read exactly as it would.
+type memberSet uint32
+
+// take marks the member bit as read: errSlowMessage (the object goes to
+// the decoder) when it was read already or ok is false; bit 0 is a member
+// the reader ignores.
+func (s *memberSet) take(bit uint32, ok bool) error {
+	if !ok || uint32(*s)&bit != 0 {
+		return errSlowMessage
+	}
+	*s |= memberSet(bit)
+	return nil
+}
