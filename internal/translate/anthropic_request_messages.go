@@ -325,9 +325,9 @@ func (c *msgConverter) walkMessage(msgs []byte, i int) (int, bool) {
 	return end, true
 }
 
-// plainString reads a raw JSON value that the decoder would store in a
-// string field unchanged: null (no value) or a string of printable ASCII
-// without escapes, viewed in place.
+// plainString reads a raw JSON value of a validated document that the
+// decoder would store in a string field unchanged: null (no value) or a
+// string whose contents decode to themselves (verbatim), viewed in place.
 func plainString(v []byte) (string, bool) {
 	if isNull(v) {
 		return "", true
@@ -336,10 +336,8 @@ func plainString(v []byte) (string, bool) {
 		return "", false
 	}
 	inner := v[1 : len(v)-1]
-	for _, b := range inner {
-		if b < 0x20 || b >= 0x7f || b == '\\' {
-			return "", false
-		}
+	if !verbatim(inner) {
+		return "", false
 	}
 	return aliasString(inner), true
 }
