@@ -93,6 +93,20 @@ func TestTrimProcs(t *testing.T) {
 	}
 }
 
+// render parses in and renders the tables.
+func render(t *testing.T, in string) *bytes.Buffer {
+	t.Helper()
+	r := newResults()
+	if err := r.parse(strings.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := r.render(&out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
 // The issue-4 verdict uses the smallest ratio over every baseline row at a
 // size: one baseline row under the bound makes it "not met".
 func TestTargetVerdict(t *testing.T) {
@@ -110,14 +124,7 @@ func TestTargetVerdict(t *testing.T) {
 			nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newResults()
-			if err := r.parse(strings.NewReader(tc.in)); err != nil {
-				t.Fatal(err)
-			}
-			var out bytes.Buffer
-			if err := r.render(&out); err != nil {
-				t.Fatal(err)
-			}
+			out := render(t, tc.in)
 			if tc.want == nil && strings.Contains(out.String(), "Issue 4 target") {
 				t.Errorf("verdict without an ABI row:\n%s", out.String())
 			}
@@ -131,17 +138,9 @@ func TestTargetVerdict(t *testing.T) {
 }
 
 func TestTranslateBenchmarksGoToUpstreamTable(t *testing.T) {
-	r := newResults()
 	in := "pkg: github.com/aigw/aigw/bench\nBenchmarkRouteDecide-2 1 67 ns/op 0 B/op 0 allocs/op\n" +
 		"pkg: github.com/aigw/aigw/internal/translate\nBenchmarkAnthropicRequest/1KiB-2 1 11500 ns/op 6000 B/op 80 allocs/op\n"
-	if err := r.parse(strings.NewReader(in)); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if err := r.render(&out); err != nil {
-		t.Fatal(err)
-	}
-	s := out.String()
+	s := render(t, in).String()
 	up := strings.Index(s, "| upstream phase (internal/translate)")
 	if up < 0 || !strings.Contains(s[up:], "AnthropicRequest/1KiB | 11500 | 6000 | 80") || strings.Contains(s[up:], "RouteDecide") {
 		t.Errorf("translate benchmarks not in their own table:\n%s", s)
@@ -194,14 +193,7 @@ func TestPathTargetVerdict(t *testing.T) {
 		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newResults()
-			if err := r.parse(strings.NewReader(tc.in)); err != nil {
-				t.Fatal(err)
-			}
-			var out bytes.Buffer
-			if err := r.render(&out); err != nil {
-				t.Fatal(err)
-			}
+			out := render(t, tc.in)
 			for _, w := range tc.want {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("missing %q in:\n%s", w, out.String())
