@@ -258,7 +258,8 @@ static void w_dec_headers(void* ctx, bool end) {
   if (B.bare) {
     // The route the router uses: matched when the headers arrived, never cleared.
     route_t* rt = r->s.route;
-    if (!rt || !rt->cluster || strcmp(rt->cluster, B.expect_cluster) != 0) fail(r, "the route is not the expected cluster's");
+    if (!rt || !rt->cluster || strcmp(rt->cluster, B.expect_cluster) != 0)
+      fail(r, "the route is not the expected cluster's");
   } else if (r->s.route_clears < 1) {
     fail(r, "route cache not cleared");
   }

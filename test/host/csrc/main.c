@@ -421,7 +421,8 @@ static int bench_main(int argc, char** argv) {
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   srand((unsigned)(now_ms() ^ (uint64_t)getpid()));
-  if (argc > 1 && (!strcmp(argv[1], "--bench-router") || !strcmp(argv[1], "--bench-path") || !strcmp(argv[1], "--bench-bare")))
+  if (argc > 1 &&
+      (!strcmp(argv[1], "--bench-router") || !strcmp(argv[1], "--bench-path") || !strcmp(argv[1], "--bench-bare")))
     return bench_main(argc, argv);
   if (argc != 2) die("usage: %s <config file>", argv[0]);
   parse_config(argv[1]);
