@@ -506,7 +506,8 @@ func (r *results) wallUnit(name string) string {
 // latency and wall time per request: one row per body size, worker count,
 // baseline and in-process side that both ran. Whole-path rows add the
 // Envoy-alone CPU, the CPU aigw adds (in-process minus Envoy alone, medians)
-// and baseline ÷ that.
+// and baseline ÷ that; an in-process whole-path row without a baseline is
+// listed with "–" for it.
 func (r *results) renderRatios(w io.Writer, rows []row) {
 	type key struct {
 		scenario, size string
@@ -533,30 +534,38 @@ func (r *results) renderRatios(w io.Writer, rows []row) {
 	}
 	fmt.Fprintln(w, head+"| body | workers | baseline | in-process side | CPU/req: baseline ÷ in-process |"+mid+" p50: baseline ÷ in-process | wall/req: baseline ÷ in-process |")
 	fmt.Fprintln(w, sep+"|---|---|---|---|---|"+midSep+"---|---|")
-	for _, rw := range rows {
-		if inProcess(rw.side) {
-			continue
-		}
-		for _, ip := range in[key{rw.scenario, rw.size, rw.workers}] {
-			if path {
-				scen = "| " + rw.scenario + " "
-				e := envoy[pathKey(ip)]
-				addedUS, vsAdded := "–", "–"
-				if a, ok := r.added(ip.name, e); ok {
-					addedUS = strconv.FormatFloat(a*1e-3, 'f', 1, 64)
-					if b, ok := r.median(rw.name, "cpu-ns/op"); ok && a > 0 {
-						vsAdded = strconv.FormatFloat(b/a, 'f', 1, 64) + "×"
-					}
+	line := func(base, ip row) {
+		if path {
+			scen = "| " + ip.scenario + " "
+			e := envoy[pathKey(ip)]
+			addedUS, vsAdded := "–", "–"
+			if a, ok := r.added(ip.name, e); ok {
+				addedUS = strconv.FormatFloat(a*1e-3, 'f', 1, 64)
+				if b, ok := r.median(base.name, "cpu-ns/op"); ok && a > 0 {
+					vsAdded = strconv.FormatFloat(b/a, 'f', 1, 64) + "×"
 				}
-				envUS := "–"
-				if e != "" {
-					envUS = r.num(e, "cpu-ns/op", 1e-3, 1)
-				}
-				mid = " " + envUS + " | " + addedUS + " | " + vsAdded + " |"
 			}
-			fmt.Fprintf(w, "%s| %s | %d | %s | %s | %s |%s %s | %s |\n", scen, rw.size, rw.workers, rw.side, ip.side,
-				r.ratio(rw.name, ip.name, "cpu-ns/op", "cpu-ns/op"), mid, r.ratio(rw.name, ip.name, "p50-ns", "p50-ns"),
-				r.ratio(rw.name, ip.name, r.wallUnit(rw.name), r.wallUnit(ip.name)))
+			envUS := "–"
+			if e != "" {
+				envUS = r.num(e, "cpu-ns/op", 1e-3, 1)
+			}
+			mid = " " + envUS + " | " + addedUS + " | " + vsAdded + " |"
+		}
+		fmt.Fprintf(w, "%s| %s | %d | %s | %s | %s |%s %s | %s |\n", scen, ip.size, ip.workers, base.side, ip.side,
+			r.ratio(base.name, ip.name, "cpu-ns/op", "cpu-ns/op"), mid, r.ratio(base.name, ip.name, "p50-ns", "p50-ns"),
+			r.ratio(base.name, ip.name, r.wallUnit(base.name), r.wallUnit(ip.name)))
+	}
+	based := map[key]bool{}
+	for _, rw := range rows {
+		k := key{rw.scenario, rw.size, rw.workers}
+		if !inProcess(rw.side) {
+			based[k] = true
+			for _, ip := range in[k] {
+				line(rw, ip)
+			}
+		} else if path && rw.side == sidePathABI && !based[k] {
+			// No baseline in these results: the CPU aigw adds is still shown.
+			line(row{side: "–"}, rw)
 		}
 	}
 }

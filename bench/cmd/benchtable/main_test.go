@@ -187,6 +187,9 @@ func TestPathTargetVerdict(t *testing.T) {
 			"| openai | 1KiB | 1 | ext_proc uds, 2 hops | in-process: whole path via ABI | 50.0× | – | – | – |",
 			"  - ÷ whole host CPU: openai/1w 50.0×: **not met**",
 		}, []string{"- ÷ CPU aigw adds", "- CPU aigw adds"}},
+		{"without a baseline", abi1K + env1K, []string{
+			"| openai | 1KiB | 1 | – | in-process: whole path via ABI | – | 25.0 | 15.0 | – | – | – |",
+		}, []string{"ext_proc ÷ in-process ≥"}},
 		{"added at or below zero", ext1K + abi1K + noise1K, []string{
 			"| 50.0× | 41.0 | -1.0 | – |",
 			"  - ÷ CPU aigw adds (whole host − Envoy alone): openai/1w – (added ≤ 0: noise): no figure",
