@@ -3,7 +3,9 @@
 #
 # Builds the bench test binary once, runs the router-phase benchmarks of
 # bench/ COUNT times (enough samples for benchstat's confidence intervals),
-# then the whole-path benchmarks (same COUNT, PBENCHTIME each), then the
+# then the whole-path benchmarks (COUNT rounds of one run each, PBENCHTIME
+# each: the in-process rows and the Envoy-alone rows subtracted from them
+# alternate over the run, so both see the same machine), then the
 # upstream phase's translation microbenchmarks of internal/translate (same
 # COUNT, TBENCHTIME each), then the memory-per-open-stream run
 # (TestStreamMemory with STREAMS held streams), then writes to
@@ -22,8 +24,9 @@
 #   BENCH=...      go test -bench regexp of the router-phase set, e.g.
 #                  'ExtProc/uds' or 'InProcessABI'; BENCH=none skips it
 #   PBENCH=...     -bench regexp of the whole-path set (BenchmarkExtProcPath,
-#                  BenchmarkWholePathABI and their Parallel forms), e.g.
-#                  'WholePathABI/stream'; PBENCH=none skips it
+#                  BenchmarkWholePathABI, BenchmarkWholePathEnvoy and their
+#                  Parallel forms), e.g. 'WholePath(ABI|Envoy)/stream';
+#                  PBENCH=none skips it
 #   PBENCHTIME=300ms  -benchtime of the whole-path benchmarks
 #   STREAMS=10000  held streams of the memory run; STREAMS=0 skips it
 #   TBENCH=...     -bench regexp for internal/translate (default: OpenAI ->
@@ -42,7 +45,7 @@ cd "$(dirname "$0")/.."
 COUNT=${COUNT:-6}
 BENCHTIME=${BENCHTIME:-1s}
 BENCH=${BENCH:-'^Benchmark(ExtProc|ExtProcParallel|InProcessABI|InProcessABIParallel|InProcess|InProcessParallel|RouterPhase|RouteDecide|TranslateRequest)$'}
-PBENCH=${PBENCH:-'^Benchmark(ExtProcPath|ExtProcPathParallel|WholePathABI|WholePathABIParallel)$'}
+PBENCH=${PBENCH:-'^Benchmark(ExtProcPath|ExtProcPathParallel|WholePathABI|WholePathEnvoy|WholePathABIParallel|WholePathEnvoyParallel)$'}
 PBENCHTIME=${PBENCHTIME:-300ms}
 STREAMS=${STREAMS:-10000}
 TBENCH=${TBENCH:-'^Benchmark(AnthropicRequest|AnthropicResponse|AnthropicStreamChunk|OpenAIRequestOverride|OpenAIStreamChunk)$'}
@@ -96,10 +99,18 @@ if [ "$BENCH" != none ]; then
 		-test.timeout 60m) | tee -a "$OUT/raw.txt" >&2
 fi
 if [ "$PBENCH" != none ]; then
-	echo "== running whole-path benchmarks (count=$COUNT, benchtime=$PBENCHTIME, bench=$PBENCH)" >&2
-	(cd bench && "$tmp/bench.test" -test.run '^$' -test.bench "$PBENCH" \
-		-test.count "$COUNT" -test.benchtime "$PBENCHTIME" \
-		-test.timeout 60m) | tee -a "$OUT/raw.txt" >&2
+	# COUNT rounds of -test.count 1 rather than -test.count COUNT (which takes
+	# a benchmark's samples back to back): every round runs each benchmark once,
+	# in declaration order (bench/wholepath_test.go declares each Envoy-alone
+	# benchmark right after its in-process one), so the samples whose medians
+	# are subtracted ("aigw added") are taken alternately over the whole run.
+	echo "== running whole-path benchmarks ($COUNT rounds, benchtime=$PBENCHTIME, bench=$PBENCH)" >&2
+	for round in $(seq "$COUNT"); do
+		echo "== whole-path round $round/$COUNT" >&2
+		(cd bench && "$tmp/bench.test" -test.run '^$' -test.bench "$PBENCH" \
+			-test.count 1 -test.benchtime "$PBENCHTIME" \
+			-test.timeout 60m) | tee -a "$OUT/raw.txt" >&2
+	done
 fi
 if [ "$TBENCH" != none ]; then
 	echo "== running internal/translate benchmarks (count=$COUNT, benchtime=$TBENCHTIME, bench=$TBENCH)" >&2

@@ -177,21 +177,98 @@ func pathSpec(sc PathScenario, workers int, body []byte) (host.RouterBenchConfig
 	return spec, nil
 }
 
+// pathEnvoySpec is the Envoy-alone counterpart of pathSpec (host
+// --bench-bare): the same host code, routes, clusters, request body and
+// provider response, without aigw: no golang filter, no dynamic module, the
+// .so not loaded. No filter sets the routing header, so the request carries
+// the one aigw would have set (appended, where the filter's SetHeader puts
+// it), as a client-steered route would; the provider's response (Anthropic's
+// for anthropic and stream) passes through untranslated. The host checks
+// every request: the route is the backend's cluster, the upstream request
+// carries the client's body byte for byte and equals the first request, the
+// client response equals the provider's byte for byte (and has its events).
+func pathEnvoySpec(sc PathScenario, workers int, body []byte) (host.RouterBenchConfig, error) {
+	spec, err := pathSpec(sc, workers, body)
+	if err != nil {
+		return host.RouterBenchConfig{}, err
+	}
+	cfg := Config()
+	spec.EnvoyAlone = true
+	// No keys in the environment: nothing reads them. (PluginConfig stays in the host config,
+	// which needs one, but the golang filter is not loaded.)
+	spec.UpstreamConfig, spec.Env = nil, nil
+	spec.RequestHeaders = append(spec.RequestHeaders, [2]string{cfg.BackendHeader, sc.Backend})
+	spec.ExpectBody = body
+	spec.ExpectCluster = "backend-" + sc.Backend
+	// Untouched: the routing header goes on, the path stays, the client's own
+	// authorization goes to the provider and no credential is added.
+	spec.UpstreamExpect = [][2]string{{cfg.BackendHeader, sc.Backend}, {cfg.ModelHeader, ""},
+		{":path", "/v1/chat/completions"}, {"x-api-key", ""}, {"anthropic-version", ""}}
+	for _, h := range spec.RequestHeaders {
+		if h[0] == "authorization" {
+			spec.UpstreamExpect = append(spec.UpstreamExpect, h)
+		}
+	}
+	spec.ResponseExpect = nil
+	spec.ExpectEvents = 0
+	if sc.Stream {
+		spec.ExpectEvents = StreamEvents // one "data: " line per Anthropic event
+	}
+	return spec, nil
+}
+
+// upstreamCapture parses the first upstream request of a run as HTTP/1.1.
+func upstreamCapture(rb *host.RouterBench) (*http.Request, []byte, error) {
+	up, err := rb.UpstreamCapture()
+	if err != nil {
+		return nil, nil, err
+	}
+	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(up)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("upstream request is not HTTP/1.1: %w", err)
+	}
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("upstream request body: %w", err)
+	}
+	return req, body, nil
+}
+
+// checkEnvoyCaptures checks the first upstream request and client response
+// of an Envoy-alone run independently of the host: the request is HTTP/1.1
+// to the same path with the routing header and the client's body byte for
+// byte; the response is the provider's byte for byte.
+func checkEnvoyCaptures(sc PathScenario, body []byte, rb *host.RouterBench) error {
+	spec, err := pathEnvoySpec(sc, 1, body)
+	if err != nil {
+		return err
+	}
+	req, upBody, err := upstreamCapture(rb)
+	if err != nil {
+		return err
+	}
+	if req.URL.Path != "/v1/chat/completions" || req.Header.Get(Config().BackendHeader) != sc.Backend ||
+		req.ContentLength != int64(len(body)) || !bytes.Equal(upBody, body) {
+		return fmt.Errorf("upstream request %s %s, routing header %q, content-length %d, body equal to the client's: %v",
+			req.Method, req.URL.Path, req.Header.Get(Config().BackendHeader), req.ContentLength, bytes.Equal(upBody, body))
+	}
+	resp, err := rb.ResponseCapture()
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(resp, spec.ResponseBody) {
+		return fmt.Errorf("client response is not the provider's: %.200s", resp)
+	}
+	return nil
+}
+
 // checkPathCaptures checks, independently of the code under test, the first
 // upstream request (the reference every later one equalled byte for byte) and
 // the first client response of a scenario.
 func checkPathCaptures(sc PathScenario, body []byte, rb *host.RouterBench) error {
-	up, err := rb.UpstreamCapture()
+	req, upBody, err := upstreamCapture(rb)
 	if err != nil {
 		return err
-	}
-	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(up)))
-	if err != nil {
-		return fmt.Errorf("upstream request is not HTTP/1.1: %w", err)
-	}
-	upBody, err := io.ReadAll(req.Body)
-	if err != nil {
-		return fmt.Errorf("upstream request body: %w", err)
 	}
 	if req.ContentLength != int64(len(upBody)) {
 		return fmt.Errorf("upstream content-length %d for %d bytes", req.ContentLength, len(upBody))
@@ -291,38 +368,26 @@ func checkPathCaptures(sc PathScenario, body []byte, rb *host.RouterBench) error
 	return nil
 }
 
-// TestWholePathBenchMode keeps the whole-path harness from rotting (make
-// test): a tiny run of every scenario with 1 and 2 workers has no failures
-// and its captured upstream request and client response are right; runs
-// whose checks cannot hold fail every request, so the checks are not vacuous.
-func TestWholePathBenchMode(t *testing.T) {
+// pathCase is one tiny bench-mode run of TestWholePathBenchMode or
+// TestWholePathEnvoyBenchMode.
+type pathCase struct {
+	name     string
+	sc       PathScenario
+	workers  int
+	size     int // body bytes; 4 KiB when 0
+	mutate   func(*host.RouterBenchConfig)
+	failures string // "": no request may fail; else every one fails, the first with this
+}
+
+// pathCaseRequests is the size of each case's run.
+const pathCaseRequests = 41
+
+// runPathCases runs each case's host (mkSpec, then the case's mutation) for
+// pathCaseRequests requests and checks the failures; check checks the rest of
+// every case's result.
+func runPathCases(t *testing.T, cases []pathCase, mkSpec func(PathScenario, int, []byte) (host.RouterBenchConfig, error),
+	check func(t *testing.T, c pathCase, body []byte, spec host.RouterBenchConfig, rb *host.RouterBench, res host.RouterBenchResult)) {
 	so := soPath(t)
-	type tc struct {
-		name     string
-		sc       PathScenario
-		workers  int
-		mutate   func(*host.RouterBenchConfig)
-		failures string
-		size     int // body bytes; 4 KiB when 0
-	}
-	var cases []tc
-	for _, sc := range PathScenarios {
-		cases = append(cases, tc{name: sc.Name + "/1", sc: sc, workers: 1}, tc{name: sc.Name + "/2", sc: sc, workers: 2})
-	}
-	// Bodies in many of Envoy's 16 KiB slices: the attempt reads them into
-	// a pooled scratch buffer and the passthrough's model override is
-	// spliced from Envoy's own slices (internal/dynmod).
-	cases = append(cases, tc{name: "openai/1MiB/2", sc: PathScenarios[0], workers: 2, size: 1 << 20},
-		tc{name: "anthropic/100KiB/1", sc: PathScenarios[1], workers: 1, size: 100 << 10})
-	cases = append(cases,
-		tc{name: "wrong-credential", sc: PathScenarios[0], workers: 1, failures: "upstream request header",
-			mutate: func(c *host.RouterBenchConfig) { c.Env[0] = "AIGW_BENCH_OPENAI_KEY=sk-other" }},
-		tc{name: "wrong-response-part", sc: PathScenarios[1], workers: 1, failures: "expected part",
-			mutate: func(c *host.RouterBenchConfig) { c.ResponseExpect = append(c.ResponseExpect, `"total_tokens":819`) }},
-		tc{name: "wrong-event-count", sc: PathScenarios[2], workers: 2, failures: "number of events",
-			mutate: func(c *host.RouterBenchConfig) { c.ExpectEvents++ }},
-		tc{name: "wrong-route", sc: PathScenarios[0], workers: 1, failures: "routing header",
-			mutate: func(c *host.RouterBenchConfig) { c.ExpectHeader[1] = "anthropic" }})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			size := c.size
@@ -330,7 +395,7 @@ func TestWholePathBenchMode(t *testing.T) {
 				size = 4 << 10
 			}
 			body := pathBody(c.sc, size)
-			spec, err := pathSpec(c.sc, c.workers, body)
+			spec, err := mkSpec(c.sc, c.workers, body)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -344,7 +409,7 @@ func TestWholePathBenchMode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			const n = 41
+			const n = pathCaseRequests
 			res, err := rb.Run(n)
 			if err != nil {
 				t.Fatal(err)
@@ -356,27 +421,110 @@ func TestWholePathBenchMode(t *testing.T) {
 			case c.failures == "" && res.Failures != 0:
 				t.Errorf("%d of %d requests failed: %s; host log:\n%s", res.Failures, res.Requests, res.FirstFailure,
 					strings.Join(rb.Stderr(), "\n"))
-			case c.failures == "":
-				if err := checkPathCaptures(c.sc, body, rb); err != nil {
-					t.Error(err)
-				}
-				wantChunks := uint64(n)
-				if c.sc.Stream {
-					wantChunks *= StreamEvents
-				}
-				if res.Chunks != wantChunks {
-					t.Errorf("%d response chunks, want %d", res.Chunks, wantChunks)
-				}
-			case res.Failures == 0:
-				t.Errorf("no request failed; want every one to fail with %q", c.failures)
+			case c.failures != "" && res.Failures != n:
+				t.Errorf("%d of %d requests failed (%q); want every one to fail with %q", res.Failures, n, res.FirstFailure, c.failures)
 			case !strings.Contains(res.FirstFailure, c.failures):
 				t.Errorf("first failure %q, want %q", res.FirstFailure, c.failures)
+			default:
+				check(t, c, body, spec, rb, res)
 			}
 			if err := rb.Close(); err != nil {
 				t.Error(err)
 			}
 		})
 	}
+}
+
+// wantChunks is the number of response reads of a passing run: one per SSE
+// event, else one per 16 KiB.
+func wantChunks(c pathCase, spec host.RouterBenchConfig) uint64 {
+	if c.sc.Stream {
+		return pathCaseRequests * StreamEvents
+	}
+	return pathCaseRequests * uint64((len(spec.ResponseBody)+16<<10-1)/(16<<10))
+}
+
+// TestWholePathBenchMode keeps the whole-path harness from rotting (make
+// test): a tiny run of every scenario with 1 and 2 workers has no failures
+// and its captured upstream request and client response are right; runs
+// whose checks cannot hold fail every request, so the checks are not vacuous.
+func TestWholePathBenchMode(t *testing.T) {
+	var cases []pathCase
+	for _, sc := range PathScenarios {
+		cases = append(cases, pathCase{name: sc.Name + "/1", sc: sc, workers: 1}, pathCase{name: sc.Name + "/2", sc: sc, workers: 2})
+	}
+	// Bodies in many of Envoy's 16 KiB slices: the attempt reads them into
+	// a pooled scratch buffer and the passthrough's model override is
+	// spliced from Envoy's own slices (internal/dynmod).
+	cases = append(cases, pathCase{name: "openai/1MiB/2", sc: PathScenarios[0], workers: 2, size: 1 << 20},
+		pathCase{name: "anthropic/100KiB/1", sc: PathScenarios[1], workers: 1, size: 100 << 10})
+	cases = append(cases,
+		pathCase{name: "wrong-credential", sc: PathScenarios[0], workers: 1, failures: "upstream request header",
+			mutate: func(c *host.RouterBenchConfig) { c.Env[0] = "AIGW_BENCH_OPENAI_KEY=sk-other" }},
+		pathCase{name: "wrong-response-part", sc: PathScenarios[1], workers: 1, failures: "expected part",
+			mutate: func(c *host.RouterBenchConfig) { c.ResponseExpect = append(c.ResponseExpect, `"total_tokens":819`) }},
+		pathCase{name: "wrong-event-count", sc: PathScenarios[2], workers: 2, failures: "number of events",
+			mutate: func(c *host.RouterBenchConfig) { c.ExpectEvents++ }},
+		pathCase{name: "wrong-route", sc: PathScenarios[0], workers: 1, failures: "routing header",
+			mutate: func(c *host.RouterBenchConfig) { c.ExpectHeader[1] = "anthropic" }})
+	runPathCases(t, cases, pathSpec, func(t *testing.T, c pathCase, body []byte, spec host.RouterBenchConfig, rb *host.RouterBench, res host.RouterBenchResult) {
+		if c.failures != "" {
+			return
+		}
+		if err := checkPathCaptures(c.sc, body, rb); err != nil {
+			t.Error(err)
+		}
+		if want := wantChunks(c, spec); res.Chunks != want {
+			t.Errorf("%d response chunks, want %d", res.Chunks, want)
+		}
+		// Both filters ran for every request: the golang filter's hooks (headers
+		// and data both ways, complete, log, destroy) and the module's (new,
+		// request headers and body, response headers and body, destroy).
+		if n := uint64(pathCaseRequests); res.SOCalls < n*13 || res.Created != n {
+			t.Errorf("%d calls into the .so and %d golang filters for %d requests", res.SOCalls, res.Created, n)
+		}
+	})
+}
+
+// TestWholePathEnvoyBenchMode keeps the Envoy-alone variant honest (make
+// test): a tiny run of every scenario with 1 and 2 workers has no failures,
+// its captured upstream request carries the client's body and its client
+// response is the provider's, and neither filter was called (no call into
+// the .so, no golang filter created; TestWholePathBenchMode checks the same
+// counts are there with aigw); runs whose checks cannot hold fail every
+// request.
+func TestWholePathEnvoyBenchMode(t *testing.T) {
+	var cases []pathCase
+	for _, sc := range PathScenarios {
+		cases = append(cases, pathCase{name: sc.Name + "/1", sc: sc, workers: 1}, pathCase{name: sc.Name + "/2", sc: sc, workers: 2})
+	}
+	cases = append(cases, pathCase{name: "openai/1MiB/2", sc: PathScenarios[0], workers: 2, size: 1 << 20},
+		pathCase{name: "wrong-expected-body", sc: PathScenarios[0], workers: 1, failures: "upstream request body differs",
+			mutate: func(c *host.RouterBenchConfig) { c.ExpectBody = pathBody(PathScenarios[1], 4<<10) }},
+		pathCase{name: "wrong-expected-body-length", sc: PathScenarios[1], workers: 2, failures: "upstream request body differs",
+			mutate: func(c *host.RouterBenchConfig) { c.ExpectBody = append(bytes.Clone(c.ExpectBody), ' ') }},
+		pathCase{name: "wrong-route", sc: PathScenarios[0], workers: 2, failures: "expected cluster",
+			mutate: func(c *host.RouterBenchConfig) { c.ExpectCluster = "backend-anthropic" }},
+		pathCase{name: "wrong-expected-response", sc: PathScenarios[1], workers: 1, failures: "client response differs",
+			mutate: func(c *host.RouterBenchConfig) {
+				c.ExpectResponse = bytes.Replace(c.ResponseBody, []byte("summary"), []byte("summarY"), 1)
+			}},
+		pathCase{name: "wrong-event-count", sc: PathScenarios[2], workers: 2, failures: "number of events",
+			mutate: func(c *host.RouterBenchConfig) { c.ExpectEvents++ }})
+	runPathCases(t, cases, pathEnvoySpec, func(t *testing.T, c pathCase, body []byte, spec host.RouterBenchConfig, rb *host.RouterBench, res host.RouterBenchResult) {
+		if res.SOCalls != 0 || res.Created != 0 {
+			t.Errorf("Envoy alone called into the .so %d times, created %d golang filters", res.SOCalls, res.Created)
+		}
+		if c.failures != "" {
+			return
+		}
+		if err := checkEnvoyCaptures(c.sc, body, rb); err != nil {
+			t.Error(err)
+		}
+		if want := wantChunks(c, spec); res.Chunks != want {
+			t.Errorf("%d response chunks, want %d", res.Chunks, want)
+		}
+	})
 }
 
 // soPath builds build/libaigw.so once per test binary.
@@ -396,30 +544,47 @@ func soPath(t testing.TB) string {
 // added before the provider); seq-p50/p99-ns: the whole sequence, response
 // included; chunk-ns: worker time per response body read through both phases
 // to the downstream codec (the per-event cost of a stream).
-func BenchmarkWholePathABI(b *testing.B) { benchWholePath(b, 1) }
+func BenchmarkWholePathABI(b *testing.B) { benchWholePath(b, 1, pathSpec, checkPathCaptures) }
+
+// BenchmarkWholePathEnvoy: the same requests through the same host code
+// without aigw (pathEnvoySpec), one worker thread: what Envoy does anyway
+// (header maps, body buffer, route match, the router's retained body and
+// per-attempt copy, the upstream codec, the response to the downstream
+// codec, teardown). BenchmarkWholePathABI minus this is the CPU aigw adds.
+// Declared between the ABI benchmarks so a round of run.sh measures each
+// right after its ABI counterpart.
+func BenchmarkWholePathEnvoy(b *testing.B) { benchWholePath(b, 1, pathEnvoySpec, checkEnvoyCaptures) }
 
 // BenchmarkWholePathABIParallel: two worker threads.
-func BenchmarkWholePathABIParallel(b *testing.B) { benchWholePath(b, 2) }
+func BenchmarkWholePathABIParallel(b *testing.B) { benchWholePath(b, 2, pathSpec, checkPathCaptures) }
 
-func benchWholePath(b *testing.B, workers int) {
+// BenchmarkWholePathEnvoyParallel: Envoy alone, two worker threads.
+func BenchmarkWholePathEnvoyParallel(b *testing.B) {
+	benchWholePath(b, 2, pathEnvoySpec, checkEnvoyCaptures)
+}
+
+func benchWholePath(b *testing.B, workers int, mkSpec func(PathScenario, int, []byte) (host.RouterBenchConfig, error),
+	check func(PathScenario, []byte, *host.RouterBench) error) {
 	for _, sc := range PathScenarios {
 		b.Run(sc.Name, func(b *testing.B) {
 			for _, size := range Sizes {
 				body := pathBody(sc, size.Bytes)
 				var rb *host.RouterBench
+				var alone bool
 				b.Run(size.Name, func(b *testing.B) {
 					if rb == nil {
-						spec, err := pathSpec(sc, workers, body)
+						spec, err := mkSpec(sc, workers, body)
 						if err != nil {
 							b.Fatal(err)
 						}
+						alone = spec.EnvoyAlone
 						if rb, err = host.StartRouterBench(context.Background(), spec); err != nil {
 							b.Fatal(err)
 						}
 						if _, err := rb.Run(100 * workers); err != nil {
 							b.Fatal(err)
 						}
-						if err := checkPathCaptures(sc, body, rb); err != nil {
+						if err := check(sc, body, rb); err != nil {
 							b.Fatal(err)
 						}
 						b.ResetTimer()
@@ -430,6 +595,9 @@ func benchWholePath(b *testing.B, workers int) {
 					}
 					if res.Failures > 0 {
 						b.Fatalf("%d of %d requests failed the checks: %s", res.Failures, res.Requests, res.FirstFailure)
+					}
+					if (res.SOCalls == 0) != alone {
+						b.Fatalf("%d calls into the .so (Envoy alone: %v)", res.SOCalls, alone)
 					}
 					reportABI(b, res)
 					if res.Chunks > 0 {

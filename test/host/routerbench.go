@@ -65,6 +65,20 @@ type RouterBenchConfig struct {
 	UpstreamExpect [][2]string
 	ResponseExpect []string // substrings of every client response body
 	ExpectEvents   int      // "data: " lines in every client response body (0: unchecked)
+
+	// EnvoyAlone (with WholePath: --bench-bare) runs the whole path's per-request sequence
+	// through the same host code for an Envoy with the same Routes and Clusters but without
+	// aigw: no golang filter before the router, no dynamic module in the upstream filter
+	// chain, the .so not loaded (PluginConfig and UpstreamConfig unused). No filter sets the
+	// routing header, so RequestHeaders carry the one the route matches (ExpectHeader is
+	// checked at the router as in WholePath). Every request is checked: the route's cluster
+	// is ExpectCluster, the upstream request's body is ExpectBody byte for byte (and the
+	// whole request equals the first one, in UpstreamCapture; UpstreamExpect as in
+	// WholePath), the client response is ResponseBody byte for byte with ExpectEvents
+	// "data: " lines (0: unchecked), or ExpectResponse when set. ResponseExpect is not used.
+	EnvoyAlone     bool
+	ExpectCluster  string
+	ExpectResponse []byte
 }
 
 // RouterBenchResult is one run's BENCH_RESULT line.
@@ -88,6 +102,10 @@ type RouterBenchResult struct {
 	// the chunk, through to the downstream codec).
 	Chunks    uint64
 	ChunkTime time.Duration
+	// SOCalls: calls the worker threads made into the .so's entry points during the run
+	// (golang filter hooks, dynamic-module hooks, filter creation and destruction); 0 in
+	// EnvoyAlone mode.
+	SOCalls uint64
 }
 
 // RouterBench is a running host in router-phase benchmark mode.
@@ -121,6 +139,9 @@ const BenchWrapEnv = "AIGW_BENCH_WRAP"
 // waits until its workers are ready.
 func StartRouterBench(ctx context.Context, c RouterBenchConfig) (*RouterBench, error) {
 	var err error
+	if c.EnvoyAlone && !c.WholePath {
+		return nil, errors.New("host: EnvoyAlone is a variant of WholePath")
+	}
 	if c.SO == "" {
 		if c.SO, err = BuildSO(ctx); err != nil {
 			return nil, err
@@ -148,7 +169,7 @@ func StartRouterBench(ctx context.Context, c RouterBenchConfig) (*RouterBench, e
 	cleanup := func() { os.RemoveAll(dir) }
 	path := func(n string) string { return filepath.Join(dir, n) }
 	cfg := Config{SO: c.SO, Workers: c.Workers, LogLevel: c.LogLevel, BufferLimit: c.BufferLimit,
-		PluginConfig: c.PluginConfig, DisableUpstream: !c.WholePath, NoAccessLog: true,
+		PluginConfig: c.PluginConfig, DisableUpstream: !c.WholePath || c.EnvoyAlone, NoAccessLog: true,
 		UpstreamConfig: c.UpstreamConfig, Clusters: c.Clusters, Routes: c.Routes,
 		DynmodSearchPath: filepath.Dir(c.SO)}
 	writes := []func() error{
@@ -187,6 +208,14 @@ func StartRouterBench(ctx context.Context, c RouterBenchConfig) (*RouterBench, e
 			"--resp-capture", path("resp-capture")}
 		if c.SSE {
 			whole = append(whole, "--sse")
+		}
+		if c.EnvoyAlone {
+			mode = "--bench-bare"
+			whole = append(whole, "--expect-cluster", c.ExpectCluster)
+			if c.ExpectResponse != nil {
+				writes = append(writes, func() error { return os.WriteFile(path("expect-resp"), c.ExpectResponse, 0o644) })
+				whole = append(whole, "--expect-resp-body", path("expect-resp"))
+			}
 		}
 	}
 	for _, w := range writes {
@@ -432,6 +461,7 @@ func ParseRouterBenchResult(line string) (RouterBenchResult, error) {
 		"failures":       func(v uint64) { r.Failures = v },
 		"chunks":         func(v uint64) { r.Chunks = v },
 		"chunk_ns":       func(v uint64) { r.ChunkTime = ns(v) },
+		"so_calls":       func(v uint64) { r.SOCalls = v },
 	}
 	seen := map[string]bool{}
 	for _, f := range strings.Fields(rest) {

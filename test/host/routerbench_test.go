@@ -110,14 +110,14 @@ func TestRouterBenchMode(t *testing.T) {
 func TestParseRouterBenchResult(t *testing.T) {
 	line := "BENCH_RESULT requests=10 workers=2 wall_ns=1000 cpu_ns=2000 worker_cpu_ns=1500 decode_p50_ns=50 " +
 		"decode_p99_ns=90 seq_p50_ns=70 seq_p99_ns=120 peak_rss_bytes=4096 maxrss_bytes=4096 created=10 " +
-		"finalized=8 outstanding=3 failures=0 chunks=20 chunk_ns=4000"
+		"finalized=8 outstanding=3 failures=0 chunks=20 chunk_ns=4000 so_calls=70"
 	r, err := ParseRouterBenchResult(line)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := RouterBenchResult{Requests: 10, Workers: 2, Wall: 1000, CPU: 2000, WorkerCPU: 1500, DecodeP50: 50,
 		DecodeP99: 90, SeqP50: 70, SeqP99: 120, PeakRSS: 4096, Created: 10, Finalized: 8, Outstanding: 3,
-		Chunks: 20, ChunkTime: 4000}
+		Chunks: 20, ChunkTime: 4000, SOCalls: 70}
 	if r != want {
 		t.Errorf("got %+v\nwant %+v", r, want)
 	}
@@ -125,6 +125,7 @@ func TestParseRouterBenchResult(t *testing.T) {
 		"BENCH_READY workers=1",
 		strings.Replace(line, " failures=0", "", 1),
 		strings.Replace(line, " chunk_ns=4000", "", 1),
+		strings.Replace(line, " so_calls=70", "", 1),
 		strings.Replace(line, "cpu_ns=2000", "cpu_ns=x", 1),
 		strings.Replace(line, "cpu_ns=2000", "cpu_ns", 1),
 	} {

@@ -19,6 +19,20 @@
 // and the filter's memory is released only by envoyGoFilterHttpFinalize from Go (aigw calls it
 // from OnHttpDestroy; a GC-finalizer-based library later), as in Envoy, which never waits for it.
 //
+// Envoy alone (--bench-bare): the whole-path mode's per-request sequence through the same host
+// code (header map from the template, body buffer, decodeHeaders/decodeData, the HCM's route
+// match, router.c with its retained body and per-attempt copy, the upstream codec, the in-memory
+// upstream, the response through attempt_codec_headers/attempt_codec_data in the same chunks,
+// the router, the downstream codec, complete/destroy/deferred deletes) for an Envoy configured
+// with the same routes and clusters but without aigw: no golang filter before the router, no
+// dynamic module in the cluster's upstream filter chain, libaigw.so not loaded. Both chains are
+// the host's filter manager with a filter that continues at once (fm.c: the terminal gets what
+// the codec gave), which is how router.c already runs an upstream chain without the module. No
+// filter sets the routing header: the request template carries it (a client-steered route), so
+// the route matched when the headers arrive is the backend's. Every request is checked: the
+// route's cluster, the upstream request equal to the first one byte for byte and its body equal
+// to the client's, the client response equal to the provider's byte for byte.
+//
 // Commands on stdin, one per line: "run N" runs N measured requests spread over the workers
 // (each worker its own thread and worker_id < concurrency) and prints one BENCH_RESULT line;
 // "quit" (or EOF) waits briefly for outstanding Finalize calls and prints BENCH_EXIT.
@@ -67,6 +81,18 @@ typedef struct {
   char* resp_ref;
   size_t resp_ref_len;
   atomic_bool resp_captured;
+  // Envoy alone (--bench-bare): expect_body is the body every upstream request carries,
+  // expect_cluster the cluster the route must match, expect_resp the client response (the
+  // provider's, passed through, unless the driver says otherwise). up_ref_fail is the verdict
+  // on the first upstream request's body, which every later request equal to it shares (a
+  // function of the bytes, as resp_ref); resp_events_fail the verdict on expect_resp's event
+  // count, which every client response equal to it shares.
+  bool bare;
+  char* expect_cluster;
+  char* expect_resp;
+  size_t expect_resp_len;
+  const char* up_ref_fail;
+  const char* resp_events_fail;
 } bench_spec_t;
 
 static bench_spec_t B;
@@ -79,9 +105,12 @@ typedef struct {
   uint64_t* lat_seq;    // ns of the whole per-request sequence
   uint64_t thread_cpu_ns;
   uint64_t chunk_ns, chunks; // response body chunks through both phases (whole-path mode)
+  uint64_t so_calls;         // calls into libaigw.so's entry points during the run
   uint64_t failures;
   char first_failure[256];
 } bworker_t;
+
+__thread uint64_t tls_so_calls;
 
 static bworker_t* g_bw;
 static int g_nbw;
@@ -226,7 +255,14 @@ static void w_dec_headers(void* ctx, bool end) {
   breq_t* r = ctx;
   const char* v = hmap_gets(&r->s.req_headers, B.expect_hname);
   if (!v || strcmp(v, B.expect_hvalue) != 0) fail(r, "routing header not set to the expected value");
-  if (r->s.route_clears < 1) fail(r, "route cache not cleared");
+  if (B.bare) {
+    // The route the router uses: matched when the headers arrived, never cleared.
+    route_t* rt = r->s.route;
+    if (!rt || !rt->cluster || strcmp(rt->cluster, B.expect_cluster) != 0)
+      fail(r, "the route is not the expected cluster's");
+  } else if (r->s.route_clears < 1) {
+    fail(r, "route cache not cleared");
+  }
   r->routed_headers = true;
   router_decode_headers(&r->s, end);
 }
@@ -241,6 +277,15 @@ static void write_capture(const char* path, const char* p, size_t n) {
   FILE* f = fopen(path, "wb");
   if (!f || fwrite(p, 1, n, f) != n) fprintf(stderr, "bench: write %s failed\n", path);
   if (f) fclose(f);
+}
+
+// Envoy alone: the serialized request (head, blank line, body) carries exactly the client's
+// body. Computed once, on the first request; every later one is compared with the first.
+static const char* bare_body_verdict(const char* req, size_t n) {
+  size_t bl = B.expect_len;
+  if (n < bl + 4 || memcmp(req + n - bl - 4, "\r\n\r\n", 4) != 0 || memcmp(req + n - bl, B.expect_body, bl) != 0)
+    return "upstream request body differs from the expected body";
+  return NULL;
 }
 
 // The in-memory upstream got the attempt's whole request (serialized by router.c's codec):
@@ -262,6 +307,7 @@ static void mem_request(struct attempt* a, buf_t* bytes) {
   if (!B.up_ref) {
     B.up_ref = buf_dup(bytes);
     B.up_ref_len = bytes->length;
+    if (B.bare) B.up_ref_fail = bare_body_verdict(B.up_ref, B.up_ref_len);
     write_capture(B.up_capture, B.up_ref, B.up_ref_len);
     pthread_mutex_unlock(&B.ref_mu);
   } else {
@@ -272,6 +318,8 @@ static void mem_request(struct attempt* a, buf_t* bytes) {
       fail(r, "upstream request differs from the first request's");
     }
   }
+  // Equal to the first request (or the first itself): the same body, the same verdict.
+  if (B.up_ref_fail) fail(r, B.up_ref_fail);
   buf_drain(bytes, bytes->length);
   r->routed_body = true;
 }
@@ -290,6 +338,20 @@ static size_t count_sub(const char* p, size_t n, const char* sub) {
 // a translated one whose "created" second moved on) is searched in full and, when it passes,
 // becomes the reference: a translated stream is searched once per second, not per request.
 static void check_client_body(breq_t* r) {
+  if (B.bare) {
+    // Envoy alone: the provider's response passes through untranslated, byte for byte; the
+    // expected response's event count was checked once (resp_events_fail).
+    if (!atomic_exchange(&B.resp_captured, true)) {
+      char* body = buf_dup(&r->client_body);
+      write_capture(B.resp_capture, body, r->client_body.length);
+      free(body);
+    }
+    if (!buf_eq(&r->client_body, B.expect_resp, B.expect_resp_len))
+      fail(r, "the client response differs from the expected one");
+    else if (B.resp_events_fail)
+      fail(r, B.resp_events_fail);
+    return;
+  }
   pthread_mutex_lock(&B.ref_mu);
   const char* ref = B.resp_ref;
   size_t ref_len = B.resp_ref_len;
@@ -393,7 +455,7 @@ static void req_begin(bworker_t* bw, inflight_t* f, uint64_t* decode_ns, bool pa
     s->route = s->initial_route = route_match(s);
     s->route_cached = true;
   }
-  golang_stream_new(s);
+  if (!B.bare) golang_stream_new(s);
   fm_headers(&s->dec, false);
   buf_t body;
   buf_init(&body);
@@ -434,8 +496,10 @@ static void req_finish(bworker_t* bw, inflight_t* f, uint64_t* seq_ns) {
   // ActiveStream::completeRequest -> onStreamComplete, log, then onDestroy; the filter object
   // lives on until Go calls Finalize for the request.
   s->completed = true;
-  golang_stream_complete(s);
-  golang_stream_destroy(s);
+  if (!B.bare) {
+    golang_stream_complete(s);
+    golang_stream_destroy(s);
+  }
   if (B.whole) router_stream_destroy(s);
   worker_drain_posts(&bw->w); // posts made during the stream are dropped as in Envoy
   if (B.whole) worker_run_deferred(&bw->w); // the attempt and the upstream filter instance
@@ -478,9 +542,10 @@ static void* bench_worker(void* arg) {
   for (;;) {
     pthread_barrier_wait(&g_start);
     if (atomic_load(&g_quit)) return NULL;
-    uint64_t c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    uint64_t c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID), so0 = tls_so_calls;
     for (uint64_t i = 0; i < bw->n; i++) one_request(bw, &bw->lat_decode[i], &bw->lat_seq[i]);
     bw->thread_cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+    bw->so_calls = tls_so_calls - so0;
     bw->w.requests += bw->n;
     pthread_barrier_wait(&g_done);
   }
@@ -533,7 +598,7 @@ static void run(uint64_t n) {
   uint64_t* dec = xcalloc(n + 1, sizeof(uint64_t));
   uint64_t* seq = xcalloc(n + 1, sizeof(uint64_t));
   size_t k = 0;
-  uint64_t failures = 0, worker_cpu = 0, chunk_ns = 0, chunks = 0;
+  uint64_t failures = 0, worker_cpu = 0, chunk_ns = 0, chunks = 0, so_calls = 0;
   const char* first = "";
   for (int i = 0; i < g_nbw; i++) {
     bworker_t* bw = &g_bw[i];
@@ -544,6 +609,7 @@ static void run(uint64_t n) {
     worker_cpu += bw->thread_cpu_ns;
     chunk_ns += bw->chunk_ns;
     chunks += bw->chunks;
+    so_calls += bw->so_calls;
     if (bw->failures && !first[0]) first = bw->first_failure;
   }
   qsort(dec, k, sizeof(uint64_t), cmp_u64);
@@ -553,14 +619,16 @@ static void run(uint64_t n) {
   if (failures) out_line("BENCH_FAIL %s", first);
   out_line("BENCH_RESULT requests=%llu workers=%d wall_ns=%llu cpu_ns=%llu worker_cpu_ns=%llu "
            "decode_p50_ns=%llu decode_p99_ns=%llu seq_p50_ns=%llu seq_p99_ns=%llu peak_rss_bytes=%llu "
-           "maxrss_bytes=%llu created=%llu finalized=%llu outstanding=%llu failures=%llu chunks=%llu chunk_ns=%llu",
+           "maxrss_bytes=%llu created=%llu finalized=%llu outstanding=%llu failures=%llu chunks=%llu chunk_ns=%llu "
+           "so_calls=%llu",
            (unsigned long long)n, g_nbw, (unsigned long long)wall, (unsigned long long)cpu,
            (unsigned long long)worker_cpu, (unsigned long long)pct(dec, k, 50),
            (unsigned long long)pct(dec, k, 99), (unsigned long long)pct(seq, k, 50),
            (unsigned long long)pct(seq, k, 99), (unsigned long long)vm_hwm(),
            (unsigned long long)ru.ru_maxrss * 1024, (unsigned long long)(created - created0),
            (unsigned long long)(fin - fin0), (unsigned long long)(created - fin),
-           (unsigned long long)failures, (unsigned long long)chunks, (unsigned long long)chunk_ns);
+           (unsigned long long)failures, (unsigned long long)chunks, (unsigned long long)chunk_ns,
+           (unsigned long long)so_calls);
   free(dec);
   free(seq);
 }
@@ -676,9 +744,15 @@ int bench_router_main(const bench_opts_t* o) {
   B.whole = o->whole;
   pthread_mutex_init(&B.ref_mu, NULL);
 
-  dec_ops = golang_dec_ops;
+  B.bare = o->bare;
+  if (B.bare) {
+    // No filter before the router or the codec: the chain continues at once (see the top).
+    dec_ops = enc_ops = (fm_ops_t){.f_headers = no_filter_headers, .f_data = no_filter_data};
+  } else {
+    dec_ops = golang_dec_ops;
+    enc_ops = golang_enc_ops;
+  }
   dec_ops.aborted = dec_aborted;
-  enc_ops = golang_enc_ops;
   enc_ops.t_headers = t_enc_headers;
   enc_ops.t_data = t_enc_data;
   enc_ops.aborted = enc_aborted;
@@ -707,6 +781,18 @@ int bench_router_main(const bench_opts_t* o) {
       free(p);
     }
     B.expect_events = o->expect_events;
+    if (B.bare) {
+      B.expect_body = read_file(o->expect_body, &B.expect_len);
+      B.expect_cluster = strdup(o->expect_cluster);
+      if (o->expect_resp_body) {
+        B.expect_resp = read_file(o->expect_resp_body, &B.expect_resp_len);
+      } else {
+        B.expect_resp = B.resp_body;
+        B.expect_resp_len = B.resp_body_len;
+      }
+      if (B.expect_events && count_sub(B.expect_resp, B.expect_resp_len, "data: ") != (size_t)B.expect_events)
+        B.resp_events_fail = "the client response has not the expected number of events";
+    }
     B.up_capture = o->upstream_capture ? strdup(o->upstream_capture) : NULL;
     B.resp_capture = o->resp_capture ? strdup(o->resp_capture) : NULL;
     g_mem_upstream = &mem_upstream;

@@ -130,6 +130,7 @@ struct dmfilter* dynmod_filter_new(struct attempt* a, worker_t* w) {
   f->w = w;
   atomic_store(&f->refs, 1);
   f->in_new = true;
+  tls_so_calls++;
   f->mod = on_filter_new(g_dmcfg.module_config, f);
   f->in_new = false;
   atomic_fetch_add(&st_filters, 1);
@@ -140,7 +141,10 @@ static void destroy_deferred(void* arg) {
   dmfilter_t* f = arg;
   f->destroyed = true;
   f->a = NULL;
-  if (f->mod) on_filter_destroy(f->mod);
+  if (f->mod) {
+    tls_so_calls++;
+    on_filter_destroy(f->mod);
+  }
   f->mod = NULL;
   atomic_fetch_add(&st_destroyed, 1);
   dm_unref(f);
@@ -163,6 +167,7 @@ struct dmfilter* attempt_filter(attempt_t* a);
 
 static int dm_req_headers(void* ctx, bool end) {
   dmfilter_t* f = attempt_filter(ctx);
+  tls_so_calls++;
   int st = on_req_headers(f, f->mod, end);
   dlog("dynmod on_req_headers end=%d -> %d", end, st);
   f->in_continue = st == envoy_dynamic_module_type_on_http_filter_request_headers_status_Continue;
@@ -178,6 +183,7 @@ static int dm_req_data(void* ctx, buf_t* data, bool end) {
     if (db != data) buf_move(db, data);
   }
   f->cur_req_body = data;
+  tls_so_calls++;
   int st = on_req_body(f, f->mod, end);
   dlog("dynmod on_req_body end=%d -> %d", end, st);
   f->cur_req_body = NULL;
@@ -188,6 +194,7 @@ static int dm_req_data(void* ctx, buf_t* data, bool end) {
 static int dm_resp_headers(void* ctx, bool end) {
   dmfilter_t* f = attempt_filter(ctx);
   if (f->sent_local_reply) return FH_Continue;
+  tls_so_calls++;
   int st = on_resp_headers(f, f->mod, end);
   dlog("dynmod on_resp_headers end=%d -> %d", end, st);
   f->in_continue = st == envoy_dynamic_module_type_on_http_filter_response_headers_status_Continue;
@@ -203,6 +210,7 @@ static int dm_resp_data(void* ctx, buf_t* data, bool end) {
     if (eb != data) buf_move(eb, data);
   }
   f->cur_resp_body = data;
+  tls_so_calls++;
   int st = on_resp_body(f, f->mod, end);
   dlog("dynmod on_resp_body end=%d -> %d", end, st);
   f->cur_resp_body = NULL;
@@ -852,6 +860,7 @@ static void run_scheduled(void* arg) {
   // DynamicModuleHttpFilter::onScheduled: dropped once the filter is destroyed.
   if (!f->destroyed && f->a && f->mod) {
     atomic_fetch_add(&st_scheduled, 1);
+    tls_so_calls++;
     on_scheduled(f, f->mod, e->id);
   }
   dm_unref(f);

@@ -268,6 +268,7 @@ static bool do_headers(gstate_t* st, hmap_t* headers, bool end) {
   st->ps.state = ProcessingHeader;
   st->do_end_stream = end;
   init_request(g);
+  tls_so_calls++;
   uint64_t status = go_on_header(&st->ps, end ? 1 : 0, headers->n, hmap_byte_size(headers));
   dlog("golang %s headers end=%d -> status %llu", st->ps.is_encoding ? "encode" : "decode", end,
        (unsigned long long)status);
@@ -280,6 +281,7 @@ static bool do_data_go(gstate_t* st, buf_t* data, bool end) {
   st->ps.state = ProcessingData;
   st->do_end_stream = end;
   buf_t* b = dl_push(st, data);
+  tls_so_calls++;
   uint64_t status = go_on_data(&st->ps, end ? 1 : 0, (uint64_t)(uintptr_t)b, b->length);
   dlog("golang %s data len=%zu end=%d -> status %llu", st->ps.is_encoding ? "encode" : "decode", b->length, end,
        (unsigned long long)status);
@@ -430,6 +432,7 @@ void golang_stream_complete(stream_t* s) {
   // already called into Go for every stream the host creates.
   if (g->initialized) {
     g->req.is_golang_processing_log = 1;
+    tls_so_calls++;
     go_on_stream_complete(&g->req);
     g->req.is_golang_processing_log = 0;
   }
@@ -444,6 +447,7 @@ void golang_stream_complete(stream_t* s) {
     g->enc.headers = &s->resp_headers;
   }
   g->req.is_golang_processing_log = 1;
+  tls_so_calls++;
   go_on_log(&g->req, 6, &g->dec.ps, &g->enc.ps, rh_n, rh_b, 0, 0, ph_n, ph_b, 0, 0);
   g->req.is_golang_processing_log = 0;
 }
@@ -464,6 +468,7 @@ void golang_stream_destroy(stream_t* s) {
   g->has_destroyed = true;
   pthread_mutex_unlock(&g->mu);
   int reason = (in_go(&g->dec) || in_go(&g->enc)) ? 1 : 0; // Terminate : Normal
+  tls_so_calls++;
   go_on_destroy(&g->req, (uint64_t)reason);
   pthread_mutex_lock(&g->mu);
   g->s = NULL;

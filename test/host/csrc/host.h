@@ -422,6 +422,9 @@ typedef struct mem_upstream {
 extern const mem_upstream_t* g_mem_upstream;
 void attempt_codec_headers(struct attempt* a, hmap_t* h, bool end);
 void attempt_codec_data(struct attempt* a, buf_t* data, bool end);
+// fm_ops_t filter hooks of a chain without that filter: Continue at once.
+int no_filter_headers(void* ctx, bool end);
+int no_filter_data(void* ctx, buf_t* d, bool end);
 
 // dynmod.c (upstream phase: envoy.filters.http.dynamic_modules)
 int dynmod_load(void);
@@ -444,8 +447,17 @@ typedef struct {
   const char* resp_expect;       // file: substrings every client response body contains
   int expect_events;             // "data: " lines in every client response body
   const char *upstream_capture, *resp_capture; // files for the first upstream request / response
+  // Envoy alone (--bench-bare): the whole path's per-request sequence with neither the golang
+  // filter nor the dynamic module (the .so is not loaded); expect_body is the body the upstream
+  // request must carry, expect_cluster the cluster the route must match, expect_resp_body the
+  // client response (default: resp_body, passed through).
+  bool bare;
+  const char *expect_cluster, *expect_resp_body;
 } bench_opts_t;
 int bench_router_main(const bench_opts_t* o);
+// Calls into libaigw.so's per-request entry points made by this thread (golang.c, dynmod.c):
+// the bench reports them, so a run proves which filters it drove.
+extern __thread uint64_t tls_so_calls;
 
 // util
 char* xstrndup(const char* s, size_t n);

@@ -356,9 +356,12 @@ static int port_of(int fd) {
 // The router-phase bench (--bench-router) drives the golang filter only: the dynamic module is
 // not loaded (the config says dynmod_disabled), so the process holds one Go runtime, as in
 // Envoy, and nothing of the upstream phase. The whole-path bench (--bench-path) loads both, as
-// Envoy does, and runs the router and the upstream phase with an in-memory upstream.
+// Envoy does, and runs the router and the upstream phase with an in-memory upstream. The
+// Envoy-alone bench (--bench-bare) runs the whole path's host code with neither filter: the .so
+// is not loaded, as in an Envoy without aigw.
 static int bench_main(int argc, char** argv) {
-  bench_opts_t o = {.whole = !strcmp(argv[1], "--bench-path")};
+  bool bare = !strcmp(argv[1], "--bench-bare");
+  bench_opts_t o = {.whole = bare || !strcmp(argv[1], "--bench-path"), .bare = bare};
   const char *cfg = NULL, *events = NULL;
   for (int i = 2; i < argc; i++) {
     const char** dst = NULL;
@@ -374,6 +377,8 @@ static int bench_main(int argc, char** argv) {
     else if (!strcmp(argv[i], "--expect-events")) dst = &events;
     else if (!strcmp(argv[i], "--upstream-capture")) dst = &o.upstream_capture;
     else if (!strcmp(argv[i], "--resp-capture")) dst = &o.resp_capture;
+    else if (!strcmp(argv[i], "--expect-cluster")) dst = &o.expect_cluster;
+    else if (!strcmp(argv[i], "--expect-resp-body")) dst = &o.expect_resp_body;
     else if (!strcmp(argv[i], "--sse")) {
       o.sse = true;
       continue;
@@ -385,25 +390,28 @@ static int bench_main(int argc, char** argv) {
     *dst = argv[++i];
   }
   if (events) o.expect_events = atoi(events);
-  if (!o.body || (!o.whole && !o.expect_body) || !o.req_headers || !o.resp_headers || !o.resp_body ||
-      !o.expect_header || !cfg)
-    die("usage: %s --bench-router|--bench-path --body F [--expect-body F] --req-headers F --resp-headers F "
-        "--resp-body F --expect-header name=value [--absent-header name] [--sse] [--upstream-expect F] "
-        "[--resp-expect F] [--expect-events N] [--upstream-capture F] [--resp-capture F] <config file>",
+  if (!o.body || ((!o.whole || o.bare) && !o.expect_body) || (o.bare && !o.expect_cluster) || !o.req_headers ||
+      !o.resp_headers || !o.resp_body || !o.expect_header || !cfg)
+    die("usage: %s --bench-router|--bench-path|--bench-bare --body F [--expect-body F] --req-headers F "
+        "--resp-headers F --resp-body F --expect-header name=value [--absent-header name] [--sse] "
+        "[--upstream-expect F] [--resp-expect F] [--expect-events N] [--upstream-capture F] [--resp-capture F] "
+        "[--expect-cluster name] [--expect-resp-body F] <config file>",
         argv[0]);
   parse_config(cfg);
-  if (!o.whole && g_cfg.dynmod_enabled) die("bench: the config must say dynmod_disabled");
-  if (o.whole && !g_cfg.dynmod_enabled) die("bench: --bench-path needs the dynamic module");
-  out_line("HOST pid=%d workers=%d mode=%s", getpid(), g_cfg.workers, o.whole ? "bench-path" : "bench-router");
-  if (o.whole && dynmod_load() != 0) die("loading the dynamic module failed");
-  if (golang_load() != 0) die("loading the golang filter failed");
+  bool dynmod = o.whole && !o.bare;
+  if (!dynmod && g_cfg.dynmod_enabled) die("bench: the config must say dynmod_disabled");
+  if (dynmod && !g_cfg.dynmod_enabled) die("bench: --bench-path needs the dynamic module");
+  out_line("HOST pid=%d workers=%d mode=%s", getpid(), g_cfg.workers,
+           o.bare ? "bench-bare" : o.whole ? "bench-path" : "bench-router");
+  if (dynmod && dynmod_load() != 0) die("loading the dynamic module failed");
+  if (!o.bare && golang_load() != 0) die("loading the golang filter failed");
   signal(SIGPIPE, SIG_IGN);
   int rc = bench_router_main(&o);
-  golang_dump_stats();
-  if (o.whole) dynmod_dump_stats();
+  if (!o.bare) golang_dump_stats();
+  if (dynmod) dynmod_dump_stats();
   out_line("STATS_END");
-  golang_shutdown();
-  if (o.whole) dynmod_shutdown();
+  if (!o.bare) golang_shutdown();
+  if (dynmod) dynmod_shutdown();
   out_line("EXIT ok");
   fflush(stdout);
   fflush(stderr);
@@ -413,7 +421,9 @@ static int bench_main(int argc, char** argv) {
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   srand((unsigned)(now_ms() ^ (uint64_t)getpid()));
-  if (argc > 1 && (!strcmp(argv[1], "--bench-router") || !strcmp(argv[1], "--bench-path"))) return bench_main(argc, argv);
+  if (argc > 1 &&
+      (!strcmp(argv[1], "--bench-router") || !strcmp(argv[1], "--bench-path") || !strcmp(argv[1], "--bench-bare")))
+    return bench_main(argc, argv);
   if (argc != 2) die("usage: %s <config file>", argv[0]);
   parse_config(argv[1]);
   const char* bind_now = getenv("LD_BIND_NOW");

@@ -811,11 +811,13 @@ static bool a_enc_aborted(void* ctx) {
   return (a->done && !a->unlinked) || a->s->completed;
 }
 
-static int pass_headers(void* ctx, bool end) {
+// A chain without a filter (no dynamic module here; no golang filter in bench.c's Envoy-alone
+// mode): the filter's place continues at once.
+int no_filter_headers(void* ctx, bool end) {
   (void)ctx, (void)end;
   return FH_Continue;
 }
-static int pass_data(void* ctx, buf_t* d, bool end) {
+int no_filter_data(void* ctx, buf_t* d, bool end) {
   (void)ctx, (void)d, (void)end;
   return FD_Continue;
 }
@@ -827,8 +829,8 @@ static void init_ops(void) {
     a_dec_ops = dynmod_dec_ops;
     a_enc_ops = dynmod_enc_ops;
   } else {
-    a_dec_ops.f_headers = a_enc_ops.f_headers = pass_headers;
-    a_dec_ops.f_data = a_enc_ops.f_data = pass_data;
+    a_dec_ops.f_headers = a_enc_ops.f_headers = no_filter_headers;
+    a_dec_ops.f_data = a_enc_ops.f_data = no_filter_data;
   }
   a_dec_ops.t_headers = dec_t_headers;
   a_dec_ops.t_data = dec_t_data;
