@@ -44,6 +44,8 @@ type attempt struct {
 	// set's values within one hook, nil until the first read of one.
 	reads   [2]*readSet
 	fetched [2]*fetchedValues
+	// next is where the next search of each set starts (readSet.find).
+	next [2]uint8
 }
 
 // exit ends a hook entered with enter (prev is what enter returned): the
@@ -206,15 +208,24 @@ func (a *attempt) queue(kind byte, sa, sb, sc string, x, y uint64) {
 	if a.ops == nil {
 		a.ops = opsPool.Get().(*[]byte)
 	}
-	b := append(*a.ops, kind)
-	b = binary.NativeEndian.AppendUint32(b, uint32(len(sa)))
-	b = binary.NativeEndian.AppendUint32(b, uint32(len(sb)))
-	b = binary.NativeEndian.AppendUint32(b, uint32(len(sc)))
-	b = binary.NativeEndian.AppendUint64(b, x)
-	b = binary.NativeEndian.AppendUint64(b, y)
-	b = append(b, sa...)
-	b = append(b, sb...)
-	*a.ops = append(b, sc...)
+	// One grow and fixed-offset stores: an attempt queues about thirty ops
+	// (a plan's header removes and sets, the usage's metadata), and
+	// appending each field checked the capacity eleven times per op.
+	n := opFixed + len(sa) + len(sb) + len(sc)
+	b := slices.Grow(*a.ops, n)
+	off := len(b)
+	b = b[:off+n]
+	op := b[off : off+n]
+	op[0] = kind
+	binary.NativeEndian.PutUint32(op[1:5], uint32(len(sa)))
+	binary.NativeEndian.PutUint32(op[5:9], uint32(len(sb)))
+	binary.NativeEndian.PutUint32(op[9:13], uint32(len(sc)))
+	binary.NativeEndian.PutUint64(op[13:21], x)
+	binary.NativeEndian.PutUint64(op[21:29], y)
+	i := opFixed + copy(op[opFixed:], sa)
+	i += copy(op[i:], sb)
+	copy(op[i:], sc)
+	*a.ops = b
 }
 
 // queueHeader queues a header write; the map's fetched values are stale
@@ -241,6 +252,24 @@ func (a *attempt) flush() {
 	if a.envoy != nil && len(*a.ops) > 0 {
 		applyOps(a.envoy, *a.ops)
 	}
+	a.dropOps()
+}
+
+// pendingOps are the queued writes, for a call that makes them on its way
+// (replaceBody, editBody: one call fewer per body the hook changes); the
+// caller then drops them (dropOps).
+func (a *attempt) pendingOps() []byte {
+	if a.ops == nil {
+		return nil
+	}
+	return *a.ops
+}
+
+// dropOps forgets the queued writes: they were sent.
+func (a *attempt) dropOps() {
+	if a.ops == nil {
+		return
+	}
 	*a.ops = (*a.ops)[:0]
 	opsPool.Put(a.ops)
 	a.ops = nil
@@ -265,6 +294,14 @@ func (a *attempt) stale(i int, kind upstream.ReadKind) {
 		f.stale |= 1 << kind
 	}
 }
+
+// bodyCalls are the calls that change a body and make the hook's queued
+// writes on the way: variables so the tests, which have no Envoy, can watch
+// what each call carries.
+var bodyCalls = struct {
+	replace func(f unsafe.Pointer, response bool, b, ops []byte)
+	edit    func(f unsafe.Pointer, response bool, edits []translate.Edit, texts, ops []byte) (ok, sent bool)
+}{replaceBody, editBody}
 
 // readSet is a set of values upstream.Filter reads in the same hook
 // (upstream.Config.RequestReads, upstream.ResponseReads). The first read of
@@ -300,8 +337,23 @@ func newReadSet(reads []upstream.Read) *readSet {
 
 // index is the position of the read in the set, -1 when it is not in it.
 func (s *readSet) index(kind upstream.ReadKind, ns, key string) int {
-	for i, r := range s.items {
-		if r.Kind == kind && r.Key == key && r.NS == ns {
+	return s.find(kind, ns, key, 0)
+}
+
+// find is index searching from position from on, then from the start: the
+// filter reads a set's values mostly in the order it lists them, so a
+// search from just after the last hit finds the next one first.
+func (s *readSet) find(kind upstream.ReadKind, ns, key string, from int) int {
+	if from >= len(s.items) {
+		from = 0
+	}
+	for i := from; i < len(s.items); i++ {
+		if r := &s.items[i]; r.Kind == kind && r.Key == key && r.NS == ns {
+			return i
+		}
+	}
+	for i := range from {
+		if r := &s.items[i]; r.Kind == kind && r.Key == key && r.NS == ns {
 			return i
 		}
 	}
@@ -339,10 +391,11 @@ func (a *attempt) read(kind upstream.ReadKind, ns, key string) (v string, ok, hi
 	if s == nil {
 		return "", false, false
 	}
-	n := s.index(kind, ns, key)
+	n := s.find(kind, ns, key, int(a.next[i]))
 	if n < 0 {
 		return "", false, false
 	}
+	a.next[i] = uint8(n + 1)
 	f := a.fetched[i]
 	if f == nil {
 		a.flush() // the values must include the hook's own writes
@@ -436,7 +489,8 @@ func (b *body) release() {
 
 func (b *body) Replace(data []byte) {
 	if b.a.envoy != nil {
-		replaceBody(b.a.envoy, b.response, data)
+		bodyCalls.replace(b.a.envoy, b.response, data, b.a.pendingOps())
+		b.a.dropOps()
 	}
 }
 
@@ -455,7 +509,11 @@ func (b *body) Edit(edits []translate.Edit) {
 		}
 		b.texts = texts
 	}
-	if !editBody(b.a.envoy, b.response, edits, texts) {
+	ok, sent := bodyCalls.edit(b.a.envoy, b.response, edits, texts, b.a.pendingOps())
+	if sent {
+		b.a.dropOps()
+	}
+	if !ok {
 		b.Replace(translate.ApplyEdits(b.Bytes(), edits))
 	}
 }

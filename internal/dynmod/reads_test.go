@@ -2,10 +2,13 @@ package dynmod
 
 import (
 	"encoding/binary"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
 
+	"github.com/aigw/aigw/internal/translate"
 	"github.com/aigw/aigw/internal/upstream"
 )
 
@@ -134,4 +137,75 @@ func TestQueueLayout(t *testing.T) {
 		t.Fatalf("%d bytes queued, ops end at %d; opFixed %d, C %d", len(b), end, opFixed, aigwOpFixed)
 	}
 	a.ops = nil
+}
+
+// The filter reads a set's values in any order: each is found wherever the
+// last search stopped (readSet.find starts after the last hit and wraps).
+func TestReadSetFindAnyOrder(t *testing.T) {
+	reads := []upstream.Read{
+		{Kind: upstream.ReadRequestHeader, Key: ":method"},
+		{Kind: upstream.ReadRequestHeader, Key: ":path"},
+		{Kind: upstream.ReadFilterState, Key: ":path"},
+		{Kind: upstream.ReadDynamicMetadata, NS: "ns", Key: "digest"},
+		{Kind: upstream.ReadEndpointMetadata, NS: "ns", Key: "digest"},
+	}
+	s := newReadSet(reads)
+	for _, order := range [][]int{{0, 1, 2, 3, 4}, {4, 3, 2, 1, 0}, {2, 0, 4, 1, 3, 3, 0}} {
+		from := 0
+		for _, i := range order {
+			r := reads[i]
+			n := s.find(r.Kind, r.NS, r.Key, from)
+			if n != i {
+				t.Fatalf("order %v: find(%+v) from %d = %d, want %d", order, r, from, n, i)
+			}
+			from = n + 1
+		}
+	}
+	for from := 0; from <= len(reads)+1; from++ {
+		if n := s.find(upstream.ReadResponseHeader, "", ":path", from); n != -1 {
+			t.Fatalf("a read not in the set found at %d (from %d)", n, from)
+		}
+	}
+}
+
+// A body change makes the hook's queued writes in the same call, before it
+// (one call instead of two); nothing is left for the end of the hook.
+func TestBodyChangeCarriesQueuedWrites(t *testing.T) {
+	old := bodyCalls
+	defer func() { bodyCalls = old }()
+	var calls []string
+	bodyCalls.replace = func(_ unsafe.Pointer, response bool, b, ops []byte) {
+		calls = append(calls, fmt.Sprintf("replace %v %q ops=%d", response, b, len(ops)))
+	}
+	bodyCalls.edit = func(_ unsafe.Pointer, response bool, edits []translate.Edit, texts, ops []byte) (bool, bool) {
+		calls = append(calls, fmt.Sprintf("edit %v %q ops=%d", response, texts, len(ops)))
+		return true, true
+	}
+	var envoy byte
+	a := newAttempt()
+	oneOp := opFixed + len("x-a") + len("1")
+	for _, c := range []struct {
+		name  string
+		run   func()
+		calls []string
+	}{
+		{"replace", func() { a.reqBody.Replace([]byte("new")) }, []string{fmt.Sprintf(`replace false "new" ops=%d`, oneOp)}},
+		{"edit", func() { a.reqBody.Edit([]translate.Edit{{Start: 0, End: 1, Text: []byte("m")}}) },
+			[]string{fmt.Sprintf(`edit false "m" ops=%d`, oneOp)}},
+		{"response replace", func() { a.respBody.Replace(nil) }, []string{fmt.Sprintf(`replace true "" ops=%d`, oneOp)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			calls = nil
+			prev := a.enter(unsafe.Pointer(&envoy))
+			a.reqHeaders.Set("x-a", "1")
+			c.run()
+			if a.ops != nil {
+				t.Errorf("%d bytes of writes still queued after the body call", len(*a.ops))
+			}
+			a.exit(prev)
+			if !slices.Equal(calls, c.calls) {
+				t.Errorf("calls %q, want %q", calls, c.calls)
+			}
+		})
+	}
 }

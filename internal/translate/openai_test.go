@@ -435,3 +435,77 @@ func TestPassthroughScannedMatchesScan(t *testing.T) {
 		}
 	}
 }
+
+// The OpenAI-compatible upstream path is the prefix, the client's endpoint
+// and its query, however they are spelled; with the default prefix it is
+// the client's own path string (no copy).
+func TestOpenAIUpstreamPath(t *testing.T) {
+	for _, c := range []struct{ prefix, path, want string }{
+		{"", "/v1/chat/completions", "/v1/chat/completions"},
+		{"/v1/", "/v1/chat/completions", "/v1/chat/completions"},
+		{"", "/v1/chat/completions?x=1&y=2", "/v1/chat/completions?x=1&y=2"},
+		{"", "/v1/chat/completions?", "/v1/chat/completions"},
+		{"", "/v1/models/", "/v1/models/"},
+		{"", "/v1", "/v1/"},
+		{"", "/chat/completions", "/v1/chat/completions"},
+		{"", "chat/completions?a=b", "/v1/chat/completions?a=b"},
+		{"/api/v1", "/v1/chat/completions?a=b", "/api/v1/chat/completions?a=b"},
+		{"/api/v1/", "/v1/embeddings", "/api/v1/embeddings"},
+		{"/", "/v1/embeddings", "/embeddings"},
+	} {
+		tr, err := New(Target{PathPrefix: c.prefix}, c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := tr.RequestBody([]byte(`{"model":"m"}`))
+		if err != nil || res.Path != c.want {
+			t.Errorf("prefix %q, path %q: %q %v, want %q", c.prefix, c.path, res.Path, err, c.want)
+		}
+		// The path built the long way (joinPath), the reference.
+		prefix := c.prefix
+		if prefix == "" {
+			prefix = "/v1"
+		}
+		ep := parseEndpoint(c.path)
+		ref := joinPath(prefix, ep.suffix)
+		if ep.query != "" {
+			ref += "?" + ep.query
+		}
+		if res.Path != ref {
+			t.Errorf("prefix %q, path %q: %q, joinPath gives %q", c.prefix, c.path, res.Path, ref)
+		}
+	}
+}
+
+// A passthrough request with a model override, on the router phase's
+// findings, allocates only its translator: the edit, the path and the
+// models are not copied.
+func TestPassthroughScannedAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocation counts")
+	}
+	body := []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`)
+	scan, err := bodyscan.Scan(body, "backend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := bodyscan.FindingsOf(scan, bodyscan.Member{})
+	target := Target{ModelOverride: map[string]string{"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}}
+	var res RequestResult
+	n := testing.AllocsPerRun(100, func() {
+		tr, err := New(target, "/v1/chat/completions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err = tr.(EditedRequest).RequestEditsScanned(body, f); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got := string(ApplyEdits(body, res.Edits)); got != `{"model":"gpt-4o-mini-2024-07-18","messages":[{"role":"user","content":"hi"}]}` || res.Path != "/v1/chat/completions" ||
+		res.Model != "gpt-4o-mini-2024-07-18" || res.RequestModel != "gpt-4o-mini" {
+		t.Fatalf("%q %q %q %q", got, res.Path, res.Model, res.RequestModel)
+	}
+	if n > 1 {
+		t.Errorf("%v allocations per request, want 1 (the translator)", n)
+	}
+}

@@ -304,14 +304,23 @@ type endpoint struct {
 	kind   endpointKind
 	suffix string // e.g. "/chat/completions"
 	query  string // without '?'
+	// v1Path is the whole client path when it is "/v1" + suffix (+ "?" +
+	// query): the upstream path for the default prefix, without building
+	// it again ("" when the path had another prefix).
+	v1Path string
 }
 
 func parseEndpoint(p string) endpoint {
 	var ep endpoint
+	whole := p // the path with its query, without a bare '?'
 	if i := strings.IndexByte(p, '?'); i >= 0 {
 		p, ep.query = p[:i], p[i+1:]
+		if ep.query == "" {
+			whole = p
+		}
 	}
 	if strings.HasPrefix(p, "/v1/") {
+		ep.v1Path = whole
 		p = p[len("/v1"):] // "/rest": a substring, no allocation
 	} else if p == "/v1" {
 		p = "/"
