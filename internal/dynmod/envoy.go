@@ -406,7 +406,10 @@ static char* aigw_empty_ptr(void) { return aigw_empty; }
 
 // aigw_ops makes the writes queued in ops, in order: header sets and
 // removes (kinds 0-3: bit 0 response, bit 1 remove), dynamic metadata
-// strings (4) and numbers (5), filter state (6) and counter increments (7).
+// strings (4) and numbers (5), filter state (6), counter increments (7)
+// and removes of a list of headers (8-9: bit 0 response; the names in a,
+// each a length byte and its bytes). A remove is a set to NULL
+// (source/extensions/filters/http/dynamic_modules/abi_impl.cc:407-408).
 static void aigw_ops(uintptr_t f, char* ops, size_t len) {
   size_t i = 0;
   while (i + AIGW_OP_FIXED <= len) {
@@ -446,6 +449,16 @@ static void aigw_ops(uintptr_t f, char* ops, size_t len) {
       break;
     case 7:
       envoy_dynamic_module_callback_http_filter_increment_counter((void*)f, (size_t)x, y);
+      break;
+    case 8: case 9:
+      for (size_t j = 0; j < la;) {
+        size_t kl = (unsigned char)a[j];
+        if (kl + 1 > la - j) {
+          break;
+        }
+        aigw_set_header(f, kind & 1, a + j + 1, kl, NULL, 0);
+        j += 1 + kl;
+      }
       break;
     }
     i += n;

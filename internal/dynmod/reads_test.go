@@ -209,3 +209,31 @@ func TestBodyChangeCarriesQueuedWrites(t *testing.T) {
 		})
 	}
 }
+
+// A list of header removes is one op: kind opHeaderList (with
+// opHeaderResponse for the response map), the names packed in its first
+// string as aigw_ops reads them; a name longer than a length byte says
+// gets a remove op of its own after it.
+func TestQueueRemoveList(t *testing.T) {
+	long := strings.Repeat("h", 256)
+	a := newAttempt()
+	a.queueRemoveList(false, []string{"authorization", long, "x-api-key"})
+	a.queueRemoveList(true, []string{"accept-encoding"})
+	b := *a.ops
+	le := binary.NativeEndian
+	op := func(off int, kind byte, a string) int {
+		t.Helper()
+		if b[off] != kind || le.Uint32(b[off+1:]) != uint32(len(a)) || le.Uint32(b[off+5:]) != 0 || le.Uint32(b[off+9:]) != 0 ||
+			le.Uint64(b[off+13:]) != 0 || le.Uint64(b[off+21:]) != 0 || string(b[off+opFixed:off+opFixed+len(a)]) != a {
+			t.Fatalf("op at %d: % x", off, b[off:])
+		}
+		return off + opFixed + len(a)
+	}
+	off := op(0, opHeaderList, "\x0dauthorization\x09x-api-key")
+	off = op(off, opHeader|opHeaderRemove, long)
+	off = op(off, opHeaderList|opHeaderResponse, "\x0faccept-encoding")
+	if off != len(b) {
+		t.Fatalf("%d bytes queued, ops end at %d", len(b), off)
+	}
+	a.ops = nil
+}

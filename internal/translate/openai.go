@@ -3,6 +3,7 @@ package translate
 import (
 	"bytes"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 
@@ -442,12 +443,32 @@ func usageCount(v []byte, dst *int64) error {
 	if isNull(v) {
 		return nil
 	}
-	// v is a validated JSON number: no sign but '-', no prefix.
-	n, err := strconv.ParseInt(aliasString(v), 10, 64)
-	if err != nil {
+	// v is a validated JSON value: a number has no sign but '-' and no
+	// leading zero, so an integer is '-'? and 1 to 19 digits when it fits
+	// in int64 (strconv.ParseInt's verdict, without its generality).
+	neg := v[0] == '-'
+	digits := v
+	if neg {
+		digits = v[1:]
+	}
+	if len(digits) == 0 || len(digits) > 19 {
 		return errUsageType
 	}
-	*dst = n
+	var n uint64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return errUsageType // a fraction, an exponent, not a number
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	switch {
+	case neg && n <= 1<<63:
+		*dst = int64(-n) // -(1<<63) wraps to math.MinInt64, as it should
+	case !neg && n <= math.MaxInt64:
+		*dst = int64(n)
+	default:
+		return errUsageType
+	}
 	return nil
 }
 

@@ -82,7 +82,7 @@ func exportEdits(edits []edit, st *editStore) []Edit {
 // request, the passthrough's two edits, fit without an allocation.
 type editStore struct {
 	edits [2]Edit
-	text  [96]byte
+	text  [64]byte
 }
 
 // includeUsageEdit is the edit that makes a streamed request ask for usage,

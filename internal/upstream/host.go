@@ -26,6 +26,13 @@ type HeaderMap interface {
 	Remove(key string)
 }
 
+// HeaderListRemover is a HeaderMap that can remove a list of headers in
+// one write (Remove for each name, in order), which an adapter whose every
+// write is a call into Envoy makes cheaper than one Remove per name.
+type HeaderListRemover interface {
+	RemoveAll(keys []string)
+}
+
 // Body is the request or response body as Envoy holds it during a hook.
 type Body interface {
 	// Bytes returns the body Envoy currently holds for this hook: the whole
