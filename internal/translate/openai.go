@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aigw/aigw/internal/bodyscan"
 )
@@ -26,8 +27,25 @@ func init() {
 			chat := joinPath(prefix, "/chat/completions")
 			return newMessagesToOpenAI(t, func(string) string { return chat }, false), nil
 		}
-		return &passthrough{target: t, usage: openaiUsageScanner{}, askUsage: askUsage(ep), fixedPath: openAIPath(prefix, ep)}, nil
+		p := openAIPassthroughs.Get().(*passthrough)
+		*p = passthrough{target: t, usage: openaiUsageScanner{}, askUsage: askUsage(ep), fixedPath: openAIPath(prefix, ep), pooled: true}
+		return p, nil
 	})
+}
+
+// openAIPassthroughs holds the OpenAI passthroughs of attempts that are
+// over (Release): one attempt's translator is about 640 bytes, allocated
+// and collected once per attempt otherwise.
+var openAIPassthroughs = sync.Pool{New: func() any { return new(passthrough) }}
+
+// Release is Releaser: a pooled passthrough goes back, with nothing of its
+// attempt (a zero passthrough), for the next one.
+func (p *passthrough) Release() {
+	if !p.pooled {
+		return
+	}
+	*p = passthrough{}
+	openAIPassthroughs.Put(p)
 }
 
 // openAIPath is the upstream path of an OpenAI-compatible backend for the
@@ -53,6 +71,8 @@ type passthrough struct {
 	// nil the path is fixedPath, whatever the model.
 	path      func(model string) string
 	fixedPath string
+	// pooled: the passthrough came from openAIPassthroughs (Release).
+	pooled bool
 	// requireModel makes a missing model an error (Azure needs it for the
 	// deployment name).
 	requireModel bool

@@ -509,3 +509,61 @@ func TestPassthroughScannedAllocations(t *testing.T) {
 		t.Errorf("%v allocations per request, want 1 (the translator)", n)
 	}
 }
+
+// A released OpenAI passthrough is reused, and the attempt that gets it sees
+// nothing of the one before: a stream that was asked for usage, its usage
+// and its buffered response are gone. Passthroughs that are not pooled
+// (Azure) are left alone.
+func TestPassthroughReleaseForgetsTheAttempt(t *testing.T) {
+	streamBody := []byte(`{"model":"m","stream":true,"messages":[]}`)
+	first, err := New(Target{}, "/v1/chat/completions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.RequestBody(streamBody); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.ResponseHeaders(200, "text/event-stream", ""); err != nil {
+		t.Fatal(err)
+	}
+	first.ResponseBody([]byte("data: {\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1,\"total_tokens\":6}}\n\ndata: [DO"), false)
+	Release(first)
+	if p := first.(*passthrough); !reflect.DeepEqual(*p, passthrough{}) {
+		t.Fatalf("released passthrough keeps its attempt: %+v", *p)
+	}
+	reused := false
+	for range 10 { // sync.Pool may drop an object (always under -race)
+		next, err := New(Target{}, "/v1/embeddings")
+		if err != nil {
+			t.Fatal(err)
+		}
+		reused = reused || next == first
+		fresh := &passthrough{target: Target{}, usage: openaiUsageScanner{}, fixedPath: "/v1/embeddings"}
+		for _, tr := range []Translator{next, fresh} {
+			res, err := tr.RequestBody([]byte(`{"model":"m","input":"x"}`))
+			if err != nil || res.Path != "/v1/embeddings" || res.Body != nil || res.Edits != nil {
+				t.Fatalf("%q %q %v %v", res.Path, res.Body, res.Edits, err)
+			}
+			mode, _ := tr.ResponseHeaders(200, "application/json", "")
+			out, u, err := tr.ResponseBody([]byte(`{"usage":{"prompt_tokens":2,"total_tokens":2}}`), true)
+			if mode.Stream || mode.ModifiesBody || err != nil || string(out) != `{"usage":{"prompt_tokens":2,"total_tokens":2}}` || u.InputTokens != 2 || u.OutputTokens != 0 {
+				t.Fatalf("%+v %q %+v %v", mode, out, u, err)
+			}
+		}
+		Release(next)
+	}
+	if !reused && !raceEnabled {
+		t.Error("a released passthrough was never reused")
+	}
+	az, err := New(Target{Schema: SchemaAzureOpenAI, APIVersion: "2024-10-21"}, "/v1/chat/completions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := az.RequestBody([]byte(`{"model":"m","messages":[]}`)); err != nil {
+		t.Fatal(err)
+	}
+	Release(az)
+	if p := az.(*passthrough); p.path == nil || p.target.APIVersion == "" {
+		t.Fatal("an unpooled passthrough was cleared by Release")
+	}
+}

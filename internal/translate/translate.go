@@ -235,6 +235,21 @@ type Translator interface {
 	ResponseBody(chunk []byte, endOfStream bool) (out []byte, usage Usage, err error)
 }
 
+// Releaser is a Translator whose memory a later attempt may reuse once its
+// own attempt is over (Release). Release must be the last call on it, made
+// when nothing it returned (a body, edits, a chunk) is still in use.
+type Releaser interface {
+	Release()
+}
+
+// Release releases tr when it is a Releaser; any other translator is left
+// to the garbage collector.
+func Release(tr Translator) {
+	if r, ok := tr.(Releaser); ok {
+		r.Release()
+	}
+}
+
 // factory builds a Translator for a target and a classified request path.
 type factory func(t Target, ep endpoint) (Translator, error)
 
