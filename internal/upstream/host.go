@@ -195,13 +195,17 @@ type Read struct {
 // endpoint's backend), so that an adapter whose every read is a call into
 // Envoy can fetch them all in one call. A read not listed still works, in a
 // call of its own; TestRequestHooksReadOnlyTheListedValues keeps the list
-// complete. Call it after SetRecorder.
+// complete. Call it after SetRecorder. The list is in the order the hook
+// reads the request line (a first attempt's headers, a retry's filter
+// state), the digest and the endpoint, which an adapter searching it from
+// its last hit finds first; the header attributes (read before them) come
+// last, so an adapter that fetches only part of a long list fetches these.
 func (c *Config) RequestReads() []Read {
 	reads := []Read{
 		{Kind: ReadRequestHeader, Key: ":method"},
+		{Kind: ReadFilterState, Key: stateKeyPath},
 		{Kind: ReadRequestHeader, Key: ":path"},
 		{Kind: ReadRequestHeader, Key: ":authority"},
-		{Kind: ReadFilterState, Key: stateKeyPath},
 		{Kind: ReadFilterState, Key: stateKeyAuthority},
 		{Kind: ReadDynamicMetadata, NS: MetadataNamespace, Key: config.MetaConfigDigest},
 		{Kind: ReadEndpointMetadata, NS: c.metadataNamespace, Key: c.metadataKey},

@@ -85,6 +85,20 @@ func TestRequestHooksReadOnlyTheListedValues(t *testing.T) {
 			if len(l.reads) == 0 {
 				t.Fatal("no reads recorded: the log is not wired")
 			}
+			// The hook reads the list's values in its order (the header
+			// attributes, read first, aside), so a search from the last hit
+			// finds each next one first.
+			at := 0
+			for _, r := range l.reads {
+				i := slices.Index(listed, r)
+				if i >= len(listed)-len(cfg.rec.Headers()) {
+					continue
+				}
+				if i < at {
+					t.Errorf("read %+v comes before %+v in RequestReads, after it in the hook", r, listed[at])
+				}
+				at = i
+			}
 			l.reads = nil
 			if act := f.OnRequestBody(true); act != Continue {
 				t.Fatalf("request body: %v (responses %v)", act, a.responses)
