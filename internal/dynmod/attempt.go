@@ -138,6 +138,30 @@ func (a *attempt) SetDynamicMetadataNumber(ns, key string, value float64) {
 	}
 }
 
+// usageKeys are upstream.MetadataUsageKeys packed as aigw_ops reads
+// opMetadataNumbers' keys: a length byte and the bytes each.
+var usageKeys = func() string {
+	var b []byte
+	for _, k := range upstream.MetadataUsageKeys {
+		b = append(append(b, byte(len(k))), k...)
+	}
+	return string(b)
+}()
+
+// SetUsageMetadata is upstream.UsageMetadataSetter: one op for the six
+// numbers (opMetadataNumbers).
+func (a *attempt) SetUsageMetadata(v upstream.UsageMetadata) {
+	if a.envoy == nil {
+		return
+	}
+	a.stale(0, upstream.ReadDynamicMetadata)
+	var vals [len(v) * 8]byte
+	for i, x := range v {
+		binary.NativeEndian.PutUint64(vals[i*8:], math.Float64bits(x))
+	}
+	a.queue(opMetadataNumbers, upstream.MetadataNamespace, usageKeys, unsafe.String(&vals[0], len(vals)), 0, 0)
+}
+
 func (a *attempt) AddCounter(c upstream.Counter, n uint64) {
 	if a.envoy != nil && a.counters != nil {
 		a.queue(opCounter, "", "", "", a.counters[c], n)
@@ -202,6 +226,9 @@ const (
 	// byte and its bytes) from the request map, or with opHeaderResponse
 	// from the response map.
 	opHeaderList = 8
+	// opMetadataNumbers sets dynamic metadata ns a, each key of b (a length
+	// byte and its bytes) to the next float64 of c (native order).
+	opMetadataNumbers = 10
 	// opFixed is the size of an op before its strings.
 	opFixed = 1 + 3*4 + 2*8
 )

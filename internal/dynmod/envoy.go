@@ -407,8 +407,10 @@ static char* aigw_empty_ptr(void) { return aigw_empty; }
 // aigw_ops makes the writes queued in ops, in order: header sets and
 // removes (kinds 0-3: bit 0 response, bit 1 remove), dynamic metadata
 // strings (4) and numbers (5), filter state (6), counter increments (7)
-// and removes of a list of headers (8-9: bit 0 response; the names in a,
-// each a length byte and its bytes). A remove is a set to NULL
+// removes of a list of headers (8-9: bit 0 response; the names in a,
+// each a length byte and its bytes) and dynamic metadata numbers (10: the
+// keys in b as in 8, their values in c, native doubles). A remove is a set
+// to NULL
 // (source/extensions/filters/http/dynamic_modules/abi_impl.cc:407-408).
 static void aigw_ops(uintptr_t f, char* ops, size_t len) {
   size_t i = 0;
@@ -457,6 +459,18 @@ static void aigw_ops(uintptr_t f, char* ops, size_t len) {
           break;
         }
         aigw_set_header(f, kind & 1, a + j + 1, kl, NULL, 0);
+        j += 1 + kl;
+      }
+      break;
+    case 10:
+      for (size_t j = 0, n = 0; j < lb && (n + 1) * sizeof(double) <= lc; n++) {
+        size_t kl = (unsigned char)b[j];
+        if (kl + 1 > lb - j) {
+          break;
+        }
+        double v;
+        memcpy(&v, c + n * sizeof(double), sizeof v);
+        envoy_dynamic_module_callback_http_set_dynamic_metadata_number((void*)f, a, la, b + j + 1, kl, v);
         j += 1 + kl;
       }
       break;

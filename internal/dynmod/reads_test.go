@@ -3,6 +3,7 @@ package dynmod
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -236,4 +237,40 @@ func TestQueueRemoveList(t *testing.T) {
 		t.Fatalf("%d bytes queued, ops end at %d", len(b), off)
 	}
 	a.ops = nil
+}
+
+// The usage numbers are one op: the namespace, the keys packed as aigw_ops
+// reads them, the values as native doubles in the keys' order; queueing it
+// allocates nothing.
+func TestSetUsageMetadataLayout(t *testing.T) {
+	var envoy byte
+	a := newAttempt()
+	prev := a.enter(unsafe.Pointer(&envoy))
+	v := upstream.UsageMetadata{30, 7, 37, 5, 0, 2}
+	a.SetUsageMetadata(v)
+	b := *a.ops
+	le := binary.NativeEndian
+	var keys []byte
+	for _, k := range upstream.MetadataUsageKeys {
+		keys = append(append(keys, byte(len(k))), k...)
+	}
+	ns := upstream.MetadataNamespace
+	if b[0] != opMetadataNumbers || int(le.Uint32(b[1:])) != len(ns) || int(le.Uint32(b[5:])) != len(keys) || int(le.Uint32(b[9:])) != 8*len(v) ||
+		string(b[opFixed:opFixed+len(ns)]) != ns || string(b[opFixed+len(ns):opFixed+len(ns)+len(keys)]) != string(keys) {
+		t.Fatalf("op % x", b)
+	}
+	vals := b[opFixed+len(ns)+len(keys):]
+	for i, x := range v {
+		if got := math.Float64frombits(le.Uint64(vals[i*8:])); got != x {
+			t.Errorf("value %d: %v, want %v", i, got, x)
+		}
+	}
+	if len(vals) != 8*len(v) {
+		t.Fatalf("%d bytes of values", len(vals))
+	}
+	a.dropOps()
+	if n := testing.AllocsPerRun(100, func() { a.SetUsageMetadata(v); a.dropOps() }); n > 0 && !raceEnabled {
+		t.Errorf("%v allocations", n)
+	}
+	a.envoy = prev
 }

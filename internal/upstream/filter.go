@@ -448,12 +448,15 @@ func (f *Filter) record(u translate.Usage) {
 	addDelta(f.a, CounterInputTokens, prev.InputTokens, u.InputTokens)
 	addDelta(f.a, CounterOutputTokens, prev.OutputTokens, u.OutputTokens)
 	addDelta(f.a, CounterCachedInputTokens, prev.CachedInputTokens, u.CachedInputTokens)
-	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataInputToken, float64(u.InputTokens))
-	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataOutputToken, float64(u.OutputTokens))
-	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataTotalToken, float64(u.TotalTokens))
-	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataCachedInputToken, float64(u.CachedInputTokens))
-	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataCacheCreationInputToken, float64(u.CacheCreationInputTokens))
-	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataReasoningToken, float64(u.ReasoningTokens))
+	v := UsageMetadata{float64(u.InputTokens), float64(u.OutputTokens), float64(u.TotalTokens),
+		float64(u.CachedInputTokens), float64(u.CacheCreationInputTokens), float64(u.ReasoningTokens)}
+	if s, ok := f.a.(UsageMetadataSetter); ok {
+		s.SetUsageMetadata(v)
+	} else {
+		for i, k := range MetadataUsageKeys {
+			f.a.SetDynamicMetadataNumber(MetadataNamespace, k, v[i])
+		}
+	}
 	f.usageChanged()
 }
 

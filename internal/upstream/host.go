@@ -152,6 +152,22 @@ const (
 	MetadataReasoningToken = "llm_reasoning_token"
 )
 
+// MetadataUsageKeys are the dynamic metadata numbers of an attempt's usage,
+// in UsageMetadata's order.
+var MetadataUsageKeys = [...]string{MetadataInputToken, MetadataOutputToken, MetadataTotalToken,
+	MetadataCachedInputToken, MetadataCacheCreationInputToken, MetadataReasoningToken}
+
+// UsageMetadata are the values of MetadataUsageKeys.
+type UsageMetadata [len(MetadataUsageKeys)]float64
+
+// UsageMetadataSetter is an Attempt that sets an attempt's usage numbers in
+// one write: SetDynamicMetadataNumber(MetadataNamespace, MetadataUsageKeys[i],
+// v[i]) for each i in order, which an adapter whose every write is a call
+// into Envoy makes cheaper than six writes.
+type UsageMetadataSetter interface {
+	SetUsageMetadata(v UsageMetadata)
+}
+
 // Counter is one of the upstream phase's Envoy stats. They are counted here,
 // where the provider's usage is known, rather than read back from dynamic
 // metadata by the router phase: a metadata read costs the router a protobuf
