@@ -48,7 +48,7 @@ func stepClock(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	n := 0
 	now = func() time.Time { n++; return t0.Add(time.Duration(n) * time.Second) }
-	t.Cleanup(func() { now = monotonicNow })
+	t.Cleanup(func() { now = time.Now })
 }
 
 const (
