@@ -339,17 +339,9 @@ func (a *attempt) flush() {
 	a.dropOps()
 }
 
-// pendingOps are the queued writes, for a call that makes them on its way
-// (replaceBody, editBody: one call fewer per body the hook changes); the
-// caller then drops them (dropOps).
-func (a *attempt) pendingOps() []byte {
-	if a.ops == nil {
-		return nil
-	}
-	return *a.ops
-}
-
-// dropOps forgets the queued writes: they were sent.
+// dropOps forgets the queued writes: a call that makes them on its way
+// (replaceBody, editBody: one call fewer per body the hook changes) sent
+// them.
 func (a *attempt) dropOps() {
 	if a.ops == nil {
 		return
@@ -579,8 +571,14 @@ func (b *body) release() {
 }
 
 func (b *body) Replace(data []byte) {
-	if b.a.envoy != nil {
-		bodyCalls.replace(b.a.envoy, b.response, data, b.a.pendingOps())
+	switch {
+	case b.a.envoy == nil:
+	case b.a.ops == nil:
+		// A stream's events: nothing queued (the common case, once per
+		// event).
+		bodyCalls.replace(b.a.envoy, b.response, data, nil)
+	default:
+		bodyCalls.replace(b.a.envoy, b.response, data, *b.a.ops)
 		b.a.dropOps()
 	}
 }
@@ -600,7 +598,11 @@ func (b *body) Edit(edits []translate.Edit) {
 		}
 		b.texts = texts
 	}
-	ok, sent := bodyCalls.edit(b.a.envoy, b.response, edits, texts, b.a.pendingOps())
+	var ops []byte
+	if b.a.ops != nil {
+		ops = *b.a.ops
+	}
+	ok, sent := bodyCalls.edit(b.a.envoy, b.response, edits, texts, ops)
 	if sent {
 		b.a.dropOps()
 	}

@@ -305,7 +305,9 @@ static void aigw_ops(uintptr_t f, char* ops, size_t len);
 // by aigw_body_first): it is read by the append, before the drain frees
 // anything.
 static bool aigw_body_replace(uintptr_t f, int response, char* data, size_t len, char* ops, size_t ops_len) {
-  aigw_ops(f, ops, ops_len);
+  if (ops_len > 0) {
+    aigw_ops(f, ops, ops_len);
+  }
   aigw_buffer stack[AIGW_STACK_SLICES];
   aigw_buffer* v;
   size_t slices, total;
@@ -363,7 +365,9 @@ static void aigw_append_range(uintptr_t f, int response, aigw_buffer* v, size_t 
 // when the body is unavailable or the edits do not fit it. The writes queued
 // in ops are made first, whatever the edits (as aigw_body_replace does).
 static bool aigw_body_edit(uintptr_t f, int response, aigw_edits e, char* texts, char* ops, size_t ops_len) {
-  aigw_ops(f, ops, ops_len);
+  if (ops_len > 0) {
+    aigw_ops(f, ops, ops_len);
+  }
   aigw_buffer stack[AIGW_STACK_SLICES];
   aigw_buffer* v;
   size_t slices, total;
