@@ -295,12 +295,19 @@ static bool aigw_body_drain(uintptr_t f, int response, size_t n) {
                   : envoy_dynamic_module_callback_http_drain_request_body((void*)f, n);
 }
 
-// aigw_body_replace appends data, then drains the bytes the body held
-// before: one call where bodyView's size read, the append and the drain
-// were three (a streamed response replaces its body once per event). data
-// may alias the old body (a view returned by aigw_body_first): it is read
-// by the append, before the drain frees anything.
-static bool aigw_body_replace(uintptr_t f, int response, char* data, size_t len) {
+static void aigw_ops(uintptr_t f, char* ops, size_t len);
+
+// aigw_body_replace makes the writes queued in ops first (aigw_ops: one
+// call where the hook's writes and the body were two), then appends data
+// and drains the bytes the body held before: one call where bodyView's size
+// read, the append and the drain were three (a streamed response replaces
+// its body once per event). data may alias the old body (a view returned
+// by aigw_body_first): it is read by the append, before the drain frees
+// anything.
+static bool aigw_body_replace(uintptr_t f, int response, char* data, size_t len, char* ops, size_t ops_len) {
+  if (ops_len > 0) {
+    aigw_ops(f, ops, ops_len);
+  }
   aigw_buffer stack[AIGW_STACK_SLICES];
   aigw_buffer* v;
   size_t slices, total;
@@ -355,8 +362,12 @@ static void aigw_append_range(uintptr_t f, int response, aigw_buffer* v, size_t 
 // in the deque keeps its storage, buffer_impl.h:98-112), and abi_impl.cc's
 // append/drain (source/extensions/filters/http/dynamic_modules/abi_impl.cc:924-958,
 // 999-1033) are add/drain on that buffer. Returns false, changing nothing,
-// when the body is unavailable or the edits do not fit it.
-static bool aigw_body_edit(uintptr_t f, int response, aigw_edits e, char* texts) {
+// when the body is unavailable or the edits do not fit it. The writes queued
+// in ops are made first, whatever the edits (as aigw_body_replace does).
+static bool aigw_body_edit(uintptr_t f, int response, aigw_edits e, char* texts, char* ops, size_t ops_len) {
+  if (ops_len > 0) {
+    aigw_ops(f, ops, ops_len);
+  }
   aigw_buffer stack[AIGW_STACK_SLICES];
   aigw_buffer* v;
   size_t slices, total;
@@ -399,7 +410,12 @@ static char* aigw_empty_ptr(void) { return aigw_empty; }
 
 // aigw_ops makes the writes queued in ops, in order: header sets and
 // removes (kinds 0-3: bit 0 response, bit 1 remove), dynamic metadata
-// strings (4) and numbers (5), filter state (6) and counter increments (7).
+// strings (4) and numbers (5), filter state (6), counter increments (7)
+// removes of a list of headers (8-9: bit 0 response; the names in a,
+// each a length byte and its bytes) and dynamic metadata numbers (10: the
+// keys in b as in 8, their values in c, native doubles). A remove is a set
+// to NULL
+// (source/extensions/filters/http/dynamic_modules/abi_impl.cc:407-408).
 static void aigw_ops(uintptr_t f, char* ops, size_t len) {
   size_t i = 0;
   while (i + AIGW_OP_FIXED <= len) {
@@ -440,6 +456,28 @@ static void aigw_ops(uintptr_t f, char* ops, size_t len) {
     case 7:
       envoy_dynamic_module_callback_http_filter_increment_counter((void*)f, (size_t)x, y);
       break;
+    case 8: case 9:
+      for (size_t j = 0; j < la;) {
+        size_t kl = (unsigned char)a[j];
+        if (kl + 1 > la - j) {
+          break;
+        }
+        aigw_set_header(f, kind & 1, a + j + 1, kl, NULL, 0);
+        j += 1 + kl;
+      }
+      break;
+    case 10:
+      for (size_t j = 0, n = 0; j < lb && (n + 1) * sizeof(double) <= lc; n++) {
+        size_t kl = (unsigned char)b[j];
+        if (kl + 1 > lb - j) {
+          break;
+        }
+        double v;
+        memcpy(&v, c + n * sizeof(double), sizeof v);
+        envoy_dynamic_module_callback_http_set_dynamic_metadata_number((void*)f, a, la, b + j + 1, kl, v);
+        j += 1 + kl;
+      }
+      break;
     }
     i += n;
   }
@@ -461,12 +499,15 @@ const (
 	metadataSourceDynamic = int(C.AIGW_METADATA_SOURCE_DYNAMIC)
 )
 
+// emptyPtr is aigw_empty, fetched once: asking C for it is a cgo call.
+var emptyPtr = C.aigw_empty_ptr()
+
 // cstr passes a Go string to C for the duration of one call without copying.
 // Callbacks read it during the call only (abi_impl.cc copies what it keeps),
 // and string bytes hold no Go pointers, so the cgo pointer rules hold.
 func cstr(s string) (*C.char, C.size_t) {
 	if len(s) == 0 {
-		return C.aigw_empty_ptr(), 0
+		return emptyPtr, 0
 	}
 	return (*C.char)(unsafe.Pointer(unsafe.StringData(s))), C.size_t(len(s))
 }
@@ -474,7 +515,7 @@ func cstr(s string) (*C.char, C.size_t) {
 // cbytes is cstr for byte slices.
 func cbytes(b []byte) (*C.char, C.size_t) {
 	if len(b) == 0 {
-		return C.aigw_empty_ptr(), 0
+		return emptyPtr, 0
 	}
 	return (*C.char)(unsafe.Pointer(unsafe.SliceData(b))), C.size_t(len(b))
 }
@@ -576,9 +617,13 @@ func copyBody(f unsafe.Pointer, response bool, dst []byte) int {
 // So b's memory is the caller's again when replaceBody returns (a
 // translated body's pooled buffer goes back then: upstream's plan.apply).
 // The test host does the same (test/host/csrc/dynmod.c: buf_add copies).
-func replaceBody(f unsafe.Pointer, response bool, b []byte) {
+//
+// ops, the hook's queued writes (attempt.queue), are made first in the
+// same call.
+func replaceBody(f unsafe.Pointer, response bool, b, ops []byte) {
 	p, n := cbytes(b)
-	C.aigw_body_replace(cptr(f), cbool(response), p, n)
+	op, on := cbytes(ops)
+	C.aigw_body_replace(cptr(f), cbool(response), p, n, op, on)
 }
 
 // maxEdits is how many edits editBody applies in one call.
@@ -588,21 +633,24 @@ const maxEdits = int(C.AIGW_MAX_EDITS)
 // the kept bytes from its own slices (see aigw_body_edit) and texts, the
 // edits' texts one after the other, from Go memory. ok is false, with the
 // body unchanged, when there are more than maxEdits edits, when they do not
-// fit the body, or when it is unavailable.
-func editBody(f unsafe.Pointer, response bool, edits []translate.Edit, texts []byte) bool {
+// fit the body, or when it is unavailable. sent reports whether ops, the
+// hook's queued writes, were made (first, in the same call): they are
+// unless the edits are refused before the call.
+func editBody(f unsafe.Pointer, response bool, edits []translate.Edit, texts, ops []byte) (ok, sent bool) {
 	if len(edits) > maxEdits {
-		return false
+		return false, false
 	}
 	var e C.aigw_edits
 	e.n = C.size_t(len(edits))
 	for i, x := range edits {
 		if x.Start < 0 || x.End < x.Start {
-			return false
+			return false, false
 		}
 		e.start[i], e.end[i], e.text_len[i] = C.size_t(x.Start), C.size_t(x.End), C.size_t(len(x.Text))
 	}
 	p, _ := cbytes(texts)
-	return bool(C.aigw_body_edit(cptr(f), cbool(response), e, p))
+	op, on := cbytes(ops)
+	return bool(C.aigw_body_edit(cptr(f), cbool(response), e, p, op, on)), true
 }
 
 // metadataString reads a string from the metadata of source (metadataSourceHost or

@@ -167,6 +167,7 @@ func destroyFilter(id uint64) {
 		return struct{}{}
 	})
 	if !inHook && fl.wait == nil {
+		fl.f.Recycle()
 		fl.release()
 	}
 }

@@ -250,6 +250,8 @@ func newInstruments(m metric.Meter) (instruments, error) {
 
 // entry is the pre-bound attribute sets of one label tuple.
 type entry struct {
+	// k is the tuple the entry is cached under (Recorder.lookup).
+	k      key
 	base   []metric.RecordOption // duration, ttft, tpot
 	tokIn  []metric.RecordOption
 	tokOut []metric.RecordOption

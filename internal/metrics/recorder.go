@@ -41,8 +41,12 @@ type Recorder struct {
 	maxVals int
 	seed    maphash.Seed
 	shards  [cacheShards]cacheShard
-	mu      sync.Mutex // serialises the slow path
-	closed  atomic.Bool
+	// last is the entry the previous Record found under its own tuple:
+	// most attempts repeat the previous one's tuple, and comparing it is
+	// cheaper than hashing the tuple for the shard and the map.
+	last   atomic.Pointer[entry]
+	mu     sync.Mutex // serialises the slow path
+	closed atomic.Bool
 }
 
 // Headers are the request headers whose values go into Attempt.Headers, in
@@ -100,8 +104,14 @@ func (r *Recorder) shard(k *key) *cacheShard {
 }
 
 func (r *Recorder) lookup(k *key) *entry {
+	if e := r.last.Load(); e != nil && e.k == *k {
+		return e
+	}
 	if m := r.shard(k).m.Load(); m != nil {
-		return (*m)[*k]
+		if e := (*m)[*k]; e != nil {
+			r.last.Store(e)
+			return e
+		}
 	}
 	return nil
 }
@@ -143,6 +153,7 @@ func (r *Recorder) slow(raw key) *entry {
 	e := r.lookup(&k)
 	if e == nil {
 		e = r.proc.inst.newEntry(r.attributes(&k), k.backend)
+		e.k = k
 		r.store(k, e)
 	}
 	return e

@@ -133,3 +133,38 @@ func TestNilRecorder(t *testing.T) {
 		t.Fatal("nil recorder has headers")
 	}
 }
+
+// Record finds a repeated tuple through the last entry it used, and a tuple
+// that differs from it in any part through the cache: alternating tuples
+// are each counted under their own entry.
+func TestRecordAlternatingTuples(t *testing.T) {
+	p := testProcess(t)
+	r := p.newRecorder(Spec{ListenAddress: ListenOff, Headers: []HeaderAttribute{{"x-api-key-id", "api_key_id"}}})
+	defer r.Close()
+	base := streamed("k")
+	variants := []Attempt{base, base, base, base, base, base}
+	variants[1].RequestModel = "gpt-4o-mini"
+	variants[2].ResponseModel = "other"
+	variants[3].ErrorType = "429"
+	variants[4].Headers[0] = "k2"
+	variants[5].Backend = "fallback"
+	order := []int{0, 1, 0, 0, 2, 3, 0, 4, 5, 5, 0}
+	want := map[int]int64{}
+	for _, i := range order {
+		a := variants[i]
+		r.Record(&a)
+		want[i]++
+	}
+	for i, n := range want {
+		a := variants[i]
+		k := key{op: a.Operation, provider: a.Provider, reqModel: a.RequestModel, respModel: a.ResponseModel,
+			backend: a.Backend, errType: a.ErrorType, hdr: a.Headers}
+		e := r.lookup(&k)
+		if e == nil || e.k != k {
+			t.Fatalf("variant %d: no entry under its own tuple", i)
+		}
+		if got := e.att.v[cAttempts].Load(); got != n {
+			t.Errorf("variant %d: %d attempts counted, want %d", i, got, n)
+		}
+	}
+}

@@ -3,8 +3,10 @@ package translate
 import (
 	"bytes"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aigw/aigw/internal/bodyscan"
 )
@@ -25,22 +27,52 @@ func init() {
 			chat := joinPath(prefix, "/chat/completions")
 			return newMessagesToOpenAI(t, func(string) string { return chat }, false), nil
 		}
-		return &passthrough{target: t, usage: openaiUsageScanner{}, askUsage: askUsage(ep), path: func(string) string {
-			p := joinPath(prefix, ep.suffix)
-			if ep.query != "" {
-				p += "?" + ep.query
-			}
-			return p
-		}}, nil
+		p := openAIPassthroughs.Get().(*passthrough)
+		*p = passthrough{target: t, usage: openaiUsageScanner{}, askUsage: askUsage(ep), fixedPath: openAIPath(prefix, ep), pooled: true}
+		return p, nil
 	})
+}
+
+// openAIPassthroughs holds the OpenAI passthroughs of attempts that are
+// over (Release): one attempt's translator is about 640 bytes, allocated
+// and collected once per attempt otherwise.
+var openAIPassthroughs = sync.Pool{New: func() any { return new(passthrough) }}
+
+// Release is Releaser: a pooled passthrough goes back, with nothing of its
+// attempt (a zero passthrough), for the next one.
+func (p *passthrough) Release() {
+	if !p.pooled {
+		return
+	}
+	*p = passthrough{}
+	openAIPassthroughs.Put(p)
+}
+
+// openAIPath is the upstream path of an OpenAI-compatible backend for the
+// client's endpoint ep: the configured prefix, the endpoint, the client's
+// query. With the default prefix that is the client's own path, reused
+// (one allocation less per attempt).
+func openAIPath(prefix string, ep endpoint) string {
+	if ep.v1Path != "" && strings.TrimSuffix(prefix, "/") == "/v1" {
+		return ep.v1Path
+	}
+	p := joinPath(prefix, ep.suffix)
+	if ep.query != "" {
+		p += "?" + ep.query
+	}
+	return p
 }
 
 // passthrough is the OpenAI-schema translator, shared by Azure OpenAI which
 // differs only in how the path is built.
 type passthrough struct {
 	target Target
-	// path builds the upstream path from the effective model.
-	path func(model string) string
+	// path builds the upstream path from the effective model; when it is
+	// nil the path is fixedPath, whatever the model.
+	path      func(model string) string
+	fixedPath string
+	// pooled: the passthrough came from openAIPassthroughs (Release).
+	pooled bool
 	// requireModel makes a missing model an error (Azure needs it for the
 	// deployment name).
 	requireModel bool
@@ -60,6 +92,10 @@ type passthrough struct {
 	// errorJSON normalizes an error body into the client's error format;
 	// nil means OpenAI's (openAIErrorJSON).
 	errorJSON func(status int, body []byte) []byte
+
+	// edits holds the request's rewrite as Edits (exportEdits): the
+	// translator lives as long as its attempt, which applies them at once.
+	edits editStore
 
 	mode   ResponseMode
 	status int
@@ -89,7 +125,9 @@ func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
 				return &bodyscan.Error{Kind: bodyscan.Duplicate, Member: "model", Offset: vs}
 			}
 			if s, ok := rawString(body[vs:ve]); ok {
-				requested, modelVS, modelVE, hasModel = s, vs, ve, true
+				// s may alias body, which the caller may release; the
+				// router phase's findings (scanned) hold their own copy.
+				requested, modelVS, modelVE, hasModel = strings.Clone(s), vs, ve, true
 			}
 		case "stream":
 			stream = string(body[vs:ve]) == "true"
@@ -176,7 +214,7 @@ func (p *passthrough) request(body []byte, scanErr error, requested string, mode
 	}
 	// Without accept-encoding the upstream answers in identity encoding, so
 	// usage can be read without decompressing.
-	res := RequestResult{Model: model, Stream: stream, Headers: p.headers, RemoveHeaders: []string{"accept-encoding"}}
+	res := RequestResult{Model: model, Stream: stream, Headers: p.headers, RemoveHeaders: removeAcceptEncoding}
 	var edits [2]edit
 	n := 0
 	open := bytes.IndexByte(body, '{') + 1
@@ -204,16 +242,15 @@ func (p *passthrough) request(body []byte, scanErr error, requested string, mode
 	}
 	switch {
 	case n > 0 && asEdits:
-		res.Edits = exportEdits(edits[:n])
+		res.Edits = exportEdits(edits[:n], &p.edits)
 	case n > 0:
 		res.setBody(applyEdits(body, edits[:n]))
 	}
-	res.Path = p.path(model)
-	res.Model = strings.Clone(model) // may alias body, which the caller may release
-	res.RequestModel = res.Model
-	if requested != model {
-		res.RequestModel = strings.Clone(requested)
+	res.Path = p.fixedPath
+	if p.path != nil {
+		res.Path = p.path(model)
 	}
+	res.Model, res.RequestModel = model, requested
 	return res, nil
 }
 
@@ -426,12 +463,32 @@ func usageCount(v []byte, dst *int64) error {
 	if isNull(v) {
 		return nil
 	}
-	// v is a validated JSON number: no sign but '-', no prefix.
-	n, err := strconv.ParseInt(aliasString(v), 10, 64)
-	if err != nil {
+	// v is a validated JSON value: a number has no sign but '-' and no
+	// leading zero, so an integer is '-'? and 1 to 19 digits when it fits
+	// in int64 (strconv.ParseInt's verdict, without its generality).
+	neg := v[0] == '-'
+	digits := v
+	if neg {
+		digits = v[1:]
+	}
+	if len(digits) == 0 || len(digits) > 19 {
 		return errUsageType
 	}
-	*dst = n
+	var n uint64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return errUsageType // a fraction, an exponent, not a number
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	switch {
+	case neg && n <= 1<<63:
+		*dst = int64(-n) // -(1<<63) wraps to math.MinInt64, as it should
+	case !neg && n <= math.MaxInt64:
+		*dst = int64(n)
+	default:
+		return errUsageType
+	}
 	return nil
 }
 

@@ -435,3 +435,135 @@ func TestPassthroughScannedMatchesScan(t *testing.T) {
 		}
 	}
 }
+
+// The OpenAI-compatible upstream path is the prefix, the client's endpoint
+// and its query, however they are spelled; with the default prefix it is
+// the client's own path string (no copy).
+func TestOpenAIUpstreamPath(t *testing.T) {
+	for _, c := range []struct{ prefix, path, want string }{
+		{"", "/v1/chat/completions", "/v1/chat/completions"},
+		{"/v1/", "/v1/chat/completions", "/v1/chat/completions"},
+		{"", "/v1/chat/completions?x=1&y=2", "/v1/chat/completions?x=1&y=2"},
+		{"", "/v1/chat/completions?", "/v1/chat/completions"},
+		{"", "/v1/models/", "/v1/models/"},
+		{"", "/v1", "/v1/"},
+		{"", "/chat/completions", "/v1/chat/completions"},
+		{"", "chat/completions?a=b", "/v1/chat/completions?a=b"},
+		{"/api/v1", "/v1/chat/completions?a=b", "/api/v1/chat/completions?a=b"},
+		{"/api/v1/", "/v1/embeddings", "/api/v1/embeddings"},
+		{"/", "/v1/embeddings", "/embeddings"},
+	} {
+		tr, err := New(Target{PathPrefix: c.prefix}, c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := tr.RequestBody([]byte(`{"model":"m"}`))
+		if err != nil || res.Path != c.want {
+			t.Errorf("prefix %q, path %q: %q %v, want %q", c.prefix, c.path, res.Path, err, c.want)
+		}
+		// The path built the long way (joinPath), the reference.
+		prefix := c.prefix
+		if prefix == "" {
+			prefix = "/v1"
+		}
+		ep := parseEndpoint(c.path)
+		ref := joinPath(prefix, ep.suffix)
+		if ep.query != "" {
+			ref += "?" + ep.query
+		}
+		if res.Path != ref {
+			t.Errorf("prefix %q, path %q: %q, joinPath gives %q", c.prefix, c.path, res.Path, ref)
+		}
+	}
+}
+
+// A passthrough request with a model override, on the router phase's
+// findings, allocates only its translator: the edit, the path and the
+// models are not copied.
+func TestPassthroughScannedAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocation counts")
+	}
+	body := []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`)
+	scan, err := bodyscan.Scan(body, "backend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := bodyscan.FindingsOf(scan, bodyscan.Member{})
+	target := Target{ModelOverride: map[string]string{"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}}
+	var res RequestResult
+	n := testing.AllocsPerRun(100, func() {
+		tr, err := New(target, "/v1/chat/completions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err = tr.(EditedRequest).RequestEditsScanned(body, f); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got := string(ApplyEdits(body, res.Edits)); got != `{"model":"gpt-4o-mini-2024-07-18","messages":[{"role":"user","content":"hi"}]}` || res.Path != "/v1/chat/completions" ||
+		res.Model != "gpt-4o-mini-2024-07-18" || res.RequestModel != "gpt-4o-mini" {
+		t.Fatalf("%q %q %q %q", got, res.Path, res.Model, res.RequestModel)
+	}
+	if n > 1 {
+		t.Errorf("%v allocations per request, want 1 (the translator)", n)
+	}
+}
+
+// A released OpenAI passthrough is reused, and the attempt that gets it sees
+// nothing of the one before: a stream that was asked for usage, its usage
+// and its buffered response are gone. Passthroughs that are not pooled
+// (Azure) are left alone.
+func TestPassthroughReleaseForgetsTheAttempt(t *testing.T) {
+	streamBody := []byte(`{"model":"m","stream":true,"messages":[]}`)
+	first, err := New(Target{}, "/v1/chat/completions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.RequestBody(streamBody); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.ResponseHeaders(200, "text/event-stream", ""); err != nil {
+		t.Fatal(err)
+	}
+	first.ResponseBody([]byte("data: {\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1,\"total_tokens\":6}}\n\ndata: [DO"), false)
+	Release(first)
+	if p := first.(*passthrough); !reflect.DeepEqual(*p, passthrough{}) {
+		t.Fatalf("released passthrough keeps its attempt: %+v", *p)
+	}
+	reused := false
+	for range 10 { // sync.Pool may drop an object (always under -race)
+		next, err := New(Target{}, "/v1/embeddings")
+		if err != nil {
+			t.Fatal(err)
+		}
+		reused = reused || next == first
+		fresh := &passthrough{target: Target{}, usage: openaiUsageScanner{}, fixedPath: "/v1/embeddings"}
+		for _, tr := range []Translator{next, fresh} {
+			res, err := tr.RequestBody([]byte(`{"model":"m","input":"x"}`))
+			if err != nil || res.Path != "/v1/embeddings" || res.Body != nil || res.Edits != nil {
+				t.Fatalf("%q %q %v %v", res.Path, res.Body, res.Edits, err)
+			}
+			mode, _ := tr.ResponseHeaders(200, "application/json", "")
+			out, u, err := tr.ResponseBody([]byte(`{"usage":{"prompt_tokens":2,"total_tokens":2}}`), true)
+			if mode.Stream || mode.ModifiesBody || err != nil || string(out) != `{"usage":{"prompt_tokens":2,"total_tokens":2}}` || u.InputTokens != 2 || u.OutputTokens != 0 {
+				t.Fatalf("%+v %q %+v %v", mode, out, u, err)
+			}
+		}
+		Release(next)
+	}
+	if !reused && !raceEnabled {
+		t.Error("a released passthrough was never reused")
+	}
+	az, err := New(Target{Schema: SchemaAzureOpenAI, APIVersion: "2024-10-21"}, "/v1/chat/completions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := az.RequestBody([]byte(`{"model":"m","messages":[]}`)); err != nil {
+		t.Fatal(err)
+	}
+	Release(az)
+	if p := az.(*passthrough); p.path == nil || p.target.APIVersion == "" {
+		t.Fatal("an unpooled passthrough was cleared by Release")
+	}
+}

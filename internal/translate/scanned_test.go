@@ -23,6 +23,10 @@ func TestScannedRequestMatchesRequestBody(t *testing.T) {
 			// An override edits the model string (quoted anew).
 			{"/v1/chat/completions", map[string]string{"claude-x": `claude-"y"`}},
 			{"/v1/messages", map[string]string{"claude-x": "claude-y"}},
+			// Edit texts longer than the translator's edit store (and a
+			// usage request after them: two edits, the second's text
+			// written after the store overflowed).
+			{"/v1/chat/completions", map[string]string{"claude-x": strings.Repeat("m", 200)}},
 		} {
 			path := c.path
 			target := Target{Schema: s, APIVersion: "2024-10-21", Project: "p", Region: "us-east5", ModelOverride: c.override}

@@ -59,18 +59,30 @@ func sortEdits(edits []edit) {
 
 // exportEdits is applyEdits' rewrite as Edits (EditedRequest): sorted, each
 // edit's text in one small allocation.
-func exportEdits(edits []edit) []Edit {
+func exportEdits(edits []edit, st *editStore) []Edit {
 	sortEdits(edits)
-	out := make([]Edit, len(edits))
-	for i, e := range edits {
-		t := make([]byte, 0, len(e.repl)+len(e.str)+2+len(e.after))
-		t = append(t, e.repl...)
+	out := st.edits[:0]
+	text := st.text[:0]
+	for _, e := range edits {
+		from := len(text)
+		text = append(text, e.repl...)
 		if e.quote {
-			t = appendJSONString(t, e.str)
+			text = appendJSONString(text, e.str)
 		}
-		out[i] = Edit{Start: e.start, End: e.end, Text: append(t, e.after...)}
+		text = append(text, e.after...)
+		out = append(out, Edit{Start: e.start, End: e.end, Text: text[from:len(text):len(text)]})
 	}
+	// Texts that outgrew the store moved while being appended: the earlier
+	// ones still hold their bytes where they were written.
 	return out
+}
+
+// editStore is where exportEdits writes, in memory its caller owns (a
+// translator lives as long as its attempt): a model override and a usage
+// request, the passthrough's two edits, fit without an allocation.
+type editStore struct {
+	edits [2]Edit
+	text  [64]byte
 }
 
 // includeUsageEdit is the edit that makes a streamed request ask for usage,

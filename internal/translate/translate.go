@@ -235,6 +235,21 @@ type Translator interface {
 	ResponseBody(chunk []byte, endOfStream bool) (out []byte, usage Usage, err error)
 }
 
+// Releaser is a Translator whose memory a later attempt may reuse once its
+// own attempt is over (Release). Release must be the last call on it, made
+// when nothing it returned (a body, edits, a chunk) is still in use.
+type Releaser interface {
+	Release()
+}
+
+// Release releases tr when it is a Releaser; any other translator is left
+// to the garbage collector.
+func Release(tr Translator) {
+	if r, ok := tr.(Releaser); ok {
+		r.Release()
+	}
+}
+
 // factory builds a Translator for a target and a classified request path.
 type factory func(t Target, ep endpoint) (Translator, error)
 
@@ -304,14 +319,23 @@ type endpoint struct {
 	kind   endpointKind
 	suffix string // e.g. "/chat/completions"
 	query  string // without '?'
+	// v1Path is the whole client path when it is "/v1" + suffix (+ "?" +
+	// query): the upstream path for the default prefix, without building
+	// it again ("" when the path had another prefix).
+	v1Path string
 }
 
 func parseEndpoint(p string) endpoint {
 	var ep endpoint
+	whole := p // the path with its query, without a bare '?'
 	if i := strings.IndexByte(p, '?'); i >= 0 {
 		p, ep.query = p[:i], p[i+1:]
+		if ep.query == "" {
+			whole = p
+		}
 	}
 	if strings.HasPrefix(p, "/v1/") {
+		ep.v1Path = whole
 		p = p[len("/v1"):] // "/rest": a substring, no allocation
 	} else if p == "/v1" {
 		p = "/"

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"reflect"
 	"testing"
 )
 
@@ -62,5 +63,58 @@ func TestUsageAccountedWithoutEndOfStream(t *testing.T) {
 				t.Errorf("counters %v, want in=%v out=%v", a.counters, tt.in, tt.out)
 			}
 		})
+	}
+}
+
+// usageSetter is an attempt that sets the usage numbers in one write
+// (UsageMetadataSetter), counting the writes.
+type usageSetter struct {
+	*fakeAttempt
+	batches, singles int
+}
+
+func (u *usageSetter) SetUsageMetadata(v UsageMetadata) {
+	u.batches++
+	for i, k := range MetadataUsageKeys {
+		u.fakeAttempt.SetDynamicMetadataNumber(MetadataNamespace, k, v[i])
+	}
+}
+
+func (u *usageSetter) SetDynamicMetadataNumber(ns, key string, v float64) {
+	u.singles++
+	u.fakeAttempt.SetDynamicMetadataNumber(ns, key, v)
+}
+
+// An attempt that sets the usage numbers in one write gets them all in one
+// call, with the values one write per number gives.
+func TestUsageMetadataInOneWrite(t *testing.T) {
+	cfg := pipelineConfig(t)
+	const resp = `{"model":"m","usage":{"prompt_tokens":30,"completion_tokens":7,"total_tokens":37,` +
+		`"prompt_tokens_details":{"cached_tokens":5},"completion_tokens_details":{"reasoning_tokens":2}}}`
+	var got [2]map[string]any
+	for i, batch := range []bool{false, true} {
+		a := clientRequest("oai", "/v1/chat/completions", chatBody)
+		var at Attempt = a
+		us := &usageSetter{fakeAttempt: a}
+		if batch {
+			at = us
+		}
+		f := NewFilter(cfg, at)
+		f.OnRequestHeaders(false)
+		f.OnRequestBody(true)
+		a.respH = fakeHeaders{":status": "200", "content-type": "application/json"}
+		f.OnResponseHeaders(false)
+		a.respB.b = []byte(resp)
+		f.OnResponseBody(true)
+		got[i] = a.dynMD
+		if batch && (us.batches != 1 || us.singles != 0) {
+			t.Errorf("%d batches, %d single writes; want one batch", us.batches, us.singles)
+		}
+	}
+	if !reflect.DeepEqual(got[0], got[1]) {
+		t.Errorf("one write per number:\n%v\none write:\n%v", got[0], got[1])
+	}
+	if got[1][MetadataNamespace+"/"+MetadataReasoningToken] != 2.0 || got[1][MetadataNamespace+"/"+MetadataInputToken] != 30.0 {
+		t.Errorf("usage metadata %v", got[1])
 	}
 }

@@ -71,15 +71,17 @@ type logLine struct {
 type fakeAttempt struct {
 	endpointMD map[[2]string]string
 	reqH       fakeHeaders
-	respH      fakeHeaders
-	reqB       fakeBody
-	respB      fakeBody
-	dynMD      map[string]any // "ns/key" -> string or float64
-	counters   [NumCounters]uint64
-	state      map[string]string
-	logs       []logLine
-	responses  []response
-	panicOn    string // name of the method that panics
+	// reqHM, when set, is the request header map instead of reqH.
+	reqHM     HeaderMap
+	respH     fakeHeaders
+	reqB      fakeBody
+	respB     fakeBody
+	dynMD     map[string]any // "ns/key" -> string or float64
+	counters  [NumCounters]uint64
+	state     map[string]string
+	logs      []logLine
+	responses []response
+	panicOn   string // name of the method that panics
 }
 
 func newFakeAttempt() *fakeAttempt {
@@ -98,7 +100,13 @@ func (a *fakeAttempt) maybePanic(name string) {
 	}
 }
 
-func (a *fakeAttempt) RequestHeaders() HeaderMap  { a.maybePanic("RequestHeaders"); return a.reqH }
+func (a *fakeAttempt) RequestHeaders() HeaderMap {
+	a.maybePanic("RequestHeaders")
+	if a.reqHM != nil {
+		return a.reqHM
+	}
+	return a.reqH
+}
 func (a *fakeAttempt) ResponseHeaders() HeaderMap { a.maybePanic("ResponseHeaders"); return a.respH }
 func (a *fakeAttempt) RequestBody() Body          { a.maybePanic("RequestBody"); return &a.reqB }
 func (a *fakeAttempt) ResponseBody() Body         { a.maybePanic("ResponseBody"); return &a.respB }

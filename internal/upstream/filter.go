@@ -42,8 +42,10 @@ type Filter struct {
 	state   state
 	backend *Backend
 
-	tr   translate.Translator
-	mode translate.ResponseMode
+	tr translate.Translator
+	// spent is tr after OnDestroy, until Recycle.
+	spent translate.Translator
+	mode  translate.ResponseMode
 	// replaceResponse, when set, is the body that replaces the backend's
 	// (a response the translator could not handle, answered as 502).
 	replaceResponse []byte
@@ -446,12 +448,15 @@ func (f *Filter) record(u translate.Usage) {
 	addDelta(f.a, CounterInputTokens, prev.InputTokens, u.InputTokens)
 	addDelta(f.a, CounterOutputTokens, prev.OutputTokens, u.OutputTokens)
 	addDelta(f.a, CounterCachedInputTokens, prev.CachedInputTokens, u.CachedInputTokens)
-	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataInputToken, float64(u.InputTokens))
-	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataOutputToken, float64(u.OutputTokens))
-	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataTotalToken, float64(u.TotalTokens))
-	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataCachedInputToken, float64(u.CachedInputTokens))
-	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataCacheCreationInputToken, float64(u.CacheCreationInputTokens))
-	f.a.SetDynamicMetadataNumber(MetadataNamespace, MetadataReasoningToken, float64(u.ReasoningTokens))
+	v := UsageMetadata{float64(u.InputTokens), float64(u.OutputTokens), float64(u.TotalTokens),
+		float64(u.CachedInputTokens), float64(u.CacheCreationInputTokens), float64(u.ReasoningTokens)}
+	if s, ok := f.a.(UsageMetadataSetter); ok {
+		s.SetUsageMetadata(v)
+	} else {
+		for i, k := range MetadataUsageKeys {
+			f.a.SetDynamicMetadataNumber(MetadataNamespace, k, v[i])
+		}
+	}
 	f.usageChanged()
 }
 
@@ -500,9 +505,20 @@ func (f *Filter) OnDestroy() {
 	}
 	f.a = nil
 	f.backend = nil
-	f.tr = nil
+	f.spent, f.tr = f.tr, nil
 	f.replaceResponse = nil
 	f.waitFail = nil
+}
+
+// Recycle lets a later attempt reuse the memory of this one's translator
+// (translate.Release). The adapter calls it after OnDestroy, and only when
+// nothing can still use what the translator returned: not while a hook of
+// this filter is on the stack (a hook whose local reply destroyed its own
+// filter goes on with the translator's output), nor while anything else
+// holds the filter.
+func (f *Filter) Recycle() {
+	translate.Release(f.spent)
+	f.spent = nil
 }
 
 // requestHeadersAction is the answer to a repeated request-headers hook,

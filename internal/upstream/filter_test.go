@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+
+	"github.com/aigw/aigw/internal/translate"
 )
 
 const twoBackends = `{
@@ -307,4 +309,43 @@ func countLogs(a *fakeAttempt, level LogLevel) int {
 		}
 	}
 	return n
+}
+
+// releaseCounter is a translator that counts its releases.
+type releaseCounter struct {
+	translate.Translator
+	released int
+}
+
+func (r *releaseCounter) Release() { r.released++ }
+
+// OnDestroy keeps the attempt's translator (a hook that destroyed its own
+// filter may still use its output); Recycle, which the adapter calls once
+// nothing can, releases it exactly once. A filter that never got one has
+// nothing to release.
+func TestRecycleReleasesTheTranslatorOnce(t *testing.T) {
+	cfg := pipelineConfig(t)
+	a := clientRequest("oai", "/v1/chat/completions", chatBody)
+	f := NewFilter(cfg, a)
+	if f.OnRequestHeaders(false) != Hold || f.OnRequestBody(true) != Continue {
+		t.Fatalf("request not forwarded: %v", a.responses)
+	}
+	rc := &releaseCounter{Translator: f.tr}
+	f.tr = rc
+	a.respH = fakeHeaders{":status": "200", "content-type": "application/json"}
+	f.OnResponseHeaders(false)
+	a.respB.b = []byte(`{"model":"m","usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`)
+	f.OnResponseBody(true)
+	f.OnDestroy()
+	if rc.released != 0 {
+		t.Fatal("the translator was released by OnDestroy")
+	}
+	f.Recycle()
+	f.Recycle()
+	if rc.released != 1 {
+		t.Fatalf("released %d times, want once", rc.released)
+	}
+	idle := NewFilter(cfg, clientRequest("oai", "/v1/chat/completions", chatBody))
+	idle.OnDestroy()
+	idle.Recycle()
 }

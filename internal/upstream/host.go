@@ -26,6 +26,13 @@ type HeaderMap interface {
 	Remove(key string)
 }
 
+// HeaderListRemover is a HeaderMap that can remove a list of headers in
+// one write (Remove for each name, in order), which an adapter whose every
+// write is a call into Envoy makes cheaper than one Remove per name.
+type HeaderListRemover interface {
+	RemoveAll(keys []string)
+}
+
 // Body is the request or response body as Envoy holds it during a hook.
 type Body interface {
 	// Bytes returns the body Envoy currently holds for this hook: the whole
@@ -145,6 +152,22 @@ const (
 	MetadataReasoningToken = "llm_reasoning_token"
 )
 
+// MetadataUsageKeys are the dynamic metadata numbers of an attempt's usage,
+// in UsageMetadata's order.
+var MetadataUsageKeys = [...]string{MetadataInputToken, MetadataOutputToken, MetadataTotalToken,
+	MetadataCachedInputToken, MetadataCacheCreationInputToken, MetadataReasoningToken}
+
+// UsageMetadata are the values of MetadataUsageKeys.
+type UsageMetadata [len(MetadataUsageKeys)]float64
+
+// UsageMetadataSetter is an Attempt that sets an attempt's usage numbers in
+// one write: SetDynamicMetadataNumber(MetadataNamespace, MetadataUsageKeys[i],
+// v[i]) for each i in order, which an adapter whose every write is a call
+// into Envoy makes cheaper than six writes.
+type UsageMetadataSetter interface {
+	SetUsageMetadata(v UsageMetadata)
+}
+
 // Counter is one of the upstream phase's Envoy stats. They are counted here,
 // where the provider's usage is known, rather than read back from dynamic
 // metadata by the router phase: a metadata read costs the router a protobuf
@@ -188,13 +211,17 @@ type Read struct {
 // endpoint's backend), so that an adapter whose every read is a call into
 // Envoy can fetch them all in one call. A read not listed still works, in a
 // call of its own; TestRequestHooksReadOnlyTheListedValues keeps the list
-// complete. Call it after SetRecorder.
+// complete. Call it after SetRecorder. The list is in the order the hook
+// reads the request line (a first attempt's headers, a retry's filter
+// state), the digest and the endpoint, which an adapter searching it from
+// its last hit finds first; the header attributes (read before them) come
+// last, so an adapter that fetches only part of a long list fetches these.
 func (c *Config) RequestReads() []Read {
 	reads := []Read{
 		{Kind: ReadRequestHeader, Key: ":method"},
+		{Kind: ReadFilterState, Key: stateKeyPath},
 		{Kind: ReadRequestHeader, Key: ":path"},
 		{Kind: ReadRequestHeader, Key: ":authority"},
-		{Kind: ReadFilterState, Key: stateKeyPath},
 		{Kind: ReadFilterState, Key: stateKeyAuthority},
 		{Kind: ReadDynamicMetadata, NS: MetadataNamespace, Key: config.MetaConfigDigest},
 		{Kind: ReadEndpointMetadata, NS: c.metadataNamespace, Key: c.metadataKey},

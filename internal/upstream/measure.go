@@ -9,8 +9,19 @@ import (
 	"github.com/aigw/aigw/internal/translate"
 )
 
-// now is the attempt's clock (a variable so tests can step it).
-var now = time.Now
+// now is the attempt's clock (a variable so tests can step it):
+// monotonicNow.
+var now = monotonicNow
+
+// epoch is monotonicNow's origin.
+var epoch = time.Now()
+
+// monotonicNow is the time as an attempt's metrics need it: only ever
+// subtracted from another reading (duration, TTFT, TPOT), so it reads only
+// the monotonic clock (time.Since), one clock read where time.Now makes two
+// (wall and monotonic). Its wall reading is epoch's plus the monotonic time
+// elapsed since, which a wall clock step does not move.
+func monotonicNow() time.Time { return epoch.Add(time.Since(epoch)) }
 
 // Error types (error.type) of attempts that ended without a provider status.
 const (

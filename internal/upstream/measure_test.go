@@ -227,3 +227,23 @@ func sortedLabels(m map[string]float64) map[string]float64 {
 	}
 	return out
 }
+
+// The attempts' clock measures what time.Now measures: readings taken
+// around a sleep are as far apart as the sleep, in order, and keep a
+// monotonic reading (Sub uses it, not the wall clock).
+func TestMonotonicNow(t *testing.T) {
+	a := monotonicNow()
+	w0 := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	w1 := time.Now()
+	b := monotonicNow()
+	if d := b.Sub(a); d < w1.Sub(w0) || d > w1.Sub(w0)+time.Second {
+		t.Fatalf("%v between the readings, time.Now saw %v", d, w1.Sub(w0))
+	}
+	if !strings.Contains(a.String(), " m=") || b.Before(a) {
+		t.Fatalf("readings without a monotonic clock or out of order: %v %v", a, b)
+	}
+	if d := a.Sub(w0); d > time.Second || d < -time.Second {
+		t.Fatalf("reading %v is %v away from the wall clock", a, d)
+	}
+}

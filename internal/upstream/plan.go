@@ -156,6 +156,10 @@ func requestBody(tr translate.Translator, req request) (translate.RequestResult,
 func (f *Filter) apply(p *plan) {
 	h := f.a.RequestHeaders()
 	for _, list := range p.remove {
+		if r, ok := h.(HeaderListRemover); ok {
+			r.RemoveAll(list)
+			continue
+		}
 		for _, k := range list {
 			h.Remove(k)
 		}

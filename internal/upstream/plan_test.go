@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bytes"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -339,6 +340,59 @@ func TestTranslatedBodyBufferReleasedAfterReplace(t *testing.T) {
 		}
 		if p.body != nil || p.bodyBuffer != (translate.BodyBuffer{}) {
 			t.Fatal("the plan still holds the translated body after apply")
+		}
+	}
+}
+
+// listRemover is a header map that removes lists at once
+// (HeaderListRemover), recording them; Remove is counted.
+type listRemover struct {
+	fakeHeaders
+	lists   [][]string
+	removes int
+}
+
+func (h *listRemover) Remove(k string) { h.removes++; h.fakeHeaders.Remove(k) }
+func (h *listRemover) RemoveAll(keys []string) {
+	h.lists = append(h.lists, keys)
+	for _, k := range keys {
+		h.fakeHeaders.Remove(k)
+	}
+}
+
+// A header map that removes lists at once gets the plan's two lists (the
+// config's, the translator's) in one call each, and the request ends up
+// exactly as with one Remove per name.
+func TestApplyRemovesEachListAtOnce(t *testing.T) {
+	cfg := pipelineConfig(t)
+	for _, backend := range []string{"oai", "az", "claude"} {
+		var got [2]fakeHeaders
+		for i, listed := range []bool{false, true} {
+			a := clientRequest(backend, "/v1/chat/completions", chatBody)
+			a.reqH["anthropic-version"] = "client-set" // a provider header: removed or replaced
+			a.reqH["x-ai-eg-model"] = "gpt-4o-mini"    // a routing header: removed
+			lr := &listRemover{fakeHeaders: a.reqH}
+			if listed {
+				a.reqHM = lr
+			}
+			f := NewFilter(cfg, a)
+			if act := f.OnRequestHeaders(false); act != Hold {
+				t.Fatalf("%s: request headers %v", backend, act)
+			}
+			if act := f.OnRequestBody(true); act != Continue {
+				t.Fatalf("%s: request body %v: %v", backend, act, a.responses)
+			}
+			got[i] = a.reqH
+			if listed && (lr.removes != 0 || len(lr.lists) != 2 || !slices.Equal(lr.lists[0], cfg.removeHeaders) ||
+				!slices.Equal(lr.lists[1], []string{"accept-encoding"})) {
+				t.Errorf("%s: %d single removes, lists %q", backend, lr.removes, lr.lists)
+			}
+		}
+		if !maps.Equal(got[0], got[1]) {
+			t.Errorf("%s: removing lists at once gives\n%v\none by one\n%v", backend, got[1], got[0])
+		}
+		if _, ok := got[1]["x-ai-eg-model"]; ok {
+			t.Errorf("%s: routing header forwarded", backend)
 		}
 	}
 }

@@ -105,3 +105,45 @@ func TestRequestHooksReadOnlyTheListedValues(t *testing.T) {
 		})
 	}
 }
+
+// The request headers hook reads RequestReads' values in the list's order
+// (the header attributes, read first, aside), so an adapter searching the
+// list from its last hit finds each next one first: first attempts and
+// retries, with and without metric header attributes.
+func TestRequestReadsInTheHooksOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		retry, headers bool
+	}{{"first", false, false}, {"retry", true, false}, {"attributes", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := pipelineConfig(t)
+			if tc.headers {
+				recordWithHeader(t, cfg)
+			}
+			a := clientRequest("oai", "/v1/chat/completions", chatBody)
+			a.dynMD[MetadataNamespace+"/"+config.MetaConfigDigest] = cfg.digest
+			if tc.retry {
+				a.state[stateKeyPath], a.state[stateKeyAuthority] = "/v1/chat/completions", "gateway.local"
+			}
+			l := &readLog{fakeAttempt: a}
+			if act := NewFilter(cfg, l).OnRequestHeaders(false); act != Hold {
+				t.Fatalf("request headers: %v (responses %v)", act, a.responses)
+			}
+			listed := cfg.RequestReads()
+			at, n := 0, 0
+			for _, r := range l.reads {
+				i := slices.Index(listed, r)
+				if i < 0 || i >= len(listed)-len(cfg.rec.Headers()) {
+					continue
+				}
+				if i < at {
+					t.Errorf("read %+v comes before %+v in RequestReads, after it in the hook", r, listed[at])
+				}
+				at, n = i, n+1
+			}
+			if n < 4 {
+				t.Fatalf("only %d listed reads seen: %+v", n, l.reads)
+			}
+		})
+	}
+}
