@@ -246,12 +246,93 @@ func wholeNumber(lit []byte) (int64, bool) {
 // first called. An error from fn ends the walk and is returned as is; a body
 // that is not one valid JSON object is an *Error.
 func Walk(body []byte, fn func(key string, vs, ve int) error) error {
-	var m memberList
-	if err := m.scan(body); err != nil {
+	var d Doc
+	if err := d.Start(body); err != nil {
 		return err
 	}
-	return m.each(body, func(key string, f field) error { return fn(key, f.valStart, f.valEnd) })
+	for d.Next() {
+		key, vs, ve := d.Member()
+		if err := fn(key, vs, ve); err != nil {
+			return err
+		}
+	}
+	return d.Err()
 }
+
+// Doc is Walk as a loop in the reader instead of a callback per member:
+//
+//	var d bodyscan.Doc
+//	if err := d.Start(body); err != nil { ... } // not one valid JSON object
+//	for d.Next() {
+//		key, vs, ve := d.Member()
+//		...
+//	}
+//	err := d.Err()
+//
+// Start validates the body (Walk's verdict) before the first member.
+type Doc struct {
+	body []byte
+	m    memberList
+	k    int    // the next listed member
+	w    walker // past the listed ones (m.more)
+	// past: w walks the members after the listed ones; done: no more.
+	past, done bool
+	key        string
+	f          field
+	err        error
+}
+
+// Start validates body as one JSON object, exactly as Walk does, and
+// starts the walk over its members: an *Error when it is not one.
+func (d *Doc) Start(body []byte) error {
+	d.body = body
+	if err := d.m.scan(body); err != nil {
+		d.done, d.err = true, err
+		return err
+	}
+	return nil
+}
+
+// Next moves to the next member (Member) and reports whether there is one.
+func (d *Doc) Next() bool {
+	if d.done {
+		return false
+	}
+	if d.k < d.m.n {
+		f := d.m.f[d.k]
+		d.k++
+		key, err := keyOf(d.body, f)
+		if err != nil {
+			d.done, d.err = true, err
+			return false
+		}
+		d.key, d.f = key, f
+		return true
+	}
+	if !d.m.more {
+		d.done = true
+		return false
+	}
+	if !d.past {
+		d.w, d.past = walker{body: d.body, i: d.m.moreFrom, prevEnd: d.m.f[d.m.n-1].valEnd}, true
+	}
+	key, f, more, err := d.w.next()
+	if !more || err != nil {
+		d.done, d.err = true, err
+		return false
+	}
+	d.key, d.f = key, f
+	return true
+}
+
+// Member is the member Next moved to: its unescaped key (aliasing the body
+// unless it had escapes; valid until the next call of Next) and its
+// value's span body[vs:ve].
+func (d *Doc) Member() (key string, vs, ve int) { return d.key, d.f.valStart, d.f.valEnd }
+
+// Err is the error that ended the walk (nil once every member was read):
+// call it after Next returned false.
+func (d *Doc) Err() error { return d.err }
 
 // each calls fn for each remaining member, unless err (the walker's start)
 // is already an error.
@@ -270,22 +351,21 @@ func (w *walker) each(err error, fn func(key string, vs, ve int) error) error {
 // validating body like Walk. A second member of that name is a Duplicate
 // *Error: which one a reader takes is not something to guess.
 func Find(body []byte, key string) (vs, ve int, found bool, err error) {
-	var m memberList
-	if err := m.scan(body); err != nil {
+	var d Doc
+	if err := d.Start(body); err != nil {
 		return 0, 0, false, err
 	}
-	err = m.each(body, func(k string, f field) error {
-		if k != key {
-			return nil
+	for d.Next() {
+		if d.key != key {
+			continue
 		}
 		if found {
-			return &Error{Kind: Duplicate, Member: strings.Clone(key), Offset: f.keyStart}
+			return 0, 0, false, &Error{Kind: Duplicate, Member: strings.Clone(key), Offset: d.f.keyStart}
 		}
-		vs, ve, found = f.valStart, f.valEnd, true
-		return nil
-	})
-	if err != nil {
-		return 0, 0, false, err
+		vs, ve, found = d.f.valStart, d.f.valEnd, true
+	}
+	if d.err != nil {
+		return 0, 0, false, d.err
 	}
 	return vs, ve, found, nil
 }
@@ -327,33 +407,6 @@ func (m *memberList) scan(body []byte) error {
 		return &Error{Kind: NotObject, Offset: i}
 	}
 	return nil
-}
-
-// each calls fn with the unescaped key of each member of body (listed by
-// scan) and its field; an error from fn ends the walk and is returned.
-func (m *memberList) each(body []byte, fn func(key string, f field) error) error {
-	for _, f := range m.f[:m.n] {
-		key, err := keyOf(body, f)
-		if err == nil {
-			err = fn(key, f)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if !m.more {
-		return nil
-	}
-	w := walker{body: body, i: m.moreFrom, prevEnd: m.f[m.n-1].valEnd}
-	for {
-		key, f, more, err := w.next()
-		if !more || err != nil {
-			return err
-		}
-		if err := fn(key, f); err != nil {
-			return err
-		}
-	}
 }
 
 // Elements calls fn with the index and the span arr[vs:ve] of each element

@@ -256,20 +256,26 @@ func (c *msgConverter) elements(arr []byte, fn func(i, vs, ve int) error) error 
 // string member of another type or with escapes or bytes outside printable
 // ASCII, a repeated member) is decoded.
 func (c *msgConverter) eachMessage(msgs []byte, fn func(i int) error) error {
-	return bodyscan.EachTrusted(msgs, func(i, vs int) (int, error) {
+	a := bodyscan.ArrayAt(msgs)
+	for a.Next() {
+		vs := a.At()
 		ve, ok := c.walkMessage(msgs, vs)
 		if !ok {
 			var err error
 			if ve, err = bodyscan.ValueEndTrusted(msgs, vs); err != nil {
-				return 0, err
+				return err
 			}
 			c.resetMessage()
 			if err := c.dec.decode(msgs[vs:ve], &c.m); err != nil {
-				return 0, schemaError(err)
+				return schemaError(err)
 			}
 		}
-		return ve, fn(i)
-	})
+		a.SetEnd(ve)
+		if err := fn(a.Index()); err != nil {
+			return err
+		}
+	}
+	return a.Err()
 }
 
 // resetMessage empties c.m for the next message, keeping its tool calls'
@@ -292,7 +298,9 @@ func (c *msgConverter) walkMessage(msgs []byte, i int) (int, bool) {
 	m := &c.m
 	var seen memberSet
 	var calls []byte
-	end, err := bodyscan.ObjectTrusted(msgs, i, func(key string, vs, ve int) error {
+	o := bodyscan.ObjectAt(msgs, i)
+	for o.Next() {
+		key, vs, ve := o.Member()
 		v := msgs[vs:ve]
 		var bit uint32
 		ok := true
@@ -312,10 +320,13 @@ func (c *msgConverter) walkMessage(msgs []byte, i int) (int, bool) {
 		case "audio":
 			bit, m.Audio = 32, v
 		default:
-			return nil // the decoder ignores other members too
+			continue // the decoder ignores other members too
 		}
-		return seen.take(bit, ok)
-	})
+		if seen.take(bit, ok) != nil {
+			return 0, false
+		}
+	}
+	end, err := o.End()
 	if err != nil {
 		return 0, false
 	}

@@ -323,17 +323,18 @@ func (req *anthChatRequest) streamOptionsOf(v []byte) bool {
 	}
 	req.streamOptions = chatStreamOptions{}
 	seen := false
-	_, err := bodyscan.ObjectTrusted(v, 0, func(key string, vs, ve int) error {
+	o := bodyscan.ObjectAt(v, 0)
+	for o.Next() {
+		key, vs, ve := o.Member()
 		if key != "include_usage" {
-			return nil
+			continue
 		}
 		if seen || !boolInto(&req.streamOptions.IncludeUsage, v[vs:ve]) {
-			return errSlowMessage
+			return false
 		}
 		seen = true
-		return nil
-	})
-	if err != nil {
+	}
+	if _, err := o.End(); err != nil {
 		return false
 	}
 	req.StreamOptions = &req.streamOptions
@@ -354,12 +355,15 @@ func (req *anthChatRequest) toolsOf(v []byte) bool {
 		return false
 	}
 	tools, funcs := req.toolList[:0], req.funcs[:0]
-	err := bodyscan.EachTrusted(v, func(_, i int) (int, error) {
+	ok := true
+	a := bodyscan.ArrayAt(v)
+	for ok && a.Next() {
 		var t chatTool
 		var seen memberSet
-		end, err := bodyscan.ObjectTrusted(v, i, func(key string, vs, ve int) error {
+		o := bodyscan.ObjectAt(v, a.At())
+		for ok && o.Next() {
+			key, vs, ve := o.Member()
 			var bit uint32
-			ok := true
 			switch key {
 			case "type":
 				bit = 1
@@ -375,15 +379,19 @@ func (req *anthChatRequest) toolsOf(v []byte) bool {
 					}
 				}
 			default:
-				return nil
+				continue
 			}
-			return seen.take(bit, ok)
-		})
+			ok = seen.take(bit, ok) == nil
+		}
 		tools = append(tools, t)
-		return end, err
-	})
+		if ok {
+			end, err := o.End()
+			ok = err == nil
+			a.SetEnd(end)
+		}
+	}
 	req.toolList, req.funcs = tools, funcs
-	if err != nil {
+	if !ok || a.Err() != nil {
 		return false
 	}
 	for i, k := 0, 0; i < len(tools); i++ {
@@ -402,7 +410,9 @@ func (req *anthChatRequest) toolFunction(f *chatToolFunction, b []byte, i int) b
 		return false
 	}
 	var seen memberSet
-	_, err := bodyscan.ObjectTrusted(b, i, func(key string, vs, ve int) error {
+	o := bodyscan.ObjectAt(b, i)
+	for o.Next() {
+		key, vs, ve := o.Member()
 		var bit uint32
 		ok := true
 		switch key {
@@ -417,10 +427,13 @@ func (req *anthChatRequest) toolFunction(f *chatToolFunction, b []byte, i int) b
 			f.Parameters = b[vs:ve]
 			ok = req.validUTF8(f.Parameters)
 		default:
-			return nil
+			continue
 		}
-		return seen.take(bit, ok)
-	})
+		if seen.take(bit, ok) != nil {
+			return false
+		}
+	}
+	_, err := o.End()
 	return err == nil
 }
 
