@@ -155,13 +155,19 @@ func (o *Object) Next() bool {
 	if i >= len(b) || b[i] != '"' {
 		return o.fail(i)
 	}
-	keyEnd, ok := trustedStringEnd(b, i)
+	keyEnd, escaped, ok := trustedKeyEnd(b, i)
 	if !ok {
 		return o.fail(i)
 	}
-	key, err := trustedKey(b[i:keyEnd])
-	if err != nil {
-		return o.fail(i)
+	var key string
+	if escaped {
+		k, err := decodeString(b[i:keyEnd])
+		if err != nil {
+			return o.fail(i)
+		}
+		key = k
+	} else if keyEnd-i > 2 {
+		key = unsafe.String(&b[i+1], keyEnd-i-2)
 	}
 	j := skipSpace(b, keyEnd)
 	if j >= len(b) || b[j] != ':' {
@@ -341,17 +347,22 @@ func ValueEndTrusted(b []byte, i int) (int, error) {
 	return end, nil
 }
 
-// trustedKey is the unescaped key of the string literal lit: a view of
-// body when it has no escapes.
-func trustedKey(lit []byte) (string, error) {
-	inner := lit[1 : len(lit)-1]
-	if len(inner) == 0 {
-		return "", nil
+// shortKey is how far trustedKeyEnd looks for a key's end word by word.
+const shortKey = 32
+
+// trustedKeyEnd is trustedStringEnd for a key (the string at b[i] == '"'),
+// and whether it has escapes: keys are short, so eight bytes at a time
+// (shortStringEnd) beat IndexByte's call for the quote and another for a
+// backslash; a long key, one with escapes or one at the end of b takes
+// trustedStringEnd.
+func trustedKeyEnd(b []byte, i int) (end int, escaped, ok bool) {
+	if end, ok = shortStringEnd(b, i); ok {
+		return end, false, true
 	}
-	if bytes.IndexByte(inner, '\\') < 0 {
-		return unsafe.String(&inner[0], len(inner)), nil
+	if end, ok = trustedStringEnd(b, i); !ok {
+		return 0, false, false
 	}
-	return decodeString(lit)
+	return end, bytes.IndexByte(b[i+1:end-1], '\\') >= 0, true
 }
 
 // trustedStringEnd returns the offset after the closing quote of the string

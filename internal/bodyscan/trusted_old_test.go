@@ -1,9 +1,12 @@
 package bodyscan
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/aigw/aigw/bench"
 )
@@ -272,6 +275,13 @@ func TestTrustedLoopsMatchCallbacks(t *testing.T) {
 		`{"a":{"b":1`, `{"a":1`, `{"a":1,`, `{"a":1 x`, `{"a"1}`, `{a:1}`, `{"a":}`, `{"a":]}`, `{"\\`, `[`, `["`, `[1`,
 		`[1,`, `[1 x]`, `[1,]`, `[,1]`, `[{"a":1} {"b":2}]`, `{"a":1,,"b":2}`, `{"a":1,}`, `{"k\u00":1}`, `{"a" 1}`,
 		`[{"a":[1,2]},{"b":"]"},3,"x"]`, `{"a":[{"b":{"c":[{}]}}],"d":{"e":[[],{}]}}`)
+	// Keys around trustedKeyEnd's byte loop limit: escapes and quotes on
+	// both sides of it, cut keys.
+	for n := shortKey - 3; n <= shortKey+3; n++ {
+		k := strings.Repeat("k", n)
+		bodies = append(bodies, `{"`+k+`":1,"b":2}`, `{"`+k+`\"x":1}`, `{"`+k+`\\":[1]}`, `{"`+k+`\u00e9":{"a":"`+k+`"}}`,
+			`{"`+strings.Repeat(`\\`, n/2)+`":1}`, `{"`+k+`\`, `{"`+k, `{"`+k+`"`, `{"`+k+`\"`)
+	}
 	for _, size := range []int{1 << 10, 8 << 10} {
 		bodies = append(bodies, string(bench.ChatBody(size)), string(LargeChatBody(size, true)))
 	}
@@ -279,4 +289,17 @@ func TestTrustedLoopsMatchCallbacks(t *testing.T) {
 		compareTrustedLoops(t, []byte(b))
 		blocksOnly(func() { compareTrustedLoops(t, []byte(b)) })
 	}
+}
+
+// trustedKey is the unescaped key of the string literal lit: a view of
+// body when it has no escapes.
+func trustedKey(lit []byte) (string, error) {
+	inner := lit[1 : len(lit)-1]
+	if len(inner) == 0 {
+		return "", nil
+	}
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return unsafe.String(&inner[0], len(inner)), nil
+	}
+	return decodeString(lit)
 }

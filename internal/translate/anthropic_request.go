@@ -137,6 +137,8 @@ func (a *anthropicTranslator) parseChat(body []byte, req *anthChatRequest, walk 
 	if err := a.fillRequest(&req.chatRequest, out); err != nil {
 		return nil, err
 	}
+	// The literals the walk read them from (nil after decodeSlow).
+	out.temperatureLit, out.topPLit = req.temperatureLit, req.topPLit
 	if err := claudeThinking(req, out); err != nil { // anthropic_thinking.go
 		return nil, err
 	}
@@ -416,10 +418,10 @@ func appendAnthropicRequest(dst []byte, head *anthRequest, msgs rawJSON, rawStri
 	}
 	dst = append(dst, ']')
 	if head.Temperature != nil {
-		dst = appendFloat(append(dst, `,"temperature":`...), *head.Temperature)
+		dst = appendFloatLit(append(dst, `,"temperature":`...), *head.Temperature, head.temperatureLit)
 	}
 	if head.TopP != nil {
-		dst = appendFloat(append(dst, `,"top_p":`...), *head.TopP)
+		dst = appendFloatLit(append(dst, `,"top_p":`...), *head.TopP, head.topPLit)
 	}
 	if head.TopK != nil {
 		dst = appendInt(append(dst, `,"top_k":`...), *head.TopK)

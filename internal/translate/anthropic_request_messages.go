@@ -715,6 +715,69 @@ func (c *msgConverter) toolResult(dst []byte, m *chatMessage, loc msgLoc) ([]byt
 	return append(dst, '}'), nil
 }
 
+// appendFloatLit appends f, read from the JSON number lit (nil: not
+// known), as appendFloat does: lit itself when it is what appendFloat
+// writes (shortestDecimal), without formatting f again.
+func appendFloatLit(dst []byte, f float64, lit []byte) []byte {
+	if shortestDecimal(lit) {
+		return append(dst, lit...)
+	}
+	return appendFloat(dst, f)
+}
+
+// shortestDecimal reports whether the JSON number lit is what appendFloat
+// writes for its value: -?(0|[1-9][0-9]*)(\.[0-9]*[1-9])? without exponent,
+// at most 15 significant digits (two decimals of 15 digits never round to
+// one float64, so the shortest decimal that reads back as lit's value is
+// lit's own digits), at most 15 integer digits (below 1e21) and, below 1,
+// a first significant digit within six places (from 1e-6 on: no exponent).
+func shortestDecimal(lit []byte) bool {
+	i := 0
+	if i < len(lit) && lit[i] == '-' {
+		i++
+	}
+	if i == len(lit) {
+		return false
+	}
+	intStart := i
+	switch c := lit[i]; {
+	case c == '0':
+		i++
+	case c >= '1' && c <= '9':
+		for i < len(lit) && lit[i] >= '0' && lit[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	intDigits := i - intStart
+	sig := intDigits // significant digits so far (none for a 0 integer part)
+	if lit[intStart] == '0' {
+		sig = 0
+	}
+	if intDigits > 15 {
+		return false
+	}
+	if i == len(lit) {
+		return true
+	}
+	if lit[i] != '.' {
+		return false
+	}
+	i++
+	fracStart := i
+	for i < len(lit) && lit[i] >= '0' && lit[i] <= '9' {
+		if sig > 0 || lit[i] != '0' {
+			if sig == 0 && i-fracStart >= 6 {
+				return false // below 1e-6: appendFloat writes an exponent
+			}
+			sig++
+		}
+		i++
+	}
+	return i == len(lit) && i > fracStart && lit[i-1] != '0' && sig <= 15
+}
+
 // appendFloat appends f as the JSON encoders of the gateway do (encoding/json's
 // format: shortest representation, exponent only below 1e-6 or from 1e21).
 func appendFloat(dst []byte, f float64) []byte {

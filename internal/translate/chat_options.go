@@ -150,10 +150,14 @@ type optionWalk struct {
 
 	maxTokens, maxCompletionTokens, topK int64
 	temperature, topP                    float64
-	parallelToolCalls                    bool
-	streamOptions                        chatStreamOptions
-	toolList                             []chatTool
-	funcs                                []chatToolFunction
+	// temperatureLit and topPLit are the literals temperature and topP
+	// were read from (nil when they were not), written out as they are
+	// when that is what appendFloat would write (appendFloatLit).
+	temperatureLit, topPLit []byte
+	parallelToolCalls       bool
+	streamOptions           chatStreamOptions
+	toolList                []chatTool
+	funcs                   []chatToolFunction
 }
 
 // chatToolFunction is chatTool's function.
@@ -221,9 +225,9 @@ func (req *anthChatRequest) option(key string, v []byte) (bit uint32, ok bool) {
 	case "top_k":
 		return 1 << 9, intOption(&req.TopK, &req.topK, v)
 	case "temperature":
-		return 1 << 10, floatOption(&req.Temperature, &req.temperature, v)
+		return 1 << 10, floatOption(&req.Temperature, &req.temperature, &req.temperatureLit, v)
 	case "top_p":
-		return 1 << 11, floatOption(&req.TopP, &req.topP, v)
+		return 1 << 11, floatOption(&req.TopP, &req.topP, &req.topPLit, v)
 	case "stream":
 		return 1 << 12, boolInto(&req.Stream, v)
 	case "parallel_tool_calls":
@@ -291,13 +295,13 @@ func intOption(dst **int64, val *int64, v []byte) bool {
 	return true
 }
 
-// floatOption points dst at val holding the number v (null: dst nil).
-// Only a short number without exponent reads here (no range to check,
-// every decoder rounds it alike); v is a value of a validated document,
-// so it is a JSON number when ParseFloat accepts it.
-func floatOption(dst **float64, val *float64, v []byte) bool {
+// floatOption points dst at val holding the number v (null: dst nil), and
+// lit at v. Only a short number without exponent reads here (no range to
+// check, every decoder rounds it alike); v is a value of a validated
+// document, so it is a JSON number when ParseFloat accepts it.
+func floatOption(dst **float64, val *float64, lit *[]byte, v []byte) bool {
 	if isNull(v) {
-		*dst = nil
+		*dst, *lit = nil, nil
 		return true
 	}
 	if len(v) > 20 || bytes.IndexAny(v, "eE") >= 0 {
@@ -307,7 +311,7 @@ func floatOption(dst **float64, val *float64, v []byte) bool {
 	if err != nil {
 		return false
 	}
-	*val, *dst = f, val
+	*val, *dst, *lit = f, val, v
 	return true
 }
 

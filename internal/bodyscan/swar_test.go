@@ -1,0 +1,70 @@
+package bodyscan
+
+import (
+	"bytes"
+	"testing"
+)
+
+// Every string over the bytes that matter (a plain byte, a quote, a
+// backslash, a byte from 0x80 on) up to 10 bytes long, at the start of
+// a buffer and followed by more of them: the word-at-a-time helpers answer
+// as the byte-wise definitions do.
+func TestSWARExhaustive(t *testing.T) {
+	alphabet := []byte{'a', '"', '\\', 0xe9}
+	for n := 0; n <= 10; n++ {
+		total := 1
+		for range n {
+			total *= len(alphabet)
+		}
+		for code := range total {
+			s := make([]byte, n)
+			for k, c := 0, code; k < n; k, c = k+1, c/len(alphabet) {
+				s[k] = alphabet[c%len(alphabet)]
+			}
+			checkSWAR(t, s)
+		}
+	}
+	// Longer: a quote, a backslash or a high byte at every offset past
+	// the first words and shortKey.
+	for n := 1; n <= shortKey+12; n++ {
+		for at := 0; at < n; at++ {
+			for _, c := range []byte{'"', '\\', 0x80, 0xff, 0x5c ^ 0x80, 0x22 ^ 0x01} {
+				s := bytes.Repeat([]byte{'k'}, n)
+				s[at] = c
+				checkSWAR(t, s)
+			}
+		}
+	}
+}
+
+func checkSWAR(t *testing.T, s []byte) {
+	t.Helper()
+	plain := bytes.IndexByte(s, '\\') < 0
+	for _, c := range s {
+		plain = plain && c < 0x80
+	}
+	if got := PlainASCII(s); got != plain {
+		t.Fatalf("PlainASCII(%q) = %v, want %v", s, got, plain)
+	}
+	// hasBackslash over every span of s, reading past its end into s.
+	for i := 0; i <= len(s); i++ {
+		for j := i; j <= len(s); j++ {
+			if got, want := hasBackslash(s, i, j), bytes.IndexByte(s[i:j], '\\') >= 0; got != want {
+				t.Fatalf("hasBackslash(%q, %d, %d) = %v, want %v", s, i, j, got, want)
+			}
+		}
+	}
+	// shortStringEnd of the string opened by a quote before s: when it
+	// answers, trustedStringEnd's end with no backslash before it.
+	b := append([]byte{'"'}, s...)
+	if end, ok := shortStringEnd(b, 0); ok {
+		want, wok := trustedStringEnd(b, 0)
+		if !wok || end != want || bytes.IndexByte(b[1:end], '\\') >= 0 || end > shortKey+9 {
+			t.Fatalf("shortStringEnd(%q) = %d, trustedStringEnd %d %v", b, end, want, wok)
+		}
+	} else if q := bytes.IndexByte(b[1:], '"'); q >= 0 && q+9 <= len(b)-1 && q <= shortKey-8 && bytes.IndexByte(b[1:q+1], '\\') < 0 {
+		// A quote before any backslash, within a whole word of b and
+		// within shortKey: the word loop must have found it.
+		t.Fatalf("shortStringEnd(%q) missed the end at %d", b, q+2)
+	}
+}
