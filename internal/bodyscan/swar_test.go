@@ -2,6 +2,8 @@ package bodyscan
 
 import (
 	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -66,5 +68,35 @@ func checkSWAR(t *testing.T, s []byte) {
 		// A quote before any backslash, within a whole word of b and
 		// within shortKey: the word loop must have found it.
 		t.Fatalf("shortStringEnd(%q) missed the end at %d", b, q+2)
+	}
+}
+
+// keyOf (Walk's keys) reads a one-word key in place, escapes at every
+// position of keys around a word long included, and near the body's end.
+func TestKeyOfWords(t *testing.T) {
+	var keys []string
+	for n := 0; n <= 10; n++ {
+		plain := strings.Repeat("k", n)
+		keys = append(keys, plain)
+		for at := 0; at <= n; at++ {
+			for _, esc := range []string{`\n`, `\\`, `\"`, `\u0041`, `\/`} {
+				keys = append(keys, plain[:at]+esc+plain[at:])
+			}
+		}
+	}
+	for _, k := range keys {
+		var want string
+		if err := json.Unmarshal([]byte(`"`+k+`"`), &want); err != nil {
+			t.Fatal(err)
+		}
+		for _, body := range []string{`{"` + k + `":1}`, `{"` + k + `":"` + `\\` + `"}`, `{"a":2,"` + k + `":{}}`} {
+			var got []string
+			if err := Walk([]byte(body), func(key string, _, _ int) error { got = append(got, strings.Clone(key)); return nil }); err != nil {
+				t.Fatalf("%s: %v", body, err)
+			}
+			if got[len(got)-1] != want {
+				t.Fatalf("%s: key %q, want %q", body, got[len(got)-1], want)
+			}
+		}
 	}
 }

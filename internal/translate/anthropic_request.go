@@ -193,10 +193,12 @@ func (req *anthChatRequest) release() {
 	clear(funcs)
 	calls := req.toolList[:cap(req.toolList)]
 	clear(calls)
-	*req = anthChatRequest{
-		optionWalk: optionWalk{onMember: req.onMember, funcs: funcs[:0], toolList: calls[:0]},
-		head:       anthRequest{Tools: tools[:0]},
-	}
+	// Cleared, then the storage kept set again: not a copy of a new value,
+	// whose write barriers (while the GC marks) cover each pointer slot
+	// twice.
+	onMember := req.onMember
+	*req = anthChatRequest{}
+	req.onMember, req.funcs, req.toolList, req.head.Tools = onMember, funcs[:0], calls[:0], tools[:0]
 	chatRequests.Put(req)
 }
 
