@@ -64,7 +64,11 @@ func oldObjectTrustedKnown(b []byte, i, ks, ke int, fn func(key string, vs, ve i
 		if b[i] != '"' {
 			return 0, &Error{Kind: Invalid, Offset: i}
 		}
-		keyEnd, ok := trustedStringEnd(b, i)
+		// A key's end as the loops find it (trustedKeyEnd, checked against
+		// trustedStringEnd by checkKeyEnds): on bytes that are not JSON,
+		// stage 1's skip (blocksOnly) may fail where the word-wise end
+		// answers, so the reference takes the same end.
+		keyEnd, _, ok := trustedKeyEnd(b, i)
 		if !ok {
 			return 0, &Error{Kind: Invalid, Offset: i}
 		}
@@ -286,6 +290,7 @@ func TestTrustedLoopsMatchCallbacks(t *testing.T) {
 		bodies = append(bodies, string(bench.ChatBody(size)), string(LargeChatBody(size, true)))
 	}
 	for _, b := range bodies {
+		checkKeyEnds(t, []byte(b))
 		compareTrustedLoops(t, []byte(b))
 		blocksOnly(func() { compareTrustedLoops(t, []byte(b)) })
 	}
@@ -302,4 +307,22 @@ func trustedKey(lit []byte) (string, error) {
 		return unsafe.String(&inner[0], len(inner)), nil
 	}
 	return decodeString(lit)
+}
+
+// checkKeyEnds: at every quote of body, trustedKeyEnd answers as
+// trustedStringEnd with IndexByte does (the kernel or IndexByte, which
+// read quotes and backslashes only, on any bytes), escaped when the key
+// has a backslash.
+func checkKeyEnds(t *testing.T, body []byte) {
+	t.Helper()
+	for i, c := range body {
+		if c != '"' {
+			continue
+		}
+		end, escaped, ok := trustedKeyEnd(body, i)
+		want, wok := trustedStringEnd(body, i)
+		if ok != wok || ok && (end != want || escaped != (bytes.IndexByte(body[i+1:end-1], '\\') >= 0)) {
+			t.Fatalf("trustedKeyEnd(%q, %d) = %d %v %v, trustedStringEnd %d %v", body, i, end, escaped, ok, want, wok)
+		}
+	}
 }

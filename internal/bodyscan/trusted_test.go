@@ -137,6 +137,7 @@ func FuzzWalkTrusted(f *testing.F) {
 		// walk before Object and Array); on a valid body, Walk's answer.
 		compareTrustedLoops(t, body)
 		blocksOnly(func() { compareTrustedLoops(t, body) })
+		checkKeyEnds(t, body)
 		_, _ = walkSpans(WalkTrusted, body)
 		_, _ = elementSpans(ElementsTrusted, body)
 		blocksOnly(func() {
