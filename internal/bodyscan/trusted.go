@@ -139,18 +139,15 @@ func (o *Object) Next() bool {
 	case walkDone:
 		return false
 	case walkAfter:
-		if i = skipSpace(b, i); i >= len(b) {
-			return o.fail(i)
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			o.state, o.end = walkDone, i+1
+		next, more, ok := afterItem(b, i, '}')
+		switch {
+		case !ok:
+			return o.fail(next)
+		case !more:
+			o.state, o.end = walkDone, next
 			return false
-		default:
-			return o.fail(i)
 		}
+		i = next
 	}
 	if i >= len(b) || b[i] != '"' {
 		return o.fail(i)
@@ -185,6 +182,23 @@ func (o *Object) Next() bool {
 	}
 	o.key, o.vs, o.ve, o.i, o.state = key, vs, ve, ve, walkAfter
 	return true
+}
+
+// afterItem reads what follows an item of a list (an object's members, an
+// array's elements) whose closing bracket is closer, from b[i], past the
+// item: a comma (more: next is the next item, past space) or the closer
+// (next is the offset after it); anything else is not ok (next is where).
+func afterItem(b []byte, i int, closer byte) (next int, more, ok bool) {
+	if i = skipSpace(b, i); i >= len(b) {
+		return i, false, false
+	}
+	switch b[i] {
+	case ',':
+		return skipSpace(b, i+1), true, true
+	case closer:
+		return i + 1, false, true
+	}
+	return i, false, false
 }
 
 // Member is the member Next moved to: its unescaped key (aliasing the
@@ -293,18 +307,15 @@ func (a *Array) Next() bool {
 		i = end
 		fallthrough
 	case walkAfter:
-		if i = skipSpace(b, i); i >= len(b) {
-			return a.fail(i)
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case ']':
+		next, more, ok := afterItem(b, i, ']')
+		switch {
+		case !ok:
+			return a.fail(next)
+		case !more:
 			a.state = walkDone
 			return false
-		default:
-			return a.fail(i)
 		}
+		i = next
 	}
 	if i >= len(b) {
 		return a.fail(i)
