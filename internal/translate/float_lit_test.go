@@ -130,3 +130,34 @@ func TestAnthropicRequestFloatLiterals(t *testing.T) {
 		}
 	}
 }
+
+// smallInt reads what strconv.ParseInt reads, where it answers.
+func TestSmallInt(t *testing.T) {
+	lits := []string{"", "-", "0", "-0", "7", "812", "-812", "00", "012", "1.5", "1e3", "+1", " 1", "999999999999999999",
+		"-999999999999999999", "1000000000000000000", "9223372036854775807", "9223372036854775808", "-9223372036854775808", "12a"}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 100000 {
+		lits = append(lits, strconv.FormatInt(r.Int64()>>uint(r.IntN(64)), 10))
+	}
+	for _, lit := range lits {
+		checkSmallInt(t, lit)
+	}
+}
+
+func checkSmallInt(t *testing.T, lit string) {
+	t.Helper()
+	n, ok := smallInt([]byte(lit))
+	if !ok {
+		return
+	}
+	if want, err := strconv.ParseInt(lit, 10, 64); err != nil || n != want {
+		t.Fatalf("smallInt(%q) = %d, ParseInt %d %v", lit, n, want, err)
+	}
+}
+
+func FuzzSmallInt(f *testing.F) {
+	for _, s := range []string{"812", "-0", "999999999999999999", "1e3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, lit string) { checkSmallInt(t, lit) })
+}
