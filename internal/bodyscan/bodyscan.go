@@ -178,10 +178,13 @@ func (r *Result) add(body []byte, backendField string, f field) error {
 	}
 	m := Member{Present: true, Type: typeOf(body[f.valStart]), cutStart: f.cutStart, cutEnd: f.cutEnd}
 	if m.Type == TypeString {
-		if m.Value, err = decodeString(body[f.valStart:f.valEnd]); err != nil {
+		lit := body[f.valStart:f.valEnd]
+		if m.Value, err = decodeString(lit); err != nil {
 			return &Error{Kind: Invalid, Offset: f.valStart}
 		}
-		if !utf8.ValidString(m.Value) {
+		// A value of plain ASCII (a model, a backend name) decodes to
+		// itself: valid UTF-8 without utf8's check.
+		if !PlainASCII(lit[1:len(lit)-1]) && !utf8.ValidString(m.Value) {
 			return &Error{Kind: BadEncoding, Member: strings.Clone(key), Offset: f.valStart}
 		}
 	}
