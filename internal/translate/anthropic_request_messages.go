@@ -156,7 +156,7 @@ type rawPart struct {
 // validated document (eachMessage walks it without validating).
 func (c *msgConverter) messages(dst []byte, msgs rawJSON, p pass) ([]byte, int, error) {
 	write := p != passCheck
-	msgs = bytes.TrimSpace(msgs)
+	msgs = trimSpace(msgs)
 	if len(msgs) == 0 || isNull(msgs) {
 		return dst, 0, nil
 	}
@@ -512,6 +512,23 @@ func surrogate(a, b byte) byte {
 	return 0
 }
 
+// trimSpace is bytes.TrimSpace without its call for a value that has
+// nothing to trim: one that starts and ends with an ASCII byte that is
+// not space (every JSON value a walk found), the only kind it returns
+// as is without looking further.
+func trimSpace(b []byte) []byte {
+	if n := len(b); n > 0 && notSpaceASCII(b[0]) && notSpaceASCII(b[n-1]) {
+		return b
+	}
+	return bytes.TrimSpace(b)
+}
+
+// notSpaceASCII: c is ASCII and not one of bytes.TrimSpace's spaces
+// (\t \n \v \f \r and space; its Unicode ones start at 0x80).
+func notSpaceASCII(c byte) bool {
+	return c < utf8.RuneSelf && c != ' ' && (c < '\t' || c > '\r')
+}
+
 // appendQuoted appends s between quotes: s needs no escaping.
 func appendQuoted(dst []byte, s string) []byte {
 	return append(append(append(dst, '"'), s...), '"')
@@ -568,7 +585,7 @@ var errBadParts = errors.New("bad content parts")
 // content appends the text of message content in string form, or calls
 // eachPart for the array form.
 func (c *msgConverter) content(dst []byte, raw rawJSON, loc msgLoc, str func(dst []byte, lit []byte) ([]byte, bool), part partFunc) ([]byte, error) {
-	raw = bytes.TrimSpace(raw)
+	raw = trimSpace(raw)
 	switch {
 	case len(raw) == 0 || isNull(raw):
 		return dst, nil

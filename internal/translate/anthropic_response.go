@@ -208,7 +208,7 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 		// goes to the log.
 		return nil, badResponse("the anthropic backend returned a malformed response" + decodeErrorAt(err))
 	}
-	content := bytes.TrimSpace(r.Content)
+	content := trimSpace(r.Content)
 	if len(content) > 0 && content[0] != '[' && !isNull(content) {
 		return nil, badResponse("the anthropic backend returned a malformed response: content is not an array")
 	}

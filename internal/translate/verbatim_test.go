@@ -64,3 +64,34 @@ func FuzzVerbatim(f *testing.F) {
 		}
 	})
 }
+
+// trimSpace is bytes.TrimSpace: every short string over spaces (ASCII
+// and Unicode), JSON bytes and other bytes.
+func TestTrimSpace(t *testing.T) {
+	atoms := []string{" ", "\t", "\n", "\v", "\f", "\r", "\u0085", "\u00a0", "\u2028", "\u3000", "\x1f", "\x7f", "a", `"`, "}", "\xc2", "\xff", "é"}
+	var gen func(s string, n int)
+	gen = func(s string, n int) {
+		checkTrimSpace(t, []byte(s))
+		if n == 0 {
+			return
+		}
+		for _, a := range atoms {
+			gen(s+a, n-1)
+		}
+	}
+	gen("", 3)
+}
+
+func checkTrimSpace(t *testing.T, b []byte) {
+	t.Helper()
+	if got, want := trimSpace(b), bytes.TrimSpace(b); !bytes.Equal(got, want) || len(got) != 0 && &got[0] != &want[0] {
+		t.Fatalf("trimSpace(%q) = %q, bytes.TrimSpace %q", b, got, want)
+	}
+}
+
+func FuzzTrimSpace(f *testing.F) {
+	for _, s := range []string{"", " x ", "\u00a0x", "[1]", "x\u0085"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(checkTrimSpace)
+}
