@@ -227,17 +227,33 @@ const maxWholeNumber = 1 << 53
 // wholeNumber reads a JSON number literal that is a non-negative integer
 // (digits only) up to maxWholeNumber, without allocating.
 func wholeNumber(lit []byte) (int64, bool) {
-	if len(lit) == 0 || len(lit) > 16 {
+	n, ok := SmallInt(lit)
+	return n, ok && lit[0] != '-' && n <= maxWholeNumber
+}
+
+// SmallInt reads lit, an optional minus and 1 to 18 digits (any such
+// number is within int64), as strconv.ParseInt does; anything else is not
+// ok (a caller that needs more asks ParseInt). A few instructions a digit,
+// no call: for the token counts and limits of a request or a response.
+func SmallInt(lit []byte) (int64, bool) {
+	digits := lit
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 {
 		return 0, false
 	}
 	var n int64
-	for _, c := range lit {
+	for _, c := range digits {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
 		n = n*10 + int64(c-'0')
 	}
-	return n, n <= maxWholeNumber
+	if len(digits) < len(lit) {
+		n = -n
+	}
+	return n, true
 }
 
 // Walk validates body as one JSON object, exactly as Scan does (the one

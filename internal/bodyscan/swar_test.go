@@ -3,6 +3,7 @@ package bodyscan
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -97,6 +98,36 @@ func TestKeyOfWords(t *testing.T) {
 			if got[len(got)-1] != want {
 				t.Fatalf("%s: key %q, want %q", body, got[len(got)-1], want)
 			}
+		}
+	}
+}
+
+// oldWholeNumber is wholeNumber before SmallInt: the reference.
+func oldWholeNumber(lit []byte) (int64, bool) {
+	if len(lit) == 0 || len(lit) > 16 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range lit {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, n <= maxWholeNumber
+}
+
+func TestWholeNumberMatchesOld(t *testing.T) {
+	lits := []string{"", "-", "0", "-0", "-5", "7", "1.5", "1e3", "9007199254740992", "9007199254740993", "99999999999999999",
+		"999999999999999999", "1000000000000000000", "0400", "12a"}
+	for n := int64(1); n > 0 && n < 1<<62; n = n*3 + 1 {
+		lits = append(lits, strconv.FormatInt(n, 10), strconv.FormatInt(-n, 10))
+	}
+	for _, lit := range lits {
+		n, ok := wholeNumber([]byte(lit))
+		wn, wok := oldWholeNumber([]byte(lit))
+		if ok != wok || ok && n != wn {
+			t.Fatalf("wholeNumber(%q) = %d %v, old %d %v", lit, n, ok, wn, wok)
 		}
 	}
 }

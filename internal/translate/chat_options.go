@@ -287,7 +287,7 @@ func intOption(dst **int64, val *int64, v []byte) bool {
 		*dst = nil
 		return true
 	}
-	n, ok := smallInt(v)
+	n, ok := bodyscan.SmallInt(v)
 	if !ok {
 		var err error
 		if n, err = strconv.ParseInt(aliasString(v), 10, 64); err != nil {
@@ -296,31 +296,6 @@ func intOption(dst **int64, val *int64, v []byte) bool {
 	}
 	*val, *dst = n, val
 	return true
-}
-
-// smallInt reads v, an optional minus and 1 to 18 digits (any such number
-// is within int64), as strconv.ParseInt does; anything else is not ok (the
-// caller asks ParseInt). A token count or max_tokens costs a few
-// instructions a digit instead of ParseInt's call and checks.
-func smallInt(v []byte) (int64, bool) {
-	neg := len(v) > 0 && v[0] == '-'
-	if neg {
-		v = v[1:]
-	}
-	if len(v) == 0 || len(v) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
 }
 
 // floatOption points dst at val holding the number v (null: dst nil), and

@@ -131,7 +131,7 @@ func TestAnthropicRequestFloatLiterals(t *testing.T) {
 	}
 }
 
-// smallInt reads what strconv.ParseInt reads, where it answers.
+// bodyscan.SmallInt (intOption's) reads what strconv.ParseInt reads, where it answers.
 func TestSmallInt(t *testing.T) {
 	lits := []string{"", "-", "0", "-0", "7", "812", "-812", "00", "012", "1.5", "1e3", "+1", " 1", "999999999999999999",
 		"-999999999999999999", "1000000000000000000", "9223372036854775807", "9223372036854775808", "-9223372036854775808", "12a"}
@@ -146,12 +146,12 @@ func TestSmallInt(t *testing.T) {
 
 func checkSmallInt(t *testing.T, lit string) {
 	t.Helper()
-	n, ok := smallInt([]byte(lit))
+	n, ok := bodyscan.SmallInt([]byte(lit))
 	if !ok {
 		return
 	}
 	if want, err := strconv.ParseInt(lit, 10, 64); err != nil || n != want {
-		t.Fatalf("smallInt(%q) = %d, ParseInt %d %v", lit, n, want, err)
+		t.Fatalf("SmallInt(%q) = %d, ParseInt %d %v", lit, n, want, err)
 	}
 }
 
