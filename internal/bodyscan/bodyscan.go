@@ -12,9 +12,11 @@ package bodyscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -145,7 +147,7 @@ func Scan(body []byte, backendField string) (Result, error) {
 
 // add records the top-level member f of body in r.
 func (r *Result) add(body []byte, backendField string, f field) error {
-	key, err := keyOf(body, f)
+	key, err := keyOf(body, f.keyStart, f.keyEnd)
 	if err != nil {
 		return err
 	}
@@ -176,10 +178,13 @@ func (r *Result) add(body []byte, backendField string, f field) error {
 	}
 	m := Member{Present: true, Type: typeOf(body[f.valStart]), cutStart: f.cutStart, cutEnd: f.cutEnd}
 	if m.Type == TypeString {
-		if m.Value, err = decodeString(body[f.valStart:f.valEnd]); err != nil {
+		lit := body[f.valStart:f.valEnd]
+		if m.Value, err = decodeString(lit); err != nil {
 			return &Error{Kind: Invalid, Offset: f.valStart}
 		}
-		if !utf8.ValidString(m.Value) {
+		// A value of plain ASCII (a model, a backend name) decodes to
+		// itself: valid UTF-8 without utf8's check.
+		if !PlainASCII(lit[1:len(lit)-1]) && !utf8.ValidString(m.Value) {
 			return &Error{Kind: BadEncoding, Member: strings.Clone(key), Offset: f.valStart}
 		}
 	}
@@ -187,34 +192,31 @@ func (r *Result) add(body []byte, backendField string, f field) error {
 	return nil
 }
 
-// keyOf is the unescaped key of member f of body: a view of body when it
-// has no escapes.
-func keyOf(body []byte, f field) (string, error) {
-	inner := body[f.keyStart+1 : f.keyEnd-1]
-	if len(inner) == 0 {
+// keyOf is the unescaped key whose literal is body[ks:ke]: a view of body
+// when it has no escapes.
+func keyOf(body []byte, ks, ke int) (string, error) {
+	s, e := ks+1, ke-1
+	if s >= e {
 		return "", nil
 	}
-	// Keys are short: a byte loop beats IndexByte's call and setup, which
-	// pays off from a few dozen bytes on.
-	if len(inner) > 32 {
-		if bytes.IndexByte(inner, '\\') >= 0 {
-			return escapedKey(body, f)
+	// Keys are short: a word at a time beats IndexByte's call and setup,
+	// which pays off from a few dozen bytes on. Most fit in one word, read
+	// here (a key is followed by at least its closing quote and a value).
+	if e-s <= 8 && s+8 <= len(body) {
+		if bs := byteIs(binary.LittleEndian.Uint64(body[s:]), '\\'); bs != 0 && bits.TrailingZeros64(bs)/8 < e-s {
+			return escapedKey(body, ks, ke)
 		}
-	} else {
-		for _, c := range inner {
-			if c == '\\' {
-				return escapedKey(body, f)
-			}
-		}
+	} else if hasBackslash(body, s, e) {
+		return escapedKey(body, ks, ke)
 	}
-	return unsafe.String(&inner[0], len(inner)), nil
+	return unsafe.String(&body[s], e-s), nil
 }
 
-// escapedKey decodes a key with escapes.
-func escapedKey(body []byte, f field) (string, error) {
-	k, err := decodeString(body[f.keyStart:f.keyEnd])
+// escapedKey decodes the key body[ks:ke], which has escapes.
+func escapedKey(body []byte, ks, ke int) (string, error) {
+	k, err := decodeString(body[ks:ke])
 	if err != nil {
-		return "", &Error{Kind: Invalid, Offset: f.keyStart}
+		return "", &Error{Kind: Invalid, Offset: ks}
 	}
 	return k, nil
 }
@@ -225,17 +227,33 @@ const maxWholeNumber = 1 << 53
 // wholeNumber reads a JSON number literal that is a non-negative integer
 // (digits only) up to maxWholeNumber, without allocating.
 func wholeNumber(lit []byte) (int64, bool) {
-	if len(lit) == 0 || len(lit) > 16 {
+	n, ok := SmallInt(lit)
+	return n, ok && lit[0] != '-' && n <= maxWholeNumber
+}
+
+// SmallInt reads lit, an optional minus and 1 to 18 digits (any such
+// number is within int64), as strconv.ParseInt does; anything else is not
+// ok (a caller that needs more asks ParseInt). A few instructions a digit,
+// no call: for the token counts and limits of a request or a response.
+func SmallInt(lit []byte) (int64, bool) {
+	digits := lit
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 {
 		return 0, false
 	}
 	var n int64
-	for _, c := range lit {
+	for _, c := range digits {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
 		n = n*10 + int64(c-'0')
 	}
-	return n, n <= maxWholeNumber
+	if len(digits) < len(lit) {
+		n = -n
+	}
+	return n, true
 }
 
 // Walk validates body as one JSON object, exactly as Scan does (the one
@@ -246,12 +264,93 @@ func wholeNumber(lit []byte) (int64, bool) {
 // first called. An error from fn ends the walk and is returned as is; a body
 // that is not one valid JSON object is an *Error.
 func Walk(body []byte, fn func(key string, vs, ve int) error) error {
-	var m memberList
-	if err := m.scan(body); err != nil {
+	var d Doc
+	if err := d.Start(body); err != nil {
 		return err
 	}
-	return m.each(body, func(key string, f field) error { return fn(key, f.valStart, f.valEnd) })
+	for d.Next() {
+		key, vs, ve := d.Member()
+		if err := fn(key, vs, ve); err != nil {
+			return err
+		}
+	}
+	return d.Err()
 }
+
+// Doc is Walk as a loop in the reader instead of a callback per member:
+//
+//	var d bodyscan.Doc
+//	if err := d.Start(body); err != nil { ... } // not one valid JSON object
+//	for d.Next() {
+//		key, vs, ve := d.Member()
+//		...
+//	}
+//	err := d.Err()
+//
+// Start validates the body (Walk's verdict) before the first member.
+type Doc struct {
+	body []byte
+	m    memberList
+	k    int    // the next listed member
+	w    walker // past the listed ones (m.more)
+	// past: w walks the members after the listed ones; done: no more.
+	past, done bool
+	key        string
+	f          listedSpan
+	err        error
+}
+
+// Start validates body as one JSON object, exactly as Walk does, and
+// starts the walk over its members: an *Error when it is not one.
+func (d *Doc) Start(body []byte) error {
+	d.body = body
+	if err := d.m.scan(body); err != nil {
+		d.done, d.err = true, err
+		return err
+	}
+	return nil
+}
+
+// Next moves to the next member (Member) and reports whether there is one.
+func (d *Doc) Next() bool {
+	if d.done {
+		return false
+	}
+	if d.k < d.m.n {
+		f := &d.m.f[d.k]
+		d.k++
+		key, err := keyOf(d.body, f.keyStart, f.keyEnd)
+		if err != nil {
+			d.done, d.err = true, err
+			return false
+		}
+		d.key, d.f = key, *f
+		return true
+	}
+	if !d.m.more {
+		d.done = true
+		return false
+	}
+	if !d.past {
+		d.w, d.past = walker{body: d.body, i: d.m.moreFrom, prevEnd: d.m.f[d.m.n-1].valEnd}, true
+	}
+	key, f, more, err := d.w.next()
+	if !more || err != nil {
+		d.done, d.err = true, err
+		return false
+	}
+	d.key, d.f = key, listedSpan{f.keyStart, f.keyEnd, f.valStart, f.valEnd}
+	return true
+}
+
+// Member is the member Next moved to: its unescaped key (aliasing the body
+// unless it had escapes; valid until the next call of Next) and its
+// value's span body[vs:ve].
+func (d *Doc) Member() (key string, vs, ve int) { return d.key, d.f.valStart, d.f.valEnd }
+
+// Err is the error that ended the walk (nil once every member was read):
+// call it after Next returned false.
+func (d *Doc) Err() error { return d.err }
 
 // each calls fn for each remaining member, unless err (the walker's start)
 // is already an error.
@@ -270,22 +369,21 @@ func (w *walker) each(err error, fn func(key string, vs, ve int) error) error {
 // validating body like Walk. A second member of that name is a Duplicate
 // *Error: which one a reader takes is not something to guess.
 func Find(body []byte, key string) (vs, ve int, found bool, err error) {
-	var m memberList
-	if err := m.scan(body); err != nil {
+	var d Doc
+	if err := d.Start(body); err != nil {
 		return 0, 0, false, err
 	}
-	err = m.each(body, func(k string, f field) error {
-		if k != key {
-			return nil
+	for d.Next() {
+		if d.key != key {
+			continue
 		}
 		if found {
-			return &Error{Kind: Duplicate, Member: strings.Clone(key), Offset: f.keyStart}
+			return 0, 0, false, &Error{Kind: Duplicate, Member: strings.Clone(key), Offset: d.f.keyStart}
 		}
-		vs, ve, found = f.valStart, f.valEnd, true
-		return nil
-	})
-	if err != nil {
-		return 0, 0, false, err
+		vs, ve, found = d.f.valStart, d.f.valEnd, true
+	}
+	if d.err != nil {
+		return 0, 0, false, d.err
 	}
 	return vs, ve, found, nil
 }
@@ -298,11 +396,16 @@ const listed = 32
 // memberList is the top-level members of a document, found by its
 // validating pass and only handed out once the whole document is valid.
 type memberList struct {
-	f        [listed]field
+	f        [listed]listedSpan // the first listed members
 	n        int
 	more     bool // there are members after f[listed-1]
 	moreFrom int  // the first of them starts here
 }
+
+// listedSpan is a listed member: its key's span (quotes included) and its
+// value's (a field without the cut, which only Scan needs: a smaller list
+// to clear for each walk).
+type listedSpan struct{ keyStart, keyEnd, valStart, valEnd int }
 
 // scan validates body as one JSON object and lists its members.
 func (m *memberList) scan(body []byte) error {
@@ -314,7 +417,7 @@ func (m *memberList) scan(body []byte) error {
 	ok, at := s.validate(body, func(f field) {
 		switch {
 		case m.n < listed:
-			m.f[m.n] = f
+			m.f[m.n] = listedSpan{f.keyStart, f.keyEnd, f.valStart, f.valEnd}
 			m.n++
 		case !m.more:
 			m.more, m.moreFrom = true, f.keyStart
@@ -327,33 +430,6 @@ func (m *memberList) scan(body []byte) error {
 		return &Error{Kind: NotObject, Offset: i}
 	}
 	return nil
-}
-
-// each calls fn with the unescaped key of each member of body (listed by
-// scan) and its field; an error from fn ends the walk and is returned.
-func (m *memberList) each(body []byte, fn func(key string, f field) error) error {
-	for _, f := range m.f[:m.n] {
-		key, err := keyOf(body, f)
-		if err == nil {
-			err = fn(key, f)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if !m.more {
-		return nil
-	}
-	w := walker{body: body, i: m.moreFrom, prevEnd: m.f[m.n-1].valEnd}
-	for {
-		key, f, more, err := w.next()
-		if !more || err != nil {
-			return err
-		}
-		if err := fn(key, f); err != nil {
-			return err
-		}
-	}
 }
 
 // Elements calls fn with the index and the span arr[vs:ve] of each element

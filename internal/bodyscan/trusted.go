@@ -24,12 +24,7 @@ import (
 // the call) and its value's span body[vs:ve], as Walk does, for a body
 // Recall vouched for. An error from fn ends the walk and is returned as is.
 func WalkTrusted(body []byte, fn func(key string, vs, ve int) error) error {
-	i := skipSpace(body, 0)
-	if i >= len(body) {
-		return &Error{Kind: Empty}
-	}
-	_, err := ObjectTrusted(body, i, fn)
-	return err
+	return WalkTrustedKnown(body, -1, 0, fn)
 }
 
 // WalkTrustedKnown is WalkTrusted for a body whose member value starting
@@ -39,87 +34,319 @@ func WalkTrusted(body []byte, fn func(key string, vs, ve int) error) error {
 // alike) is ignored; a wrong one that looks right is the caller's error,
 // like any other unvouched bytes: meaningless spans, never a panic.
 func WalkTrustedKnown(body []byte, ks, ke int, fn func(key string, vs, ve int) error) error {
-	if ks < 0 || ke > len(body) || ke-ks < 2 || !(body[ks] == '[' && body[ke-1] == ']' || body[ks] == '{' && body[ke-1] == '}') {
-		return WalkTrusted(body, fn)
-	}
 	i := skipSpace(body, 0)
 	if i >= len(body) {
 		return &Error{Kind: Empty}
 	}
-	_, err := objectTrusted(body, i, ks, ke, fn)
+	o := ObjectAt(body, i)
+	o.know(ks, ke)
+	for o.Next() {
+		key, vs, ve := o.Member()
+		if err := fn(key, vs, ve); err != nil {
+			return err
+		}
+	}
+	_, err := o.End()
 	return err
 }
 
 // ObjectTrusted is WalkTrusted for the object that starts at b[i], a value
 // of a document known to be valid, and returns the offset after it: a
 // walk over an array of objects reads each object once, its end found by
-// walking its members (not by skipping it first).
+// walking its members (not by skipping it first). A reader that needs no
+// callback loops over ObjectAt instead.
 func ObjectTrusted(b []byte, i int, fn func(key string, vs, ve int) error) (end int, err error) {
-	return objectTrusted(b, i, -1, 0, fn)
+	o := ObjectAt(b, i)
+	for o.Next() {
+		key, vs, ve := o.Member()
+		if err := fn(key, vs, ve); err != nil {
+			return 0, err
+		}
+	}
+	return o.End()
 }
 
-// objectTrusted is ObjectTrusted knowing that a member value starting at
-// b[ks] ends at b[ke] (ks -1: none known).
-func objectTrusted(b []byte, i, ks, ke int, fn func(key string, vs, ve int) error) (end int, err error) {
-	if i >= len(b) || b[i] != '{' {
-		return 0, &Error{Kind: NotObject, Offset: i}
+// Object steps through the members of an object of a document known to be
+// valid (ObjectAt), a loop in the reader instead of a callback per member
+// and per level:
+//
+//	o := bodyscan.ObjectAt(b, i)
+//	for o.Next() {
+//		key, vs, ve := o.Member()
+//		...
+//	}
+//	end, err := o.End()
+//
+// Its verdicts are ObjectTrusted's: on bytes nobody validated, an *Error or
+// meaningless spans, never a panic or a read out of range.
+type Object struct {
+	b []byte
+	// i is where the walk goes on: the first member's key (first), or the
+	// end of the last member's value (after).
+	i     int
+	state uint8
+	// ks, ke: a member value starting at b[ks] is known to end at b[ke]
+	// (ks -1: none known).
+	ks, ke int
+	// The member Next found.
+	key    string
+	vs, ve int
+	// Once done: the offset after the closing brace, or the error.
+	end int
+	err error
+}
+
+// The states of an Object or Array walk.
+const (
+	walkFirst uint8 = iota // b[i] is the first item
+	walkItem               // an Array's item at cur was handed out; its end is not known yet
+	walkAfter              // b[i] is past the last item: space, then ',' or the closer
+	walkDone               // end or err is the answer
+)
+
+// ObjectAt starts a walk over the object that starts at b[i] (ObjectTrusted).
+func ObjectAt(b []byte, i int) Object {
+	if i < 0 || i >= len(b) || b[i] != '{' {
+		return Object{state: walkDone, ks: -1, err: &Error{Kind: NotObject, Offset: max(i, 0)}}
 	}
-	return trustedList(b, i, '}', func(i int) (int, error) {
-		if b[i] != '"' {
-			return 0, &Error{Kind: Invalid, Offset: i}
+	o := Object{b: b, ks: -1}
+	if o.i = skipSpace(b, i+1); o.i < len(b) && b[o.i] == '}' {
+		o.state, o.end = walkDone, o.i+1
+	}
+	return o
+}
+
+// know sets the known member value span b[ks:ke] (WalkTrustedKnown's), or
+// nothing when it cannot be one of the object's values.
+func (o *Object) know(ks, ke int) {
+	b := o.b
+	if ks < 0 || ke > len(b) || ke-ks < 2 || !(b[ks] == '[' && b[ke-1] == ']' || b[ks] == '{' && b[ke-1] == '}') {
+		return
+	}
+	o.ks, o.ke = ks, ke
+}
+
+// fail ends the walk with an Invalid error at offset at.
+func (o *Object) fail(at int) bool {
+	o.state, o.err = walkDone, &Error{Kind: Invalid, Offset: at}
+	return false
+}
+
+// Next moves to the next member (Member) and reports whether there is one.
+func (o *Object) Next() bool {
+	b, i := o.b, o.i
+	switch o.state {
+	case walkDone:
+		return false
+	case walkAfter:
+		next, more, ok := afterItem(b, i, '}')
+		switch {
+		case !ok:
+			return o.fail(next)
+		case !more:
+			o.state, o.end = walkDone, next
+			return false
 		}
-		keyEnd, ok := trustedStringEnd(b, i)
-		if !ok {
-			return 0, &Error{Kind: Invalid, Offset: i}
-		}
-		key, err := trustedKey(b[i:keyEnd])
+		i = next
+	}
+	if i >= len(b) || b[i] != '"' {
+		return o.fail(i)
+	}
+	keyEnd, escaped, ok := trustedKeyEnd(b, i)
+	if !ok {
+		return o.fail(i)
+	}
+	var key string
+	if escaped {
+		k, err := decodeString(b[i:keyEnd])
 		if err != nil {
-			return 0, &Error{Kind: Invalid, Offset: i}
+			return o.fail(i)
 		}
-		if i = skipSpace(b, keyEnd); i >= len(b) || b[i] != ':' {
-			return 0, &Error{Kind: Invalid, Offset: i}
+		key = k
+	} else if keyEnd-i > 2 {
+		key = unsafe.String(&b[i+1], keyEnd-i-2)
+	}
+	j := skipSpace(b, keyEnd)
+	if j >= len(b) || b[j] != ':' {
+		return o.fail(j)
+	}
+	vs := skipSpace(b, j+1)
+	ve := o.ke
+	if vs != o.ks {
+		if ve, ok = trustedValueEnd(b, vs); !ok {
+			return o.fail(vs)
 		}
-		vs := skipSpace(b, i+1)
-		ve, ok := ke, true
-		if vs != ks {
-			ve, ok = trustedValueEnd(b, vs)
-		}
-		if !ok {
-			return 0, &Error{Kind: Invalid, Offset: vs}
-		}
-		return ve, fn(key, vs, ve)
-	})
+	}
+	if ve <= i || ve > len(b) {
+		return o.fail(i)
+	}
+	o.key, o.vs, o.ve, o.i, o.state = key, vs, ve, ve, walkAfter
+	return true
+}
+
+// afterItem reads what follows an item of a list (an object's members, an
+// array's elements) whose closing bracket is closer, from b[i], past the
+// item: a comma (more: next is the next item, past space) or the closer
+// (next is the offset after it); anything else is not ok (next is where).
+func afterItem(b []byte, i int, closer byte) (next int, more, ok bool) {
+	if i = skipSpace(b, i); i >= len(b) {
+		return i, false, false
+	}
+	switch b[i] {
+	case ',':
+		return skipSpace(b, i+1), true, true
+	case closer:
+		return i + 1, false, true
+	}
+	return i, false, false
+}
+
+// Member is the member Next moved to: its unescaped key (aliasing the
+// document unless it had escapes) and its value's span b[vs:ve].
+func (o *Object) Member() (key string, vs, ve int) { return o.key, o.vs, o.ve }
+
+// End finishes the walk (the members not read yet are skipped) and returns
+// the offset after the object's closing brace, or the *Error that ended it.
+func (o *Object) End() (int, error) {
+	for o.Next() {
+	}
+	if o.err != nil {
+		return 0, o.err
+	}
+	return o.end, nil
 }
 
 // ElementsTrusted is Elements for an array of a document known to be
 // valid (a value of a body Walk validated or Recall vouched for): the
 // elements are skipped, strings by trustedStringEnd.
 func ElementsTrusted(arr []byte, fn func(i, vs, ve int) error) error {
-	return EachTrusted(arr, func(n, i int) (int, error) {
-		ve, ok := trustedValueEnd(arr, i)
+	a := ArrayAt(arr)
+	for a.Next() {
+		vs := a.At()
+		ve, ok := trustedValueEnd(arr, vs)
 		if !ok {
-			return 0, &Error{Kind: Invalid, Offset: i}
+			return &Error{Kind: Invalid, Offset: vs}
 		}
-		return ve, fn(n, i, ve)
-	})
+		a.SetEnd(ve)
+		if err := fn(a.Index(), vs, ve); err != nil {
+			return err
+		}
+	}
+	return a.Err()
 }
 
 // EachTrusted calls fn with the index n and the offset i of each element
 // of arr, an array of a document known to be valid; fn reads the element
 // and returns the offset after it (ValueEndTrusted, or ObjectTrusted's
-// end). An error from fn ends the walk and is returned as is.
+// end). An error from fn ends the walk and is returned as is. A reader
+// that needs no callback loops over ArrayAt instead.
 func EachTrusted(arr []byte, fn func(n, i int) (end int, err error)) error {
+	a := ArrayAt(arr)
+	for a.Next() {
+		end, err := fn(a.Index(), a.At())
+		if err != nil {
+			return err
+		}
+		a.SetEnd(end)
+	}
+	return a.Err()
+}
+
+// Array steps through the elements of an array of a document known to be
+// valid (ArrayAt), a loop in the reader instead of a callback:
+//
+//	a := bodyscan.ArrayAt(arr)
+//	for a.Next() {
+//		end := read(arr, a.At()) // the element at arr[a.At()]
+//		a.SetEnd(end)            // or not: Next then skips the element
+//	}
+//	err := a.Err()
+//
+// Its verdicts are EachTrusted's: on bytes nobody validated, an *Error or
+// meaningless offsets, never a panic or a read out of range.
+type Array struct {
+	b     []byte
+	i     int // the first element (first), or the end of the last one (after)
+	state uint8
+	n     int // the index of the element handed out
+	cur   int // its offset
+	err   error
+}
+
+// ArrayAt starts a walk over the array arr (past any space), as
+// EachTrusted does.
+func ArrayAt(arr []byte) Array {
 	i := skipSpace(arr, 0)
 	if i >= len(arr) || arr[i] != '[' {
-		return &Error{Kind: Invalid, Offset: i}
+		return Array{state: walkDone, err: &Error{Kind: Invalid, Offset: i}}
 	}
-	n := 0
-	_, err := trustedList(arr, i, ']', func(i int) (int, error) {
-		n++
-		return fn(n-1, i)
-	})
-	return err
+	a := Array{b: arr, n: -1}
+	if a.i = skipSpace(arr, i+1); a.i < len(arr) && arr[a.i] == ']' {
+		a.state = walkDone
+	}
+	return a
 }
+
+func (a *Array) fail(at int) bool {
+	a.state, a.err = walkDone, &Error{Kind: Invalid, Offset: at}
+	return false
+}
+
+// Next moves to the next element (At) and reports whether there is one.
+// When the reader did not SetEnd the element before, Next skips it.
+func (a *Array) Next() bool {
+	b, i := a.b, a.i
+	switch a.state {
+	case walkDone:
+		return false
+	case walkItem:
+		end, ok := trustedValueEnd(b, a.cur)
+		if !ok {
+			return a.fail(a.cur)
+		}
+		i = end
+		fallthrough
+	case walkAfter:
+		next, more, ok := afterItem(b, i, ']')
+		switch {
+		case !ok:
+			return a.fail(next)
+		case !more:
+			a.state = walkDone
+			return false
+		}
+		i = next
+	}
+	if i >= len(b) {
+		return a.fail(i)
+	}
+	a.n++
+	a.cur, a.state = i, walkItem
+	return true
+}
+
+// At is the offset of the element Next moved to.
+func (a *Array) At() int { return a.cur }
+
+// Index is the index of the element Next moved to.
+func (a *Array) Index() int { return a.n }
+
+// SetEnd tells the walk that the element Next moved to ends at end (its
+// reader found it): Next goes on from there.
+func (a *Array) SetEnd(end int) {
+	if a.state != walkItem {
+		return
+	}
+	if end <= a.cur || end > len(a.b) {
+		a.fail(a.cur)
+		return
+	}
+	a.i, a.state = end, walkAfter
+}
+
+// Err is the *Error that ended the walk, or nil once every element was
+// read: call it after Next returned false.
+func (a *Array) Err() error { return a.err }
 
 // ValueEndTrusted returns the offset after the value that starts at b[i],
 // a value of a document known to be valid.
@@ -131,52 +358,22 @@ func ValueEndTrusted(b []byte, i int) (int, error) {
 	return end, nil
 }
 
-// trustedList walks the comma-separated items of the object or array whose
-// opening bracket is b[open] and whose closing one is closer: item gets the
-// offset of each item (not past the end of b) and returns the offset after
-// it; an error from item ends the walk. It returns the offset after the
-// closing bracket.
-func trustedList(b []byte, open int, closer byte, item func(i int) (int, error)) (int, error) {
-	i := skipSpace(b, open+1)
-	if i < len(b) && b[i] == closer {
-		return i + 1, nil
-	}
-	for {
-		if i >= len(b) {
-			return 0, &Error{Kind: Invalid, Offset: i}
-		}
-		end, err := item(i)
-		if err != nil {
-			return 0, err
-		}
-		if end <= i || end > len(b) {
-			return 0, &Error{Kind: Invalid, Offset: i}
-		}
-		if i = skipSpace(b, end); i >= len(b) {
-			return 0, &Error{Kind: Invalid, Offset: i}
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case closer:
-			return i + 1, nil
-		default:
-			return 0, &Error{Kind: Invalid, Offset: i}
-		}
-	}
-}
+// shortKey is how far trustedKeyEnd looks for a key's end word by word.
+const shortKey = 32
 
-// trustedKey is the unescaped key of the string literal lit: a view of
-// body when it has no escapes.
-func trustedKey(lit []byte) (string, error) {
-	inner := lit[1 : len(lit)-1]
-	if len(inner) == 0 {
-		return "", nil
+// trustedKeyEnd is trustedStringEnd for a key (the string at b[i] == '"'),
+// and whether it has escapes: keys are short, so eight bytes at a time
+// (shortStringEnd) beat IndexByte's call for the quote and another for a
+// backslash; a long key, one with escapes or one at the end of b takes
+// trustedStringEnd.
+func trustedKeyEnd(b []byte, i int) (end int, escaped, ok bool) {
+	if end, ok = shortStringEnd(b, i); ok {
+		return end, false, true
 	}
-	if bytes.IndexByte(inner, '\\') < 0 {
-		return unsafe.String(&inner[0], len(inner)), nil
+	if end, ok = trustedStringEnd(b, i); !ok {
+		return 0, false, false
 	}
-	return decodeString(lit)
+	return end, bytes.IndexByte(b[i+1:end-1], '\\') >= 0, true
 }
 
 // trustedStringEnd returns the offset after the closing quote of the string

@@ -133,7 +133,11 @@ func FuzzWalkTrusted(f *testing.F) {
 		f.Add([]byte(b))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		// Whatever the bytes, no panic; on a valid body, Walk's answer.
+		// Whatever the bytes, no panic and the callbacks' answer (the
+		// walk before Object and Array); on a valid body, Walk's answer.
+		compareTrustedLoops(t, body)
+		blocksOnly(func() { compareTrustedLoops(t, body) })
+		checkKeyEnds(t, body)
 		_, _ = walkSpans(WalkTrusted, body)
 		_, _ = elementSpans(ElementsTrusted, body)
 		blocksOnly(func() {

@@ -137,6 +137,8 @@ func (a *anthropicTranslator) parseChat(body []byte, req *anthChatRequest, walk 
 	if err := a.fillRequest(&req.chatRequest, out); err != nil {
 		return nil, err
 	}
+	// The literals the walk read them from (nil after decodeSlow).
+	out.temperatureLit, out.topPLit = req.temperatureLit, req.topPLit
 	if err := claudeThinking(req, out); err != nil { // anthropic_thinking.go
 		return nil, err
 	}
@@ -191,10 +193,12 @@ func (req *anthChatRequest) release() {
 	clear(funcs)
 	calls := req.toolList[:cap(req.toolList)]
 	clear(calls)
-	*req = anthChatRequest{
-		optionWalk: optionWalk{onMember: req.onMember, funcs: funcs[:0], toolList: calls[:0]},
-		head:       anthRequest{Tools: tools[:0]},
-	}
+	// Cleared, then the storage kept set again: not a copy of a new value,
+	// whose write barriers (while the GC marks) cover each pointer slot
+	// twice.
+	onMember := req.onMember
+	*req = anthChatRequest{}
+	req.onMember, req.funcs, req.toolList, req.head.Tools = onMember, funcs[:0], calls[:0], tools[:0]
 	chatRequests.Put(req)
 }
 
@@ -416,10 +420,10 @@ func appendAnthropicRequest(dst []byte, head *anthRequest, msgs rawJSON, rawStri
 	}
 	dst = append(dst, ']')
 	if head.Temperature != nil {
-		dst = appendFloat(append(dst, `,"temperature":`...), *head.Temperature)
+		dst = appendFloatLit(append(dst, `,"temperature":`...), *head.Temperature, head.temperatureLit)
 	}
 	if head.TopP != nil {
-		dst = appendFloat(append(dst, `,"top_p":`...), *head.TopP)
+		dst = appendFloatLit(append(dst, `,"top_p":`...), *head.TopP, head.topPLit)
 	}
 	if head.TopK != nil {
 		dst = appendInt(append(dst, `,"top_k":`...), *head.TopK)

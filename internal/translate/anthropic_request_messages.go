@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/bytedance/sonic"
 	"github.com/bytedance/sonic/unquote"
@@ -62,7 +63,11 @@ var converters = sync.Pool{New: func() any { return new(msgConverter) }}
 const maxPooledScratch = 64 << 10
 
 // release empties c, keeping its storage, and puts it back in converters:
-// nothing of the bodies it read stays reachable.
+// nothing of the bodies it read stays reachable. A part that holds nothing
+// is not cleared again: while the GC marks, clearing costs a write barrier
+// for each pointer slot, used or not, and a request uses none of the
+// response's parts (nor a response the request's). Every field of c is
+// listed here (TestConverterReleaseCoversFields).
 func (c *msgConverter) release() {
 	calls := c.m.ToolCalls[:cap(c.m.ToolCalls)]
 	clear(calls)
@@ -70,8 +75,44 @@ func (c *msgConverter) release() {
 	if cap(scratch) > maxPooledScratch {
 		scratch = nil
 	}
-	*c = msgConverter{m: chatMessage{ToolCalls: calls[:0]}, scratch: scratch}
+	if !zeroed(&c.m) {
+		c.m = chatMessage{ToolCalls: calls[:0]}
+	}
+	if !zeroed(&c.part) {
+		c.part = rawPart{}
+	}
+	c.scratch = scratch
+	if !zeroed(&c.dec) {
+		c.dec = elementDecoder{}
+	}
+	c.dry, c.trusted, c.validDoc, c.raw = false, false, false, false
+	c.sysMark, c.sysStart = 0, 0
+	if !zeroed(&c.block) {
+		c.block = anthRawBlock{}
+	}
+	if !zeroed(&c.resp) {
+		c.resp = anthRawResponse{}
+	}
 	converters.Put(c)
+}
+
+// zeroed reports whether *v is all zero bytes (its zero value; padding
+// that is not zero only makes it false), read a word at a time: reading
+// needs no write barrier.
+func zeroed[T any](v *T) bool {
+	p, n := unsafe.Pointer(v), unsafe.Sizeof(*v)
+	off := uintptr(0)
+	for ; off+8 <= n; off += 8 {
+		if *(*uint64)(unsafe.Add(p, off)) != 0 {
+			return false
+		}
+	}
+	for ; off < n; off++ {
+		if *(*byte)(unsafe.Add(p, off)) != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // pass is what one walk over the messages does.
@@ -115,7 +156,7 @@ type rawPart struct {
 // validated document (eachMessage walks it without validating).
 func (c *msgConverter) messages(dst []byte, msgs rawJSON, p pass) ([]byte, int, error) {
 	write := p != passCheck
-	msgs = bytes.TrimSpace(msgs)
+	msgs = trimSpace(msgs)
 	if len(msgs) == 0 || isNull(msgs) {
 		return dst, 0, nil
 	}
@@ -256,20 +297,26 @@ func (c *msgConverter) elements(arr []byte, fn func(i, vs, ve int) error) error 
 // string member of another type or with escapes or bytes outside printable
 // ASCII, a repeated member) is decoded.
 func (c *msgConverter) eachMessage(msgs []byte, fn func(i int) error) error {
-	return bodyscan.EachTrusted(msgs, func(i, vs int) (int, error) {
+	a := bodyscan.ArrayAt(msgs)
+	for a.Next() {
+		vs := a.At()
 		ve, ok := c.walkMessage(msgs, vs)
 		if !ok {
 			var err error
 			if ve, err = bodyscan.ValueEndTrusted(msgs, vs); err != nil {
-				return 0, err
+				return err
 			}
 			c.resetMessage()
 			if err := c.dec.decode(msgs[vs:ve], &c.m); err != nil {
-				return 0, schemaError(err)
+				return schemaError(err)
 			}
 		}
-		return ve, fn(i)
-	})
+		a.SetEnd(ve)
+		if err := fn(a.Index()); err != nil {
+			return err
+		}
+	}
+	return a.Err()
 }
 
 // resetMessage empties c.m for the next message, keeping its tool calls'
@@ -292,7 +339,9 @@ func (c *msgConverter) walkMessage(msgs []byte, i int) (int, bool) {
 	m := &c.m
 	var seen memberSet
 	var calls []byte
-	end, err := bodyscan.ObjectTrusted(msgs, i, func(key string, vs, ve int) error {
+	o := bodyscan.ObjectAt(msgs, i)
+	for o.Next() {
+		key, vs, ve := o.Member()
 		v := msgs[vs:ve]
 		var bit uint32
 		ok := true
@@ -312,10 +361,13 @@ func (c *msgConverter) walkMessage(msgs []byte, i int) (int, bool) {
 		case "audio":
 			bit, m.Audio = 32, v
 		default:
-			return nil // the decoder ignores other members too
+			continue // the decoder ignores other members too
 		}
-		return seen.take(bit, ok)
-	})
+		if seen.take(bit, ok) != nil {
+			return 0, false
+		}
+	}
+	end, err := o.End()
 	if err != nil {
 		return 0, false
 	}
@@ -460,6 +512,23 @@ func surrogate(a, b byte) byte {
 	return 0
 }
 
+// trimSpace is bytes.TrimSpace without its call for a value that has
+// nothing to trim: one that starts and ends with an ASCII byte that is
+// not space (every JSON value a walk found), the only kind it returns
+// as is without looking further.
+func trimSpace(b []byte) []byte {
+	if n := len(b); n > 0 && notSpaceASCII(b[0]) && notSpaceASCII(b[n-1]) {
+		return b
+	}
+	return bytes.TrimSpace(b)
+}
+
+// notSpaceASCII: c is ASCII and not one of bytes.TrimSpace's spaces
+// (\t \n \v \f \r and space; its Unicode ones start at 0x80).
+func notSpaceASCII(c byte) bool {
+	return c < utf8.RuneSelf && c != ' ' && (c < '\t' || c > '\r')
+}
+
 // appendQuoted appends s between quotes: s needs no escaping.
 func appendQuoted(dst []byte, s string) []byte {
 	return append(append(append(dst, '"'), s...), '"')
@@ -516,7 +585,7 @@ var errBadParts = errors.New("bad content parts")
 // content appends the text of message content in string form, or calls
 // eachPart for the array form.
 func (c *msgConverter) content(dst []byte, raw rawJSON, loc msgLoc, str func(dst []byte, lit []byte) ([]byte, bool), part partFunc) ([]byte, error) {
-	raw = bytes.TrimSpace(raw)
+	raw = trimSpace(raw)
 	switch {
 	case len(raw) == 0 || isNull(raw):
 		return dst, nil
@@ -702,6 +771,69 @@ func (c *msgConverter) toolResult(dst []byte, m *chatMessage, loc msgLoc) ([]byt
 		dst = append(dst, `"}]`...)
 	}
 	return append(dst, '}'), nil
+}
+
+// appendFloatLit appends f, read from the JSON number lit (nil: not
+// known), as appendFloat does: lit itself when it is what appendFloat
+// writes (shortestDecimal), without formatting f again.
+func appendFloatLit(dst []byte, f float64, lit []byte) []byte {
+	if shortestDecimal(lit) {
+		return append(dst, lit...)
+	}
+	return appendFloat(dst, f)
+}
+
+// shortestDecimal reports whether the JSON number lit is what appendFloat
+// writes for its value: -?(0|[1-9][0-9]*)(\.[0-9]*[1-9])? without exponent,
+// at most 15 significant digits (two decimals of 15 digits never round to
+// one float64, so the shortest decimal that reads back as lit's value is
+// lit's own digits), at most 15 integer digits (below 1e21) and, below 1,
+// a first significant digit within six places (from 1e-6 on: no exponent).
+func shortestDecimal(lit []byte) bool {
+	i := 0
+	if i < len(lit) && lit[i] == '-' {
+		i++
+	}
+	if i == len(lit) {
+		return false
+	}
+	intStart := i
+	switch c := lit[i]; {
+	case c == '0':
+		i++
+	case c >= '1' && c <= '9':
+		for i < len(lit) && lit[i] >= '0' && lit[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	intDigits := i - intStart
+	sig := intDigits // significant digits so far (none for a 0 integer part)
+	if lit[intStart] == '0' {
+		sig = 0
+	}
+	if intDigits > 15 {
+		return false
+	}
+	if i == len(lit) {
+		return true
+	}
+	if lit[i] != '.' {
+		return false
+	}
+	i++
+	fracStart := i
+	for i < len(lit) && lit[i] >= '0' && lit[i] <= '9' {
+		if sig > 0 || lit[i] != '0' {
+			if sig == 0 && i-fracStart >= 6 {
+				return false // below 1e-6: appendFloat writes an exponent
+			}
+			sig++
+		}
+		i++
+	}
+	return i == len(lit) && i > fracStart && lit[i-1] != '0' && sig <= 15
 }
 
 // appendFloat appends f as the JSON encoders of the gateway do (encoding/json's

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -567,5 +568,32 @@ func TestAnthropicRequestHeaders(t *testing.T) {
 			t.Fatalf("version %q: headers %v, want %v", c.version, res.Headers, want)
 		}
 		res.Release()
+	}
+}
+
+// release names every field of a converter: a field added later must be
+// cleared there too (this list fails until it is).
+func TestConverterReleaseCoversFields(t *testing.T) {
+	var names []string
+	typ := reflect.TypeFor[msgConverter]()
+	for i := range typ.NumField() {
+		names = append(names, typ.Field(i).Name)
+	}
+	want := []string{"m", "part", "scratch", "dec", "dry", "trusted", "validDoc", "raw", "sysMark", "sysStart", "block", "resp"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("msgConverter's fields are %v; release clears %v", names, want)
+	}
+	// A part with anything in it is cleared, whatever the field.
+	c := converters.Get().(*msgConverter)
+	c.part.ImageURL = &struct {
+		URL rawJSON `json:"url"`
+	}{}
+	c.resp.counts[3] = 1
+	c.block.Thinking = rawJSON(`"t"`)
+	c.sysStart = 4
+	c.release()
+	converters.Get()
+	if c.part.ImageURL != nil || c.resp.counts[3] != 0 || c.block.Thinking != nil || c.sysStart != 0 {
+		t.Fatalf("release kept %+v", c)
 	}
 }

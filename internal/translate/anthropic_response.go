@@ -208,7 +208,7 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 		// goes to the log.
 		return nil, badResponse("the anthropic backend returned a malformed response" + decodeErrorAt(err))
 	}
-	content := bytes.TrimSpace(r.Content)
+	content := trimSpace(r.Content)
 	if len(content) > 0 && content[0] != '[' && !isNull(content) {
 		return nil, badResponse("the anthropic backend returned a malformed response: content is not an array")
 	}
@@ -312,8 +312,22 @@ type anthRawResponse struct {
 // printable ASCII, a count beyond an int64 literal, a repeated member) is
 // decoded, as it always was: its verdict and its error are the decoder's.
 func (r *anthRawResponse) read(body []byte) (validated bool, err error) {
+	if r.walk(body) {
+		return true, nil
+	}
+	*r = anthRawResponse{}
+	return false, jsonAPI.UnmarshalFromString(aliasString(body), r)
+}
+
+// walk is read's walk: whether it validated body and read it into r.
+func (r *anthRawResponse) walk(body []byte) bool {
+	var d bodyscan.Doc
+	if d.Start(body) != nil {
+		return false
+	}
 	var seen memberSet
-	err = bodyscan.Walk(body, func(key string, vs, ve int) error {
+	for d.Next() {
+		key, vs, ve := d.Member()
 		v := body[vs:ve]
 		var bit uint32
 		ok := true
@@ -333,15 +347,13 @@ func (r *anthRawResponse) read(body []byte) (validated bool, err error) {
 			bit = 16
 			ok = r.readUsage(v)
 		default:
-			return nil
+			continue
 		}
-		return seen.take(bit, ok)
-	})
-	if err == nil {
-		return true, nil
+		if seen.take(bit, ok) != nil {
+			return false
+		}
 	}
-	*r = anthRawResponse{}
-	return false, jsonAPI.UnmarshalFromString(aliasString(body), r)
+	return d.Err() == nil
 }
 
 // readUsage reads the usage object v (null: no change) of a validated
@@ -355,7 +367,9 @@ func (r *anthRawResponse) readUsage(v []byte) bool {
 	}
 	u := &r.Usage
 	var seen uint8
-	_, err := bodyscan.ObjectTrusted(v, 0, func(key string, vs, ve int) error {
+	o := bodyscan.ObjectAt(v, 0)
+	for o.Next() {
+		key, vs, ve := o.Member()
 		var k int
 		var dst **int64
 		switch key {
@@ -368,14 +382,14 @@ func (r *anthRawResponse) readUsage(v []byte) bool {
 		case "cache_read_input_tokens":
 			k, dst = 3, &u.CacheReadInputTokens
 		default:
-			return nil
+			continue
 		}
 		if seen&(1<<k) != 0 || !intOption(dst, &r.counts[k], v[vs:ve]) {
-			return errSlowMessage
+			return false
 		}
 		seen |= 1 << k
-		return nil
-	})
+	}
+	_, err := o.End()
 	return err == nil
 }
 
@@ -423,18 +437,25 @@ func (c *msgConverter) eachBlock(out []byte, raw []byte, fn func(out []byte, b *
 	}
 	var err error
 	if c.validDoc {
-		err = bodyscan.EachTrusted(raw, func(_, i int) (int, error) {
+		a := bodyscan.ArrayAt(raw)
+		for err == nil && a.Next() {
+			i := a.At()
 			*b = anthRawBlock{}
 			end, ok := walkBlock(raw, i, b)
 			if !ok {
-				ve, err := bodyscan.ValueEndTrusted(raw, i)
-				if err != nil {
-					return 0, err
+				if end, err = bodyscan.ValueEndTrusted(raw, i); err != nil {
+					break
 				}
-				return ve, decode(i, ve)
+				a.SetEnd(end)
+				err = decode(i, end)
+				continue
 			}
-			return end, use()
-		})
+			a.SetEnd(end)
+			err = use()
+		}
+		if err == nil {
+			err = a.Err()
+		}
 	} else {
 		err = bodyscan.Elements(raw, func(_, vs, ve int) error { return decode(vs, ve) })
 	}
@@ -451,7 +472,9 @@ func (c *msgConverter) eachBlock(out []byte, raw []byte, fn func(out []byte, b *
 // UTF-8, a repeated member.
 func walkBlock(raw []byte, i int, b *anthRawBlock) (int, bool) {
 	var seen memberSet
-	end, err := bodyscan.ObjectTrusted(raw, i, func(key string, vs, ve int) error {
+	o := bodyscan.ObjectAt(raw, i)
+	for o.Next() {
+		key, vs, ve := o.Member()
 		v := raw[vs:ve]
 		var bit uint32
 		ok := true
@@ -472,7 +495,7 @@ func walkBlock(raw []byte, i int, b *anthRawBlock) (int, bool) {
 		case "thinking":
 			bit, b.Thinking = 32, v
 		default:
-			return nil
+			continue
 		}
 		if bit >= 8 {
 			// The decoder hands a raw value with invalid UTF-8 over as a
@@ -480,8 +503,11 @@ func walkBlock(raw []byte, i int, b *anthRawBlock) (int, bool) {
 			// are, not escaped.
 			ok = utf8.Valid(v)
 		}
-		return seen.take(bit, ok)
-	})
+		if seen.take(bit, ok) != nil {
+			return 0, false
+		}
+	}
+	end, err := o.End()
 	return end, err == nil
 }
 

@@ -26,6 +26,10 @@ type anthRequest struct {
 	ToolChoice       *anthToolChoice `json:"tool_choice,omitempty"`
 	Metadata         *anthMetadata   `json:"metadata,omitempty"`
 	Thinking         *anthThinking   `json:"thinking,omitempty"`
+
+	// temperatureLit and topPLit are the client's literals of Temperature
+	// and TopP when the walk read them (appendFloatLit), else nil.
+	temperatureLit, topPLit []byte
 }
 
 type anthMessage struct {

@@ -341,14 +341,15 @@ func readString(lit []byte, dst *string) error {
 }
 
 // verbatim reports whether the contents of a string literal decode to
-// themselves: no escape, valid UTF-8. A short one (a type, a stop reason)
-// is checked by a byte loop, cheaper than IndexByte's call for it.
+// themselves: no escape, valid UTF-8. A short one (a type, a stop reason,
+// a model) is checked for ASCII without a backslash a word at a time
+// (bodyscan.PlainASCII), cheaper than IndexByte's call for it; anything
+// else by IndexByte and utf8.Valid.
 func verbatim(inner []byte) bool {
-	ascii := len(inner) <= 32
-	for i := 0; ascii && i < len(inner); i++ {
-		ascii = inner[i] != '\\' && inner[i] < utf8.RuneSelf
+	if len(inner) <= 32 && bodyscan.PlainASCII(inner) {
+		return true
 	}
-	return ascii || bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner)
+	return bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner)
 }
 
 // readRawString sets *dst to the string literal lit as it is, for

@@ -150,10 +150,14 @@ type optionWalk struct {
 
 	maxTokens, maxCompletionTokens, topK int64
 	temperature, topP                    float64
-	parallelToolCalls                    bool
-	streamOptions                        chatStreamOptions
-	toolList                             []chatTool
-	funcs                                []chatToolFunction
+	// temperatureLit and topPLit are the literals temperature and topP
+	// were read from (nil when they were not), written out as they are
+	// when that is what appendFloat would write (appendFloatLit).
+	temperatureLit, topPLit []byte
+	parallelToolCalls       bool
+	streamOptions           chatStreamOptions
+	toolList                []chatTool
+	funcs                   []chatToolFunction
 }
 
 // chatToolFunction is chatTool's function.
@@ -221,9 +225,9 @@ func (req *anthChatRequest) option(key string, v []byte) (bit uint32, ok bool) {
 	case "top_k":
 		return 1 << 9, intOption(&req.TopK, &req.topK, v)
 	case "temperature":
-		return 1 << 10, floatOption(&req.Temperature, &req.temperature, v)
+		return 1 << 10, floatOption(&req.Temperature, &req.temperature, &req.temperatureLit, v)
 	case "top_p":
-		return 1 << 11, floatOption(&req.TopP, &req.topP, v)
+		return 1 << 11, floatOption(&req.TopP, &req.topP, &req.topPLit, v)
 	case "stream":
 		return 1 << 12, boolInto(&req.Stream, v)
 	case "parallel_tool_calls":
@@ -283,21 +287,24 @@ func intOption(dst **int64, val *int64, v []byte) bool {
 		*dst = nil
 		return true
 	}
-	n, err := strconv.ParseInt(aliasString(v), 10, 64)
-	if err != nil {
-		return false
+	n, ok := bodyscan.SmallInt(v)
+	if !ok {
+		var err error
+		if n, err = strconv.ParseInt(aliasString(v), 10, 64); err != nil {
+			return false
+		}
 	}
 	*val, *dst = n, val
 	return true
 }
 
-// floatOption points dst at val holding the number v (null: dst nil).
-// Only a short number without exponent reads here (no range to check,
-// every decoder rounds it alike); v is a value of a validated document,
-// so it is a JSON number when ParseFloat accepts it.
-func floatOption(dst **float64, val *float64, v []byte) bool {
+// floatOption points dst at val holding the number v (null: dst nil), and
+// lit at v. Only a short number without exponent reads here (no range to
+// check, every decoder rounds it alike); v is a value of a validated
+// document, so it is a JSON number when ParseFloat accepts it.
+func floatOption(dst **float64, val *float64, lit *[]byte, v []byte) bool {
 	if isNull(v) {
-		*dst = nil
+		*dst, *lit = nil, nil
 		return true
 	}
 	if len(v) > 20 || bytes.IndexAny(v, "eE") >= 0 {
@@ -307,7 +314,7 @@ func floatOption(dst **float64, val *float64, v []byte) bool {
 	if err != nil {
 		return false
 	}
-	*val, *dst = f, val
+	*val, *dst, *lit = f, val, v
 	return true
 }
 
@@ -323,17 +330,18 @@ func (req *anthChatRequest) streamOptionsOf(v []byte) bool {
 	}
 	req.streamOptions = chatStreamOptions{}
 	seen := false
-	_, err := bodyscan.ObjectTrusted(v, 0, func(key string, vs, ve int) error {
+	o := bodyscan.ObjectAt(v, 0)
+	for o.Next() {
+		key, vs, ve := o.Member()
 		if key != "include_usage" {
-			return nil
+			continue
 		}
 		if seen || !boolInto(&req.streamOptions.IncludeUsage, v[vs:ve]) {
-			return errSlowMessage
+			return false
 		}
 		seen = true
-		return nil
-	})
-	if err != nil {
+	}
+	if _, err := o.End(); err != nil {
 		return false
 	}
 	req.StreamOptions = &req.streamOptions
@@ -354,12 +362,15 @@ func (req *anthChatRequest) toolsOf(v []byte) bool {
 		return false
 	}
 	tools, funcs := req.toolList[:0], req.funcs[:0]
-	err := bodyscan.EachTrusted(v, func(_, i int) (int, error) {
+	ok := true
+	a := bodyscan.ArrayAt(v)
+	for ok && a.Next() {
 		var t chatTool
 		var seen memberSet
-		end, err := bodyscan.ObjectTrusted(v, i, func(key string, vs, ve int) error {
+		o := bodyscan.ObjectAt(v, a.At())
+		for ok && o.Next() {
+			key, vs, ve := o.Member()
 			var bit uint32
-			ok := true
 			switch key {
 			case "type":
 				bit = 1
@@ -375,15 +386,19 @@ func (req *anthChatRequest) toolsOf(v []byte) bool {
 					}
 				}
 			default:
-				return nil
+				continue
 			}
-			return seen.take(bit, ok)
-		})
+			ok = seen.take(bit, ok) == nil
+		}
 		tools = append(tools, t)
-		return end, err
-	})
+		if ok {
+			end, err := o.End()
+			ok = err == nil
+			a.SetEnd(end)
+		}
+	}
 	req.toolList, req.funcs = tools, funcs
-	if err != nil {
+	if !ok || a.Err() != nil {
 		return false
 	}
 	for i, k := 0, 0; i < len(tools); i++ {
@@ -402,7 +417,9 @@ func (req *anthChatRequest) toolFunction(f *chatToolFunction, b []byte, i int) b
 		return false
 	}
 	var seen memberSet
-	_, err := bodyscan.ObjectTrusted(b, i, func(key string, vs, ve int) error {
+	o := bodyscan.ObjectAt(b, i)
+	for o.Next() {
+		key, vs, ve := o.Member()
 		var bit uint32
 		ok := true
 		switch key {
@@ -417,10 +434,13 @@ func (req *anthChatRequest) toolFunction(f *chatToolFunction, b []byte, i int) b
 			f.Parameters = b[vs:ve]
 			ok = req.validUTF8(f.Parameters)
 		default:
-			return nil
+			continue
 		}
-		return seen.take(bit, ok)
-	})
+		if seen.take(bit, ok) != nil {
+			return false
+		}
+	}
+	_, err := o.End()
 	return err == nil
 }
 

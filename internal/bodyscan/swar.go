@@ -1,0 +1,81 @@
+package bodyscan
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+)
+
+// Eight bytes of a short string (a key, a role, a type) at a time in one
+// general register: cheaper than IndexByte's call for a few bytes, and
+// no SIMD setup.
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// byteIs returns a mask of the bytes of x equal to c (their high bits):
+// the lowest bit set is exact (the first such byte); bits above it may be
+// set for other bytes (the subtraction's borrow), so only the lowest one
+// means anything.
+func byteIs(x uint64, c byte) uint64 {
+	v := x ^ ones*uint64(c)
+	return (v - ones) &^ v & highs
+}
+
+// PlainASCII reports whether b is all ASCII without a backslash: a string
+// literal's contents that decode to themselves and need no UTF-8 check.
+func PlainASCII(b []byte) bool {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		if (x|byteIs(x, '\\'))&highs != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '\\' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// shortStringEnd returns the end of the string at b[i] == '"' (after its
+// closing quote) when it ends within the next shortKey bytes without an
+// escape before its end, else ok false (the caller takes the general
+// path). Only whole words within b are read.
+func shortStringEnd(b []byte, i int) (end int, ok bool) {
+	for j := i + 1; j+8 <= len(b) && j <= i+shortKey; j += 8 {
+		x := binary.LittleEndian.Uint64(b[j:])
+		q, bs := byteIs(x, '"'), byteIs(x, '\\')
+		switch {
+		case q != 0 && (bs == 0 || bits.TrailingZeros64(q) < bits.TrailingZeros64(bs)):
+			return j + bits.TrailingZeros64(q)/8 + 1, true
+		case bs != 0:
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// hasBackslash reports whether b[s:e] holds a backslash, reading whole
+// words of b (past e too, where b goes on: a key's closing quote and what
+// follows it), for the few bytes of a key.
+func hasBackslash(b []byte, s, e int) bool {
+	for ; s+8 <= e; s += 8 {
+		if byteIs(binary.LittleEndian.Uint64(b[s:]), '\\') != 0 {
+			return true
+		}
+	}
+	if s >= e {
+		return false
+	}
+	if s+8 <= len(b) {
+		// The first backslash of the word, if any, is inside b[s:e] or past it.
+		bs := byteIs(binary.LittleEndian.Uint64(b[s:]), '\\')
+		return bs != 0 && bits.TrailingZeros64(bs)/8 < e-s
+	}
+	return bytes.IndexByte(b[s:e], '\\') >= 0
+}
