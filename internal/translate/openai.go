@@ -3,7 +3,6 @@ package translate
 import (
 	"bytes"
 	"errors"
-	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -463,32 +462,14 @@ func usageCount(v []byte, dst *int64) error {
 	if isNull(v) {
 		return nil
 	}
-	// v is a validated JSON value: a number has no sign but '-' and no
-	// leading zero, so an integer is '-'? and 1 to 19 digits when it fits
-	// in int64 (strconv.ParseInt's verdict, without its generality).
-	neg := v[0] == '-'
-	digits := v
-	if neg {
-		digits = v[1:]
-	}
-	if len(digits) == 0 || len(digits) > 19 {
-		return errUsageType
-	}
-	var n uint64
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return errUsageType // a fraction, an exponent, not a number
+	n, ok := bodyscan.SmallInt(v)
+	if !ok {
+		var err error
+		if n, err = strconv.ParseInt(aliasString(v), 10, 64); err != nil {
+			return errUsageType // a fraction, an exponent, out of range, not a number
 		}
-		n = n*10 + uint64(c-'0')
 	}
-	switch {
-	case neg && n <= 1<<63:
-		*dst = int64(-n) // -(1<<63) wraps to math.MinInt64, as it should
-	case !neg && n <= math.MaxInt64:
-		*dst = int64(n)
-	default:
-		return errUsageType
-	}
+	*dst = n
 	return nil
 }
 
