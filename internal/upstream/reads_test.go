@@ -47,6 +47,30 @@ func (l *readLog) EndpointMetadata(ns, key string) (string, bool) {
 	return l.fakeAttempt.EndpointMetadata(ns, key)
 }
 
+// readsCases are the attempts the read tests run: a first attempt, a retry
+// (its originals in filter state, :path rewritten by the first attempt),
+// and a first attempt with metric header attributes.
+var readsCases = []struct {
+	name           string
+	retry, headers bool
+}{{"first", false, false}, {"retry", true, false}, {"attributes", false, true}}
+
+// readsAttempt is tc's configuration and its logged attempt.
+func readsAttempt(t *testing.T, retry, headers bool) (*Config, *readLog) {
+	t.Helper()
+	cfg := pipelineConfig(t)
+	if headers {
+		recordWithHeader(t, cfg)
+	}
+	a := clientRequest("oai", "/v1/chat/completions", chatBody)
+	a.dynMD[MetadataNamespace+"/"+config.MetaConfigDigest] = cfg.digest
+	if retry {
+		a.state[stateKeyPath], a.state[stateKeyAuthority] = "/v1/chat/completions", "gateway.local"
+		a.reqH[":path"] = "/v1/rewritten-by-the-first-attempt"
+	}
+	return cfg, &readLog{fakeAttempt: a}
+}
+
 // The adapter fetches RequestReads and ResponseReads in one call per hook
 // (dynmod's read sets), so every string value the request headers hook reads
 // must be in RequestReads, and the request body hook, which runs when the
@@ -55,23 +79,10 @@ func (l *readLog) EndpointMetadata(ns, key string) (string, bool) {
 // attempts and retries (which read the originals from filter state), with
 // and without metric header attributes.
 func TestRequestHooksReadOnlyTheListedValues(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		retry   bool
-		headers bool
-	}{{"first", false, false}, {"retry", true, false}, {"attributes", false, true}} {
+	for _, tc := range readsCases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := pipelineConfig(t)
-			if tc.headers {
-				recordWithHeader(t, cfg)
-			}
-			a := clientRequest("oai", "/v1/chat/completions", chatBody)
-			a.dynMD[MetadataNamespace+"/"+config.MetaConfigDigest] = cfg.digest
-			if tc.retry {
-				a.state[stateKeyPath], a.state[stateKeyAuthority] = "/v1/chat/completions", "gateway.local"
-				a.reqH[":path"] = "/v1/rewritten-by-the-first-attempt"
-			}
-			l := &readLog{fakeAttempt: a}
+			cfg, l := readsAttempt(t, tc.retry, tc.headers)
+			a := l.fakeAttempt
 			f := NewFilter(cfg, l)
 			if act := f.OnRequestHeaders(false); act != Hold {
 				t.Fatalf("request headers: %v (responses %v)", act, a.responses)
@@ -111,21 +122,10 @@ func TestRequestHooksReadOnlyTheListedValues(t *testing.T) {
 // list from its last hit finds each next one first: first attempts and
 // retries, with and without metric header attributes.
 func TestRequestReadsInTheHooksOrder(t *testing.T) {
-	for _, tc := range []struct {
-		name           string
-		retry, headers bool
-	}{{"first", false, false}, {"retry", true, false}, {"attributes", false, true}} {
+	for _, tc := range readsCases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := pipelineConfig(t)
-			if tc.headers {
-				recordWithHeader(t, cfg)
-			}
-			a := clientRequest("oai", "/v1/chat/completions", chatBody)
-			a.dynMD[MetadataNamespace+"/"+config.MetaConfigDigest] = cfg.digest
-			if tc.retry {
-				a.state[stateKeyPath], a.state[stateKeyAuthority] = "/v1/chat/completions", "gateway.local"
-			}
-			l := &readLog{fakeAttempt: a}
+			cfg, l := readsAttempt(t, tc.retry, tc.headers)
+			a := l.fakeAttempt
 			if act := NewFilter(cfg, l).OnRequestHeaders(false); act != Hold {
 				t.Fatalf("request headers: %v (responses %v)", act, a.responses)
 			}
