@@ -396,7 +396,7 @@ static void whole_response(breq_t* r, bool partial, size_t* next_chunk) {
     size_t lo = B.chunk_off[i], hi = i + 1 < B.nchunks ? B.chunk_off[i + 1] : B.resp_body_len;
     buf_t b;
     buf_init(&b);
-    buf_add(&b, B.resp_body + lo, hi - lo);
+    buf_read(&b, B.resp_body + lo, hi - lo);
     attempt_codec_data(a, &b, i + 1 == B.nchunks);
     buf_free(&b);
   }
@@ -459,7 +459,7 @@ static void req_begin(bworker_t* bw, inflight_t* f, uint64_t* decode_ns, bool pa
   fm_headers(&s->dec, false);
   buf_t body;
   buf_init(&body);
-  buf_add(&body, B.body, B.body_len);
+  buf_read(&body, B.body, B.body_len);
   fm_data(&s->dec, &body, true);
   buf_free(&body);
   if (!r->fail && !wait_for(r, &r->routed_body)) fail(r, "the request never reached the router");
@@ -479,7 +479,7 @@ static void req_begin(bworker_t* bw, inflight_t* f, uint64_t* decode_ns, bool pa
     fm_headers(&s->enc, false);
     buf_t rb;
     buf_init(&rb);
-    buf_add(&rb, B.resp_body, B.resp_body_len);
+    buf_read(&rb, B.resp_body, B.resp_body_len);
     fm_data(&s->enc, &rb, true);
     buf_free(&rb);
   }

@@ -516,7 +516,7 @@ static void deliver_body(dconn_t* c, const char* p, size_t l, bool end) {
   s->bytes_received += l;
   buf_t b;
   buf_init(&b);
-  if (l) buf_add(&b, p, l);
+  if (l) buf_read(&b, p, l);
   fm_data(&s->dec, &b, end);
   buf_free(&b);
 }

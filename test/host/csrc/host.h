@@ -37,8 +37,9 @@ void out_line(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 extern int g_log_level; // api.LogType numbering: 0 trace .. 5 critical, 6 off
 
 // ---------------------------------------------------------------------------------------------
-// Buffers: a list of slices of at most 16 KiB, like Envoy's Buffer::OwnedImpl, so modules see
-// multi-slice bodies exactly as they would in Envoy.
+// Buffers: a list of slices, like Envoy's Buffer::OwnedImpl, so modules see a body in the slices
+// Envoy would hold it in: 16 KiB slices as read off a connection (buf_read), one slice for what
+// is added in one call (buf_add).
 // ---------------------------------------------------------------------------------------------
 #define SLICE_CAP 16384
 typedef struct {
@@ -55,6 +56,8 @@ typedef struct buf {
 void buf_init(buf_t* b);
 void buf_free(buf_t* b);
 void buf_add(buf_t* b, const void* data, size_t len);
+void buf_read(buf_t* b, const void* data, size_t len);
+int buf_check_model(void); // --check-buffers
 void buf_prepend(buf_t* b, const void* data, size_t len);
 void buf_drain(buf_t* b, size_t len);
 void buf_move(buf_t* dst, buf_t* src); // appends all of src to dst, src becomes empty

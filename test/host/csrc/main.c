@@ -424,6 +424,7 @@ int main(int argc, char** argv) {
   if (argc > 1 &&
       (!strcmp(argv[1], "--bench-router") || !strcmp(argv[1], "--bench-path") || !strcmp(argv[1], "--bench-bare")))
     return bench_main(argc, argv);
+  if (argc == 2 && !strcmp(argv[1], "--check-buffers")) return buf_check_model() ? 1 : 0;
   if (argc != 2) die("usage: %s <config file>", argv[0]);
   parse_config(argv[1]);
   const char* bind_now = getenv("LD_BIND_NOW");

@@ -609,7 +609,7 @@ static void uc_parse(upconn_t* c, bool eof) {
     if (a->rstate == R_BODY_CL) {
       if (!c->rlen) break;
       size_t k = c->rlen < a->rremaining ? c->rlen : (size_t)a->rremaining;
-      buf_add(&body, c->rb, k);
+      buf_read(&body, c->rb, k);
       memmove(c->rb, c->rb + k, c->rlen - k);
       c->rlen -= k;
       a->rremaining -= k;
@@ -622,7 +622,7 @@ static void uc_parse(upconn_t* c, bool eof) {
     }
     if (a->rstate == R_BODY_CLOSE) {
       if (c->rlen) {
-        buf_add(&body, c->rb, c->rlen);
+        buf_read(&body, c->rb, c->rlen);
         c->rlen = 0;
       }
       if (eof) {
@@ -649,7 +649,7 @@ static void uc_parse(upconn_t* c, bool eof) {
     if (a->rstate == R_CHUNK_DATA) {
       if (!c->rlen) break;
       size_t k = c->rlen < a->rremaining ? c->rlen : (size_t)a->rremaining;
-      buf_add(&body, c->rb, k);
+      buf_read(&body, c->rb, k);
       memmove(c->rb, c->rb + k, c->rlen - k);
       c->rlen -= k;
       a->rremaining -= k;

@@ -99,16 +99,18 @@ static __thread char* slice_cache[SLICE_CACHE];
 static __thread size_t slice_cached;
 #endif
 
+// A slice of at most 16 KiB takes a 16 KiB block (the cache's size): its capacity, which decides
+// what later adds put in it, stays the one Envoy gives it.
 static char* slice_mem(size_t cap) {
 #if SLICE_CACHE > 0
-  if (cap == SLICE_CAP && slice_cached > 0) return slice_cache[--slice_cached];
+  if (cap <= SLICE_CAP) return slice_cached > 0 ? slice_cache[--slice_cached] : xmalloc(SLICE_CAP);
 #endif
   return xmalloc(cap);
 }
 
 static void slice_mem_free(slice_t* s) {
 #if SLICE_CACHE > 0
-  if (s->cap == SLICE_CAP && s->mem && slice_cached < SLICE_CACHE) {
+  if (s->cap <= SLICE_CAP && s->mem && slice_cached < SLICE_CACHE) {
     slice_cache[slice_cached++] = s->mem;
     return;
   }
@@ -135,28 +137,105 @@ static slice_t* buf_push_slice(buf_t* b, size_t cap) {
   return s;
 }
 
+// Envoy's capacity for a slice of at least n bytes: whole 4 KiB pages (Slice::sliceSize,
+// source/common/buffer/buffer_impl.h:353-357).
+static size_t slice_size(size_t n) { return (n + 4095) / 4096 * 4096; }
+
+// Fills the back slice's room: what Slice::append writes after its data
+// (source/common/buffer/buffer_impl.h:261-271).
+static void buf_fill_back(buf_t* b, const char** p, size_t* len) {
+  if (b->n == 0) return;
+  slice_t* last = &b->s[b->n - 1];
+  size_t room = last->cap - last->off - last->len;
+  size_t k = *len < room ? *len : room;
+  if (k) {
+    memcpy(last->mem + last->off + last->len, *p, k);
+    last->len += k;
+    *p += k;
+    *len -= k;
+  }
+}
+
+// buf_add is OwnedImpl::add(data, size) (addImpl, source/common/buffer/buffer_impl.cc:48-60):
+// the back slice's room first, then ONE new slice for all the rest, its capacity the rest rounded
+// up to whole pages (Slice(min_capacity), buffer_impl.h:59-60). So a body a filter sets or appends
+// in one call is one slice in Envoy (the golang filter's Set drains and adds,
+// contrib/golang/filters/http/source/golang_filter.cc:847-849; a dynamic module's append adds),
+// and so is the router's per-attempt copy of it (OwnedImpl(const Instance&) adds slice by slice,
+// buffer_impl.cc:78-83).
 void buf_add(buf_t* b, const void* data, size_t len) {
   const char* p = data;
   b->length += len;
-  if (b->n > 0) {
-    slice_t* last = &b->s[b->n - 1];
-    size_t room = last->cap - last->off - last->len;
-    size_t k = len < room ? len : room;
-    if (k) {
-      memcpy(last->mem + last->off + last->len, p, k);
-      last->len += k;
-      p += k;
-      len -= k;
-    }
+  buf_fill_back(b, &p, &len);
+  if (len) {
+    slice_t* s = buf_push_slice(b, slice_size(len));
+    memcpy(s->mem, p, len);
+    s->len = len;
   }
+}
+
+// buf_read is a codec's read of len bytes off a connection: Envoy reads into 16 KiB slices
+// (reserveForRead, source/common/network/io_socket_handle_impl.cc:104; default_slice_size_,
+// buffer_impl.h:345), and the HTTP/1 codec hands a body on a read slice at a time, moving whole
+// slices (ConnectionImpl::bufferBody, source/common/http/http1/codec_impl.cc:760-768). So a body
+// that arrives from the network is a list of slices of at most 16 KiB.
+void buf_read(buf_t* b, const void* data, size_t len) {
+  const char* p = data;
+  b->length += len;
   while (len) {
-    slice_t* s = buf_push_slice(b, SLICE_CAP);
     size_t k = len < SLICE_CAP ? len : SLICE_CAP;
+    slice_t* s = buf_push_slice(b, SLICE_CAP);
     memcpy(s->mem, p, k);
     s->len = k;
     p += k;
     len -= k;
   }
+}
+
+// buf_check_model checks that buffers take Envoy's slice shapes (buf_add, buf_read and what they
+// cite) and prints one line per shape, "BUFFERS ok" last; it returns the number of mismatches.
+int buf_check_model(void) {
+  static char data[1 << 20];
+  memset(data, 'x', sizeof(data));
+  int bad = 0;
+#define SHAPE(name, b, want_n, want_cap0, want_len0)                                                \
+  do {                                                                                             \
+    bool ok = (b).n == (want_n) && (b).s[0].cap == (want_cap0) && (b).s[0].len == (want_len0);     \
+    out_line("BUFFER %s slices=%zu cap0=%zu len0=%zu length=%zu %s", name, (b).n, (b).s[0].cap,       \
+             (b).s[0].len, (b).length, ok ? "ok" : "WRONG");                                        \
+    bad += !ok;                                                                                    \
+  } while (0)
+  buf_t a, r, c, d, e;
+  buf_init(&a);
+  buf_add(&a, data, sizeof(data)); // a filter's Set or append of a 1 MiB body: one slice
+  SHAPE("add-1MiB", a, 1u, (size_t)1 << 20, (size_t)1 << 20);
+  buf_init(&r);
+  buf_read(&r, data, 40000); // read off a connection: 16 KiB slices
+  SHAPE("read-40000", r, 3u, (size_t)SLICE_CAP, (size_t)SLICE_CAP);
+  buf_init(&c);
+  buf_copy_from(&c, &a); // the router's copy for an attempt keeps a one-slice body one slice
+  SHAPE("copy-of-add", c, 1u, (size_t)1 << 20, (size_t)1 << 20);
+  buf_init(&d);
+  buf_copy_from(&d, &r); // and a read body in its slices: the last one a page-rounded 7232
+  SHAPE("copy-of-read", d, 3u, (size_t)SLICE_CAP, (size_t)SLICE_CAP);
+  bool last_ok = d.n == 3 && d.s[2].cap == 8192 && d.s[2].len == 7232;
+  out_line("BUFFER copy-of-read-last cap=%zu len=%zu %s", d.n == 3 ? d.s[2].cap : 0, d.n == 3 ? d.s[2].len : 0,
+           last_ok ? "ok" : "WRONG");
+  bad += !last_ok;
+  buf_init(&e);
+  buf_add(&e, data, 10);   // one page: the next add fills its room first,
+  buf_add(&e, data, 5000); // then takes one more slice for the rest (914 bytes, one page)
+  bool room_ok = e.n == 2 && e.s[0].cap == 4096 && e.s[0].len == 4096 && e.s[1].cap == 4096 && e.s[1].len == 914;
+  out_line("BUFFER add-fills-room slices=%zu %s", e.n, room_ok ? "ok" : "WRONG");
+  bad += !room_ok;
+#undef SHAPE
+  buf_free(&a);
+  buf_free(&r);
+  buf_free(&c);
+  buf_free(&d);
+  buf_free(&e);
+  if (!bad) out_line("BUFFERS ok");
+  return bad;
 }
 
 void buf_prepend(buf_t* b, const void* data, size_t len) {
