@@ -32,7 +32,8 @@ import (
 
 // Whole-path backends: an OpenAI-compatible one with a model override and a
 // bearer key, an Anthropic one (translation) with an x-api-key; both serve
-// the bodies' model, so the client picks one with the body's backend member.
+// the bodies' model, so the client picks one with the body's backend member,
+// or the route for the model picks the OpenAI one (openai-model).
 const (
 	wpOpenAIKey    = "sk-bench-openai-5c1e"
 	wpAnthropicKey = "sk-ant-bench-9d27"
@@ -55,17 +56,41 @@ var wholePathConfigJSON = `{
 // PathScenario is one kind of request through the whole path.
 type PathScenario struct {
 	Name    string
-	Backend string // the body's backend member, also the routing header's value
+	Backend string // the backend the request reaches: the body's backend member and the routing header's value
 	Stream  bool   // a streamed response of StreamEvents SSE events
+	// ByModel: the body has no backend member and routes on its model (the
+	// model routing header; the model's route goes to Backend). The router
+	// phase then leaves the body as the client sent it, and the attempt gets
+	// it in the slices it was read in.
+	ByModel bool
 }
 
 // PathScenarios: OpenAI-compatible passthrough with a model override,
-// OpenAI -> Anthropic translation, and a streamed Anthropic response
-// translated event by event.
+// OpenAI -> Anthropic translation, a streamed Anthropic response translated
+// event by event, and the passthrough again routed on the model alone (no
+// backend member to remove).
 var PathScenarios = []PathScenario{
 	{Name: "openai", Backend: "openai-primary"},
 	{Name: "anthropic", Backend: "anthropic"},
 	{Name: "stream", Backend: "anthropic", Stream: true},
+	{Name: "openai-model", Backend: "openai-primary", ByModel: true},
+}
+
+// routingHeader is the routing header the router phase sets for sc, and its
+// value.
+func (sc PathScenario) routingHeader() [2]string {
+	if sc.ByModel {
+		return [2]string{Config().ModelHeader, DefaultModel}
+	}
+	return [2]string{Config().BackendHeader, sc.Backend}
+}
+
+// member is the body's backend member value ("" for none).
+func (sc PathScenario) member() string {
+	if sc.ByModel {
+		return ""
+	}
+	return sc.Backend
 }
 
 // StreamEvents is the number of SSE events of the streamed response: the
@@ -101,9 +126,10 @@ func anthropicStream(n int) []byte {
 }
 
 // pathBody is the request body of a scenario: ChatBody's generator with the
-// scenario's backend member, "stream":true for a streamed one (same length).
+// scenario's backend member (none when routed by model), "stream":true for a
+// streamed one (same length).
 func pathBody(sc PathScenario, size int) []byte {
-	body := BodySpec{Size: size, Model: DefaultModel, Backend: sc.Backend, MinMessages: 4}.Build()
+	body := BodySpec{Size: size, Model: DefaultModel, Backend: sc.member(), MinMessages: 4}.Build()
 	if sc.Stream {
 		body = bytes.Replace(body, []byte(`"stream":false`), []byte(`"stream":true `), 1)
 	}
@@ -131,6 +157,11 @@ func pathSpec(sc PathScenario, workers int, body []byte) (host.RouterBenchConfig
 			Headers: []host.HeaderMatch{{Name: cfg.BackendHeader, Value: name}}, Retries: 1,
 			RetryOn: []string{"reset", "connect-failure"}, TimeoutMS: 60000})
 	}
+	// The route for the model (the router phase sets the model header when the
+	// body names no backend).
+	routes = append(routes, host.Route{Name: "model-" + DefaultModel, Prefix: "/", Cluster: "backend-openai-primary",
+		Headers: []host.HeaderMatch{{Name: cfg.ModelHeader, Value: DefaultModel}}, Retries: 1,
+		RetryOn: []string{"reset", "connect-failure"}, TimeoutMS: 60000})
 	// Before the filter clears the route cache the request matches only this one.
 	routes = append(routes, host.Route{Name: "catch-all", Prefix: "/", Direct: &host.DirectResponse{Status: 404, Body: `{"error":"no route"}`}})
 	spec := host.RouterBenchConfig{
@@ -144,7 +175,7 @@ func pathSpec(sc PathScenario, workers int, body []byte) (host.RouterBenchConfig
 		BufferLimit:    4 << 20,
 		RequestHeaders: hs,
 		Body:           body,
-		ExpectHeader:   [2]string{cfg.BackendHeader, sc.Backend},
+		ExpectHeader:   sc.routingHeader(),
 		UpstreamExpect: [][2]string{{cfg.BackendHeader, ""}, {cfg.ModelHeader, ""}},
 	}
 	switch sc.Backend {
@@ -197,13 +228,19 @@ func pathEnvoySpec(sc PathScenario, workers int, body []byte) (host.RouterBenchC
 	// No keys in the environment: nothing reads them. (PluginConfig stays in the host config,
 	// which needs one, but the golang filter is not loaded.)
 	spec.UpstreamConfig, spec.Env = nil, nil
-	spec.RequestHeaders = append(spec.RequestHeaders, [2]string{cfg.BackendHeader, sc.Backend})
+	rh := sc.routingHeader()
+	spec.RequestHeaders = append(spec.RequestHeaders, rh)
 	spec.ExpectBody = body
 	spec.ExpectCluster = "backend-" + sc.Backend
 	// Untouched: the routing header goes on, the path stays, the client's own
 	// authorization goes to the provider and no credential is added.
-	spec.UpstreamExpect = [][2]string{{cfg.BackendHeader, sc.Backend}, {cfg.ModelHeader, ""},
+	spec.UpstreamExpect = [][2]string{{cfg.BackendHeader, ""}, {cfg.ModelHeader, ""},
 		{":path", "/v1/chat/completions"}, {"x-api-key", ""}, {"anthropic-version", ""}}
+	for i, h := range spec.UpstreamExpect[:2] {
+		if h[0] == rh[0] {
+			spec.UpstreamExpect[i] = rh
+		}
+	}
 	for _, h := range spec.RequestHeaders {
 		if h[0] == "authorization" {
 			spec.UpstreamExpect = append(spec.UpstreamExpect, h)
@@ -247,10 +284,11 @@ func checkEnvoyCaptures(sc PathScenario, body []byte, rb *host.RouterBench) erro
 	if err != nil {
 		return err
 	}
-	if req.URL.Path != "/v1/chat/completions" || req.Header.Get(Config().BackendHeader) != sc.Backend ||
+	rh := sc.routingHeader()
+	if req.URL.Path != "/v1/chat/completions" || req.Header.Get(rh[0]) != rh[1] ||
 		req.ContentLength != int64(len(body)) || !bytes.Equal(upBody, body) {
-		return fmt.Errorf("upstream request %s %s, routing header %q, content-length %d, body equal to the client's: %v",
-			req.Method, req.URL.Path, req.Header.Get(Config().BackendHeader), req.ContentLength, bytes.Equal(upBody, body))
+		return fmt.Errorf("upstream request %s %s, routing header %s %q, content-length %d, body equal to the client's: %v",
+			req.Method, req.URL.Path, rh[0], req.Header.Get(rh[0]), req.ContentLength, bytes.Equal(upBody, body))
 	}
 	resp, err := rb.ResponseCapture()
 	if err != nil {
@@ -292,8 +330,12 @@ func checkPathCaptures(sc PathScenario, body []byte, rb *host.RouterBench) error
 		if out["model"] != wpOpenAIModel || len(msgs) != len(in.Messages) || (out["stream"] == true) != sc.Stream {
 			return fmt.Errorf("openai upstream body: model %v, %d of %d messages", out["model"], len(msgs), len(in.Messages))
 		}
-		// Passthrough: only the backend member and the model change.
-		if len(upBody) != len(body)-len(`"backend":"openai-primary",`)+len(wpOpenAIModel)-len(DefaultModel) {
+		// Passthrough: only the backend member (when there is one) and the model change.
+		want := len(body) + len(wpOpenAIModel) - len(DefaultModel)
+		if !sc.ByModel {
+			want -= len(`"backend":"openai-primary",`)
+		}
+		if len(upBody) != want {
 			return fmt.Errorf("openai upstream body is %d bytes for a %d-byte request", len(upBody), len(body))
 		}
 	default:
@@ -453,10 +495,12 @@ func TestWholePathBenchMode(t *testing.T) {
 	for _, sc := range PathScenarios {
 		cases = append(cases, pathCase{name: sc.Name + "/1", sc: sc, workers: 1}, pathCase{name: sc.Name + "/2", sc: sc, workers: 2})
 	}
-	// Bodies in many of Envoy's 16 KiB slices: the attempt reads them into
-	// a pooled scratch buffer and the passthrough's model override is
-	// spliced from Envoy's own slices (internal/dynmod).
+	// Large bodies: with a backend member the router phase sets the body
+	// (one slice, read in place by the attempt); routed by model it stays in
+	// the 16 KiB slices it was read in. Either way the passthrough's model
+	// override is spliced from Envoy's own slices (internal/dynmod).
 	cases = append(cases, pathCase{name: "openai/1MiB/2", sc: PathScenarios[0], workers: 2, size: 1 << 20},
+		pathCase{name: "openai-model/1MiB/1", sc: PathScenarios[3], workers: 1, size: 1 << 20},
 		pathCase{name: "anthropic/100KiB/1", sc: PathScenarios[1], workers: 1, size: 100 << 10})
 	cases = append(cases,
 		pathCase{name: "wrong-credential", sc: PathScenarios[0], workers: 1, failures: "upstream request header",
@@ -466,7 +510,9 @@ func TestWholePathBenchMode(t *testing.T) {
 		pathCase{name: "wrong-event-count", sc: PathScenarios[2], workers: 2, failures: "number of events",
 			mutate: func(c *host.RouterBenchConfig) { c.ExpectEvents++ }},
 		pathCase{name: "wrong-route", sc: PathScenarios[0], workers: 1, failures: "routing header",
-			mutate: func(c *host.RouterBenchConfig) { c.ExpectHeader[1] = "anthropic" }})
+			mutate: func(c *host.RouterBenchConfig) { c.ExpectHeader[1] = "anthropic" }},
+		pathCase{name: "wrong-model-route", sc: PathScenarios[3], workers: 1, failures: "routing header",
+			mutate: func(c *host.RouterBenchConfig) { c.ExpectHeader = [2]string{Config().BackendHeader, "openai-primary"} }})
 	runPathCases(t, cases, pathSpec, func(t *testing.T, c pathCase, body []byte, spec host.RouterBenchConfig, rb *host.RouterBench, res host.RouterBenchResult) {
 		if c.failures != "" {
 			return

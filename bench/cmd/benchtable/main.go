@@ -151,7 +151,7 @@ const (
 
 // row is one side at one size and worker count.
 type row struct {
-	scenario string // whole path: openai, anthropic, stream; "" for the router phase
+	scenario string // whole path: openai, openai-model, anthropic, stream; "" for the router phase
 	size     string
 	workers  int
 	side     string // "ext_proc tcp", "ext_proc uds", sideABI, sideHTTP, sidePathExtProc, sidePathABI, sidePathEnvoy
@@ -249,7 +249,7 @@ func sideRank(side string) int {
 
 // scenarioRank keeps the whole path's scenarios in the bench's order.
 func scenarioRank(s string) int {
-	return slices.Index([]string{"", "openai", "anthropic", "stream"}, s)
+	return slices.Index([]string{"", "openai", "openai-model", "anthropic", "stream"}, s)
 }
 
 // upstreamPkg is where the upstream phase's translation microbenchmarks live.
