@@ -158,7 +158,7 @@ func BenchmarkRequestBody(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					res, err := requestBody(tr, request{body: body, hasBody: true})
+					res, err := requestBody(tr, &request{body: body, hasBody: true}, true)
 					if err != nil || res.Body == nil {
 						b.Fatal(err, "no rewrite")
 					}

@@ -72,6 +72,8 @@ type slicedBody struct {
 	edits            []translate.Edit
 	edited, replaced int
 	replacement      []byte
+	// unreadable makes Slices fail (Bytes still works).
+	unreadable bool
 }
 
 // splitBody is body in slices of size bytes (the last one shorter).
@@ -95,6 +97,14 @@ func (b *slicedBody) Bytes() []byte {
 		b.scratch = append(b.scratch, s...)
 	}
 	return b.scratch
+}
+
+// Slices is SlicedBody: the slices as they are, unless unreadable.
+func (b *slicedBody) Slices() ([][]byte, bool) {
+	if b.unreadable {
+		return nil, false
+	}
+	return b.slices, true
 }
 
 func (b *slicedBody) Replace(n []byte) {
