@@ -285,6 +285,38 @@ static int64_t aigw_body_copy(uintptr_t f, int response, char* dst, size_t cap) 
   return n;
 }
 
+// aigw_body_slices fills out (room for cap slices: Go memory without Go
+// pointers, written only during this call) with the body's slices, Envoy's
+// own memory (get_request_body_vector: getRawSlices of the buffer,
+// source/extensions/filters/http/dynamic_modules/abi_impl.cc:887-906; the
+// response side alike), and returns their count and total. With more than
+// cap slices nothing is written and n says how many there are. ok is false
+// when the body is unavailable.
+typedef struct {
+  size_t n;
+  size_t total;
+  bool ok;
+} aigw_slices_info;
+
+static aigw_slices_info aigw_body_slices(uintptr_t f, int response, aigw_buffer* out, size_t cap) {
+  aigw_slices_info r = {0};
+  if (!aigw_body_size(f, response, &r.n)) {
+    return r;
+  }
+  r.ok = true;
+  if (r.n == 0 || r.n > cap) {
+    return r;
+  }
+  if (!aigw_body_vector(f, response, out)) {
+    r.ok = false;
+    return r;
+  }
+  for (size_t i = 0; i < r.n; i++) {
+    r.total += out[i].length;
+  }
+  return r;
+}
+
 static bool aigw_body_append(uintptr_t f, int response, char* data, size_t len) {
   return response ? envoy_dynamic_module_callback_http_append_response_body((void*)f, data, len)
                   : envoy_dynamic_module_callback_http_append_request_body((void*)f, data, len);
@@ -486,6 +518,7 @@ static void aigw_ops(uintptr_t f, char* ops, size_t len) {
 import "C"
 
 import (
+	"sync"
 	"unsafe"
 
 	"github.com/aigw/aigw/internal/translate"
@@ -595,6 +628,50 @@ func bodyView(f unsafe.Pointer, response bool) (view []byte, total int, ok bool)
 		return unsafe.Slice((*byte)(unsafe.Pointer(b.ptr)), int(b.length)), int(b.length), true
 	}
 	return nil, int(b.total), true
+}
+
+// sliceViews is the memory body.Slices hands out within one hook: the
+// slice descriptors Envoy fills (bufs) and the views made of them. One is
+// taken from viewsPool for a hook and given back when the hook ends, so an
+// attempt allocates none once the pool is warm, and a stream held open
+// keeps none between its hooks. Room for AIGW_STACK_SLICES slices (a 2 MiB
+// body in Envoy's 16 KiB slices) to start with; a body in more slices
+// grows the pooled memory once.
+type sliceViews struct {
+	bufs  []C.aigw_buffer
+	views [][]byte
+}
+
+var viewsPool = sync.Pool{New: func() any {
+	return &sliceViews{bufs: make([]C.aigw_buffer, C.AIGW_STACK_SLICES), views: make([][]byte, 0, C.AIGW_STACK_SLICES)}
+}}
+
+// forget drops the views (Envoy's memory, valid only during the hook
+// that read them) before v goes back to the pool.
+func (v *sliceViews) forget() {
+	clear(v.views)
+	v.views = v.views[:0]
+}
+
+// bodySlices returns the body Envoy holds as views of its slices, in v's
+// memory: no copy. Envoy guarantees them "until the end of the current
+// event hook unless the setter callback is called"
+// (source/extensions/dynamic_modules/abi.h:1362-1364): an append or drain
+// of the body ends them. ok is false when there is no body to read.
+func bodySlices(f unsafe.Pointer, response bool, v *sliceViews) ([][]byte, bool) {
+	r := C.aigw_body_slices(cptr(f), cbool(response), &v.bufs[0], C.size_t(len(v.bufs)))
+	if r.ok && int(r.n) > len(v.bufs) {
+		v.bufs = make([]C.aigw_buffer, int(r.n))
+		r = C.aigw_body_slices(cptr(f), cbool(response), &v.bufs[0], C.size_t(len(v.bufs)))
+	}
+	if !r.ok || int(r.n) > len(v.bufs) {
+		return nil, false
+	}
+	v.views = v.views[:0]
+	for _, b := range v.bufs[:r.n] {
+		v.views = append(v.views, unsafe.Slice((*byte)(unsafe.Pointer(b.ptr)), int(b.length)))
+	}
+	return v.views, true
 }
 
 // copyBody copies the body into dst (up to its length) and returns the
