@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/bufpool"
 )
 
 // OpenAI-compatible upstreams (OpenAI, vLLM, any OpenAI-style server) take
@@ -224,9 +225,11 @@ func (p *passthrough) scanned(body []byte, f bodyscan.Findings, asEdits bool) (R
 
 // RequestEditsSliced is SlicedEditedRequest: the facts scanned reads of
 // one slice, read across the slices. A stream the gateway asks usage for
-// needs its stream_options member, which only a walk of the body finds:
-// that request is not done here. Nor is one whose findings do not fit the
-// bytes (scanned then scans the body).
+// needs its stream_options member, which a walk of the body's top-level
+// members finds: that walk reads the members around the messages value
+// (outline), most of a chat body left out. A request whose body has no
+// messages member to leave out (a completion's prompt), or whose findings
+// do not fit its bytes (scanned then scans it), is not done here.
 func (p *passthrough) RequestEditsSliced(slices [][]byte, f bodyscan.Findings) (RequestResult, bool, error) {
 	n := 0
 	for _, s := range slices {
@@ -234,7 +237,22 @@ func (p *passthrough) RequestEditsSliced(slices [][]byte, f bodyscan.Findings) (
 	}
 	in := p.scannedFacts(f, n)
 	if in.needSO {
-		return RequestResult{}, false, nil
+		ol, ok := outline(slices, n, f)
+		if !ok {
+			return RequestResult{}, false, nil
+		}
+		defer bufpool.Put(ol.buf)
+		vs, ve, found, err := findMember(*ol.buf, "stream_options")
+		if se, ok := err.(*bodyscan.Error); err != nil && !(ok && se.Kind == bodyscan.Duplicate) {
+			// Not the body the findings describe (they are of other
+			// bytes): leave it to scanned. A duplicate stream_options is
+			// the body's own, which scanned finds too (and treats as
+			// none).
+			return RequestResult{}, false, nil
+		}
+		if err == nil && found {
+			in.so, in.soVS = (*ol.buf)[vs:ve], ol.bodyOffset(vs)
+		}
 	}
 	in.open = slicesIndexByte(slices, '{') + 1
 	if spanInRange(in.n, in.modelVS, in.modelVE) {
@@ -245,6 +263,56 @@ func (p *passthrough) RequestEditsSliced(slices [][]byte, f bodyscan.Findings) (
 	}
 	res, err := p.request(nil, in, true)
 	return res, true, err
+}
+
+// outlined is a body's outline (outline): its bytes with the value of its
+// messages member, [ms, me) of the body, replaced by a 0.
+type outlined struct {
+	buf    *[]byte // bufpool's
+	ms, me int
+}
+
+// bodyOffset is the body's offset of offset i of the outline, which is not
+// the 0 in place of the messages value.
+func (o *outlined) bodyOffset(i int) int {
+	if i > o.ms {
+		return i + o.me - o.ms - 1
+	}
+	return i
+}
+
+// outline is the body held in slices, of n bytes, with the value of its
+// messages member (the findings' span) replaced by a 0, in one pooled
+// buffer: the same top-level members, valid JSON when the body is, in a
+// few hundred bytes for a chat body of any size, where a walk finds a
+// member outside messages as in the body. ok is false without a messages
+// span to leave out (or with one not within n bytes).
+func outline(slices [][]byte, n int, f bodyscan.Findings) (outlined, bool) {
+	ms, me := f.MessagesStart, f.MessagesEnd
+	if me == 0 || ms < 0 || me > n || me-ms < 2 {
+		return outlined{}, false
+	}
+	buf := bufpool.Get(n - (me - ms) + 1)
+	b := appendRange((*buf)[:0], slices, 0, ms)
+	b = append(b, '0')
+	*buf = appendRange(b, slices, me, n)
+	return outlined{buf: buf, ms: ms, me: me}, true
+}
+
+// appendRange appends bytes [lo, hi) of the concatenation of slices to dst.
+func appendRange(dst []byte, slices [][]byte, lo, hi int) []byte {
+	base := 0
+	for _, s := range slices {
+		if base >= hi {
+			break
+		}
+		from, to := max(lo-base, 0), min(hi-base, len(s))
+		if from < to {
+			dst = append(dst, s[from:to]...)
+		}
+		base += len(s)
+	}
+	return dst
 }
 
 // slicesIndexByte is bytes.IndexByte over the concatenation of slices.

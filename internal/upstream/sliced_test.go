@@ -16,13 +16,17 @@ import (
 // takes no contiguous copy of it (Bytes is never called) and ends exactly
 // as the same attempt over the body in one piece: the same request
 // headers (content-length included), body, dynamic metadata and counters.
+// A stream the gateway asks usage for is among them: its stream_options
+// member is found outside the messages value (translate's outline).
 // Whenever the whole body is needed (no findings, a translation to
-// another schema, a stream whose stream_options must be found, a body
-// whose slices cannot be read) it is read in one piece, once, as before.
+// another schema, a streamed completion's stream_options, a body whose
+// slices cannot be read) it is read in one piece, once, as before.
 func TestAttemptOverSlicedBody(t *testing.T) {
 	cfg := pipelineConfig(t)
 	big := testbodies.Chat(1<<20, false)
 	stream := []byte(`{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"` + strings.Repeat("x", 300) + `"}]}`)
+	streamBig := append([]byte(`{"stream":true,"stream_options":{"include_usage":false},`), big[1:]...)
+	prompt := []byte(`{"model":"gpt-4o-mini","stream":true,"prompt":"` + strings.Repeat("x", 300) + `"}`)
 	tests := []struct {
 		name     string
 		backend  string
@@ -41,7 +45,9 @@ func TestAttemptOverSlicedBody(t *testing.T) {
 		{name: "no findings", backend: "oai", path: "/v1/chat/completions", body: big, slice: 16 << 10, wantCopy: true},
 		{name: "translated to anthropic", backend: "claude", path: "/v1/chat/completions", body: big, slice: 16 << 10, findings: true, wantCopy: true},
 		{name: "slices unreadable", backend: "oai", path: "/v1/chat/completions", body: big, slice: 16 << 10, findings: true, unreadable: true, wantCopy: true},
-		{name: "stream asks usage", backend: "oai", path: "/v1/chat/completions", body: stream, slice: 64, findings: true, wantCopy: true},
+		{name: "stream asks usage", backend: "oai", path: "/v1/chat/completions", body: stream, slice: 64, findings: true},
+		{name: "stream asks usage, 1 MiB", backend: "oai", path: "/v1/chat/completions", body: streamBig, slice: 16 << 10, findings: true},
+		{name: "completion stream asks usage, no messages", backend: "oai", path: "/v1/completions", body: prompt, slice: 64, findings: true, wantCopy: true},
 		{name: "one slice", backend: "oai", path: "/v1/chat/completions", body: big, slice: 2 << 20, findings: true},
 	}
 	for _, tc := range tests {
