@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/aigw/aigw/internal/testbodies"
 	"github.com/zeebo/xxh3"
 )
 
@@ -243,17 +244,6 @@ func TestHandoffShrinks(t *testing.T) {
 	}
 }
 
-// split is body cut at the offsets at (ascending, each within body).
-func split(body []byte, at ...int) [][]byte {
-	var out [][]byte
-	from := 0
-	for _, i := range at {
-		out = append(out, body[from:i])
-		from = i
-	}
-	return append(out, body[from:])
-}
-
 // The key of a body in slices is xxh3.Hash128Seed of their concatenation,
 // byte for byte, wherever the cuts fall: around the lengths where XXH3
 // changes strategy (16, 128, 240 bytes; a 64-byte stripe, a 1 KiB block,
@@ -278,7 +268,7 @@ func TestSlicedHashIsHash128Seed(t *testing.T) {
 	for _, tc := range tests {
 		b := body[:tc.n]
 		want := handoffKey{hash: xxh3.Hash128Seed(b, handoff.seed), n: tc.n}
-		if got := handoffKeyOf(split(b, tc.at...)); got != want {
+		if got := handoffKeyOf(testbodies.Cut(b, tc.at...)); got != want {
 			t.Errorf("len %d cut at %v: key %+v, want %+v", tc.n, tc.at, got, want)
 		}
 	}
@@ -298,7 +288,7 @@ func FuzzSlicedHash(f *testing.F) {
 		}
 		slices.Sort(at)
 		want := handoffKey{hash: xxh3.Hash128Seed(body, handoff.seed), n: len(body)}
-		if got := handoffKeyOf(split(body, at...)); got != want {
+		if got := handoffKeyOf(testbodies.Cut(body, at...)); got != want {
 			t.Fatalf("len %d cut at %v: key %+v, want %+v", len(body), at, got, want)
 		}
 	})
@@ -312,10 +302,6 @@ func TestRecallSlices(t *testing.T) {
 	f := Findings{Members: 7, Stream: true}
 	tk := Remember(body, f)
 	defer tk.Forget()
-	var sixteen []int
-	for i := 16 << 10; i < len(body); i += 16 << 10 {
-		sixteen = append(sixteen, i)
-	}
 	changed := slices.Clone(body)
 	changed[50<<10] ^= 1
 	for _, tc := range []struct {
@@ -324,11 +310,11 @@ func TestRecallSlices(t *testing.T) {
 		want bool
 	}{
 		{"one slice", [][]byte{body}, true},
-		{"16 KiB slices", split(body, sixteen...), true},
-		{"uneven, with empty slices", split(body, 0, 1, 1, 1000, 70000, 70000), true},
-		{"other bytes", split(changed, sixteen...), false},
-		{"a prefix", split(body[:len(body)-1], sixteen...), false},
-		{"reordered", append(split(body, 1000)[1:], body[:1000]), false},
+		{"16 KiB slices", testbodies.Split(body, 16<<10), true},
+		{"uneven, with empty slices", testbodies.Cut(body, 0, 1, 1, 1000, 70000, 70000), true},
+		{"other bytes", testbodies.Split(changed, 16<<10), false},
+		{"a prefix", testbodies.Split(body[:len(body)-1], 16<<10), false},
+		{"reordered", append(testbodies.Cut(body, 1000)[1:], body[:1000]), false},
 	} {
 		got, ok := RecallSlices(tc.body)
 		if ok != tc.want || ok && got != f {
@@ -339,11 +325,7 @@ func TestRecallSlices(t *testing.T) {
 	big := LargeChatBody(1<<20, false)
 	tk2 := Remember(big, f)
 	defer tk2.Forget()
-	var at []int
-	for i := 16 << 10; i < len(big); i += 16 << 10 {
-		at = append(at, i)
-	}
-	parts := split(big, at...)
+	parts := testbodies.Split(big, 16<<10)
 	if n := testing.AllocsPerRun(20, func() {
 		if _, ok := RecallSlices(parts); !ok {
 			t.Fatal("not recalled")

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/internal/bodyscan"
 	"github.com/aigw/aigw/internal/testbodies"
 	"github.com/aigw/aigw/internal/translate"
@@ -92,25 +91,6 @@ func (b *fakeEnvoyBody) result() []byte {
 	return whole
 }
 
-// overrideModuleConfig registers a config whose backend overrides the
-// model of testbodies.Chat, as config_new would (no counters).
-func overrideModuleConfig(t *testing.T) uint64 {
-	t.Helper()
-	t.Setenv("AIGW_TEST_KEY", "sk-test")
-	c, err := config.Parse([]byte(`{"backends": [{"name": "oai", "model_override": {"gpt-4o-mini": "gpt-4o-mini-2024-07-18"},
-		"auth": {"type": "bearer", "key_env": "AIGW_TEST_KEY"}}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	uc, err := upstream.NewConfig(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := configs.add(&moduleConfig{cfg: uc, requestReads: newReadSet(uc.RequestReads())})
-	t.Cleanup(func() { configs.remove(id) })
-	return id
-}
-
 // A 1 MiB request body Envoy holds in 64 slices, whose findings the router
 // phase remembered, goes through the attempt's hooks without a contiguous
 // copy (no aigw_body_copy, no bufpool scratch): the slices are read once
@@ -118,14 +98,11 @@ func overrideModuleConfig(t *testing.T) uint64 {
 // same call. Without findings the body is copied once, scanned and
 // replaced, as before; both forward the same bytes.
 func TestAttemptReadsSlicesWithoutCopy(t *testing.T) {
-	cfgID := overrideModuleConfig(t)
+	cfgID := moduleConfigOf(t, `{"backends": [{"name": "oai", "model_override": {"gpt-4o-mini": "gpt-4o-mini-2024-07-18"},
+		"auth": {"type": "bearer", "key_env": "AIGW_TEST_KEY"}}]}`)
 	body := testbodies.Chat(1<<20, false)
 	want := bytes.Replace(body, []byte(`"model":"gpt-4o-mini"`), []byte(`"model":"gpt-4o-mini-2024-07-18"`), 1)
-	var parts [][]byte
-	for rest := body; len(rest) > 0; {
-		n := min(16<<10, len(rest))
-		parts, rest = append(parts, rest[:n]), rest[n:]
-	}
+	parts := testbodies.Split(body, 16<<10)
 	if len(parts) != 64 {
 		t.Fatalf("%d slices", len(parts))
 	}

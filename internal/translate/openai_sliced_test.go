@@ -8,18 +8,8 @@ import (
 	"testing"
 
 	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/testbodies"
 )
-
-// cutAt is body cut at the offsets at (ascending, each within body).
-func cutAt(body []byte, at ...int) [][]byte {
-	var out [][]byte
-	from := 0
-	for _, i := range at {
-		out = append(out, body[from:i])
-		from = i
-	}
-	return append(out, body[from:])
-}
 
 // checkSliced compares, for target and path, RequestEditsSliced on parts
 // with RequestEditsScanned on their concatenation, with findings f: the
@@ -111,15 +101,7 @@ var slicedTargets = func() []struct {
 // TestPassthroughScannedMatchesScan, with the router phase's findings (its
 // backend member removed, as it forwards the body).
 func slicedBodies(t testing.TB) (bodies [][]byte, findings []bodyscan.Findings) {
-	in := []string{
-		`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true}`,
-		`{"backend":"b","model":"m","stream":true,"stream":false}`,
-		`{ "messages" : [] , "model" : "m\u00e9" , "backend" : "b" }`,
-		`{"backend":"b","input":"x"}`,
-		`{"backend":"b"}`,
-		`{}`,
-		`{"model":42,"stream":true}`,
-		`{"model":"a/b"}`,
+	in := append(slices.Clone(scannedBodies),
 		`{"stream":true,"stream_options":{},"model":"m","messages":[]}`,
 		// stream_options after messages (its offset maps back past the
 		// messages value), null, twice, around two messages members.
@@ -128,21 +110,16 @@ func slicedBodies(t testing.TB) (bodies [][]byte, findings []bodyscan.Findings) 
 		`{"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{},"stream":true,"stream_options":{}}`,
 		`{"messages":[1],"stream":true,"stream_options":{"a":[]},"messages":[{"role":"user","content":"y"}],"model":"gpt-4o"}`,
 		` {"stream":true , "messages" : [ ] , "stream_options" : { "include_usage" : true } }`,
-	}
+	)
 	for _, tc := range passthroughRequestCases {
 		in = append(in, tc.body)
 	}
 	for _, s := range in {
-		b := []byte(s)
-		scan, err := bodyscan.Scan(b, "backend")
+		b, f, err := forwarded([]byte(s))
 		if err != nil {
 			continue // not a body the router phase forwards
 		}
-		var removed bodyscan.Member
-		if scan.Backend.Present {
-			b, removed = bodyscan.RemoveMember(b, scan.Backend), scan.Backend
-		}
-		bodies, findings = append(bodies, b), append(findings, bodyscan.FindingsOf(scan, removed))
+		bodies, findings = append(bodies, b), append(findings, f)
 	}
 	if len(bodies) < 20 {
 		t.Fatalf("only %d bodies scanned", len(bodies))
@@ -167,13 +144,13 @@ func TestPassthroughSlicedMatchesScanned(t *testing.T) {
 				decided++
 			}
 			for i := 0; i <= len(body); i++ {
-				checkSliced(t, tg.target, tg.path, cutAt(body, i), f, false, name(i))
+				checkSliced(t, tg.target, tg.path, testbodies.Cut(body, i), f, false, name(i))
 				step := 1
 				if len(body) > 64 {
 					step = 7
 				}
 				for j := i; j <= len(body); j += step {
-					checkSliced(t, tg.target, tg.path, cutAt(body, i, j), f, false, name(i, j))
+					checkSliced(t, tg.target, tg.path, testbodies.Cut(body, i, j), f, false, name(i, j))
 				}
 			}
 		}
@@ -218,7 +195,7 @@ func TestPassthroughSlicedStaleFindings(t *testing.T) {
 								t.Errorf("findings %d on body %d cut at %v: panic %v", fi, bi, at, r)
 							}
 						}()
-						checkSliced(t, tg.target, tg.path, cutAt(b, at...), f, true, fmt.Sprintf("%s: findings %d on body %d cut at %v", tg.path, fi, bi, at))
+						checkSliced(t, tg.target, tg.path, testbodies.Cut(b, at...), f, true, fmt.Sprintf("%s: findings %d on body %d cut at %v", tg.path, fi, bi, at))
 					}()
 				}
 			}
@@ -234,61 +211,16 @@ func FuzzPassthroughSliced(f *testing.F) {
 		f.Add(b, uint64(i)*0x9e3779b97f4a7c15, uint8(i))
 	}
 	f.Fuzz(func(t *testing.T, body []byte, cuts uint64, n uint8) {
-		scan, err := bodyscan.Scan(body, "backend")
+		body, fs, err := forwarded(body)
 		if err != nil {
 			return
 		}
-		var removed bodyscan.Member
-		if scan.Backend.Present {
-			body, removed = bodyscan.RemoveMember(body, scan.Backend), scan.Backend
-		}
-		fs := bodyscan.FindingsOf(scan, removed)
 		var at []int
 		for i := 0; i < int(n%8); i++ {
 			at = append(at, int(cuts>>(8*i)%uint64(len(body)+1)))
 		}
 		slices.Sort(at)
 		tg := slicedTargets[int(n/8)%len(slicedTargets)]
-		checkSliced(t, tg.target, tg.path, cutAt(body, at...), fs, false, fmt.Sprintf("%s %s cut at %v", tg.path, body, at))
+		checkSliced(t, tg.target, tg.path, testbodies.Cut(body, at...), fs, false, fmt.Sprintf("%s %s cut at %v", tg.path, body, at))
 	})
-}
-
-// The sliced form allocates only its translator, as the contiguous one: a
-// stream's outline is pooled.
-func TestPassthroughSlicedAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("-race changes allocation counts; make test runs this test again without -race")
-	}
-	for _, tc := range []struct{ body, want string }{
-		{`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`,
-			`{"model":"gpt-4o-mini-2024-07-18","messages":[{"role":"user","content":"hi"}]}`},
-		{`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true}`,
-			`{"stream_options":{"include_usage":true},"model":"gpt-4o-mini-2024-07-18","messages":[{"role":"user","content":"hi"}],"stream":true}`},
-	} {
-		body := []byte(tc.body)
-		scan, err := bodyscan.Scan(body, "backend")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := bodyscan.FindingsOf(scan, bodyscan.Member{})
-		parts := cutAt(body, 3, 10, 11, 40)
-		target := Target{ModelOverride: map[string]string{"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}}
-		var res RequestResult
-		n := testing.AllocsPerRun(100, func() {
-			tr, err := New(target, "/v1/chat/completions")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var done bool
-			if res, done, err = tr.(SlicedEditedRequest).RequestEditsSliced(parts, f); err != nil || !done {
-				t.Fatal(err, done)
-			}
-		})
-		if got := string(ApplyEdits(body, res.Edits)); got != tc.want {
-			t.Fatalf("%q", got)
-		}
-		if n > 1 {
-			t.Errorf("%s: %v allocations per request, want at most 1 (the translator)", tc.body, n)
-		}
-	}
 }

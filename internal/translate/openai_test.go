@@ -12,6 +12,7 @@ import (
 	"github.com/openai/openai-go/v3"
 
 	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/testbodies"
 )
 
 func TestNew(t *testing.T) {
@@ -405,28 +406,12 @@ func TestPassthroughScannedMatchesScan(t *testing.T) {
 		{"azure", Target{Schema: SchemaAzureOpenAI, APIVersion: "2024-10-21", ModelOverride: map[string]string{"m": "dep"}}, "/v1/chat/completions"},
 		{"anthropic messages", Target{Schema: SchemaAnthropic, DefaultModel: "claude"}, "/v1/messages"},
 	}
-	bodies := []string{
-		`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true}`,
-		`{"backend":"b","model":"m","stream":true,"stream":false}`,
-		`{ "messages" : [] , "model" : "m\u00e9" , "backend" : "b" }`,
-		`{"backend":"b","input":"x"}`,
-		`{"backend":"b"}`,
-		`{}`,
-		`{"model":42,"stream":true}`,
-		`{"model":"a/b"}`,
-	}
 	for _, tg := range targets {
-		for i, in := range bodies {
-			body := []byte(in)
-			scan, err := bodyscan.Scan(body, "backend")
+		for i, in := range scannedBodies {
+			body, f, err := forwarded([]byte(in))
 			if err != nil {
 				t.Fatal(err)
 			}
-			var removed bodyscan.Member
-			if scan.Backend.Present {
-				body, removed = bodyscan.RemoveMember(body, scan.Backend), scan.Backend
-			}
-			f := bodyscan.FindingsOf(scan, removed)
 			tr, err := New(tg.target, tg.path)
 			if err != nil {
 				t.Fatal(err)
@@ -439,6 +424,34 @@ func TestPassthroughScannedMatchesScan(t *testing.T) {
 			}
 		}
 	}
+}
+
+// scannedBodies are the bodies of TestPassthroughScannedMatchesScan, as
+// the client sends them (forwarded makes what the router phase forwards).
+var scannedBodies = []string{
+	`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true}`,
+	`{"backend":"b","model":"m","stream":true,"stream":false}`,
+	`{ "messages" : [] , "model" : "m\u00e9" , "backend" : "b" }`,
+	`{"backend":"b","input":"x"}`,
+	`{"backend":"b"}`,
+	`{}`,
+	`{"model":42,"stream":true}`,
+	`{"model":"a/b"}`,
+}
+
+// forwarded is the body the router phase forwards for the client's body
+// (its backend member removed) and its findings for it; err is the router
+// phase's verdict on a body it does not forward.
+func forwarded(body []byte) ([]byte, bodyscan.Findings, error) {
+	scan, err := bodyscan.Scan(body, "backend")
+	if err != nil {
+		return nil, bodyscan.Findings{}, err
+	}
+	var removed bodyscan.Member
+	if scan.Backend.Present {
+		body, removed = bodyscan.RemoveMember(body, scan.Backend), scan.Backend
+	}
+	return body, bodyscan.FindingsOf(scan, removed), nil
 }
 
 // The OpenAI-compatible upstream path is the prefix, the client's endpoint
@@ -489,29 +502,46 @@ func TestPassthroughScannedAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("-race changes allocation counts; make test runs this test again without -race")
 	}
-	body := []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`)
-	scan, err := bodyscan.Scan(body, "backend")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := bodyscan.FindingsOf(scan, bodyscan.Member{})
 	target := Target{ModelOverride: map[string]string{"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}}
-	var res RequestResult
-	n := testing.AllocsPerRun(100, func() {
-		tr, err := New(target, "/v1/chat/completions")
+	for _, tc := range []struct{ body, want string }{
+		{`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`,
+			`{"model":"gpt-4o-mini-2024-07-18","messages":[{"role":"user","content":"hi"}]}`},
+		// A stream asked for usage: from slices, its outline is pooled.
+		{`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true}`,
+			`{"stream_options":{"include_usage":true},"model":"gpt-4o-mini-2024-07-18","messages":[{"role":"user","content":"hi"}],"stream":true}`},
+	} {
+		body, f, err := forwarded([]byte(tc.body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res, err = tr.(EditedRequest).RequestEditsScanned(body, f); err != nil {
-			t.Fatal(err)
+		// The contiguous form, and the sliced one (RequestEditsSliced)
+		// over the body in five slices.
+		parts := testbodies.Cut(body, 3, 10, 11, 40)
+		for _, sliced := range []bool{false, true} {
+			var res RequestResult
+			n := testing.AllocsPerRun(100, func() {
+				tr, err := New(target, "/v1/chat/completions")
+				if err != nil {
+					t.Fatal(err)
+				}
+				done := true
+				if sliced {
+					res, done, err = tr.(SlicedEditedRequest).RequestEditsSliced(parts, f)
+				} else {
+					res, err = tr.(EditedRequest).RequestEditsScanned(body, f)
+				}
+				if err != nil || !done {
+					t.Fatal(err, done)
+				}
+			})
+			if got := string(ApplyEdits(body, res.Edits)); got != tc.want || res.Path != "/v1/chat/completions" ||
+				res.Model != "gpt-4o-mini-2024-07-18" || res.RequestModel != "gpt-4o-mini" {
+				t.Fatalf("sliced %v: %q %q %q %q", sliced, got, res.Path, res.Model, res.RequestModel)
+			}
+			if n > 1 {
+				t.Errorf("sliced %v, %s: %v allocations per request, want 1 (the translator)", sliced, tc.body, n)
+			}
 		}
-	})
-	if got := string(ApplyEdits(body, res.Edits)); got != `{"model":"gpt-4o-mini-2024-07-18","messages":[{"role":"user","content":"hi"}]}` || res.Path != "/v1/chat/completions" ||
-		res.Model != "gpt-4o-mini-2024-07-18" || res.RequestModel != "gpt-4o-mini" {
-		t.Fatalf("%q %q %q %q", got, res.Path, res.Model, res.RequestModel)
-	}
-	if n > 1 {
-		t.Errorf("%v allocations per request, want 1 (the translator)", n)
 	}
 }
 

@@ -83,13 +83,7 @@ func BenchmarkAttempt(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			if bc.routed {
-				body := []byte(bc.body)
-				scan, err := bodyscan.Scan(body, "backend")
-				if err != nil {
-					b.Fatal(err)
-				}
-				ticket := bodyscan.Remember(body, bodyscan.FindingsOf(scan, bodyscan.Member{}))
-				defer ticket.Forget()
+				remember(b, []byte(bc.body))
 			}
 			cfg := benchConfig(b)
 			if bc.recorded {
@@ -177,12 +171,7 @@ func BenchmarkRequestBody(b *testing.B) {
 // asks for the body's bytes, as internal/dynmod's adapter does.
 func BenchmarkRequestHookSliced(b *testing.B) {
 	body := testbodies.Chat(1<<20, false)
-	scan, err := bodyscan.Scan(body, "backend")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ticket := bodyscan.Remember(body, bodyscan.FindingsOf(scan, bodyscan.Member{}))
-	defer ticket.Forget()
+	remember(b, body)
 	cfg := benchConfig(b)
 	a := newFakeAttempt()
 	sb := splitBody(body, 16<<10)

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/testbodies"
 	"github.com/aigw/aigw/internal/translate"
 )
 
@@ -78,13 +80,19 @@ type slicedBody struct {
 
 // splitBody is body in slices of size bytes (the last one shorter).
 func splitBody(body []byte, size int) *slicedBody {
-	b := &slicedBody{}
-	for len(body) > size {
-		b.slices = append(b.slices, body[:size:size])
-		body = body[size:]
+	return &slicedBody{slices: testbodies.Split(body, size)}
+}
+
+// remember has the router phase remember body's findings until the end of
+// tb, as it does for the body it forwards.
+func remember(tb testing.TB, body []byte) {
+	tb.Helper()
+	scan, err := bodyscan.Scan(body, "backend")
+	if err != nil {
+		tb.Fatal(err)
 	}
-	b.slices = append(b.slices, body)
-	return b
+	ticket := bodyscan.Remember(body, bodyscan.FindingsOf(scan, bodyscan.Member{}))
+	tb.Cleanup(ticket.Forget)
 }
 
 func (b *slicedBody) Bytes() []byte {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aigw/aigw/internal/bodyscan"
 	"github.com/aigw/aigw/internal/testbodies"
 )
 
@@ -57,12 +56,7 @@ func TestAttemptOverSlicedBody(t *testing.T) {
 				body = big
 			}
 			if tc.findings {
-				scan, err := bodyscan.Scan(body, "backend")
-				if err != nil {
-					t.Fatal(err)
-				}
-				ticket := bodyscan.Remember(body, bodyscan.FindingsOf(scan, bodyscan.Member{}))
-				defer ticket.Forget()
+				remember(t, body)
 			}
 			// The reference: the body in one piece (fakeBody is no
 			// SlicedBody), as every attempt read it before.
