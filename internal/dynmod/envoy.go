@@ -285,34 +285,41 @@ static int64_t aigw_body_copy(uintptr_t f, int response, char* dst, size_t cap) 
   return n;
 }
 
-// aigw_body_slices fills out (room for cap slices: Go memory without Go
-// pointers, written only during this call) with the body's slices, Envoy's
-// own memory (get_request_body_vector: getRawSlices of the buffer,
-// source/extensions/filters/http/dynamic_modules/abi_impl.cc:887-906; the
-// response side alike), and returns their count and total. With more than
-// cap slices nothing is written and n says how many there are. ok is false
-// when the body is unavailable.
+// aigw_slice is one slice of the body for Go: its address as an integer,
+// so the array Go passes holds no pointer type and cgo's pointer check
+// (cgoCheckArg, which walks every pointer field of an array passed to C)
+// costs nothing.
+typedef struct {
+  uintptr_t ptr;
+  size_t length;
+} aigw_slice;
+
 typedef struct {
   size_t n;
   size_t total;
   bool ok;
 } aigw_slices_info;
 
-static aigw_slices_info aigw_body_slices(uintptr_t f, int response, aigw_buffer* out, size_t cap) {
+// aigw_body_slices fills out (room for cap slices: Go memory, written only
+// during this call) with the body's slices, Envoy's own memory
+// (get_request_body_vector: getRawSlices of the buffer,
+// source/extensions/filters/http/dynamic_modules/abi_impl.cc:887-906; the
+// response side alike), and returns their count and total. With more than
+// cap slices nothing is written and n says how many there are. ok is false
+// when the body is unavailable.
+static aigw_slices_info aigw_body_slices(uintptr_t f, int response, aigw_slice* out, size_t cap) {
   aigw_slices_info r = {0};
-  if (!aigw_body_size(f, response, &r.n)) {
-    return r;
+  aigw_buffer stack[AIGW_STACK_SLICES];
+  aigw_buffer* v;
+  r.ok = aigw_slices(f, response, stack, &v, &r.n, &r.total);
+  if (r.ok && r.n <= cap) {
+    for (size_t i = 0; i < r.n; i++) {
+      out[i].ptr = (uintptr_t)v[i].ptr;
+      out[i].length = v[i].length;
+    }
   }
-  r.ok = true;
-  if (r.n == 0 || r.n > cap) {
-    return r;
-  }
-  if (!aigw_body_vector(f, response, out)) {
-    r.ok = false;
-    return r;
-  }
-  for (size_t i = 0; i < r.n; i++) {
-    r.total += out[i].length;
+  if (v != stack) {
+    free(v);
   }
   return r;
 }
@@ -638,12 +645,12 @@ func bodyView(f unsafe.Pointer, response bool) (view []byte, total int, ok bool)
 // body in Envoy's 16 KiB slices) to start with; a body in more slices
 // grows the pooled memory once.
 type sliceViews struct {
-	bufs  []C.aigw_buffer
+	bufs  []C.aigw_slice
 	views [][]byte
 }
 
 var viewsPool = sync.Pool{New: func() any {
-	return &sliceViews{bufs: make([]C.aigw_buffer, C.AIGW_STACK_SLICES), views: make([][]byte, 0, C.AIGW_STACK_SLICES)}
+	return &sliceViews{bufs: make([]C.aigw_slice, C.AIGW_STACK_SLICES), views: make([][]byte, 0, C.AIGW_STACK_SLICES)}
 }}
 
 // forget drops the views (Envoy's memory, valid only during the hook
@@ -661,7 +668,7 @@ func (v *sliceViews) forget() {
 func bodySlices(f unsafe.Pointer, response bool, v *sliceViews) ([][]byte, bool) {
 	r := C.aigw_body_slices(cptr(f), cbool(response), &v.bufs[0], C.size_t(len(v.bufs)))
 	if r.ok && int(r.n) > len(v.bufs) {
-		v.bufs = make([]C.aigw_buffer, int(r.n))
+		v.bufs = make([]C.aigw_slice, int(r.n))
 		r = C.aigw_body_slices(cptr(f), cbool(response), &v.bufs[0], C.size_t(len(v.bufs)))
 	}
 	if !r.ok || int(r.n) > len(v.bufs) {
@@ -669,7 +676,9 @@ func bodySlices(f unsafe.Pointer, response bool, v *sliceViews) ([][]byte, bool)
 	}
 	v.views = v.views[:0]
 	for _, b := range v.bufs[:r.n] {
-		v.views = append(v.views, unsafe.Slice((*byte)(unsafe.Pointer(b.ptr)), int(b.length)))
+		// An address in Envoy's memory, never Go's: unsafe.Add from nil
+		// makes it a pointer again (checkptr finds no Go object there).
+		v.views = append(v.views, unsafe.Slice((*byte)(unsafe.Add(nil, uintptr(b.ptr))), int(b.length)))
 	}
 	return v.views, true
 }
