@@ -89,7 +89,11 @@ func FindingsOf(r Result, removed Member) Findings {
 // answer for that one request, never a crash or another request's data.
 //
 // Cost: XXH3 runs at memory speed (about 20 µs per MiB here against
-// maphash's 110), once in the router phase and once per attempt.
+// maphash's 110), once in the router phase and once per attempt. An
+// attempt that sees the body in Envoy's slices hashes them as they lie
+// (RecallSlices: about 42 µs per MiB in 16 KiB slices, the streaming
+// hasher copying each block through its own buffer), which costs less
+// than joining them first (about 64 µs with the hash).
 //
 // Memory: an entry holds its Findings by value (~170 bytes), and a Go map
 // keeps the buckets of its peak size: after a burst of 10,000 requests in
