@@ -2,8 +2,12 @@ package bodyscan
 
 import (
 	"runtime"
+	"slices"
 	"strconv"
 	"testing"
+
+	"github.com/aigw/aigw/internal/testbodies"
+	"github.com/zeebo/xxh3"
 )
 
 func TestFindingsOf(t *testing.T) {
@@ -237,5 +241,96 @@ func TestHandoffShrinks(t *testing.T) {
 	}
 	if after > before+512<<10 {
 		t.Fatalf("heap %d bytes before the burst, %d held, %d after it ended: the map kept its peak size", before, held, after)
+	}
+}
+
+// The key of a body in slices is xxh3.Hash128Seed of their concatenation,
+// byte for byte, wherever the cuts fall: around the lengths where XXH3
+// changes strategy (16, 128, 240 bytes; a 64-byte stripe, a 1 KiB block,
+// the streaming hasher's 1088-byte buffer), with empty slices in the list,
+// and for no slice at all.
+func TestSlicedHashIsHash128Seed(t *testing.T) {
+	body := LargeChatBody(70<<10, false)
+	tests := []struct {
+		n  int   // body length
+		at []int // cuts
+	}{
+		{0, nil}, {0, []int{0}}, {0, []int{0, 0, 0}},
+		{1, []int{0}}, {1, []int{1}}, {3, []int{1, 2}},
+		{16, []int{8}}, {17, []int{16}}, {17, []int{1}}, {15, []int{7, 7}},
+		{64, []int{32}}, {65, []int{64}}, {129, []int{1, 64, 128}}, {128, []int{127}},
+		{240, []int{120}}, {241, []int{240}}, {241, []int{1}}, {239, []int{16, 64, 128}},
+		{1024, []int{512}}, {1025, []int{1024}}, {1088, []int{1024}}, {1089, []int{1088}}, {1089, []int{1, 1088}},
+		{2048, []int{1024}}, {2113, []int{1024, 1088, 1088, 2112}}, {4096, []int{0, 1, 63, 64, 1023, 1025, 4095, 4096}},
+		{16 << 10, []int{8 << 10}}, {64 << 10, []int{16 << 10, 32 << 10, 32 << 10, 48 << 10}},
+		{70 << 10, []int{1, 16<<10 + 3, 16<<10 + 3, 64 << 10}},
+	}
+	for _, tc := range tests {
+		b := body[:tc.n]
+		want := handoffKey{hash: xxh3.Hash128Seed(b, handoff.seed), n: tc.n}
+		if got := handoffKeyOf(testbodies.Cut(b, tc.at...)); got != want {
+			t.Errorf("len %d cut at %v: key %+v, want %+v", tc.n, tc.at, got, want)
+		}
+	}
+	if got, want := handoffKeyOf(nil), (handoffKey{hash: xxh3.Hash128Seed(nil, handoff.seed)}); got != want {
+		t.Errorf("no slice: key %+v, want %+v", got, want)
+	}
+}
+
+// FuzzSlicedHash: a body cut at any points hashes as the whole body.
+func FuzzSlicedHash(f *testing.F) {
+	f.Add([]byte(`{"model":"m"}`), uint64(5), uint8(2))
+	f.Add(LargeChatBody(3000, false), uint64(0x0102030405060708), uint8(7))
+	f.Fuzz(func(t *testing.T, body []byte, cuts uint64, n uint8) {
+		var at []int
+		for i := 0; i < int(n%16) && len(body) > 0; i++ {
+			at = append(at, int(cuts>>(4*i)%uint64(len(body)+1)))
+		}
+		slices.Sort(at)
+		want := handoffKey{hash: xxh3.Hash128Seed(body, handoff.seed), n: len(body)}
+		if got := handoffKeyOf(testbodies.Cut(body, at...)); got != want {
+			t.Fatalf("len %d cut at %v: key %+v, want %+v", len(body), at, got, want)
+		}
+	})
+}
+
+// RecallSlices finds what Remember stored for the same bytes however Envoy
+// cut them, and nothing for other bytes of the same length, a prefix, or
+// the same slices in another order.
+func TestRecallSlices(t *testing.T) {
+	body := LargeChatBody(100<<10, false)
+	f := Findings{Members: 7, Stream: true}
+	tk := Remember(body, f)
+	defer tk.Forget()
+	changed := slices.Clone(body)
+	changed[50<<10] ^= 1
+	for _, tc := range []struct {
+		name string
+		body [][]byte
+		want bool
+	}{
+		{"one slice", [][]byte{body}, true},
+		{"16 KiB slices", testbodies.Split(body, 16<<10), true},
+		{"uneven, with empty slices", testbodies.Cut(body, 0, 1, 1, 1000, 70000, 70000), true},
+		{"other bytes", testbodies.Split(changed, 16<<10), false},
+		{"a prefix", testbodies.Split(body[:len(body)-1], 16<<10), false},
+		{"reordered", append(testbodies.Cut(body, 1000)[1:], body[:1000]), false},
+	} {
+		got, ok := RecallSlices(tc.body)
+		if ok != tc.want || ok && got != f {
+			t.Errorf("%s: RecallSlices = %+v %v, want found %v", tc.name, got, ok, tc.want)
+		}
+	}
+	// A 1 MiB body in Envoy's 64 slices is recalled without an allocation.
+	big := LargeChatBody(1<<20, false)
+	tk2 := Remember(big, f)
+	defer tk2.Forget()
+	parts := testbodies.Split(big, 16<<10)
+	if n := testing.AllocsPerRun(20, func() {
+		if _, ok := RecallSlices(parts); !ok {
+			t.Fatal("not recalled")
+		}
+	}); n != 0 && !raceEnabled {
+		t.Errorf("%v allocations per RecallSlices, want 0", n)
 	}
 }

@@ -334,7 +334,7 @@ func (a *attempt) flush() {
 		return
 	}
 	if a.envoy != nil && len(*a.ops) > 0 {
-		applyOps(a.envoy, *a.ops)
+		sendOps(a.envoy, *a.ops)
 	}
 	a.dropOps()
 }
@@ -371,13 +371,20 @@ func (a *attempt) stale(i int, kind upstream.ReadKind) {
 	}
 }
 
-// bodyCalls are the calls that change a body and make the hook's queued
-// writes on the way: variables so the tests, which have no Envoy, can watch
-// what each call carries.
+// bodyCalls are the calls that read a body, and those that change it and
+// make the hook's queued writes on the way: variables so the tests, which
+// have no Envoy, can watch what each call carries.
 var bodyCalls = struct {
 	replace func(f unsafe.Pointer, response bool, b, ops []byte)
 	edit    func(f unsafe.Pointer, response bool, edits []translate.Edit, texts, ops []byte) (ok, sent bool)
-}{replaceBody, editBody}
+	view    func(f unsafe.Pointer, response bool) (view []byte, total int, ok bool)
+	copy    func(f unsafe.Pointer, response bool, dst []byte) int
+	slices  func(f unsafe.Pointer, response bool, v *sliceViews) ([][]byte, bool)
+}{replaceBody, editBody, bodyView, copyBody, bodySlices}
+
+// sendOps makes the queued writes (applyOps); a variable for the tests, as
+// bodyCalls.
+var sendOps = applyOps
 
 // readSet is a set of values upstream.Filter reads in the same hook
 // (upstream.Config.RequestReads, upstream.ResponseReads). The first read of
@@ -535,6 +542,10 @@ type body struct {
 	// none between its hooks. The router phase's findings are keyed by the
 	// body's hash, never by this memory (bodyscan.Remember).
 	scratch *[]byte
+	// views holds what Slices handed out in the current hook, nil
+	// otherwise: back in viewsPool when the outermost hook returns
+	// (release), like scratch.
+	views *sliceViews
 	// texts joins the texts of several edits for one editBody call.
 	texts []byte
 }
@@ -546,31 +557,66 @@ func (b *body) Bytes() []byte {
 	if b.a.envoy == nil {
 		return nil
 	}
-	view, total, ok := bodyView(b.a.envoy, b.response)
+	view, total, ok := bodyCalls.view(b.a.envoy, b.response)
 	if !ok || total == 0 || view != nil {
 		return view
 	}
 	if b.scratch == nil || cap(*b.scratch) < total {
-		b.release()
+		b.releaseScratch()
 		b.scratch = bufpool.Get(total)
 	}
 	dst := (*b.scratch)[:total]
-	n := copyBody(b.a.envoy, b.response, dst)
+	n := bodyCalls.copy(b.a.envoy, b.response, dst)
 	if n < 0 {
 		return nil
 	}
 	return dst[:n]
 }
 
-// release returns the scratch buffer to its pool.
+// Slices is upstream.SlicedBody: the body as Envoy holds it, views of its
+// slices (bodySlices) in pooled memory kept until the hook ends. Nothing
+// is copied, whatever the number of slices.
+func (b *body) Slices() ([][]byte, bool) {
+	if b.a.envoy == nil {
+		return nil, false
+	}
+	if b.views == nil {
+		b.views = viewsPool.Get().(*sliceViews)
+	}
+	return bodyCalls.slices(b.a.envoy, b.response, b.views)
+}
+
+// release returns the scratch buffer and the slice views to their pools.
 func (b *body) release() {
+	b.releaseScratch()
+	if b.views != nil {
+		b.views.forget()
+		viewsPool.Put(b.views)
+		b.views = nil
+	}
+}
+
+func (b *body) releaseScratch() {
 	if b.scratch != nil {
 		bufpool.Put(b.scratch)
 		b.scratch = nil
 	}
 }
 
+// upstream's Filter reads the request body as slices through this.
+var _ upstream.SlicedBody = (*body)(nil)
+
+// forgetViews drops the views Slices handed out: a change of the body ends
+// them (bodySlices), and a caller that still read them would find empty
+// slices rather than memory Envoy freed.
+func (b *body) forgetViews() {
+	if b.views != nil {
+		b.views.forget()
+	}
+}
+
 func (b *body) Replace(data []byte) {
+	b.forgetViews()
 	switch {
 	case b.a.envoy == nil:
 	case b.a.ops == nil:
@@ -589,6 +635,7 @@ func (b *body) Edit(edits []translate.Edit) {
 	if b.a.envoy == nil {
 		return
 	}
+	b.forgetViews()
 	texts := b.texts[:0]
 	if len(edits) == 1 {
 		texts = edits[0].Text

@@ -285,6 +285,45 @@ static int64_t aigw_body_copy(uintptr_t f, int response, char* dst, size_t cap) 
   return n;
 }
 
+// aigw_slice is one slice of the body for Go: its address as an integer,
+// so the array Go passes holds no pointer type and cgo's pointer check
+// (cgoCheckArg, which walks every pointer field of an array passed to C)
+// costs nothing.
+typedef struct {
+  uintptr_t ptr;
+  size_t length;
+} aigw_slice;
+
+typedef struct {
+  size_t n;
+  size_t total;
+  bool ok;
+} aigw_slices_info;
+
+// aigw_body_slices fills out (room for cap slices: Go memory, written only
+// during this call) with the body's slices, Envoy's own memory
+// (get_request_body_vector: getRawSlices of the buffer,
+// source/extensions/filters/http/dynamic_modules/abi_impl.cc:887-906; the
+// response side alike), and returns their count and total. With more than
+// cap slices nothing is written and n says how many there are. ok is false
+// when the body is unavailable.
+static aigw_slices_info aigw_body_slices(uintptr_t f, int response, aigw_slice* out, size_t cap) {
+  aigw_slices_info r = {0};
+  aigw_buffer stack[AIGW_STACK_SLICES];
+  aigw_buffer* v;
+  r.ok = aigw_slices(f, response, stack, &v, &r.n, &r.total);
+  if (r.ok && r.n <= cap) {
+    for (size_t i = 0; i < r.n; i++) {
+      out[i].ptr = (uintptr_t)v[i].ptr;
+      out[i].length = v[i].length;
+    }
+  }
+  if (v != stack) {
+    free(v);
+  }
+  return r;
+}
+
 static bool aigw_body_append(uintptr_t f, int response, char* data, size_t len) {
   return response ? envoy_dynamic_module_callback_http_append_response_body((void*)f, data, len)
                   : envoy_dynamic_module_callback_http_append_request_body((void*)f, data, len);
@@ -486,6 +525,7 @@ static void aigw_ops(uintptr_t f, char* ops, size_t len) {
 import "C"
 
 import (
+	"sync"
 	"unsafe"
 
 	"github.com/aigw/aigw/internal/translate"
@@ -595,6 +635,52 @@ func bodyView(f unsafe.Pointer, response bool) (view []byte, total int, ok bool)
 		return unsafe.Slice((*byte)(unsafe.Pointer(b.ptr)), int(b.length)), int(b.length), true
 	}
 	return nil, int(b.total), true
+}
+
+// sliceViews is the memory body.Slices hands out within one hook: the
+// slice descriptors Envoy fills (bufs) and the views made of them. One is
+// taken from viewsPool for a hook and given back when the hook ends, so an
+// attempt allocates none once the pool is warm, and a stream held open
+// keeps none between its hooks. Room for AIGW_STACK_SLICES slices (a 2 MiB
+// body in Envoy's 16 KiB slices) to start with; a body in more slices
+// grows the pooled memory once.
+type sliceViews struct {
+	bufs  []C.aigw_slice
+	views [][]byte
+}
+
+var viewsPool = sync.Pool{New: func() any {
+	return &sliceViews{bufs: make([]C.aigw_slice, C.AIGW_STACK_SLICES), views: make([][]byte, 0, C.AIGW_STACK_SLICES)}
+}}
+
+// forget drops the views (Envoy's memory, valid only during the hook
+// that read them) before v goes back to the pool.
+func (v *sliceViews) forget() {
+	clear(v.views)
+	v.views = v.views[:0]
+}
+
+// bodySlices returns the body Envoy holds as views of its slices, in v's
+// memory: no copy. Envoy guarantees them "until the end of the current
+// event hook unless the setter callback is called"
+// (source/extensions/dynamic_modules/abi.h:1362-1364): an append or drain
+// of the body ends them. ok is false when there is no body to read.
+func bodySlices(f unsafe.Pointer, response bool, v *sliceViews) ([][]byte, bool) {
+	r := C.aigw_body_slices(cptr(f), cbool(response), &v.bufs[0], C.size_t(len(v.bufs)))
+	if r.ok && int(r.n) > len(v.bufs) {
+		v.bufs = make([]C.aigw_slice, int(r.n))
+		r = C.aigw_body_slices(cptr(f), cbool(response), &v.bufs[0], C.size_t(len(v.bufs)))
+	}
+	if !r.ok || int(r.n) > len(v.bufs) {
+		return nil, false
+	}
+	v.views = v.views[:0]
+	for _, b := range v.bufs[:r.n] {
+		// An address in Envoy's memory, never Go's: unsafe.Add from nil
+		// makes it a pointer again (checkptr finds no Go object there).
+		v.views = append(v.views, unsafe.Slice((*byte)(unsafe.Add(nil, uintptr(b.ptr))), int(b.length)))
+	}
+	return v.views, true
 }
 
 // copyBody copies the body into dst (up to its length) and returns the

@@ -11,9 +11,15 @@ import (
 // testModuleConfig registers a config as config_new would, without Envoy
 // (no counters).
 func testModuleConfig(t *testing.T) uint64 {
+	return moduleConfigOf(t, `{"backends": [{"name": "oai", "auth": {"type": "bearer", "key_env": "AIGW_TEST_KEY"}}]}`)
+}
+
+// moduleConfigOf registers the config doc as config_new would, without
+// Envoy (no counters); AIGW_TEST_KEY holds a key.
+func moduleConfigOf(t *testing.T, doc string) uint64 {
 	t.Helper()
 	t.Setenv("AIGW_TEST_KEY", "sk-test")
-	c, err := config.Parse([]byte(`{"backends": [{"name": "oai", "auth": {"type": "bearer", "key_env": "AIGW_TEST_KEY"}}]}`))
+	c, err := config.Parse([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/bufpool"
 )
 
 // OpenAI-compatible upstreams (OpenAI, vLLM, any OpenAI-style server) take
@@ -107,15 +108,11 @@ type passthrough struct {
 
 func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
 	var (
-		requested        string
-		modelVS, modelVE int
-		hasModel         bool
-		stream           bool
-		members, models  int
-		soVS, soVE       int
+		in     requestFacts
+		models int
 	)
-	scanErr := forEachMember(body, func(key string, vs, ve int) error {
-		members++
+	in.scanErr = forEachMember(body, func(key string, vs, ve int) error {
+		in.members++
 		switch key {
 		case "model":
 			// Which of two models a provider reads is not for the gateway
@@ -126,16 +123,17 @@ func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
 			if s, ok := rawString(body[vs:ve]); ok {
 				// s may alias body, which the caller may release; the
 				// router phase's findings (scanned) hold their own copy.
-				requested, modelVS, modelVE, hasModel = strings.Clone(s), vs, ve, true
+				in.requested, in.modelVS, in.modelVE, in.hasModel = strings.Clone(s), vs, ve, true
 			}
 		case "stream":
-			stream = string(body[vs:ve]) == "true"
+			in.stream = string(body[vs:ve]) == "true"
 		case "stream_options":
-			soVS, soVE = vs, ve
+			in.so, in.soVS = body[vs:ve], vs
 		}
 		return nil
 	})
-	return p.request(body, scanErr, requested, modelVS, modelVE, hasModel, stream, members, soVS, soVE, false)
+	in.n, in.open = len(body), bytes.IndexByte(body, '{')+1
+	return p.request(body, in, false)
 }
 
 // RequestBodyScanned is RequestBody for a body the router phase validated
@@ -151,54 +149,230 @@ func (p *passthrough) RequestEditsScanned(body []byte, f bodyscan.Findings) (Req
 	return p.scanned(body, f, true)
 }
 
-func (p *passthrough) scanned(body []byte, f bodyscan.Findings, asEdits bool) (RequestResult, error) {
-	hasModel := f.Model.Present && f.Model.Type == bodyscan.TypeString
-	var requested string
-	if hasModel {
-		requested = f.Model.Value
+// SlicedEditedRequest is an EditedRequest that can also decide from the
+// body as Envoy holds it, a list of slices (an upstream attempt's view of
+// its buffer), without their concatenation: RequestEditsSliced(slices, f)
+// is RequestEditsScanned(the concatenation, f) when done is true. done is
+// false, with nothing decided, when the translator needs the body in one
+// piece for this request (the caller then reads it so and calls
+// RequestEditsScanned). The slices are only read, during the call; the
+// result holds nothing of them.
+type SlicedEditedRequest interface {
+	EditedRequest
+	RequestEditsSliced(slices [][]byte, f bodyscan.Findings) (res RequestResult, done bool, err error)
+}
+
+// requestFacts is what the passthrough's request decision (request) reads
+// of a body: what a scan of it or the router phase's findings found, and
+// the few bytes of the body itself it needs, read by whichever form holds
+// the body (one slice: RequestBody, scanned; Envoy's slices:
+// RequestEditsSliced).
+type requestFacts struct {
+	// scanErr is a scan's verdict on the body (findings: nil).
+	scanErr error
+	// requested is the client's model; when hasModel its string spans
+	// [modelVS, modelVE).
+	requested        string
+	hasModel, stream bool
+	modelVS, modelVE int
+	members          int
+	// n is the body's length, open the offset just after its opening
+	// brace (0: none).
+	n, open int
+	// so is the top-level stream_options value, at offset soVS (nil:
+	// none). With findings it is read only when needSO: a stream the
+	// gateway asks usage for (stream_usage.go).
+	so     []byte
+	soVS   int
+	needSO bool
+	// quotes are the bytes at the model span's ends, read when the span
+	// is within the body (spanInRange).
+	quotes [2]byte
+}
+
+// scannedFacts are the facts findings f give for a body of n bytes; the
+// caller reads open, quotes and (when needSO) so.
+func (p *passthrough) scannedFacts(f bodyscan.Findings, n int) requestFacts {
+	in := requestFacts{hasModel: f.Model.Present && f.Model.Type == bodyscan.TypeString, stream: f.Stream,
+		modelVS: f.ModelStart, modelVE: f.ModelEnd, members: f.Members, n: n, needSO: f.Stream && p.askUsage}
+	if in.hasModel {
+		in.requested = f.Model.Value
 	}
+	return in
+}
+
+func (p *passthrough) scanned(body []byte, f bodyscan.Findings, asEdits bool) (RequestResult, error) {
+	in := p.scannedFacts(f, len(body))
+	in.open = bytes.IndexByte(body, '{') + 1
 	// The findings do not locate stream_options: only a stream the gateway
-	// asks for usage looks it up (stream_usage.go).
-	soVS, soVE := 0, 0
-	// [otherS, otherE] holds whatever the usage edit may change: the
-	// stream_options value, or the point after the opening brace where
-	// one is inserted (-1: no usage edit).
-	otherS, otherE := -1, -1
-	if f.Stream && p.askUsage {
+	// asks for usage looks it up.
+	if in.needSO {
 		if vs, ve, ok, err := findMember(body, "stream_options"); err == nil && ok {
-			soVS, soVE = vs, ve
-			otherS, otherE = vs, ve
-		} else {
-			otherS = bytes.IndexByte(body, '{') + 1
-			otherE = otherS
+			in.so, in.soVS = body[vs:ve], vs
 		}
 	}
-	if hasModel && !stringSpan(body, f.ModelStart, f.ModelEnd, otherS, otherE) {
+	if spanInRange(in.n, in.modelVS, in.modelVE) {
+		in.quotes = [2]byte{body[in.modelVS], body[in.modelVE-1]}
+	}
+	if !in.modelSpanFits() {
 		// Findings of other bytes (a handoff collision: see
 		// bodyscan.Remember's threat model): the edits would cut this body
 		// where it has no model string, or cross each other. Scan it.
 		return p.RequestBody(body)
 	}
-	return p.request(body, nil, requested, f.ModelStart, f.ModelEnd, hasModel, f.Stream, f.Members, soVS, soVE, asEdits)
+	return p.request(body, in, asEdits)
 }
 
-// stringSpan reports whether body[vs:ve] can be the model string the
-// findings say it is: in range, quoted at both ends, and strictly before or
-// after the bytes [xs, xe] another edit may change (xs -1: none), so the
-// two edits apply one after the other.
-func stringSpan(body []byte, vs, ve, xs, xe int) bool {
-	if vs < 0 || ve > len(body) || ve-vs < 2 || body[vs] != '"' || body[ve-1] != '"' {
+// RequestEditsSliced is SlicedEditedRequest: the facts scanned reads of
+// one slice, read across the slices. A stream the gateway asks usage for
+// needs its stream_options member, which a walk of the body's top-level
+// members finds: that walk reads the members around the messages value
+// (outline), most of a chat body left out. A request whose body has no
+// messages member to leave out (a completion's prompt), or whose findings
+// do not fit its bytes (scanned then scans it), is not done here.
+func (p *passthrough) RequestEditsSliced(slices [][]byte, f bodyscan.Findings) (RequestResult, bool, error) {
+	n := 0
+	for _, s := range slices {
+		n += len(s)
+	}
+	in := p.scannedFacts(f, n)
+	if in.needSO {
+		ol, ok := outline(slices, n, f)
+		if !ok {
+			return RequestResult{}, false, nil
+		}
+		defer bufpool.Put(ol.buf)
+		vs, ve, found, err := findMember(*ol.buf, "stream_options")
+		if se, ok := err.(*bodyscan.Error); err != nil && !(ok && se.Kind == bodyscan.Duplicate) {
+			// Not the body the findings describe (they are of other
+			// bytes): leave it to scanned. A duplicate stream_options is
+			// the body's own, which scanned finds too (and treats as
+			// none).
+			return RequestResult{}, false, nil
+		}
+		if err == nil && found {
+			in.so, in.soVS = (*ol.buf)[vs:ve], ol.bodyOffset(vs)
+		}
+	}
+	in.open = slicesIndexByte(slices, '{') + 1
+	if spanInRange(in.n, in.modelVS, in.modelVE) {
+		in.quotes = [2]byte{slicesByteAt(slices, in.modelVS), slicesByteAt(slices, in.modelVE-1)}
+	}
+	if !in.modelSpanFits() {
+		return RequestResult{}, false, nil
+	}
+	res, err := p.request(nil, in, true)
+	return res, true, err
+}
+
+// outlined is a body's outline (outline): its bytes with the value of its
+// messages member, [ms, me) of the body, replaced by a 0.
+type outlined struct {
+	buf    *[]byte // bufpool's
+	ms, me int
+}
+
+// bodyOffset is the body's offset of offset i of the outline, which is not
+// the 0 in place of the messages value.
+func (o *outlined) bodyOffset(i int) int {
+	if i > o.ms {
+		return i + o.me - o.ms - 1
+	}
+	return i
+}
+
+// outline is the body held in slices, of n bytes, with the value of its
+// messages member (the findings' span) replaced by a 0, in one pooled
+// buffer: the same top-level members, valid JSON when the body is, in a
+// few hundred bytes for a chat body of any size, where a walk finds a
+// member outside messages as in the body. ok is false without a messages
+// span to leave out (or with one not within n bytes).
+func outline(slices [][]byte, n int, f bodyscan.Findings) (outlined, bool) {
+	ms, me := f.MessagesStart, f.MessagesEnd
+	if me == 0 || ms < 0 || me > n || me-ms < 2 {
+		return outlined{}, false
+	}
+	buf := bufpool.Get(n - (me - ms) + 1)
+	b := appendRange((*buf)[:0], slices, 0, ms)
+	b = append(b, '0')
+	*buf = appendRange(b, slices, me, n)
+	return outlined{buf: buf, ms: ms, me: me}, true
+}
+
+// appendRange appends bytes [lo, hi) of the concatenation of slices to dst.
+func appendRange(dst []byte, slices [][]byte, lo, hi int) []byte {
+	base := 0
+	for _, s := range slices {
+		if base >= hi {
+			break
+		}
+		from, to := max(lo-base, 0), min(hi-base, len(s))
+		if from < to {
+			dst = append(dst, s[from:to]...)
+		}
+		base += len(s)
+	}
+	return dst
+}
+
+// slicesIndexByte is bytes.IndexByte over the concatenation of slices.
+func slicesIndexByte(slices [][]byte, c byte) int {
+	off := 0
+	for _, s := range slices {
+		if i := bytes.IndexByte(s, c); i >= 0 {
+			return off + i
+		}
+		off += len(s)
+	}
+	return -1
+}
+
+// slicesByteAt is the byte at offset i of the concatenation of slices (i
+// within it).
+func slicesByteAt(slices [][]byte, i int) byte {
+	for _, s := range slices {
+		if i < len(s) {
+			return s[i]
+		}
+		i -= len(s)
+	}
+	panic("translate: offset past the body")
+}
+
+// spanInRange reports whether [vs, ve) is within a body of n bytes and
+// long enough to be a JSON string.
+func spanInRange(n, vs, ve int) bool { return vs >= 0 && ve <= n && ve-vs >= 2 }
+
+// modelSpanFits reports whether the findings' model span can be the model
+// string they say it is: in range, quoted at both ends, and strictly before
+// or after the bytes the usage edit may change (the stream_options value,
+// or the point after the opening brace where one is inserted), so the two
+// edits apply one after the other. A body without a model string fits.
+func (in *requestFacts) modelSpanFits() bool {
+	if !in.hasModel {
+		return true
+	}
+	vs, ve := in.modelVS, in.modelVE
+	if !spanInRange(in.n, vs, ve) || in.quotes != [2]byte{'"', '"'} {
 		return false
 	}
-	return xs < 0 || xe < vs || xs >= ve
+	if !in.needSO {
+		return true
+	}
+	xs, xe := in.open, in.open
+	if in.so != nil {
+		xs, xe = in.soVS, in.soVS+len(in.so)
+	}
+	return xe < vs || xs >= ve
 }
 
-// request decides the passthrough's request from what a scan of body
-// found: scanErr is its verdict on the body; the model string (when
-// hasModel) spans body[modelVS:modelVE]; a stream_options member, when
-// soVE > 0, spans body[soVS:soVE]. asEdits returns the rewrite as
-// res.Edits instead of res.Body (EditedRequest).
-func (p *passthrough) request(body []byte, scanErr error, requested string, modelVS, modelVE int, hasModel, stream bool, members, soVS, soVE int, asEdits bool) (RequestResult, error) {
+// request decides the passthrough's request from the facts in about its
+// body. body is read only to rewrite it in one buffer (asEdits false) and
+// to tell an empty body from a malformed one (in.scanErr): asEdits returns
+// the rewrite as res.Edits instead of res.Body (EditedRequest), and a
+// caller without the body in one piece passes nil.
+func (p *passthrough) request(body []byte, in requestFacts, asEdits bool) (RequestResult, error) {
+	scanErr, requested := in.scanErr, in.requested
 	if scanErr != nil && (p.target.overrides() || p.requireModel) && len(bytes.TrimSpace(body)) > 0 {
 		return RequestResult{}, invalid("", "%s", scanErr.Error())
 	}
@@ -213,26 +387,26 @@ func (p *passthrough) request(body []byte, scanErr error, requested string, mode
 	}
 	// Without accept-encoding the upstream answers in identity encoding, so
 	// usage can be read without decompressing.
-	res := RequestResult{Model: model, Stream: stream, Headers: p.headers, RemoveHeaders: removeAcceptEncoding}
+	res := RequestResult{Model: model, Stream: in.stream, Headers: p.headers, RemoveHeaders: removeAcceptEncoding}
 	var edits [2]edit
 	n := 0
-	open := bytes.IndexByte(body, '{') + 1
+	open := in.open
 	switch {
 	case scanErr != nil || model == requested:
 		// Nothing to rewrite.
-	case hasModel:
-		edits[n] = edit{start: modelVS, end: modelVE, str: model, quote: true}
+	case in.hasModel:
+		edits[n] = edit{start: in.modelVS, end: in.modelVE, str: model, quote: true}
 		n++
 	default:
 		// No model member but DefaultModel applies: insert it first.
 		edits[n] = edit{start: open, end: open, repl: `"model":`, str: model, quote: true}
-		if members > 0 {
+		if in.members > 0 {
 			edits[n].after = ","
 		}
 		n++
 	}
-	if scanErr == nil && stream && p.askUsage {
-		if e, ok := includeUsageEdit(body, soVS, soVE, open); ok {
+	if scanErr == nil && in.stream && p.askUsage {
+		if e, ok := usageEdit(in.so, in.soVS, open); ok {
 			edits[n] = e
 			n++
 			p.stripping = true
@@ -251,6 +425,18 @@ func (p *passthrough) request(body []byte, scanErr error, requested string, mode
 	}
 	res.Model, res.RequestModel = model, requested
 	return res, nil
+}
+
+// usageEdit is includeUsageEdit for the stream_options value so found at
+// offset vs of the body (nil: none), whichever form holds the body.
+func usageEdit(so []byte, vs, open int) (edit, bool) {
+	if so == nil {
+		return includeUsageEdit(nil, 0, 0, open)
+	}
+	e, ok := includeUsageEdit(so, 0, len(so), open)
+	e.start += vs
+	e.end += vs
+	return e, ok
 }
 
 func (p *passthrough) ResponseHeaders(status int, contentType, contentEncoding string) (ResponseMode, error) {

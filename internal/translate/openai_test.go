@@ -12,6 +12,7 @@ import (
 	"github.com/openai/openai-go/v3"
 
 	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/testbodies"
 )
 
 func TestNew(t *testing.T) {
@@ -88,145 +89,22 @@ func TestResolveModel(t *testing.T) {
 	}
 }
 
+// passthroughRequestCase is one case of TestPassthroughRequest, whose
+// table TestPassthroughSlicedMatchesScanned runs too.
+type passthroughRequestCase struct {
+	name      string
+	target    Target
+	path      string
+	body      string
+	wantPath  string
+	wantBody  string // "" means unchanged (nil)
+	wantModel string
+	wantErr   bool   // a KindInvalid Error is expected...
+	errParam  string // ...naming this parameter
+}
+
 func TestPassthroughRequest(t *testing.T) {
-	tests := []struct {
-		name      string
-		target    Target
-		path      string
-		body      string
-		wantPath  string
-		wantBody  string // "" means unchanged (nil)
-		wantModel string
-		wantErr   bool   // a KindInvalid Error is expected...
-		errParam  string // ...naming this parameter
-	}{
-		{
-			name: "openai no override leaves body alone", target: Target{},
-			path: "/v1/chat/completions", body: `{"model":"gpt-4o","stream":false}`,
-			wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
-		},
-		{
-			name: "stream asks for usage", target: Target{},
-			path: "/v1/chat/completions", body: `{"model":"gpt-4o","stream":true}`,
-			wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
-			wantBody: `{"stream_options":{"include_usage":true},"model":"gpt-4o","stream":true}`,
-		},
-		{
-			name: "stream asking for usage left alone", target: Target{},
-			path: "/v1/chat/completions", body: `{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true}}`,
-			wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
-		},
-		{
-			name: "stream_options without include_usage, with an override", target: Target{DefaultModel: "m2"},
-			path: "/v1/completions", body: `{"model":"gpt-4o","stream":true,"stream_options":{ }}`,
-			wantPath: "/v1/completions", wantModel: "m2",
-			wantBody: `{"model":"m2","stream":true,"stream_options":{"include_usage":true }}`,
-		},
-		{
-			name: "include_usage false becomes true", target: Target{},
-			path: "/v1/chat/completions", body: `{"stream":true,"stream_options":{"x":1,"include_usage":false},"model":"gpt-4o"}`,
-			wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
-			wantBody: `{"stream":true,"stream_options":{"x":1,"include_usage":true},"model":"gpt-4o"}`,
-		},
-		{
-			name: "stream_options null and a member", target: Target{},
-			path: "/v1/chat/completions", body: `{"stream":true,"stream_options":null,"model":"gpt-4o"}`,
-			wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
-			wantBody: `{"stream":true,"stream_options":{"include_usage":true},"model":"gpt-4o"}`,
-		},
-		{
-			name: "embeddings take no stream_options", target: Target{},
-			path: "/v1/embeddings", body: `{"model":"e","input":"x","stream":true}`,
-			wantPath: "/v1/embeddings", wantModel: "e",
-		},
-		{
-			name: "openai override rewrites only the model string", target: Target{ModelOverride: map[string]string{"gpt-4o": "gpt-4o-2024-08-06"}},
-			path: "/v1/chat/completions", body: `{ "messages":[{"role":"user","content":"model"}], "model" : "gpt-4o" ,"n":1}`,
-			wantPath: "/v1/chat/completions", wantModel: "gpt-4o-2024-08-06",
-			wantBody: `{ "messages":[{"role":"user","content":"model"}], "model" : "gpt-4o-2024-08-06" ,"n":1}`,
-		},
-		{
-			name: "nested model members are not touched", target: Target{DefaultModel: "m2"},
-			path: "/v1/chat/completions", body: `{"metadata":{"model":"x"},"model":"m1"}`,
-			wantPath: "/v1/chat/completions", wantModel: "m2", wantBody: `{"metadata":{"model":"x"},"model":"m2"}`,
-		},
-		{
-			name: "escaped model names round-trip", target: Target{ModelOverride: map[string]string{`a"b`: `c\d`}},
-			path: "/v1/chat/completions", body: `{"model":"a\"b"}`,
-			wantPath: "/v1/chat/completions", wantModel: `c\d`, wantBody: `{"model":"c\\d"}`,
-		},
-		{
-			name: "default model inserted when absent", target: Target{DefaultModel: "m"},
-			path: "/v1/embeddings", body: `{"input":"x"}`,
-			wantPath: "/v1/embeddings", wantModel: "m", wantBody: `{"model":"m","input":"x"}`,
-		},
-		{
-			name: "default model inserted into empty object", target: Target{DefaultModel: "m"},
-			path: "/v1/embeddings", body: ` { } `,
-			wantPath: "/v1/embeddings", wantModel: "m", wantBody: ` {"model":"m" } `,
-		},
-		{
-			name: "override equal to request leaves body alone", target: Target{DefaultModel: "same"},
-			path: "/v1/chat/completions", body: `{"model":"same"}`,
-			wantPath: "/v1/chat/completions", wantModel: "same",
-		},
-		{
-			name: "custom prefix and query kept", target: Target{PathPrefix: "/serving/v1/"},
-			path: "/v1/chat/completions?trace=1", body: `{"model":"m"}`,
-			wantPath: "/serving/v1/chat/completions?trace=1", wantModel: "m",
-		},
-		{
-			name: "non-JSON body without override passes", target: Target{},
-			path: "/v1/files", body: `--boundary`,
-			wantPath: "/v1/files",
-		},
-		{
-			name: "non-JSON body with override is rejected", target: Target{DefaultModel: "m"},
-			path: "/v1/chat/completions", body: `{"model":`, wantErr: true,
-		},
-		{
-			name: "azure deployment from overridden model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "2024-10-21", ModelOverride: map[string]string{"gpt-4o": "prod gpt4o"}},
-			path: "/v1/chat/completions", body: `{"model":"gpt-4o","messages":[]}`,
-			wantPath: "/openai/deployments/prod%20gpt4o/chat/completions?api-version=2024-10-21", wantModel: "prod gpt4o",
-			wantBody: `{"model":"prod gpt4o","messages":[]}`,
-		},
-		{
-			name: "azure embeddings with prefix", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "2024-10-21", PathPrefix: "/custom/openai"},
-			path: "/v1/embeddings?x=y", body: `{"model":"emb"}`,
-			wantPath: "/custom/openai/deployments/emb/embeddings?api-version=2024-10-21", wantModel: "emb",
-		},
-		{
-			name: "azure non-deployment path", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "2024-10-21"},
-			path: "/v1/models", body: ``,
-			wantPath: "/openai/models?api-version=2024-10-21",
-		},
-		{
-			name: "azure needs a model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"},
-			path: "/v1/chat/completions", body: `{"messages":[]}`, wantErr: true, errParam: "model",
-		},
-		// A model that becomes the deployment segment must be one segment.
-		{name: "azure dot-dot model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":".."}`, wantErr: true, errParam: "model"},
-		{name: "azure dot model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"."}`, wantErr: true, errParam: "model"},
-		{name: "azure escaped dot-dot model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/embeddings", body: `{"model":"\u002e\u002e"}`, wantErr: true, errParam: "model"},
-		{name: "azure slash model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"a/../../admin"}`, wantErr: true, errParam: "model"},
-		{name: "azure backslash model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"a\\..\\b"}`, wantErr: true, errParam: "model"},
-		{name: "azure percent model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"%2e%2e"}`, wantErr: true, errParam: "model"},
-		{name: "azure query model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"m?api-version=x"}`, wantErr: true, errParam: "model"},
-		{name: "azure fragment model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"m#x"}`, wantErr: true, errParam: "model"},
-		{name: "azure control byte model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"m\u0000"}`, wantErr: true, errParam: "model"},
-		{name: "azure dot-dot via override", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v", ModelOverride: map[string]string{"x": "ok"}}, path: "/v1/chat/completions", body: `{"model":".."}`, wantErr: true, errParam: "model"},
-		{
-			name: "azure dots inside a name are fine", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"},
-			path: "/v1/chat/completions", body: `{"model":"gpt-4.1...mini"}`,
-			wantPath: "/openai/deployments/gpt-4.1...mini/chat/completions?api-version=v", wantModel: "gpt-4.1...mini",
-		},
-		{
-			name: "openai model is not a path segment", target: Target{},
-			path: "/v1/chat/completions", body: `{"model":"org/model"}`,
-			wantPath: "/v1/chat/completions", wantModel: "org/model",
-		},
-	}
-	for _, tc := range tests {
+	for _, tc := range passthroughRequestCases {
 		t.Run(tc.name, func(t *testing.T) {
 			tr, err := New(tc.target, tc.path)
 			if err != nil {
@@ -253,6 +131,134 @@ func TestPassthroughRequest(t *testing.T) {
 			}
 		})
 	}
+}
+
+var passthroughRequestCases = []passthroughRequestCase{
+	{
+		name: "openai no override leaves body alone", target: Target{},
+		path: "/v1/chat/completions", body: `{"model":"gpt-4o","stream":false}`,
+		wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
+	},
+	{
+		name: "stream asks for usage", target: Target{},
+		path: "/v1/chat/completions", body: `{"model":"gpt-4o","stream":true}`,
+		wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
+		wantBody: `{"stream_options":{"include_usage":true},"model":"gpt-4o","stream":true}`,
+	},
+	{
+		name: "stream asking for usage left alone", target: Target{},
+		path: "/v1/chat/completions", body: `{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true}}`,
+		wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
+	},
+	{
+		name: "stream_options without include_usage, with an override", target: Target{DefaultModel: "m2"},
+		path: "/v1/completions", body: `{"model":"gpt-4o","stream":true,"stream_options":{ }}`,
+		wantPath: "/v1/completions", wantModel: "m2",
+		wantBody: `{"model":"m2","stream":true,"stream_options":{"include_usage":true }}`,
+	},
+	{
+		name: "include_usage false becomes true", target: Target{},
+		path: "/v1/chat/completions", body: `{"stream":true,"stream_options":{"x":1,"include_usage":false},"model":"gpt-4o"}`,
+		wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
+		wantBody: `{"stream":true,"stream_options":{"x":1,"include_usage":true},"model":"gpt-4o"}`,
+	},
+	{
+		name: "stream_options null and a member", target: Target{},
+		path: "/v1/chat/completions", body: `{"stream":true,"stream_options":null,"model":"gpt-4o"}`,
+		wantPath: "/v1/chat/completions", wantModel: "gpt-4o",
+		wantBody: `{"stream":true,"stream_options":{"include_usage":true},"model":"gpt-4o"}`,
+	},
+	{
+		name: "embeddings take no stream_options", target: Target{},
+		path: "/v1/embeddings", body: `{"model":"e","input":"x","stream":true}`,
+		wantPath: "/v1/embeddings", wantModel: "e",
+	},
+	{
+		name: "openai override rewrites only the model string", target: Target{ModelOverride: map[string]string{"gpt-4o": "gpt-4o-2024-08-06"}},
+		path: "/v1/chat/completions", body: `{ "messages":[{"role":"user","content":"model"}], "model" : "gpt-4o" ,"n":1}`,
+		wantPath: "/v1/chat/completions", wantModel: "gpt-4o-2024-08-06",
+		wantBody: `{ "messages":[{"role":"user","content":"model"}], "model" : "gpt-4o-2024-08-06" ,"n":1}`,
+	},
+	{
+		name: "nested model members are not touched", target: Target{DefaultModel: "m2"},
+		path: "/v1/chat/completions", body: `{"metadata":{"model":"x"},"model":"m1"}`,
+		wantPath: "/v1/chat/completions", wantModel: "m2", wantBody: `{"metadata":{"model":"x"},"model":"m2"}`,
+	},
+	{
+		name: "escaped model names round-trip", target: Target{ModelOverride: map[string]string{`a"b`: `c\d`}},
+		path: "/v1/chat/completions", body: `{"model":"a\"b"}`,
+		wantPath: "/v1/chat/completions", wantModel: `c\d`, wantBody: `{"model":"c\\d"}`,
+	},
+	{
+		name: "default model inserted when absent", target: Target{DefaultModel: "m"},
+		path: "/v1/embeddings", body: `{"input":"x"}`,
+		wantPath: "/v1/embeddings", wantModel: "m", wantBody: `{"model":"m","input":"x"}`,
+	},
+	{
+		name: "default model inserted into empty object", target: Target{DefaultModel: "m"},
+		path: "/v1/embeddings", body: ` { } `,
+		wantPath: "/v1/embeddings", wantModel: "m", wantBody: ` {"model":"m" } `,
+	},
+	{
+		name: "override equal to request leaves body alone", target: Target{DefaultModel: "same"},
+		path: "/v1/chat/completions", body: `{"model":"same"}`,
+		wantPath: "/v1/chat/completions", wantModel: "same",
+	},
+	{
+		name: "custom prefix and query kept", target: Target{PathPrefix: "/serving/v1/"},
+		path: "/v1/chat/completions?trace=1", body: `{"model":"m"}`,
+		wantPath: "/serving/v1/chat/completions?trace=1", wantModel: "m",
+	},
+	{
+		name: "non-JSON body without override passes", target: Target{},
+		path: "/v1/files", body: `--boundary`,
+		wantPath: "/v1/files",
+	},
+	{
+		name: "non-JSON body with override is rejected", target: Target{DefaultModel: "m"},
+		path: "/v1/chat/completions", body: `{"model":`, wantErr: true,
+	},
+	{
+		name: "azure deployment from overridden model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "2024-10-21", ModelOverride: map[string]string{"gpt-4o": "prod gpt4o"}},
+		path: "/v1/chat/completions", body: `{"model":"gpt-4o","messages":[]}`,
+		wantPath: "/openai/deployments/prod%20gpt4o/chat/completions?api-version=2024-10-21", wantModel: "prod gpt4o",
+		wantBody: `{"model":"prod gpt4o","messages":[]}`,
+	},
+	{
+		name: "azure embeddings with prefix", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "2024-10-21", PathPrefix: "/custom/openai"},
+		path: "/v1/embeddings?x=y", body: `{"model":"emb"}`,
+		wantPath: "/custom/openai/deployments/emb/embeddings?api-version=2024-10-21", wantModel: "emb",
+	},
+	{
+		name: "azure non-deployment path", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "2024-10-21"},
+		path: "/v1/models", body: ``,
+		wantPath: "/openai/models?api-version=2024-10-21",
+	},
+	{
+		name: "azure needs a model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"},
+		path: "/v1/chat/completions", body: `{"messages":[]}`, wantErr: true, errParam: "model",
+	},
+	// A model that becomes the deployment segment must be one segment.
+	{name: "azure dot-dot model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":".."}`, wantErr: true, errParam: "model"},
+	{name: "azure dot model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"."}`, wantErr: true, errParam: "model"},
+	{name: "azure escaped dot-dot model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/embeddings", body: `{"model":"\u002e\u002e"}`, wantErr: true, errParam: "model"},
+	{name: "azure slash model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"a/../../admin"}`, wantErr: true, errParam: "model"},
+	{name: "azure backslash model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"a\\..\\b"}`, wantErr: true, errParam: "model"},
+	{name: "azure percent model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"%2e%2e"}`, wantErr: true, errParam: "model"},
+	{name: "azure query model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"m?api-version=x"}`, wantErr: true, errParam: "model"},
+	{name: "azure fragment model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"m#x"}`, wantErr: true, errParam: "model"},
+	{name: "azure control byte model", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"}, path: "/v1/chat/completions", body: `{"model":"m\u0000"}`, wantErr: true, errParam: "model"},
+	{name: "azure dot-dot via override", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v", ModelOverride: map[string]string{"x": "ok"}}, path: "/v1/chat/completions", body: `{"model":".."}`, wantErr: true, errParam: "model"},
+	{
+		name: "azure dots inside a name are fine", target: Target{Schema: SchemaAzureOpenAI, APIVersion: "v"},
+		path: "/v1/chat/completions", body: `{"model":"gpt-4.1...mini"}`,
+		wantPath: "/openai/deployments/gpt-4.1...mini/chat/completions?api-version=v", wantModel: "gpt-4.1...mini",
+	},
+	{
+		name: "openai model is not a path segment", target: Target{},
+		path: "/v1/chat/completions", body: `{"model":"org/model"}`,
+		wantPath: "/v1/chat/completions", wantModel: "org/model",
+	},
 }
 
 const openAIChatResponse = `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":4}}}`
@@ -400,28 +406,12 @@ func TestPassthroughScannedMatchesScan(t *testing.T) {
 		{"azure", Target{Schema: SchemaAzureOpenAI, APIVersion: "2024-10-21", ModelOverride: map[string]string{"m": "dep"}}, "/v1/chat/completions"},
 		{"anthropic messages", Target{Schema: SchemaAnthropic, DefaultModel: "claude"}, "/v1/messages"},
 	}
-	bodies := []string{
-		`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true}`,
-		`{"backend":"b","model":"m","stream":true,"stream":false}`,
-		`{ "messages" : [] , "model" : "m\u00e9" , "backend" : "b" }`,
-		`{"backend":"b","input":"x"}`,
-		`{"backend":"b"}`,
-		`{}`,
-		`{"model":42,"stream":true}`,
-		`{"model":"a/b"}`,
-	}
 	for _, tg := range targets {
-		for i, in := range bodies {
-			body := []byte(in)
-			scan, err := bodyscan.Scan(body, "backend")
+		for i, in := range scannedBodies {
+			body, f, err := forwarded([]byte(in))
 			if err != nil {
 				t.Fatal(err)
 			}
-			var removed bodyscan.Member
-			if scan.Backend.Present {
-				body, removed = bodyscan.RemoveMember(body, scan.Backend), scan.Backend
-			}
-			f := bodyscan.FindingsOf(scan, removed)
 			tr, err := New(tg.target, tg.path)
 			if err != nil {
 				t.Fatal(err)
@@ -434,6 +424,34 @@ func TestPassthroughScannedMatchesScan(t *testing.T) {
 			}
 		}
 	}
+}
+
+// scannedBodies are the bodies of TestPassthroughScannedMatchesScan, as
+// the client sends them (forwarded makes what the router phase forwards).
+var scannedBodies = []string{
+	`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true}`,
+	`{"backend":"b","model":"m","stream":true,"stream":false}`,
+	`{ "messages" : [] , "model" : "m\u00e9" , "backend" : "b" }`,
+	`{"backend":"b","input":"x"}`,
+	`{"backend":"b"}`,
+	`{}`,
+	`{"model":42,"stream":true}`,
+	`{"model":"a/b"}`,
+}
+
+// forwarded is the body the router phase forwards for the client's body
+// (its backend member removed) and its findings for it; err is the router
+// phase's verdict on a body it does not forward.
+func forwarded(body []byte) ([]byte, bodyscan.Findings, error) {
+	scan, err := bodyscan.Scan(body, "backend")
+	if err != nil {
+		return nil, bodyscan.Findings{}, err
+	}
+	var removed bodyscan.Member
+	if scan.Backend.Present {
+		body, removed = bodyscan.RemoveMember(body, scan.Backend), scan.Backend
+	}
+	return body, bodyscan.FindingsOf(scan, removed), nil
 }
 
 // The OpenAI-compatible upstream path is the prefix, the client's endpoint
@@ -484,29 +502,46 @@ func TestPassthroughScannedAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("-race changes allocation counts; make test runs this test again without -race")
 	}
-	body := []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`)
-	scan, err := bodyscan.Scan(body, "backend")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := bodyscan.FindingsOf(scan, bodyscan.Member{})
 	target := Target{ModelOverride: map[string]string{"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}}
-	var res RequestResult
-	n := testing.AllocsPerRun(100, func() {
-		tr, err := New(target, "/v1/chat/completions")
+	for _, tc := range []struct{ body, want string }{
+		{`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`,
+			`{"model":"gpt-4o-mini-2024-07-18","messages":[{"role":"user","content":"hi"}]}`},
+		// A stream asked for usage: from slices, its outline is pooled.
+		{`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true}`,
+			`{"stream_options":{"include_usage":true},"model":"gpt-4o-mini-2024-07-18","messages":[{"role":"user","content":"hi"}],"stream":true}`},
+	} {
+		body, f, err := forwarded([]byte(tc.body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res, err = tr.(EditedRequest).RequestEditsScanned(body, f); err != nil {
-			t.Fatal(err)
+		// The contiguous form, and the sliced one (RequestEditsSliced)
+		// over the body in five slices.
+		parts := testbodies.Cut(body, 3, 10, 11, 40)
+		for _, sliced := range []bool{false, true} {
+			var res RequestResult
+			n := testing.AllocsPerRun(100, func() {
+				tr, err := New(target, "/v1/chat/completions")
+				if err != nil {
+					t.Fatal(err)
+				}
+				done := true
+				if sliced {
+					res, done, err = tr.(SlicedEditedRequest).RequestEditsSliced(parts, f)
+				} else {
+					res, err = tr.(EditedRequest).RequestEditsScanned(body, f)
+				}
+				if err != nil || !done {
+					t.Fatal(err, done)
+				}
+			})
+			if got := string(ApplyEdits(body, res.Edits)); got != tc.want || res.Path != "/v1/chat/completions" ||
+				res.Model != "gpt-4o-mini-2024-07-18" || res.RequestModel != "gpt-4o-mini" {
+				t.Fatalf("sliced %v: %q %q %q %q", sliced, got, res.Path, res.Model, res.RequestModel)
+			}
+			if n > 1 {
+				t.Errorf("sliced %v, %s: %v allocations per request, want 1 (the translator)", sliced, tc.body, n)
+			}
 		}
-	})
-	if got := string(ApplyEdits(body, res.Edits)); got != `{"model":"gpt-4o-mini-2024-07-18","messages":[{"role":"user","content":"hi"}]}` || res.Path != "/v1/chat/completions" ||
-		res.Model != "gpt-4o-mini-2024-07-18" || res.RequestModel != "gpt-4o-mini" {
-		t.Fatalf("%q %q %q %q", got, res.Path, res.Model, res.RequestModel)
-	}
-	if n > 1 {
-		t.Errorf("%v allocations per request, want 1 (the translator)", n)
 	}
 }
 

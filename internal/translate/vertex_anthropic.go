@@ -71,6 +71,13 @@ func (h *claudeHostMessages) RequestEditsScanned(body []byte, _ bodyscan.Finding
 	return h.RequestBody(body)
 }
 
+// RequestEditsSliced leaves the request to RequestEditsScanned, which needs
+// the body in one piece (the embedded passthrough's would decide it as an
+// OpenAI request).
+func (h *claudeHostMessages) RequestEditsSliced([][]byte, bodyscan.Findings) (RequestResult, bool, error) {
+	return RequestResult{}, false, nil
+}
+
 func (h *claudeHostMessages) RequestBody(body []byte) (RequestResult, error) {
 	r, err := bodyscan.Scan(body, "anthropic_version")
 	if err != nil {

@@ -83,13 +83,7 @@ func BenchmarkAttempt(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			if bc.routed {
-				body := []byte(bc.body)
-				scan, err := bodyscan.Scan(body, "backend")
-				if err != nil {
-					b.Fatal(err)
-				}
-				ticket := bodyscan.Remember(body, bodyscan.FindingsOf(scan, bodyscan.Member{}))
-				defer ticket.Forget()
+				remember(b, []byte(bc.body))
 			}
 			cfg := benchConfig(b)
 			if bc.recorded {
@@ -158,12 +152,50 @@ func BenchmarkRequestBody(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					res, err := requestBody(tr, request{body: body, hasBody: true})
+					res, err := requestBody(tr, &request{body: body, hasBody: true}, true)
 					if err != nil || res.Body == nil {
 						b.Fatal(err, "no rewrite")
 					}
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkRequestHookSliced is an attempt's request hooks (headers, then
+// the body's last hook, where the request is planned and rewritten) for a
+// 1 MiB chat body Envoy holds in 64 slices of 16 KiB, with the router
+// phase's findings and a model override on an OpenAI backend: the case of
+// a model-routed request, whose body the router phase never rewrote. The
+// fake body joins the slices into one scratch buffer whenever the filter
+// asks for the body's bytes, as internal/dynmod's adapter does.
+func BenchmarkRequestHookSliced(b *testing.B) {
+	body := testbodies.Chat(1<<20, false)
+	remember(b, body)
+	cfg := benchConfig(b)
+	a := newFakeAttempt()
+	sb := splitBody(body, 16<<10)
+	if len(sb.slices) != 64 {
+		b.Fatalf("%d slices", len(sb.slices))
+	}
+	a.reqBody = sb
+	a.endpointMD[[2]string{"aigw", "backend"}] = "oai"
+	a.dynMD[MetadataNamespace+"/"+config.MetaConfigDigest] = cfg.digest
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		clear(a.reqH)
+		clear(a.state)
+		a.reqH[":method"], a.reqH[":path"], a.reqH[":authority"] = "POST", "/v1/chat/completions", "gateway.local"
+		a.reqH["authorization"], a.reqH["content-type"] = "Bearer client-key", "application/json"
+		f := NewFilter(cfg, a)
+		f.OnRequestHeaders(false)
+		if f.OnRequestBody(true) != Continue {
+			b.Fatalf("answered locally: %v", a.responses)
+		}
+		f.OnDestroy()
+	}
+	if sb.edited == 0 {
+		b.Fatal("the body was not edited")
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/testbodies"
 	"github.com/aigw/aigw/internal/translate"
 )
 
@@ -56,6 +58,89 @@ func (b *fakeBody) swap(n []byte) {
 	b.b = n
 }
 
+// slicedBody plays a body Envoy holds as a list of slices (the codec's
+// 16 KiB reads, which the router's per-attempt copy keeps): Bytes joins them
+// into one scratch buffer as internal/dynmod's adapter does (aigw_body_copy
+// into a pooled buffer), counted in copies; Edit records its edits, which
+// Envoy applies from its own slices (aigw_body_edit), and Replace its body.
+// The scratch buffer is reused, so in a benchmark B/op is the filter's own.
+type slicedBody struct {
+	slices  [][]byte
+	scratch []byte
+	copies  int
+	// edits are the last Edit's; edited and replaced count the calls
+	// (an Edit counts as a replacement, as in fakeBody), replacement is
+	// the last Replace's body.
+	edits            []translate.Edit
+	edited, replaced int
+	replacement      []byte
+	// unreadable makes Slices fail (Bytes still works).
+	unreadable bool
+}
+
+// splitBody is body in slices of size bytes (the last one shorter).
+func splitBody(body []byte, size int) *slicedBody {
+	return &slicedBody{slices: testbodies.Split(body, size)}
+}
+
+// remember has the router phase remember body's findings until the end of
+// tb, as it does for the body it forwards.
+func remember(tb testing.TB, body []byte) {
+	tb.Helper()
+	scan, err := bodyscan.Scan(body, "backend")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ticket := bodyscan.Remember(body, bodyscan.FindingsOf(scan, bodyscan.Member{}))
+	tb.Cleanup(ticket.Forget)
+}
+
+func (b *slicedBody) Bytes() []byte {
+	if len(b.slices) == 1 {
+		return b.slices[0]
+	}
+	b.copies++
+	b.scratch = b.scratch[:0]
+	for _, s := range b.slices {
+		b.scratch = append(b.scratch, s...)
+	}
+	return b.scratch
+}
+
+// Slices is SlicedBody: the slices as they are, unless unreadable.
+func (b *slicedBody) Slices() ([][]byte, bool) {
+	if b.unreadable {
+		return nil, false
+	}
+	return b.slices, true
+}
+
+func (b *slicedBody) Replace(n []byte) {
+	b.replacement = append(b.replacement[:0], n...)
+	b.replaced++
+}
+
+func (b *slicedBody) Edit(edits []translate.Edit) {
+	b.edits = append(b.edits[:0], edits...)
+	b.edited++
+	b.replaced++
+}
+
+// result is the body Envoy holds after the last change (tests).
+func (b *slicedBody) result() []byte {
+	var whole []byte
+	for _, s := range b.slices {
+		whole = append(whole, s...)
+	}
+	switch {
+	case b.edited > 0:
+		return translate.ApplyEdits(whole, b.edits)
+	case b.replaced > 0:
+		return b.replacement
+	}
+	return whole
+}
+
 type response struct {
 	status  int
 	headers []Header
@@ -72,7 +157,9 @@ type fakeAttempt struct {
 	endpointMD map[[2]string]string
 	reqH       fakeHeaders
 	// reqHM, when set, is the request header map instead of reqH.
-	reqHM     HeaderMap
+	reqHM HeaderMap
+	// reqBody, when set, is the request body instead of reqB.
+	reqBody   Body
 	respH     fakeHeaders
 	reqB      fakeBody
 	respB     fakeBody
@@ -108,8 +195,14 @@ func (a *fakeAttempt) RequestHeaders() HeaderMap {
 	return a.reqH
 }
 func (a *fakeAttempt) ResponseHeaders() HeaderMap { a.maybePanic("ResponseHeaders"); return a.respH }
-func (a *fakeAttempt) RequestBody() Body          { a.maybePanic("RequestBody"); return &a.reqB }
-func (a *fakeAttempt) ResponseBody() Body         { a.maybePanic("ResponseBody"); return &a.respB }
+func (a *fakeAttempt) RequestBody() Body {
+	a.maybePanic("RequestBody")
+	if a.reqBody != nil {
+		return a.reqBody
+	}
+	return &a.reqB
+}
+func (a *fakeAttempt) ResponseBody() Body { a.maybePanic("ResponseBody"); return &a.respB }
 
 func (a *fakeAttempt) EndpointMetadata(ns, key string) (string, bool) {
 	a.maybePanic("EndpointMetadata")

@@ -114,7 +114,7 @@ func (f *Filter) OnRequestHeaders(endStream bool) Action {
 	f.findTicket()
 	if endStream {
 		// No body (e.g. GET /v1/models): rewrite now.
-		return f.forward(nil, false)
+		return f.forward(nil)
 	}
 	// Hold the headers until the body is complete: the path, the model and
 	// content-length depend on it. StopIteration, not StopAllIteration: after
@@ -130,10 +130,11 @@ func (f *Filter) OnRequestHeaders(endStream bool) Action {
 // forward rewrites the attempt for its backend from the original request
 // (planRequest decides, apply carries it out). It runs once, when the
 // request is complete, and answers Continue, or Answered when the attempt
-// ended here.
-func (f *Filter) forward(body []byte, hasBody bool) Action {
+// ended here. body is the complete request body as Envoy holds it, nil
+// for a request without one; the plan reads it as it needs it.
+func (f *Filter) forward(body Body) Action {
 	req := f.held
-	req.body, req.hasBody = body, hasBody
+	req.src, req.hasBody = body, body != nil
 	return f.plan(req)
 }
 
@@ -172,7 +173,7 @@ func (f *Filter) wait(req request, fail *failure) Action {
 		f.a.Log(LogWarn, fmt.Sprintf("aigw-upstream: backend %q has no valid credential; holding the attempt until its refresher stores one "+
 			"(Envoy's per-try timeout fails it over to the next priority if none comes)", f.backend.Name))
 	}
-	req.body = nil
+	req.body, req.src, req.n = nil, nil, 0
 	f.held, f.waitFail, f.state = req, fail, stateAwaiting
 	return Await
 }
@@ -209,7 +210,7 @@ func (f *Filter) Resume() Action {
 	if req.hasBody {
 		// The complete body, held in Envoy's buffer since the last body
 		// hook (StopIterationAndBuffer).
-		req.body = f.a.RequestBody().Bytes()
+		req.src = f.a.RequestBody()
 	}
 	return f.plan(req)
 }
@@ -260,7 +261,7 @@ func (f *Filter) OnRequestBody(endStream bool) Action {
 		}
 		// With buffering, Envoy adds the last chunk to the buffer before
 		// this hook (filter.cc decodeData), so this is the whole body.
-		return f.forward(f.a.RequestBody().Bytes(), true)
+		return f.forward(f.a.RequestBody())
 	}
 	// The attempt was answered locally (or never resolved): do not let the
 	// body reach the codec, and do not buffer what will never be sent.
@@ -277,7 +278,7 @@ func (f *Filter) OnRequestTrailers() Action {
 	case stateResolved:
 		// Trailers end a body whose last data frame did not: the body is
 		// complete and buffered now.
-		return f.forward(f.a.RequestBody().Bytes(), true)
+		return f.forward(f.a.RequestBody())
 	}
 	return Answered
 }

@@ -56,6 +56,23 @@ type Body interface {
 	Edit(edits []translate.Edit)
 }
 
+// SlicedBody is a Body that shows the bytes Envoy holds as Envoy holds
+// them, a list of slices, without joining them into one (what Bytes does
+// for a body in more than one slice): an attempt that needs only a few of
+// the body's bytes (translate.SlicedEditedRequest) or a hash of them
+// (bodyscan.RecallSlices) reads them there and copies nothing. Like
+// http.Flusher for an http.ResponseWriter, it is found by a type assertion:
+// Body stays what every implementation must do.
+type SlicedBody interface {
+	// Slices returns the body Bytes would return, as its slices in order
+	// (some may be empty); ok is false when it cannot be read (Bytes
+	// then returns nil). The slices are views of Envoy's memory, and the
+	// list is the implementation's own, reused: both are valid only until
+	// the hook returns or the body is changed. Never keep them, never hand
+	// them to another goroutine.
+	Slices() (slices [][]byte, ok bool)
+}
+
 // Header is one header name and value: the same type translate and the
 // adapter use, so header lists pass between them without copies.
 type Header = translate.Header

@@ -19,9 +19,31 @@ type request struct {
 	// provider (see Filter.originals).
 	retry bool
 	// body is the complete request body when hasBody; a request that ended
-	// with its headers has none (and keeps its content-length).
+	// with its headers has none (and keeps its content-length). When body
+	// is nil and src is set, the body is read from src as the plan needs
+	// it (readBody, requestBody): in Envoy's slices when the translator can
+	// decide from them, else in one piece.
 	body    []byte
 	hasBody bool
+	src     Body
+	// n is the body's length once it was read as slices only.
+	n int
+}
+
+// readBody reads the complete body from req.src in one piece, unless it
+// was already.
+func (req *request) readBody() {
+	if req.hasBody && req.body == nil && req.src != nil {
+		req.body = req.src.Bytes()
+	}
+}
+
+// bodyLen is the length of the request's body, however it was read.
+func (req *request) bodyLen() int {
+	if req.body == nil {
+		return req.n
+	}
+	return len(req.body)
 }
 
 // credential is how this attempt authenticates, one of two kinds: a header
@@ -90,7 +112,8 @@ func (c *Config) planRequest(b *Backend, req request, cred credential) (p plan, 
 	tr, err := translate.New(b.Target, req.path)
 	var res translate.RequestResult
 	if err == nil {
-		res, err = requestBody(tr, req)
+		// A signature covers the bytes sent: it needs them in one piece.
+		res, err = requestBody(tr, &req, cred.sign == nil)
 	}
 	if err != nil {
 		return p, c.translateFailure(b, err, req.retry)
@@ -113,7 +136,7 @@ func (c *Config) planRequest(b *Backend, req request, cred credential) (p plan, 
 		p.set(":path", res.Path)
 	}
 	if req.hasBody {
-		n := len(req.body)
+		n := req.bodyLen()
 		switch {
 		case res.Body != nil:
 			p.body, p.bodyBuffer = res.Body, res.BodyBuffer
@@ -140,16 +163,58 @@ func (c *Config) planRequest(b *Backend, req request, cred credential) (p plan, 
 // across both phases; see bodyscan.Remember), else by scanning it. With
 // findings, a rewrite that is a few edits of the body comes back as edits
 // (translate.EditedRequest), which Body.Edit applies without a copy.
-func requestBody(tr translate.Translator, req request) (translate.RequestResult, error) {
-	if s, ok := tr.(translate.ScannedRequest); ok && req.hasBody {
-		if f, ok := bodyscan.Recall(req.body); ok {
-			if e, ok := tr.(translate.EditedRequest); ok {
-				return e.RequestEditsScanned(req.body, f)
-			}
-			return s.RequestBodyScanned(req.body, f)
-		}
+//
+// sliced allows reading the body as Envoy holds it (SlicedBody) for a
+// translator that decides edits from Envoy's slices
+// (translate.SlicedEditedRequest): the findings are recalled from the
+// slices and, when the translator decides there, the body is never joined
+// into one piece. Otherwise it is read in one piece (request.readBody), as
+// it is for every other translator.
+func requestBody(tr translate.Translator, req *request, sliced bool) (translate.RequestResult, error) {
+	s, ok := tr.(translate.ScannedRequest)
+	if !ok || !req.hasBody {
+		req.readBody()
+		return tr.RequestBody(req.body)
 	}
-	return tr.RequestBody(req.body)
+	var (
+		f     bodyscan.Findings
+		found bool
+	)
+	se, ok := tr.(translate.SlicedEditedRequest)
+	if parts, ok := req.slices(ok && sliced); ok {
+		if f, found = bodyscan.RecallSlices(parts); found {
+			res, done, err := se.RequestEditsSliced(parts, f)
+			if done {
+				for _, p := range parts {
+					req.n += len(p)
+				}
+				return res, err
+			}
+		}
+		req.readBody()
+	} else {
+		req.readBody()
+		f, found = bodyscan.Recall(req.body)
+	}
+	if !found {
+		return tr.RequestBody(req.body)
+	}
+	if e, ok := tr.(translate.EditedRequest); ok {
+		return e.RequestEditsScanned(req.body, f)
+	}
+	return s.RequestBodyScanned(req.body, f)
+}
+
+// slices returns the body as Envoy's slices (SlicedBody) when want is set
+// and it was not read in one piece yet; ok is false otherwise.
+func (req *request) slices(want bool) (parts [][]byte, ok bool) {
+	if !want || req.body != nil {
+		return nil, false
+	}
+	if sb, is := req.src.(SlicedBody); is {
+		return sb.Slices()
+	}
+	return nil, false
 }
 
 // apply carries out a plan on the attempt's request.

@@ -209,7 +209,7 @@ func TestRequestBodyUsesRouterFindings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := requestBody(tr, request{method: http.MethodPost, path: "/v1/chat/completions", body: b, hasBody: true})
+		res, err := requestBody(tr, &request{method: http.MethodPost, path: "/v1/chat/completions", body: b, hasBody: true}, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +240,7 @@ func TestRequestBodyUsesRouterFindings(t *testing.T) {
 	changed := slices.Clone(body)
 	changed[len(changed)-2] = 'E' // same length, other bytes: not JSON any more
 	tr, _ := translate.New(target, "/v1/chat/completions")
-	if _, err := requestBody(tr, request{method: http.MethodPost, path: "/v1/chat/completions", body: changed, hasBody: true}); err == nil {
+	if _, err := requestBody(tr, &request{method: http.MethodPost, path: "/v1/chat/completions", body: changed, hasBody: true}, true); err == nil {
 		t.Error("a body changed between the phases was not scanned (and rejected)")
 	}
 	ticket.Forget()

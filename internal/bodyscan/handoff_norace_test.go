@@ -1,0 +1,5 @@
+//go:build !race
+
+package bodyscan
+
+const raceEnabled = false
