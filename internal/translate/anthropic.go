@@ -2,6 +2,7 @@ package translate
 
 import (
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -49,7 +50,9 @@ func newAnthropic(t Target, ep endpoint) (Translator, error) {
 	}
 	switch ep.kind {
 	case endpointChatCompletions:
-		return &anthropicTranslator{target: t, path: path, headers: headers}, nil
+		a := anthropicTranslators.Get().(*anthropicTranslator)
+		*a = anthropicTranslator{target: t, path: path, headers: headers, pooled: true, out: a.out[:0]}
+		return a, nil
 	case endpointMessages:
 		return &passthrough{target: t, usage: &anthropicUsageScanner{}, headers: headers, errorJSON: anthropicClientErrorJSON,
 			path: func(string) string { return path }}, nil
@@ -63,7 +66,38 @@ func newAnthropic(t Target, ep endpoint) (Translator, error) {
 	}
 }
 
+// anthropicTranslators holds the Anthropic translators of attempts that are
+// over (Release), with the memory of their translated response: one
+// attempt's translator and its response were two allocations per attempt
+// otherwise (~2 KB for a short chat), collected by the GC.
+var anthropicTranslators = sync.Pool{New: func() any { return new(anthropicTranslator) }}
+
+// maxKeptResponse is the largest translated-response buffer a pooled
+// translator keeps for the next attempt: bigger ones go to the GC.
+const maxKeptResponse = 16 << 10
+
+// Release is Releaser: a pooled translator goes back with nothing of its
+// attempt but its response buffer's memory, for the next one. Called only
+// when nothing uses what it returned any more (upstream.Filter.Recycle).
+func (a *anthropicTranslator) Release() {
+	if !a.pooled {
+		return
+	}
+	out := a.out[:0]
+	if cap(out) > maxKeptResponse {
+		out = nil
+	}
+	*a = anthropicTranslator{out: out}
+	anthropicTranslators.Put(a)
+}
+
 type anthropicTranslator struct {
+	// pooled: the translator came from anthropicTranslators (Release).
+	pooled bool
+	// out is the memory of the translated (non-streamed) response, which
+	// a pooled translator reuses from one attempt to the next.
+	out []byte
+
 	target  Target
 	path    string
 	headers []Header

@@ -221,7 +221,10 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	} else {
 		a.tokens.setModel(model)
 	}
-	out := make([]byte, 0, len(body)+512)
+	out := a.out[:0]
+	if want := len(body) + 512; cap(out) < want {
+		out = make([]byte, 0, want)
+	}
 	out = appendJSONString(append(out, `{"id":`...), r.ID)
 	out = append(out, `,"object":"chat.completion","created":`...)
 	out = appendInt(out, now().Unix())
@@ -256,7 +259,13 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	// failed to decode never counted.
 	a.tokens.merge(&r.Usage)
 	out = a.tokens.appendOpenAIUsage(append(out, `}],"usage":`...))
-	return append(out, '}'), nil
+	out = append(out, '}')
+	if a.pooled {
+		// Kept for the next attempt (Release): what this returns has been
+		// copied into Envoy's buffer by then.
+		a.out = out[:0]
+	}
+	return out, nil
 }
 
 // appendToolCalls writes ,"tool_calls":[…] for the tool_use blocks of the

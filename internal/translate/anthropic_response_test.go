@@ -312,3 +312,106 @@ func TestAnthropicResponseAllocsFlat(t *testing.T) {
 		t.Fatalf("allocations: %v with 1 block pair, %v with 300", one, many)
 	}
 }
+
+// A pooled Anthropic translator (translate.New) goes back to its pool on
+// Release with nothing of its attempt but its response buffer's memory: the
+// next attempt's translator reports its own model and usage, writes its own
+// response from the start, and what the previous one returned was not
+// touched until its Release.
+func TestAnthropicTranslatorReleaseForgetsTheAttempt(t *testing.T) {
+	respond := func(tr Translator, id, model string, in, out int) []byte {
+		t.Helper()
+		if _, err := tr.ResponseHeaders(200, "application/json", ""); err != nil {
+			t.Fatal(err)
+		}
+		body := fmt.Sprintf(`{"id":%q,"model":%q,"content":[{"type":"text","text":"answer of %s"}],"stop_reason":"end_turn",`+
+			`"usage":{"input_tokens":%d,"output_tokens":%d}}`, id, model, id, in, out)
+		got, _, err := tr.ResponseBody([]byte(body), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	first := anthropicResponseTranslator(t, false, false)
+	a := respond(first, "msg_first_with_a_longer_id", "claude-first", 111, 222)
+	kept := string(a)
+	if !strings.Contains(kept, `"id":"msg_first_with_a_longer_id"`) || !strings.Contains(kept, `"prompt_tokens":111`) {
+		t.Fatalf("first response %s", kept)
+	}
+	Release(first)
+	if p := first.(*anthropicTranslator); p.pooled || p.model != "" || p.tokens != (anthTokens{}) || len(p.out) != 0 || p.mode != (ResponseMode{}) {
+		t.Fatalf("released translator keeps its attempt: %+v", p)
+	}
+	for range 3 { // sync.Pool may hand back the released one or a new one: both must be clean
+		second := anthropicResponseTranslator(t, false, false)
+		b := respond(second, "msg_2", "claude-second", 3, 4)
+		var r struct {
+			ID    string
+			Model string
+			Usage struct {
+				PromptTokens     int `json:"prompt_tokens"`
+				CompletionTokens int `json:"completion_tokens"`
+			}
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatalf("second response %s: %v", b, err)
+		}
+		if r.ID != "msg_2" || r.Model != "claude-second" || r.Usage.PromptTokens != 3 || r.Usage.CompletionTokens != 4 {
+			t.Fatalf("second response %s", b)
+		}
+		Release(second)
+	}
+	// A translator not from the pool (a Claude host's) is left alone.
+	host := &anthropicTranslator{target: anthTarget, model: "m"}
+	host.Release()
+	if host.model != "m" {
+		t.Fatal("Release cleared a translator that is not pooled")
+	}
+}
+
+// An attempt's Anthropic translator and its translated response come from
+// the pool once it is warm: a short chat's whole attempt (request, then
+// the response the provider answers with the requested model) allocates
+// only what the request's translation does, not the translator (~400 B)
+// and the response (~800 B) again. Fails with two allocations more.
+func TestAnthropicAttemptAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("-race: its sync.Pool drops items; make test runs this test again without -race")
+	}
+	req := []byte(`{"model":"gpt-4o-mini","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"summarize"}]}`)
+	resp := []byte(`{"id":"msg_1","model":"claude-3-5-haiku-latest","content":[{"type":"text","text":"ok, here is the summary"}],` +
+		`"stop_reason":"end_turn","usage":{"input_tokens":812,"output_tokens":6}}`)
+	attempt := func() {
+		tr, err := New(anthTarget, "/v1/chat/completions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := tr.RequestBody(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.BodyBuffer.Release()
+		if _, err := tr.ResponseHeaders(200, "application/json", ""); err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := tr.ResponseBody(resp, true)
+		if err != nil || !bytes.Contains(out, []byte(`"content":"ok, here is the summary"`)) {
+			t.Fatalf("%s %v", out, err)
+		}
+		Release(tr)
+	}
+	requestOnly := func() {
+		tr := &anthropicTranslator{target: anthTarget, path: defaultAnthropicPath}
+		res, err := tr.RequestBody(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.BodyBuffer.Release()
+	}
+	attempt()
+	requestOnly()
+	whole, request := testing.AllocsPerRun(100, attempt), testing.AllocsPerRun(100, requestOnly)
+	if whole > request-1 { // requestOnly allocates its translator; the attempt does not
+		t.Fatalf("%v allocations per attempt, %v for its request's translation alone (its translator included)", whole, request)
+	}
+}
