@@ -102,18 +102,15 @@ const (
 	walkItem               // an Array's item at cur was handed out; its end is not known yet
 	walkAfter              // b[i] is past the last item: space, then ',' or the closer
 	walkDone               // end or err is the answer
+	walkOpen               // an Object's b[i] is to be its opening brace
 )
 
 // ObjectAt starts a walk over the object that starts at b[i] (ObjectTrusted).
+// It only records where: the first Next reads the opening brace, so the
+// call inlines and the Object is built in the caller's frame (returned by
+// value from a call, its copy cost a store-forwarding stall per object).
 func ObjectAt(b []byte, i int) Object {
-	if i < 0 || i >= len(b) || b[i] != '{' {
-		return Object{state: walkDone, ks: -1, err: &Error{Kind: NotObject, Offset: max(i, 0)}}
-	}
-	o := Object{b: b, ks: -1}
-	if o.i = skipSpace(b, i+1); o.i < len(b) && b[o.i] == '}' {
-		o.state, o.end = walkDone, o.i+1
-	}
-	return o
+	return Object{b: b, i: i, ks: -1, state: walkOpen}
 }
 
 // know sets the known member value span b[ks:ke] (WalkTrustedKnown's), or
@@ -138,6 +135,15 @@ func (o *Object) Next() bool {
 	switch o.state {
 	case walkDone:
 		return false
+	case walkOpen:
+		if i < 0 || i >= len(b) || b[i] != '{' {
+			o.state, o.err = walkDone, &Error{Kind: NotObject, Offset: max(i, 0)}
+			return false
+		}
+		if i = skipSpace(b, i+1); i < len(b) && b[i] == '}' {
+			o.state, o.end = walkDone, i+1
+			return false
+		}
 	case walkAfter:
 		next, more, ok := afterItem(b, i, '}')
 		switch {
