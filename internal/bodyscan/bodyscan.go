@@ -352,19 +352,6 @@ func (d *Doc) Member() (key string, vs, ve int) { return d.key, d.f.valStart, d.
 // call it after Next returned false.
 func (d *Doc) Err() error { return d.err }
 
-// each calls fn for each remaining member, unless err (the walker's start)
-// is already an error.
-func (w *walker) each(err error, fn func(key string, vs, ve int) error) error {
-	for err == nil {
-		key, f, more, nerr := w.next()
-		if !more || nerr != nil {
-			return nerr
-		}
-		err = fn(key, f.valStart, f.valEnd)
-	}
-	return err
-}
-
 // Find returns the span of the value of body's top-level member key, after
 // validating body like Walk. A second member of that name is a Duplicate
 // *Error: which one a reader takes is not something to guess.
@@ -468,20 +455,6 @@ func Elements(arr []byte, fn func(i, vs, ve int) error) error {
 	}
 }
 
-// Members calls fn for each member of the JSON object obj, like Walk, but
-// obj must be a value Walk or Find returned (validated with its document):
-// it is not validated again, so a reader walks a nested object (a
-// response's usage) for the cost of skipping it. obj not being an object is
-// an *Error; an error from fn ends the walk and is returned as is.
-func Members(obj []byte, fn func(key string, vs, ve int) error) error {
-	i := skipSpace(obj, 0)
-	if i == len(obj) {
-		return &Error{Kind: Empty}
-	}
-	w, err := objectWalker(obj, i)
-	return w.each(err, fn)
-}
-
 // field is one top-level member as the walker finds it.
 type field struct {
 	keyStart, keyEnd int // the key's span, quotes included
@@ -500,19 +473,6 @@ type walker struct {
 	i       int
 	prevEnd int // end of the previous member's value; -1 before the first
 	done    bool
-}
-
-// objectWalker starts a walk of the object at body[i] (past any space), of
-// a document already validated.
-func objectWalker(body []byte, i int) (walker, error) {
-	if body[i] != '{' {
-		return walker{}, &Error{Kind: NotObject, Offset: i}
-	}
-	i = skipSpace(body, i+1)
-	if i < len(body) && body[i] == '}' {
-		return walker{done: true}, trailing(body, i+1)
-	}
-	return walker{body: body, i: i, prevEnd: -1}, nil
 }
 
 // next returns the next member with its unescaped key (aliasing body when

@@ -5,9 +5,10 @@ import (
 	"testing"
 )
 
-// TestMembers: a nested object of a validated document walks like Walk
-// walks a document; what is not an object is an error.
-func TestMembers(t *testing.T) {
+// TestWalkTrustedNested: a nested object of a validated document (a
+// response's usage) walks like Walk walks a document; what is not an
+// object is an error.
+func TestWalkTrustedNested(t *testing.T) {
 	cases := []struct {
 		obj     string
 		want    string // key=value;...
@@ -23,7 +24,7 @@ func TestMembers(t *testing.T) {
 	}
 	for _, c := range cases {
 		var got strings.Builder
-		err := Members([]byte(c.obj), func(key string, vs, ve int) error {
+		err := WalkTrusted([]byte(c.obj), func(key string, vs, ve int) error {
 			got.WriteString(key + "=" + c.obj[vs:ve] + ";")
 			return nil
 		})

@@ -617,23 +617,28 @@ func readOpenAIUsage(raw []byte, dst *Usage) {
 		return
 	}
 	var prompt, completion, total, cached, reasoning int64
-	err := bodyscan.Members(raw, func(key string, vs, ve int) error {
+	o := bodyscan.ObjectAt(raw, 0) // a value's span starts at the value
+	for o.Next() {
+		key, vs, ve := o.Member()
 		v := raw[vs:ve]
+		var err error
 		switch key {
 		case "prompt_tokens":
-			return usageCount(v, &prompt)
+			err = usageCount(v, &prompt)
 		case "completion_tokens":
-			return usageCount(v, &completion)
+			err = usageCount(v, &completion)
 		case "total_tokens":
-			return usageCount(v, &total)
+			err = usageCount(v, &total)
 		case "prompt_tokens_details":
-			return usageDetail(v, "cached_tokens", &cached)
+			err = usageDetail(v, "cached_tokens", &cached)
 		case "completion_tokens_details":
-			return usageDetail(v, "reasoning_tokens", &reasoning)
+			err = usageDetail(v, "reasoning_tokens", &reasoning)
 		}
-		return nil
-	})
-	if err != nil {
+		if err != nil {
+			return
+		}
+	}
+	if _, err := o.End(); err != nil {
 		return
 	}
 	*dst = Usage{InputTokens: prompt, OutputTokens: completion, TotalTokens: total,
@@ -667,12 +672,16 @@ func usageDetail(v []byte, key string, dst *int64) error {
 	if v[0] != '{' {
 		return errUsageType
 	}
-	return bodyscan.Members(v, func(k string, vs, ve int) error {
-		if k == key {
-			return usageCount(v[vs:ve], dst)
+	o := bodyscan.ObjectAt(v, 0)
+	for o.Next() {
+		if k, vs, ve := o.Member(); k == key {
+			if err := usageCount(v[vs:ve], dst); err != nil {
+				return err
+			}
 		}
-		return nil
-	})
+	}
+	_, err := o.End()
+	return err
 }
 
 // openAIErrorJSON returns an error body in OpenAI's shape: a body whose
