@@ -170,8 +170,11 @@ func CompileCommand(out string) ([]string, error) {
 		return nil, err
 	}
 	opt := []string{"-O2"}
-	if sanitize() {
+	switch {
+	case sanitize():
 		opt = []string{"-O1", "-fsanitize=address,undefined", "-fno-omit-frame-pointer"}
+	case framePointers():
+		opt = []string{"-O2", "-fno-omit-frame-pointer"}
 	}
 	args := append([]string{"cc", "-std=gnu11", "-D_GNU_SOURCE"}, opt...)
 	args = append(args, "-g", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror", "-rdynamic", "-pthread",
@@ -190,9 +193,20 @@ const SanitizeEnv = "AIGW_HOST_SANITIZE"
 
 func sanitize() bool { return os.Getenv(SanitizeEnv) == "1" }
 
+// FramePointersEnv set to 1 builds the host with frame pointers (same -O2),
+// as build/host/aigw-host-fp, so that perf's frame-pointer unwinding walks
+// from the host's C through the .so's Go and back (bench/perf.sh); the
+// default binary omits them, as Envoy's release build does.
+const FramePointersEnv = "AIGW_HOST_FRAME_POINTERS"
+
+func framePointers() bool { return os.Getenv(FramePointersEnv) == "1" }
+
 func hostBinaryName() string {
-	if sanitize() {
+	switch {
+	case sanitize():
 		return "aigw-host-asan"
+	case framePointers():
+		return "aigw-host-fp"
 	}
 	return "aigw-host"
 }
