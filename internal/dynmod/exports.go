@@ -185,6 +185,9 @@ func envoy_dynamic_module_on_http_filter_http_callout_done(envoyFilter unsafe.Po
 //
 //export envoy_dynamic_module_on_http_filter_scheduled
 func envoy_dynamic_module_on_http_filter_scheduled(envoyFilter unsafe.Pointer, id filterID, eventID C.uint64_t) {
+	if cf := (*C.aigw_filter)(id); cf == nil || cf.id == 0 {
+		return // a wake-up is of a filter a hook made; never make one for it
+	}
 	fl, ok := filterOf(id)
 	if !ok || eventID != eventCredential {
 		return
