@@ -131,14 +131,14 @@ func TestAttemptReadsSlicesWithoutCopy(t *testing.T) {
 			eb := &fakeEnvoyBody{slices: parts}
 			eb.install(t, reads)
 			var envoy byte
-			id := createFilter(cfgID)
-			defer destroyFilter(id)
-			if st := requestHeadersHook.run(unsafe.Pointer(&envoy), id, func(f *upstream.Filter) upstream.Action {
+			cf := &cFilter{config: uintptr(cfgID)}
+			defer func() { destroyFilter(uint64(cf.id)) }()
+			if st := requestHeadersHook.run(unsafe.Pointer(&envoy), cf.ref(), func(f *upstream.Filter) upstream.Action {
 				return f.OnRequestHeaders(false)
 			}); st != headersStopIteration {
 				t.Fatalf("request headers: status %d", st)
 			}
-			if st := requestBodyHook.run(unsafe.Pointer(&envoy), id, func(f *upstream.Filter) upstream.Action {
+			if st := requestBodyHook.run(unsafe.Pointer(&envoy), cf.ref(), func(f *upstream.Filter) upstream.Action {
 				return f.OnRequestBody(true)
 			}); st != bodyContinue {
 				t.Fatalf("request body: status %d", st)
@@ -155,7 +155,7 @@ func TestAttemptReadsSlicesWithoutCopy(t *testing.T) {
 			if !bytes.Contains(eb.changedOps, []byte("content-length"+strconv.Itoa(len(want)))) {
 				t.Error("the body change did not carry content-length")
 			}
-			fl, _ := filters.get(id)
+			fl, _ := filters.get(uint64(cf.id))
 			if fl.a.reqBody.views != nil || fl.a.reqBody.scratch != nil {
 				t.Error("the hook's slice views or scratch copy outlived it")
 			}

@@ -14,6 +14,8 @@ package dynmod
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "filter.h"
 */
 import "C"
 
@@ -73,58 +75,92 @@ func envoy_dynamic_module_on_http_filter_per_route_config_new(namePtr *C.char, n
 //export envoy_dynamic_module_on_http_filter_per_route_config_destroy
 func envoy_dynamic_module_on_http_filter_per_route_config_destroy(configID C.uintptr_t) {}
 
-// on_http_filter_new runs before Envoy attaches the stream's callbacks, so
-// it only allocates: no callback may be made from here.
-//
-//export envoy_dynamic_module_on_http_filter_new
-func envoy_dynamic_module_on_http_filter_new(configID C.uintptr_t, envoyFilter unsafe.Pointer) C.uintptr_t {
-	return C.uintptr_t(guard("filter new", nil, 0, func() uint64 { return createFilter(uint64(configID)) }))
+// on_http_filter_new and on_http_filter_destroy are C (filter.c): they
+// allocate and free the aigw_filter Envoy holds without entering Go. The
+// Go filter is made by the stream's first hook (filterOf) and destroyed by
+// aigwDestroyFilter.
+
+// filterID is the module filter pointer Envoy passes to each hook: an
+// aigw_filter's address (C memory), NULL when on_http_filter_new made none.
+type filterID = unsafe.Pointer
+
+// The aigw_filter's size and the id that marks a failed creation, for the
+// tests (which cannot use cgo).
+const (
+	aigwFilterSize = unsafe.Sizeof(C.aigw_filter{})
+	aigwFilterNone = uintptr(C.aigw_filter_none)
+)
+
+// filterOf is the Go filter of the aigw_filter id, made on the stream's
+// first hook (for config cf.config; a failure is remembered, so no later
+// hook of the stream makes one).
+func filterOf(id filterID) (*filter, bool) {
+	cf := (*C.aigw_filter)(id)
+	if cf == nil {
+		return nil, false
+	}
+	if cf.id == 0 {
+		fid := guard("filter new", nil, 0, func() uint64 { return createFilter(uint64(cf.config)) })
+		if fid == 0 {
+			cf.id = C.aigw_filter_none
+			return nil, false
+		}
+		cf.id = C.uintptr_t(fid)
+	}
+	return filters.get(uint64(cf.id))
 }
+
+// aigwDestroyFilter is on_http_filter_destroy's Go side, for a filter a
+// hook made (filter.c). It gets no Envoy pointer: the filter must not call
+// Envoy from here.
+//
+//export aigwDestroyFilter
+func aigwDestroyFilter(id C.uintptr_t) { destroyFilter(uint64(id)) }
 
 // The six stream hooks: streamHook.run (hooks.go) looks the filter up, runs
 // it behind the panic boundary and maps its upstream.Action to the hook's
 // ABI status.
 
 //export envoy_dynamic_module_on_http_filter_request_headers
-func envoy_dynamic_module_on_http_filter_request_headers(envoyFilter unsafe.Pointer, id C.uintptr_t,
+func envoy_dynamic_module_on_http_filter_request_headers(envoyFilter unsafe.Pointer, id filterID,
 	endOfStream C.bool) C.uint32_t {
-	return C.uint32_t(requestHeadersHook.run(envoyFilter, uint64(id), func(f *upstream.Filter) upstream.Action {
+	return C.uint32_t(requestHeadersHook.run(envoyFilter, id, func(f *upstream.Filter) upstream.Action {
 		return f.OnRequestHeaders(bool(endOfStream))
 	}))
 }
 
 //export envoy_dynamic_module_on_http_filter_request_body
-func envoy_dynamic_module_on_http_filter_request_body(envoyFilter unsafe.Pointer, id C.uintptr_t,
+func envoy_dynamic_module_on_http_filter_request_body(envoyFilter unsafe.Pointer, id filterID,
 	endOfStream C.bool) C.uint32_t {
-	return C.uint32_t(requestBodyHook.run(envoyFilter, uint64(id), func(f *upstream.Filter) upstream.Action {
+	return C.uint32_t(requestBodyHook.run(envoyFilter, id, func(f *upstream.Filter) upstream.Action {
 		return f.OnRequestBody(bool(endOfStream))
 	}))
 }
 
 //export envoy_dynamic_module_on_http_filter_request_trailers
-func envoy_dynamic_module_on_http_filter_request_trailers(envoyFilter unsafe.Pointer, id C.uintptr_t) C.uint32_t {
-	return C.uint32_t(requestTrailersHook.run(envoyFilter, uint64(id), (*upstream.Filter).OnRequestTrailers))
+func envoy_dynamic_module_on_http_filter_request_trailers(envoyFilter unsafe.Pointer, id filterID) C.uint32_t {
+	return C.uint32_t(requestTrailersHook.run(envoyFilter, id, (*upstream.Filter).OnRequestTrailers))
 }
 
 //export envoy_dynamic_module_on_http_filter_response_headers
-func envoy_dynamic_module_on_http_filter_response_headers(envoyFilter unsafe.Pointer, id C.uintptr_t,
+func envoy_dynamic_module_on_http_filter_response_headers(envoyFilter unsafe.Pointer, id filterID,
 	endOfStream C.bool) C.uint32_t {
-	return C.uint32_t(responseHeadersHook.run(envoyFilter, uint64(id), func(f *upstream.Filter) upstream.Action {
+	return C.uint32_t(responseHeadersHook.run(envoyFilter, id, func(f *upstream.Filter) upstream.Action {
 		return f.OnResponseHeaders(bool(endOfStream))
 	}))
 }
 
 //export envoy_dynamic_module_on_http_filter_response_body
-func envoy_dynamic_module_on_http_filter_response_body(envoyFilter unsafe.Pointer, id C.uintptr_t,
+func envoy_dynamic_module_on_http_filter_response_body(envoyFilter unsafe.Pointer, id filterID,
 	endOfStream C.bool) C.uint32_t {
-	return C.uint32_t(responseBodyHook.run(envoyFilter, uint64(id), func(f *upstream.Filter) upstream.Action {
+	return C.uint32_t(responseBodyHook.run(envoyFilter, id, func(f *upstream.Filter) upstream.Action {
 		return f.OnResponseBody(bool(endOfStream))
 	}))
 }
 
 //export envoy_dynamic_module_on_http_filter_response_trailers
-func envoy_dynamic_module_on_http_filter_response_trailers(envoyFilter unsafe.Pointer, id C.uintptr_t) C.uint32_t {
-	return C.uint32_t(responseTrailersHook.run(envoyFilter, uint64(id), (*upstream.Filter).OnResponseTrailers))
+func envoy_dynamic_module_on_http_filter_response_trailers(envoyFilter unsafe.Pointer, id filterID) C.uint32_t {
+	return C.uint32_t(responseTrailersHook.run(envoyFilter, id, (*upstream.Filter).OnResponseTrailers))
 }
 
 // Envoy never calls stream_complete for an upstream filter (the upstream
@@ -132,19 +168,14 @@ func envoy_dynamic_module_on_http_filter_response_trailers(envoyFilter unsafe.Po
 // end of stream in the response hooks. Exported because Envoy resolves it.
 //
 //export envoy_dynamic_module_on_http_filter_stream_complete
-func envoy_dynamic_module_on_http_filter_stream_complete(envoyFilter unsafe.Pointer, id C.uintptr_t) {
+func envoy_dynamic_module_on_http_filter_stream_complete(envoyFilter unsafe.Pointer, id filterID) {
 }
-
-// Destroy gets no Envoy pointer: the filter must not call Envoy from here.
-//
-//export envoy_dynamic_module_on_http_filter_destroy
-func envoy_dynamic_module_on_http_filter_destroy(id C.uintptr_t) { destroyFilter(uint64(id)) }
 
 // The module starts no HTTP callouts, so this never fires; Envoy requires it
 // to be exported.
 //
 //export envoy_dynamic_module_on_http_filter_http_callout_done
-func envoy_dynamic_module_on_http_filter_http_callout_done(envoyFilter unsafe.Pointer, id C.uintptr_t,
+func envoy_dynamic_module_on_http_filter_http_callout_done(envoyFilter unsafe.Pointer, id filterID,
 	calloutID C.uint32_t, result C.int, headers unsafe.Pointer, headersSize C.size_t,
 	body unsafe.Pointer, bodySize C.size_t) {
 }
@@ -153,8 +184,11 @@ func envoy_dynamic_module_on_http_filter_http_callout_done(envoyFilter unsafe.Po
 // (await.go); Envoy drops it once the filter is destroyed.
 //
 //export envoy_dynamic_module_on_http_filter_scheduled
-func envoy_dynamic_module_on_http_filter_scheduled(envoyFilter unsafe.Pointer, id C.uintptr_t, eventID C.uint64_t) {
-	fl, ok := filters.get(uint64(id))
+func envoy_dynamic_module_on_http_filter_scheduled(envoyFilter unsafe.Pointer, id filterID, eventID C.uint64_t) {
+	if cf := (*C.aigw_filter)(id); cf == nil || cf.id == 0 {
+		return // a wake-up is of a filter a hook made; never make one for it
+	}
+	fl, ok := filterOf(id)
 	if !ok || eventID != eventCredential {
 		return
 	}

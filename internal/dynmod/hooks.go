@@ -74,8 +74,8 @@ var (
 // run serves one call of h for filter id: it looks the filter up, lets it
 // call Envoy through envoyFilter for the duration of the call, runs fn
 // behind the panic boundary and maps its Action to h's ABI status.
-func (h *streamHook) run(envoyFilter unsafe.Pointer, id uint64, fn func(*upstream.Filter) upstream.Action) uint32 {
-	fl, ok := filters.get(id)
+func (h *streamHook) run(envoyFilter unsafe.Pointer, id filterID, fn func(*upstream.Filter) upstream.Action) uint32 {
+	fl, ok := filterOf(id)
 	if !ok {
 		if h.answerUnknown {
 			failUnknown(envoyFilter)

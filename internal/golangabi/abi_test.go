@@ -132,8 +132,8 @@ func itoa(n int) string {
 
 // Envoy's loader looks up ten entry points by name (dso.cc,
 // HttpFilterDsoImpl) and calls them through libgolang.h's prototypes: each
-// must be exported here with as many parameters and a result of the same
-// kind.
+// must be exported here (in Go by exports.go, or in C by noop.c) with as
+// many parameters and a result of the same kind.
 func TestEntryPointsMatchEnvoyLoader(t *testing.T) {
 	dso := filepath.Join(envoyDir(t), "contrib", "golang", "common", "dso")
 	src, err := os.ReadFile(filepath.Join(dso, "dso.cc"))
@@ -171,8 +171,27 @@ func TestEntryPointsMatchEnvoyLoader(t *testing.T) {
 			}
 		}
 	}
+	// The C ones: void functions of noop.c.
+	csrc, err := os.ReadFile("noop.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cDefined := map[string]int{} // name -> parameter count
+	for _, m := range regexp.MustCompile(`(?m)^void (envoyGo\w+)\(([^)]*)\)\s*\{`).FindAllSubmatch(csrc, -1) {
+		n := 0
+		if p := strings.TrimSpace(string(m[2])); p != "" && p != "void" {
+			n = strings.Count(p, ",") + 1
+		}
+		cDefined[string(m[1])] = n
+	}
 	var got []string
 	for n := range exported {
+		got = append(got, n)
+	}
+	for n := range cDefined {
+		if exported[n] != nil {
+			t.Errorf("%s is defined both in exports.go and in noop.c", n)
+		}
 		got = append(got, n)
 	}
 	slices.Sort(got)
@@ -189,12 +208,18 @@ func TestEntryPointsMatchEnvoyLoader(t *testing.T) {
 		if p := strings.TrimSpace(string(m[2])); p != "" && p != "void" {
 			cParams = strings.Count(p, ",") + 1
 		}
+		cVoid := string(m[1]) == "void"
+		if k, ok := cDefined[n]; ok {
+			if k != cParams || !cVoid {
+				t.Errorf("%s: libgolang.h has %d parameters (void result %v), noop.c %d (void result)", n, cParams, cVoid, k)
+			}
+			continue
+		}
 		fn := exported[n]
 		goParams := 0
 		for _, p := range fn.Type.Params.List {
 			goParams += max(len(p.Names), 1)
 		}
-		cVoid := string(m[1]) == "void"
 		goVoid := fn.Type.Results == nil || len(fn.Type.Results.List) == 0
 		if cParams != goParams || cVoid != goVoid {
 			t.Errorf("%s: libgolang.h has %d parameters (void result %v), exports.go %d (void result %v)", n, cParams, cVoid, goParams, goVoid)

@@ -1,6 +1,6 @@
 package golangabi
 
-// The ten entry points Envoy's golang filter looks up in the library
+// The entry points Envoy's golang filter looks up in the library
 // (contrib/golang/common/dso/dso.cc, HttpFilterDsoImpl; prototypes in
 // contrib/golang/common/dso/libgolang.h). Each turns Envoy's call into a
 // call on filter.Router and its result back into a GolangStatus. Pointers
@@ -106,14 +106,9 @@ func envoyGoFilterOnHttpData(s unsafe.Pointer, endStream, buffer, length uint64)
 	})
 }
 
-// envoyGoFilterOnHttpLog is Envoy's access-log hook. The router phase logs
-// through dynamic metadata set while routing, so there is nothing to do.
-//
-//export envoyGoFilterOnHttpLog
-func envoyGoFilterOnHttpLog(r unsafe.Pointer, logType uint64, decodingState, encodingState unsafe.Pointer,
-	reqHeaderNum, reqHeaderBytes, reqTrailerNum, reqTrailerBytes,
-	respHeaderNum, respHeaderBytes, respTrailerNum, respTrailerBytes uint64) {
-}
+// envoyGoFilterOnHttpLog, envoyGoRequestSemaDec and envoyGoFilterCleanUp
+// have nothing to do in Go: they are C (noop.c), so that Envoy's calls of
+// them cost no cgo callback.
 
 //export envoyGoFilterOnHttpStreamComplete
 func envoyGoFilterOnHttpStreamComplete(c unsafe.Pointer) {
@@ -136,18 +131,6 @@ func envoyGoFilterOnHttpDestroy(c unsafe.Pointer, reason uint64) {
 		return struct{}{}
 	})
 }
-
-// envoyGoRequestSemaDec wakes a Go goroutine waiting for Envoy to run a
-// callback on the worker thread; aigw's filter never waits, so no one does.
-//
-//export envoyGoRequestSemaDec
-func envoyGoRequestSemaDec(r unsafe.Pointer) {}
-
-// envoyGoFilterCleanUp is called by Envoy's ASAN test builds only, to force
-// Go finalizers; aigw has none.
-//
-//export envoyGoFilterCleanUp
-func envoyGoFilterCleanUp() {}
 
 // guard is the adapter's one panic boundary: every entry point runs its Go
 // side through it, because a Go panic unwinding into Envoy aborts the

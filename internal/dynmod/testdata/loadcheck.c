@@ -121,7 +121,10 @@ int main(int argc, char** argv) {
   }
   printf("Struct config accepted\n");
 
-  // Two filters get distinct non-NULL handles.
+  // Two filters get distinct non-NULL handles; a filter no hook ran for is
+  // destroyed without its Go side ever being made. Envoy destroys a filter
+  // once and forgets its pointer (filter.cc:24-29: destroy() nulls
+  // in_module_filter_), so no repeated destroy is tried.
   const void* f1 = filter_new(cfg, (void*)0x2000);
   const void* f2 = filter_new(cfg, (void*)0x3000);
   if (f1 == NULL || f2 == NULL || f1 == f2) {
@@ -129,7 +132,9 @@ int main(int argc, char** argv) {
   }
   filter_destroy(f1);
   filter_destroy(f2);
-  filter_destroy(f2); // a repeated destroy finds nothing and does nothing
+  if (filter_new(NULL, (void*)0x2000) != NULL) {
+    fail("filter_new without a config");
+  }
   printf("filter created\n");
 
   if (per_route_new("x", 1, "{}", 2) != NULL) {
@@ -137,11 +142,11 @@ int main(int argc, char** argv) {
   }
   printf("per-route config rejected\n");
 
+  // Envoy destroys a config after every filter made from it (each holds a
+  // shared_ptr to it): no filter_new follows (a filter made for a config
+  // gone would answer its request with a 500 at its first hook).
   config_destroy(cfg);
   config_destroy(cfg2);
-  if (filter_new(cfg, (void*)0x4000) != NULL) {
-    fail("filter_new on a destroyed config");
-  }
   printf("done\n");
   return 0;
 }

@@ -1,0 +1,38 @@
+// on_http_filter_new and on_http_filter_destroy, in C: see filter.h.
+// Not including abi.h, as envoy.go explains; its const void* module
+// pointers are declared as uintptr_t, same size and calling convention.
+
+#include <stdlib.h>
+
+#include "filter.h"
+#include "_cgo_export.h"
+
+// on_http_filter_new runs before Envoy attaches the stream's callbacks: it
+// only allocates. A NULL answer (no config, no memory) makes every hook of
+// the stream find no filter: the request is answered with a 500 (hooks.go).
+uintptr_t envoy_dynamic_module_on_http_filter_new(uintptr_t config, void* envoy_filter) {
+  (void)envoy_filter;
+  if (config == 0) {
+    return 0;
+  }
+  aigw_filter* f = malloc(sizeof *f);
+  if (f == NULL) {
+    return 0;
+  }
+  f->config = config;
+  f->id = 0;
+  return (uintptr_t)f;
+}
+
+// on_http_filter_destroy gets no Envoy pointer: nothing may call Envoy
+// from here. Only a filter whose Go side was made enters Go.
+void envoy_dynamic_module_on_http_filter_destroy(uintptr_t p) {
+  aigw_filter* f = (aigw_filter*)p;
+  if (f == NULL) {
+    return;
+  }
+  if (f->id != 0 && f->id != aigw_filter_none) {
+    aigwDestroyFilter(f->id);
+  }
+  free(f);
+}

@@ -1,0 +1,20 @@
+// aigw_filter is the module's filter as Envoy holds it (the pointer
+// on_http_filter_new returns and every hook of the stream gets back): made
+// in C, so that creating and destroying one costs no call into Go (a
+// cgo callback is the largest fixed cost of an attempt after its own work).
+// The Go filter behind it is made by the stream's first hook (filterOf,
+// exports.go) and named by id, a handle (handles.go): C memory holds no Go
+// pointer.
+#ifndef AIGW_DYNMOD_FILTER_H
+#define AIGW_DYNMOD_FILTER_H
+
+#include <stdint.h>
+
+typedef struct {
+  uintptr_t config; // the filter config's handle (on_http_filter_config_new's)
+  uintptr_t id;     // the Go filter's handle; 0 until the first hook, aigw_filter_none if it failed
+} aigw_filter;
+
+#define aigw_filter_none UINTPTR_MAX
+
+#endif
