@@ -7,7 +7,7 @@ import (
 
 func TestHandleTableConcurrentLifecycle(t *testing.T) {
 	var tab handleTable[int]
-	const workers, perWorker = 8, 500
+	const workers, perWorker = 8, 1500 // more than one chunk of slots
 	ids := make([][]uint64, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -15,9 +15,10 @@ func TestHandleTableConcurrentLifecycle(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range perWorker {
-				id := tab.add(w*perWorker + i)
-				if v, ok := tab.get(id); !ok || v != w*perWorker+i {
-					t.Errorf("get(%d) = %d, %v", id, v, ok)
+				v := w*perWorker + i
+				id := tab.add(&v)
+				if got, ok := tab.get(id); !ok || *got != v {
+					t.Errorf("get(%d) = %v, %v", id, got, ok)
 				}
 				ids[w] = append(ids[w], id)
 			}
@@ -61,5 +62,63 @@ func TestHandleTableConcurrentLifecycle(t *testing.T) {
 	}
 	if _, ok := tab.get(0); ok {
 		t.Fatal("id 0 (a NULL module pointer) found an object")
+	}
+}
+
+// A freed slot serves the next add under a new generation: the new id
+// differs from the old one, and the old (stale) id finds nothing, neither
+// by get nor by remove, while the new one holds; ids that name no slot
+// handed out (never made, even generation, out of range) find nothing.
+func TestHandleTableStaleIDs(t *testing.T) {
+	var tab handleTable[string]
+	a, b := "a", "b"
+	old := tab.add(&a)
+	if _, ok := tab.remove(old); !ok {
+		t.Fatal("remove found nothing")
+	}
+	id := tab.add(&b)
+	if id == old || uint32(id) != uint32(old) {
+		t.Fatalf("the freed slot was not reused under a new generation: old %#x, new %#x", old, id)
+	}
+	if v, ok := tab.get(old); ok {
+		t.Fatalf("the stale id found %q", *v)
+	}
+	if _, ok := tab.remove(old); ok {
+		t.Fatal("the stale id removed the slot's new object")
+	}
+	if v, ok := tab.get(id); !ok || *v != "b" {
+		t.Fatalf("the new id lost its object: %v %v", v, ok)
+	}
+	for _, bad := range []uint64{
+		uint64(1)<<32 | 2, // a slot never handed out
+		id + 1<<32,        // an even (free) generation
+		uint64(3)<<32 | handleChunks*handleChunk + 1, // out of range
+		uint64(1)<<32 | uint64(handleChunk+1),        // a chunk never allocated
+	} {
+		if bad == old || bad == id {
+			continue
+		}
+		if _, ok := tab.get(bad); ok {
+			t.Errorf("get(%#x) found an object", bad)
+		}
+		if _, ok := tab.remove(bad); ok {
+			t.Errorf("remove(%#x) found an object", bad)
+		}
+	}
+	if n := tab.len(); n != 1 {
+		t.Fatalf("len = %d, want 1", n)
+	}
+}
+
+// get, the lookup of every hook, allocates nothing and takes no lock.
+func BenchmarkHandleTableGet(b *testing.B) {
+	var tab handleTable[int]
+	v := 1
+	id := tab.add(&v)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := tab.get(id); !ok {
+			b.Fatal("lost")
+		}
 	}
 }

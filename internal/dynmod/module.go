@@ -40,8 +40,8 @@ var (
 	// any time after on_program_init.
 	abiVersionC *C.char
 
-	configs handleTable[*moduleConfig]
-	filters handleTable[*filter]
+	configs handleTable[moduleConfig]
+	filters handleTable[filter]
 )
 
 func init() {
