@@ -38,8 +38,11 @@ perf script -i "$out/perf.data" -F comm,ip,sym 2>/dev/null | python3 -c '
 import collections, sys
 
 cpu_ns = float(sys.argv[1] or 0)
-# Innermost first: scanning a stack from its leaf, the first marker found names the step.
+# Scanning a stack from its leaf, the first frame that matches a marker names the step. The
+# host runs the rest of the filter chain inside a call the router phase makes (fm_continue
+# under aigw_ops, as Envoy continues a chain), so fm_continue marks the host own work.
 steps = [
+    ("host (Envoy stand-in) and the rest", "fm_continue"),
     ("router: body copy-out (golang ABI GetBuffer)", "envoyGoFilterHttpGetBuffer"),
     ("router: body set (golang ABI SetBuffer)", "envoyGoFilterHttpSetBufferHelper"),
     ("router: validation (bodyscan.Scan)", "bodyscan.Scan"),
@@ -49,7 +52,9 @@ steps = [
     ("attempt: request translation (upstream.requestBody)", "upstream.requestBody"),
     ("attempt: metrics (metrics.(*Recorder).Record)", "metrics.(*Recorder).Record"),
     ("attempt: response (upstream.(*Filter).responseBody)", "upstream.(*Filter).responseBody"),
+    ("attempt: calls into Envoy (dynmod ABI)", "dynmod._Cfunc_"),
     ("attempt: other", "dynmod.(*streamHook).run"),
+    ("router: calls into Envoy (golang ABI)", "golangabi._Cfunc_"),
     ("router: other", "golangabi.envoyGoFilterOn"),
     ("Go: GC and scheduler", "runtime.gcBgMarkWorker"),
     ("Go: cgo entry (cgocallback, outside the handlers)", "crosscall2"),
