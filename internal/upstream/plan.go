@@ -124,15 +124,18 @@ func (c *Config) planRequest(b *Backend, req request, cred credential) (p plan, 
 	if cred.name != "" {
 		p.set(cred.name, cred.value)
 	}
+	// The header map is shared by all attempts: a retry undoes an earlier
+	// attempt's rewrite; a first attempt's map holds the client's values
+	// (originals read them), which are not written again.
 	if b.Conf.Host != "" {
-		p.set(":authority", b.Conf.Host)
-	} else if req.authority != "" {
-		// The header map is shared by all attempts: undo an earlier
-		// attempt's rewrite.
+		if req.retry || b.Conf.Host != req.authority {
+			p.set(":authority", b.Conf.Host)
+		}
+	} else if req.authority != "" && req.retry {
 		p.set(":authority", req.authority)
 	}
 	p.translated = res.Headers
-	if res.Path != "" {
+	if res.Path != "" && (req.retry || res.Path != req.path) {
 		p.set(":path", res.Path)
 	}
 	if req.hasBody {

@@ -22,6 +22,7 @@ func TestPlanRequest(t *testing.T) {
 	post := func(path, body string) request {
 		return request{method: http.MethodPost, path: path, authority: "gateway.local", body: []byte(body), hasBody: true}
 	}
+	retried := func(r request) request { r.retry = true; return r }
 	tests := []struct {
 		name    string
 		backend string
@@ -39,24 +40,45 @@ func TestPlanRequest(t *testing.T) {
 			name: "openai backend with a host and a model override", backend: "oai",
 			req:  post("/v1/chat/completions", chatBody),
 			cred: credential{name: "authorization", value: "Bearer k"},
-			wantSet: map[string]string{"authorization": "Bearer k", ":authority": "api.openai.example", ":path": "/v1/chat/completions",
+			// The client's path is the backend's: a first attempt's header
+			// map holds it, so it is not written again.
+			wantSet: map[string]string{"authorization": "Bearer k", ":authority": "api.openai.example",
 				"content-length": strconv.Itoa(len(strings.Replace(chatBody, "gpt-4o-mini", "gpt-4o-mini-2024-07-18", 1)))},
 			wantBody:   strings.Replace(chatBody, "gpt-4o-mini", "gpt-4o-mini-2024-07-18", 1),
 			wantRemove: []string{"authorization", "api-key", "x-api-key", "x-ai-eg-backend", "x-ai-eg-model", "anthropic-version", "accept-encoding"},
 		},
 		{
-			// No host: the client's authority undoes an earlier attempt's.
+			// No host: a first attempt keeps the client's authority as the
+			// header map holds it.
 			name: "azure backend keeps the client's authority", backend: "az",
 			req:  post("/v1/chat/completions", chatBody),
+			cred: credential{name: "api-key", value: "k"},
+			wantSet: map[string]string{"api-key": "k",
+				":path": "/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21", "content-length": strconv.Itoa(len(chatBody))},
+		},
+		{
+			// The header map is shared by the attempts: a retry writes the
+			// client's authority back over an earlier attempt's rewrite.
+			name: "azure retry writes the client's authority back", backend: "az",
+			req:  retried(post("/v1/chat/completions", chatBody)),
 			cred: credential{name: "api-key", value: "k"},
 			wantSet: map[string]string{"api-key": "k", ":authority": "gateway.local",
 				":path": "/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21", "content-length": strconv.Itoa(len(chatBody))},
 		},
 		{
+			// ... and the client's path, even where the backend's is the same.
+			name: "openai retry writes the client's path back", backend: "oai",
+			req:  retried(post("/v1/chat/completions", chatBody)),
+			cred: credential{name: "authorization", value: "Bearer k"},
+			wantSet: map[string]string{"authorization": "Bearer k", ":authority": "api.openai.example", ":path": "/v1/chat/completions",
+				"content-length": strconv.Itoa(len(strings.Replace(chatBody, "gpt-4o-mini", "gpt-4o-mini-2024-07-18", 1)))},
+			wantBody: strings.Replace(chatBody, "gpt-4o-mini", "gpt-4o-mini-2024-07-18", 1),
+		},
+		{
 			name: "anthropic backend", backend: "claude",
 			req:  post("/v1/chat/completions", chatBody),
 			cred: credential{name: "x-api-key", value: "k"},
-			wantSet: map[string]string{"x-api-key": "k", ":authority": "gateway.local", ":path": "/v1/messages",
+			wantSet: map[string]string{"x-api-key": "k", ":path": "/v1/messages",
 				"anthropic-version": "2023-06-01", "content-type": "application/json", "content-length": ""},
 			wantBody: "*",
 		},
@@ -86,18 +108,14 @@ func TestPlanRequest(t *testing.T) {
 		},
 		{
 			name: "unsupported request on a retry", backend: "claude",
-			req: func() request {
-				r := post("/v1/chat/completions", `{"model":"m","n":2,"messages":[{"role":"user","content":"hi"}]}`)
-				r.retry = true
-				return r
-			}(),
+			req:        retried(post("/v1/chat/completions", `{"model":"m","n":2,"messages":[{"role":"user","content":"hi"}]}`)),
 			wantStatus: http.StatusServiceUnavailable, wantCode: "unsupported_parameter", wantFailType: "server_error",
 		},
 		{
 			// A request that ended with its headers keeps its length.
 			name: "no body", backend: "oai",
 			req:     request{method: http.MethodPost, path: "/v1/embeddings", authority: "gateway.local"},
-			wantSet: map[string]string{":authority": "api.openai.example", ":path": "/v1/embeddings"},
+			wantSet: map[string]string{":authority": "api.openai.example"},
 		},
 	}
 	for _, tt := range tests {
