@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"testing"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/aigw/aigw/internal/bodyscan"
 )
@@ -595,5 +596,68 @@ func TestConverterReleaseCoversFields(t *testing.T) {
 	converters.Get()
 	if c.part.ImageURL != nil || c.resp.counts[3] != 0 || c.block.Thinking != nil || c.sysStart != 0 {
 		t.Fatalf("release kept %+v", c)
+	}
+}
+
+// modelNames.of copies the names (a body overwritten after the call does
+// not change them), one string for both when they differ, and hands the
+// same copies back while the names stay the same.
+func TestModelNamesOf(t *testing.T) {
+	var k modelNames
+	var last [2]string
+	for i, c := range []struct {
+		model, request string
+		reused         bool // the copies of the call before
+	}{
+		{"claude-3-5-haiku-latest", "gpt-4o-mini", false},
+		{"claude-3-5-haiku-latest", "gpt-4o-mini", true},
+		{"claude-opus-4", "claude-opus-4", false},
+		{"claude-opus-4", "claude-opus-4", true},
+		{"claude-opus-4", "gpt-4.1", false},
+		{"claude-sonnet-4-5", "gpt-4.1", false},
+		{"", "", false},
+	} {
+		src := []byte(c.model + c.request)
+		model, request := aliasString(src[:len(c.model)]), aliasString(src[len(c.model):])
+		gotModel, gotRequest := k.of(model, request)
+		for j := range src {
+			src[j] = 'X'
+		}
+		if gotModel != c.model || gotRequest != c.request {
+			t.Fatalf("%d: of(%q, %q) = %q, %q", i, c.model, c.request, gotModel, gotRequest)
+		}
+		same := unsafe.StringData(gotModel) == unsafe.StringData(last[0]) && unsafe.StringData(gotRequest) == unsafe.StringData(last[1])
+		if c.model != "" && same != c.reused {
+			t.Fatalf("%d: of(%q, %q) reused the last copies: %v, want %v", i, c.model, c.request, same, c.reused)
+		}
+		last = [2]string{gotModel, gotRequest}
+	}
+}
+
+// Pooled translators keep the copies of their last model names: one after
+// another, through Release, each attempt reports its own models, whatever
+// the attempt before named and whatever becomes of the bodies.
+func TestAnthropicPooledModelNames(t *testing.T) {
+	for i, c := range []struct{ client, upstream string }{
+		{"gpt-4o-mini", "claude-3-5-haiku-latest"},
+		{"gpt-4o-mini", "claude-3-5-haiku-latest"},
+		{"claude-opus-4", "claude-opus-4"},
+		{"gpt-4.1", "claude-sonnet-4-5"},
+		{"gpt-4o-mini", "claude-3-5-haiku-latest"},
+	} {
+		body := []byte(`{"model":"` + c.client + `","messages":[{"role":"user","content":"hi"}]}`)
+		tr := newAnthropicT(t, anthTarget)
+		res, err := tr.RequestBody(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range body {
+			body[j] = 'X'
+		}
+		if res.Model != c.upstream || res.RequestModel != c.client {
+			t.Fatalf("%d: model %q, request model %q; want %q, %q", i, res.Model, res.RequestModel, c.upstream, c.client)
+		}
+		res.Release()
+		Release(tr)
 	}
 }
