@@ -50,8 +50,11 @@ func newAnthropic(t Target, ep endpoint) (Translator, error) {
 	}
 	switch ep.kind {
 	case endpointChatCompletions:
+		// A pooled translator is new or Released: all zero but the memory
+		// Release keeps, so only the attempt's fields are set (not the
+		// whole struct cleared once more).
 		a := anthropicTranslators.Get().(*anthropicTranslator)
-		*a = anthropicTranslator{target: t, path: path, headers: headers, pooled: true, out: a.out[:0], names: a.names}
+		a.target, a.path, a.headers, a.pooled = t, path, headers, true
 		return a, nil
 	case endpointMessages:
 		return &passthrough{target: t, usage: &anthropicUsageScanner{}, headers: headers, errorJSON: anthropicClientErrorJSON,

@@ -212,6 +212,7 @@ func (a *anthropicTranslator) translateWhole(body []byte) ([]byte, Usage, error)
 	// as JSON literals, so nothing grows with the number of blocks.
 	c := converters.Get().(*msgConverter)
 	defer c.release()
+	c.used |= usedResp
 	r := &c.resp
 	validated, err := r.read(body)
 	if err != nil {
@@ -442,6 +443,7 @@ func (c *msgConverter) eachBlock(out []byte, raw []byte, fn func(out []byte, b *
 	if len(raw) == 0 || isNull(raw) {
 		return out, nil
 	}
+	c.used |= usedBlock
 	b := &c.block
 	use := func() error {
 		if b.Type != "text" && !c.isString(b.Text) {
