@@ -84,6 +84,12 @@ const maxPooledScratch = 64 << 10
 // (TestConverterReleaseCoversFields; TestConverterReleasedAfterUse checks
 // real translations leave nothing behind).
 func (c *msgConverter) release() {
+	c.reset()
+	converters.Put(c)
+}
+
+// reset empties c, keeping its storage (release).
+func (c *msgConverter) reset() {
 	if c.used&usedMessage != 0 {
 		calls := c.m.ToolCalls[:cap(c.m.ToolCalls)]
 		clear(calls)
@@ -109,7 +115,6 @@ func (c *msgConverter) release() {
 		c.resp = anthRawResponse{}
 	}
 	c.used = 0
-	converters.Put(c)
 }
 
 // zeroed reports whether *v is all zero bytes (its zero value; padding
