@@ -80,9 +80,8 @@ var anthropicTranslators = sync.Pool{New: func() any { return new(anthropicTrans
 const maxKeptResponse = 16 << 10
 
 // Release is Releaser: a pooled translator goes back with nothing of its
-// attempt but its response buffer's memory, its copies of the model names
-// (modelNames) and its emptied working memory (anthWork), for the next
-// one. Called only when nothing uses
+// attempt but its response buffer's memory and its copies of the model
+// names (modelNames), for the next one. Called only when nothing uses
 // what it returned any more (upstream.Filter.Recycle).
 func (a *anthropicTranslator) Release() {
 	if !a.pooled {
@@ -92,64 +91,8 @@ func (a *anthropicTranslator) Release() {
 	if cap(out) > maxKeptResponse {
 		out = nil
 	}
-	*a = anthropicTranslator{out: out, names: a.names, kept: a.kept}
+	*a = anthropicTranslator{out: out, names: a.names}
 	anthropicTranslators.Put(a)
-}
-
-// anthWork is the working memory of a translation that only lives during
-// one call: a request's decoded options (anthChatRequest) and the
-// converter of its messages or of a response's blocks (msgConverter). A
-// pooled translator keeps its own from one attempt to the next (Release),
-// emptied after each use; any other takes them from their pools.
-type anthWork struct {
-	req  anthChatRequest
-	conv msgConverter
-}
-
-// work returns the translator's working memory, or nil (the pools') for a
-// translator that is not pooled.
-func (a *anthropicTranslator) work() *anthWork {
-	if !a.pooled {
-		return nil
-	}
-	if a.kept == nil {
-		a.kept = new(anthWork)
-	}
-	return a.kept
-}
-
-// request returns w's request, or one from chatRequests when w is nil;
-// doneRequest empties it (and puts back the pool's).
-func (w *anthWork) request() *anthChatRequest {
-	if w == nil {
-		return chatRequests.Get().(*anthChatRequest)
-	}
-	return &w.req
-}
-
-func (w *anthWork) doneRequest(req *anthChatRequest) {
-	if w == nil {
-		req.release()
-		return
-	}
-	req.reset()
-}
-
-// converter returns w's converter, or one from converters when w is nil;
-// doneConverter empties it (and puts back the pool's).
-func (w *anthWork) converter() *msgConverter {
-	if w == nil {
-		return converters.Get().(*msgConverter)
-	}
-	return &w.conv
-}
-
-func (w *anthWork) doneConverter(c *msgConverter) {
-	if w == nil {
-		c.release()
-		return
-	}
-	c.reset()
 }
 
 type anthropicTranslator struct {
@@ -159,10 +102,8 @@ type anthropicTranslator struct {
 	// a pooled translator reuses from one attempt to the next.
 	out []byte
 	// names holds the copies of the last attempt's model names, which a
-	// pooled translator keeps too (modelNames), and kept its working
-	// memory (work).
+	// pooled translator keeps too (modelNames).
 	names modelNames
-	kept  *anthWork
 
 	target  Target
 	path    string

@@ -37,11 +37,9 @@ func knownMembers(f bodyscan.Findings) memberWalk {
 // copyable (bodyscan.Findings.RawStrings), so no literal is checked again.
 func (a *anthropicTranslator) request(body []byte, walk memberWalk, rawStrings bool) (RequestResult, error) {
 	// The decoded options, their checked form and the walk's state are
-	// pooled (or the pooled translator's: work): they only live during the
-	// call (what outlives it is cloned).
-	w := a.work()
-	req := w.request()
-	defer w.doneRequest(req)
+	// pooled: they only live during the call (what outlives it is cloned).
+	req := chatRequests.Get().(*anthChatRequest)
+	defer req.release()
 	req.ascii = rawStrings
 	head, err := a.parseChat(body, req, walk)
 	if err != nil {
@@ -59,9 +57,7 @@ func (a *anthropicTranslator) request(body []byte, walk memberWalk, rawStrings b
 	}
 	// The Anthropic body is about as large as the OpenAI one.
 	buf := bodyBuffer(len(body) + len(body)/8 + 256)
-	c := w.converter()
-	defer w.doneConverter(c) // deferred: emptied even after a panic
-	encoded, err := c.appendRequest(*buf, head, req.Messages, rawStrings)
+	encoded, err := appendAnthropicRequest(*buf, head, req.Messages, rawStrings)
 	if err != nil {
 		bufpool.Put(buf)
 		return RequestResult{}, err
@@ -204,15 +200,9 @@ type anthChatRequest struct {
 // chatRequests pools the requests request decodes into.
 var chatRequests = sync.Pool{New: func() any { return new(anthChatRequest) }}
 
-// release empties req (reset) and puts it back in chatRequests.
+// release empties req, keeping its storage, and puts it back in
+// chatRequests: nothing of the body it was decoded from stays reachable.
 func (req *anthChatRequest) release() {
-	req.reset()
-	chatRequests.Put(req)
-}
-
-// reset empties req, keeping its storage: nothing of the body it was
-// decoded from stays reachable.
-func (req *anthChatRequest) reset() {
 	tools := req.head.Tools[:cap(req.head.Tools)]
 	clear(tools)
 	funcs := req.funcs[:cap(req.funcs)]
@@ -225,6 +215,7 @@ func (req *anthChatRequest) reset() {
 	onMember := req.onMember
 	*req = anthChatRequest{}
 	req.onMember, req.funcs, req.toolList, req.head.Tools = onMember, funcs[:0], calls[:0], tools[:0]
+	chatRequests.Put(req)
 }
 
 // schemaError is the 400 for a body whose members have the wrong types.
@@ -403,16 +394,10 @@ func convertTools(req *chatRequest, out *anthRequest) error {
 // anthRequest's member order. rawStrings: every string literal of msgs is
 // known to be raw copyable (msgConverter.raw).
 func appendAnthropicRequest(dst []byte, head *anthRequest, msgs rawJSON, rawStrings bool) ([]byte, error) {
-	c := converters.Get().(*msgConverter)
-	defer c.release()
-	return c.appendRequest(dst, head, msgs, rawStrings)
-}
-
-// appendRequest is appendAnthropicRequest with the converter c, which the
-// caller releases (or resets) after.
-func (c *msgConverter) appendRequest(dst []byte, head *anthRequest, msgs rawJSON, rawStrings bool) ([]byte, error) {
 	// The messages come from a body bodyscan validated (parseChat), or the
 	// router phase vouched for: their strings copy as raw tokens.
+	c := converters.Get().(*msgConverter)
+	defer c.release()
 	c.trusted, c.raw = true, rawStrings
 	// The members in anthRequest's order: model and anthropic_version only
 	// when set (a host that takes the model in its path sets the version in

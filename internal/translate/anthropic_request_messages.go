@@ -84,12 +84,6 @@ const maxPooledScratch = 64 << 10
 // (TestConverterReleaseCoversFields; TestConverterReleasedAfterUse checks
 // real translations leave nothing behind).
 func (c *msgConverter) release() {
-	c.reset()
-	converters.Put(c)
-}
-
-// reset empties c, keeping its storage (release).
-func (c *msgConverter) reset() {
 	if c.used&usedMessage != 0 {
 		calls := c.m.ToolCalls[:cap(c.m.ToolCalls)]
 		clear(calls)
@@ -115,6 +109,7 @@ func (c *msgConverter) reset() {
 		c.resp = anthRawResponse{}
 	}
 	c.used = 0
+	converters.Put(c)
 }
 
 // zeroed reports whether *v is all zero bytes (its zero value; padding

@@ -666,11 +666,9 @@ func TestAnthropicPooledModelNames(t *testing.T) {
 
 // Real translations, requests and responses of every shape the converter
 // reads (string and part contents, images, tool calls and results, decoded
-// messages and blocks, thinking, tool use), leave nothing in the working
-// memory they are done with but its storage: each part of the converter a
-// walk wrote set its used bit, so reset cleared it. Checked for a pooled
-// translator's own (anthWork, after Release) and for the pools' (a
-// translator that is not pooled).
+// messages and blocks, thinking, tool use), leave nothing in the converter
+// they put back in the pool but its storage: each part a walk wrote set its
+// used bit, so release cleared it.
 func TestConverterReleasedAfterUse(t *testing.T) {
 	if raceEnabled {
 		t.Skip("-race: its sync.Pool drops items; make test runs this test again without -race")
@@ -679,9 +677,9 @@ func TestConverterReleasedAfterUse(t *testing.T) {
 		`{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]}`,
 		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"look"},{"type":"image_url","image_url":{"url":"https://x/y.png"}}]},` +
 			`{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},` +
-			`{"role":"tool","tool_call_id":"c1","content":[{"type":"text","text":"done"}]}],"tools":[{"type":"function","function":{"name":"f"}}],"user":"u"}`,
+			`{"role":"tool","tool_call_id":"c1","content":[{"type":"text","text":"done"}]}]}`,
 		`{"model":"m","messages":[{"role":"user","content":"caf\u00e9 \"q\"","role":"user"},{"role":"assistant","content":[{"type":"refusal","refusal":"no"}]}]}`,
-		`{"model":"m","messages":[{"role":"user","content":"a"},{"role":"system","content":"late"}],"temperature":1e-1}`,
+		`{"model":"m","messages":[{"role":"user","content":"a"},{"role":"system","content":"late"}]}`,
 	}
 	responses := []string{
 		`{"id":"msg_1","model":"claude","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":2}}`,
@@ -689,64 +687,33 @@ func TestConverterReleasedAfterUse(t *testing.T) {
 			`{"type":"tool_use","id":"t1","name":"f","input":{"x":1}}],"stop_reason":"tool_use","usage":{"input_tokens":1,"output_tokens":2}}`,
 		`{"id":"msg_\u0033","model":"claude","content":[{"type":"text","text":"x"}],"stop_reason":"end_turn"}`,
 	}
-	clean := func(what string, c *msgConverter) {
+	check := func(what string) {
 		t.Helper()
+		c := converters.Get().(*msgConverter)
+		defer converters.Put(c)
 		calls, scratch := c.m.ToolCalls, c.scratch
 		c.m.ToolCalls, c.scratch = nil, nil
 		if !zeroed(c) || len(calls) != 0 || len(scratch) != 0 || slices.ContainsFunc(calls[:cap(calls)], func(tc chatToolCall) bool { return tc != chatToolCall{} }) {
-			t.Fatalf("after %s the converter keeps %+v (tool calls %v)", what, c, calls[:cap(calls)])
+			t.Fatalf("after %s the pooled converter keeps %+v (tool calls %v)", what, c, calls[:cap(calls)])
 		}
 		c.m.ToolCalls, c.scratch = calls, scratch
 	}
-	cleanRequest := func(what string, req *anthChatRequest) {
-		t.Helper()
-		r := *req // its storage kept, the rest zero
-		r.onMember, r.funcs, r.toolList, r.head.Tools = nil, nil, nil, nil
-		if !zeroed(&r) {
-			t.Fatalf("after %s the request keeps %+v", what, r)
+	for _, body := range requests {
+		res, err := newAnthropicT(t, anthTarget).RequestBody([]byte(body))
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
 		}
+		res.Release()
+		check(body)
 	}
-	for _, pooled := range []bool{true, false} {
-		translator := func() *anthropicTranslator {
-			if pooled {
-				return newAnthropicT(t, anthTarget).(*anthropicTranslator)
-			}
-			return &anthropicTranslator{target: anthTarget, path: defaultAnthropicPath}
+	for _, body := range responses {
+		tr := anthropicResponseTranslator(t, false, false)
+		if _, err := tr.ResponseHeaders(200, "application/json", ""); err != nil {
+			t.Fatal(err)
 		}
-		check := func(what string, a *anthropicTranslator) {
-			t.Helper()
-			if !pooled {
-				c := converters.Get().(*msgConverter)
-				defer converters.Put(c)
-				clean(what, c)
-				return
-			}
-			w := a.kept
-			Release(a)
-			if w == nil || a.kept != w {
-				t.Fatalf("after %s the translator's working memory is %p, was %p", what, a.kept, w)
-			}
-			clean(what, &w.conv)
-			cleanRequest(what, &w.req)
+		if _, _, err := tr.ResponseBody([]byte(body), true); err != nil {
+			t.Fatalf("%s: %v", body, err)
 		}
-		for _, body := range requests {
-			a := translator()
-			res, err := a.RequestBody([]byte(body))
-			if err != nil {
-				t.Fatalf("%s: %v", body, err)
-			}
-			res.Release()
-			check(body, a)
-		}
-		for _, body := range responses {
-			a := translator()
-			if _, err := a.ResponseHeaders(200, "application/json", ""); err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := a.ResponseBody([]byte(body), true); err != nil {
-				t.Fatalf("%s: %v", body, err)
-			}
-			check(body, a)
-		}
+		check(body)
 	}
 }

@@ -210,9 +210,8 @@ func (a *anthropicTranslator) translateWhole(body []byte) ([]byte, Usage, error)
 	// The top level is decoded (its types checked); the content blocks stay
 	// raw and are walked into the output one at a time, their texts copied
 	// as JSON literals, so nothing grows with the number of blocks.
-	w := a.work()
-	c := w.converter()
-	defer w.doneConverter(c)
+	c := converters.Get().(*msgConverter)
+	defer c.release()
 	c.used |= usedResp
 	r := &c.resp
 	validated, err := r.read(body)
