@@ -268,7 +268,7 @@ func (a *anthropicTranslator) translateWhole(body []byte) ([]byte, Usage, error)
 		return nil, a.tokens.usage(), err
 	}
 	out = append(out, `},"logprobs":null,"finish_reason":`...)
-	out = appendJSONString(out, finishReason(r.StopReason))
+	out = appendQuoted(out, finishReason(r.StopReason)) // one of its constants: nothing to escape
 	// Usage counts only once the whole body translated, as a body that
 	// failed to decode never counted.
 	a.tokens.merge(&r.Usage)
