@@ -91,7 +91,12 @@ func (a *anthropicTranslator) Release() {
 	if cap(out) > maxKeptResponse {
 		out = nil
 	}
-	*a = anthropicTranslator{out: out, names: a.names}
+	// Cleared in place, then what is kept set again: a literal with both
+	// is built aside and copied over a (wbMove: a write barrier per
+	// pointer word while the GC marks, not wbZero's).
+	names := a.names
+	*a = anthropicTranslator{}
+	a.out, a.names = out, names
 	anthropicTranslators.Put(a)
 }
 
