@@ -27,20 +27,33 @@ func byteIs(x uint64, c byte) uint64 {
 // PlainASCII reports whether b is all ASCII without a backslash: a string
 // literal's contents that decode to themselves and need no UTF-8 check.
 func PlainASCII(b []byte) bool {
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		if (x|byteIs(x, '\\'))&highs != 0 {
-			return false
+	n := len(b)
+	switch {
+	case n >= 8:
+		i := 0
+		for ; i+8 <= n; i += 8 {
+			if !plainWord(binary.LittleEndian.Uint64(b[i:])) {
+				return false
+			}
 		}
+		// The tail as the last word (overlapping the one before), not
+		// byte by byte.
+		return i == n || plainWord(binary.LittleEndian.Uint64(b[n-8:]))
+	case n >= 4:
+		// A role, a type: the first and the last four bytes, overlapping.
+		return plainWord(uint64(binary.LittleEndian.Uint32(b)) | uint64(binary.LittleEndian.Uint32(b[n-4:]))<<32)
 	}
-	for ; i < len(b); i++ {
-		if c := b[i]; c == '\\' || c >= 0x80 {
+	for _, c := range b {
+		if c == '\\' || c >= 0x80 {
 			return false
 		}
 	}
 	return true
 }
+
+// plainWord reports whether the eight bytes of x are ASCII without a
+// backslash.
+func plainWord(x uint64) bool { return (x|byteIs(x, '\\'))&highs == 0 }
 
 // shortStringEnd returns the end of the string at b[i] == '"' (after its
 // closing quote) when it ends within the next shortKey bytes without an

@@ -110,7 +110,14 @@ func AppendStringContents(dst []byte, s string) []byte {
 	// and after each byte or rune that is not plain ASCII, byte by byte
 	// to the next one within a word.
 	start := 0
-	for i := plainWords(s); i < len(s); {
+	i := plainWords(s)
+	if len(s)-i < 8 && len(s) >= 8 && plainWords(s[len(s)-8:]) == 8 {
+		// Every word was plain and so is the tail, shorter than a word:
+		// the last word (overlapping the one before) says so at once, not
+		// byte by byte (an id, a model, a short text).
+		return append(dst, s...)
+	}
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {

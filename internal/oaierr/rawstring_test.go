@@ -149,3 +149,24 @@ func FuzzAppendStringContents(f *testing.F) {
 		}
 	})
 }
+
+// Every length up to three words, each byte that must be escaped (and a
+// plain one) at every offset: the plain-string shortcut of
+// AppendStringContents (whole words, then the last word overlapping them)
+// answers as the byte-wise encoder does.
+func TestAppendStringContentsEveryLength(t *testing.T) {
+	for n := range 25 {
+		for p := range max(n, 1) {
+			for _, c := range []byte{'a', 0x00, 0x1f, '"', '\\', 0x7f, 0x80, 0xc3, 0xff} {
+				b := []byte(strings.Repeat("b", n))
+				if n > 0 {
+					b[p] = c
+				}
+				want := appendStringContentsBytewise([]byte("x"), string(b))
+				if got := AppendStringContents([]byte("x"), string(b)); string(got) != string(want) {
+					t.Fatalf("%d bytes, %#x at %d: got %q, want %q", n, c, p, got, want)
+				}
+			}
+		}
+	}
+}

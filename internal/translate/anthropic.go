@@ -50,8 +50,11 @@ func newAnthropic(t Target, ep endpoint) (Translator, error) {
 	}
 	switch ep.kind {
 	case endpointChatCompletions:
+		// A pooled translator is new or Released: all zero but the memory
+		// Release keeps, so only the attempt's fields are set (not the
+		// whole struct cleared once more).
 		a := anthropicTranslators.Get().(*anthropicTranslator)
-		*a = anthropicTranslator{target: t, path: path, headers: headers, pooled: true, out: a.out[:0]}
+		a.target, a.path, a.headers, a.pooled = t, path, headers, true
 		return a, nil
 	case endpointMessages:
 		return &passthrough{target: t, usage: &anthropicUsageScanner{}, headers: headers, errorJSON: anthropicClientErrorJSON,
@@ -77,8 +80,9 @@ var anthropicTranslators = sync.Pool{New: func() any { return new(anthropicTrans
 const maxKeptResponse = 16 << 10
 
 // Release is Releaser: a pooled translator goes back with nothing of its
-// attempt but its response buffer's memory, for the next one. Called only
-// when nothing uses what it returned any more (upstream.Filter.Recycle).
+// attempt but its response buffer's memory and its copies of the model
+// names (modelNames), for the next one. Called only when nothing uses
+// what it returned any more (upstream.Filter.Recycle).
 func (a *anthropicTranslator) Release() {
 	if !a.pooled {
 		return
@@ -87,7 +91,12 @@ func (a *anthropicTranslator) Release() {
 	if cap(out) > maxKeptResponse {
 		out = nil
 	}
-	*a = anthropicTranslator{out: out}
+	// Cleared in place, then what is kept set again: a literal with both
+	// is built aside and copied over a (wbMove: a write barrier per
+	// pointer word while the GC marks, not wbZero's).
+	names := a.names
+	*a = anthropicTranslator{}
+	a.out, a.names = out, names
 	anthropicTranslators.Put(a)
 }
 
@@ -97,6 +106,9 @@ type anthropicTranslator struct {
 	// out is the memory of the translated (non-streamed) response, which
 	// a pooled translator reuses from one attempt to the next.
 	out []byte
+	// names holds the copies of the last attempt's model names, which a
+	// pooled translator keeps too (modelNames).
+	names modelNames
 
 	target  Target
 	path    string

@@ -62,15 +62,9 @@ func (a *anthropicTranslator) request(body []byte, walk memberWalk, rawStrings b
 		bufpool.Put(buf)
 		return RequestResult{}, err
 	}
-	// The models alias body (or the target): copied, both in one string.
+	// The models alias body (or the target): copies (modelNames.of).
 	var requestModel string
-	if req.Model == model {
-		a.model = strings.Clone(model)
-		requestModel = a.model
-	} else {
-		both := model + req.Model
-		a.model, requestModel = both[:len(model)], both[len(model):]
-	}
+	a.model, requestModel = a.names.of(model, req.Model)
 	a.includeUsage = req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	res := RequestResult{
 		Path:          path,
@@ -82,6 +76,28 @@ func (a *anthropicTranslator) request(body []byte, walk memberWalk, rawStrings b
 	}
 	res.setBody(buf, encoded)
 	return res, nil
+}
+
+// modelNames are the upstream and requested model names of an attempt,
+// copies that outlive its body. A pooled translator keeps those of its
+// last attempt (Release): the next one that names the same models (most
+// do) uses them again instead of copying them once more.
+type modelNames struct{ model, request string }
+
+// of returns copies of model and request, both in one string when they
+// differ.
+func (k *modelNames) of(model, request string) (string, string) {
+	if model == k.model && request == k.request {
+		return k.model, k.request
+	}
+	if request == model {
+		k.model = strings.Clone(model)
+		k.request = k.model
+	} else {
+		both := model + request
+		k.model, k.request = both[:len(model)], both[len(model):]
+	}
+	return k.model, k.request
 }
 
 // jsonHeaders is a.headers and content-type: application/json: one value
@@ -304,7 +320,8 @@ func (a *anthropicTranslator) fillRequest(req *chatRequest, out *anthRequest) er
 	}
 	out.StopSequences = stops
 	if req.User != "" {
-		out.Metadata = &anthMetadata{UserID: req.User}
+		out.metadata = anthMetadata{UserID: req.User}
+		out.Metadata = &out.metadata
 	}
 	return convertTools(req, out)
 }
@@ -348,18 +365,22 @@ func convertTools(req *chatRequest, out *anthRequest) error {
 	if err != nil {
 		return err
 	}
+	choose := func(c anthToolChoice) {
+		out.toolChoice = c
+		out.ToolChoice = &out.toolChoice
+	}
 	switch tc.mode {
 	case "auto", "none":
-		out.ToolChoice = &anthToolChoice{Type: tc.mode}
+		choose(anthToolChoice{Type: tc.mode})
 	case "required":
-		out.ToolChoice = &anthToolChoice{Type: "any"}
+		choose(anthToolChoice{Type: "any"})
 	case "function":
-		out.ToolChoice = &anthToolChoice{Type: "tool", Name: tc.name}
+		choose(anthToolChoice{Type: "tool", Name: tc.name})
 	}
 	if p := req.ParallelToolCalls; p != nil && !*p {
 		switch {
 		case out.ToolChoice == nil:
-			out.ToolChoice = &anthToolChoice{Type: "auto", DisableParallelToolUse: true}
+			choose(anthToolChoice{Type: "auto", DisableParallelToolUse: true})
 		case out.ToolChoice.Type != "none":
 			out.ToolChoice.DisableParallelToolUse = true
 		}

@@ -52,7 +52,19 @@ type msgConverter struct {
 	// response translateMessage reads (kept here: pooled with the rest).
 	block anthRawBlock
 	resp  anthRawResponse
+	// used has a bit for each of m, part, block and resp that was written
+	// since the converter left the pool: release clears those alone.
+	used uint8
 }
+
+// The bits of msgConverter.used, each set where its field is first
+// written (resetMessage, eachPart, eachBlock, translateWhole).
+const (
+	usedMessage uint8 = 1 << iota
+	usedPart
+	usedBlock
+	usedResp
+)
 
 // converters pools the converters of requests and responses: a converter
 // and the decoder, scratch and values it reuses only live during one
@@ -66,33 +78,37 @@ const maxPooledScratch = 64 << 10
 // nothing of the bodies it read stays reachable. A part that holds nothing
 // is not cleared again: while the GC marks, clearing costs a write barrier
 // for each pointer slot, used or not, and a request uses none of the
-// response's parts (nor a response the request's). Every field of c is
-// listed here (TestConverterReleaseCoversFields).
+// response's parts (nor a response the request's). Which parts were
+// written is known (c.used): they are not read word by word to find out
+// (zeroed), but for the small decoder. Every field of c is listed here
+// (TestConverterReleaseCoversFields; TestConverterReleasedAfterUse checks
+// real translations leave nothing behind).
 func (c *msgConverter) release() {
-	calls := c.m.ToolCalls[:cap(c.m.ToolCalls)]
-	clear(calls)
-	scratch := c.scratch[:0]
-	if cap(scratch) > maxPooledScratch {
-		scratch = nil
-	}
-	if !zeroed(&c.m) {
+	if c.used&usedMessage != 0 {
+		calls := c.m.ToolCalls[:cap(c.m.ToolCalls)]
+		clear(calls)
 		c.m = chatMessage{ToolCalls: calls[:0]}
 	}
-	if !zeroed(&c.part) {
+	if c.used&usedPart != 0 {
 		c.part = rawPart{}
 	}
-	c.scratch = scratch
+	if cap(c.scratch) > maxPooledScratch {
+		c.scratch = nil
+	} else {
+		c.scratch = c.scratch[:0]
+	}
 	if !zeroed(&c.dec) {
 		c.dec = elementDecoder{}
 	}
 	c.dry, c.trusted, c.validDoc, c.raw = false, false, false, false
 	c.sysMark, c.sysStart = 0, 0
-	if !zeroed(&c.block) {
+	if c.used&usedBlock != 0 {
 		c.block = anthRawBlock{}
 	}
-	if !zeroed(&c.resp) {
+	if c.used&usedResp != 0 {
 		c.resp = anthRawResponse{}
 	}
+	c.used = 0
 	converters.Put(c)
 }
 
@@ -323,6 +339,7 @@ func (c *msgConverter) eachMessage(msgs []byte, fn func(i int) error) error {
 // storage: the decoder fills reused tool calls in place, so a call it
 // decodes from {} must not keep an earlier message's id and name.
 func (c *msgConverter) resetMessage() {
+	c.used |= usedMessage
 	calls := c.m.ToolCalls[:cap(c.m.ToolCalls)]
 	clear(calls)
 	c.m = chatMessage{ToolCalls: calls[:0]}
@@ -565,6 +582,7 @@ type partFunc func(dst []byte, j int, p *rawPart) ([]byte, error)
 // eachPart decodes the content parts of the array raw into c.part, one at a
 // time, and calls fn with each.
 func (c *msgConverter) eachPart(dst []byte, raw []byte, loc msgLoc, fn partFunc) ([]byte, error) {
+	c.used |= usedPart
 	err := c.elements(raw, func(j, vs, ve int) error {
 		c.part = rawPart{}
 		if c.dec.decode(raw[vs:ve], &c.part) != nil {

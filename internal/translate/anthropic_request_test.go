@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"testing"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/aigw/aigw/internal/bodyscan"
 )
@@ -542,12 +543,13 @@ func TestConverterReleaseForgets(t *testing.T) {
 	c.block = anthRawBlock{Text: rawJSON(`"x"`)}
 	c.resp.ID = "msg_1"
 	c.trusted, c.raw, c.validDoc = true, true, true
+	c.used = usedMessage | usedBlock | usedResp // as the walks that wrote them set it
 	c.scratch = make([]byte, 10, maxPooledScratch+1)
 	calls := c.m.ToolCalls
 	c.release()
 	converters.Get() // take it out again, so no other test reuses it
 	if calls[0] != (chatToolCall{}) || c.m.Role != "" || len(c.m.ToolCalls) != 0 || c.block.Text != nil || c.resp.ID != "" ||
-		c.trusted || c.raw || c.validDoc || c.scratch != nil {
+		c.trusted || c.raw || c.validDoc || c.scratch != nil || c.used != 0 {
 		t.Fatalf("release kept %+v", c)
 	}
 }
@@ -579,7 +581,7 @@ func TestConverterReleaseCoversFields(t *testing.T) {
 	for i := range typ.NumField() {
 		names = append(names, typ.Field(i).Name)
 	}
-	want := []string{"m", "part", "scratch", "dec", "dry", "trusted", "validDoc", "raw", "sysMark", "sysStart", "block", "resp"}
+	want := []string{"m", "part", "scratch", "dec", "dry", "trusted", "validDoc", "raw", "sysMark", "sysStart", "block", "resp", "used"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("msgConverter's fields are %v; release clears %v", names, want)
 	}
@@ -591,9 +593,127 @@ func TestConverterReleaseCoversFields(t *testing.T) {
 	c.resp.counts[3] = 1
 	c.block.Thinking = rawJSON(`"t"`)
 	c.sysStart = 4
+	c.used = usedPart | usedBlock | usedResp // as the walks that wrote them set it
 	c.release()
 	converters.Get()
 	if c.part.ImageURL != nil || c.resp.counts[3] != 0 || c.block.Thinking != nil || c.sysStart != 0 {
 		t.Fatalf("release kept %+v", c)
+	}
+}
+
+// modelNames.of copies the names (a body overwritten after the call does
+// not change them), one string for both when they differ, and hands the
+// same copies back while the names stay the same.
+func TestModelNamesOf(t *testing.T) {
+	var k modelNames
+	var last [2]string
+	for i, c := range []struct {
+		model, request string
+		reused         bool // the copies of the call before
+	}{
+		{"claude-3-5-haiku-latest", "gpt-4o-mini", false},
+		{"claude-3-5-haiku-latest", "gpt-4o-mini", true},
+		{"claude-opus-4", "claude-opus-4", false},
+		{"claude-opus-4", "claude-opus-4", true},
+		{"claude-opus-4", "gpt-4.1", false},
+		{"claude-sonnet-4-5", "gpt-4.1", false},
+		{"", "", false},
+	} {
+		src := []byte(c.model + c.request)
+		model, request := aliasString(src[:len(c.model)]), aliasString(src[len(c.model):])
+		gotModel, gotRequest := k.of(model, request)
+		for j := range src {
+			src[j] = 'X'
+		}
+		if gotModel != c.model || gotRequest != c.request {
+			t.Fatalf("%d: of(%q, %q) = %q, %q", i, c.model, c.request, gotModel, gotRequest)
+		}
+		same := unsafe.StringData(gotModel) == unsafe.StringData(last[0]) && unsafe.StringData(gotRequest) == unsafe.StringData(last[1])
+		if c.model != "" && same != c.reused {
+			t.Fatalf("%d: of(%q, %q) reused the last copies: %v, want %v", i, c.model, c.request, same, c.reused)
+		}
+		last = [2]string{gotModel, gotRequest}
+	}
+}
+
+// Pooled translators keep the copies of their last model names: one after
+// another, through Release, each attempt reports its own models, whatever
+// the attempt before named and whatever becomes of the bodies.
+func TestAnthropicPooledModelNames(t *testing.T) {
+	for i, c := range []struct{ client, upstream string }{
+		{"gpt-4o-mini", "claude-3-5-haiku-latest"},
+		{"gpt-4o-mini", "claude-3-5-haiku-latest"},
+		{"claude-opus-4", "claude-opus-4"},
+		{"gpt-4.1", "claude-sonnet-4-5"},
+		{"gpt-4o-mini", "claude-3-5-haiku-latest"},
+	} {
+		body := []byte(`{"model":"` + c.client + `","messages":[{"role":"user","content":"hi"}]}`)
+		tr := newAnthropicT(t, anthTarget)
+		res, err := tr.RequestBody(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range body {
+			body[j] = 'X'
+		}
+		if res.Model != c.upstream || res.RequestModel != c.client {
+			t.Fatalf("%d: model %q, request model %q; want %q, %q", i, res.Model, res.RequestModel, c.upstream, c.client)
+		}
+		res.Release()
+		Release(tr)
+	}
+}
+
+// Real translations, requests and responses of every shape the converter
+// reads (string and part contents, images, tool calls and results, decoded
+// messages and blocks, thinking, tool use), leave nothing in the converter
+// they put back in the pool but its storage: each part a walk wrote set its
+// used bit, so release cleared it.
+func TestConverterReleasedAfterUse(t *testing.T) {
+	if raceEnabled {
+		t.Skip("-race: its sync.Pool drops items; make test runs this test again without -race")
+	}
+	requests := []string{
+		`{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]}`,
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"look"},{"type":"image_url","image_url":{"url":"https://x/y.png"}}]},` +
+			`{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},` +
+			`{"role":"tool","tool_call_id":"c1","content":[{"type":"text","text":"done"}]}]}`,
+		`{"model":"m","messages":[{"role":"user","content":"caf\u00e9 \"q\"","role":"user"},{"role":"assistant","content":[{"type":"refusal","refusal":"no"}]}]}`,
+		`{"model":"m","messages":[{"role":"user","content":"a"},{"role":"system","content":"late"}]}`,
+	}
+	responses := []string{
+		`{"id":"msg_1","model":"claude","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":2}}`,
+		`{"id":"msg_2","model":"claude","content":[{"type":"thinking","thinking":"hm","signature":"s"},{"type":"text","text":"a","text":"b"},` +
+			`{"type":"tool_use","id":"t1","name":"f","input":{"x":1}}],"stop_reason":"tool_use","usage":{"input_tokens":1,"output_tokens":2}}`,
+		`{"id":"msg_\u0033","model":"claude","content":[{"type":"text","text":"x"}],"stop_reason":"end_turn"}`,
+	}
+	check := func(what string) {
+		t.Helper()
+		c := converters.Get().(*msgConverter)
+		defer converters.Put(c)
+		calls, scratch := c.m.ToolCalls, c.scratch
+		c.m.ToolCalls, c.scratch = nil, nil
+		if !zeroed(c) || len(calls) != 0 || len(scratch) != 0 || slices.ContainsFunc(calls[:cap(calls)], func(tc chatToolCall) bool { return tc != chatToolCall{} }) {
+			t.Fatalf("after %s the pooled converter keeps %+v (tool calls %v)", what, c, calls[:cap(calls)])
+		}
+		c.m.ToolCalls, c.scratch = calls, scratch
+	}
+	for _, body := range requests {
+		res, err := newAnthropicT(t, anthTarget).RequestBody([]byte(body))
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		res.Release()
+		check(body)
+	}
+	for _, body := range responses {
+		tr := anthropicResponseTranslator(t, false, false)
+		if _, err := tr.ResponseHeaders(200, "application/json", ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := tr.ResponseBody([]byte(body), true); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		check(body)
 	}
 }

@@ -61,7 +61,11 @@ func (t *anthTokens) usage() Usage {
 
 // appendOpenAIUsage appends the OpenAI usage object for t.
 func (t *anthTokens) appendOpenAIUsage(dst []byte) []byte {
-	u := t.usage()
+	return appendOpenAIUsage(dst, t.usage())
+}
+
+// appendOpenAIUsage appends the OpenAI usage object for u (anthTokens.usage).
+func appendOpenAIUsage(dst []byte, u Usage) []byte {
 	dst = append(dst, `{"prompt_tokens":`...)
 	dst = appendInt(dst, u.InputTokens)
 	dst = append(dst, `,"completion_tokens":`...)
@@ -188,17 +192,27 @@ func (a *anthropicTranslator) ResponseBody(chunk []byte, eos bool) ([]byte, Usag
 		if !ok {
 			return nil, Usage{}, nil
 		}
-		out, err := a.translateMessage(whole)
-		return out, a.tokens.usage(), err
+		return a.translateWhole(whole)
 	}
 }
 
+// translateMessage translates the whole message body (translateWhole,
+// for a caller that reads the usage itself).
 func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
+	out, _, err := a.translateWhole(body)
+	return out, err
+}
+
+// translateWhole translates the whole message body and returns the usage
+// it counted (a.tokens.usage(), computed once: the response carries it
+// too).
+func (a *anthropicTranslator) translateWhole(body []byte) ([]byte, Usage, error) {
 	// The top level is decoded (its types checked); the content blocks stay
 	// raw and are walked into the output one at a time, their texts copied
 	// as JSON literals, so nothing grows with the number of blocks.
 	c := converters.Get().(*msgConverter)
 	defer c.release()
+	c.used |= usedResp
 	r := &c.resp
 	validated, err := r.read(body)
 	if err != nil {
@@ -206,11 +220,11 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 		// answers 502 with an OpenAI error, as for an undecodable body.
 		// The decoder's message quotes the body: only where it stopped
 		// goes to the log.
-		return nil, badResponse("the anthropic backend returned a malformed response" + decodeErrorAt(err))
+		return nil, a.tokens.usage(), badResponse("the anthropic backend returned a malformed response" + decodeErrorAt(err))
 	}
 	content := trimSpace(r.Content)
 	if len(content) > 0 && content[0] != '[' && !isNull(content) {
-		return nil, badResponse("the anthropic backend returned a malformed response: content is not an array")
+		return nil, a.tokens.usage(), badResponse("the anthropic backend returned a malformed response: content is not an array")
 	}
 	model := r.Model
 	if model == "" || model == a.model {
@@ -239,7 +253,7 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 	out = append(out, '"')
 	out, texts, thinking, toolUse, err := c.joinBlockStrings(out, content, "text")
 	if err != nil {
-		return nil, err
+		return nil, a.tokens.usage(), err
 	}
 	if texts == 0 {
 		out = append(out[:mark], "null"...)
@@ -247,25 +261,26 @@ func (a *anthropicTranslator) translateMessage(body []byte) ([]byte, error) {
 		out = append(out, '"')
 	}
 	if out, err = c.appendReasoningContent(out, content, thinking); err != nil { // anthropic_thinking.go
-		return nil, err
+		return nil, a.tokens.usage(), err
 	}
 	out = append(out, `,"refusal":null`...)
 	if out, err = c.appendToolCalls(out, content, toolUse); err != nil {
-		return nil, err
+		return nil, a.tokens.usage(), err
 	}
 	out = append(out, `},"logprobs":null,"finish_reason":`...)
-	out = appendJSONString(out, finishReason(r.StopReason))
+	out = appendQuoted(out, finishReason(r.StopReason)) // one of its constants: nothing to escape
 	// Usage counts only once the whole body translated, as a body that
 	// failed to decode never counted.
 	a.tokens.merge(&r.Usage)
-	out = a.tokens.appendOpenAIUsage(append(out, `}],"usage":`...))
+	u := a.tokens.usage()
+	out = appendOpenAIUsage(append(out, `}],"usage":`...), u)
 	out = append(out, '}')
 	if a.pooled {
 		// Kept for the next attempt (Release): what this returns has been
 		// copied into Envoy's buffer by then.
 		a.out = out[:0]
 	}
-	return out, nil
+	return out, u, nil
 }
 
 // appendToolCalls writes ,"tool_calls":[…] for the tool_use blocks of the
@@ -428,6 +443,7 @@ func (c *msgConverter) eachBlock(out []byte, raw []byte, fn func(out []byte, b *
 	if len(raw) == 0 || isNull(raw) {
 		return out, nil
 	}
+	c.used |= usedBlock
 	b := &c.block
 	use := func() error {
 		if b.Type != "text" && !c.isString(b.Text) {

@@ -415,3 +415,15 @@ func TestAnthropicAttemptAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per attempt, %v for its request's translation alone (its translator included)", whole, request)
 	}
 }
+
+// finishReason answers one of its constants, which translateWhole writes
+// between quotes as they are: what the escaping encoder writes for them.
+func TestFinishReasonNeedsNoEscaping(t *testing.T) {
+	for _, stop := range []string{"end_turn", "stop_sequence", "pause_turn", "max_tokens", "model_context_window_exceeded",
+		"tool_use", "refusal", "", "unknown \"x\" \\ \n"} {
+		r := finishReason(stop)
+		if got, want := string(appendQuoted(nil, r)), string(appendJSONString(nil, r)); got != want {
+			t.Errorf("finishReason(%q) = %s written as is, %s escaped", stop, got, want)
+		}
+	}
+}

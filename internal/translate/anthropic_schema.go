@@ -30,6 +30,12 @@ type anthRequest struct {
 	// temperatureLit and topPLit are the client's literals of Temperature
 	// and TopP when the walk read them (appendFloatLit), else nil.
 	temperatureLit, topPLit []byte
+	// The values ToolChoice, Metadata and Thinking point to (fillRequest,
+	// claudeThinking): a pooled request's head sets them without an
+	// allocation per attempt.
+	toolChoice anthToolChoice
+	metadata   anthMetadata
+	thinking   anthThinking
 }
 
 type anthMessage struct {

@@ -111,7 +111,8 @@ func claudeThinking(req *anthChatRequest, out *anthRequest) error {
 	if tc := out.ToolChoice; tc != nil && (tc.Type == "any" || tc.Type == "tool") {
 		return unsupported("tool_choice", "a forced tool_choice (required or a named function) cannot be used while a Claude model is thinking (reasoning_effort or thinking is set)")
 	}
-	out.Thinking = &anthThinking{Type: "enabled", BudgetTokens: budget}
+	out.thinking = anthThinking{Type: "enabled", BudgetTokens: budget}
+	out.Thinking = &out.thinking
 	return nil
 }
 

@@ -177,17 +177,19 @@ var linkFunction chatToolFunction
 // members ignored).
 func (req *anthChatRequest) member(key string, vs, ve int) error {
 	v := req.walkBody[vs:ve]
-	if err := checkAnthropicParam(key, v); err != nil {
-		return err
-	}
 	if key == "messages" {
 		req.msgs++
 		req.msgStart, req.msgEnd = vs, ve
 	}
 	if req.slow {
-		return nil
+		return checkAnthropicParam(key, v)
 	}
+	// An option (bit set) is a parameter the policy accepts: its one
+	// switch, not the policy's too (TestAnthropicOptionsAreAccepted).
 	bit, ok := req.option(key, v)
+	if bit == 0 {
+		return checkAnthropicParam(key, v)
+	}
 	if req.seen&bit != 0 || !ok {
 		req.slow = true
 	}
@@ -307,15 +309,58 @@ func floatOption(dst **float64, val *float64, lit *[]byte, v []byte) bool {
 		*dst, *lit = nil, nil
 		return true
 	}
-	if len(v) > 20 || bytes.IndexAny(v, "eE") >= 0 {
-		return false
-	}
-	f, err := strconv.ParseFloat(aliasString(v), 64)
-	if err != nil {
-		return false
+	f, ok := shortFloat(v)
+	if !ok {
+		if len(v) > 20 || bytes.IndexAny(v, "eE") >= 0 {
+			return false
+		}
+		var err error
+		if f, err = strconv.ParseFloat(aliasString(v), 64); err != nil {
+			return false
+		}
 	}
 	*val, *dst, *lit = f, val, v
 	return true
+}
+
+// exactPow10 are the powers of ten shortFloat divides by, each exact in a
+// float64.
+var exactPow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// shortFloat reads v, -?digits(.digits)? with at most 15 digits (a
+// temperature, a top_p), as strconv.ParseFloat does, without its call:
+// the digits are an integer below 2^53 and the divisor a power of ten up
+// to 1e15, both exact in a float64, so the one division rounds the exact
+// quotient as ParseFloat rounds the decimal (its own exact path). Anything
+// else (an exponent, more digits) is not ok.
+func shortFloat(v []byte) (float64, bool) {
+	i := 0
+	if len(v) > 0 && v[0] == '-' {
+		i = 1
+	}
+	var mant uint64
+	digits, frac := 0, -1 // frac: digits after the point (-1: no point)
+	for ; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= '0' && c <= '9':
+			mant = mant*10 + uint64(c-'0')
+			if digits++; frac >= 0 {
+				frac++
+			}
+		case c == '.' && frac < 0:
+			frac = 0
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 || digits > 15 || frac == 0 {
+		return 0, false
+	}
+	f := float64(mant) / exactPow10[max(frac, 0)]
+	if v[0] == '-' {
+		f = -f
+	}
+	return f, true
 }
 
 // streamOptionsOf reads stream_options: null, or an object whose

@@ -3,6 +3,9 @@ package translate
 import (
 	"bytes"
 	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -333,5 +336,71 @@ func TestDeepNestingFollowsBodyscan(t *testing.T) {
 	out, err := anthropicResponseTranslator(t, false, false).(*anthropicTranslator).translateMessage(resp)
 	if err != nil || !bytes.Contains(out, []byte(`"content":"hi"`)) {
 		t.Fatalf("response: %v %s", err, out)
+	}
+}
+
+// The top-level walk asks the Anthropic parameter policy only about a
+// member that is not an option (anthChatRequest.member): every option is
+// a parameter the policy accepts whatever its value, and every parameter
+// it accepts that way is an option.
+func TestAnthropicOptionsAreAccepted(t *testing.T) {
+	for _, key := range []string{
+		"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "stop", "stream",
+		"stream_options", "tools", "tool_choice", "parallel_tool_calls", "user", "reasoning_effort", "thinking",
+		"n", "logprobs", "store", "top_logprobs", "frequency_penalty", "presence_penalty", "logit_bias", "metadata",
+		"response_format", "modalities", "service_tier", "seed", "audio", "prediction", "functions", "backend", "",
+	} {
+		var req anthChatRequest
+		bit, _ := req.option(key, []byte(`1234`))
+		accepted := checkAnthropicParam(key, []byte(`1234`)) == nil
+		if (bit != 0) != accepted {
+			t.Errorf("%q: option bit %#x, accepted by the policy with any value: %v", key, bit, accepted)
+		}
+	}
+}
+
+// shortFloat reads what it accepts exactly as strconv.ParseFloat does, bit
+// for bit (signed zeros included), and leaves exponents and long numbers
+// to it.
+func TestShortFloat(t *testing.T) {
+	for _, c := range []struct {
+		lit string
+		ok  bool
+	}{
+		{"0.7", true}, {"0.2", true}, {"1", true}, {"0", true}, {"-0", true}, {"-0.0", true}, {"0.1", true},
+		{"0.30000000000001", true}, {"123456789012345", true}, {"0.00000000000001", true}, {"-1.5", true},
+		{"9007199254740.99", true}, {"0.95", true}, {"1.0", true}, {"100", true},
+		{"1234567890123456", false}, {"0.000000000000001", false}, {"1e3", false}, {"1E-2", false}, {"-", false},
+		{"", false}, {".", false}, {"1.", false}, {"1.2.3", false}, {"1x", false}, {"--1", false},
+	} {
+		got, ok := shortFloat([]byte(c.lit))
+		if ok != c.ok {
+			t.Errorf("shortFloat(%q) ok %v, want %v", c.lit, ok, c.ok)
+			continue
+		}
+		if want, err := strconv.ParseFloat(c.lit, 64); ok && (err != nil || math.Float64bits(got) != math.Float64bits(want)) {
+			t.Errorf("shortFloat(%q) = %v, ParseFloat %v (%v)", c.lit, got, want, err)
+		}
+	}
+	// Every split of random digit strings up to 15 digits.
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		n := 1 + r.IntN(15)
+		d := make([]byte, n)
+		for i := range d {
+			d[i] = byte('0' + r.IntN(10))
+		}
+		lit := string(d)
+		if p := r.IntN(n + 1); p > 0 && p < n {
+			lit = lit[:p] + "." + lit[p:]
+		}
+		if r.IntN(2) == 0 {
+			lit = "-" + lit
+		}
+		got, ok := shortFloat([]byte(lit))
+		want, err := strconv.ParseFloat(lit, 64)
+		if !ok || err != nil || math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("shortFloat(%q) = %v %v, ParseFloat %v %v", lit, got, ok, want, err)
+		}
 	}
 }
