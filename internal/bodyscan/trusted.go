@@ -38,7 +38,8 @@ func WalkTrustedKnown(body []byte, ks, ke int, fn func(key string, vs, ve int) e
 	if i >= len(body) {
 		return &Error{Kind: Empty}
 	}
-	o := ObjectAt(body, i)
+	var o Object
+	o.Start(body, i)
 	o.know(ks, ke)
 	for o.Next() {
 		key, vs, ve := o.Member()
@@ -54,9 +55,10 @@ func WalkTrustedKnown(body []byte, ks, ke int, fn func(key string, vs, ve int) e
 // of a document known to be valid, and returns the offset after it: a
 // walk over an array of objects reads each object once, its end found by
 // walking its members (not by skipping it first). A reader that needs no
-// callback loops over ObjectAt instead.
+// callback loops over an Object (Start) instead.
 func ObjectTrusted(b []byte, i int, fn func(key string, vs, ve int) error) (end int, err error) {
-	o := ObjectAt(b, i)
+	var o Object
+	o.Start(b, i)
 	for o.Next() {
 		key, vs, ve := o.Member()
 		if err := fn(key, vs, ve); err != nil {
@@ -67,10 +69,11 @@ func ObjectTrusted(b []byte, i int, fn func(key string, vs, ve int) error) (end 
 }
 
 // Object steps through the members of an object of a document known to be
-// valid (ObjectAt), a loop in the reader instead of a callback per member
+// valid (Start), a loop in the reader instead of a callback per member
 // and per level:
 //
-//	o := bodyscan.ObjectAt(b, i)
+//	var o bodyscan.Object
+//	o.Start(b, i)
 //	for o.Next() {
 //		key, vs, ve := o.Member()
 //		...
@@ -105,12 +108,16 @@ const (
 	walkOpen               // an Object's b[i] is to be its opening brace
 )
 
-// ObjectAt starts a walk over the object that starts at b[i] (ObjectTrusted).
-// It only records where: the first Next reads the opening brace, so the
-// call inlines and the Object is built in the caller's frame (returned by
-// value from a call, its copy cost a store-forwarding stall per object).
-func ObjectAt(b []byte, i int) Object {
-	return Object{b: b, i: i, ks: -1, state: walkOpen}
+// Start makes o, new or used, a walk over the object that starts at b[i]
+// (ObjectTrusted); the first Next reads the opening brace. It works in
+// place, each field written on its own, rather than returning an Object:
+// a returned struct is built in a temporary and copied into the caller's,
+// and that copy's wide loads of narrower stores are a store-forwarding
+// stall the CPU pays on every object of a walk (tens of nanoseconds each,
+// most of a message's cost in a translation's walk over a long chat).
+func (o *Object) Start(b []byte, i int) {
+	o.b, o.i, o.state, o.ks, o.ke = b, i, walkOpen, -1, 0
+	o.key, o.vs, o.ve, o.end, o.err = "", 0, 0, 0, nil
 }
 
 // know sets the known member value span b[ks:ke] (WalkTrustedKnown's), or

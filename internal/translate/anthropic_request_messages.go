@@ -356,7 +356,8 @@ func (c *msgConverter) walkMessage(msgs []byte, i int) (int, bool) {
 	m := &c.m
 	var seen memberSet
 	var calls []byte
-	o := bodyscan.ObjectAt(msgs, i)
+	var o bodyscan.Object
+	o.Start(msgs, i)
 	for o.Next() {
 		key, vs, ve := o.Member()
 		v := msgs[vs:ve]

@@ -391,7 +391,8 @@ func (r *anthRawResponse) readUsage(v []byte) bool {
 	}
 	u := &r.Usage
 	var seen uint8
-	o := bodyscan.ObjectAt(v, 0)
+	var o bodyscan.Object
+	o.Start(v, 0)
 	for o.Next() {
 		key, vs, ve := o.Member()
 		var k int
@@ -497,7 +498,8 @@ func (c *msgConverter) eachBlock(out []byte, raw []byte, fn func(out []byte, b *
 // UTF-8, a repeated member.
 func walkBlock(raw []byte, i int, b *anthRawBlock) (int, bool) {
 	var seen memberSet
-	o := bodyscan.ObjectAt(raw, i)
+	var o bodyscan.Object
+	o.Start(raw, i)
 	for o.Next() {
 		key, vs, ve := o.Member()
 		v := raw[vs:ve]

@@ -375,7 +375,8 @@ func (req *anthChatRequest) streamOptionsOf(v []byte) bool {
 	}
 	req.streamOptions = chatStreamOptions{}
 	seen := false
-	o := bodyscan.ObjectAt(v, 0)
+	var o bodyscan.Object
+	o.Start(v, 0)
 	for o.Next() {
 		key, vs, ve := o.Member()
 		if key != "include_usage" {
@@ -412,7 +413,8 @@ func (req *anthChatRequest) toolsOf(v []byte) bool {
 	for ok && a.Next() {
 		var t chatTool
 		var seen memberSet
-		o := bodyscan.ObjectAt(v, a.At())
+		var o bodyscan.Object
+		o.Start(v, a.At())
 		for ok && o.Next() {
 			key, vs, ve := o.Member()
 			var bit uint32
@@ -462,7 +464,8 @@ func (req *anthChatRequest) toolFunction(f *chatToolFunction, b []byte, i int) b
 		return false
 	}
 	var seen memberSet
-	o := bodyscan.ObjectAt(b, i)
+	var o bodyscan.Object
+	o.Start(b, i)
 	for o.Next() {
 		key, vs, ve := o.Member()
 		var bit uint32

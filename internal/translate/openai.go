@@ -617,7 +617,8 @@ func readOpenAIUsage(raw []byte, dst *Usage) {
 		return
 	}
 	var prompt, completion, total, cached, reasoning int64
-	o := bodyscan.ObjectAt(raw, 0) // a value's span starts at the value
+	var o bodyscan.Object // a value's span starts at the value
+	o.Start(raw, 0)
 	for o.Next() {
 		key, vs, ve := o.Member()
 		v := raw[vs:ve]
@@ -672,7 +673,8 @@ func usageDetail(v []byte, key string, dst *int64) error {
 	if v[0] != '{' {
 		return errUsageType
 	}
-	o := bodyscan.ObjectAt(v, 0)
+	var o bodyscan.Object
+	o.Start(v, 0)
 	for o.Next() {
 		if k, vs, ve := o.Member(); k == key {
 			if err := usageCount(v[vs:ve], dst); err != nil {
