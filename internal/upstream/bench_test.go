@@ -109,6 +109,7 @@ func BenchmarkAttempt(b *testing.B) {
 				a.respB.b = append(a.respB.b[:0], bc.resp...)
 				f.OnResponseBody(true)
 				f.OnDestroy()
+				f.Recycle() // as the adapter does: the translator's memory serves the next attempt
 			}
 			if len(a.responses) != 0 {
 				b.Fatalf("answered locally: %v", a.responses)
@@ -194,6 +195,7 @@ func BenchmarkRequestHookSliced(b *testing.B) {
 			b.Fatalf("answered locally: %v", a.responses)
 		}
 		f.OnDestroy()
+		f.Recycle()
 	}
 	if sb.edited == 0 {
 		b.Fatal("the body was not edited")
