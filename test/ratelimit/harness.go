@@ -47,10 +47,27 @@ type Stack struct {
 	// GRPCAddr is the rate limit service's gRPC address (host:port).
 	GRPCAddr  string
 	RedisAddr string
-	procs     []*exec.Cmd
+	procs     []*proc
 	dir       string
-	wg        sync.WaitGroup
 }
+
+// proc is one process of the stack: its output is read (and its last lines
+// kept for an error) and it is waited for by its own goroutine, which
+// closes done when it exits.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // cmd.Wait's, once done is closed
+
+	mu   sync.Mutex
+	tail []string // the last tailLines lines of output
+}
+
+const tailLines = 20
+
+// errExited: a process of the stack exited before the stack was ready.
+var errExited = errors.New("exited before it was ready")
 
 // pkgDir is this package's directory (VERSION and install.sh live there).
 func pkgDir() string {
@@ -79,7 +96,10 @@ const installHint = "run test/ratelimit/install.sh (.ci/run does)"
 
 // Start runs redis-server and the rate limit service on free loopback
 // ports and waits until both answer. A missing binary is an error naming
-// the install script.
+// the install script. The ports are free when chosen but not held until
+// the processes bind them, so another process (under make test, every
+// package's tests run at once) may take one first: a process that exits
+// before it is ready makes Start try again on new ports, up to three times.
 func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	svc, err := ServiceBinary()
 	if err != nil {
@@ -92,6 +112,15 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis-server not found: %s", installHint)
 	}
+	for try := 1; ; try++ {
+		s, err := start(ctx, cfg, redis, svc)
+		if err == nil || !errors.Is(err, errExited) || try == 3 {
+			return s, err
+		}
+	}
+}
+
+func start(ctx context.Context, cfg Config, redis, svc string) (*Stack, error) {
 	dir, err := os.MkdirTemp("", "aigw-ratelimit-")
 	if err != nil {
 		return nil, err
@@ -111,11 +140,12 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	s.GRPCAddr = fmt.Sprintf("127.0.0.1:%d", ports[1])
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", ports[2])
 
-	if err := s.spawn(cfg.Log, "redis", exec.Command(redis, "--bind", "127.0.0.1", "--port", fmt.Sprint(ports[0]),
-		"--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "yes")); err != nil {
+	rp, err := s.spawn(cfg.Log, "redis", exec.Command(redis, "--bind", "127.0.0.1", "--port", fmt.Sprint(ports[0]),
+		"--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "yes"))
+	if err != nil {
 		return nil, err
 	}
-	if err := waitRedis(ctx, s.RedisAddr); err != nil {
+	if err := waitRedis(ctx, rp, s.RedisAddr); err != nil {
 		return nil, err
 	}
 
@@ -136,11 +166,16 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		"RUNTIME_ROOT="+filepath.Join(dir, "runtime"), "RUNTIME_SUBDIRECTORY=ratelimit",
 		"RUNTIME_APPDIRECTORY=config", "RUNTIME_WATCH_ROOT=false", "RUNTIME_IGNOREDOTFILES=true",
 	)
-	if err := s.spawn(cfg.Log, "ratelimit", cmd); err != nil {
+	sp, err := s.spawn(cfg.Log, "ratelimit", cmd)
+	if err != nil {
 		return nil, err
 	}
-	if err := waitHTTP(ctx, "http://"+httpAddr+"/healthcheck"); err != nil {
+	if err := waitHTTP(ctx, sp, "http://"+httpAddr+"/healthcheck"); err != nil {
 		return nil, fmt.Errorf("rate limit service: %w", err)
+	}
+	// Both ready: redis must still be up too (the service reached it).
+	if err := rp.exited(); err != nil {
+		return nil, err
 	}
 	ok = true
 	return s, nil
@@ -169,40 +204,60 @@ func (s *Stack) Dial() (rlsv3.RateLimitServiceClient, func() error, error) {
 // Stop kills both processes and removes their files.
 func (s *Stack) Stop() {
 	for i := len(s.procs) - 1; i >= 0; i-- {
-		p := s.procs[i]
-		if p.Process != nil {
-			p.Process.Kill()
+		if p := s.procs[i]; p.cmd.Process != nil {
+			p.cmd.Process.Kill()
 		}
 	}
-	s.wg.Wait()
 	for _, p := range s.procs {
-		p.Wait()
+		<-p.done
 	}
 	s.procs = nil
 	os.RemoveAll(s.dir)
 }
 
-func (s *Stack) spawn(log func(string), name string, cmd *exec.Cmd) error {
+// spawn starts cmd; its output goes to log (when not nil) and to its tail.
+func (s *Stack) spawn(log func(string), name string, cmd *exec.Cmd) (*proc, error) {
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	s.procs = append(s.procs, cmd)
-	s.wg.Add(1)
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	s.procs = append(s.procs, p)
 	go func() {
-		defer s.wg.Done()
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
+			line := sc.Text()
 			if log != nil {
-				log("[" + name + "] " + sc.Text())
+				log("[" + name + "] " + line)
 			}
+			p.mu.Lock()
+			if len(p.tail) == tailLines {
+				p.tail = append(p.tail[:0], p.tail[1:]...)
+			}
+			p.tail = append(p.tail, line)
+			p.mu.Unlock()
 		}
+		p.err = cmd.Wait() // after the output is read, as exec requires
+		close(p.done)
 	}()
-	return nil
+	return p, nil
+}
+
+// exited is nil while p runs, else an errExited naming how it ended and
+// its last lines of output.
+func (p *proc) exited() error {
+	select {
+	case <-p.done:
+	default:
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return fmt.Errorf("%s %w (%v); its last output:\n%s", p.name, errExited, p.err, strings.Join(p.tail, "\n"))
 }
 
 func freePorts(n int) ([]int, error) {
@@ -224,12 +279,16 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-func poll(ctx context.Context, what string, try func() error) error {
+// poll calls try until it succeeds, p exits or 20 s pass.
+func poll(ctx context.Context, p *proc, what string, try func() error) error {
 	deadline := time.Now().Add(20 * time.Second)
 	var err error
 	for time.Now().Before(deadline) {
 		if err = try(); err == nil {
 			return nil
+		}
+		if exit := p.exited(); exit != nil {
+			return exit
 		}
 		select {
 		case <-ctx.Done():
@@ -240,8 +299,8 @@ func poll(ctx context.Context, what string, try func() error) error {
 	return fmt.Errorf("%s not ready after 20s: %w", what, err)
 }
 
-func waitRedis(ctx context.Context, addr string) error {
-	return poll(ctx, "redis-server", func() error {
+func waitRedis(ctx context.Context, p *proc, addr string) error {
+	return poll(ctx, p, "redis-server", func() error {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return err
@@ -262,9 +321,9 @@ func waitRedis(ctx context.Context, addr string) error {
 	})
 }
 
-func waitHTTP(ctx context.Context, url string) error {
+func waitHTTP(ctx context.Context, p *proc, url string) error {
 	cl := &http.Client{Timeout: time.Second}
-	return poll(ctx, url, func() error {
+	return poll(ctx, p, url, func() error {
 		resp, err := cl.Get(url)
 		if err != nil {
 			return err

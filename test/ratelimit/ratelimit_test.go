@@ -2,7 +2,9 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +219,38 @@ func TestStartFailsNamingTheInstallScript(t *testing.T) {
 	_, err := Start(context.Background(), Config{Domain: "aigw"})
 	if err == nil || !strings.Contains(err.Error(), "test/ratelimit/install.sh") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// A service that exits before it is ready (as one does whose port another
+// process took between freePorts and its bind) fails Start at once, not
+// after the 20 s readiness wait, with its last output; Start tries three
+// times, on new ports each time, and leaves no process or file behind.
+func TestStartReportsAServiceThatExits(t *testing.T) {
+	dir := t.TempDir()
+	tries := filepath.Join(dir, "tries")
+	svc := filepath.Join(dir, "service_cmd")
+	script := "#!/bin/sh\necho $GRPC_PORT >> " + tries + "\necho 'bind: address already in use' >&2\nexit 3\n"
+	if err := os.WriteFile(svc, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AIGW_RATELIMIT_BIN", svc)
+	start := time.Now()
+	s, err := Start(context.Background(), Config{Domain: "aigw"})
+	if s != nil || !errors.Is(err, errExited) || !strings.Contains(err.Error(), "bind: address already in use") ||
+		!strings.Contains(err.Error(), "exit status 3") {
+		t.Fatalf("Start: %v, %v", s, err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("Start took %v to see the service exit", d)
+	}
+	raw, err := os.ReadFile(tries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := strings.Fields(string(raw))
+	if len(ports) != 3 || ports[0] == ports[1] && ports[1] == ports[2] {
+		t.Fatalf("the service ran on gRPC ports %v, want three tries on new ports", ports)
 	}
 }
 
