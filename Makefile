@@ -27,9 +27,10 @@ fmt:
 test: fmt vet build
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) k8s-test
-	# Allocation bounds again without -race (its sync.Pool drops items, so
-	# pooled decoders allocate there); the tests skip themselves under -race.
-	$(GO) test -count=1 -run 'Allocs|AllocateNothing' ./internal/translate/
+	# Allocation bounds and pool reuse again without -race (its sync.Pool
+	# drops items, so pooled decoders allocate and pooled converters are not
+	# reused there); the tests skip themselves under -race.
+	$(GO) test -count=1 -run 'Allocs|AllocateNothing|ReleasedAfterUse' ./internal/translate/
 
 
 # The Helm chart, Envoy Gateway and Istio manifests against the Kubernetes and CRD schemas.
