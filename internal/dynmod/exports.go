@@ -6,9 +6,11 @@ package dynmod
 // (guard, hooks.go) and its result back into the ABI enum.
 //
 // This preamble may hold declarations only (cgo's rule for files with
-// //export) and must not include abi.h (see envoy.go). Module pointers
-// crossing the boundary are integer handles (handles.go), declared as
-// uintptr_t: same size and calling convention as abi.h's const void*.
+// //export) and must not include abi.h (see envoy.go). The config pointer
+// crossing the boundary is an integer handle (handles.go), declared as
+// uintptr_t: same size and calling convention as abi.h's const void*. The
+// filter pointer is an aigw_filter's address (filter.h, made in C by
+// filter.c), whose Go filter is a handle too.
 
 /*
 #include <stdbool.h>
