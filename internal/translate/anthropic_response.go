@@ -157,6 +157,10 @@ func (a *anthropicTranslator) ResponseHeaders(status int, contentType, contentEn
 	return a.mode, nil
 }
 
+// StreamEnded reports whether the translated stream's [DONE] went out
+// (StreamEnder).
+func (a *anthropicTranslator) StreamEnded() bool { return a.stream != nil && a.stream.ended }
+
 func (a *anthropicTranslator) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error) {
 	if a.coding == codingGzip {
 		// Decoded chunk by chunk (bounded); a stream is translated as it

@@ -37,6 +37,7 @@ type anthropicStream struct {
 	toolIndex    map[int]int // Anthropic content block index -> OpenAI tool_calls index
 	finished     bool        // finish_reason chunk sent
 	done         bool        // [DONE] or an error chunk sent: later input is ignored
+	ended        bool        // [DONE] sent: the stream is complete
 	ev           anthStreamEvent
 }
 
@@ -447,7 +448,7 @@ func (s *anthropicStream) stop() {
 		s.out = append(s.out, "}\n\n"...)
 	}
 	s.out = append(s.out, "data: [DONE]\n\n"...)
-	s.done = true
+	s.done, s.ended = true, true
 }
 
 // fail emits an OpenAI error object as the last event; OpenAI SDKs raise it

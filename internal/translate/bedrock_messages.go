@@ -32,7 +32,8 @@ type bedrockMessages struct {
 	tokens Usage
 	out    []byte
 	event  []byte
-	done   bool
+	done   bool // message_stop or an error event passed: later input is ignored
+	ended  bool // message_stop passed: the stream is complete
 }
 
 func (b *bedrockMessages) RequestBody(body []byte) (RequestResult, error) {
@@ -127,6 +128,10 @@ func (b *bedrockMessages) ResponseHeaders(status int, contentType, contentEncodi
 	return b.mode, nil
 }
 
+// StreamEnded reports whether the stream's message_stop went out
+// (StreamEnder).
+func (b *bedrockMessages) StreamEnded() bool { return b.ended }
+
 func (b *bedrockMessages) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error) {
 	switch {
 	case b.mode.Stream:
@@ -213,6 +218,7 @@ func (b *bedrockMessages) frame(m *eventstream.Message) error {
 		b.usage.event(ev, &b.tokens)
 		if typ == "message_stop" || typ == "error" {
 			b.done = true
+			b.ended = typ == "message_stop"
 		}
 	case "exception":
 		b.fail(anthropicErrorTypeForException(messageHeader(m, ":exception-type")), bedrockExceptionMessage(m))

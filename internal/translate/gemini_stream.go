@@ -27,6 +27,11 @@ type geminiStream struct {
 	errEv    googleError
 }
 
+// StreamEnded reports whether the translated stream's [DONE] went out
+// (StreamEnder): only at the provider's end of stream, as Gemini's stream
+// has no terminal event.
+func (g *geminiTranslator) StreamEnded() bool { return g.mode.Stream && g.stream.w.ended }
+
 func (s *geminiStream) init(model string, includeUsage bool, maxEvent int) {
 	s.w.init(model, includeUsage, maxEvent)
 	s.parser.max = maxEvent

@@ -60,6 +60,10 @@ func (m *messagesToOpenAI) ResponseHeaders(status int, contentType, contentEncod
 	return m.mode, nil
 }
 
+// StreamEnded reports whether the translated stream's message_stop went
+// out (StreamEnder).
+func (m *messagesToOpenAI) StreamEnded() bool { return m.mode.Stream && m.stream.ended }
+
 func (m *messagesToOpenAI) ResponseBody(chunk []byte, eos bool) ([]byte, Usage, error) {
 	if m.coding == codingGzip {
 		plain, err := m.gz.decode(chunk, eos)

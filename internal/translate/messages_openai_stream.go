@@ -1,9 +1,6 @@
 package translate
 
-import (
-	"bytes"
-	"strings"
-)
+import "strings"
 
 // messagesStream converts an OpenAI chat.completion.chunk stream into
 // Anthropic's Messages event sequence:
@@ -29,7 +26,8 @@ type messagesStream struct {
 	index     int    // Anthropic index of the next content block
 	stop      string // Anthropic stop_reason once a finish_reason came
 	usage     Usage
-	done      bool
+	done      bool // message_stop or an error event sent: later input is ignored
+	ended     bool // message_stop sent: the stream is complete
 	ev        chatChunk
 }
 
@@ -63,7 +61,7 @@ func (s *messagesStream) handle(_, data []byte) error {
 	if s.done {
 		return nil
 	}
-	if string(bytes.TrimSpace(data)) == "[DONE]" {
+	if isDone(data) {
 		s.finish()
 		return nil
 	}
@@ -196,7 +194,7 @@ func (s *messagesStream) finish() {
 	s.out = append(s.out, `,"stop_sequence":null},"usage":`...)
 	s.out = appendAnthropicUsage(s.out, s.usage)
 	s.out = append(s.out, "}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
-	s.done = true
+	s.done, s.ended = true, true
 }
 
 // fail ends the stream with Anthropic's error event, which its SDKs raise.

@@ -104,6 +104,8 @@ type passthrough struct {
 	acc    accumulator
 	sse    sseParser
 	tokens Usage
+	// ended: the stream's terminal event passed (StreamEnded).
+	ended bool
 }
 
 func (p *passthrough) RequestBody(body []byte) (RequestResult, error) {
@@ -545,11 +547,29 @@ func (p *passthrough) observe(b []byte, eos bool) {
 	// A malformed stream is the client's to see; usage is best effort. Past
 	// max_stream_event_bytes the parser gives up (and frees its buffers):
 	// the bytes still pass on, usage is no longer read.
-	_ = p.sse.feed(b, eos, func(_, data []byte) error {
+	_ = p.sse.feed(b, eos, func(event, data []byte) error {
 		p.usage.event(data, &p.tokens)
+		if terminalEvent(event, data) {
+			p.ended = true
+		}
 		return nil
 	})
 }
+
+// StreamEnded reports whether the stream's terminal event passed
+// (StreamEnder).
+func (p *passthrough) StreamEnded() bool { return p.ended }
+
+// terminalEvent reports whether an event ends its stream: OpenAI's
+// "data: [DONE]" (chat and legacy completions) or Anthropic's message_stop
+// (the Messages API passed through). Streams of other APIs end only with
+// the provider's end of stream.
+func terminalEvent(event, data []byte) bool {
+	return isDone(data) || string(event) == "message_stop"
+}
+
+// isDone reports whether an event's data is OpenAI's [DONE].
+func isDone(data []byte) bool { return string(bytes.TrimSpace(data)) == "[DONE]" }
 
 // streamErrorEvent appends an OpenAI error event to the decoded output of
 // a passthrough stream that cannot go on; a blank line first ends any event

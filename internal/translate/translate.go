@@ -235,6 +235,24 @@ type Translator interface {
 	ResponseBody(chunk []byte, endOfStream bool) (out []byte, usage Usage, err error)
 }
 
+// StreamEnder is a streaming Translator that knows when the stream it
+// returns is complete: it has returned the client's terminal event (OpenAI's
+// "data: [DONE]", Anthropic's message_stop). A client may hang up as soon as
+// it reads that event, before the provider's end of stream reaches Envoy,
+// and Envoy then destroys the attempt without its end of stream: the
+// response was delivered whole all the same.
+type StreamEnder interface {
+	StreamEnded() bool
+}
+
+// StreamEnded reports whether tr is a StreamEnder whose stream is complete.
+// A translator that cannot tell (a stream format without a terminal event)
+// never is: only its end of stream completes its attempt.
+func StreamEnded(tr Translator) bool {
+	e, ok := tr.(StreamEnder)
+	return ok && e.StreamEnded()
+}
+
 // Releaser is a Translator whose memory a later attempt may reuse once its
 // own attempt is over (Release). Release must be the last call on it, made
 // when nothing it returned (a body, edits, a chunk) is still in use.

@@ -497,10 +497,16 @@ func (f *Filter) OnDestroy() {
 	if f.backend != nil && !f.ms.done {
 		// Envoy ended the attempt without its end of stream: the client
 		// hung up, the provider reset or timed out, or the router moved on
-		// to a retry (a retried status is already the error type).
-		if f.ms.respStarted {
+		// to a retry (a retried status is already the error type). A
+		// client that hangs up on reading the stream's terminal event,
+		// before the provider's end of stream reached Envoy, got the whole
+		// response: its attempt is complete.
+		switch {
+		case f.ms.respStarted && f.state == stateForwarding && translate.StreamEnded(f.tr):
+			f.finish("")
+		case f.ms.respStarted:
 			f.finish(ErrorClientAbort)
-		} else {
+		default:
 			f.finish(ErrorUpstreamReset)
 		}
 	}

@@ -56,6 +56,16 @@ const (
 	oaiUsage    = "data: {\"id\":\"c\",\"model\":\"gpt-4o-2024-08-06\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":5,\"total_tokens\":12,\"prompt_tokens_details\":{\"cached_tokens\":2},\"completion_tokens_details\":{\"reasoning_tokens\":1}}}\n\ndata: [DONE]\n\n"
 )
 
+// claudeStream is a complete Anthropic Messages stream, one event a chunk.
+var claudeStream = []string{
+	"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-x\",\"content\":[],\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\n",
+	"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+	"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
+	"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+	"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":9}}\n\n",
+	"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+}
+
 // Every kind of attempt end is recorded once, per attempt, with the labels
 // of the backend that served it: label sets and counts as Prometheus parses
 // the real endpoint.
@@ -76,6 +86,19 @@ func TestAttemptsRecorded(t *testing.T) {
 	stream := func(chunks ...string) func(t *testing.T, f *Filter, a *fakeAttempt) {
 		return func(t *testing.T, f *Filter, a *fakeAttempt) {
 			respond(f, a, fakeHeaders{":status": "200", "content-type": "text/event-stream"}, chunks, false)
+			f.OnDestroy()
+		}
+	}
+	// hangUp streams chunks without the provider's end of stream, then the
+	// client hangs up: Envoy destroys the attempt.
+	hangUp := func(chunks ...string) func(t *testing.T, f *Filter, a *fakeAttempt) {
+		return func(t *testing.T, f *Filter, a *fakeAttempt) {
+			a.respH = fakeHeaders{":status": "200", "content-type": "text/event-stream"}
+			f.OnResponseHeaders(false)
+			for _, c := range chunks {
+				a.respB.b = []byte(c)
+				f.OnResponseBody(false)
+			}
 			f.OnDestroy()
 		}
 	}
@@ -131,6 +154,34 @@ func TestAttemptsRecorded(t *testing.T) {
 				"aigw_upstream_attempts_total":              {"aigw_backend_name=oai,aim_service_id=svc-oai," + base + "error_type=client_abort,gen_ai_provider_name=openai,gen_ai_request_model=m-abort": 1},
 				"gen_ai_server_time_to_first_token_seconds": {},
 				"gen_ai_client_token_usage":                 {},
+			},
+		},
+		{
+			// The client hangs up on reading [DONE], before the provider's
+			// end of stream reached Envoy: the attempt delivered the whole
+			// response.
+			name: "client hangs up after the terminal event", model: "m-done", stream: true,
+			attempts: []attempt{{"oai", hangUp(oaiStreamOK, oaiUsage)}},
+			want: map[string]map[string]float64{
+				"aigw_upstream_attempts_total":              {"aigw_backend_name=oai,aim_service_id=svc-oai," + base + "gen_ai_provider_name=openai,gen_ai_request_model=m-done,gen_ai_response_model=gpt-4o-2024-08-06": 1},
+				"gen_ai_server_time_to_first_token_seconds": {"aim_service_id=svc-oai," + base + "gen_ai_provider_name=openai,gen_ai_request_model=m-done,gen_ai_response_model=gpt-4o-2024-08-06": 1},
+			},
+		},
+		{
+			// The same through the Anthropic translation: its [DONE] went
+			// out with message_stop.
+			name: "client hangs up after the translated terminal event", model: "m-done-claude", stream: true,
+			attempts: []attempt{{"claude", hangUp(claudeStream...)}},
+			want: map[string]map[string]float64{
+				"aigw_upstream_attempts_total": {"aigw_backend_name=claude,aim_service_id=svc-claude," + base + "gen_ai_provider_name=anthropic,gen_ai_request_model=m-done-claude,gen_ai_response_model=claude-x": 1},
+			},
+		},
+		{
+			// Cut before the translated terminal event: an abort.
+			name: "client hangs up before the translated terminal event", model: "m-cut-claude", stream: true,
+			attempts: []attempt{{"claude", hangUp(claudeStream[:len(claudeStream)-1]...)}},
+			want: map[string]map[string]float64{
+				"aigw_upstream_attempts_total": {"aigw_backend_name=claude,aim_service_id=svc-claude," + base + "error_type=client_abort,gen_ai_provider_name=anthropic,gen_ai_request_model=m-cut-claude,gen_ai_response_model=claude-x": 1},
 			},
 		},
 		{

@@ -48,6 +48,9 @@ type mock struct {
 	http  *httptest.Server
 	key   string
 	count atomic.Int64 // every request, beyond the mock's bounded history
+	// resetHeld counts responses held open (envOptions.holdEnd) that the
+	// host reset before their end of stream.
+	resetHeld atomic.Int64
 }
 
 type env struct {
@@ -64,6 +67,11 @@ type envOptions struct {
 	noAccessLog bool
 	golangFirst bool
 	slowStream  bool // flush every write and pause, so each SSE event is its own upstream read
+	// holdEnd: a mock that has written its whole response holds it open,
+	// without its end of stream, until the attempt is reset (at most 10 s):
+	// the client reads the last event before the end of stream can reach
+	// the filter.
+	holdEnd bool
 	// editConfig, when set, changes the aigw config document both phases load.
 	editConfig func(doc []byte) []byte
 	// editUpstreamConfig, when set, changes only the upstream phase's copy
@@ -206,13 +214,21 @@ func newEnv(t *testing.T, o envOptions) *env {
 		m := &mock{spec: s, key: "sk-" + s.name + "-secret"}
 		m.srv = mockprovider.New(mockprovider.Options{Name: s.name, Schema: s.schema, APIKey: m.key, Models: s.models})
 		handler := http.Handler(m.srv)
-		slow := o.slowStream
+		slow, hold := o.slowStream, o.holdEnd
 		m.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			m.count.Add(1)
 			if slow {
 				w = slowWriter{w}
 			}
 			handler.ServeHTTP(w, r)
+			if hold {
+				http.NewResponseController(w).Flush()
+				select {
+				case <-r.Context().Done():
+					m.resetHeld.Add(1)
+				case <-time.After(10 * time.Second):
+				}
+			}
 		}))
 		t.Cleanup(m.http.Close)
 		e.mocks[s.name] = m

@@ -142,14 +142,9 @@ func TestMetricsE2E(t *testing.T) {
 	}
 }
 
-// TestMetricsClientAbortE2E: a client that hangs up mid-stream is recorded
-// once, as a client_abort attempt of the backend that was streaming, by the
-// .so in the host (the upstream filter's destroy hook, since the dynamic
-// module's stream-complete hook never runs in the upstream chain). The mock
-// paces its events, so the stream is still open when the client leaves.
-func TestMetricsClientAbortE2E(t *testing.T) {
-	addr := closedPort(t)
-	e := newEnv(t, envOptions{slowStream: true, editConfig: func(doc []byte) []byte {
+// metricsAt is an editConfig serving the library's metrics at addr.
+func metricsAt(t *testing.T, addr string) func(doc []byte) []byte {
+	return func(doc []byte) []byte {
 		var m map[string]any
 		if err := json.Unmarshal(doc, &m); err != nil {
 			t.Fatal(err)
@@ -160,7 +155,77 @@ func TestMetricsClientAbortE2E(t *testing.T) {
 			t.Fatal(err)
 		}
 		return out
-	}})
+	}
+}
+
+// TestMetricsHangUpAfterLastEventE2E: a client that hangs up on reading
+// [DONE], before the provider's end of stream reached the host, got the
+// whole response: its attempt is recorded as served, with its tokens, not as
+// a client_abort. The mock holds its response open after the last event, so
+// the hang-up always wins (TestMetricsE2E's clients only sometimes do).
+func TestMetricsHangUpAfterLastEventE2E(t *testing.T) {
+	addr := closedPort(t)
+	e := newEnv(t, envOptions{holdEnd: true, editConfig: metricsAt(t, addr)})
+	p := chatParams("gpt-4o-mini")
+	p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	c := e.client()
+	stream := c.Chat.Completions.NewStreaming(ctxT(t), p)
+	acc, _, _ := streamAll(t, stream) // to [DONE]
+	stream.Close()
+	if acc.Usage.TotalTokens == 0 {
+		t.Fatalf("no usage in the stream: %+v", acc.Usage)
+	}
+
+	url := "http://" + addr + "/metrics"
+	waitListening(t, addr)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var served, other []string
+		for labels, n := range metricstest.Scrape(t, url).Series("aigw_upstream_attempts_total", false) {
+			for ; n > 0; n-- {
+				if strings.Contains(labels, "error_type=") {
+					other = append(other, labels)
+				} else {
+					served = append(served, labels)
+				}
+			}
+		}
+		if len(served)+len(other) > 1 || len(other) > 0 {
+			t.Fatalf("attempts: served %v, failed %v; want one served", served, other)
+		}
+		if len(served) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no attempt recorded")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The attempt ended without its end of stream: the host reset the
+	// held response when the client left.
+	for e.mocks["deploy-a"].resetHeld.Load()+e.mocks["deploy-b"].resetHeld.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the mock's held response was never reset: the attempt reached its end of stream")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sum := 0.0
+	for _, n := range metricstest.Scrape(t, url).Series("gen_ai_client_inference_usage_output_tokens_total", false) {
+		sum += n
+	}
+	if sum != float64(acc.Usage.CompletionTokens) {
+		t.Errorf("output tokens counted %v, the stream reported %d", sum, acc.Usage.CompletionTokens)
+	}
+}
+
+// TestMetricsClientAbortE2E: a client that hangs up mid-stream is recorded
+// once, as a client_abort attempt of the backend that was streaming, by the
+// .so in the host (the upstream filter's destroy hook, since the dynamic
+// module's stream-complete hook never runs in the upstream chain). The mock
+// paces its events, so the stream is still open when the client leaves.
+func TestMetricsClientAbortE2E(t *testing.T) {
+	addr := closedPort(t)
+	e := newEnv(t, envOptions{slowStream: true, editConfig: metricsAt(t, addr)})
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
 	c := e.client()
