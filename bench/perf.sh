@@ -34,10 +34,26 @@ AIGW_HOST_FRAME_POINTERS=1 AIGW_SO="$out/libaigw.so" perf record -q -F "${FREQ:-
 	{ cat "$out/bench.log" >&2; exit 1; }
 grep '^Benchmark' "$out/bench.log"
 cpu=$(grep '^Benchmark' "$out/bench.log" | tail -1 | awk '{for (i = 2; i < NF; i++) if ($(i+1) == "cpu-ns/op") print $i}')
-perf script -i "$out/perf.data" -F comm,ip,sym 2>/dev/null | python3 -c '
-import collections, sys
+# perf 6.1 sometimes reports the .so's frames as [unknown] although its symbol table is
+# whole (perf probe --funcs lists it): those frames are named here from nm's table.
+nm --defined-only -n "$out/libaigw.so" >"$out/syms.txt"
+perf script -i "$out/perf.data" -F comm,ip,sym,dso 2>/dev/null | python3 -c '
+import bisect, collections, sys
 
 cpu_ns = float(sys.argv[1] or 0)
+addrs, names = [], []
+for line in open(sys.argv[2]):
+    f = line.split(None, 2)
+    if len(f) == 3 and f[1] in "tTwW":
+        addrs.append(int(f[0], 16)); names.append(f[2].strip())
+def name(frame):
+    ip, _, rest = frame.strip().partition(" ")
+    if rest.startswith("[unknown]") and "libaigw.so" in rest and addrs:
+        i = bisect.bisect_right(addrs, int(ip, 16)) - 1
+        if i >= 0:
+            return names[i]
+    return rest.rsplit(" (", 1)[0] if rest else "?"
+
 # Scanning a stack from its leaf, the first frame that matches a marker names the step. The
 # host runs the rest of the filter chain inside a call the router phase makes (fm_continue
 # under aigw_ops, as Envoy continues a chain), so fm_continue marks the host own work.
@@ -72,8 +88,7 @@ for line in sys.stdin:
     if not line.startswith((" ", "\t")):
         flush(); stack, comm = [], line.split()[0]
         continue
-    parts = line.split(None, 1)
-    stack.append(parts[1] if len(parts) > 1 else "?")
+    stack.append(name(line))
 flush()
 n = len(samples)
 if n == 0:
@@ -96,4 +111,4 @@ for f, k in leaf.most_common(15):
 print("\nby step (each sample to the innermost step on its stack):")
 for st, k in sorted(by_step.items(), key=lambda x: -x[1]):
     print(f"  {100*k/n:5.1f}%  {us(k):8.1f} µs  {st}")
-' "${cpu:-0}"
+' "${cpu:-0}" "$out/syms.txt"
