@@ -243,7 +243,7 @@ func FuzzValidBenchBody(f *testing.F) {
 	f.Add([]byte(`\u00`), uint16(1000), uint8(1))
 	f.Add([]byte("\n"), uint16(64), uint8(0))
 	f.Add([]byte{0xa5}, uint16(300), uint8(2))
-	bodies := [][]byte{bench.ChatBody(2 << 10), testbodies.Chat(2<<10, true), bench.BodySpec{Size: 1 << 10, Model: "m", Seed: 7}.Build()}
+	bodies := [][]byte{bench.ChatBody(2 << 10), testbodies.Chat(2<<10, true), bench.BodySpec{Size: 1 << 10, Model: "m", Seed: 7}.Build(), plainBody(2 << 10)}
 	f.Fuzz(func(t *testing.T, splice []byte, at uint16, which uint8) {
 		base := bodies[int(which)%len(bodies)]
 		pos := int(at) % (len(base) + 1)
@@ -253,6 +253,35 @@ func FuzzValidBenchBody(f *testing.F) {
 		checkValid(t, body)
 		checkScanMatchesJSON(t, body)
 	})
+}
+
+// plainBody is a chat body of about n bytes whose one message is prose
+// without an escape: blocks inside a string all along (stage 1's fast path).
+func plainBody(n int) []byte {
+	const word = "lorem ipsum dolor sit amet "
+	return []byte(`{"messages":[{"role":"user","content":"` + strings.Repeat(word, n/len(word)) + `"}],"model":"m"}`)
+}
+
+// Stage 1's fast path (a block inside a string all along) against the
+// reference and encoding/json: a plain string of three blocks and more
+// with one byte or escape that ends the fast path (or makes the body
+// invalid) at every offset of them, from every kind of carry into the
+// first block.
+func TestPlainStringBlocks(t *testing.T) {
+	specials := []string{
+		`\n`, `\"`, `\\`, `\u00e9`, `\ud83d\ude00`, `\ud83d`, `\u00`, `\`, `\x`, `\u12g4`, // escapes, good and bad
+		"\x01", "\x1f", "\x7f", "\xc3\xa9", "\x80", // control, DEL, UTF-8, a stray continuation byte
+		`"`, `"]`, `"}`, // the string ends early
+	}
+	for _, sp := range specials {
+		for off := 0; off < 3*blockLen; off++ {
+			content := strings.Repeat("a", off) + sp + strings.Repeat("b", 3*blockLen-off)
+			b := []byte(`{"a":"` + content + `"}`)
+			checkValid(t, b)
+			checkMasks(t, b)
+			checkMasks(t, []byte(content))
+		}
+	}
 }
 
 // The bench bodies are valid at every size the benchmarks use.
@@ -293,9 +322,10 @@ func BenchmarkValidate(b *testing.B) {
 
 // BenchmarkStage1 is stage 1 alone (classification included): stage1 (the
 // fused AVX-512 where present), the plain Go reference, and each SIMD
-// classification with the Go stage 1.
+// classification with the Go stage 1, on a bench body (escapes in most
+// blocks) and on prose without escapes (blocks inside a string all along,
+// stage 1's fast path).
 func BenchmarkStage1(b *testing.B) {
-	body := bench.ChatBody(1 << 20)
 	var (
 		out [chunkBlocks]blockOut
 		cls [chunkBlocks]blockClass
@@ -319,15 +349,20 @@ func BenchmarkStage1(b *testing.B) {
 			stage1Go(st, &out, &cls, n)
 		}})
 	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			b.SetBytes(int64(len(body)))
-			for b.Loop() {
-				var st stage1State
-				for i := 0; i+chunkLen <= len(body); i += chunkLen {
-					c.fn(&st, body[i:], chunkBlocks)
+	for _, body := range []struct {
+		name string
+		b    []byte
+	}{{"chat", bench.ChatBody(1 << 20)}, {"plain", plainBody(1 << 20)}} {
+		for _, c := range cases {
+			b.Run(body.name+"/"+c.name, func(b *testing.B) {
+				b.SetBytes(int64(len(body.b)))
+				for b.Loop() {
+					var st stage1State
+					for i := 0; i+chunkLen <= len(body.b); i += chunkLen {
+						c.fn(&st, body.b[i:], chunkBlocks)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }

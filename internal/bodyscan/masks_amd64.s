@@ -79,6 +79,33 @@ TEXT ·stage1AVX512(SB), NOSPLIT, $0-48
 loop:
 	VMOVDQU64 (SI), Z0
 	VPORQ Z0, Z18, Z18
+	VPCMPEQB Z26, Z0, K1
+	VPCMPEQB Z25, Z0, K2
+	VPCMPUB $1, Z23, Z0, K5
+
+	// Inside a string all along (most of a prompt), as stage1Go: the block
+	// starts in a string with no escape or \u digits carried in, and has no
+	// quote, no backslash and no control byte. It has no token, and its
+	// 'd' bytes need no mask (no \u reads them).
+	KORQ K1, K2, K3
+	KORTESTQ K3, K5
+	JNZ  full
+	CMPQ R9, $-1
+	JNE  full
+	MOVQ R8, DX
+	ORQ  R11, DX
+	JNZ  full
+	MOVQ $0, 0(DI)
+	MOVQ $0, 8(DI)
+	MOVQ $0, 16(DI)
+	XORQ R10, R10
+	ADDQ $64, SI
+	ADDQ $24, DI
+	DECQ CX
+	JNZ  loop
+	JMP  end
+
+full:
 	VPSRLW $4, Z0, Z1
 	VPANDQ Z31, Z1, Z1
 	VPANDQ Z31, Z0, Z2
@@ -87,12 +114,9 @@ loop:
 	VPANDQ Z4, Z3, Z3
 	VPSHUFB Z2, Z28, Z5
 	VPSHUFB Z1, Z27, Z6
-	VPCMPEQB Z26, Z0, K1
-	VPCMPEQB Z25, Z0, K2
 	VPTESTMB Z21, Z3, K3
 	VPTESTMB Z22, Z3, K4
 	KORQ K1, K4, K4
-	VPCMPUB $1, Z23, Z0, K5
 	VPTESTMB Z20, Z3, K6
 	VPTESTMB Z6, Z5, K7
 	VPCMPEQB Z24, Z0, K0

@@ -197,7 +197,8 @@ type stage1State struct {
 
 // blockOut is stage 1's answer for a block, for stage 2: its tokens (the
 // structural bytes and quotes outside strings, the first byte of each
-// scalar run), its escaped 'u' bytes and its 'd' bytes (surrogates).
+// scalar run), its escaped 'u' bytes and its 'd' bytes (surrogates; zero
+// in a block without escapes, where no \u reads them).
 type blockOut struct {
 	tokens, uEsc, d uint64
 }
@@ -217,8 +218,10 @@ func stage1Go(st *stage1State, out *[chunkBlocks]blockOut, cls *[chunkBlocks]blo
 				st.esc, st.str, st.scalar, st.hex = escCarry, strCarry, scalarCarry, hexCarry
 				return k, c.ctl
 			}
+			// Its 'd' bytes need no mask: no \u of this block reads them
+			// (blocks reads d only with uEsc).
 			scalarCarry = 0
-			out[k] = blockOut{d: c.d}
+			out[k] = blockOut{}
 			continue
 		}
 		// simdjson's find_escaped_branchless: a backslash that is escaped
