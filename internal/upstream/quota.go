@@ -129,6 +129,9 @@ func (f *Filter) streamed(out []byte, endStream bool) (cut []byte, ok bool) {
 	metrics.CountQuota(rl.Name, rl.Mode.String(), metrics.QuotaCut)
 	f.a.Log(LogInfo, "aigw-upstream: stream cut at token budget "+rl.Name)
 	e := oaierr.QuotaExceeded(rl.Name, d.RetryAfter)
+	// The gateway ends the stream with its error: the attempt's error
+	// type, whether the provider's end of stream or a hang-up ends it.
+	f.ms.m.ErrorType = e.Code
 	// Deliver the complete events only: a passthrough chunk may end inside
 	// one.
 	whole := out[:bytes.LastIndex(out, []byte("\n\n"))+2]

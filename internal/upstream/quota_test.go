@@ -112,7 +112,15 @@ func TestStreamCutAtBudget(t *testing.T) {
 	if len(a.respB.b) != 0 {
 		t.Fatalf("a frame after the cut reached the client: %q", a.respB.b)
 	}
+	// The provider's [DONE] after the cut reaches the translator no more;
+	// the attempt's error type is the quota's, not served nor a client's
+	// abort, whether its end of stream or a hang-up ends it.
+	a.respB.b = []byte("data: [DONE]\n\n")
+	f.OnResponseBody(false)
 	f.OnDestroy()
+	if f.ms.m.ErrorType != "rate_limit_exceeded" {
+		t.Fatalf("attempt's error type %q", f.ms.m.ErrorType)
+	}
 }
 
 func TestStreamWithinBudgetIsNotCut(t *testing.T) {
