@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"sort"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -112,6 +113,9 @@ type Result struct {
 	// rawStrings: every string literal of the body can be copied as is
 	// into another JSON document and decodes to valid UTF-8 (FindingsOf).
 	rawStrings bool
+	// messageStrings: the long string values in the messages value, as
+	// offsets into it (FindingsOf).
+	messageStrings []strSpan
 }
 
 // Scan validates body as a JSON object and returns its top-level `model` and
@@ -130,6 +134,7 @@ func Scan(body []byte, backendField string) (Result, error) {
 		s       pass
 		memberE error
 	)
+	s.keepStrings = true
 	ok, at := s.validate(body, func(f field) {
 		if memberE == nil {
 			memberE = r.add(body, backendField, f)
@@ -142,7 +147,25 @@ func Scan(body []byte, backendField string) (Result, error) {
 		return r, &Error{Kind: NotObject, Offset: i}
 	}
 	r.rawStrings = s.rawStrings()
+	r.messageStrings = within(s.strs, r.messagesStart, r.messagesEnd)
 	return r, memberE
+}
+
+// within returns the spans of strs (in order) inside the value
+// body[vs:ve], made relative to vs in place: offsets into the value, which
+// a cut of another member does not move.
+func within(strs []strSpan, vs, ve int) []strSpan {
+	first := sort.Search(len(strs), func(k int) bool { return int(strs[k].start) >= vs })
+	last := first
+	for last < len(strs) && int(strs[last].start) < ve {
+		strs[last].start -= int32(vs)
+		strs[last].end -= int32(vs)
+		last++
+	}
+	if first == last {
+		return nil
+	}
+	return strs[first:last:last]
 }
 
 // add records the top-level member f of body in r.

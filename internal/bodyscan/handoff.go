@@ -34,6 +34,12 @@ type Findings struct {
 	// copy any literal as is instead of checking it. Removing a member
 	// does not change it (false stays a safe answer).
 	RawStrings bool
+	// MessageStrings are the spans of the long string values inside the
+	// messages value (the contents of long turns), as offsets into that
+	// value (body[MessagesStart:MessagesEnd]): a walk of the messages
+	// takes their ends from here (Object.KnowStrings) instead of finding
+	// them again. Empty when there is no messages span.
+	MessageStrings Strings
 }
 
 // FindingsOf returns the findings for body, the body Scan read with r,
@@ -41,7 +47,8 @@ type Findings struct {
 // Member) with RemoveMember: offsets past the cut move back with the bytes.
 func FindingsOf(r Result, removed Member) Findings {
 	f := Findings{Model: r.Model, ModelStart: r.modelStart, ModelEnd: r.modelEnd, Stream: r.stream, Members: r.members,
-		MessagesStart: r.messagesStart, MessagesEnd: r.messagesEnd, RawStrings: r.rawStrings}
+		MessagesStart: r.messagesStart, MessagesEnd: r.messagesEnd, RawStrings: r.rawStrings,
+		MessageStrings: Strings{spans: r.messageStrings}}
 	if removed.Present {
 		f.Members--
 		cut := removed.cutEnd - removed.cutStart
@@ -58,6 +65,7 @@ func FindingsOf(r Result, removed Member) Findings {
 			// The cut took the messages member itself (a backend field
 			// named "messages"): there is none left to span.
 			f.MessagesStart, f.MessagesEnd = 0, 0
+			f.MessageStrings = Strings{}
 		}
 	}
 	return f
@@ -95,8 +103,10 @@ func FindingsOf(r Result, removed Member) Findings {
 // hasher copying each block through its own buffer), which costs less
 // than joining them first (about 64 µs with the hash).
 //
-// Memory: an entry holds its Findings by value (~170 bytes), and a Go map
-// keeps the buckets of its peak size: after a burst of 10,000 requests in
+// Memory: an entry holds its Findings by value (128 bytes with its count:
+// the most a Go map keeps in its own slots; a larger value would cost an
+// allocation per Remember, TestHandoffEntryFitsAMapSlot), and the message
+// strings' spans by reference. A Go map keeps the buckets of its peak size: after a burst of 10,000 requests in
 // flight the map alone would keep ~3 MB. Forget rebuilds the map at the
 // size in use once that is an eighth of the peak (shrink, amortized O(1)
 // per entry), so the memory follows the load back down.

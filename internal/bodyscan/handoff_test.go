@@ -1,10 +1,12 @@
 package bodyscan
 
 import (
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
 	"testing"
+	"unsafe"
 
 	"github.com/aigw/aigw/internal/testbodies"
 	"github.com/zeebo/xxh3"
@@ -33,19 +35,10 @@ func TestFindingsOf(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			body := []byte(tc.body)
-			r, err := Scan(body, "backend")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var removed Member
-			if tc.remove {
-				body, removed = RemoveMember(body, r.Backend), r.Backend
-			}
+			body, f := forwarded(t, tc.body, tc.remove)
 			if string(body) != tc.wantBody {
 				t.Fatalf("body %s, want %s", body, tc.wantBody)
 			}
-			f := FindingsOf(r, removed)
 			if got := string(body[f.ModelStart:f.ModelEnd]); f.Model.Present && got != tc.wantModel || !f.Model.Present && tc.wantModel != "" {
 				t.Errorf("model span %q (present %v), want %q", got, f.Model.Present, tc.wantModel)
 			}
@@ -57,6 +50,22 @@ func TestFindingsOf(t *testing.T) {
 			}
 		})
 	}
+}
+
+// forwarded is body as the router phase forwards it, and its findings:
+// scanned, then (remove) without its backend member.
+func forwarded(t *testing.T, body string, remove bool) ([]byte, Findings) {
+	t.Helper()
+	b := []byte(body)
+	r, err := Scan(b, "backend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var removed Member
+	if remove {
+		b, removed = RemoveMember(b, r.Backend), r.Backend
+	}
+	return b, FindingsOf(r, removed)
 }
 
 func TestHandoff(t *testing.T) {
@@ -72,7 +81,7 @@ func TestHandoff(t *testing.T) {
 	}
 	t1 := Remember(body, f)
 	t2 := Remember(same, f)
-	if got, ok := Recall(same); !ok || got != f {
+	if got, ok := Recall(same); !ok || !reflect.DeepEqual(got, f) {
 		t.Fatalf("Recall = %+v %v, want %+v", got, ok, f)
 	}
 	for _, b := range [][]byte{changed, body[:len(body)-1], append(append([]byte(nil), body...), ' ')} {
@@ -111,7 +120,7 @@ func TestHandoffKeyIsTheBytes(t *testing.T) {
 			body[i] = byte('a' + i%26)
 		}
 		tk := Remember(body, f)
-		if got, ok := Recall(append([]byte(nil), body...)); !ok || got != f {
+		if got, ok := Recall(append([]byte(nil), body...)); !ok || !reflect.DeepEqual(got, f) {
 			t.Fatalf("len %d: the same bytes in another slice: Recall = %+v %v", n, got, ok)
 		}
 		changed := append([]byte(nil), body...)
@@ -183,6 +192,15 @@ func BenchmarkHandoff(b *testing.B) {
 				tk.Forget()
 			}
 		})
+	}
+}
+
+// An entry fits the slot a Go map keeps values in (at most
+// internal/abi.MapMaxElemBytes, 128; a larger value is stored apart, one
+// allocation per insert): a field added to Findings must not push it over.
+func TestHandoffEntryFitsAMapSlot(t *testing.T) {
+	if n := unsafe.Sizeof(handoffEntry{}); n > 128 {
+		t.Fatalf("handoffEntry is %d bytes, more than a map slot's 128", n)
 	}
 }
 
@@ -317,7 +335,7 @@ func TestRecallSlices(t *testing.T) {
 		{"reordered", append(testbodies.Cut(body, 1000)[1:], body[:1000]), false},
 	} {
 		got, ok := RecallSlices(tc.body)
-		if ok != tc.want || ok && got != f {
+		if ok != tc.want || ok && !reflect.DeepEqual(got, f) {
 			t.Errorf("%s: RecallSlices = %+v %v, want found %v", tc.name, got, ok, tc.want)
 		}
 	}

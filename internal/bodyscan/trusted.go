@@ -3,6 +3,7 @@ package bodyscan
 import (
 	"bytes"
 	"math/bits"
+	"sort"
 	"unsafe"
 )
 
@@ -97,6 +98,8 @@ type Object struct {
 	// Once done: the offset after the closing brace, or the error.
 	end int
 	err error
+	// strs, when set, knows the ends of long string values (KnowStrings).
+	strs *StringCursor
 }
 
 // The states of an Object or Array walk.
@@ -117,8 +120,15 @@ const (
 // most of a message's cost in a translation's walk over a long chat).
 func (o *Object) Start(b []byte, i int) {
 	o.b, o.i, o.state, o.ks, o.ke = b, i, walkOpen, -1, 0
-	o.key, o.vs, o.ve, o.end, o.err = "", 0, 0, 0, nil
+	o.key, o.vs, o.ve, o.end, o.err, o.strs = "", 0, 0, 0, nil, nil
 }
+
+// KnowStrings lets the walk take the end of a long string value from c
+// instead of finding it again: c must read spans of the walk's bytes
+// (offsets into them: Findings.MessageStrings for the messages value they
+// span). A span the bytes disagree with is not taken: the end is found as
+// usual.
+func (o *Object) KnowStrings(c *StringCursor) { o.strs = c }
 
 // know sets the known member value span b[ks:ke] (WalkTrustedKnown's), or
 // nothing when it cannot be one of the object's values.
@@ -186,8 +196,14 @@ func (o *Object) Next() bool {
 	vs := skipSpace(b, j+1)
 	ve := o.ke
 	if vs != o.ks {
-		if ve, ok = trustedValueEnd(b, vs); !ok {
-			return o.fail(vs)
+		ok = false
+		if o.strs != nil && len(o.strs.spans) > 0 {
+			ve, ok = o.strs.end(b, vs)
+		}
+		if !ok {
+			if ve, ok = trustedValueEnd(b, vs); !ok {
+				return o.fail(vs)
+			}
 		}
 	}
 	if ve <= i || ve > len(b) {
@@ -534,4 +550,66 @@ func trustedValueEnd(b []byte, i int) (int, bool) {
 		}
 		return j, j > i
 	}
+}
+
+// longString is the least length, quotes included, of a string value whose
+// span Scan notes (Findings.MessageStrings): a walk finds its end by a scan
+// over its blocks (the string end kernel: about 4 ns per 64 bytes of a
+// prompt dense in escapes, so 60 ns and more here) that the note saves,
+// while a note costs the router phase an allocation per body (of a few
+// dozen bytes for a small one) and the walk a lookup. A body of 1 KiB has
+// none.
+const longString = 1024
+
+// strSpan is a long string value's span: its opening quote, and the offset
+// after its closing one.
+type strSpan struct{ start, end int32 }
+
+// Strings are the spans of the long string values of a document, in order,
+// as the validating pass found them (Findings.MessageStrings), for a walk
+// of the same bytes (Cursor, Object.KnowStrings). They are read only:
+// findings that several attempts recall share them.
+type Strings struct {
+	spans []strSpan
+}
+
+// Len is how many spans s holds.
+func (s Strings) Len() int { return len(s.spans) }
+
+// Cursor is a reader of s for one walk.
+func (s Strings) Cursor() StringCursor { return StringCursor{spans: s.spans} }
+
+// StringCursor looks up the spans of Strings for a walk (Object.KnowStrings).
+// A walk goes forward, so a lookup first steps on from the last one; a walk
+// that starts over (a second pass over the messages) falls back to a binary
+// search.
+type StringCursor struct {
+	spans []strSpan
+	next  int // where the last lookup stopped
+}
+
+// end returns the offset after the string value that starts at b[i] when c
+// holds its span and b agrees (a string as long, ending in a quote); not
+// ok otherwise, for the caller to find the end itself.
+func (c *StringCursor) end(b []byte, i int) (int, bool) {
+	if c == nil || len(c.spans) == 0 || i < 0 || i >= len(b) || b[i] != '"' {
+		return 0, false
+	}
+	sp := c.spans
+	k := c.next
+	if k >= len(sp) || int(sp[k].start) > i {
+		k = sort.Search(len(sp), func(m int) bool { return int(sp[m].start) >= i })
+	}
+	for k < len(sp) && int(sp[k].start) < i {
+		k++
+	}
+	c.next = k
+	if k == len(sp) || int(sp[k].start) != i {
+		return 0, false
+	}
+	e := int(sp[k].end)
+	if e-i < 2 || e > len(b) || b[e-1] != '"' {
+		return 0, false
+	}
+	return e, true
 }

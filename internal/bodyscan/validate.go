@@ -70,6 +70,13 @@ type pass struct {
 	// that nests that far; the limit is maxDepth).
 	objs uint64
 	deep []uint64
+
+	// keepStrings makes the pass note where each string value of at least
+	// longString bytes starts and ends (strs, in order; Scan's). strStart
+	// is the opening quote of the string value being read.
+	keepStrings bool
+	strStart    int
+	strs        []strSpan
 }
 
 // setObj records whether the container opened at depth d is an object.
@@ -331,7 +338,7 @@ func (s *pass) tokens(t uint64, base int, onMember func(f field)) int {
 				}
 				s.depth++
 			case '"':
-				s.state = sStrEnd
+				s.state, s.strStart = sStrEnd, p
 			case ']':
 				if s.state != sArrFirst {
 					return p
@@ -371,6 +378,9 @@ func (s *pass) tokens(t uint64, base int, onMember func(f field)) int {
 			}
 			s.state = sValue
 		case sStrEnd:
+			if s.keepStrings && p+1-s.strStart >= longString {
+				s.noteString(p + 1)
+			}
 			s.valueEnd(p + 1)
 		case sAfter:
 			d := s.depth - 1
@@ -431,6 +441,19 @@ func (s *pass) member(p int, next byte, onMember func(f field)) {
 	if onMember != nil {
 		onMember(f)
 	}
+}
+
+// noteString notes the long string value that ends at end (its closing
+// quote's offset plus one). The first note makes room for one per 4 KiB of body (a long
+// conversation's turns), so most bodies' notes take one allocation. (Not
+// inlined: tokens' loop keeps only the length check.)
+//
+//go:noinline
+func (s *pass) noteString(end int) {
+	if s.strs == nil {
+		s.strs = make([]strSpan, 0, len(s.body)/(4*longString)+4)
+	}
+	s.strs = append(s.strs, strSpan{int32(s.strStart), int32(end)})
 }
 
 // scalarEnd returns the end of the number or literal (true, false, null)

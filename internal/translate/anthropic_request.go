@@ -15,7 +15,7 @@ import (
 // parameter policy and the conversion of messages, tools and options.
 
 func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
-	return a.request(body, forEachMember, false)
+	return a.request(body, forEachMember, nil)
 }
 
 // RequestBodyScanned is RequestBody for a body the router phase validated
@@ -23,7 +23,7 @@ func (a *anthropicTranslator) RequestBody(body []byte) (RequestResult, error) {
 // again, and the walk jumps over the messages the findings span (they are
 // walked once, when they are converted).
 func (a *anthropicTranslator) RequestBodyScanned(body []byte, f bodyscan.Findings) (RequestResult, error) {
-	return a.request(body, knownMembers(f), f.RawStrings)
+	return a.request(body, knownMembers(f), &f)
 }
 
 // knownMembers is trustedMembers jumping over the messages value f spans.
@@ -33,13 +33,29 @@ func knownMembers(f bodyscan.Findings) memberWalk {
 	}
 }
 
-// rawStrings: the router phase found every string literal of body raw
-// copyable (bodyscan.Findings.RawStrings), so no literal is checked again.
-func (a *anthropicTranslator) request(body []byte, walk memberWalk, rawStrings bool) (RequestResult, error) {
+// scannedStrings is what the router phase's findings f (nil: none) tell a
+// conversion of body's messages msgs: whether every string literal is raw
+// copyable (bodyscan.Findings.RawStrings, so no literal is checked again),
+// and the ends of the long strings in msgs when msgs is the very messages
+// value f spans (the walk took it from there).
+func scannedStrings(body, msgs []byte, f *bodyscan.Findings) (raw bool, long bodyscan.Strings) {
+	if f == nil {
+		return false, bodyscan.Strings{}
+	}
+	if f.MessageStrings.Len() == 0 || len(msgs) == 0 || f.MessagesStart < 0 || f.MessagesEnd > len(body) ||
+		len(msgs) != f.MessagesEnd-f.MessagesStart || &msgs[0] != &body[f.MessagesStart] {
+		return f.RawStrings, bodyscan.Strings{}
+	}
+	return f.RawStrings, f.MessageStrings
+}
+
+// f: the router phase's findings for body (RequestBodyScanned), else nil.
+func (a *anthropicTranslator) request(body []byte, walk memberWalk, f *bodyscan.Findings) (RequestResult, error) {
 	// The decoded options, their checked form and the walk's state are
 	// pooled: they only live during the call (what outlives it is cloned).
 	req := chatRequests.Get().(*anthChatRequest)
 	defer req.release()
+	rawStrings := f != nil && f.RawStrings
 	req.ascii = rawStrings
 	head, err := a.parseChat(body, req, walk)
 	if err != nil {
@@ -57,7 +73,8 @@ func (a *anthropicTranslator) request(body []byte, walk memberWalk, rawStrings b
 	}
 	// The Anthropic body is about as large as the OpenAI one.
 	buf := bodyBuffer(len(body) + len(body)/8 + 256)
-	encoded, err := appendAnthropicRequest(*buf, head, req.Messages, rawStrings)
+	_, long := scannedStrings(body, req.Messages, f)
+	encoded, err := appendAnthropicRequest(*buf, head, req.Messages, rawStrings, long)
 	if err != nil {
 		bufpool.Put(buf)
 		return RequestResult{}, err
@@ -392,13 +409,14 @@ func convertTools(req *chatRequest, out *anthRequest) error {
 // buildRequest; its System and Messages unused) and the raw OpenAI messages
 // array msgs, converted message by message straight into dst, in
 // anthRequest's member order. rawStrings: every string literal of msgs is
-// known to be raw copyable (msgConverter.raw).
-func appendAnthropicRequest(dst []byte, head *anthRequest, msgs rawJSON, rawStrings bool) ([]byte, error) {
+// known to be raw copyable (msgConverter.raw); long: the ends of msgs' long
+// strings, known (scannedStrings).
+func appendAnthropicRequest(dst []byte, head *anthRequest, msgs rawJSON, rawStrings bool, long bodyscan.Strings) ([]byte, error) {
 	// The messages come from a body bodyscan validated (parseChat), or the
 	// router phase vouched for: their strings copy as raw tokens.
 	c := converters.Get().(*msgConverter)
 	defer c.release()
-	c.trusted, c.raw = true, rawStrings
+	c.trusted, c.raw, c.long = true, rawStrings, long.Cursor()
 	// The members in anthRequest's order: model and anthropic_version only
 	// when set (a host that takes the model in its path sets the version in
 	// the body instead).

@@ -45,6 +45,10 @@ type msgConverter struct {
 	// raw copyable (bodyscan.Findings.RawStrings: all ASCII, no lone
 	// surrogate escape), so literal skips its per-literal rawCopyable.
 	raw bool
+	// long reads the ends of the messages' long strings, which the router
+	// phase found (bodyscan.Findings.MessageStrings): a message's walk
+	// takes them instead of finding them again.
+	long bodyscan.StringCursor
 	// sysMark and sysStart locate the open "system" string in the single
 	// pass (passSingle): where its member starts and where its text does.
 	sysMark, sysStart int
@@ -100,7 +104,7 @@ func (c *msgConverter) release() {
 	if !zeroed(&c.dec) {
 		c.dec = elementDecoder{}
 	}
-	c.dry, c.trusted, c.validDoc, c.raw = false, false, false, false
+	c.dry, c.trusted, c.validDoc, c.raw, c.long = false, false, false, false, bodyscan.StringCursor{}
 	c.sysMark, c.sysStart = 0, 0
 	if c.used&usedBlock != 0 {
 		c.block = anthRawBlock{}
@@ -358,6 +362,7 @@ func (c *msgConverter) walkMessage(msgs []byte, i int) (int, bool) {
 	var calls []byte
 	var o bodyscan.Object
 	o.Start(msgs, i)
+	o.KnowStrings(&c.long)
 	for o.Next() {
 		key, vs, ve := o.Member()
 		v := msgs[vs:ve]

@@ -581,7 +581,7 @@ func TestConverterReleaseCoversFields(t *testing.T) {
 	for i := range typ.NumField() {
 		names = append(names, typ.Field(i).Name)
 	}
-	want := []string{"m", "part", "scratch", "dec", "dry", "trusted", "validDoc", "raw", "sysMark", "sysStart", "block", "resp", "used"}
+	want := []string{"m", "part", "scratch", "dec", "dry", "trusted", "validDoc", "raw", "long", "sysMark", "sysStart", "block", "resp", "used"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("msgConverter's fields are %v; release clears %v", names, want)
 	}

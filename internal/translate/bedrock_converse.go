@@ -147,16 +147,17 @@ type bedrockConverse struct {
 }
 
 func (b *bedrockConverse) RequestBody(body []byte) (RequestResult, error) {
-	return b.converseRequest(body, forEachMember, false)
+	return b.converseRequest(body, forEachMember, nil)
 }
 
 // RequestBodyScanned is RequestBody for a body the router phase validated
 // (not the embedded Anthropic translator's: Converse has its own shape).
 func (b *bedrockConverse) RequestBodyScanned(body []byte, f bodyscan.Findings) (RequestResult, error) {
-	return b.converseRequest(body, knownMembers(f), f.RawStrings)
+	return b.converseRequest(body, knownMembers(f), &f)
 }
 
-func (b *bedrockConverse) converseRequest(body []byte, walk memberWalk, rawStrings bool) (RequestResult, error) {
+// f: the router phase's findings for body (RequestBodyScanned), else nil.
+func (b *bedrockConverse) converseRequest(body []byte, walk memberWalk, f *bodyscan.Findings) (RequestResult, error) {
 	// The Anthropic translator's parameter policy and checks (parseChat),
 	// and its conversion of the messages (appendAnthropicRequest, straight
 	// from the bytes); the Anthropic body is then decoded into Converse's
@@ -179,7 +180,8 @@ func (b *bedrockConverse) converseRequest(body []byte, walk memberWalk, rawStrin
 	// outlives the call: errors and b's fields hold copies.
 	abuf := bodyBuffer(len(body) + len(body)/8 + 256)
 	defer bufpool.Put(abuf)
-	anth, err := appendAnthropicRequest(*abuf, head, req.Messages, rawStrings)
+	rawStrings, long := scannedStrings(body, req.Messages, f)
+	anth, err := appendAnthropicRequest(*abuf, head, req.Messages, rawStrings, long)
 	if err != nil {
 		return RequestResult{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aigw/aigw/internal/bodyscan"
+	"github.com/aigw/aigw/internal/testbodies"
 )
 
 // Every translator that takes the router phase's findings returns what
@@ -93,6 +94,9 @@ func TestScannedAnthropicFamilyMatchesRequestBody(t *testing.T) {
 		"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"caf\xc3\xa9 raw UTF-8\"}]}",
 		"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"bad \xff\xfe UTF-8\"}]}",
 	)
+	// Long strings, whose ends the router phase hands over
+	// (Findings.MessageStrings), in every place a message has one.
+	bodies = append(bodies, longStringBodies()...)
 	targets := []Target{
 		anthTarget,
 		{Schema: SchemaVertexAnthropic, Project: "p", Region: "us-east5"},
@@ -147,6 +151,69 @@ func checkScannedSame(t *testing.T, target Target, path string, bodies []string)
 	}
 }
 
+// longStringBodies are chat bodies with string values of 1 KiB and more
+// (bodyscan's long strings): contents plain, dense in escapes, with raw
+// UTF-8 or a lone surrogate; long keys, roles and names; content parts;
+// tool call arguments; a system message after the first turn (the
+// conversion's two passes walk the messages twice); a long string outside
+// the messages; a generated chat.
+func longStringBodies() []string {
+	plain := strings.Repeat("lorem ipsum dolor sit amet ", 40)
+	dense := strings.Repeat(`a \"q\" \\ \n \u00e9 \ud83d\ude00 {x} `, 30)
+	return []string{
+		`{"model":"m","messages":[{"role":"user","content":"` + plain + `"}]}`,
+		`{"model":"m","messages":[{"role":"system","content":"` + dense + `"},{"role":"user","content":"hi"},{"role":"assistant","content":"` + plain + `"},{"role":"user","content":"` + dense + `"}]}`,
+		"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"caf\xc3\xa9 " + plain + "\"}]}",
+		`{"model":"m","messages":[{"role":"user","content":"lone \ud83d ` + plain + `"}]}`,
+		`{"model":"m","messages":[{"role":"user","content":"hi","` + plain + `":"` + plain + `","name":"` + plain + `"}]}`,
+		`{"model":"m","messages":[{"role":"` + plain + `","content":"hi"}]}`,
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"` + dense + `"},{"type":"text","text":"` + plain + `"}]}]}`,
+		`{"model":"m","messages":[{"role":"user","content":"weather?"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"q\":\"` + strings.Repeat("x", 1100) + `\"}"}}]},{"role":"tool","tool_call_id":"c1","content":"` + plain + `"}]}`,
+		`{"model":"m","messages":[{"role":"user","content":"` + plain + `"},{"role":"system","content":"` + dense + `"},{"role":"assistant","content":"` + plain + `"}]}`,
+		`{"model":"m","user":"` + plain + `","messages":[{"role":"user","content":"` + dense + `"}]}`,
+		string(testbodies.Chat(16<<10, false)),
+	}
+}
+
+// Findings of a body whose long strings lie elsewhere in another body of
+// the same length (a handoff collision) never make the conversion panic or
+// read out of range: the spans fall mid-string, on a quote that starts
+// nothing, past a string's end.
+func TestStaleMessageStrings(t *testing.T) {
+	known := 0
+	defer func() {
+		// The bodies have long strings for the router phase to hand over
+		// (else this test, and their place in the scanned tests, would
+		// prove nothing).
+		if known < 9 {
+			t.Errorf("only %d bodies have message strings", known)
+		}
+	}()
+	for i, a := range longStringBodies() {
+		scan, err := bodyscan.Scan([]byte(a), "backend")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := bodyscan.FindingsOf(scan, bodyscan.Member{})
+		if f.MessageStrings.Len() > 0 {
+			known++
+		}
+		for shift := -3; shift <= 3; shift++ {
+			// The same bytes moved by shift (padded back to a's length):
+			// every span now names other bytes.
+			b := []byte(a)
+			if shift > 0 {
+				b = append([]byte(strings.Repeat(" ", shift)), b[:len(b)-shift]...)
+			} else if shift < 0 {
+				b = append(b[-shift:], strings.Repeat(" ", -shift)...)
+			}
+			for _, target := range []Target{anthTarget, {Schema: SchemaAWSBedrock, Region: "us-east-1"}} {
+				stale(t, target, "/v1/chat/completions", f, b, fmt.Sprintf("body %d shifted %d", i, shift))
+			}
+		}
+	}
+}
+
 // FuzzScannedRequest: for any body the router phase accepts, every chat
 // translator and the Messages front door answer through
 // RequestBodyScanned exactly as through RequestBody.
@@ -155,6 +222,9 @@ func FuzzScannedRequest(f *testing.F) {
 		f.Add([]byte(b))
 	}
 	f.Add([]byte(`{"model":"m","max_tokens":5,"system":"s","messages":[{"role":"user","content":[{"type":"text","text":"a\"}]"}]}]}`))
+	for _, b := range longStringBodies()[:3] {
+		f.Add([]byte(b)) // long strings (Findings.MessageStrings)
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if _, err := bodyscan.Scan(body, "backend"); err != nil {
 			return
