@@ -31,6 +31,7 @@ test: fmt vet build
 	# drops items, so pooled decoders allocate and pooled converters are not
 	# reused there); the tests skip themselves under -race.
 	$(GO) test -count=1 -run 'Allocs|AllocateNothing|ReleasedAfterUse' ./internal/translate/
+	$(GO) test -count=1 -run 'Pooled|MemoryReused' ./internal/dynmod/
 
 
 # The Helm chart, Envoy Gateway and Istio manifests against the Kubernetes and CRD schemas.

@@ -82,16 +82,20 @@ func TestFilterMemoryReused(t *testing.T) {
 	}
 }
 
-// wantPooled fails t unless what costs no allocation from a warm pool:
-// allocs may show the pool's refills only (sync.Pool drops a quarter of its
-// Puts under -race, and the garbage collector may empty it).
+// wantPooled fails t unless what costs no allocation from a warm pool.
+// Under -race it only logs the count: the detector's sync.Pool drops a
+// quarter of its Puts, and a collection running in the test binary at the
+// time empties the pool, so a count there says nothing (once 1.00 per run,
+// in make test). make test runs the tests that call it again without -race
+// (TestSlicesPooled, TestFilterMemoryReused: its -run 'Pooled|MemoryReused'),
+// where it holds them to 0.05.
 func wantPooled(t *testing.T, what string, allocs float64) {
 	t.Helper()
-	limit := 0.05
 	if raceEnabled {
-		limit = 0.5
+		t.Logf("%.2f allocations per %s under -race (checked without it)", allocs, what)
+		return
 	}
-	if allocs > limit {
+	if allocs > 0.05 {
 		t.Errorf("%.2f allocations per %s, want none", allocs, what)
 	}
 }
