@@ -96,6 +96,12 @@ func TestObjectKnowStrings(t *testing.T) {
 	if want := []int{0, 0, 1, 1}; !slices.Equal(used, want) {
 		t.Fatalf("cursor positions %v, want %v", used, want)
 	}
+	// A second walk with the same cursor (the conversion's second pass)
+	// searches back and takes the same ends.
+	again, used := walk(&cur)
+	if strings.Join(again, ",") != strings.Join(want, ",") || !slices.Equal(used, []int{0, 0, 1, 1}) {
+		t.Fatalf("second walk: members %q, cursor positions %v", again, used)
+	}
 	// Bytes the spans do not describe (shifted by one): not taken, and the
 	// walk reads them as they are.
 	shifted := append([]byte(" "), msgs[:len(msgs)-1]...)

@@ -580,9 +580,10 @@ func (s Strings) Len() int { return len(s.spans) }
 func (s Strings) Cursor() StringCursor { return StringCursor{spans: s.spans} }
 
 // StringCursor looks up the spans of Strings for a walk (Object.KnowStrings).
-// A walk goes forward, so a lookup first steps on from the last one; a walk
-// that starts over (a second pass over the messages) falls back to a binary
-// search.
+// A walk goes forward, so a lookup steps on from where the last one
+// stopped (most values between two long strings are short ones, looked up
+// and not found); one behind it (a walk that starts over: a second pass
+// over the messages) searches back by halves.
 type StringCursor struct {
 	spans []strSpan
 	next  int // where the last lookup stopped
@@ -596,9 +597,9 @@ func (c *StringCursor) end(b []byte, i int) (int, bool) {
 		return 0, false
 	}
 	sp := c.spans
-	k := c.next
-	if k >= len(sp) || int(sp[k].start) > i {
-		k = sort.Search(len(sp), func(m int) bool { return int(sp[m].start) >= i })
+	k := min(c.next, len(sp))
+	if k > 0 && int(sp[k-1].start) >= i {
+		k = sort.Search(k, func(m int) bool { return int(sp[m].start) >= i })
 	}
 	for k < len(sp) && int(sp[k].start) < i {
 		k++

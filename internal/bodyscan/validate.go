@@ -444,14 +444,14 @@ func (s *pass) member(p int, next byte, onMember func(f field)) {
 }
 
 // noteString notes the long string value that ends at end (its closing
-// quote's offset plus one). The first note makes room for one per 4 KiB of body (a long
-// conversation's turns), so most bodies' notes take one allocation. (Not
-// inlined: tokens' loop keeps only the length check.)
+// quote's offset plus one). The first note makes room for one per 2 KiB
+// of body (a long conversation's turns), so most bodies' notes take one
+// allocation. (Not inlined: tokens' loop keeps only the length check.)
 //
 //go:noinline
 func (s *pass) noteString(end int) {
 	if s.strs == nil {
-		s.strs = make([]strSpan, 0, len(s.body)/(4*longString)+4)
+		s.strs = make([]strSpan, 0, len(s.body)/(2*longString)+4)
 	}
 	s.strs = append(s.strs, strSpan{int32(s.strStart), int32(end)})
 }
