@@ -198,9 +198,10 @@ func TestHostileStreamMemoryBounded(t *testing.T) {
 	// allocator noise. Measured growth on a 2-core machine: 12-20 MiB at
 	// 8d25b13, 23-31 MiB with the block-wise escape scan (7ddb88f; its Go heap
 	// peaks alike in gctrace, so RSS follows the runtime's pace), once 49 MiB
-	// under make test's parallel load: 64 MiB still fails the uncapped
-	// reader by a factor of four.
-	if grown := max(afterPass, afterTr) - before; grown > 64<<10 {
+	// under make test's parallel load; 34-60 MiB run alone at b2c131d and at
+	// c290bb2 alike (five runs each), once 67 MiB in CI. 128 MiB still fails
+	// the uncapped reader by a factor of two.
+	if grown := max(afterPass, afterTr) - before; grown > 128<<10 {
 		t.Fatalf("host RSS grew %d MiB streaming one %d MiB line", grown>>10, hostileLineMiB)
 	}
 }
