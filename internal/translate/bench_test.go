@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aigw/aigw/bench"
 	"github.com/aigw/aigw/internal/bodyscan"
 )
 
@@ -96,13 +97,24 @@ func BenchmarkAnthropicRequest(b *testing.B) {
 
 // BenchmarkAnthropicRequestScanned is the translation of a body the router
 // phase validated and remembered (RequestBodyScanned: walked, not validated
-// again), up to 1 MiB.
+// again), up to 1 MiB: short turns (chatRequestOfSize), and the whole-path
+// bench's body (turns of 200 B to 4 KiB dense in escapes, whose long
+// strings' ends the findings hand over: Findings.MessageStrings).
 func BenchmarkAnthropicRequestScanned(b *testing.B) {
+	type body struct {
+		name string
+		b    []byte
+	}
+	var bodies []body
 	for _, s := range append(benchSizes, struct {
 		name string
 		size int
 	}{"1MiB", 1 << 20}) {
-		body := chatRequestOfSize(b, s.size)
+		bodies = append(bodies, body{s.name, chatRequestOfSize(b, s.size)})
+	}
+	bodies = append(bodies, body{"bench/100KiB", bench.ChatBodyNoBackend(100 << 10)}, body{"bench/1MiB", bench.ChatBodyNoBackend(1 << 20)})
+	for _, s := range bodies {
+		body := s.b
 		scan, err := bodyscan.Scan(body, "backend")
 		if err != nil {
 			b.Fatal(err)
