@@ -1,6 +1,7 @@
 package bodyscan
 
 import (
+	"math"
 	"math/bits"
 )
 
@@ -450,6 +451,9 @@ func (s *pass) member(p int, next byte, onMember func(f field)) {
 //
 //go:noinline
 func (s *pass) noteString(end int) {
+	if end > math.MaxInt32 {
+		return // past what a span holds (no body Envoy buffers is that long): found again by the walk
+	}
 	if s.strs == nil {
 		s.strs = make([]strSpan, 0, len(s.body)/(2*longString)+4)
 	}
