@@ -346,10 +346,14 @@ func checkPathCaptures(sc PathScenario, body []byte, rb *host.RouterBench) error
 			return fmt.Errorf("anthropic upstream body: model %v, %d messages for %d, max_tokens %v, stream %v",
 				out["model"], len(msgs), len(in.Messages)-1, out["max_tokens"], out["stream"])
 		}
-		last, _ := msgs[len(msgs)-1].(map[string]any)
-		want := in.Messages[len(in.Messages)-1]
-		if !strings.Contains(fmt.Sprint(last["content"]), want.Content) || last["role"] != want.Role {
-			return fmt.Errorf("anthropic upstream body: last message %v is not the client's", last)
+		// Every turn's text, whole: the long ones' ends come from the
+		// router phase's findings (bodyscan.Findings.MessageStrings).
+		for i, m := range msgs {
+			got, _ := m.(map[string]any)
+			want := in.Messages[i+1]
+			if !strings.Contains(fmt.Sprint(got["content"]), want.Content) || got["role"] != want.Role {
+				return fmt.Errorf("anthropic upstream body: message %d %.200v is not the client's", i, got)
+			}
 		}
 	}
 	resp, err := rb.ResponseCapture()
