@@ -106,8 +106,9 @@ func FindingsOf(r Result, removed Member) Findings {
 // Memory: an entry holds its Findings by value (128 bytes with its count:
 // the most a Go map keeps in its own slots; a larger value would cost an
 // allocation per Remember, TestHandoffEntryFitsAMapSlot), and the message
-// strings' spans by reference. A Go map keeps the buckets of its peak size: after a burst of 10,000 requests in
-// flight the map alone would keep ~3 MB. Forget rebuilds the map at the
+// strings' spans by reference. A Go map keeps the buckets of its peak
+// size: after a burst of 10,000 requests in flight the map alone would
+// keep ~3 MB. Forget rebuilds the map at the
 // size in use once that is an eighth of the peak (shrink, amortized O(1)
 // per entry), so the memory follows the load back down.
 var handoff = struct {

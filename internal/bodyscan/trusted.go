@@ -591,9 +591,10 @@ type StringCursor struct {
 
 // end returns the offset after the string value that starts at b[i] when c
 // holds its span and b agrees (a string as long, ending in a quote); not
-// ok otherwise, for the caller to find the end itself.
+// ok otherwise, for the caller to find the end itself. Object.Next calls it
+// only when c holds spans.
 func (c *StringCursor) end(b []byte, i int) (int, bool) {
-	if c == nil || len(c.spans) == 0 || i < 0 || i >= len(b) || b[i] != '"' {
+	if i < 0 || i >= len(b) || b[i] != '"' {
 		return 0, false
 	}
 	sp := c.spans

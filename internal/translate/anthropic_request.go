@@ -33,23 +33,20 @@ func knownMembers(f bodyscan.Findings) memberWalk {
 	}
 }
 
-// scannedStrings is what the router phase's findings f (nil: none) tell a
-// conversion of body's messages msgs: whether every string literal is raw
-// copyable (bodyscan.Findings.RawStrings, so no literal is checked again),
-// and the ends of the long strings in msgs when msgs is the very messages
-// value f spans (the walk took it from there).
-func scannedStrings(body, msgs []byte, f *bodyscan.Findings) (raw bool, long bodyscan.Strings) {
-	if f == nil {
-		return false, bodyscan.Strings{}
-	}
-	if f.MessageStrings.Len() == 0 || len(msgs) == 0 || f.MessagesStart < 0 || f.MessagesEnd > len(body) ||
+// messageStrings are the ends of the long strings in body's messages msgs
+// that the router phase's findings f (nil: none) know: none unless msgs is
+// the very messages value f spans (the walk took it from there).
+func messageStrings(body, msgs []byte, f *bodyscan.Findings) bodyscan.Strings {
+	if f == nil || f.MessageStrings.Len() == 0 || len(msgs) == 0 || f.MessagesStart < 0 || f.MessagesEnd > len(body) ||
 		len(msgs) != f.MessagesEnd-f.MessagesStart || &msgs[0] != &body[f.MessagesStart] {
-		return f.RawStrings, bodyscan.Strings{}
+		return bodyscan.Strings{}
 	}
-	return f.RawStrings, f.MessageStrings
+	return f.MessageStrings
 }
 
 // f: the router phase's findings for body (RequestBodyScanned), else nil.
+// When it found every string literal raw copyable
+// (bodyscan.Findings.RawStrings), no literal is checked again.
 func (a *anthropicTranslator) request(body []byte, walk memberWalk, f *bodyscan.Findings) (RequestResult, error) {
 	// The decoded options, their checked form and the walk's state are
 	// pooled: they only live during the call (what outlives it is cloned).
@@ -73,8 +70,7 @@ func (a *anthropicTranslator) request(body []byte, walk memberWalk, f *bodyscan.
 	}
 	// The Anthropic body is about as large as the OpenAI one.
 	buf := bodyBuffer(len(body) + len(body)/8 + 256)
-	_, long := scannedStrings(body, req.Messages, f)
-	encoded, err := appendAnthropicRequest(*buf, head, req.Messages, rawStrings, long)
+	encoded, err := appendAnthropicRequest(*buf, head, req.Messages, rawStrings, messageStrings(body, req.Messages, f))
 	if err != nil {
 		bufpool.Put(buf)
 		return RequestResult{}, err
@@ -410,7 +406,7 @@ func convertTools(req *chatRequest, out *anthRequest) error {
 // array msgs, converted message by message straight into dst, in
 // anthRequest's member order. rawStrings: every string literal of msgs is
 // known to be raw copyable (msgConverter.raw); long: the ends of msgs' long
-// strings, known (scannedStrings).
+// strings, known (messageStrings).
 func appendAnthropicRequest(dst []byte, head *anthRequest, msgs rawJSON, rawStrings bool, long bodyscan.Strings) ([]byte, error) {
 	// The messages come from a body bodyscan validated (parseChat), or the
 	// router phase vouched for: their strings copy as raw tokens.

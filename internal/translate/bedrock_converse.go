@@ -180,8 +180,7 @@ func (b *bedrockConverse) converseRequest(body []byte, walk memberWalk, f *bodys
 	// outlives the call: errors and b's fields hold copies.
 	abuf := bodyBuffer(len(body) + len(body)/8 + 256)
 	defer bufpool.Put(abuf)
-	rawStrings, long := scannedStrings(body, req.Messages, f)
-	anth, err := appendAnthropicRequest(*abuf, head, req.Messages, rawStrings, long)
+	anth, err := appendAnthropicRequest(*abuf, head, req.Messages, f != nil && f.RawStrings, messageStrings(body, req.Messages, f))
 	if err != nil {
 		return RequestResult{}, err
 	}
