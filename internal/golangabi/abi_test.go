@@ -13,6 +13,8 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+
 	"github.com/aigw/aigw/internal/envoysrc"
 )
 
@@ -61,6 +63,7 @@ func TestDeclarationsMatchAPIHeader(t *testing.T) {
 #include <stdio.h>
 #include "api.h"
 #define AIGW_HAVE_ENVOY_API_H
+#include "entry.h"
 ` + cgoPreamble(t, "abi.go") + `
 int main(void) {
   printf("enums %d %d %d %d\n", CAPIOK, CAPIValueNotFound, Set, HeaderSet);
@@ -69,6 +72,9 @@ int main(void) {
          offsetof(httpRequest, is_golang_processing_log));
   printf("processState %zu %zu %zu %zu\n", sizeof(processState), offsetof(processState, req),
          offsetof(processState, is_encoding), offsetof(processState, state));
+  printf("aigw_process_state %zu %zu %zu %zu\n", sizeof(aigw_process_state), offsetof(aigw_process_state, req),
+         offsetof(aigw_process_state, is_encoding), offsetof(aigw_process_state, state));
+  printf("entry %d %d\n", AIGW_STATE_PROCESSING_HEADER, AIGW_GOLANG_CONTINUE);
   printf("httpConfig %zu %zu %zu %zu %zu %zu %zu\n", sizeof(httpConfig), offsetof(httpConfig, plugin_name_ptr),
          offsetof(httpConfig, plugin_name_len), offsetof(httpConfig, config_ptr), offsetof(httpConfig, config_len),
          offsetof(httpConfig, is_route_config), offsetof(httpConfig, concurrency));
@@ -80,7 +86,7 @@ int main(void) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "check")
-	if out, err := exec.Command("gcc", "-std=gnu11", "-Wall", "-Werror", "-I", apiDir, "-o", bin, filepath.Join(dir, "check.c")).CombinedOutput(); err != nil {
+	if out, err := exec.Command("gcc", "-std=gnu11", "-Wall", "-Werror", "-I", apiDir, "-I", ".", "-o", bin, filepath.Join(dir, "check.c")).CombinedOutput(); err != nil {
 		t.Fatalf("abi.go's declarations do not compile against %s/api.h: %v\n%s", apiDir, err, out)
 	}
 	out, err := exec.Command(bin).Output()
@@ -95,6 +101,9 @@ int main(void) {
 		sprint("httpRequest", unsafe.Sizeof(req), unsafe.Offsetof(req.pluginNameData), unsafe.Offsetof(req.pluginNameLen),
 			unsafe.Offsetof(req.configID), unsafe.Offsetof(req.workerID), unsafe.Offsetof(req.isProcessing)),
 		sprint("processState", unsafe.Sizeof(ps), unsafe.Offsetof(ps.req), unsafe.Offsetof(ps.isEncoding), unsafe.Offsetof(ps.state)),
+		// entry.h's restatement, for entry.c: the same layout and values.
+		sprint("aigw_process_state", unsafe.Sizeof(ps), unsafe.Offsetof(ps.req), unsafe.Offsetof(ps.isEncoding), unsafe.Offsetof(ps.state)),
+		sprint("entry", stateProcessingHeader, int(api.Continue)),
 		sprint("httpConfig", unsafe.Sizeof(hc), unsafe.Offsetof(hc.pluginNamePtr), unsafe.Offsetof(hc.pluginNameLen),
 			unsafe.Offsetof(hc.configPtr), unsafe.Offsetof(hc.configLen), unsafe.Offsetof(hc.isRouteConfig), unsafe.Offsetof(hc.concurrency)),
 		// The stand-in typedefs (int) must be what api.h's enums are in size.
@@ -132,7 +141,7 @@ func itoa(n int) string {
 
 // Envoy's loader looks up ten entry points by name (dso.cc,
 // HttpFilterDsoImpl) and calls them through libgolang.h's prototypes: each
-// must be exported here (in Go by exports.go, or in C by noop.c) with as
+// must be exported here (in Go by exports.go, or in C by entry.c) with as
 // many parameters and a result of the same kind.
 func TestEntryPointsMatchEnvoyLoader(t *testing.T) {
 	dso := filepath.Join(envoyDir(t), "contrib", "golang", "common", "dso")
@@ -171,26 +180,48 @@ func TestEntryPointsMatchEnvoyLoader(t *testing.T) {
 			}
 		}
 	}
-	// The C ones: void functions of noop.c.
-	csrc, err := os.ReadFile("noop.c")
+	// The C ones: the functions entry.c defines, void or uint64_t (GoUint64).
+	csrc, err := os.ReadFile("entry.c")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cDefined := map[string]int{} // name -> parameter count
-	for _, m := range regexp.MustCompile(`(?m)^void (envoyGo\w+)\(([^)]*)\)\s*\{`).FindAllSubmatch(csrc, -1) {
+	type cFunc struct {
+		params int
+		void   bool
+	}
+	cDefined := map[string]cFunc{}
+	for _, m := range regexp.MustCompile(`(?m)^(void|uint64_t) (envoyGo\w+)\(([^)]*)\)\s*\{`).FindAllSubmatch(csrc, -1) {
 		n := 0
-		if p := strings.TrimSpace(string(m[2])); p != "" && p != "void" {
+		if p := strings.TrimSpace(string(m[3])); p != "" && p != "void" {
 			n = strings.Count(p, ",") + 1
 		}
-		cDefined[string(m[1])] = n
+		cDefined[string(m[2])] = cFunc{n, string(m[1]) == "void"}
+	}
+	// entry.c's functions that enter Go call an export of exports.go with
+	// their own parameters.
+	for _, m := range regexp.MustCompile(`return (aigw\w+)\(([^)]*)\);`).FindAllSubmatch(csrc, -1) {
+		fn := exported[string(m[1])]
+		if fn == nil {
+			t.Errorf("entry.c calls %s, which exports.go does not export", m[1])
+			continue
+		}
+		goParams := 0
+		for _, p := range fn.Type.Params.List {
+			goParams += max(len(p.Names), 1)
+		}
+		if args := strings.Count(string(m[2]), ",") + 1; args != goParams {
+			t.Errorf("entry.c calls %s with %d arguments; it has %d parameters", m[1], args, goParams)
+		}
 	}
 	var got []string
 	for n := range exported {
-		got = append(got, n)
+		if strings.HasPrefix(n, "envoyGo") {
+			got = append(got, n)
+		}
 	}
 	for n := range cDefined {
 		if exported[n] != nil {
-			t.Errorf("%s is defined both in exports.go and in noop.c", n)
+			t.Errorf("%s is defined both in exports.go and in entry.c", n)
 		}
 		got = append(got, n)
 	}
@@ -210,8 +241,8 @@ func TestEntryPointsMatchEnvoyLoader(t *testing.T) {
 		}
 		cVoid := string(m[1]) == "void"
 		if k, ok := cDefined[n]; ok {
-			if k != cParams || !cVoid {
-				t.Errorf("%s: libgolang.h has %d parameters (void result %v), noop.c %d (void result)", n, cParams, cVoid, k)
+			if k.params != cParams || k.void != cVoid {
+				t.Errorf("%s: libgolang.h has %d parameters (void result %v), entry.c %d (void result %v)", n, cParams, cVoid, k.params, k.void)
 			}
 			continue
 		}
@@ -224,5 +255,113 @@ func TestEntryPointsMatchEnvoyLoader(t *testing.T) {
 		if cParams != goParams || cVoid != goVoid {
 			t.Errorf("%s: libgolang.h has %d parameters (void result %v), exports.go %d (void result %v)", n, cParams, cVoid, goParams, goVoid)
 		}
+	}
+}
+
+// The golang filter's FilterState values the adapter tests (abi.go's
+// constants, entry.h's) are processor_state.h's: the enum's order.
+func TestFilterStatesMatchProcessorState(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(envoyDir(t), "contrib", "golang", "filters", "http", "source", "processor_state.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := regexp.MustCompile(`(?s)enum class FilterState \{(.*?)\};`).FindSubmatch(src)
+	if body == nil {
+		t.Fatal("processor_state.h has no enum class FilterState")
+	}
+	body[1] = regexp.MustCompile(`//[^\n]*`).ReplaceAll(body[1], nil)
+	index := map[string]int{}
+	for i, name := range regexp.MustCompile(`\w+`).FindAll(body[1], -1) {
+		index[string(name)] = i
+	}
+	for name, v := range map[string]int{"ProcessingHeader": stateProcessingHeader, "ProcessingData": stateProcessingData,
+		"ProcessingTrailer": stateProcessingTrailer} {
+		if got, ok := index[name]; !ok || got != v {
+			t.Errorf("FilterState::%s is %d (found %v) in processor_state.h; the adapter uses %d", name, got, ok, v)
+		}
+	}
+}
+
+// entry.c's header and data hooks, compiled with stand-ins for the Go side
+// and called with api.h's own processState: the request's headers and body
+// reach Go with their arguments and its answer; the response's headers and
+// chunks and either direction's trailers are answered Continue without it.
+func TestEntryDispatch(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Fatal("gcc is required (make test installs it via .ci/run)")
+	}
+	apiDir := filepath.Join(envoyDir(t), "contrib", "golang", "common", "go", "api")
+	dir := t.TempDir()
+	// entry.c includes cgo's _cgo_export.h for the Go side's prototypes.
+	export := `#include <stdint.h>
+uint64_t aigwOnHttpHeader(void* s, uint64_t end_stream, uint64_t header_num, uint64_t header_bytes);
+uint64_t aigwOnHttpData(void* s, uint64_t end_stream, uint64_t buffer, uint64_t length);
+`
+	prog := `#include <stdio.h>
+#include "api.h"
+#include "_cgo_export.h"
+uint64_t envoyGoFilterOnHttpHeader(void* s, uint64_t end_stream, uint64_t header_num, uint64_t header_bytes);
+uint64_t envoyGoFilterOnHttpData(void* s, uint64_t end_stream, uint64_t buffer, uint64_t length);
+static const char* went = "none";
+static void* got_s;
+static uint64_t got[3];
+uint64_t aigwOnHttpHeader(void* s, uint64_t a, uint64_t b, uint64_t c) {
+  went = "header", got_s = s, got[0] = a, got[1] = b, got[2] = c;
+  return 77;
+}
+uint64_t aigwOnHttpData(void* s, uint64_t a, uint64_t b, uint64_t c) {
+  went = "data", got_s = s, got[0] = a, got[1] = b, got[2] = c;
+  return 78;
+}
+static void run(const char* name, int data, int encoding, int state) {
+  processState ps = {0};
+  ps.is_encoding = encoding;
+  ps.state = state;
+  went = "none", got_s = NULL, got[0] = got[1] = got[2] = 0;
+  uint64_t r = data ? envoyGoFilterOnHttpData(&ps, 1, 2, 3) : envoyGoFilterOnHttpHeader(&ps, 1, 2, 3);
+  printf("%s %llu %s %d %llu %llu %llu\n", name, (unsigned long long)r, went, got_s == &ps,
+         (unsigned long long)got[0], (unsigned long long)got[1], (unsigned long long)got[2]);
+}
+int main(void) {
+  run("request-headers", 0, 0, PH);
+  run("request-trailers", 0, 0, PT);
+  run("response-headers", 0, 1, PH);
+  run("response-trailers", 0, 1, PT);
+  run("request-data", 1, 0, PD);
+  run("response-data", 1, 1, PD);
+  return 0;
+}
+`
+	for name, text := range map[string]string{"_cgo_export.h": export, "main.c": prog} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := filepath.Abs("entry.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "entry")
+	cmd := exec.Command("gcc", "-std=gnu11", "-Wall", "-Werror", "-I", dir, "-I", ".", "-I", apiDir,
+		"-DPH="+itoa(stateProcessingHeader), "-DPD="+itoa(stateProcessingData), "-DPT="+itoa(stateProcessingTrailer),
+		"-o", bin, filepath.Join(dir, "main.c"), src)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("entry.c does not build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cont := itoa(int(api.Continue))
+	want := strings.Join([]string{
+		"request-headers 77 header 1 1 2 3",
+		"request-trailers " + cont + " none 0 0 0 0",
+		"response-headers " + cont + " none 0 0 0 0",
+		"response-trailers " + cont + " none 0 0 0 0",
+		"request-data 78 data 1 1 2 3",
+		"response-data " + cont + " none 0 0 0 0",
+	}, "\n") + "\n"
+	if string(out) != want {
+		t.Fatalf("entry.c answered:\n%s\nwant:\n%s", out, want)
 	}
 }

@@ -53,15 +53,15 @@ func envoyGoFilterMergeHttpPluginConfig(namePtr unsafe.Pointer, nameLen, parentI
 	})
 }
 
-// envoyGoFilterOnHttpHeader serves request headers. Response headers and
-// trailers in either direction pass through: the router phase does nothing
-// with them, so it answers without looking the stream up.
+// aigwOnHttpHeader serves request headers: envoyGoFilterOnHttpHeader's Go
+// side (entry.c), which answers the response's headers and either
+// direction's trailers itself. The router phase does nothing with them.
 //
-//export envoyGoFilterOnHttpHeader
-func envoyGoFilterOnHttpHeader(s unsafe.Pointer, endStream, headerNum, headerBytes uint64) uint64 {
+//export aigwOnHttpHeader
+func aigwOnHttpHeader(s unsafe.Pointer, endStream, headerNum, headerBytes uint64) uint64 {
 	ps := (*cProcessState)(s)
 	if ps.isEncoding != 0 || ps.state != stateProcessingHeader {
-		return uint64(api.Continue)
+		return uint64(api.Continue) // entry.c answers these; kept total
 	}
 	p := panicked{s: s}
 	return guard("routing a request", &p, uint64(api.LocalReply), func() uint64 {
@@ -83,11 +83,14 @@ func envoyGoFilterOnHttpHeader(s unsafe.Pointer, endStream, headerNum, headerByt
 	})
 }
 
-//export envoyGoFilterOnHttpData
-func envoyGoFilterOnHttpData(s unsafe.Pointer, endStream, buffer, length uint64) uint64 {
+// aigwOnHttpData serves the request body: envoyGoFilterOnHttpData's Go
+// side (entry.c), which answers the response's chunks itself.
+//
+//export aigwOnHttpData
+func aigwOnHttpData(s unsafe.Pointer, endStream, buffer, length uint64) uint64 {
 	ps := (*cProcessState)(s)
 	if ps.isEncoding != 0 {
-		return uint64(api.Continue)
+		return uint64(api.Continue) // entry.c answers these; kept total
 	}
 	p := panicked{s: s}
 	return guard("routing a request", &p, uint64(api.LocalReply), func() uint64 {
@@ -107,7 +110,7 @@ func envoyGoFilterOnHttpData(s unsafe.Pointer, endStream, buffer, length uint64)
 }
 
 // envoyGoFilterOnHttpLog, envoyGoRequestSemaDec and envoyGoFilterCleanUp
-// have nothing to do in Go: they are C (noop.c), so that Envoy's calls of
+// have nothing to do in Go: they are C (entry.c), so that Envoy's calls of
 // them cost no cgo callback.
 
 //export envoyGoFilterOnHttpStreamComplete
