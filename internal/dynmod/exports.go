@@ -79,42 +79,80 @@ func envoy_dynamic_module_on_http_filter_per_route_config_destroy(configID C.uin
 
 // on_http_filter_new and on_http_filter_destroy are C (filter.c): they
 // allocate and free the aigw_filter Envoy holds without entering Go. The
-// Go filter is made by the stream's first hook (filterOf) and destroyed by
-// aigwDestroyFilter.
+// Go filter is made by the stream's first hook into Go (filterOf) and
+// destroyed by aigwDestroyFilter, or by the hook that served the end of its
+// response (endFilter).
 
 // filterID is the module filter pointer Envoy passes to each hook: an
 // aigw_filter's address (C memory), NULL when on_http_filter_new made none.
 type filterID = unsafe.Pointer
 
-// The aigw_filter's size and the id that marks a failed creation, for the
-// tests (which cannot use cgo).
+// The aigw_filter's size, the ids that mark a failed creation and an ended
+// filter, and filter.c's answer to request headers, for the tests (which
+// cannot use cgo).
 const (
-	aigwFilterSize = unsafe.Sizeof(C.aigw_filter{})
-	aigwFilterNone = uintptr(C.aigw_filter_none)
+	aigwFilterSize       = unsafe.Sizeof(C.aigw_filter{})
+	aigwFilterNone       = uintptr(C.aigw_filter_none)
+	aigwFilterEnded      = uintptr(C.aigw_filter_ended)
+	cRequestHeadersHolds = uint32(C.AIGW_REQUEST_HEADERS_STOP_ITERATION)
+)
+
+// lookup is what a hook finds behind its aigw_filter.
+type lookup uint8
+
+const (
+	found lookup = iota
+	// noFilter: on_http_filter_new made no aigw_filter, or an earlier hook
+	// failed to make the Go filter.
+	noFilter
+	// madeNone: this hook, the stream's first into Go, failed to make it.
+	madeNone
+	// ended: the filter ended with its response and is gone (endFilter).
+	ended
 )
 
 // filterOf is the Go filter of the aigw_filter id, made on the stream's
-// first hook (for config cf.config; a failure is remembered, so no later
-// hook of the stream makes one).
-func filterOf(id filterID) (*filter, bool) {
+// first hook into Go (for config cf.config; a failure is remembered, so no
+// later hook of the stream makes one).
+func filterOf(id filterID) (*filter, lookup) {
 	cf := (*C.aigw_filter)(id)
 	if cf == nil {
-		return nil, false
+		return nil, noFilter
 	}
-	if cf.id == 0 {
+	switch cf.id {
+	case 0:
 		fid := guard("filter new", nil, 0, func() uint64 { return createFilter(uint64(cf.config)) })
 		if fid == 0 {
 			cf.id = C.aigw_filter_none
-			return nil, false
+			return nil, madeNone
 		}
 		cf.id = C.uintptr_t(fid)
+	case C.aigw_filter_none:
+		return nil, noFilter
+	case C.aigw_filter_ended:
+		return nil, ended
 	}
-	return filters.get(uint64(cf.id))
+	fl, ok := filters.get(uint64(cf.id))
+	if !ok {
+		return nil, noFilter
+	}
+	return fl, found
+}
+
+// endFilter destroys the Go filter of the aigw_filter id now, from the
+// outermost hook that served the end of its response (no later hook has
+// anything to do), rather than from on_http_filter_destroy: filter.c then
+// frees the aigw_filter without a call into Go.
+func endFilter(id filterID) {
+	cf := (*C.aigw_filter)(id)
+	fid := uint64(cf.id)
+	cf.id = C.aigw_filter_ended
+	destroyFilter(fid)
 }
 
 // aigwDestroyFilter is on_http_filter_destroy's Go side, for a filter a
-// hook made (filter.c). It gets no Envoy pointer: the filter must not call
-// Envoy from here.
+// hook made that did not end with its response (filter.c). It gets no
+// Envoy pointer: the filter must not call Envoy from here.
 //
 //export aigwDestroyFilter
 func aigwDestroyFilter(id C.uintptr_t) { destroyFilter(uint64(id)) }
@@ -123,9 +161,11 @@ func aigwDestroyFilter(id C.uintptr_t) { destroyFilter(uint64(id)) }
 // it behind the panic boundary and maps its upstream.Action to the hook's
 // ABI status.
 
-//export envoy_dynamic_module_on_http_filter_request_headers
-func envoy_dynamic_module_on_http_filter_request_headers(envoyFilter unsafe.Pointer, id filterID,
-	endOfStream C.bool) C.uint32_t {
+// aigwRequestHeaders is on_http_filter_request_headers' Go side (filter.c
+// answers the headers of a request with a body itself).
+//
+//export aigwRequestHeaders
+func aigwRequestHeaders(envoyFilter unsafe.Pointer, id filterID, endOfStream C.bool) C.uint32_t {
 	return C.uint32_t(requestHeadersHook.run(envoyFilter, id, func(f *upstream.Filter) upstream.Action {
 		return f.OnRequestHeaders(bool(endOfStream))
 	}))
@@ -190,8 +230,8 @@ func envoy_dynamic_module_on_http_filter_scheduled(envoyFilter unsafe.Pointer, i
 	if cf := (*C.aigw_filter)(id); cf == nil || cf.id == 0 {
 		return // a wake-up is of a filter a hook made; never make one for it
 	}
-	fl, ok := filterOf(id)
-	if !ok || eventID != eventCredential {
+	fl, l := filterOf(id)
+	if l != found || eventID != eventCredential {
 		return
 	}
 	fl.scheduled(envoyFilter)

@@ -12,9 +12,18 @@
 
 typedef struct {
   uintptr_t config; // the filter config's handle (on_http_filter_config_new's)
-  uintptr_t id;     // the Go filter's handle; 0 until the first hook, aigw_filter_none if it failed
+  uintptr_t id;     // the Go filter's handle; 0 until the first hook into Go, then a handle, aigw_filter_none or aigw_filter_ended
 } aigw_filter;
 
+// aigw_filter_none: the first hook failed to make the Go filter.
 #define aigw_filter_none UINTPTR_MAX
+// aigw_filter_ended: the Go filter ended with its attempt's response and is
+// gone (the hook that served the end destroyed it); destroy is then C's only.
+#define aigw_filter_ended (UINTPTR_MAX - 1)
+
+// The request headers hook's StopIteration (abi.h's
+// envoy_dynamic_module_type_on_http_filter_request_headers_status;
+// TestEnumValuesMatchABI).
+#define AIGW_REQUEST_HEADERS_STOP_ITERATION 1
 
 #endif

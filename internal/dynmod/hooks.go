@@ -42,9 +42,13 @@ type streamHook struct {
 	// for); a response can only be the answer to a request already
 	// answered, which must reach the client.
 	noFilter upstream.Action
-	// answerUnknown: answer such a stream with a 500 (the first request hook
-	// does, so the client gets an answer rather than a hang).
+	// answerUnknown: answer a stream without an aigw_filter with a 500 (the
+	// request headers hook does, which such a stream always enters in Go:
+	// filter.c), so the client gets an answer rather than a hang.
 	answerUnknown bool
+	// request: a request hook, which answers with a 500 when it is the one
+	// that failed to make the Go filter (the stream's first hook into Go).
+	request bool
 }
 
 // The hooks' mappings. Request headers Hold is StopIteration, never
@@ -56,9 +60,9 @@ var (
 	requestHeadersHook = streamHook{name: "request headers", status: [4]uint32{
 		upstream.Continue: headersContinue, upstream.Hold: headersStopIteration, upstream.Answered: headersStopAllIterationAndBuffer,
 		upstream.Await: headersStopIteration,
-	}, noFilter: upstream.Answered, answerUnknown: true}
-	requestBodyHook      = streamHook{name: "request body", status: bodyStatus, noFilter: upstream.Answered}
-	requestTrailersHook  = streamHook{name: "request trailers", status: trailersStatus, noFilter: upstream.Answered}
+	}, noFilter: upstream.Answered, answerUnknown: true, request: true}
+	requestBodyHook      = streamHook{name: "request body", status: bodyStatus, noFilter: upstream.Answered, request: true}
+	requestTrailersHook  = streamHook{name: "request trailers", status: trailersStatus, noFilter: upstream.Answered, request: true}
 	responseHeadersHook  = streamHook{name: "response headers", status: responseHeadersStatus, noFilter: upstream.Continue}
 	responseBodyHook     = streamHook{name: "response body", status: bodyStatus, noFilter: upstream.Continue}
 	responseTrailersHook = streamHook{name: "response trailers", status: trailersStatus, noFilter: upstream.Continue}
@@ -73,11 +77,14 @@ var (
 
 // run serves one call of h for filter id: it looks the filter up, lets it
 // call Envoy through envoyFilter for the duration of the call, runs fn
-// behind the panic boundary and maps its Action to h's ABI status.
+// behind the panic boundary and maps its Action to h's ABI status. The
+// outermost hook that served the end of the attempt's response destroys
+// the filter (endFilter): nothing is left for on_http_filter_destroy but
+// C's free.
 func (h *streamHook) run(envoyFilter unsafe.Pointer, id filterID, fn func(*upstream.Filter) upstream.Action) uint32 {
-	fl, ok := filterOf(id)
-	if !ok {
-		if h.answerUnknown {
+	fl, l := filterOf(id)
+	if l != found {
+		if l == madeNone && h.request || l == noFilter && h.answerUnknown {
 			failUnknown(envoyFilter)
 		}
 		return h.status[h.noFilter]
@@ -93,8 +100,15 @@ func (h *streamHook) run(envoyFilter unsafe.Pointer, id filterID, fn func(*upstr
 		return act
 	})
 	fl.a.exit(prev)
+	if prev == nil && filterEnded(fl.f) {
+		endFilter(id)
+	}
 	return h.status[act]
 }
+
+// filterEnded is upstream.Filter.Ended; a variable so the tests, which have
+// no Envoy to drive an attempt to its end, can end one.
+var filterEnded = (*upstream.Filter).Ended
 
 // failer is the request a panic fails: upstream.Filter.Fail logs the panic
 // once and answers the request with a 500 unless it already was answered.

@@ -184,8 +184,9 @@ func (fl *filter) release() {
 	filterPool.Put(fl)
 }
 
-// failUnknown answers a request whose filter does not exist.
-func failUnknown(envoyFilter unsafe.Pointer) {
+// failUnknown answers a request whose filter does not exist; a variable so
+// the tests, which have no Envoy to answer through, can see it called.
+var failUnknown = func(envoyFilter unsafe.Pointer) {
 	logAt(logError, "aigw-upstream: request headers for a stream without a filter (filter creation failed); answering 500")
 	if envoyFilter != nil {
 		sendResponse(envoyFilter, upstream.ErrInternal.Status, jsonHeaders, internalErrorJSON)

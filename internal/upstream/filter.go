@@ -58,13 +58,15 @@ type Filter struct {
 	// format is the client's error shape (oaierr.FormatFor its path).
 	format oaierr.Format
 	budget budgetState
-	// held is the client's request line, read by the request headers hook
+	// held is the client's request line, read when the attempt resolves
 	// (originals) and used when the request is complete (forward), and the
 	// request of an attempt waiting for its credential (its body stays in
 	// Envoy's buffer), waitFail the credential's failure.
 	held     request
 	waitFail *failure
 	waited   bool
+	// ended: the response ended and the attempt is recorded (Ended).
+	ended bool
 }
 
 // NewFilter returns the filter for one attempt. It must not call a; Envoy
@@ -84,34 +86,17 @@ func (f *Filter) Init(cfg *Config, a Attempt) { *f = Filter{cfg: cfg, a: a} }
 func (f *Filter) Backend() *Backend { return f.backend }
 
 // OnRequestHeaders resolves the chosen endpoint to a configured backend and
-// records it. The endpoint (and so its metadata) is fixed when the upstream
-// request is created, before this hook runs.
+// records it (resolve). The endpoint (and so its metadata) is fixed when the
+// upstream request is created, before this hook runs. An adapter may leave
+// this hook out for a request with a body (its answer would be Hold): the
+// body's or the trailers' hook then resolves first.
 func (f *Filter) OnRequestHeaders(endStream bool) Action {
 	if f.state != stateNew {
 		return f.requestHeadersAction()
 	}
-	f.measureHeaders()
-	// The client's request line is read once, here, and kept for the body
-	// hook (forward): every read from Envoy is a cgo call, and nothing
-	// changes the header map between the two hooks of one attempt.
-	f.held = f.originals()
-	f.format = oaierr.FormatFor(f.held.path)
-	routerDigest, routed := f.a.DynamicMetadata(MetadataNamespace, config.MetaConfigDigest)
-	if failure := f.cfg.checkDigest(routerDigest, routed); failure != nil {
-		f.end(failure)
+	if !f.resolve() {
 		return Answered
 	}
-	value, found := f.a.EndpointMetadata(f.cfg.metadataNamespace, f.cfg.metadataKey)
-	b, failure := f.cfg.resolveBackend(value, found)
-	if failure != nil {
-		f.end(failure)
-		return Answered
-	}
-	f.backend = b
-	f.state = stateResolved
-	f.measureBackend(b)
-	f.a.SetDynamicMetadata(MetadataNamespace, MetadataBackendName, b.Name)
-	f.findTicket()
 	if endStream {
 		// No body (e.g. GET /v1/models): rewrite now.
 		return f.forward(nil)
@@ -125,6 +110,35 @@ func (f *Filter) OnRequestHeaders(endStream bool) Action {
 	// StopIteration the body hook runs and holds the body itself
 	// (StopIterationAndBuffer until end of stream).
 	return Hold
+}
+
+// resolve reads what the request headers say of the attempt and resolves
+// its backend (state stateResolved), or answers the request and returns
+// false. It runs once, at the first request hook (state stateNew).
+func (f *Filter) resolve() bool {
+	f.measureHeaders()
+	// The client's request line is read once, here, and kept for the body
+	// hook (forward): every read from Envoy is a cgo call, and nothing
+	// changes the header map between the two hooks of one attempt.
+	f.held = f.originals()
+	f.format = oaierr.FormatFor(f.held.path)
+	routerDigest, routed := f.a.DynamicMetadata(MetadataNamespace, config.MetaConfigDigest)
+	if failure := f.cfg.checkDigest(routerDigest, routed); failure != nil {
+		f.end(failure)
+		return false
+	}
+	value, found := f.a.EndpointMetadata(f.cfg.metadataNamespace, f.cfg.metadataKey)
+	b, failure := f.cfg.resolveBackend(value, found)
+	if failure != nil {
+		f.end(failure)
+		return false
+	}
+	f.backend = b
+	f.state = stateResolved
+	f.measureBackend(b)
+	f.a.SetDynamicMetadata(MetadataNamespace, MetadataBackendName, b.Name)
+	f.findTicket()
+	return true
 }
 
 // forward rewrites the attempt for its backend from the original request
@@ -250,6 +264,9 @@ func (f *Filter) originals() request {
 // OnRequestBody forwards the body of a resolved attempt and drops it once
 // the attempt was answered locally.
 func (f *Filter) OnRequestBody(endStream bool) Action {
+	if f.state == stateNew && !f.resolve() {
+		return Answered // the request headers hook was left out (OnRequestHeaders)
+	}
 	switch f.state {
 	case stateForwarding:
 		return Continue
@@ -270,6 +287,9 @@ func (f *Filter) OnRequestBody(endStream bool) Action {
 
 // OnRequestTrailers mirrors OnRequestBody.
 func (f *Filter) OnRequestTrailers() Action {
+	if f.state == stateNew && !f.resolve() {
+		return Answered // as in OnRequestBody
+	}
 	switch f.state {
 	case stateForwarding:
 		return Continue
@@ -351,10 +371,17 @@ func (f *Filter) OnResponseBody(endStream bool) Action {
 	case stateAborted:
 		return Answered
 	case stateForwarding:
-		return f.responseBody(endStream)
+		act := f.responseBody(endStream)
+		f.ended = endStream && act == Continue && f.ms.done
+		return act
 	}
 	return Continue
 }
+
+// Ended reports that the attempt ended with its response: a response hook
+// passed on the end of stream, and the attempt is recorded. No later hook
+// has anything to do (an adapter may destroy the filter then).
+func (f *Filter) Ended() bool { return f.ended }
 
 // responseBody translates one piece of the response (the whole body when the
 // translator asked for buffering) and accounts tokens at its end.
@@ -484,6 +511,7 @@ func (f *Filter) OnResponseTrailers() Action {
 			}
 		}
 		f.finish("")
+		f.ended = true
 	}
 	return Continue
 }

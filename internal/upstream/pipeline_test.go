@@ -3,6 +3,7 @@ package upstream
 import (
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -455,4 +456,49 @@ func TestAnthropicResponsesTranslated(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// An adapter may leave the request headers hook out for a request with a
+// body (the dynamic-modules adapter does: filter.c): the body's first hook,
+// or the trailers' when no data frame came, resolves the attempt. The
+// attempt is then the same as with the hook: the same request upstream,
+// metadata, counters, answers and logs, for every schema and for an
+// endpoint that names no backend.
+func TestRequestHeadersHookLeftOut(t *testing.T) {
+	cfg := pipelineConfig(t)
+	type hooks func(f *Filter) []Action
+	withHeaders := func(f *Filter) []Action {
+		return []Action{f.OnRequestHeaders(false), f.OnRequestBody(false), f.OnRequestBody(true)}
+	}
+	const notCalled = Action(255)
+	bodyFirst := func(f *Filter) []Action { return []Action{notCalled, f.OnRequestBody(false), f.OnRequestBody(true)} }
+	lastChunkOnly := func(f *Filter) []Action { return []Action{notCalled, notCalled, f.OnRequestBody(true)} }
+	trailersOnly := func(f *Filter) []Action { return []Action{notCalled, notCalled, f.OnRequestTrailers()} }
+	for _, backend := range []string{"oai", "az", "claude", "unknown"} {
+		for name, h := range map[string]hooks{"body first": bodyFirst, "last chunk only": lastChunkOnly, "trailers only": trailersOnly} {
+			t.Run(backend+"/"+name, func(t *testing.T) {
+				want := clientRequest(backend, "/v1/chat/completions", chatBody)
+				wantActs := withHeaders(NewFilter(cfg, want))
+				got := clientRequest(backend, "/v1/chat/completions", chatBody)
+				gotActs := h(NewFilter(cfg, got))
+				for i := range gotActs {
+					if gotActs[i] != notCalled && gotActs[i] != wantActs[i] {
+						t.Errorf("hooks answered %v, with the headers hook %v", gotActs, wantActs)
+					}
+				}
+				for what, pair := range map[string][2]any{
+					"request headers": {got.reqH, want.reqH}, "request body": {string(got.reqB.b), string(want.reqB.b)},
+					"dynamic metadata": {got.dynMD, want.dynMD}, "counters": {got.counters, want.counters},
+					"responses": {got.responses, want.responses}, "logs": {got.logs, want.logs},
+				} {
+					if !reflect.DeepEqual(pair[0], pair[1]) {
+						t.Errorf("%s: %v, with the headers hook %v", what, pair[0], pair[1])
+					}
+				}
+				if backend != "unknown" && len(want.responses) != 0 || backend == "unknown" && len(want.responses) != 1 {
+					t.Fatalf("the reference attempt answered %v", want.responses)
+				}
+			})
+		}
+	}
 }
