@@ -446,10 +446,12 @@ func (f *Filter) responseBody(endStream bool) Action {
 		// (filters/http/dynamic_modules/abi_impl.cc:962-973).
 	}
 	if f.mode.ModifiesBody {
-		body.Replace(out)
 		if f.headersHeld {
+			// Before the body: an adapter may carry the header with it
+			// (one call into Envoy).
 			f.a.ResponseHeaders().Set("content-length", strconv.Itoa(len(out)))
 		}
+		body.Replace(out)
 		f.measureOutput(len(out))
 	} else {
 		f.measureOutput(len(in))

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/translate"
 )
 
 const chatBody = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
@@ -500,5 +501,106 @@ func TestRequestHeadersHookLeftOut(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// orderAttempt records the writes of each hook in order: an adapter carries
+// the writes queued before a body replace with it (one call into Envoy), so
+// a write after the body costs a call of its own.
+type orderAttempt struct {
+	*fakeAttempt
+	writes []string
+}
+
+type orderHeaders struct {
+	o *orderAttempt
+	fakeHeaders
+}
+
+func (h orderHeaders) Set(k, v string) {
+	h.o.writes = append(h.o.writes, "header "+k)
+	h.fakeHeaders.Set(k, v)
+}
+func (h orderHeaders) Remove(k string) {
+	h.o.writes = append(h.o.writes, "header "+k)
+	h.fakeHeaders.Remove(k)
+}
+
+type orderBody struct {
+	o *orderAttempt
+	*fakeBody
+}
+
+func (b orderBody) Replace(n []byte) { b.o.writes = append(b.o.writes, "body"); b.fakeBody.Replace(n) }
+func (b orderBody) Edit(e []translate.Edit) {
+	b.o.writes = append(b.o.writes, "body")
+	b.fakeBody.Edit(e)
+}
+
+func (o *orderAttempt) ResponseHeaders() HeaderMap { return orderHeaders{o, o.respH} }
+func (o *orderAttempt) ResponseBody() Body         { return orderBody{o, &o.respB} }
+func (o *orderAttempt) SetDynamicMetadata(ns, key, value string) {
+	o.writes = append(o.writes, "metadata "+key)
+	o.fakeAttempt.SetDynamicMetadata(ns, key, value)
+}
+func (o *orderAttempt) SetDynamicMetadataNumber(ns, key string, value float64) {
+	o.writes = append(o.writes, "metadata "+key)
+	o.fakeAttempt.SetDynamicMetadataNumber(ns, key, value)
+}
+func (o *orderAttempt) AddCounter(c Counter, n uint64) {
+	o.writes = append(o.writes, "counter")
+	o.fakeAttempt.AddCounter(c, n)
+}
+
+// In each response body hook the body is the last write: the usage
+// metadata, the counters and a held response's content-length come first.
+func TestResponseBodyIsTheHooksLastWrite(t *testing.T) {
+	sse := "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n" +
+		"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n" +
+		"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":4}}\n\n" +
+		"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+	for _, tt := range []struct {
+		name, body string
+		headers    fakeHeaders
+		chunks     []string
+		buffered   bool
+	}{
+		{"buffered JSON", chatBody, fakeHeaders{":status": "200", "content-type": "application/json", "content-length": "200"},
+			[]string{`{"id":"msg_1","type":"message","role":"assistant","model":"claude-3-5-haiku-latest",`,
+				`"content":[{"type":"text","text":"Hello"}],"stop_reason":"end_turn","usage":{"input_tokens":12,"output_tokens":9}}`}, true},
+		{"stream", `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			fakeHeaders{":status": "200", "content-type": "text/event-stream"}, strings.SplitAfter(sse, "\n\n"), false},
+		{"undecodable", chatBody, fakeHeaders{":status": "200", "content-type": "application/json", "content-encoding": "br"},
+			[]string{"\x00\x01", "\x02"}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := &orderAttempt{fakeAttempt: clientRequest("claude", "/v1/chat/completions", tt.body)}
+			f := NewFilter(pipelineConfig(t), o)
+			sendRequest(t, f)
+			o.respH = tt.headers
+			f.OnResponseHeaders(false)
+			acc, bodies := "", 0
+			for i, c := range tt.chunks {
+				if tt.buffered {
+					acc += c
+					o.respB.b = []byte(acc)
+				} else {
+					o.respB.b = []byte(c)
+				}
+				o.writes = nil
+				f.OnResponseBody(i == len(tt.chunks)-1)
+				for j, w := range o.writes {
+					if w == "body" {
+						bodies++
+						if j != len(o.writes)-1 {
+							t.Errorf("chunk %d: writes %v: the body is not the last", i, o.writes)
+						}
+					}
+				}
+			}
+			if bodies == 0 || !f.Ended() {
+				t.Fatalf("no body replaced (%d) or the attempt did not end (%v)", bodies, f.Ended())
+			}
+		})
 	}
 }
