@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -222,6 +223,36 @@ func TestTranslateE2E(t *testing.T) {
 			}
 			checkUpstreamShape(t, e, name, true, false)
 			checkTokens(t, e.access(id), 7, 3)
+		})
+		t.Run(name+"/client headers", func(t *testing.T) {
+			// Every header a plan removes that the client sends is gone, a
+			// repeated one with all its values, whatever the backend's schema;
+			// a header outside the list reaches the provider.
+			_, err := c.Chat.Completions.New(ctxT(t), chatWithSystem(), to(name),
+				option.WithHeaderAdd("x-api-key", clientKey), option.WithHeaderAdd("x-api-key", clientKey+"-2"),
+				option.WithHeader("api-key", clientKey), option.WithHeader("anthropic-version", "2099-01-01"),
+				option.WithHeader("x-amz-date", "20990101T000000Z"), option.WithHeader("x-amz-security-token", clientKey),
+				option.WithHeader("x-keep-me", "kept"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := e.lastRequest(name)
+			requireOneCredential(t, e.mocks[name].b, r, e.mocks[name].b.key)
+			for _, h := range []string{"X-Amz-Date", "X-Amz-Security-Token"} {
+				if v := r.Header.Values(h); len(v) != 0 {
+					t.Errorf("%s: the client's %s reached the provider: %q", name, h, v)
+				}
+			}
+			wantVersion := []string(nil)
+			if e.mocks[name].b.schema == mockprovider.SchemaAnthropic {
+				wantVersion = []string{"2023-06-01"}
+			}
+			if got := r.Header.Values("Anthropic-Version"); !slices.Equal(got, wantVersion) {
+				t.Errorf("%s: anthropic-version %q, want %q", name, got, wantVersion)
+			}
+			if got := r.Header.Values("X-Keep-Me"); len(got) != 1 || got[0] != "kept" {
+				t.Errorf("%s: x-keep-me %q, want the client's value", name, got)
+			}
 		})
 		t.Run(name+"/tools", func(t *testing.T) {
 			p := chatWithSystem()
