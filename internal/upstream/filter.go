@@ -240,7 +240,7 @@ const (
 // and :authority. Envoy shares the request header map between attempts, so
 // from the second attempt on the map holds the previous attempt's rewrite;
 // the first attempt saves the originals in the request's filter state. retry
-// reports that an earlier attempt got this far (its request headers hook):
+// reports that an earlier attempt got this far (it resolved):
 // since every failure before the provider answered ends the request, that
 // attempt went to its provider, failed on the way there (a reset, a
 // connect failure, a per-try timeout), or waited for its credential until
