@@ -226,13 +226,25 @@ func readLimited(path string) ([]byte, os.FileInfo, error) {
 	return b, info, nil
 }
 
-// credentialHeaders carry credentials in requests (client keys, session
-// cookies, cloud tokens); their values must never become metric labels.
-var credentialHeaders = map[string]bool{
-	"authorization": true, "proxy-authorization": true, "api-key": true, "x-api-key": true,
-	"cookie": true, "set-cookie": true, "x-goog-api-key": true, "x-amz-security-token": true,
-	"ocp-apim-subscription-key": true,
+// RequestCredentialHeaders are the request headers that carry a credential
+// by their name (client keys, session cookies, cloud tokens): the upstream
+// phase removes every one from each attempt, so a client's credential never
+// reaches a provider whichever backend serves it, and none may be a metric
+// label (IsCredentialHeader).
+var RequestCredentialHeaders = [...]string{
+	"authorization", "proxy-authorization", "api-key", "x-api-key", "cookie", "x-goog-api-key",
+	"x-amz-security-token", "ocp-apim-subscription-key",
 }
+
+// credentialHeaders are RequestCredentialHeaders and set-cookie (a
+// response's); their values must never become metric labels.
+var credentialHeaders = func() map[string]bool {
+	m := map[string]bool{"set-cookie": true}
+	for _, h := range RequestCredentialHeaders {
+		m[h] = true
+	}
+	return m
+}()
 
 // IsCredentialHeader reports whether a (lower-case) request header may carry
 // a credential: a known credential header, or a name that says so (…key,

@@ -49,9 +49,6 @@ func (c *Config) SetRecorder(rec *metrics.Recorder) { c.rec = rec }
 // attempts are gone).
 func (c *Config) Close() { c.rec.Close() }
 
-// clientCredentialHeaders are the headers a client may carry its own key in.
-var clientCredentialHeaders = [...]string{"authorization", "api-key", "x-api-key"}
-
 // Backend is one configured backend as the upstream phase uses it.
 type Backend struct {
 	Name string
@@ -92,16 +89,23 @@ func NewConfig(c *config.Config) (*Config, error) {
 		digest:            c.Digest(),
 		quota:             c.Quota,
 	}
-	uc.removeHeaders = append(uc.removeHeaders, clientCredentialHeaders[:]...)
+	uc.removeHeaders = append(uc.removeHeaders, credentials.RequestCredentialHeaders[:]...)
 	for _, h := range [...]string{c.BackendHeader, c.ModelHeader} {
 		if h != "" {
 			uc.removeHeaders = append(uc.removeHeaders, h)
 		}
 	}
 	uc.removeHeaders = append(uc.removeHeaders, translate.ProviderHeaders()...)
-	// A SigV4 signature's headers (authorization is a client credential
-	// header already).
+	// A SigV4 signature's headers.
 	uc.removeHeaders = append(uc.removeHeaders, credentials.SignedHeaders...)
+	// Each name once (authorization and x-amz-security-token are credential
+	// headers too): a second removal is a second search of Envoy's map.
+	seen := make(map[string]bool, len(uc.removeHeaders))
+	uc.removeHeaders = slices.DeleteFunc(uc.removeHeaders, func(h string) bool {
+		dup := seen[h]
+		seen[h] = true
+		return dup
+	})
 	limits := translate.Limits{MaxEventBytes: int(c.MaxStreamEventBytes), MaxDecodedBytes: int64(c.MaxDecodedResponseBytes)}
 	for i, b := range c.Backends {
 		ub := &Backend{Name: b.Name, Conf: b, Target: target(b, limits)}

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/credentials"
 	"github.com/aigw/aigw/internal/translate"
 )
 
@@ -601,6 +603,47 @@ func TestResponseBodyIsTheHooksLastWrite(t *testing.T) {
 			if bodies == 0 || !f.Ended() {
 				t.Fatalf("no body replaced (%d) or the attempt did not end (%v)", bodies, f.Ended())
 			}
+		})
+	}
+}
+
+// A client's credential headers never reach the provider, whichever schema
+// serves the attempt: each is removed, and where the backend's own
+// credential goes in one of them, only the backend's value is there. The
+// plan removes each header name once.
+func TestClientCredentialHeadersRemoved(t *testing.T) {
+	headers := []string{"authorization", "proxy-authorization", "api-key", "x-api-key", "cookie", "x-goog-api-key",
+		"x-amz-security-token", "ocp-apim-subscription-key"}
+	if !slices.Equal(headers, credentials.RequestCredentialHeaders[:]) {
+		t.Errorf("credentials.RequestCredentialHeaders = %v; this test sends %v", credentials.RequestCredentialHeaders, headers)
+	}
+	cfg := pipelineConfig(t)
+	seen := map[string]bool{}
+	for _, h := range cfg.removeHeaders {
+		if seen[h] {
+			t.Errorf("the plan removes %s twice", h)
+		}
+		seen[h] = true
+	}
+	for _, backend := range []string{"oai", "az", "claude"} {
+		t.Run(backend, func(t *testing.T) {
+			a := clientRequest(backend, "/v1/chat/completions", chatBody)
+			for _, h := range headers {
+				a.reqH[h] = "client-secret-" + h
+			}
+			f := NewFilter(cfg, a)
+			if _, _, act := sendRequest(t, f); act != Continue {
+				t.Fatalf("the request was not forwarded: %v (%v)", act, a.responses)
+			}
+			for _, h := range headers {
+				if !seen[h] {
+					t.Errorf("%s is not in the plan's remove list", h)
+				}
+				if v, ok := a.reqH[h]; ok && strings.Contains(v, "client-secret") {
+					t.Errorf("the client's %s reached the provider", h)
+				}
+			}
+			noSecretsLogged(t, a)
 		})
 	}
 }

@@ -225,20 +225,24 @@ func TestTranslateE2E(t *testing.T) {
 			checkTokens(t, e.access(id), 7, 3)
 		})
 		t.Run(name+"/client headers", func(t *testing.T) {
-			// Every header a plan removes that the client sends is gone, a
+			// Every header a plan removes that the client sends (its
+			// credential headers, a provider's own, SigV4's) is gone, a
 			// repeated one with all its values, whatever the backend's schema;
 			// a header outside the list reaches the provider.
 			_, err := c.Chat.Completions.New(ctxT(t), chatWithSystem(), to(name),
 				option.WithHeaderAdd("x-api-key", clientKey), option.WithHeaderAdd("x-api-key", clientKey+"-2"),
 				option.WithHeader("api-key", clientKey), option.WithHeader("anthropic-version", "2099-01-01"),
 				option.WithHeader("x-amz-date", "20990101T000000Z"), option.WithHeader("x-amz-security-token", clientKey),
+				option.WithHeader("proxy-authorization", "Basic "+clientKey), option.WithHeader("cookie", "session="+clientKey),
+				option.WithHeader("x-goog-api-key", clientKey), option.WithHeader("ocp-apim-subscription-key", clientKey),
 				option.WithHeader("x-keep-me", "kept"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			r := e.lastRequest(name)
 			requireOneCredential(t, e.mocks[name].b, r, e.mocks[name].b.key)
-			for _, h := range []string{"X-Amz-Date", "X-Amz-Security-Token"} {
+			for _, h := range []string{"X-Amz-Date", "X-Amz-Security-Token", "Proxy-Authorization", "Cookie", "X-Goog-Api-Key",
+				"Ocp-Apim-Subscription-Key"} {
 				if v := r.Header.Values(h); len(v) != 0 {
 					t.Errorf("%s: the client's %s reached the provider: %q", name, h, v)
 				}
