@@ -72,7 +72,7 @@ steps = [
     ("attempt: other", "dynmod.(*streamHook).run"),
     ("router: calls into Envoy (golang ABI)", "golangabi._Cfunc_"),
     ("router: other", "golangabi.envoyGoFilterOn"),
-    ("router: other", "golangabi.aigwOnHttp"),  # the request's hooks, behind entry.c
+    ("router: other", "golangabi.aigwOnHttp"),  # the request hooks behind entry.c
     ("Go: GC and scheduler", "runtime.gcBgMarkWorker"),
     ("Go: cgo entry (cgocallback, outside the handlers)", "crosscall2"),
 ]
