@@ -50,15 +50,40 @@ func cgoPreamble(t *testing.T, file string) string {
 	return strings.Join(lines, "\n")
 }
 
-// The prototypes abi.go restates are compiled after the real api.h: a
-// parameter or return type that differs is a "conflicting types" error. The
-// same program prints the layouts and enum values the Go side hard-codes.
-func TestDeclarationsMatchAPIHeader(t *testing.T) {
+// runC builds a C program against the real api.h with gcc -Werror and
+// returns what it prints: files are written to a temporary directory (on
+// the include path with the package directory and api.h's), main.c among
+// them; srcs are further sources, args further gcc arguments. what names
+// the program in a failure.
+func runC(t *testing.T, what string, files map[string]string, args []string, srcs ...string) []byte {
+	t.Helper()
 	if _, err := exec.LookPath("gcc"); err != nil {
 		t.Fatal("gcc is required (make test installs it via .ci/run)")
 	}
 	apiDir := filepath.Join(envoyDir(t), "contrib", "golang", "common", "go", "api")
 	dir := t.TempDir()
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "prog")
+	gcc := append([]string{"-std=gnu11", "-Wall", "-Werror", "-I", dir, "-I", ".", "-I", apiDir}, args...)
+	gcc = append(append(gcc, "-o", bin, filepath.Join(dir, "main.c")), srcs...)
+	if out, err := exec.Command("gcc", gcc...).CombinedOutput(); err != nil {
+		t.Fatalf("%s does not compile against %s/api.h: %v\n%s", what, apiDir, err, out)
+	}
+	out, err := exec.Command(bin).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return out
+}
+
+// The prototypes abi.go restates are compiled after the real api.h: a
+// parameter or return type that differs is a "conflicting types" error. The
+// same program prints the layouts and enum values the Go side hard-codes.
+func TestDeclarationsMatchAPIHeader(t *testing.T) {
 	prog := `#include <stddef.h>
 #include <stdio.h>
 #include "api.h"
@@ -82,17 +107,7 @@ int main(void) {
   return 0;
 }
 `
-	if err := os.WriteFile(filepath.Join(dir, "check.c"), []byte(prog), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "check")
-	if out, err := exec.Command("gcc", "-std=gnu11", "-Wall", "-Werror", "-I", apiDir, "-I", ".", "-o", bin, filepath.Join(dir, "check.c")).CombinedOutput(); err != nil {
-		t.Fatalf("abi.go's declarations do not compile against %s/api.h: %v\n%s", apiDir, err, out)
-	}
-	out, err := exec.Command(bin).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := runC(t, "abi.go's declarations", map[string]string{"main.c": prog}, nil)
 	var req cHTTPRequest
 	var ps cProcessState
 	var hc cHTTPConfig
@@ -287,11 +302,6 @@ func TestFilterStatesMatchProcessorState(t *testing.T) {
 // reach Go with their arguments and its answer; the response's headers and
 // chunks and either direction's trailers are answered Continue without it.
 func TestEntryDispatch(t *testing.T) {
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Fatal("gcc is required (make test installs it via .ci/run)")
-	}
-	apiDir := filepath.Join(envoyDir(t), "contrib", "golang", "common", "go", "api")
-	dir := t.TempDir()
 	// entry.c includes cgo's _cgo_export.h for the Go side's prototypes.
 	export := `#include <stdint.h>
 uint64_t aigwOnHttpHeader(void* s, uint64_t end_stream, uint64_t header_num, uint64_t header_bytes);
@@ -332,26 +342,12 @@ int main(void) {
   return 0;
 }
 `
-	for name, text := range map[string]string{"_cgo_export.h": export, "main.c": prog} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	src, err := filepath.Abs("entry.c")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "entry")
-	cmd := exec.Command("gcc", "-std=gnu11", "-Wall", "-Werror", "-I", dir, "-I", ".", "-I", apiDir,
-		"-DPH="+itoa(stateProcessingHeader), "-DPD="+itoa(stateProcessingData), "-DPT="+itoa(stateProcessingTrailer),
-		"-o", bin, filepath.Join(dir, "main.c"), src)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("entry.c does not build: %v\n%s", err, out)
-	}
-	out, err := exec.Command(bin).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := runC(t, "entry.c", map[string]string{"_cgo_export.h": export, "main.c": prog},
+		[]string{"-DPH=" + itoa(stateProcessingHeader), "-DPD=" + itoa(stateProcessingData), "-DPT=" + itoa(stateProcessingTrailer)}, src)
 	cont := itoa(int(api.Continue))
 	want := strings.Join([]string{
 		"request-headers 77 header 1 1 2 3",
