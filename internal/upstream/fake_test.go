@@ -262,7 +262,7 @@ func (a *fakeAttempt) logged(level LogLevel, fragments ...string) bool {
 	return false
 }
 
-func mustConfig(t *testing.T, doc string) *Config {
+func mustConfig(t testing.TB, doc string) *Config {
 	t.Helper()
 	c, err := config.Parse([]byte(doc))
 	if err != nil {

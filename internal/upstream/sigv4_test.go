@@ -24,6 +24,19 @@ var awsTestKey = mockprovider.AWSKey{AccessKeyID: "AKIDUPSTREAMTEST", SecretAcce
 // come from the SDK's default chain (static keys in the environment here).
 func awsConfig(t *testing.T) *Config {
 	t.Helper()
+	awsEnv(t)
+	cfg := mustConfig(t, `{"backends": [
+    {"name": "bedrock", "schema": "aws_bedrock_anthropic", "region": "us-west-2",
+     "model_override": {"gpt-4o-mini": "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"},
+     "auth": {"type": "aws_sigv4"}}]}`)
+	waitAWSCredentials(t, cfg, "bedrock")
+	return cfg
+}
+
+// awsEnv leaves the SDK's default chain only awsTestKey, from the
+// environment.
+func awsEnv(t testing.TB) {
+	t.Helper()
 	dir := t.TempDir()
 	for _, k := range []string{"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
 		t.Setenv(k, "")
@@ -34,17 +47,17 @@ func awsConfig(t *testing.T) *Config {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("AWS_ACCESS_KEY_ID", awsTestKey.AccessKeyID)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", awsTestKey.SecretAccessKey)
-	cfg := mustConfig(t, `{"backends": [
-    {"name": "bedrock", "schema": "aws_bedrock_anthropic", "region": "us-west-2",
-     "model_override": {"gpt-4o-mini": "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"},
-     "auth": {"type": "aws_sigv4"}}]}`)
-	b, _ := cfg.Backend("bedrock")
+}
+
+// waitAWSCredentials waits until the aws_sigv4 backend has its credentials.
+func waitAWSCredentials(t testing.TB, cfg *Config, backend string) {
+	t.Helper()
+	b, _ := cfg.Backend(backend)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := b.Conf.Auth.Signer().Credentials().WaitFetched(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return cfg
 }
 
 // TestSigV4SignsTheFinalRequest: an attempt to an aws_sigv4 backend is
