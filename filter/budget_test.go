@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/aigw/aigw/internal/oaierr"
+	"github.com/aigw/aigw/internal/oaierr/oaierrtest"
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -152,7 +154,7 @@ func TestBufferedBytesCapConcurrent(t *testing.T) {
 		if rep == nil || rep.status != 503 || rep.retryAfter != RetryAfterSeconds || rep.details != "aigw_overloaded" {
 			t.Fatalf("request %d: reply %+v, want 503 with Retry-After", i, rep)
 		}
-		checkOpenAIError(t, "overloaded", rep.body)
+		oaierrtest.Check(t, oaierr.FormatOpenAI, []byte(rep.body))
 	}
 	var overloaded int64
 	for _, x := range rs {

@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/envoyproxy/envoy/contrib/golang/common/go/api"
+
+	"github.com/aigw/aigw/internal/oaierr"
+	"github.com/aigw/aigw/internal/oaierr/oaierrtest"
 )
 
 var fuzzPaths = []string{"/v1/chat/completions", "/v1/messages", "/v1/embeddings", "/v1/completions"}
@@ -51,7 +54,10 @@ func FuzzRouter(f *testing.F) {
 			if x.status != api.LocalReply || r.status < 400 || r.status > 499 {
 				t.Fatalf("status %v, reply %d %s", x.status, r.status, r.body)
 			}
-			checkFuzzError(t, p, r.body)
+			oaierrtest.Check(t, oaierr.FormatFor(p), []byte(r.body))
+			if strings.Contains(r.body, "evil") {
+				t.Fatalf("a client's routing header in the error: %s", r.body)
+			}
 			if x.cb.clearedRoute != 0 {
 				t.Fatal("route cache cleared for a rejected request")
 			}
@@ -103,23 +109,4 @@ func FuzzRouter(f *testing.F) {
 			t.Fatalf("forwarded body is not the client's without its backend member:\n%q\n%q", body, x.buf.b)
 		}
 	})
-}
-
-// checkFuzzError: an error object in the client's format (Anthropic's on
-// the Messages path, OpenAI's elsewhere).
-func checkFuzzError(t *testing.T, path, body string) {
-	t.Helper()
-	var e struct {
-		Type  string `json:"type"`
-		Error struct {
-			Message string `json:"message"`
-			Type    string `json:"type"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error.Message == "" || e.Error.Type == "" {
-		t.Fatalf("not an error object: %q", body)
-	}
-	if (path == "/v1/messages") != (e.Type == "error") || strings.Contains(body, "evil") {
-		t.Fatalf("%s: error %q", path, body)
-	}
 }

@@ -47,17 +47,3 @@ func TestMessagesPathErrorsAreAnthropic(t *testing.T) {
 		})
 	}
 }
-
-func checkAnthropicError(t *testing.T, name, body string) {
-	t.Helper()
-	var e struct {
-		Type  string `json:"type"`
-		Error struct {
-			Type    string `json:"type"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Type != "error" || e.Error.Type == "" || e.Error.Message == "" {
-		t.Fatalf("%s: not an Anthropic error: %s", name, body)
-	}
-}

@@ -11,6 +11,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/aigw/aigw/internal/oaierr"
+	"github.com/aigw/aigw/internal/oaierr/oaierrtest"
 )
 
 // A fuzzRoute is one client request to one backend: the translators
@@ -272,7 +275,7 @@ func checkFuzzOutcome(t *testing.T, rt fuzzRoute, o fuzzOutcome) {
 		if o.Out != "" && o.Released && !strings.Contains(o.Headers["content-type"], "event-stream") {
 			t.Fatalf("answered after %q went on", o.Out)
 		}
-		checkClientError(t, rt, []byte(r.body))
+		oaierrtest.Check(t, oaierr.FormatFor(rt.path), []byte(r.body))
 		return
 	case !o.Ended:
 		t.Fatalf("neither answered nor ended: %+v", o)
@@ -294,25 +297,6 @@ func checkFuzzOutcome(t *testing.T, rt fuzzRoute, o fuzzOutcome) {
 	}
 	if _, ok := o.Headers["content-encoding"]; ok {
 		t.Fatalf("translated response still labelled with content-encoding: %v", o.Headers)
-	}
-}
-
-// checkClientError: an error in the client's own format (OpenAI's error
-// object; Anthropic's on the Messages path) with a message.
-func checkClientError(t *testing.T, rt fuzzRoute, body []byte) {
-	t.Helper()
-	var e struct {
-		Type  string `json:"type"`
-		Error struct {
-			Message string `json:"message"`
-			Type    string `json:"type"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(body, &e); err != nil || e.Error.Message == "" || e.Error.Type == "" {
-		t.Fatalf("not an error object: %q", body)
-	}
-	if rt.messages != (e.Type == "error") {
-		t.Fatalf("%s: error not in the client's format: %q", rt.path, body)
 	}
 }
 
@@ -382,7 +366,7 @@ func FuzzRequest(f *testing.F) {
 					t.Fatalf("a credential reaches the client: %q", r.body)
 				}
 			}
-			checkClientError(t, rt, []byte(r.body))
+			oaierrtest.Check(t, oaierr.FormatFor(rt.path), []byte(r.body))
 			return
 		}
 		if last != Continue || len(a.responses) != 0 {
