@@ -107,20 +107,48 @@ func FindingsOf(r Result, removed Member) Findings {
 // the most a Go map keeps in its own slots; a larger value would cost an
 // allocation per Remember, TestHandoffEntryFitsAMapSlot), and the message
 // strings' spans by reference. A Go map keeps the buckets of its peak
-// size: after a burst of 10,000 requests in flight the map alone would
-// keep ~3 MB. Forget rebuilds the map at the
-// size in use once that is an eighth of the peak (shrink, amortized O(1)
-// per entry), so the memory follows the load back down.
+// size: after a burst of 10,000 requests in flight the maps alone would
+// keep ~3 MB. Forget rebuilds a shard's map at the size in use once that is
+// an eighth of its peak (shrink, amortized O(1) per entry), so the memory
+// follows the load back down.
+//
+// Contention: every request takes a shard's lock three times (Remember,
+// Recall, Forget), on Envoy's worker threads. One lock and one map for all
+// made each worker wait for, and pull over, the line the other had just
+// written: with two workers the handoff cost 250 ns more per request than
+// with one (perf, WholePathABIParallel/openai/1KiB). The entries are spread
+// over handoffShards maps by their hash, each behind its own lock on its
+// own cache lines, so two workers meet on one only by chance; the seed is
+// apart from them, read-only.
 var handoff = struct {
+	seed   uint64
+	_      [cacheLine - 8]byte
+	shards [handoffShards]handoffShard
+}{seed: randomSeed()}
+
+// handoffShard is one lock and map of the handoff, padded so that no two
+// shards share a cache line (nor the pair of lines a core fetches
+// together).
+type handoffShard struct {
 	sync.Mutex
-	seed    uint64
 	entries map[handoffKey]handoffEntry
 	peak    int // the most entries since the map was made
-}{seed: randomSeed(), entries: map[handoffKey]handoffEntry{}}
+	_       [2*cacheLine - 8 - 8 - 8]byte
+}
 
-// shrinkFrom is the peak from which an emptied map is rebuilt: below it the
-// map's buckets are a few hundred KB at most.
-const shrinkFrom = 1024
+const (
+	handoffShards = 64
+	cacheLine     = 64
+)
+
+// shrinkFrom is the peak from which a shard's emptied map is rebuilt: below
+// it all the shards' buckets are a few hundred KB at most.
+const shrinkFrom = 1024 / handoffShards
+
+// shard is the part of the handoff that holds k.
+func (k handoffKey) shard() *handoffShard {
+	return &handoff.shards[k.hash.Lo%handoffShards]
+}
 
 // randomSeed is the handoff's secret seed: random per process.
 func randomSeed() uint64 {
@@ -179,16 +207,20 @@ type Ticket struct {
 // forwards and Forget when Envoy destroys the stream (after every attempt).
 func Remember(body []byte, f Findings) Ticket {
 	k := handoffKeyOf([][]byte{body})
-	handoff.Lock()
-	defer handoff.Unlock()
-	e, ok := handoff.entries[k]
+	sh := k.shard()
+	sh.Lock()
+	defer sh.Unlock()
+	if sh.entries == nil {
+		sh.entries = map[handoffKey]handoffEntry{}
+	}
+	e, ok := sh.entries[k]
 	if ok {
 		e.refs++
 	} else {
 		e = handoffEntry{f: f, refs: 1}
 	}
-	handoff.entries[k] = e
-	handoff.peak = max(handoff.peak, len(handoff.entries))
+	sh.entries[k] = e
+	sh.peak = max(sh.peak, len(sh.entries))
 	return Ticket{key: k, held: true}
 }
 
@@ -198,27 +230,28 @@ func (t *Ticket) Forget() {
 		return
 	}
 	t.held = false
-	handoff.Lock()
-	defer handoff.Unlock()
-	if e, ok := handoff.entries[t.key]; ok {
+	sh := t.key.shard()
+	sh.Lock()
+	defer sh.Unlock()
+	if e, ok := sh.entries[t.key]; ok {
 		if e.refs--; e.refs == 0 {
-			delete(handoff.entries, t.key)
-			if n := len(handoff.entries); handoff.peak >= shrinkFrom && n*8 <= handoff.peak {
-				shrinkHandoff(n)
+			delete(sh.entries, t.key)
+			if n := len(sh.entries); sh.peak >= shrinkFrom && n*8 <= sh.peak {
+				sh.shrink(n)
 			}
 		} else {
-			handoff.entries[t.key] = e
+			sh.entries[t.key] = e
 		}
 	}
 }
 
-// shrinkHandoff rebuilds the map for its n entries (the lock held).
-func shrinkHandoff(n int) {
+// shrink rebuilds the map for its n entries (the lock held).
+func (sh *handoffShard) shrink(n int) {
 	m := make(map[handoffKey]handoffEntry, n)
-	for k, e := range handoff.entries {
+	for k, e := range sh.entries {
 		m[k] = e
 	}
-	handoff.entries, handoff.peak = m, n
+	sh.entries, sh.peak = m, n
 }
 
 // Recall returns the findings the router phase remembered for exactly
@@ -233,9 +266,10 @@ func Recall(body []byte) (Findings, bool) {
 // call. Empty slices are allowed.
 func RecallSlices(body [][]byte) (Findings, bool) {
 	k := handoffKeyOf(body)
-	handoff.Lock()
-	defer handoff.Unlock()
-	if e, ok := handoff.entries[k]; ok {
+	sh := k.shard()
+	sh.Lock()
+	defer sh.Unlock()
+	if e, ok := sh.entries[k]; ok {
 		return e.f, true
 	}
 	return Findings{}, false
@@ -243,7 +277,12 @@ func RecallSlices(body [][]byte) (Findings, bool) {
 
 // remembered reports how many distinct bodies are remembered (tests).
 func remembered() int {
-	handoff.Lock()
-	defer handoff.Unlock()
-	return len(handoff.entries)
+	n := 0
+	for i := range handoff.shards {
+		sh := &handoff.shards[i]
+		sh.Lock()
+		n += len(sh.entries)
+		sh.Unlock()
+	}
+	return n
 }
