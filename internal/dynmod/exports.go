@@ -48,7 +48,7 @@ func envoy_dynamic_module_on_http_filter_config_new(envoyConfig unsafe.Pointer,
 			logAt(logError, "aigw-upstream: rejecting dynamic module filter config: "+err.Error())
 			return 0
 		}
-		return C.uintptr_t(configs.add(newModuleConfig(envoyConfig, cfg)))
+		return C.uintptr_t(configs.add(0, newModuleConfig(envoyConfig, cfg)))
 	})
 }
 
@@ -121,7 +121,7 @@ func filterOf(id filterID) (*filter, lookup) {
 	}
 	switch cf.id {
 	case 0:
-		fid := guard("filter new", nil, 0, func() uint64 { return createFilter(uint64(cf.config)) })
+		fid := guard("filter new", nil, 0, func() uint64 { return createFilter(uint64(cf.config), uint32(cf.thread)) })
 		if fid == 0 {
 			cf.id = C.aigw_filter_none
 			return nil, madeNone

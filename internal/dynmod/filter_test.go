@@ -9,7 +9,10 @@ import (
 
 // cFilter stands for the aigw_filter filter.c allocates (same layout:
 // TestCFilterLayout), in Go memory, for hooks run without Envoy.
-type cFilter struct{ config, id uintptr }
+type cFilter struct {
+	config, id uintptr
+	thread     uint32
+}
 
 func (c *cFilter) ref() filterID { return unsafe.Pointer(c) }
 

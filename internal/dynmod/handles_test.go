@@ -2,7 +2,9 @@ package dynmod
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
+	"unsafe"
 )
 
 func TestHandleTableConcurrentLifecycle(t *testing.T) {
@@ -16,7 +18,7 @@ func TestHandleTableConcurrentLifecycle(t *testing.T) {
 			defer wg.Done()
 			for i := range perWorker {
 				v := w*perWorker + i
-				id := tab.add(&v)
+				id := tab.add(uint32(w), &v)
 				if got, ok := tab.get(id); !ok || *got != v {
 					t.Errorf("get(%d) = %v, %v", id, got, ok)
 				}
@@ -72,11 +74,11 @@ func TestHandleTableConcurrentLifecycle(t *testing.T) {
 func TestHandleTableStaleIDs(t *testing.T) {
 	var tab handleTable[string]
 	a, b := "a", "b"
-	old := tab.add(&a)
+	old := tab.add(0, &a)
 	if _, ok := tab.remove(old); !ok {
 		t.Fatal("remove found nothing")
 	}
-	id := tab.add(&b)
+	id := tab.add(0, &b)
 	if id == old || uint32(id) != uint32(old) {
 		t.Fatalf("the freed slot was not reused under a new generation: old %#x, new %#x", old, id)
 	}
@@ -114,11 +116,63 @@ func TestHandleTableStaleIDs(t *testing.T) {
 func BenchmarkHandleTableGet(b *testing.B) {
 	var tab handleTable[int]
 	v := 1
-	id := tab.add(&v)
+	id := tab.add(0, &v)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, ok := tab.get(id); !ok {
 			b.Fatal("lost")
 		}
 	}
+}
+
+// Each hint's objects live in its own shard (workers share no lock and no
+// line), a freed slot goes back to its own shard, and a full shard passes
+// adds on to the next, so the table holds as many objects as before.
+func TestHandleTableShards(t *testing.T) {
+	var tab handleTable[int]
+	v := 0
+	shardOf := func(id uint64) uint32 { return (uint32(id) - 1) / shardSlots }
+	for hint := range uint32(2 * handleShards) {
+		if id := tab.add(hint, &v); shardOf(id) != hint%handleShards {
+			t.Fatalf("hint %d: id %#x in shard %d", hint, id, shardOf(id))
+		}
+	}
+	a := tab.add(3, &v)
+	tab.remove(a)
+	if b := tab.add(3, &v); uint32(b) != uint32(a) {
+		t.Fatalf("a freed slot of shard 3 did not serve its next add: %#x then %#x", a, b)
+	}
+	// Fill shard 5: the next add with its hint lands in shard 6.
+	for range shardSlots - int(tab.shards[5].used) {
+		if id := tab.add(5, &v); shardOf(id) != 5 {
+			t.Fatalf("shard 5 not full yet, but id %#x is in shard %d", id, shardOf(id))
+		}
+	}
+	if id := tab.add(5, &v); id == 0 || shardOf(id) != 6 {
+		t.Fatalf("after shard 5 filled up: id %#x in shard %d, want shard 6", id, shardOf(id))
+	}
+	if n, want := tab.len(), 2*handleShards+1+shardSlots-2+1; n != want {
+		t.Fatalf("len = %d, want %d", n, want)
+	}
+}
+
+// The shards' free lists lie on lines of their own.
+func TestHandleShardSize(t *testing.T) {
+	if n := unsafe.Sizeof(handleShard{}); n != 128 {
+		t.Fatalf("handleShard is %d bytes, want 128", n)
+	}
+}
+
+// add and remove (once per attempt each) on every worker at once: with a
+// hint per worker, they share no lock and no line.
+func BenchmarkHandleTableAddRemoveParallel(b *testing.B) {
+	var tab handleTable[int]
+	var next atomic.Uint32
+	b.RunParallel(func(pb *testing.PB) {
+		hint := next.Add(1)
+		v := 1
+		for pb.Next() {
+			tab.remove(tab.add(hint, &v))
+		}
+	})
 }

@@ -140,14 +140,15 @@ func newFilter(mc *moduleConfig) *filter {
 	return fl
 }
 
-// createFilter is on_http_filter_new: the id of a new filter for config
-// configID, 0 when there is no such config.
-func createFilter(configID uint64) uint64 {
+// createFilter makes the Go filter of an aigw_filter: the id of a new
+// filter for config configID, made on worker thread number thread, 0 when
+// there is no such config.
+func createFilter(configID uint64, thread uint32) uint64 {
 	cfg, ok := configs.get(configID)
 	if !ok {
 		return 0
 	}
-	return filters.add(newFilter(cfg))
+	return filters.add(thread, newFilter(cfg))
 }
 
 // destroyFilter is on_http_filter_destroy.

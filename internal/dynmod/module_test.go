@@ -27,7 +27,7 @@ func moduleConfigOf(t *testing.T, doc string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := configs.add(&moduleConfig{cfg: uc, requestReads: newReadSet(uc.RequestReads())})
+	id := configs.add(0, &moduleConfig{cfg: uc, requestReads: newReadSet(uc.RequestReads())})
 	t.Cleanup(func() { configs.remove(id) })
 	return id
 }
@@ -39,7 +39,7 @@ func moduleConfigOf(t *testing.T, doc string) uint64 {
 func TestFilterMemoryReused(t *testing.T) {
 	cfg := testModuleConfig(t)
 	newOne := func() (*filter, uint64) {
-		id := createFilter(cfg)
+		id := createFilter(cfg, 0)
 		fl, ok := filters.get(id)
 		if !ok {
 			t.Fatal("on_http_filter_new made no filter")
