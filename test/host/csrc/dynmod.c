@@ -56,14 +56,22 @@ typedef struct {
   // Envoy resolves such a metric by id to its stat in O(1) (abi_impl.cc:127-136,
   // FilterConfig::getCounterById at filter_config.h:197-202, a vector index), so the host
   // does not build and search the series key on every update either.
-  size_t series;
+  atomic_size_t series;
+  // A label-less counter's or gauge's value, updated as Envoy's stat is: with atomics, no
+  // lock (source/common/stats/allocator_impl.cc:153-159, CounterImpl::add: value_,
+  // pending_increment_ and flags_, three atomic updates; 202-213, GaugeImpl::add/sub/set), so
+  // that workers updating one counter cost each other what they would in Envoy.
+  atomic_int_fast64_t value;
+  atomic_uint_fast64_t pending;
+  atomic_uint flags;
 } dmetric_t;
 
 typedef struct {
   char* key; // name{labels}
   int type;
   int64_t value;
-  uint64_t count; // histogram samples
+  uint64_t count;    // histogram samples
+  dmetric_t* direct; // a label-less counter's or gauge's metric, whose atomics hold the value
 } dseries_t;
 
 typedef struct {
@@ -329,7 +337,10 @@ static dseries_t* series_locked(dmconfig_t* c, dmetric_t* m, int type, bool vec,
     key = NULL;
   }
   free(key);
-  if (!vec) m->series = (size_t)(s - c->series) + 1;
+  if (!vec) {
+    m->series = (size_t)(s - c->series) + 1;
+    if (type != 2) s->direct = m;
+  }
   return s;
 }
 
@@ -343,6 +354,23 @@ static envoy_dynamic_module_type_metrics_result update(void* fp, const char* fn,
     return envoy_dynamic_module_type_metrics_result_MetricNotFound;
   dmetric_t* m = &c->metrics[id];
   if (vec && nlv != m->nlabels) return envoy_dynamic_module_type_metrics_result_InvalidLabels;
+  if (!vec && type != 2) {
+    if (!m->series) { // the first update makes the stat (Envoy made it with the metric)
+      pthread_mutex_lock(&c->mu);
+      series_locked(c, m, type, vec, lv, nlv);
+      pthread_mutex_unlock(&c->mu);
+    }
+    switch (op) {
+    case 0:
+      atomic_fetch_add(&m->value, (int64_t)value);
+      if (type == 0) atomic_fetch_add(&m->pending, value);
+      break;
+    case 1: atomic_fetch_sub(&m->value, (int64_t)value); break;
+    case 2: atomic_store(&m->value, (int64_t)value); break;
+    }
+    atomic_fetch_or(&m->flags, 1u); // Flags::Used
+    return envoy_dynamic_module_type_metrics_result_Success;
+  }
   pthread_mutex_lock(&c->mu);
   dseries_t* s = series_locked(c, m, type, vec, lv, nlv);
   switch (op) {
@@ -1113,7 +1141,7 @@ void dynmod_dump_stats(void) {
     if (s->type == 2)
       out_line("STATS dynmod.%s count=%llu sum=%lld", s->key, (unsigned long long)s->count, (long long)s->value);
     else
-      out_line("STATS dynmod.%s %lld", s->key, (long long)s->value);
+      out_line("STATS dynmod.%s %lld", s->key, (long long)(s->direct ? atomic_load(&s->direct->value) : s->value));
   }
   pthread_mutex_unlock(&g_dmcfg.mu);
   for (size_t i = 0; i < g_dmcfg.nmetrics; i++) out_line("STATS_DEF dynmod.%s type=%d", g_dmcfg.metrics[i].name, g_dmcfg.metrics[i].type);
