@@ -158,7 +158,7 @@ func (r *Router) DecodeData(buf Body, endStream bool) (status api.StatusType) {
 		h.Set("content-length", strconv.Itoa(len(body)))
 		removed = scan.Backend
 	}
-	r.findings = bodyscan.Remember(body, bodyscan.FindingsOf(scan, removed))
+	r.findings = bodyscan.Remember(body, bodyscan.FindingsOf(scan, removed), bodyscan.WorkerOf(r.s))
 	r.s.ClearRouteCache()
 	if d.Model != "" {
 		r.s.SetMetadata(MetaModel, d.Model)

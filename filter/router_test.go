@@ -425,7 +425,7 @@ func TestFindingsHandedToUpstream(t *testing.T) {
 	}
 	buf := &fakeBuffer{b: []byte(`{"backend":"deploy-a","model":"gpt-4o","stream":true}`)}
 	var f Router
-	f.Init(parsed, newStream())
+	f.Init(parsed, &workerStream{fakeStream: newStream(), worker: 3})
 	if st := f.DecodeHeaders(post("/v1/chat/completions"), false); st != api.StopAndBuffer {
 		t.Fatalf("headers: %v", st)
 	}
@@ -433,15 +433,27 @@ func TestFindingsHandedToUpstream(t *testing.T) {
 		t.Fatalf("body: %v", st)
 	}
 	forwarded := buf.Bytes()
-	got, ok := bodyscan.Recall(forwarded)
+	if _, ok := bodyscan.Recall(forwarded, 4); ok {
+		t.Fatal("findings recalled on another worker thread than the stream's")
+	}
+	got, ok := bodyscan.Recall(forwarded, 3)
 	if !ok {
-		t.Fatalf("no findings for the forwarded body %s", forwarded)
+		t.Fatalf("no findings for the forwarded body %s on the stream's worker thread", forwarded)
 	}
 	if m := string(forwarded[got.ModelStart:got.ModelEnd]); m != `"gpt-4o"` || got.Model.Value != "gpt-4o" || !got.Stream || got.Members != 2 {
 		t.Fatalf("findings %+v (model span %s) for %s", got, m, forwarded)
 	}
 	f.OnDestroy()
-	if _, ok := bodyscan.Recall(forwarded); ok {
+	if _, ok := bodyscan.Recall(forwarded, 3); ok {
 		t.Fatal("findings outlived the stream")
 	}
 }
+
+// workerStream is a stream served on a worker thread of a known number
+// (bodyscan.Worker), as golangabi's are.
+type workerStream struct {
+	*fakeStream
+	worker uint32
+}
+
+func (s *workerStream) WorkerThread() uint32 { return s.worker }

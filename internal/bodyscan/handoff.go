@@ -75,9 +75,10 @@ func FindingsOf(r Result, removed Member) Findings {
 // bytes, and its length. Whatever happened between the phases (another
 // filter that rewrote the body, a retry's copy), an attempt finds the
 // findings only for the very bytes they describe, and otherwise scans the
-// body itself. Identical bodies in flight at once share one entry. Entries
-// are map values, not pointers: a request's handoff allocates nothing once
-// the map has grown to the requests in flight.
+// body itself. Identical bodies in flight at once on one worker share one
+// entry. Entries are values in a table's slots, not pointers: a request's
+// handoff allocates nothing once the table has grown to the requests in
+// flight.
 //
 // Threat model. The key only detects that the body changed between the
 // phases (another filter in the chain rewrote it); it authenticates
@@ -103,37 +104,39 @@ func FindingsOf(r Result, removed Member) Findings {
 // hasher copying each block through its own buffer), which costs less
 // than joining them first (about 64 µs with the hash).
 //
-// Memory: an entry holds its Findings by value (128 bytes with its count:
-// the most a Go map keeps in its own slots; a larger value would cost an
-// allocation per Remember, TestHandoffEntryFitsAMapSlot), and the message
-// strings' spans by reference. A Go map keeps the buckets of its peak
-// size: after a burst of 10,000 requests in flight the maps alone would
-// keep ~3 MB. Forget rebuilds a shard's map at the size in use once that is
-// an eighth of its peak (shrink, amortized O(1) per entry), so the memory
-// follows the load back down.
+// Memory: an entry holds its Findings by value (128 bytes with its count,
+// TestHandoffEntrySize), and the message strings' spans by reference; a
+// slot is the entry and its key. A shard's table halves once an eighth
+// full (handoffTable), so after a burst of 10,000 requests in flight
+// (about 2.5 MB of slots on one worker) the memory follows the load back
+// down.
 //
-// Contention: every request takes a shard's lock three times (Remember,
-// Recall, Forget), on Envoy's worker threads. One lock and one map for all
-// made each worker wait for, and pull over, the line the other had just
-// written: with two workers the handoff cost 250 ns more per request than
-// with one (perf, WholePathABIParallel/openai/1KiB). The entries are spread
-// over handoffShards maps by their hash, each behind its own lock on its
-// own cache lines, so two workers meet on one only by chance; the seed is
-// apart from them, read-only.
+// Workers: every request takes its shard's lock three times (Remember,
+// Recall, Forget), on the Envoy worker thread that serves both its phases.
+// One lock and map for all made each worker wait for, and pull over, the
+// lines the other had just written: with two workers the handoff cost
+// 250 ns more per request than with one (perf, WholePathABIParallel/
+// openai/1KiB), and spread over shards by the key it still cost 380 ns more
+// (each request's shard was as likely the other worker's last). So each
+// worker keeps its requests' findings in a shard of its own, chosen by the
+// worker thread's number (internal/cthread, which both adapters read:
+// WorkerOf), each behind its own lock on its own cache lines, in a table
+// that is not a Go map (handoffTable says why); the seed is apart from
+// them, read-only. An attempt that runs on another thread than
+// its router phase (none in Envoy: cthread) finds nothing and scans.
 var handoff = struct {
 	seed   uint64
 	_      [cacheLine - 8]byte
 	shards [handoffShards]handoffShard
 }{seed: randomSeed()}
 
-// handoffShard is one lock and map of the handoff, padded so that no two
+// handoffShard is one worker's lock and entries, padded so that no two
 // shards share a cache line (nor the pair of lines a core fetches
 // together).
 type handoffShard struct {
 	sync.Mutex
-	entries map[handoffKey]handoffEntry
-	peak    int // the most entries since the map was made
-	_       [2*cacheLine - 8 - 8 - 8]byte
+	handoffTable
+	_ [2*cacheLine - 8 - 24 - 8]byte
 }
 
 const (
@@ -141,13 +144,23 @@ const (
 	cacheLine     = 64
 )
 
-// shrinkFrom is the peak from which a shard's emptied map is rebuilt: below
-// it all the shards' buckets are a few hundred KB at most.
-const shrinkFrom = 1024 / handoffShards
+// shardOf is the part of the handoff worker thread number worker keeps.
+func shardOf(worker uint32) *handoffShard {
+	return &handoff.shards[worker%handoffShards]
+}
 
-// shard is the part of the handoff that holds k.
-func (k handoffKey) shard() *handoffShard {
-	return &handoff.shards[k.hash.Lo%handoffShards]
+// A Worker knows the number of the Envoy worker thread it serves a stream
+// on (internal/cthread): both adapters' streams are.
+type Worker interface {
+	WorkerThread() uint32
+}
+
+// WorkerOf is v's worker thread number when v is a Worker, else 0.
+func WorkerOf(v any) uint32 {
+	if w, ok := v.(Worker); ok {
+		return w.WorkerThread()
+	}
+	return 0
 }
 
 // randomSeed is the handoff's secret seed: random per process.
@@ -199,29 +212,25 @@ type handoffEntry struct {
 // nothing.
 type Ticket struct {
 	key  handoffKey
+	sh   *handoffShard
 	held bool
 }
 
-// Remember makes f, the findings for body, available to Recall until the
-// returned ticket's Forget: the router phase calls it for the body it
-// forwards and Forget when Envoy destroys the stream (after every attempt).
-func Remember(body []byte, f Findings) Ticket {
+// Remember makes f, the findings for body, available to Recall on the same
+// worker thread until the returned ticket's Forget: the router phase calls
+// it for the body it forwards and Forget when Envoy destroys the stream
+// (after every attempt).
+func Remember(body []byte, f Findings, worker uint32) Ticket {
 	k := handoffKeyOf([][]byte{body})
-	sh := k.shard()
+	sh := shardOf(worker)
 	sh.Lock()
 	defer sh.Unlock()
-	if sh.entries == nil {
-		sh.entries = map[handoffKey]handoffEntry{}
-	}
-	e, ok := sh.entries[k]
-	if ok {
-		e.refs++
+	if e := sh.put(k); e.refs == 0 {
+		*e = handoffEntry{f: f, refs: 1}
 	} else {
-		e = handoffEntry{f: f, refs: 1}
+		e.refs++
 	}
-	sh.entries[k] = e
-	sh.peak = max(sh.peak, len(sh.entries))
-	return Ticket{key: k, held: true}
+	return Ticket{key: k, sh: sh, held: true}
 }
 
 // Forget releases t's findings; a second call does nothing.
@@ -230,46 +239,35 @@ func (t *Ticket) Forget() {
 		return
 	}
 	t.held = false
-	sh := t.key.shard()
+	sh := t.sh
 	sh.Lock()
 	defer sh.Unlock()
-	if e, ok := sh.entries[t.key]; ok {
-		if e.refs--; e.refs == 0 {
-			delete(sh.entries, t.key)
-			if n := len(sh.entries); sh.peak >= shrinkFrom && n*8 <= sh.peak {
-				sh.shrink(n)
-			}
+	if e, ok := sh.get(t.key); ok {
+		if e.refs > 1 {
+			e.refs--
 		} else {
-			sh.entries[t.key] = e
+			sh.remove(t.key)
 		}
 	}
 }
 
-// shrink rebuilds the map for its n entries (the lock held).
-func (sh *handoffShard) shrink(n int) {
-	m := make(map[handoffKey]handoffEntry, n)
-	for k, e := range sh.entries {
-		m[k] = e
-	}
-	sh.entries, sh.peak = m, n
-}
-
 // Recall returns the findings the router phase remembered for exactly
-// these bytes, if a request carrying them is in flight.
-func Recall(body []byte) (Findings, bool) {
-	return RecallSlices([][]byte{body})
+// these bytes on this worker thread, if a request carrying them is in
+// flight.
+func Recall(body []byte, worker uint32) (Findings, bool) {
+	return RecallSlices([][]byte{body}, worker)
 }
 
 // RecallSlices is Recall for a body held in slices (Envoy's buffer, as an
 // upstream attempt sees it): the body is their concatenation, hashed
 // without being joined (handoffKeyOf). The slices are only read, during the
 // call. Empty slices are allowed.
-func RecallSlices(body [][]byte) (Findings, bool) {
+func RecallSlices(body [][]byte, worker uint32) (Findings, bool) {
 	k := handoffKeyOf(body)
-	sh := k.shard()
+	sh := shardOf(worker)
 	sh.Lock()
 	defer sh.Unlock()
-	if e, ok := sh.entries[k]; ok {
+	if e, ok := sh.get(k); ok {
 		return e.f, true
 	}
 	return Findings{}, false
@@ -281,7 +279,7 @@ func remembered() int {
 	for i := range handoff.shards {
 		sh := &handoff.shards[i]
 		sh.Lock()
-		n += len(sh.entries)
+		n += sh.n
 		sh.Unlock()
 	}
 	return n

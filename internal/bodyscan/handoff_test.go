@@ -77,26 +77,26 @@ func TestHandoff(t *testing.T) {
 	changed[10] = 'n'
 	f := Findings{Model: Member{Present: true, Type: TypeString, Value: "m"}, ModelStart: 9, ModelEnd: 12, Members: 2}
 
-	if _, ok := Recall(body); ok {
+	if _, ok := Recall(body, 0); ok {
 		t.Fatal("recalled before remembered")
 	}
-	t1 := Remember(body, f)
-	t2 := Remember(same, f)
-	if got, ok := Recall(same); !ok || !reflect.DeepEqual(got, f) {
+	t1 := Remember(body, f, 0)
+	t2 := Remember(same, f, 0)
+	if got, ok := Recall(same, 0); !ok || !reflect.DeepEqual(got, f) {
 		t.Fatalf("Recall = %+v %v, want %+v", got, ok, f)
 	}
 	for _, b := range [][]byte{changed, body[:len(body)-1], append(append([]byte(nil), body...), ' ')} {
-		if _, ok := Recall(b); ok {
+		if _, ok := Recall(b, 0); ok {
 			t.Fatalf("recalled findings for other bytes %q", b)
 		}
 	}
 	t1.Forget()
 	t1.Forget() // a second Forget must not release the other request's hold
-	if _, ok := Recall(body); !ok {
+	if _, ok := Recall(body, 0); !ok {
 		t.Fatal("the second request's findings went with the first")
 	}
 	t2.Forget()
-	if _, ok := Recall(body); ok {
+	if _, ok := Recall(body, 0); ok {
 		t.Fatal("recalled after every request ended")
 	}
 	var zero Ticket
@@ -120,8 +120,8 @@ func TestHandoffKeyIsTheBytes(t *testing.T) {
 		for i := range body {
 			body[i] = byte('a' + i%26)
 		}
-		tk := Remember(body, f)
-		if got, ok := Recall(append([]byte(nil), body...)); !ok || !reflect.DeepEqual(got, f) {
+		tk := Remember(body, f, 0)
+		if got, ok := Recall(append([]byte(nil), body...), 0); !ok || !reflect.DeepEqual(got, f) {
 			t.Fatalf("len %d: the same bytes in another slice: Recall = %+v %v", n, got, ok)
 		}
 		changed := append([]byte(nil), body...)
@@ -129,30 +129,30 @@ func TestHandoffKeyIsTheBytes(t *testing.T) {
 			old := changed[i]
 			for _, b := range []byte{old ^ 1, old ^ 0x80} {
 				changed[i] = b
-				if _, ok := Recall(changed); ok {
+				if _, ok := Recall(changed, 0); ok {
 					t.Fatalf("len %d: recalled after byte %d changed from %q to %q", n, i, old, b)
 				}
 			}
 			changed[i] = old
 		}
 		if n > 0 {
-			if _, ok := Recall(body[:n-1]); ok {
+			if _, ok := Recall(body[:n-1], 0); ok {
 				t.Fatalf("len %d: recalled for the body without its last byte", n)
 			}
-			if _, ok := Recall(body[1:]); ok {
+			if _, ok := Recall(body[1:], 0); ok {
 				t.Fatalf("len %d: recalled for the body without its first byte", n)
 			}
 		}
 		for _, extra := range []byte{0, 'x'} {
-			if _, ok := Recall(append(append([]byte(nil), body...), extra)); ok {
+			if _, ok := Recall(append(append([]byte(nil), body...), extra), 0); ok {
 				t.Fatalf("len %d: recalled for the body with %q appended", n, extra)
 			}
 		}
-		if _, ok := Recall(make([]byte, n)); ok && n > 0 {
+		if _, ok := Recall(make([]byte, n), 0); ok && n > 0 {
 			t.Fatalf("len %d: recalled for as many zero bytes", n)
 		}
 		tk.Forget()
-		if _, ok := Recall(body); ok {
+		if _, ok := Recall(body, 0); ok {
 			t.Fatalf("len %d: recalled after Forget", n)
 		}
 	}
@@ -186,8 +186,8 @@ func BenchmarkHandoff(b *testing.B) {
 		b.Run(size.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
-				tk := Remember(body, Findings{})
-				if _, ok := Recall(body); !ok {
+				tk := Remember(body, Findings{}, 0)
+				if _, ok := Recall(body, 0); !ok {
 					b.Fatal("not recalled")
 				}
 				tk.Forget()
@@ -196,12 +196,11 @@ func BenchmarkHandoff(b *testing.B) {
 	}
 }
 
-// An entry fits the slot a Go map keeps values in (at most
-// internal/abi.MapMaxElemBytes, 128; a larger value is stored apart, one
-// allocation per insert): a field added to Findings must not push it over.
-func TestHandoffEntryFitsAMapSlot(t *testing.T) {
+// An entry stays 128 bytes at most: a field added to Findings grows every
+// slot of every table (the memory a burst of requests in flight holds).
+func TestHandoffEntrySize(t *testing.T) {
 	if n := unsafe.Sizeof(handoffEntry{}); n > 128 {
-		t.Fatalf("handoffEntry is %d bytes, more than a map slot's 128", n)
+		t.Fatalf("handoffEntry is %d bytes, more than 128", n)
 	}
 }
 
@@ -215,8 +214,8 @@ func TestHandoffAllocatesNothing(t *testing.T) {
 	}
 	f := FindingsOf(r, Member{})
 	run := func() {
-		tk := Remember(body, f)
-		if _, ok := Recall(body); !ok {
+		tk := Remember(body, f, 0)
+		if _, ok := Recall(body, 0); !ok {
 			t.Fatal("not recalled")
 		}
 		tk.Forget()
@@ -244,7 +243,7 @@ func TestHandoffShrinks(t *testing.T) {
 	before := heap()
 	tickets := make([]Ticket, n)
 	for i, b := range bodies {
-		tickets[i] = Remember(b, Findings{Members: i})
+		tickets[i] = Remember(b, Findings{Members: i}, 0)
 	}
 	held := heap()
 	for i := range tickets {
@@ -319,7 +318,7 @@ func FuzzSlicedHash(f *testing.F) {
 func TestRecallSlices(t *testing.T) {
 	body := LargeChatBody(100<<10, false)
 	f := Findings{Members: 7, Stream: true}
-	tk := Remember(body, f)
+	tk := Remember(body, f, 0)
 	defer tk.Forget()
 	changed := slices.Clone(body)
 	changed[50<<10] ^= 1
@@ -335,18 +334,18 @@ func TestRecallSlices(t *testing.T) {
 		{"a prefix", testbodies.Split(body[:len(body)-1], 16<<10), false},
 		{"reordered", append(testbodies.Cut(body, 1000)[1:], body[:1000]), false},
 	} {
-		got, ok := RecallSlices(tc.body)
+		got, ok := RecallSlices(tc.body, 0)
 		if ok != tc.want || ok && !reflect.DeepEqual(got, f) {
 			t.Errorf("%s: RecallSlices = %+v %v, want found %v", tc.name, got, ok, tc.want)
 		}
 	}
 	// A 1 MiB body in Envoy's 64 slices is recalled without an allocation.
 	big := LargeChatBody(1<<20, false)
-	tk2 := Remember(big, f)
+	tk2 := Remember(big, f, 0)
 	defer tk2.Forget()
 	parts := testbodies.Split(big, 16<<10)
 	if n := testing.AllocsPerRun(20, func() {
-		if _, ok := RecallSlices(parts); !ok {
+		if _, ok := RecallSlices(parts, 0); !ok {
 			t.Fatal("not recalled")
 		}
 	}); n != 0 && !raceEnabled {
@@ -360,7 +359,7 @@ func TestRecallSlices(t *testing.T) {
 // shard writes is its first bytes, and shards lie two lines apart.
 func TestHandoffShardsApart(t *testing.T) {
 	var sh handoffShard
-	hot := unsafe.Offsetof(sh.peak) + unsafe.Sizeof(sh.peak)
+	hot := unsafe.Offsetof(sh.handoffTable) + unsafe.Sizeof(sh.handoffTable)
 	if n := unsafe.Sizeof(sh); n != 2*cacheLine || hot > cacheLine {
 		t.Fatalf("a shard is %d bytes with %d written, want %d with at most %d", n, hot, 2*cacheLine, cacheLine)
 	}
@@ -385,11 +384,56 @@ func BenchmarkHandoffParallel(b *testing.B) {
 		for pb.Next() {
 			body := bodies[i%len(bodies)]
 			i++
-			tk := Remember(body, Findings{})
-			if _, ok := Recall(body); !ok {
+			tk := Remember(body, Findings{}, uint32(w))
+			if _, ok := Recall(body, uint32(w)); !ok {
 				b.Fatal("not recalled")
 			}
 			tk.Forget()
 		}
 	})
 }
+
+// Findings stay with the worker thread that remembered them: recalled there
+// (and under a number that names its shard too), not on another worker,
+// and forgotten from there.
+func TestHandoffPerWorker(t *testing.T) {
+	body := []byte(`{"model":"gpt-4o","messages":[]}`)
+	f := Findings{Members: 2}
+	base := remembered()
+	tk := Remember(body, f, 3)
+	if got, ok := Recall(body, 3); !ok || !reflect.DeepEqual(got, f) {
+		t.Fatalf("not recalled on the worker that remembered it: %+v %v", got, ok)
+	}
+	if _, ok := RecallSlices([][]byte{body[:5], body[5:]}, 3+handoffShards); !ok {
+		t.Fatal("not recalled under a worker number of the same shard")
+	}
+	if _, ok := Recall(body, 4); ok {
+		t.Fatal("recalled on another worker")
+	}
+	other := Remember(body, f, 4) // the same body on another worker: its own entry
+	tk.Forget()
+	if _, ok := Recall(body, 3); ok {
+		t.Fatal("recalled after Forget")
+	}
+	if _, ok := Recall(body, 4); !ok {
+		t.Fatal("another worker's entry went with this one's Forget")
+	}
+	other.Forget()
+	if n := remembered(); n != base {
+		t.Fatalf("%d bodies remembered, want %d", n, base)
+	}
+}
+
+// WorkerOf reads a Worker's number, and 0 of anything else.
+func TestWorkerOf(t *testing.T) {
+	if n := WorkerOf(workerNumber(7)); n != 7 {
+		t.Fatalf("WorkerOf = %d, want 7", n)
+	}
+	if n := WorkerOf(struct{}{}); n != 0 {
+		t.Fatalf("WorkerOf of a non-Worker = %d", n)
+	}
+}
+
+type workerNumber uint32
+
+func (w workerNumber) WorkerThread() uint32 { return uint32(w) }

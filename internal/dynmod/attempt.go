@@ -20,6 +20,8 @@ import (
 // on_http_filter_destroy).
 type attempt struct {
 	envoy unsafe.Pointer
+	// thread is the number of the worker thread serving the attempt.
+	thread uint32
 	// answered is set once this attempt sent a local response: Envoy must
 	// not be asked to answer one request twice.
 	answered bool
@@ -88,6 +90,12 @@ func (a *attempt) enter(envoy unsafe.Pointer) unsafe.Pointer {
 	a.envoy = envoy
 	return prev
 }
+
+// WorkerThread is the number of the worker thread that made the attempt's
+// filter (filter.c, internal/cthread), which serves all its hooks
+// (bodyscan.Worker: the router phase's findings for its body are kept
+// under it).
+func (a *attempt) WorkerThread() uint32 { return a.thread }
 
 func (a *attempt) RequestHeaders() upstream.HeaderMap  { return &a.reqHeaders }
 func (a *attempt) ResponseHeaders() upstream.HeaderMap { return &a.respHeaders }

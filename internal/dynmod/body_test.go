@@ -115,23 +115,29 @@ func TestAttemptReadsSlicesWithoutCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The findings are the worker thread's that made the filter
+	// (aigw_filter.thread): remembered on another, the attempt scans.
 	for _, tc := range []struct {
 		name               string
+		remember           bool
+		rememberOn, thread uint32
 		findings           bool
 		wantCopies, wantRd int
 	}{
-		{"findings", true, 0, 1},
-		{"no findings", false, 1, 1},
+		{"findings", true, 0, 0, true, 0, 1},
+		{"findings of this worker", true, 5, 5, true, 0, 1},
+		{"findings of another worker", true, 4, 5, false, 1, 1},
+		{"no findings", false, 0, 0, false, 1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.findings {
-				ticket := bodyscan.Remember(body, bodyscan.FindingsOf(scan, bodyscan.Member{}))
+			if tc.remember {
+				ticket := bodyscan.Remember(body, bodyscan.FindingsOf(scan, bodyscan.Member{}), tc.rememberOn)
 				defer ticket.Forget()
 			}
 			eb := &fakeEnvoyBody{slices: parts}
 			eb.install(t, reads)
 			var envoy byte
-			cf := &cFilter{config: uintptr(cfgID)}
+			cf := &cFilter{config: uintptr(cfgID), thread: tc.thread}
 			defer func() { destroyFilter(uint64(cf.id)) }()
 			if st := requestHeadersHook.run(unsafe.Pointer(&envoy), cf.ref(), func(f *upstream.Filter) upstream.Action {
 				return f.OnRequestHeaders(false)

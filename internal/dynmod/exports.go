@@ -24,6 +24,7 @@ import "C"
 import (
 	"unsafe"
 
+	_ "github.com/aigw/aigw/internal/cthread" // filter.c's aigw_thread_number
 	"github.com/aigw/aigw/internal/upstream"
 )
 

@@ -3,27 +3,12 @@
 // Not including abi.h, as envoy.go explains; its const void* module
 // pointers are declared as uintptr_t, same size and calling convention.
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "../cthread/cthread.h"
 #include "filter.h"
 #include "_cgo_export.h"
-
-// aigw_thread_number numbers the threads that make filters, in the order
-// they first do: Envoy runs every hook of a stream on the worker thread
-// that made its filter, so the Go side keeps each worker's filters apart
-// (handles.go: one shard of the handle table per worker, no lock or cache
-// line shared between workers).
-static atomic_uint aigw_threads;
-static _Thread_local uint32_t aigw_thread; // its number + 1; 0 until the thread's first filter
-
-static uint32_t aigw_thread_number(void) {
-  if (aigw_thread == 0) {
-    aigw_thread = atomic_fetch_add_explicit(&aigw_threads, 1, memory_order_relaxed) + 1;
-  }
-  return aigw_thread - 1;
-}
 
 // on_http_filter_new runs before Envoy attaches the stream's callbacks: it
 // only allocates. A NULL answer (no config, no memory) makes every hook of

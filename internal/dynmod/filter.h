@@ -13,7 +13,7 @@
 typedef struct {
   uintptr_t config; // the filter config's handle (on_http_filter_config_new's)
   uintptr_t id;     // the Go filter's handle; 0 until the first hook into Go, then a handle, aigw_filter_none or aigw_filter_ended
-  uint32_t thread;  // the number of the worker thread that made it (aigw_thread_number), the handle table's shard hint
+  uint32_t thread;  // the number of the worker thread that made it (cthread.h), which serves all its hooks
 } aigw_filter;
 
 // aigw_filter_none: the first hook failed to make the Go filter.

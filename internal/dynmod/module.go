@@ -127,10 +127,11 @@ type filter struct {
 // otherwise be allocated and collected once per attempt.
 var filterPool = sync.Pool{New: func() any { return new(filter) }}
 
-func newFilter(mc *moduleConfig) *filter {
+func newFilter(mc *moduleConfig, thread uint32) *filter {
 	fl := filterPool.Get().(*filter)
 	fl.a = &fl.mem.a
 	fl.a.init()
+	fl.a.thread = thread
 	if mc.hasCounters {
 		fl.a.counters = &mc.counters
 	}
@@ -148,7 +149,7 @@ func createFilter(configID uint64, thread uint32) uint64 {
 	if !ok {
 		return 0
 	}
-	return filters.add(thread, newFilter(cfg))
+	return filters.add(thread, newFilter(cfg, thread))
 }
 
 // destroyFilter is on_http_filter_destroy.

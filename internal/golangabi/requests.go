@@ -11,6 +11,7 @@ import (
 
 	"github.com/aigw/aigw/config"
 	"github.com/aigw/aigw/filter"
+	"github.com/aigw/aigw/internal/cthread"
 )
 
 // Envoy calls every per-request entry point on the worker thread that owns
@@ -20,7 +21,11 @@ import (
 // state can be recycled the moment Envoy destroys the stream: no finalizer,
 // and in steady state no allocation per request.
 type worker struct {
-	id      int
+	id int
+	// thread is the number of this worker's thread (internal/cthread) + 1,
+	// 0 until its first request asks (WorkerThread): the number the
+	// attempts of its streams see too.
+	thread  uint32
 	live    map[unsafe.Pointer]*request // by Envoy's httpRequest
 	peak    int                         // the most live streams since live was made
 	free    []*request
@@ -111,6 +116,18 @@ type request struct {
 	buffer uint64 // Envoy's Buffer::Instance of the DecodeData in progress
 	length uint64
 	router filter.Router
+}
+
+// WorkerThread is the number of the worker thread serving the stream
+// (bodyscan.Worker): the router phase keeps its findings under it for the
+// stream's attempts, which the dynamic module runs on the same thread. The
+// worker asks once, on its own thread.
+func (r *request) WorkerThread() uint32 {
+	w := r.w
+	if w.thread == 0 {
+		w.thread = cthread.Number() + 1
+	}
+	return w.thread - 1
 }
 
 // start returns the Go state of the stream, creating it on the stream's

@@ -2,11 +2,13 @@ package golangabi
 
 import (
 	"encoding/binary"
+	"runtime"
 	"strings"
 	"testing"
 	"unsafe"
 
 	"github.com/aigw/aigw/filter"
+	"github.com/aigw/aigw/internal/cthread"
 )
 
 // A header of the callback's groups is read with the rest of its group in
@@ -77,5 +79,25 @@ func TestQueueLayout(t *testing.T) {
 	if opFixed != 13 || b[0] != opSetMetadata || le.Uint32(b[1:]) != 2 || le.Uint32(b[5:]) != 3 || le.Uint32(b[9:]) != 3 ||
 		string(b[13:21]) != "nskeyval" || b[21] != opClearRouteCache || len(b) != 21+opFixed {
 		t.Fatalf("queued % x", b)
+	}
+}
+
+// A request's worker thread is the number cthread gives the thread its
+// worker runs on (the dynamic module's attempts read the same number from
+// C), asked once per worker.
+func TestWorkerThreadIsTheThreads(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	w := &worker{}
+	r := &request{w: w}
+	want := cthread.Number()
+	if got := r.WorkerThread(); got != want {
+		t.Fatalf("WorkerThread = %d, the thread's number is %d", got, want)
+	}
+	if w.thread != want+1 {
+		t.Fatalf("the worker did not keep its thread's number: %d", w.thread)
+	}
+	if got := (&request{w: w}).WorkerThread(); got != want {
+		t.Fatalf("another request of the worker: %d, want %d", got, want)
 	}
 }

@@ -142,7 +142,7 @@ func BenchmarkRequestBody(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					ticket := bodyscan.Remember(src, bodyscan.FindingsOf(scan, bodyscan.Member{}))
+					ticket := bodyscan.Remember(src, bodyscan.FindingsOf(scan, bodyscan.Member{}), 0)
 					defer ticket.Forget()
 				}
 				b.ReportAllocs()

@@ -91,7 +91,7 @@ func remember(tb testing.TB, body []byte) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ticket := bodyscan.Remember(body, bodyscan.FindingsOf(scan, bodyscan.Member{}))
+	ticket := bodyscan.Remember(body, bodyscan.FindingsOf(scan, bodyscan.Member{}), 0)
 	tb.Cleanup(ticket.Forget)
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/aigw/aigw/config"
+	"github.com/aigw/aigw/internal/bodyscan"
 	"github.com/aigw/aigw/internal/credentials"
 	"github.com/aigw/aigw/internal/oaierr"
 	"github.com/aigw/aigw/internal/translate"
@@ -248,6 +249,7 @@ const (
 func (f *Filter) originals() request {
 	h := f.a.RequestHeaders()
 	var r request
+	r.worker = bodyscan.WorkerOf(f.a)
 	r.method, _ = h.Get(":method")
 	if p, ok := f.a.FilterState(stateKeyPath); ok {
 		r.path, r.retry = p, true

@@ -28,6 +28,9 @@ type request struct {
 	src     Body
 	// n is the body's length once it was read as slices only.
 	n int
+	// worker is the worker thread's number the router phase remembered
+	// its findings under (bodyscan.WorkerOf the attempt).
+	worker uint32
 }
 
 // readBody reads the complete body from req.src in one piece, unless it
@@ -185,7 +188,7 @@ func requestBody(tr translate.Translator, req *request, sliced bool) (translate.
 	)
 	se, ok := tr.(translate.SlicedEditedRequest)
 	if parts, ok := req.slices(ok && sliced); ok {
-		if f, found = bodyscan.RecallSlices(parts); found {
+		if f, found = bodyscan.RecallSlices(parts, req.worker); found {
 			res, done, err := se.RequestEditsSliced(parts, f)
 			if done {
 				for _, p := range parts {
@@ -197,7 +200,7 @@ func requestBody(tr translate.Translator, req *request, sliced bool) (translate.
 		req.readBody()
 	} else {
 		req.readBody()
-		f, found = bodyscan.Recall(req.body)
+		f, found = bodyscan.Recall(req.body, req.worker)
 	}
 	if !found {
 		return tr.RequestBody(req.body)

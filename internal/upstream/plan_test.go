@@ -248,7 +248,7 @@ func TestRequestBodyUsesRouterFindings(t *testing.T) {
 		}
 		return res
 	}
-	ticket := bodyscan.Remember(body, f)
+	ticket := bodyscan.Remember(body, f, 0)
 	if !attempt(body).Stream {
 		t.Error("the attempt scanned the body the router phase described")
 	}
@@ -286,7 +286,7 @@ func TestAttemptEditsWithFindings(t *testing.T) {
 	for _, findings := range []bool{false, true} {
 		var ticket bodyscan.Ticket
 		if findings {
-			ticket = bodyscan.Remember(body, bodyscan.FindingsOf(scan, bodyscan.Member{}))
+			ticket = bodyscan.Remember(body, bodyscan.FindingsOf(scan, bodyscan.Member{}), 0)
 		}
 		for attempt := 0; attempt < 2; attempt++ {
 			a := clientRequest("oai", "/v1/chat/completions", chatBody)
