@@ -677,11 +677,31 @@ bool envoy_dynamic_module_callback_http_get_request_body_vector_size(envoy_dynam
   return true;
 }
 
+// The bytes the module appends to request bodies, and those of them it appends from the
+// body's own slices (an edit keeps the body's bytes so: internal/dynmod's aigw_body_edit).
+// An attempt of an OpenAI-compatible backend with a model override edits when the router
+// phase's findings reached it, and replaces the body when it had to scan it, so tests read
+// from these whether the handoff worked across the two ABIs. Not counted by the benches
+// (g_mem_upstream set), whose CPU the search over the slices would add to.
+static atomic_uint_fast64_t st_req_appended, st_req_appended_own;
+
+static bool in_slices(const buf_t* b, const char* data, size_t length) {
+  for (size_t i = 0; i < b->n; i++) {
+    const char* m = b->s[i].mem + b->s[i].off;
+    if (data >= m && data + length <= m + b->s[i].len) return true;
+  }
+  return false;
+}
+
 bool envoy_dynamic_module_callback_http_append_request_body(envoy_dynamic_module_type_http_filter_envoy_ptr p,
                                                             envoy_dynamic_module_type_buffer_module_ptr data, size_t length) {
   dmfilter_t* f = check(p, __func__);
   buf_t* b = f ? req_body(f) : NULL;
   if (!b) return false;
+  if (!g_mem_upstream) {
+    atomic_fetch_add(&st_req_appended, length);
+    if (in_slices(b, data, length)) atomic_fetch_add(&st_req_appended_own, length);
+  }
   buf_add(b, data, length);
   return true;
 }
@@ -1145,6 +1165,9 @@ void dynmod_dump_stats(void) {
   }
   pthread_mutex_unlock(&g_dmcfg.mu);
   for (size_t i = 0; i < g_dmcfg.nmetrics; i++) out_line("STATS_DEF dynmod.%s type=%d", g_dmcfg.metrics[i].name, g_dmcfg.metrics[i].type);
+  out_line("STATS host.dynmod.request_body_appended %llu", (unsigned long long)atomic_load(&st_req_appended));
+  out_line("STATS host.dynmod.request_body_appended_from_own_slices %llu",
+           (unsigned long long)atomic_load(&st_req_appended_own));
   out_line("STATS host.dynmod.filters_created %llu", (unsigned long long)atomic_load(&st_filters));
   out_line("STATS host.dynmod.filters_destroyed %llu", (unsigned long long)atomic_load(&st_destroyed));
   out_line("STATS host.dynmod.scheduled_events %llu", (unsigned long long)atomic_load(&st_scheduled));
