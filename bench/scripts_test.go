@@ -46,3 +46,23 @@ func TestScriptsParse(t *testing.T) {
 		t.Errorf("perf.sh's Python program does not compile: %v\n%s", err, out)
 	}
 }
+
+// cores.sh's C program compiles without a warning.
+func TestCoresProgramCompiles(t *testing.T) {
+	src, err := os.ReadFile("cores.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, prog, ok := strings.Cut(string(src), "<<'EOF'\n")
+	if ok {
+		prog, _, ok = strings.Cut(prog, "\nEOF\n")
+	}
+	if !ok || !strings.Contains(prog, "int main(") {
+		t.Fatal("cores.sh: no C program in an EOF here-document")
+	}
+	cmd := exec.Command("gcc", "-fsyntax-only", "-Wall", "-Werror", "-x", "c", "-")
+	cmd.Stdin = strings.NewReader(prog)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("cores.sh's C program: %v\n%s", err, out)
+	}
+}
