@@ -54,13 +54,26 @@ func sendRequest(t *testing.T, f *Filter) (Action, Action, Action) {
 	return f.OnRequestHeaders(false), f.OnRequestBody(false), f.OnRequestBody(true)
 }
 
-func noSecretsLogged(t *testing.T, a *fakeAttempt) {
+// testSecrets are every credential the tests' configs hold, and the
+// client's own key.
+var testSecrets = []string{"sk-openai-secret", "azure-secret", "anthropic-secret", "client-key",
+	awsTestKey.SecretAccessKey}
+
+// secretIn is the first of testSecrets that s holds, or "".
+func secretIn(s string) string {
+	for _, k := range testSecrets {
+		if strings.Contains(s, k) {
+			return k
+		}
+	}
+	return ""
+}
+
+func noSecretsLogged(t testing.TB, a *fakeAttempt) {
 	t.Helper()
 	for _, l := range a.logs {
-		for _, s := range []string{"sk-openai-secret", "azure-secret", "anthropic-secret", "client-key"} {
-			if strings.Contains(l.msg, s) {
-				t.Errorf("log line leaks a credential: %q", l.msg)
-			}
+		if secretIn(l.msg) != "" {
+			t.Errorf("log line leaks a credential: %q", l.msg)
 		}
 	}
 }
